@@ -1,0 +1,259 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	"github.com/kserve/kserve/pkg/constants"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+)
+
+// This file compares two versions of a component. KServe's defaulting
+// webhook rewrites legacy framework blocks (spec.predictor.sklearn, ...)
+// into spec.predictor.model{modelFormat}, so a stored old object and a raw
+// request often differ in form only. Both sides are first brought into the
+// model{} form, then compared field by field; changed fields are reported
+// as paths in that normalised form.
+
+// modelFields are the fields under spec.<component> (after normalisation)
+// whose change swaps the served model: the "Where a model can change" list
+// of the rollout facts.
+var modelFields = map[string]bool{
+	"model.modelFormat":     true,
+	"model.runtime":         true,
+	"model.storageUri":      true,
+	"model.storage":         true,
+	"model.runtimeVersion":  true,
+	"model.protocolVersion": true,
+	"model.image":           true,
+	"model.command":         true,
+	"model.args":            true,
+	"model.env":             true,
+	"model.envFrom":         true,
+	"model.volumeMounts":    true,
+	"storageUris":           true,
+	"storageContainerName":  true,
+	"containers":            true,
+	"initContainers":        true,
+	"volumes":               true,
+	"serviceAccountName":    true,
+	"workerSpec":            true,
+	"art":                   true,
+}
+
+// trafficFields change traffic, not the revision template.
+var trafficFields = map[string]bool{
+	"canaryTrafficPercent": true,
+}
+
+// legacyFramework returns the legacy framework block set on p, if any.
+func legacyFramework(p *v1beta1.PredictorSpec) (string, *v1beta1.PredictorExtensionSpec) {
+	switch {
+	case p.SKLearn != nil:
+		return constants.SupportedModelSKLearn, &p.SKLearn.PredictorExtensionSpec
+	case p.Tensorflow != nil:
+		return constants.SupportedModelTensorflow, &p.Tensorflow.PredictorExtensionSpec
+	case p.XGBoost != nil:
+		return constants.SupportedModelXGBoost, &p.XGBoost.PredictorExtensionSpec
+	case p.PyTorch != nil:
+		return constants.SupportedModelPyTorch, &p.PyTorch.PredictorExtensionSpec
+	case p.Triton != nil:
+		return constants.SupportedModelTriton, &p.Triton.PredictorExtensionSpec
+	case p.ONNX != nil:
+		return constants.SupportedModelONNX, &p.ONNX.PredictorExtensionSpec
+	case p.HuggingFace != nil:
+		return constants.SupportedModelHuggingFace, &p.HuggingFace.PredictorExtensionSpec
+	case p.PMML != nil:
+		return constants.SupportedModelPMML, &p.PMML.PredictorExtensionSpec
+	case p.LightGBM != nil:
+		return constants.SupportedModelLightGBM, &p.LightGBM.PredictorExtensionSpec
+	case p.Paddle != nil:
+		return constants.SupportedModelPaddle, &p.Paddle.PredictorExtensionSpec
+	}
+	return "", nil
+}
+
+// defaultsToProtocolV2 lists the formats KServe's defaulter gives protocol
+// v2 when none is set (inference_service_defaults.go).
+func defaultsToProtocolV2(format string) bool {
+	switch format {
+	case constants.SupportedModelTriton, constants.SupportedModelONNX,
+		constants.SupportedModelHuggingFace, constants.SupportedModelVLLM:
+		return true
+	}
+	return false
+}
+
+// normalizePredictor returns a shallow copy of p in the form KServe's
+// defaulter stores: legacy framework blocks moved into model{}, the
+// protocol version it would default filled in, and the fields that only
+// the defaulter sets cleared. p itself is not modified.
+func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
+	n := *p
+	if format, ext := legacyFramework(p); ext != nil && n.Model == nil {
+		n.Model = &v1beta1.ModelSpec{
+			ModelFormat:            v1beta1.ModelFormat{Name: format},
+			PredictorExtensionSpec: *ext,
+		}
+	}
+	n.SKLearn, n.Tensorflow, n.XGBoost, n.PyTorch, n.Triton = nil, nil, nil, nil, nil
+	n.ONNX, n.HuggingFace, n.PMML, n.LightGBM, n.Paddle = nil, nil, nil, nil, nil
+	if n.Model != nil && n.Model.ProtocolVersion == nil && defaultsToProtocolV2(n.Model.ModelFormat.Name) {
+		m := *n.Model
+		v2 := constants.ProtocolV2
+		m.ProtocolVersion = &v2
+		n.Model = &m
+	}
+	normalizePodSpec(&n.PodSpec)
+	return n
+}
+
+// normalizePodSpec clears differences the defaulter alone makes: the
+// container name of a single custom container and the service account
+// token automount it turns off.
+func normalizePodSpec(ps *v1beta1.PodSpec) {
+	if len(ps.Containers) == 1 && ps.Containers[0].Name == "" {
+		c := ps.Containers[0]
+		c.Name = constants.InferenceServiceContainerName
+		ps.Containers = []corev1.Container{c}
+	}
+	if ps.AutomountServiceAccountToken != nil && !*ps.AutomountServiceAccountToken {
+		ps.AutomountServiceAccountToken = nil
+	}
+}
+
+// diff holds the result of comparing two versions of one component.
+type diff struct {
+	fields   []string
+	model    bool
+	revision bool
+}
+
+func (d *diff) add(prefix, field string) {
+	d.fields = append(d.fields, prefix+"."+field)
+	if modelFields[field] {
+		d.model = true
+	}
+	if !trafficFields[field] {
+		d.revision = true
+	}
+}
+
+// comparePredictors compares two predictor specs form-agnostically.
+func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
+	o, n := normalizePredictor(oldP), normalizePredictor(newP)
+	var d diff
+	// The model implementation is compared one level down so a resources
+	// change under model{} is not mistaken for a model change.
+	switch {
+	case o.Model == nil && n.Model == nil:
+	case o.Model == nil || n.Model == nil:
+		d.add(prefix, "model.modelFormat")
+	default:
+		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
+	}
+	o.Model, n.Model = nil, nil
+	compareContainers(&d, prefix, o.Containers, n.Containers)
+	o.Containers, n.Containers = nil, nil
+	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
+	return d
+}
+
+// compareTransformers compares two transformer specs.
+func compareTransformers(prefix string, oldT, newT *v1beta1.TransformerSpec) diff {
+	o, n := *oldT, *newT
+	normalizePodSpec(&o.PodSpec)
+	normalizePodSpec(&n.PodSpec)
+	var d diff
+	compareContainers(&d, prefix, o.Containers, n.Containers)
+	o.Containers, n.Containers = nil, nil
+	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
+	return d
+}
+
+// compareExplainers compares two explainer specs.
+func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
+	o, n := *oldE, *newE
+	normalizePodSpec(&o.PodSpec)
+	normalizePodSpec(&n.PodSpec)
+	var d diff
+	compareContainers(&d, prefix, o.Containers, n.Containers)
+	o.Containers, n.Containers = nil, nil
+	if o.ART != nil && n.ART != nil {
+		oa, na := *o.ART, *n.ART
+		if !equality.Semantic.DeepEqual(oa.Resources, na.Resources) {
+			d.add(prefix, "art.resources")
+		}
+		oa.Resources, na.Resources = corev1.ResourceRequirements{}, corev1.ResourceRequirements{}
+		if !equality.Semantic.DeepEqual(oa, na) {
+			d.add(prefix, "art")
+		}
+		o.ART, n.ART = nil, nil
+	}
+	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
+	return d
+}
+
+// compareContainers reports "containers" when anything but resources
+// changed (image, args, env such as STORAGE_URI, ...), and
+// "containers.resources" when only resources did.
+func compareContainers(d *diff, prefix string, o, n []corev1.Container) {
+	if equality.Semantic.DeepEqual(o, n) {
+		return
+	}
+	if len(o) == len(n) {
+		onlyResources := true
+		for i := range o {
+			oc, nc := o[i], n[i]
+			oc.Resources, nc.Resources = corev1.ResourceRequirements{}, corev1.ResourceRequirements{}
+			if !equality.Semantic.DeepEqual(oc, nc) {
+				onlyResources = false
+				break
+			}
+		}
+		if onlyResources {
+			d.add(prefix, "containers.resources")
+			return
+		}
+	}
+	d.add(prefix, "containers")
+}
+
+// compareStruct compares the exported fields of two values of the same
+// struct type, descending into inline (embedded) structs, and adds the
+// JSON name of each field that differs.
+func compareStruct(d *diff, prefix, fieldPrefix string, o, n reflect.Value) {
+	t := o.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, inline := jsonName(f)
+		if name == "-" {
+			continue
+		}
+		of, nf := o.Field(i), n.Field(i)
+		if inline && f.Type.Kind() == reflect.Struct {
+			compareStruct(d, prefix, fieldPrefix, of, nf)
+			continue
+		}
+		if !equality.Semantic.DeepEqual(of.Interface(), nf.Interface()) {
+			d.add(prefix, fieldPrefix+name)
+		}
+	}
+}
+
+func jsonName(f reflect.StructField) (name string, inline bool) {
+	tag := f.Tag.Get("json")
+	name, opts, _ := strings.Cut(tag, ",")
+	if strings.Contains(opts, "inline") || (f.Anonymous && name == "") {
+		return "", true
+	}
+	if name == "" {
+		name = f.Name
+	}
+	return name, false
+}

@@ -1,0 +1,231 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Enforcement says what happens to a request the rules deny.
+type Enforcement string
+
+const (
+	// EnforcementEnforce refuses denied requests.
+	EnforcementEnforce Enforcement = "enforce"
+	// EnforcementWarn admits denied requests and returns the denials as warnings.
+	EnforcementWarn Enforcement = "warn"
+	// EnforcementAudit admits denied requests silently; denials are only logged and counted.
+	EnforcementAudit Enforcement = "audit"
+)
+
+// Values of the string-valued settings.
+const (
+	OnModelChangeInject = "inject"
+	OnModelChangeDeny   = "deny"
+
+	TagRoutingInject = "inject"
+	TagRoutingOff    = "off"
+
+	MidRolloutRestart = "restart"
+	MidRolloutDeny    = "deny"
+)
+
+// Settings is the effective configuration for one namespace. Every key is
+// documented in the README's configuration reference; the JSON names are
+// the YAML keys and the names Rego sees under input.config.
+type Settings struct {
+	// Enforcement: enforce | warn | audit.
+	Enforcement Enforcement `json:"enforcement"`
+	// InitialCanaryPercent is the most traffic a new model may enter with.
+	InitialCanaryPercent int64 `json:"initialCanaryPercent"`
+	// MaxStepPercent is the most the canary percent may rise in one update.
+	MaxStepPercent int64 `json:"maxStepPercent"`
+	// OnModelChange: inject (the mutating webhook sets the canary percent) | deny.
+	OnModelChange string `json:"onModelChange"`
+	// TagRouting: inject (add serving.kserve.io/enable-tag-routing) | off.
+	TagRouting string `json:"tagRouting"`
+	// MidRolloutModelChange: restart (re-enter at InitialCanaryPercent) | deny.
+	MidRolloutModelChange string `json:"midRolloutModelChange"`
+	// RequireReadyCanary denies rises while status shows the canary not ready.
+	RequireReadyCanary bool `json:"requireReadyCanary"`
+	// MinStepIntervalSeconds is the least time between two steps; 0 is off.
+	MinStepIntervalSeconds int64 `json:"minStepIntervalSeconds"`
+	// Override names who may lift the rules for one update.
+	Override OverrideSettings `json:"override"`
+	// Exempt names requests that pass unevaluated.
+	Exempt ExemptSettings `json:"exempt"`
+	// DefaultDeploymentMode is the cluster default KServe is configured with.
+	DefaultDeploymentMode string `json:"defaultDeploymentMode"`
+	// ServiceAnnotationDisallowedList extends KServe's list of annotations
+	// that are not copied to revisions (inferenceservice-config
+	// serviceAnnotationDisallowedList); changing them creates no revision.
+	ServiceAnnotationDisallowedList []string `json:"serviceAnnotationDisallowedList"`
+}
+
+// OverrideSettings configures the override annotation.
+type OverrideSettings struct {
+	// Groups whose members may set the override annotation.
+	Groups []string `json:"groups"`
+}
+
+// ExemptSettings lists requesters whose requests are not evaluated.
+type ExemptSettings struct {
+	Users  []string `json:"users"`
+	Groups []string `json:"groups"`
+}
+
+// DefaultSettings returns the settings used where the configuration says nothing.
+func DefaultSettings() Settings {
+	return Settings{
+		Enforcement:           EnforcementEnforce,
+		InitialCanaryPercent:  10,
+		MaxStepPercent:        25,
+		OnModelChange:         OnModelChangeInject,
+		TagRouting:            TagRoutingInject,
+		MidRolloutModelChange: MidRolloutRestart,
+		RequireReadyCanary:    true,
+		DefaultDeploymentMode: string(ModeKnative),
+	}
+}
+
+// NamespaceSettings are the settings for namespaces whose name matches Match.
+type NamespaceSettings struct {
+	// Match is a glob (path.Match syntax) over the namespace name.
+	Match    string
+	Settings Settings
+}
+
+// Config is a loaded, validated configuration: top-level defaults and
+// per-namespace overrides, first match wins.
+type Config struct {
+	Defaults   Settings
+	Namespaces []NamespaceSettings
+}
+
+// DefaultConfig returns the configuration used when no file is given.
+func DefaultConfig() *Config {
+	return &Config{Defaults: DefaultSettings()}
+}
+
+// For returns the effective settings for a namespace.
+func (c *Config) For(namespace string) *Settings {
+	for i := range c.Namespaces {
+		// Patterns were checked at load time, so Match cannot fail here.
+		if ok, _ := path.Match(c.Namespaces[i].Match, namespace); ok {
+			return &c.Namespaces[i].Settings
+		}
+	}
+	return &c.Defaults
+}
+
+// LoadConfigFile reads and validates a configuration file.
+func LoadConfigFile(name string) (*Config, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses a YAML configuration. Unknown keys are errors, so a
+// typo never silently falls back to a default.
+func ParseConfig(data []byte) (*Config, error) {
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing YAML: %w", err)
+	}
+	cfg := DefaultConfig()
+	if len(bytes.TrimSpace(jsonData)) == 0 || string(jsonData) == "null" {
+		return cfg, nil
+	}
+	var top struct {
+		Settings
+		Namespaces []json.RawMessage `json:"namespaces"`
+	}
+	top.Settings = cfg.Defaults
+	if err := decodeStrict(jsonData, &top); err != nil {
+		return nil, err
+	}
+	cfg.Defaults = top.Settings
+	if err := cfg.Defaults.validate(); err != nil {
+		return nil, err
+	}
+	for i, raw := range top.Namespaces {
+		// Each entry is decoded over a copy of the defaults, so it only
+		// needs to name the keys it overrides.
+		entry := struct {
+			Match *string `json:"match"`
+			Settings
+		}{Settings: cfg.Defaults}
+		entry.Settings.Override.Groups = slices.Clone(cfg.Defaults.Override.Groups)
+		entry.Settings.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
+		entry.Settings.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
+		if err := decodeStrict(raw, &entry); err != nil {
+			return nil, fmt.Errorf("namespaces[%d]: %w", i, err)
+		}
+		if entry.Match == nil || *entry.Match == "" {
+			return nil, fmt.Errorf("namespaces[%d]: match is required", i)
+		}
+		if _, err := path.Match(*entry.Match, ""); err != nil {
+			return nil, fmt.Errorf("namespaces[%d]: match %q: %w", i, *entry.Match, err)
+		}
+		if err := entry.Settings.validate(); err != nil {
+			return nil, fmt.Errorf("namespaces[%d] (%s): %w", i, *entry.Match, err)
+		}
+		cfg.Namespaces = append(cfg.Namespaces, NamespaceSettings{Match: *entry.Match, Settings: entry.Settings})
+	}
+	return cfg, nil
+}
+
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
+}
+
+func (s *Settings) validate() error {
+	var errs []error
+	switch s.Enforcement {
+	case EnforcementEnforce, EnforcementWarn, EnforcementAudit:
+	default:
+		errs = append(errs, fmt.Errorf("enforcement %q: want enforce, warn or audit", s.Enforcement))
+	}
+	if s.InitialCanaryPercent < 1 || s.InitialCanaryPercent > 99 {
+		errs = append(errs, fmt.Errorf("initialCanaryPercent %d: want 1..99", s.InitialCanaryPercent))
+	}
+	if s.MaxStepPercent < 1 || s.MaxStepPercent > 100 {
+		errs = append(errs, fmt.Errorf("maxStepPercent %d: want 1..100", s.MaxStepPercent))
+	}
+	if s.OnModelChange != OnModelChangeInject && s.OnModelChange != OnModelChangeDeny {
+		errs = append(errs, fmt.Errorf("onModelChange %q: want inject or deny", s.OnModelChange))
+	}
+	if s.TagRouting != TagRoutingInject && s.TagRouting != TagRoutingOff {
+		errs = append(errs, fmt.Errorf("tagRouting %q: want inject or off", s.TagRouting))
+	}
+	if s.MidRolloutModelChange != MidRolloutRestart && s.MidRolloutModelChange != MidRolloutDeny {
+		errs = append(errs, fmt.Errorf("midRolloutModelChange %q: want restart or deny", s.MidRolloutModelChange))
+	}
+	if s.MinStepIntervalSeconds < 0 {
+		errs = append(errs, fmt.Errorf("minStepIntervalSeconds %d: want 0 (off) or more", s.MinStepIntervalSeconds))
+	}
+	mode, ok := ParseDeploymentMode(s.DefaultDeploymentMode)
+	if !ok {
+		errs = append(errs, fmt.Errorf("defaultDeploymentMode %q: want Knative, Standard or ModelMesh (or the legacy Serverless, RawDeployment)", s.DefaultDeploymentMode))
+	} else {
+		s.DefaultDeploymentMode = string(mode)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// PackagePath is the Rego package every policy file belongs to.
+const PackagePath = "canary_guard"
+
+// query reads both rule sets in one evaluation.
+const query = "deny := data." + PackagePath + ".deny; warn := data." + PackagePath + ".warn"
+
+// Source is one Rego file.
+type Source struct {
+	Name    string
+	Content []byte
+}
+
+// Violation is one element of a deny or warn set.
+type Violation struct {
+	Rule string `json:"rule"`
+	Msg  string `json:"msg"`
+}
+
+// String formats a violation the way users see it: "[rule] message".
+func (v Violation) String() string { return "[" + v.Rule + "] " + v.Msg }
+
+// Result is what the policies say about one request.
+type Result struct {
+	Deny []Violation
+	Warn []Violation
+}
+
+// Policy is a compiled policy set, prepared once and evaluated per request
+// with no compilation on the request path.
+type Policy struct {
+	prepared rego.PreparedEvalQuery
+	// readsObjects is true when a rule reads input.object or
+	// input.oldObject; only then are the raw objects converted.
+	readsObjects bool
+	// Revision is a hash of the sources, to tell which policy a replica runs.
+	Revision string
+	// Files lists the loaded file names.
+	Files []string
+}
+
+// deniedBuiltins reach outside the process; a policy that calls one does
+// not compile.
+func deniedBuiltin(name string) bool {
+	return name == "http.send" || name == "opa.runtime" || strings.HasPrefix(name, "net.")
+}
+
+// Capabilities returns the compiler capabilities policies are compiled
+// with: this OPA version's builtins minus those that reach outside.
+func Capabilities() *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	kept := caps.Builtins[:0]
+	for _, b := range caps.Builtins {
+		if !deniedBuiltin(b.Name) {
+			kept = append(kept, b)
+		}
+	}
+	caps.Builtins = kept
+	return caps
+}
+
+// Compile parses and compiles policy sources (Rego v1). Errors name the
+// file and line. Test files (_test.rego) are not part of the policy.
+func Compile(ctx context.Context, sources []Source) (*Policy, error) {
+	modules := make(map[string]*ast.Module, len(sources))
+	hash := sha256.New()
+	p := &Policy{}
+	sort.Slice(sources, func(i, j int) bool { return sources[i].Name < sources[j].Name })
+	var errs []error
+	for _, src := range sources {
+		if strings.HasSuffix(src.Name, "_test.rego") {
+			continue
+		}
+		m, err := ast.ParseModuleWithOpts(src.Name, string(src.Content), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if got := m.Package.Path.String(); got != "data."+PackagePath {
+			errs = append(errs, fmt.Errorf("%s:%d: package %s: policies must be in package %s",
+				src.Name, m.Package.Location.Row, strings.TrimPrefix(got, "data."), PackagePath))
+			continue
+		}
+		modules[src.Name] = m
+		p.Files = append(p.Files, src.Name)
+		hash.Write([]byte(src.Name))
+		hash.Write([]byte{0})
+		hash.Write(src.Content)
+		hash.Write([]byte{0})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().WithCapabilities(Capabilities())
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, compiler.Errors
+	}
+	prepared, err := rego.New(
+		rego.Query(query),
+		rego.Compiler(compiler),
+		rego.Capabilities(Capabilities()),
+		rego.StrictBuiltinErrors(false),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing policy query: %w", err)
+	}
+	p.prepared = prepared
+	p.readsObjects = readsObjects(modules)
+	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
+	return p, nil
+}
+
+// readsObjects reports whether any rule reads input.object,
+// input.oldObject, or the whole input document.
+func readsObjects(modules map[string]*ast.Module) bool {
+	obj, old, input := ast.MustParseRef("input.object"), ast.MustParseRef("input.oldObject"), ast.MustParseRef("input")
+	found := false
+	for _, m := range modules {
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if r.HasPrefix(obj) || r.HasPrefix(old) || r.Equal(input) {
+				found = true
+			}
+			return found
+		})
+	}
+	return found
+}
+
+// Eval evaluates the policy on one input. Evaluation stops when ctx is done.
+func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
+	rs, err := p.prepared.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return Result{}, fmt.Errorf("evaluating policy: %w", err)
+	}
+	if len(rs) == 0 {
+		return Result{}, fmt.Errorf("evaluating policy: data.%s.deny or .warn is undefined", PackagePath)
+	}
+	deny, err := violations(rs[0].Bindings["deny"])
+	if err != nil {
+		return Result{}, fmt.Errorf("reading deny: %w", err)
+	}
+	warn, err := violations(rs[0].Bindings["warn"])
+	if err != nil {
+		return Result{}, fmt.Errorf("reading warn: %w", err)
+	}
+	return Result{Deny: deny, Warn: warn}, nil
+}
+
+// violations converts a rule set of {"rule": id, "msg": text} objects.
+// A plain string element is accepted as a message of rule "custom".
+func violations(v any) ([]Violation, error) {
+	set, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a set, got %T", v)
+	}
+	out := make([]Violation, 0, len(set))
+	for _, e := range set {
+		switch e := e.(type) {
+		case string:
+			out = append(out, Violation{Rule: "custom", Msg: e})
+		case map[string]any:
+			rule, _ := e["rule"].(string)
+			msg, _ := e["msg"].(string)
+			if rule == "" {
+				rule = "custom"
+			}
+			if msg == "" {
+				return nil, fmt.Errorf("element without a msg string: %v", e)
+			}
+			out = append(out, Violation{Rule: rule, Msg: msg})
+		default:
+			return nil, fmt.Errorf("element is %T, want {\"rule\", \"msg\"}", e)
+		}
+	}
+	slices.SortFunc(out, func(a, b Violation) int { return strings.Compare(a.String(), b.String()) })
+	return out, nil
+}
+
+// BundleSources reads the .rego files of a file system, skipping tests.
+func BundleSources(fsys fs.FS, prefix string) ([]Source, error) {
+	var out []Source
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		out = append(out, Source{Name: prefix + name, Content: data})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading policies: %w", err)
+	}
+	return out, nil
+}
+
+// DirSources reads the .rego files under dir (recursively), skipping tests.
+func DirSources(dir string) ([]Source, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("policy dir: %w", err)
+	}
+	return BundleSources(os.DirFS(dir), filepath.Clean(dir)+string(filepath.Separator))
+}

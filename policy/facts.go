@@ -1,0 +1,613 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"dario.cat/mergo"
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	"github.com/kserve/kserve/pkg/constants"
+)
+
+// Annotations canary-guard reads or writes.
+const (
+	// AnnotationTagRouting is KServe's switch for latest-/prev- URLs.
+	AnnotationTagRouting = constants.KServeAPIGroupName + "/enable-tag-routing"
+	// AnnotationOverride carries the reason of an override.
+	AnnotationOverride = "canary-guard.dev/override"
+	// AnnotationStepAt is stamped on each step when minStepIntervalSeconds is on.
+	AnnotationStepAt = "canary-guard.dev/step-at"
+	// internalAnnotationPrefix marks KServe's internal annotations, which
+	// are passed through to pods and can change the model.
+	internalAnnotationPrefix = "internal.serving.kserve.io/"
+)
+
+// Component kinds.
+const (
+	KindPredictor   = "predictor"
+	KindTransformer = "transformer"
+	KindExplainer   = "explainer"
+	// KindCanary is a Standard-mode spec.canary[] entry.
+	KindCanary = "canary"
+)
+
+// Readiness of a canary revision as the old object's status tells it.
+const (
+	ReadyTrue    = "true"
+	ReadyFalse   = "false"
+	ReadyUnknown = "unknown"
+)
+
+// Facts is what canary-guard knows about one request: the input.rollout
+// document of the policies. docs/policy-input.md describes every field.
+type Facts struct {
+	Operation string `json:"operation"`
+	// DeploymentMode is Knative, Standard or ModelMesh.
+	DeploymentMode Mode `json:"deploymentMode"`
+	// DeploymentModeSource is where the mode came from: status, annotation or default.
+	DeploymentModeSource string `json:"deploymentModeSource"`
+	// Components has one entry per predictor, transformer, explainer and
+	// Standard-mode canary entry present in the old or new object.
+	Components []ComponentFacts `json:"components"`
+	// ModelChanged and RevisionChanged are true when they are for any component.
+	ModelChanged    bool `json:"modelChanged"`
+	RevisionChanged bool `json:"revisionChanged"`
+	// MetadataChanged lists the labels and annotations whose change makes
+	// a new revision of every component.
+	MetadataChanged []string `json:"metadataChanged"`
+	// InternalAnnotationsChanged lists internal.serving.kserve.io/* keys
+	// that were added, removed or changed.
+	InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
+	// TagRouting says whether tag routing is on before and after.
+	TagRouting Transition `json:"tagRouting"`
+	// Override is the state of the override annotation.
+	Override OverrideFacts `json:"override"`
+	// Step is the state of the step interval stamp.
+	Step StepFacts `json:"step"`
+	// AlwaysAdmit is true for updates no rule may deny: rollbacks,
+	// lowering a percent, and updates that change nothing revision-relevant.
+	AlwaysAdmit       bool   `json:"alwaysAdmit"`
+	AlwaysAdmitReason string `json:"alwaysAdmitReason"`
+}
+
+// Transition is a boolean before and after the request.
+type Transition struct {
+	Old bool `json:"old"`
+	New bool `json:"new"`
+}
+
+// OverrideFacts describes the override annotation on this request.
+type OverrideFacts struct {
+	// Requested is true when this update sets or changes the annotation.
+	Requested bool `json:"requested"`
+	// Reason is the annotation's value.
+	Reason string `json:"reason"`
+	// Allowed is true when the user is in one of override.groups.
+	Allowed bool `json:"allowed"`
+	// Active is Requested and Allowed: the rules are lifted for this update.
+	Active bool `json:"active"`
+}
+
+// StepFacts describes the time since the last step.
+type StepFacts struct {
+	// LastStepAt is the old object's step stamp (RFC 3339), or "".
+	LastStepAt string `json:"lastStepAt"`
+	// SecondsSinceLastStep is -1 when there is no valid stamp.
+	SecondsSinceLastStep int64 `json:"secondsSinceLastStep"`
+}
+
+// ComponentFacts describes how one component changes.
+type ComponentFacts struct {
+	// ID is predictor, transformer, explainer or canary:<name>.
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// Name is the spec.canary[] entry's predictor name, or the kind.
+	Name string `json:"name"`
+	// Path is where the component lives in the new (else old) object.
+	Path string `json:"path"`
+	// PercentField is the field that carries the canary percent.
+	PercentField string `json:"percentField"`
+	InOld        bool   `json:"inOld"`
+	InNew        bool   `json:"inNew"`
+	// ChangedFields are paths in the normalised model{} form.
+	ChangedFields   []string `json:"changedFields"`
+	ModelChanged    bool     `json:"modelChanged"`
+	RevisionChanged bool     `json:"revisionChanged"`
+	// OldModel and NewModel summarise the model (storage URI or image).
+	OldModel string `json:"oldModel"`
+	NewModel string `json:"newModel"`
+	// OldPercent and NewPercent are nil when the field is absent.
+	OldPercent *int64 `json:"oldPercent"`
+	NewPercent *int64 `json:"newPercent"`
+	// OldEffectivePercent and NewEffectivePercent are the traffic the
+	// latest revision gets: an absent Knative percent means 100.
+	OldEffectivePercent int64 `json:"oldEffectivePercent"`
+	NewEffectivePercent int64 `json:"newEffectivePercent"`
+	// PercentChanged is true when the request changes the percent field,
+	// that is, the user chose the new value in this update.
+	PercentChanged bool `json:"percentChanged"`
+	// CanaryInProgress is true when the old object splits traffic.
+	CanaryInProgress bool `json:"canaryInProgress"`
+	// Revisions from the old object's status.
+	StableRevision        string `json:"stableRevision"`
+	PreviousRevision      string `json:"previousRevision"`
+	LatestReadyRevision   string `json:"latestReadyRevision"`
+	LatestCreatedRevision string `json:"latestCreatedRevision"`
+	// CanaryReady is true, false or unknown.
+	CanaryReady       string `json:"canaryReady"`
+	CanaryReadyReason string `json:"canaryReadyReason"`
+	// PromotedCanary names the spec.canary[] entry this update promotes
+	// (Standard mode: predictor.name set to it and the entry removed).
+	PromotedCanary        string `json:"promotedCanary"`
+	PromotedCanaryPercent int64  `json:"promotedCanaryPercent"`
+}
+
+// Raised reports whether the latest revision gets more traffic than before.
+func (c *ComponentFacts) Raised() bool { return c.NewEffectivePercent > c.OldEffectivePercent }
+
+// FactsOptions carries what facts depend on besides the request.
+type FactsOptions struct {
+	Settings *Settings
+	Now      time.Time
+}
+
+// BuildFacts computes the rollout facts of a request.
+func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
+	if req.Object == nil {
+		return nil, fmt.Errorf("request has no object")
+	}
+	if req.Operation == OperationUpdate && req.OldObject == nil {
+		return nil, fmt.Errorf("UPDATE request has no oldObject")
+	}
+	newObj, oldObj := req.Object, req.OldObject
+	if oldObj == nil {
+		// On CREATE compare the object with itself: nothing changes.
+		oldObj = newObj
+	}
+	s := opts.Settings
+	f := &Facts{Operation: req.Operation}
+	f.DeploymentMode, f.DeploymentModeSource = resolveMode(oldObj, newObj, s.DefaultDeploymentMode)
+	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList)
+	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
+		return strings.HasPrefix(k, internalAnnotationPrefix)
+	})
+	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
+	f.Override = overrideFacts(oldObj, newObj, req, s)
+	f.Step = stepFacts(oldObj, opts.Now)
+
+	knative := f.DeploymentMode == ModeKnative
+	metaRevision := len(f.MetadataChanged) > 0
+	pred := predictorFacts(oldObj, newObj, knative)
+	f.Components = append(f.Components, pred)
+	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
+		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative))
+	}
+	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
+		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative))
+	}
+	if len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0 {
+		canaries, err := canaryFacts(oldObj, newObj)
+		if err != nil {
+			return nil, err
+		}
+		f.Components = append(f.Components, canaries...)
+		markPromotion(&f.Components[0], oldObj, newObj, canaries)
+	}
+	for i := range f.Components {
+		c := &f.Components[i]
+		if metaRevision && c.InOld && c.InNew {
+			c.RevisionChanged = true
+		}
+		f.ModelChanged = f.ModelChanged || c.ModelChanged
+		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
+	}
+	f.AlwaysAdmit, f.AlwaysAdmitReason = alwaysAdmit(f)
+	return f, nil
+}
+
+// resolveMode resolves the deployment mode as KServe's controller does:
+// the old object's status, else the annotation, else the cluster default.
+func resolveMode(oldObj, newObj *v1beta1.InferenceService, clusterDefault string) (Mode, string) {
+	if m, ok := ParseDeploymentMode(oldObj.Status.DeploymentMode); ok {
+		return m, "status"
+	}
+	for _, obj := range []*v1beta1.InferenceService{newObj, oldObj} {
+		if m, ok := ParseDeploymentMode(obj.Annotations[constants.DeploymentMode]); ok {
+			return m, "annotation"
+		}
+	}
+	if m, ok := ParseDeploymentMode(clusterDefault); ok {
+		return m, "default"
+	}
+	return ModeKnative, "default"
+}
+
+func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+	c := ComponentFacts{
+		ID: KindPredictor, Kind: KindPredictor, Name: KindPredictor,
+		Path: "spec.predictor", PercentField: "canaryTrafficPercent",
+		InOld: true, InNew: true,
+	}
+	d := comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor)
+	c.setDiff(d)
+	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
+	c.NewModel = predictorModel(&newObj.Spec.Predictor)
+	c.setKnativePercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent)
+	c.setKnativeStatus(oldObj, v1beta1.PredictorComponent, knative)
+	return c
+}
+
+func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+	c := ComponentFacts{
+		ID: KindTransformer, Kind: KindTransformer, Name: KindTransformer,
+		Path: "spec.transformer", PercentField: "canaryTrafficPercent",
+		InOld: oldObj.Spec.Transformer != nil, InNew: newObj.Spec.Transformer != nil,
+	}
+	o, n := oldObj.Spec.Transformer, newObj.Spec.Transformer
+	var oldPct, newPct *int64
+	if o != nil {
+		oldPct = o.CanaryTrafficPercent
+		c.OldModel = podModel(&o.PodSpec)
+	}
+	if n != nil {
+		newPct = n.CanaryTrafficPercent
+		c.NewModel = podModel(&n.PodSpec)
+	}
+	if o != nil && n != nil {
+		c.setDiff(compareTransformers(c.Path, o, n))
+	} else if c.InNew {
+		// A component added to a running service serves nothing yet:
+		// it is a new revision but not a model change of a live path.
+		c.RevisionChanged = c.InOld
+	}
+	c.setKnativePercents(oldPct, newPct)
+	c.setKnativeStatus(oldObj, v1beta1.TransformerComponent, knative)
+	return c
+}
+
+func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+	c := ComponentFacts{
+		ID: KindExplainer, Kind: KindExplainer, Name: KindExplainer,
+		Path: "spec.explainer", PercentField: "canaryTrafficPercent",
+		InOld: oldObj.Spec.Explainer != nil, InNew: newObj.Spec.Explainer != nil,
+	}
+	o, n := oldObj.Spec.Explainer, newObj.Spec.Explainer
+	var oldPct, newPct *int64
+	if o != nil {
+		oldPct = o.CanaryTrafficPercent
+		c.OldModel = explainerModel(o)
+	}
+	if n != nil {
+		newPct = n.CanaryTrafficPercent
+		c.NewModel = explainerModel(n)
+	}
+	if o != nil && n != nil {
+		c.setDiff(compareExplainers(c.Path, o, n))
+	}
+	c.setKnativePercents(oldPct, newPct)
+	c.setKnativeStatus(oldObj, v1beta1.ExplainerComponent, knative)
+	return c
+}
+
+// canaryFacts describes each Standard-mode spec.canary[] entry, comparing
+// the entry merged over its stable predictor, as KServe deploys it.
+func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, error) {
+	oldByName := map[string]int{}
+	for i := range oldObj.Spec.Canary {
+		oldByName[oldObj.Spec.Canary[i].Predictor.Name] = i
+	}
+	var out []ComponentFacts
+	seen := map[string]bool{}
+	for i := range newObj.Spec.Canary {
+		nc := &newObj.Spec.Canary[i]
+		name := nc.Predictor.Name
+		seen[name] = true
+		c := ComponentFacts{
+			ID: KindCanary + ":" + name, Kind: KindCanary, Name: name,
+			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
+			InNew: true, NewPercent: ptr(int64(nc.TrafficPercent)), NewEffectivePercent: int64(nc.TrafficPercent),
+		}
+		newMerged, err := mergeCanary(&newObj.Spec.Predictor, nc)
+		if err != nil {
+			return nil, err
+		}
+		c.NewModel = predictorModel(&newMerged)
+		if j, ok := oldByName[name]; ok {
+			oc := &oldObj.Spec.Canary[j]
+			oldMerged, err := mergeCanary(&oldObj.Spec.Predictor, oc)
+			if err != nil {
+				return nil, err
+			}
+			c.InOld = true
+			c.OldPercent = ptr(int64(oc.TrafficPercent))
+			c.OldEffectivePercent = int64(oc.TrafficPercent)
+			c.OldModel = predictorModel(&oldMerged)
+			c.setDiff(comparePredictors(c.Path+".predictor", &oldMerged, &newMerged))
+			c.CanaryInProgress = true
+		} else {
+			// A new entry enters with a model of its own; compare it with
+			// the stable predictor it will run beside.
+			c.OldModel = predictorModel(&oldObj.Spec.Predictor)
+			d := comparePredictors(c.Path+".predictor", &oldObj.Spec.Predictor, &newMerged)
+			c.ChangedFields = d.fields
+			c.ModelChanged = d.model
+			c.RevisionChanged = true
+		}
+		c.PercentChanged = !equalPercent(c.OldPercent, c.NewPercent)
+		c.setCanaryStatus(oldObj)
+		out = append(out, c)
+	}
+	for i := range oldObj.Spec.Canary {
+		oc := &oldObj.Spec.Canary[i]
+		if seen[oc.Predictor.Name] {
+			continue
+		}
+		oldMerged, err := mergeCanary(&oldObj.Spec.Predictor, oc)
+		if err != nil {
+			return nil, err
+		}
+		c := ComponentFacts{
+			ID: KindCanary + ":" + oc.Predictor.Name, Kind: KindCanary, Name: oc.Predictor.Name,
+			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
+			InOld: true, OldPercent: ptr(int64(oc.TrafficPercent)), OldEffectivePercent: int64(oc.TrafficPercent),
+			OldModel: predictorModel(&oldMerged), PercentChanged: true, CanaryInProgress: true,
+		}
+		c.setCanaryStatus(oldObj)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// mergeCanary builds the predictor KServe deploys for a canary entry: the
+// entry's predictor merged over the stable one (buildCanaryPredictor in
+// KServe's predictor reconciler, which uses the same mergo call).
+func mergeCanary(stable *v1beta1.PredictorSpec, canary *v1beta1.CanarySpec) (v1beta1.PredictorSpec, error) {
+	merged := *stable.DeepCopy()
+	// Legacy blocks are normalised first so a legacy stable predictor and
+	// a model{} canary do not merge into two implementations.
+	merged = normalizePredictor(&merged)
+	entry := normalizePredictor(&canary.Predictor)
+	if err := mergo.Merge(&merged, entry, mergo.WithOverride); err != nil {
+		return merged, fmt.Errorf("merging canary %q over the stable predictor: %w", canary.Predictor.Name, err)
+	}
+	merged.MaxReplicas, merged.ScaleTarget, merged.ScaleMetric, merged.AutoScaling, merged.MinReplicas = 0, nil, nil, nil, nil
+	return merged, nil
+}
+
+// markPromotion records a Standard-mode promotion on the stable predictor:
+// predictor.name set to a canary's name whose entry is removed.
+func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) {
+	newName := newObj.Spec.Predictor.Name
+	if newName == "" || newName == oldObj.Spec.Predictor.Name {
+		return
+	}
+	for i := range canaries {
+		c := &canaries[i]
+		if c.Name == newName && c.InOld && !c.InNew {
+			pred.PromotedCanary = c.Name
+			pred.PromotedCanaryPercent = c.OldEffectivePercent
+			return
+		}
+	}
+}
+
+func (c *ComponentFacts) setDiff(d diff) {
+	c.ChangedFields = d.fields
+	c.ModelChanged = d.model
+	c.RevisionChanged = d.revision
+}
+
+// setKnativePercents records canaryTrafficPercent; absent means the
+// latest revision takes 100 %.
+func (c *ComponentFacts) setKnativePercents(oldPct, newPct *int64) {
+	c.OldPercent, c.NewPercent = oldPct, newPct
+	c.OldEffectivePercent, c.NewEffectivePercent = effectivePercent(oldPct), effectivePercent(newPct)
+	c.PercentChanged = c.InOld && !equalPercent(oldPct, newPct)
+	c.CanaryInProgress = c.InOld && oldPct != nil && *oldPct > 0 && *oldPct < 100
+}
+
+func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, component v1beta1.ComponentType, knative bool) {
+	c.CanaryReady, c.CanaryReadyReason = ReadyUnknown, "status has no revisions for "+c.Kind
+	st, ok := oldObj.Status.Components[component]
+	if !ok {
+		return
+	}
+	c.StableRevision = st.LatestRolledoutRevision
+	c.PreviousRevision = st.PreviousRolledoutRevision
+	c.LatestReadyRevision = st.LatestReadyRevision
+	c.LatestCreatedRevision = st.LatestCreatedRevision
+	if !knative {
+		return
+	}
+	switch {
+	case oldObj.Status.ObservedGeneration > 0 && oldObj.Status.ObservedGeneration < oldObj.Generation:
+		c.CanaryReady = ReadyFalse
+		c.CanaryReadyReason = fmt.Sprintf("status has not caught up with generation %d yet (observed %d)", oldObj.Generation, oldObj.Status.ObservedGeneration)
+	case st.LatestCreatedRevision == "" || st.LatestReadyRevision == "":
+	case st.LatestCreatedRevision != st.LatestReadyRevision:
+		c.CanaryReady = ReadyFalse
+		c.CanaryReadyReason = fmt.Sprintf("revision %s is not ready (latest ready: %s)", st.LatestCreatedRevision, st.LatestReadyRevision)
+	default:
+		c.CanaryReady = ReadyTrue
+		c.CanaryReadyReason = "revision " + st.LatestReadyRevision + " is ready"
+	}
+}
+
+func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {
+	c.CanaryReady, c.CanaryReadyReason = ReadyUnknown, "status has no entry for canary "+c.Name
+	for _, cs := range oldObj.Status.CanaryStatuses {
+		if cs.Name != c.Name {
+			continue
+		}
+		if cs.Ready {
+			c.CanaryReady, c.CanaryReadyReason = ReadyTrue, "canary "+c.Name+" is ready"
+		} else {
+			c.CanaryReady, c.CanaryReadyReason = ReadyFalse, "canary "+c.Name+" is not ready"
+		}
+	}
+}
+
+// alwaysAdmit decides whether the update is one no rule may deny: every
+// component is rolled back, lowered or left alone, and no component
+// changes its model or gains traffic.
+func alwaysAdmit(f *Facts) (bool, string) {
+	if f.Operation != OperationUpdate || len(f.InternalAnnotationsChanged) > 0 {
+		return false, ""
+	}
+	rollback, lowered := false, false
+	for i := range f.Components {
+		c := &f.Components[i]
+		switch {
+		case c.Kind == KindCanary && c.InOld && !c.InNew:
+			// Removing a canary entry is the Standard-mode rollback.
+			rollback = true
+		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0:
+			// All traffic pinned to the stable revision: the rollback.
+			rollback = rollback || c.PercentChanged
+		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld:
+			return false, ""
+		case c.NewEffectivePercent < c.OldEffectivePercent:
+			lowered = true
+		}
+	}
+	switch {
+	case rollback:
+		return true, "rollback"
+	case lowered:
+		return true, "lowered"
+	case !f.RevisionChanged:
+		return true, "no revision change"
+	}
+	return false, ""
+}
+
+func predictorModel(p *v1beta1.PredictorSpec) string {
+	n := normalizePredictor(p)
+	if n.Model != nil {
+		if n.Model.StorageURI != nil {
+			return *n.Model.StorageURI
+		}
+		if n.Model.Image != "" {
+			return n.Model.Image
+		}
+	}
+	if len(n.StorageUris) > 0 {
+		return n.StorageUris[0].Uri
+	}
+	return podModel(&n.PodSpec)
+}
+
+func explainerModel(e *v1beta1.ExplainerSpec) string {
+	if e.ART != nil {
+		if e.ART.StorageURI != "" {
+			return e.ART.StorageURI
+		}
+		return e.ART.Image
+	}
+	return podModel(&e.PodSpec)
+}
+
+// podModel names the model of a custom container: its STORAGE_URI env,
+// else its image.
+func podModel(ps *v1beta1.PodSpec) string {
+	for _, c := range ps.Containers {
+		if len(ps.Containers) > 1 && c.Name != constants.InferenceServiceContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == constants.CustomSpecStorageUriEnvVarKey {
+				return e.Value
+			}
+		}
+		return c.Image
+	}
+	return ""
+}
+
+// metadataChanges lists the object labels and annotations whose change
+// KServe copies into every component's revision template.
+func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed []string) []string {
+	annotationIgnored := func(k string) bool {
+		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k)
+	}
+	var out []string
+	for _, k := range changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool { return !annotationIgnored(k) }) {
+		out = append(out, "metadata.annotations."+k)
+	}
+	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
+		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k)
+	}) {
+		out = append(out, "metadata.labels."+k)
+	}
+	return out
+}
+
+// changedKeys lists, sorted, the keys accepted by keep whose value
+// differs between a and b.
+func changedKeys(a, b map[string]string, keep func(string) bool) []string {
+	var out []string
+	for k, v := range a {
+		if bv, ok := b[k]; (!ok || bv != v) && keep(k) {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok && keep(k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func overrideFacts(oldObj, newObj *v1beta1.InferenceService, req *Request, s *Settings) OverrideFacts {
+	reason := strings.TrimSpace(newObj.Annotations[AnnotationOverride])
+	o := OverrideFacts{Reason: reason}
+	if req.Operation != OperationUpdate || reason == "" || reason == strings.TrimSpace(oldObj.Annotations[AnnotationOverride]) {
+		return o
+	}
+	o.Requested = true
+	o.Allowed = intersects(req.User.Groups, s.Override.Groups)
+	o.Active = o.Allowed
+	return o
+}
+
+func stepFacts(oldObj *v1beta1.InferenceService, now time.Time) StepFacts {
+	st := StepFacts{LastStepAt: oldObj.Annotations[AnnotationStepAt], SecondsSinceLastStep: -1}
+	if st.LastStepAt == "" {
+		return st
+	}
+	at, err := time.Parse(time.RFC3339, st.LastStepAt)
+	if err != nil {
+		return st
+	}
+	st.SecondsSinceLastStep = max(int64(now.Sub(at)/time.Second), 0)
+	return st
+}
+
+func effectivePercent(p *int64) int64 {
+	if p == nil {
+		return 100
+	}
+	return *p
+}
+
+func equalPercent(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }

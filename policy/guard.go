@@ -1,0 +1,361 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Guard decides admission requests with the current policy and
+// configuration. Both can be swapped at any time; a request uses the pair
+// that was current when it started.
+type Guard struct {
+	state atomic.Pointer[state]
+	now   func() time.Time
+}
+
+// state is one loaded policy with one loaded configuration.
+type state struct {
+	policy *Policy
+	config *Config
+	// configValues holds input.config for config.Defaults (index 0) and
+	// each config.Namespaces entry (index i+1), built once per load.
+	configValues []ast.Value
+}
+
+// GuardOption configures a Guard.
+type GuardOption func(*Guard)
+
+// WithClock sets the clock used for step intervals.
+func WithClock(now func() time.Time) GuardOption {
+	return func(g *Guard) { g.now = now }
+}
+
+// NewGuard returns a Guard serving the given policy and configuration.
+func NewGuard(p *Policy, c *Config, opts ...GuardOption) (*Guard, error) {
+	g := &Guard{now: time.Now}
+	for _, o := range opts {
+		o(g)
+	}
+	if err := g.Update(p, c); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Update swaps in a new policy and configuration atomically. A nil
+// argument keeps the current one.
+func (g *Guard) Update(p *Policy, c *Config) error {
+	cur := g.state.Load()
+	if p == nil && cur != nil {
+		p = cur.policy
+	}
+	if c == nil && cur != nil {
+		c = cur.config
+	}
+	if p == nil || c == nil {
+		return errors.New("guard needs a policy and a configuration")
+	}
+	st := &state{policy: p, config: c}
+	all := append([]*Settings{&c.Defaults}, func() []*Settings {
+		out := make([]*Settings, len(c.Namespaces))
+		for i := range c.Namespaces {
+			out[i] = &c.Namespaces[i].Settings
+		}
+		return out
+	}()...)
+	for _, s := range all {
+		v, err := settingsValue(s)
+		if err != nil {
+			return err
+		}
+		st.configValues = append(st.configValues, v)
+	}
+	g.state.Store(st)
+	return nil
+}
+
+// Policy returns the policy in use.
+func (g *Guard) Policy() *Policy { return g.state.Load().policy }
+
+// Config returns the configuration in use.
+func (g *Guard) Config() *Config { return g.state.Load().config }
+
+// settingsFor returns the settings of a namespace and their input.config value.
+func (st *state) settingsFor(namespace string) (*Settings, ast.Value) {
+	s := st.config.For(namespace)
+	if s == &st.config.Defaults {
+		return s, st.configValues[0]
+	}
+	for i := range st.config.Namespaces {
+		if s == &st.config.Namespaces[i].Settings {
+			return s, st.configValues[i+1]
+		}
+	}
+	return s, st.configValues[0]
+}
+
+func exempt(s *Settings, u UserInfo) bool {
+	return slices.Contains(s.Exempt.Users, u.Username) || intersects(u.Groups, s.Exempt.Groups)
+}
+
+// Decision is the validating webhook's answer to one request.
+type Decision struct {
+	// Allowed is the admission answer.
+	Allowed bool `json:"allowed"`
+	// Enforcement is the mode the namespace is in.
+	Enforcement Enforcement `json:"enforcement"`
+	// Denials are what the rules denied, before enforcement, overrides and
+	// the always-admit rule were applied.
+	Denials []Violation `json:"denials"`
+	// Warnings are returned to the client as admission warnings.
+	Warnings []Violation `json:"warnings"`
+	// Reason says why a request was admitted in spite of denials, or why
+	// it was not evaluated: exempt, always-admit:<why>, override,
+	// enforcement:<mode>, policy-error.
+	Reason string `json:"reason,omitempty"`
+	// Error is set when the policy could not be evaluated.
+	Error string `json:"error,omitempty"`
+	// PolicyRevision is the revision of the policy that decided.
+	PolicyRevision string `json:"policyRevision"`
+	Facts          *Facts `json:"facts,omitempty"`
+}
+
+// Message is the denial text shown to the user.
+func (d *Decision) Message() string {
+	msg := "canary-guard denied this update:"
+	for _, v := range d.Denials {
+		msg += "\n" + v.String()
+	}
+	return msg
+}
+
+// Validate decides a request. It returns an error only for requests it
+// cannot read (no object, UPDATE without oldObject); policy failures are
+// decisions, made by the enforcement mode.
+func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
+	st := g.state.Load()
+	settings, configValue := st.settingsFor(req.Namespace)
+	d := &Decision{Allowed: true, Enforcement: settings.Enforcement, PolicyRevision: st.policy.Revision}
+	if exempt(settings, req.User) {
+		d.Reason = "exempt"
+		return d, nil
+	}
+	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
+	if err != nil {
+		return nil, err
+	}
+	d.Facts = facts
+	input, err := buildInput(req, facts, configValue, st.policy.readsObjects)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.policy.Eval(ctx, input)
+	if err != nil {
+		d.Error = err.Error()
+		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: fmt.Sprintf(
+			"the policy could not be evaluated (%v). Retry; if it persists, ask the platform team to check canary-guard's logs.", err)}}}
+	}
+	d.Denials, d.Warnings = res.Deny, res.Warn
+	if len(d.Denials) == 0 {
+		return d, nil
+	}
+	switch {
+	case facts.AlwaysAdmit:
+		// Rollbacks and lowering are never blocked, whatever the rules say.
+		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
+		return d, nil
+	case facts.Override.Active:
+		d.Reason = "override"
+		d.Warnings = append(d.Warnings, overridden(d.Denials)...)
+		return d, nil
+	}
+	switch settings.Enforcement {
+	case EnforcementWarn:
+		d.Reason = "enforcement:warn"
+		d.Warnings = append(slices.Clone(d.Denials), d.Warnings...)
+	case EnforcementAudit:
+		d.Reason = "enforcement:audit"
+		d.Warnings = nil
+	default:
+		d.Allowed = false
+	}
+	return d, nil
+}
+
+func overridden(denials []Violation) []Violation {
+	out := make([]Violation, len(denials))
+	for i, v := range denials {
+		out[i] = Violation{Rule: v.Rule, Msg: "overridden: " + v.Msg}
+	}
+	return out
+}
+
+// PatchOp is one JSON Patch (RFC 6902) operation.
+type PatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Mutation is the mutating webhook's answer to one request.
+type Mutation struct {
+	Patches []PatchOp `json:"patches"`
+	// Warnings are returned to the client.
+	Warnings []Violation `json:"warnings"`
+	// Injected lists the components whose canary percent was set.
+	Injected []string `json:"injected"`
+	Reason   string   `json:"reason,omitempty"`
+	Facts    *Facts   `json:"facts,omitempty"`
+}
+
+// Mutate computes the patches for a request: the initial canary percent
+// on a model change, the tag-routing annotation and the step stamp. Only
+// namespaces in enforce mode are mutated; warn mode says what it would do.
+func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
+	st := g.state.Load()
+	settings, _ := st.settingsFor(req.Namespace)
+	m := &Mutation{}
+	if exempt(settings, req.User) {
+		m.Reason = "exempt"
+		return m, nil
+	}
+	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
+	if err != nil {
+		return nil, err
+	}
+	m.Facts = facts
+	if facts.DeploymentMode != ModeKnative {
+		return m, nil
+	}
+	if facts.Override.Active {
+		m.Reason = "override"
+		return m, nil
+	}
+	annotations := map[string]string{}
+	if settings.OnModelChange == OnModelChangeInject && req.Operation == OperationUpdate {
+		for i := range facts.Components {
+			c := &facts.Components[i]
+			if !needsInjection(c, settings) {
+				continue
+			}
+			m.Injected = append(m.Injected, c.ID)
+			m.Patches = append(m.Patches, PatchOp{Op: "add", Path: "/" + jsonPointer(c.Path) + "/canaryTrafficPercent", Value: settings.InitialCanaryPercent})
+			m.Warnings = append(m.Warnings, Violation{Rule: "canary-injected", Msg: fmt.Sprintf(
+				"%s: the model changes from %s to %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
+				c.Path, orUnset(c.OldModel), orUnset(c.NewModel), c.Path, settings.InitialCanaryPercent, percentText(c.NewPercent), settings.MaxStepPercent)})
+			inj := settings.InitialCanaryPercent
+			c.NewPercent, c.NewEffectivePercent = &inj, inj
+		}
+	}
+	if settings.TagRouting == TagRoutingInject && !facts.TagRouting.New &&
+		(req.Operation == OperationCreate || facts.RevisionChanged) {
+		annotations[AnnotationTagRouting] = "true"
+	}
+	if settings.MinStepIntervalSeconds > 0 && req.Operation == OperationUpdate && stepped(facts) {
+		annotations[AnnotationStepAt] = g.now().UTC().Format(time.RFC3339)
+	}
+	m.Patches = append(m.Patches, annotationPatches(req.Object.Annotations, annotations)...)
+	if settings.Enforcement != EnforcementEnforce && len(m.Patches) > 0 {
+		// warn and audit namespaces are observed, not changed.
+		if settings.Enforcement == EnforcementWarn {
+			for i := range m.Warnings {
+				m.Warnings[i].Msg = "(warn mode, not applied) " + m.Warnings[i].Msg
+			}
+		} else {
+			m.Warnings = nil
+		}
+		m.Reason = "enforcement:" + string(settings.Enforcement)
+		m.Patches, m.Injected = nil, nil
+	}
+	return m, nil
+}
+
+// needsInjection reports whether a model change arrives without a percent
+// the user chose for it: absent, 100, or left as the old object had it.
+func needsInjection(c *ComponentFacts, s *Settings) bool {
+	if c.Kind == KindCanary || !c.InOld || !c.InNew || !c.ModelChanged {
+		return false
+	}
+	if c.NewPercent == nil || *c.NewPercent == 100 {
+		return true
+	}
+	return !c.PercentChanged && *c.NewPercent != s.InitialCanaryPercent
+}
+
+// stepped reports whether any component's traffic changes.
+func stepped(f *Facts) bool {
+	for i := range f.Components {
+		if f.Components[i].NewEffectivePercent != f.Components[i].OldEffectivePercent {
+			return true
+		}
+	}
+	return false
+}
+
+// annotationPatches adds annotations, creating the map when the object has none.
+func annotationPatches(existing map[string]string, add map[string]string) []PatchOp {
+	if len(add) == 0 {
+		return nil
+	}
+	if existing == nil {
+		return []PatchOp{{Op: "add", Path: "/metadata/annotations", Value: add}}
+	}
+	keys := make([]string, 0, len(add))
+	for k := range add {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]PatchOp, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, PatchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(k), Value: add[k]})
+	}
+	return out
+}
+
+// jsonPointer turns "spec.predictor" into "spec/predictor".
+func jsonPointer(path string) string {
+	out := []byte(path)
+	for i := range out {
+		if out[i] == '.' {
+			out[i] = '/'
+		}
+	}
+	return string(out)
+}
+
+// escapePointer escapes a JSON Pointer token (RFC 6901).
+func escapePointer(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '~':
+			out = append(out, '~', '0')
+		case '/':
+			out = append(out, '~', '1')
+		default:
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "(not set)"
+	}
+	return s
+}
+
+func percentText(p *int64) string {
+	if p == nil {
+		return "absent"
+	}
+	return strconv.FormatInt(*p, 10)
+}

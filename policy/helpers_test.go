@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/canary-guard/canary-guard/rego"
+)
+
+// testNow is the fixed clock of the tests.
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// isvc parses an InferenceService manifest.
+func isvc(t testing.TB, manifest string) *v1beta1.InferenceService {
+	t.Helper()
+	obj := &v1beta1.InferenceService{}
+	if err := yaml.UnmarshalStrict([]byte(manifest), obj); err != nil {
+		t.Fatalf("parsing manifest: %v\n%s", err, manifest)
+	}
+	return obj
+}
+
+// update builds an UPDATE request from two manifests.
+func update(t testing.TB, oldManifest, newManifest string) *Request {
+	t.Helper()
+	return &Request{
+		Operation: OperationUpdate, Namespace: "models", Name: "my-model",
+		User:      UserInfo{Username: "alice", Groups: []string{"ml-engineers"}},
+		OldObject: isvc(t, oldManifest), Object: isvc(t, newManifest),
+	}
+}
+
+// shippedPolicy compiles the shipped bundle.
+func shippedPolicy(t testing.TB) *Policy {
+	t.Helper()
+	src, err := BundleSources(rego.Bundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(context.Background(), src)
+	if err != nil {
+		t.Fatalf("compiling shipped bundle: %v", err)
+	}
+	return p
+}
+
+// newGuard returns a guard with the shipped bundle and the given config YAML.
+func newGuard(t testing.TB, configYAML string) *Guard {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(configYAML))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	g, err := NewGuard(shippedPolicy(t), cfg, WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}

@@ -1,0 +1,35 @@
+package policy
+
+import (
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+)
+
+// Operations an admission request can carry.
+const (
+	OperationCreate = "CREATE"
+	OperationUpdate = "UPDATE"
+)
+
+// UserInfo is who sent the request.
+type UserInfo struct {
+	Username string   `json:"username"`
+	Groups   []string `json:"groups"`
+}
+
+// Request is one decoded admission request for an InferenceService. The
+// webhook builds it from an AdmissionReview; the eval command builds it
+// from manifests, so both reach the same decision.
+type Request struct {
+	Operation string
+	Namespace string
+	Name      string
+	User      UserInfo
+	DryRun    bool
+	// Object is the new object; OldObject is nil on CREATE.
+	Object    *v1beta1.InferenceService
+	OldObject *v1beta1.InferenceService
+	// ObjectJSON and OldObjectJSON are the raw objects, given to policies
+	// that read input.object / input.oldObject.
+	ObjectJSON    []byte
+	OldObjectJSON []byte
+}

@@ -1,0 +1,377 @@
+# canary-guard's shipped rollout rules.
+#
+# Input: docs/policy-input.md. Each rule adds {"rule": id, "msg": text} to
+# deny or warn. Every message says what was asked, what is allowed now and
+# the next step. canary-guard itself (not these rules) always admits
+# rollbacks, lowered percents and updates that change nothing
+# revision-relevant, and applies enforcement (enforce, warn, audit) and
+# overrides, so rules here and in custom files need not handle those.
+package canary_guard
+
+cfg := input.config
+
+rollout := input.rollout
+
+is_update if rollout.operation == "UPDATE"
+
+knative if rollout.deploymentMode == "Knative"
+
+standard if rollout.deploymentMode == "Standard"
+
+# Components that exist before and after an update and carry
+# canaryTrafficPercent (predictor, transformer, explainer).
+updated_components contains c if {
+	is_update
+	some c in rollout.components
+	c.kind != "canary"
+	c.inOld
+	c.inNew
+}
+
+# Standard-mode spec.canary[] entries present after the update.
+canary_entries contains c if {
+	is_update
+	some c in rollout.components
+	c.kind == "canary"
+	c.inNew
+}
+
+field(c) := sprintf("%s.%s", [c.path, c.percentField])
+
+pct(p) := "absent (100 %)" if p == null
+
+pct(p) := sprintf("%d", [p]) if p != null
+
+model_desc(m) := m if m != ""
+
+model_desc(m) := "(not set)" if m == ""
+
+# The highest percent a rise from old may reach in one update.
+next_step(old) := min([old + cfg.maxStepPercent, 100])
+
+next_step_hint(old) := sprintf("Set %d now", [next_step(old)]) if next_step(old) < 100
+
+next_step_hint(old) := "Remove the field (or set 100) to promote now" if next_step(old) >= 100
+
+promotion_floor := 100 - cfg.maxStepPercent
+
+entry_ok(c) if {
+	c.newPercent != null
+	c.newPercent >= 0
+	c.newPercent <= cfg.initialCanaryPercent
+}
+
+# --- Knative mode -----------------------------------------------------------
+
+deny contains {"rule": "percent-range", "msg": msg} if {
+	knative
+	some c in updated_components
+	c.newPercent != null
+	not valid_percent(c.newPercent)
+	msg := sprintf(
+		"%s %d is outside 0..100; Knative would reject it and leave traffic where it is. Set a value from 0 to 100 (0 rolls back).",
+		[field(c), c.newPercent],
+	)
+}
+
+valid_percent(p) if {
+	p >= 0
+	p <= 100
+}
+
+deny contains {"rule": "canary-required", "msg": msg} if {
+	knative
+	some c in updated_components
+	c.modelChanged
+	c.newPercent == null
+	msg := sprintf(
+		"%s: the model changes from %s to %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
+		[c.path, model_desc(c.oldModel), model_desc(c.newModel), cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+	)
+}
+
+deny contains {"rule": "initial-percent", "msg": msg} if {
+	knative
+	some c in updated_components
+	c.modelChanged
+	c.newPercent != null
+	valid_percent(c.newPercent)
+	not entry_ok(c)
+	msg := sprintf(
+		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
+		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+	)
+}
+
+deny contains {"rule": "max-step", "msg": msg} if {
+	knative
+	some c in updated_components
+	not c.modelChanged
+	c.newEffectivePercent > c.oldEffectivePercent
+	c.newEffectivePercent <= 100
+	rise := c.newEffectivePercent - c.oldEffectivePercent
+	rise > cfg.maxStepPercent
+	msg := sprintf(
+		"%s %s → %s rises by %d; at most %d per update. %s, or 0 to roll back.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, cfg.maxStepPercent, next_step_hint(c.oldEffectivePercent)],
+	)
+}
+
+deny contains {"rule": "canary-not-ready", "msg": msg} if {
+	cfg.requireReadyCanary
+	some c in rising_components
+	c.canaryReady == "false"
+	msg := sprintf(
+		"%s %s → %s raises traffic while the canary is not ready: %s. Wait until it is ready, then raise it; or set 0 to roll back.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
+	)
+}
+
+warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
+	cfg.requireReadyCanary
+	some c in rising_components
+	c.canaryReady == "unknown"
+	msg := sprintf(
+		"%s %s → %s: the status does not say whether the canary is ready (%s); admitted. Check the canary before the next step.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
+	)
+}
+
+# Rises of an existing canary, in either mode.
+rising_components contains c if {
+	knative
+	some c in updated_components
+	not c.modelChanged
+	c.newEffectivePercent > c.oldEffectivePercent
+}
+
+rising_components contains c if {
+	standard
+	some c in canary_entries
+	c.inOld
+	not c.modelChanged
+	c.newEffectivePercent > c.oldEffectivePercent
+}
+
+deny contains {"rule": "step-interval", "msg": msg} if {
+	cfg.minStepIntervalSeconds > 0
+	rollout.step.secondsSinceLastStep >= 0
+	rollout.step.secondsSinceLastStep < cfg.minStepIntervalSeconds
+	some c in rising_components
+	next_ns := time.parse_rfc3339_ns(rollout.step.lastStepAt) + (cfg.minStepIntervalSeconds * 1000000000)
+	msg := sprintf(
+		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or set 0 to roll back.",
+		[
+			field(c), pct(c.oldPercent), pct(c.newPercent), rollout.step.secondsSinceLastStep,
+			rollout.step.lastStepAt, cfg.minStepIntervalSeconds, time.format([next_ns, "UTC", "2006-01-02T15:04:05Z07:00"]),
+		],
+	)
+}
+
+deny contains {"rule": "mid-rollout", "msg": msg} if {
+	cfg.midRolloutModelChange == "deny"
+	some c in updated_components
+	knative
+	c.modelChanged
+	c.canaryInProgress
+	msg := sprintf(
+		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Promote it or roll it back (set %s: 0) first, then change the model.",
+		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), model_desc(c.newModel), field(c)],
+	)
+}
+
+warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
+	cfg.midRolloutModelChange == "restart"
+	knative
+	some c in updated_components
+	c.modelChanged
+	c.canaryInProgress
+	msg := sprintf(
+		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s %%. prev stays on %s.",
+		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct(c.newPercent), revision_desc(c.stableRevision)],
+	)
+}
+
+revision_desc(r) := r if r != ""
+
+revision_desc(r) := "(unknown: status has none)" if r == ""
+
+warn contains {"rule": "traffic-to-previous", "msg": msg} if {
+	knative
+	some c in updated_components
+	not c.revisionChanged
+	c.oldEffectivePercent == 100
+	c.newPercent != null
+	c.newPercent < 100
+	c.newPercent >= 0
+	msg := sprintf(
+		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). Remove the field to keep all traffic on the current model.",
+		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(c.previousRevision)],
+	)
+}
+
+# --- Standard mode -----------------------------------------------------------
+
+deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
+	standard
+	some c in updated_components
+	c.newPercent != null
+	percent_touched(c)
+	msg := sprintf(
+		"%s is ignored by KServe in Standard mode: the model would be replaced for 100 %% of traffic by a rolling update. Remove %s and add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}).",
+		[field(c), c.percentField, cfg.initialCanaryPercent],
+	)
+}
+
+percent_touched(c) if c.percentChanged
+
+percent_touched(c) if c.modelChanged
+
+warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
+	standard
+	some c in rollout.components
+	c.kind != "canary"
+	c.inNew
+	c.newPercent != null
+	not percent_touched_on_update(c)
+	msg := sprintf(
+		"%s is ignored by KServe in Standard mode. Remove it; canaries in Standard mode are spec.canary[] entries.",
+		[field(c)],
+	)
+}
+
+percent_touched_on_update(c) if {
+	is_update
+	percent_touched(c)
+}
+
+deny contains {"rule": "standard-canary-required", "msg": msg} if {
+	standard
+	some c in updated_components
+	c.kind == "predictor"
+	c.modelChanged
+	c.promotedCanary == ""
+	msg := sprintf(
+		"%s: the model changes from %s to %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.",
+		[c.path, model_desc(c.oldModel), model_desc(c.newModel), cfg.initialCanaryPercent],
+	)
+}
+
+deny contains {"rule": "initial-percent", "msg": msg} if {
+	standard
+	some c in canary_entries
+	entering(c)
+	not entry_ok(c)
+	msg := sprintf(
+		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
+		[c.path, c.name, model_desc(c.newModel), c.newPercent, cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+	)
+}
+
+entering(c) if not c.inOld
+
+entering(c) if c.modelChanged
+
+deny contains {"rule": "max-step", "msg": msg} if {
+	standard
+	some c in canary_entries
+	c.inOld
+	not c.modelChanged
+	rise := c.newEffectivePercent - c.oldEffectivePercent
+	rise > cfg.maxStepPercent
+	msg := sprintf(
+		"%s (canary %s) %d → %d rises by %d; at most %d per update. Set %d now, or remove the entry to roll back.",
+		[field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, cfg.maxStepPercent, next_step(c.oldEffectivePercent)],
+	)
+}
+
+deny contains {"rule": "promotion-step", "msg": msg} if {
+	standard
+	some c in updated_components
+	c.promotedCanary != ""
+	c.promotedCanaryPercent < promotion_floor
+	msg := sprintf(
+		"promoting canary %s (at %d %%) to all traffic rises by %d; at most %d per update. Raise its trafficPercent to %d first; promotion is allowed from %d %%.",
+		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, cfg.maxStepPercent, next_step(c.promotedCanaryPercent), promotion_floor],
+	)
+}
+
+deny contains {"rule": "mid-rollout", "msg": msg} if {
+	cfg.midRolloutModelChange == "deny"
+	standard
+	some c in canary_entries
+	c.inOld
+	c.modelChanged
+	msg := sprintf(
+		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Promote it or remove the entry first, then add the new model as a new entry.",
+		[c.path, c.name, c.oldEffectivePercent, model_desc(c.newModel)],
+	)
+}
+
+warn contains {"rule": "standard-no-canary", "msg": msg} if {
+	standard
+	some c in updated_components
+	c.kind != "predictor"
+	c.modelChanged
+	msg := sprintf(
+		"%s: the model changes from %s to %s by a rolling update of all replicas; Standard mode has no canary for the %s.",
+		[c.path, model_desc(c.oldModel), model_desc(c.newModel), c.kind],
+	)
+}
+
+# --- Every mode --------------------------------------------------------------
+
+deny contains {"rule": "internal-annotation", "msg": msg} if {
+	is_update
+	count(rollout.internalAnnotationsChanged) > 0
+	msg := sprintf(
+		"%s changed: KServe's internal annotations are passed to the pods and can change the model outside the canary rules. Leave them as they are and change the model in the spec.",
+		[concat(", ", rollout.internalAnnotationsChanged)],
+	)
+}
+
+warn contains {"rule": "modelmesh", "msg": msg} if {
+	rollout.deploymentMode == "ModelMesh"
+	is_update
+	some c in rollout.components
+	policy_relevant(c)
+	msg := sprintf(
+		"%s: ModelMesh mode has no canary rollout; canary-guard's rollout policy does not apply to this update.",
+		[c.path],
+	)
+}
+
+policy_relevant(c) if c.modelChanged
+
+policy_relevant(c) if c.percentChanged
+
+warn contains {"rule": "override", "msg": msg} if {
+	rollout.override.active
+	msg := sprintf(
+		"rollout rules lifted for this update by %s (override: %q). The next update is checked again.",
+		[input.request.user.username, rollout.override.reason],
+	)
+}
+
+warn contains {"rule": "override-ignored", "msg": msg} if {
+	rollout.override.requested
+	not rollout.override.allowed
+	msg := sprintf(
+		"%s may not override (not in override.groups); the annotation canary-guard.dev/override was ignored and the rules apply. Ask a member of %s.",
+		[input.request.user.username, groups_desc(cfg.override.groups)],
+	)
+}
+
+groups_desc(g) := "the override groups (none are configured)" if count(g) == 0
+
+groups_desc(g) := concat(", ", g) if count(g) > 0
+
+warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	knative
+	input.request.operation == "CREATE"
+	count(input.request.name) > 46
+	msg := sprintf(
+		"name %s is %d characters: the tag-routing hosts latest-%s-predictor... and prev-... exceed the 63-character DNS label. Use a name of at most 46 characters to use tag routing.",
+		[input.request.name, count(input.request.name), input.request.name],
+	)
+}

@@ -1,0 +1,63 @@
+package webhook
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are canary-guard's Prometheus metrics. Labels never carry
+// object names, so their cardinality stays bounded.
+type Metrics struct {
+	decisions      *prometheus.CounterVec
+	rules          *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	reloads        *prometheus.CounterVec
+	policyInfo     *prometheus.GaugeVec
+	lastReloadGood *prometheus.GaugeVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canary_guard_admission_decisions_total",
+			Help: "Admission decisions by webhook (mutate, validate), outcome (admitted, denied, warned, mutated, errored), enforcement and namespace.",
+		}, []string{"webhook", "outcome", "enforcement", "namespace"}),
+		rules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canary_guard_rule_results_total",
+			Help: "Rule results by rule id, result (deny, warn) and enforcement, before enforcement is applied.",
+		}, []string{"rule", "result", "enforcement"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "canary_guard_admission_duration_seconds",
+			Help:    "Time to answer an admission request, by webhook.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"webhook"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canary_guard_reloads_total",
+			Help: "Policy and configuration reloads by result (success, failure).",
+		}, []string{"result"}),
+		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "canary_guard_policy_info",
+			Help: "The loaded policy revision (a hash of the Rego sources); the value is always 1.",
+		}, []string{"revision"}),
+		lastReloadGood: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "canary_guard_last_reload_successful",
+			Help: "1 when the last reload attempt succeeded, 0 when the webhook serves an older policy or configuration.",
+		}, nil),
+	}
+	reg.MustRegister(m.decisions, m.rules, m.duration, m.reloads, m.policyInfo, m.lastReloadGood)
+	return m
+}
+
+// ReloadSucceeded records a successful (re)load of the given policy revision.
+func (m *Metrics) ReloadSucceeded(revision string) {
+	m.reloads.WithLabelValues("success").Inc()
+	m.policyInfo.Reset()
+	m.policyInfo.WithLabelValues(revision).Set(1)
+	m.lastReloadGood.WithLabelValues().Set(1)
+}
+
+// ReloadFailed records a failed reload; the previous policy stays in use.
+func (m *Metrics) ReloadFailed() {
+	m.reloads.WithLabelValues("failure").Inc()
+	m.lastReloadGood.WithLabelValues().Set(0)
+}

@@ -1,0 +1,279 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/canary-guard/canary-guard/policy"
+)
+
+// Paths the webhooks are served on.
+const (
+	MutatePath   = "/mutate-inferenceservice"
+	ValidatePath = "/validate-inferenceservice"
+)
+
+// Options configure a Server. Zero durations take the defaults below.
+type Options struct {
+	// Addr is the webhook's HTTPS listen address, e.g. ":9443".
+	Addr string
+	// CertDir holds tls.crt and tls.key; they are reloaded when they change.
+	CertDir string
+	// TLSMinVersion is the lowest TLS version served (tls.VersionTLS12 by default).
+	TLSMinVersion uint16
+	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics.
+	HealthAddr  string
+	MetricsAddr string
+	// ShutdownDelay is how long the webhook keeps serving after a shutdown
+	// signal, unready, so the API server stops sending first.
+	ShutdownDelay time.Duration
+	// ReloadInterval is how often the config and policy files are checked.
+	ReloadInterval time.Duration
+	// EvalTimeout bounds one policy evaluation.
+	EvalTimeout time.Duration
+}
+
+// Server runs the webhook, health and metrics endpoints and reloads the
+// policy and configuration when their files change.
+type Server struct {
+	opts     Options
+	loader   policy.Loader
+	guard    *policy.Guard
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *Metrics
+	certs    *certwatcher.CertWatcher
+	draining atomic.Bool
+	// fingerprint of the files behind the loaded policy and config.
+	fingerprint string
+}
+
+// NewServer loads the policy and configuration and the serving
+// certificate. It fails, naming the file at fault, when any cannot be loaded.
+func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slog.Logger) (*Server, error) {
+	if opts.TLSMinVersion == 0 {
+		opts.TLSMinVersion = tls.VersionTLS12
+	}
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 2 * time.Second
+	}
+	s := &Server{opts: opts, loader: loader, log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = NewMetrics(s.registry)
+
+	fp, err := loader.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	p, cfg, err := loader.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.guard, err = policy.NewGuard(p, cfg); err != nil {
+		return nil, err
+	}
+	s.fingerprint = fp
+	s.metrics.ReloadSucceeded(p.Revision)
+	log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
+
+	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
+	if s.certs, err = certwatcher.New(certFile, keyFile); err != nil {
+		return nil, fmt.Errorf("loading serving certificate from %s: %w", opts.CertDir, err)
+	}
+	return s, nil
+}
+
+// Guard returns the guard the server decides with.
+func (s *Server) Guard() *policy.Guard { return s.guard }
+
+// Handler returns the webhook endpoints, for tests and benchmarks that
+// serve them without TLS.
+func (s *Server) Handler() http.Handler {
+	recoverPanic := true
+	mux := http.NewServeMux()
+	mux.Handle(MutatePath, &admission.Webhook{
+		Handler:      NewMutator(s.guard, s.log, s.metrics),
+		RecoverPanic: &recoverPanic,
+	})
+	mux.Handle(ValidatePath, &admission.Webhook{
+		Handler:      NewValidator(s.guard, s.log, s.metrics, s.opts.EvalTimeout),
+		RecoverPanic: &recoverPanic,
+	})
+	return mux
+}
+
+// Run serves until ctx is done, then keeps serving, unready, for the
+// shutdown delay and stops gracefully: in-flight requests complete.
+func (s *Server) Run(ctx context.Context) error {
+	webhookLn, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("webhook listener: %w", err)
+	}
+	healthLn, err := net.Listen("tcp", s.opts.HealthAddr)
+	if err != nil {
+		_ = webhookLn.Close()
+		return fmt.Errorf("health listener: %w", err)
+	}
+	metricsLn, err := net.Listen("tcp", s.opts.MetricsAddr)
+	if err != nil {
+		_ = webhookLn.Close()
+		_ = healthLn.Close()
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	return s.Serve(ctx, webhookLn, healthLn, metricsLn)
+}
+
+// Serve is Run on listeners the caller opened.
+func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.Listener) error {
+	// The servers outlive ctx by the shutdown delay.
+	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+
+	tlsConfig := &tls.Config{MinVersion: s.opts.TLSMinVersion, GetCertificate: s.certs.GetCertificate}
+	servers := []*http.Server{
+		{Handler: s.Handler(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second},
+	}
+	g, gctx := errgroup.WithContext(serveCtx)
+	g.Go(func() error { return s.certs.Start(gctx) })
+	g.Go(func() error { s.reloadLoop(gctx); return nil })
+	listeners := []net.Listener{tls.NewListener(webhookLn, tlsConfig), healthLn, metricsLn}
+	for i, srv := range servers {
+		g.Go(func() error {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+		case <-ctx.Done():
+			s.draining.Store(true)
+			s.log.Info("shutting down: serving unready for the shutdown delay", "delay", s.opts.ShutdownDelay)
+			select {
+			case <-time.After(s.opts.ShutdownDelay):
+			case <-gctx.Done():
+			}
+		}
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		var errs []error
+		for _, srv := range servers {
+			errs = append(errs, srv.Shutdown(shutdownCtx))
+		}
+		stop()
+		return errors.Join(errs...)
+	})
+	s.log.Info("serving", "webhook", webhookLn.Addr().String(), "health", healthLn.Addr().String(), "metrics", metricsLn.Addr().String())
+	return g.Wait()
+}
+
+func (s *Server) healthHandler(webhookAddr string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(r.Context(), webhookAddr); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// ready checks that the server is not shutting down, that a policy is
+// compiled, and that TLS is served with the certificate now on disk.
+func (s *Server) ready(ctx context.Context, webhookAddr string) error {
+	if s.draining.Load() {
+		return errors.New("shutting down")
+	}
+	if s.guard.Policy() == nil {
+		return errors.New("no policy compiled")
+	}
+	host, port, err := net.SplitHostPort(webhookAddr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only compares the served certificate with the one on disk
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return fmt.Errorf("webhook TLS not served: %w", err)
+	}
+	defer conn.Close()
+	served := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	onDisk, err := tls.LoadX509KeyPair(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
+	if err != nil {
+		return fmt.Errorf("reading certificate: %w", err)
+	}
+	if len(served) == 0 || !bytes.Equal(served[0].Raw, onDisk.Certificate[0]) {
+		return errors.New("webhook serves an older certificate than the one on disk (reload pending)")
+	}
+	return nil
+}
+
+// reloadLoop reloads the policy and configuration when their files
+// change. A failed reload keeps the last good pair in use.
+func (s *Server) reloadLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Reload(ctx)
+		}
+	}
+}
+
+// Reload loads the files again if they changed since the last attempt.
+func (s *Server) Reload(ctx context.Context) {
+	fp, err := s.loader.Fingerprint()
+	if err != nil {
+		if fp != s.fingerprint {
+			s.fingerprint = fp
+			s.metrics.ReloadFailed()
+			s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
+		}
+		return
+	}
+	if fp == s.fingerprint {
+		return
+	}
+	s.fingerprint = fp
+	p, cfg, err := s.loader.Load(ctx)
+	if err == nil {
+		err = s.guard.Update(p, cfg)
+	}
+	if err != nil {
+		s.metrics.ReloadFailed()
+		s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
+		return
+	}
+	s.metrics.ReloadSucceeded(p.Revision)
+	s.log.Info("policy reloaded", "revision", p.Revision, "files", p.Files)
+}
