@@ -146,10 +146,11 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	defer stop()
 
 	tlsConfig := &tls.Config{MinVersion: s.opts.TLSMinVersion, GetCertificate: s.certs.GetCertificate}
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{
-		{Handler: s.Handler(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second},
-		{Handler: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: s.Handler(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
+		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
+		{Handler: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 	}
 	g, gctx := errgroup.WithContext(serveCtx)
 	g.Go(func() error { return s.certs.Start(gctx) })

@@ -1,0 +1,296 @@
+package webhook
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canary-guard/canary-guard/policy"
+)
+
+// writeCert writes a fresh self-signed serving certificate for 127.0.0.1.
+func writeCert(t *testing.T, dir string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "canary-guard"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write to temporary names and rename, as a Secret volume update does.
+	writeAtomic(t, filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	writeAtomic(t, filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func writeAtomic(t *testing.T, name string, data []byte) {
+	t.Helper()
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type running struct {
+	srv                        *Server
+	webhook, health, metrics   string
+	cancel                     context.CancelFunc
+	done                       chan error
+	certDir, policyDir, config string
+}
+
+// startServer runs a Server on loopback ports with a policy dir and config file.
+func startServer(t *testing.T, opts Options) *running {
+	t.Helper()
+	r := &running{certDir: t.TempDir(), policyDir: t.TempDir(), done: make(chan error, 1)}
+	r.config = filepath.Join(t.TempDir(), "config.yaml")
+	writeCert(t, r.certDir)
+	if err := os.WriteFile(r.config, []byte("maxStepPercent: 25\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.CertDir = r.certDir
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 50 * time.Millisecond
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := NewServer(context.Background(), opts, policy.Loader{ConfigFile: r.config, PolicyDir: r.policyDir}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	wl, hl, ml := listen(), listen(), listen()
+	r.webhook, r.health, r.metrics = wl.Addr().String(), hl.Addr().String(), ml.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- srv.Serve(ctx, wl, hl, ml) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusOK }, "server ready")
+	return r
+}
+
+func get(addr, path string) int {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpsClient(minV, maxV uint16) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: minV, MaxVersion: maxV}, //nolint:gosec // test client
+	}}
+}
+
+// validate posts a review to the running webhook over HTTPS.
+func (r *running) validate(t *testing.T, body string) (allowed bool, message string) {
+	t.Helper()
+	resp, err := httpsClient(tls.VersionTLS12, 0).Post("https://"+r.webhook+ValidatePath, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(data), `"allowed":true`), string(data)
+}
+
+func metricsText(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data)
+}
+
+func TestServer_ServesTLS12AndUpButNotOlder(t *testing.T) {
+	r := startServer(t, Options{})
+	if _, err := httpsClient(tls.VersionTLS10, tls.VersionTLS11).Get("https://" + r.webhook + ValidatePath); err == nil {
+		t.Error("TLS 1.1 handshake succeeded")
+	}
+	allowed, body := r.validate(t, review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	if !allowed {
+		t.Errorf("no-op update denied: %s", body)
+	}
+}
+
+func TestServer_TLSMinVersionCanBeRaised(t *testing.T) {
+	r := startServer(t, Options{TLSMinVersion: tls.VersionTLS13})
+	if _, err := httpsClient(tls.VersionTLS12, tls.VersionTLS12).Get("https://" + r.webhook + ValidatePath); err == nil {
+		t.Error("TLS 1.2 handshake succeeded with a 1.3 minimum")
+	}
+}
+
+func TestServer_BrokenPolicyReloadKeepsServingTheLastGoodOne(t *testing.T) {
+	r := startServer(t, Options{})
+	// A rise within the step cap: admitted unless a custom rule denies it.
+	deny := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
+	if ok, body := r.validate(t, deny); !ok {
+		t.Fatalf("10 → 30 denied by the shipped bundle: %s", body)
+	}
+	customDeny := "package canary_guard\n\ndeny contains {\"rule\": \"freeze\", \"msg\": \"change freeze\"} if input.request.operation == \"UPDATE\"\n"
+	if err := os.WriteFile(filepath.Join(r.policyDir, "freeze.rego"), []byte(customDeny), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, deny); return !ok }, "custom rule loaded")
+
+	// A broken file: the freeze rule keeps applying, the failure is counted.
+	if err := os.WriteFile(filepath.Join(r.policyDir, "broken.rego"), []byte("package canary_guard\n\ndeny contains x if {\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 1`)
+	}, "reload failure counted")
+	if ok, body := r.validate(t, deny); ok || !strings.Contains(body, "change freeze") {
+		t.Errorf("after a broken reload the last good policy must still decide: %s", body)
+	}
+	if !strings.Contains(metricsText(t, r.metrics), "canary_guard_last_reload_successful 0") {
+		t.Error("last reload not reported as failed")
+	}
+
+	// Fixing the file recovers.
+	if err := os.Remove(filepath.Join(r.policyDir, "broken.rego")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(r.policyDir, "freeze.rego")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, deny); return ok }, "fixed policy loaded")
+}
+
+func TestServer_BrokenConfigReloadKeepsServingTheLastGoodOne(t *testing.T) {
+	r := startServer(t, Options{})
+	jump := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":40`, 1), isvcV2At10)
+	if ok, _ := r.validate(t, jump); ok {
+		t.Fatal("10 → 40 admitted with maxStepPercent 25")
+	}
+	if err := os.WriteFile(r.config, []byte("maxStepPercent: fifty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 1`)
+	}, "config reload failure counted")
+	if ok, _ := r.validate(t, jump); ok {
+		t.Error("broken config changed the decision")
+	}
+	if err := os.WriteFile(r.config, []byte("maxStepPercent: 50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, jump); return ok }, "fixed config loaded")
+}
+
+func TestServer_RotatedCertificateIsServedWithoutRestart(t *testing.T) {
+	r := startServer(t, Options{})
+	first := servedCert(t, r.webhook)
+	writeCert(t, r.certDir)
+	eventually(t, func() bool { return string(servedCert(t, r.webhook)) != string(first) }, "new certificate served")
+	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusOK }, "ready with the new certificate")
+}
+
+func servedCert(t *testing.T, addr string) []byte {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test client
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Raw
+}
+
+func TestServer_ShutdownKeepsServingUnreadyForTheDelay(t *testing.T) {
+	r := startServer(t, Options{ShutdownDelay: 700 * time.Millisecond})
+	r.cancel()
+	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "unready after SIGTERM")
+	// Still answering admission requests during the delay.
+	if ok, body := r.validate(t, review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)); !ok {
+		t.Errorf("request during the shutdown delay not answered: %s", body)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Serve returned %v", err)
+		}
+		r.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after the delay")
+	}
+}
+
+func TestNewServer_MissingCertificateIsAClearError(t *testing.T) {
+	_, err := NewServer(context.Background(), Options{CertDir: t.TempDir()}, policy.Loader{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "tls.crt") {
+		t.Errorf("err = %v, want one naming tls.crt", err)
+	}
+}
+
+func TestNewServer_BrokenPolicyAtStartNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mine.rego"), []byte("package canary_guard\n\ndeny contains x if {\n  x := http.send({})\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewServer(context.Background(), Options{CertDir: t.TempDir()}, policy.Loader{PolicyDir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "mine.rego:4") || !strings.Contains(err.Error(), "http.send") {
+		t.Errorf("err = %v, want mine.rego:4 and http.send named", err)
+	}
+}
