@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -61,3 +62,6 @@ func newGuard(t testing.TB, configYAML string) *Guard {
 	}
 	return g
 }
+
+// shippedBundle is the embedded bundle file system.
+func shippedBundle() fs.FS { return rego.Bundle() }

@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfig_EmptyFileGivesTheDocumentedDefaults(t *testing.T) {
+	cfg, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.For("anything")
+	if s.Enforcement != EnforcementEnforce || s.InitialCanaryPercent != 10 || s.MaxStepPercent != 25 ||
+		s.OnModelChange != "inject" || s.TagRouting != "inject" || s.MidRolloutModelChange != "restart" ||
+		!s.RequireReadyCanary || s.MinStepIntervalSeconds != 0 || s.DefaultDeploymentMode != "Knative" {
+		t.Errorf("defaults = %+v", s)
+	}
+}
+
+func TestConfig_NamespaceOverridesFirstMatchWinsAndInheritDefaults(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+maxStepPercent: 20
+override: {groups: [sre]}
+namespaces:
+- match: "prod-*"
+  maxStepPercent: 10
+- match: "prod-eu"
+  enforcement: warn
+- match: "dev-*"
+  enforcement: audit
+  override: {groups: [ml-leads]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		namespace   string
+		step        int64
+		enforcement Enforcement
+		groups      string
+	}{
+		{namespace: "prod-eu", step: 10, enforcement: EnforcementEnforce, groups: "sre"}, // first match wins
+		{namespace: "dev-a", step: 20, enforcement: EnforcementAudit, groups: "ml-leads"},
+		{namespace: "default", step: 20, enforcement: EnforcementEnforce, groups: "sre"},
+	}
+	for _, tc := range tests {
+		s := cfg.For(tc.namespace)
+		if s.MaxStepPercent != tc.step || s.Enforcement != tc.enforcement || strings.Join(s.Override.Groups, ",") != tc.groups {
+			t.Errorf("%s: step=%d enforcement=%s groups=%v, want %d %s %s", tc.namespace, s.MaxStepPercent, s.Enforcement, s.Override.Groups, tc.step, tc.enforcement, tc.groups)
+		}
+	}
+}
+
+func TestConfig_LegacyModeNamesAreNormalised(t *testing.T) {
+	cfg, err := ParseConfig([]byte("defaultDeploymentMode: RawDeployment\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Defaults.DefaultDeploymentMode; got != "Standard" {
+		t.Errorf("defaultDeploymentMode = %s, want Standard", got)
+	}
+}
+
+func TestConfig_BadValuesAreClearErrors(t *testing.T) {
+	tests := []struct {
+		yaml, want string
+	}{
+		{"enforcement: block", `enforcement "block"`},
+		{"initialCanaryPercent: 0", "initialCanaryPercent 0"},
+		{"maxStepPercent: 101", "maxStepPercent 101"},
+		{"onModelChange: rewrite", `onModelChange "rewrite"`},
+		{"tagRouting: on", `tagRouting`},
+		{"midRolloutModelChange: queue", `midRolloutModelChange "queue"`},
+		{"minStepIntervalSeconds: -1", "minStepIntervalSeconds -1"},
+		{"defaultDeploymentMode: Serverful", `defaultDeploymentMode "Serverful"`},
+		{"maxStepPercnt: 10", `unknown field "maxStepPercnt"`},
+		{"namespaces: [{enforcement: warn}]", "namespaces[0]: match is required"},
+		{"namespaces: [{match: \"[\", enforcement: warn}]", "namespaces[0]: match"},
+		{"namespaces: [{match: prod, maxStepPercent: 0}]", "namespaces[0] (prod): maxStepPercent 0"},
+		{"maxStepPercent: [", "parsing YAML"},
+	}
+	for _, tc := range tests {
+		_, err := ParseConfig([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to mention %q", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestCompile_ErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"syntax error", "package canary_guard\n\ndeny contains x if {\n", "team.rego:4: rego_parse_error"},
+		{"http.send is not available", "package canary_guard\n\ndeny contains x if {\n\tx := http.send({\"method\": \"get\", \"url\": \"http://example.com\"})\n}\n", "team.rego:4"},
+		{"net lookups are not available", "package canary_guard\n\ndeny contains x if {\n\tx := net.lookup_ip_addr(\"example.com\")\n}\n", "undefined function net.lookup_ip_addr"},
+		{"opa.runtime is not available", "package canary_guard\n\ndeny contains x if {\n\tx := opa.runtime()\n}\n", "undefined function opa.runtime"},
+		{"other packages are refused", "package other\n\ndeny contains \"x\" if true\n", "team.rego:1: package other: policies must be in package canary_guard"},
+		{"Rego v0 syntax is refused", "package canary_guard\n\ndeny[x] { x := \"v0\" }\n", "team.rego:3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile(context.Background(), []Source{{Name: "team.rego", Content: []byte(tc.src)}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompile_TestFilesAreNotPartOfThePolicy(t *testing.T) {
+	p, err := Compile(context.Background(), []Source{
+		{Name: "a.rego", Content: []byte("package canary_guard\n\ndeny := set()\n\nwarn := set()\n")},
+		{Name: "a_test.rego", Content: []byte("package canary_guard\n\nthis does not parse\n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Files) != 1 || p.Files[0] != "a.rego" {
+		t.Errorf("files = %v", p.Files)
+	}
+}
+
+func TestEval_CustomRulesSeeTheObjectsOnlyWhenTheyAskForThem(t *testing.T) {
+	reads := Source{Name: "storage.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "storage-location", "msg": msg} if {
+	not startswith(input.object.spec.predictor.model.storageUri, "gs://approved/")
+	msg := sprintf("storageUri %s is outside gs://approved/", [input.object.spec.predictor.model.storageUri])
+}
+`)}
+	src, err := BundleSources(shippedBundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(context.Background(), append(src, reads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.readsObjects {
+		t.Fatal("a rule reading input.object must get the objects")
+	}
+	if shippedPolicy(t).readsObjects {
+		t.Error("the shipped bundle does not read the objects; converting them would be wasted work")
+	}
+	g, err := NewGuard(p, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := update(t, canaryAt(10, true), canaryAt(35, true))
+	req.ObjectJSON = []byte(`{"spec":{"predictor":{"model":{"storageUri":"gs://elsewhere/m"}}}}`)
+	req.OldObjectJSON = []byte(`{}`)
+	d, err := g.Validate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || !hasRule(d.Denials, "storage-location") {
+		t.Errorf("custom rule did not deny: %+v", d.Denials)
+	}
+}
+
+func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
+	src := Source{Name: "odd.rego", Content: []byte("package canary_guard\n\ndeny contains 42 if true\n\nwarn := set()\n")}
+	p, err := Compile(context.Background(), []Source{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Eval(context.Background(), ast.NewObject())
+	if err == nil || !strings.Contains(err.Error(), "deny") {
+		t.Errorf("err = %v, want an error about deny", err)
+	}
+}

@@ -1,0 +1,424 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Manifests of one Knative rollout, with the status KServe writes.
+const (
+	stableV1 = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}
+status:
+  components:
+    predictor: {latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}
+`
+	newModelNoCanary = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v2"}
+`
+	newModelAt10 = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    canaryTrafficPercent: 10
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v2"}
+`
+	newModelAt50 = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    canaryTrafficPercent: 50
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v2"}
+`
+)
+
+// canaryAt returns the rollout of v2 at percent p (p < 0: field absent),
+// with status saying whether the canary revision is ready.
+func canaryAt(p int, ready bool) string {
+	pct := ""
+	if p >= 0 {
+		pct = "canaryTrafficPercent: " + itoa(p)
+	}
+	readyRev := "my-model-predictor-00002"
+	if !ready {
+		readyRev = "my-model-predictor-00001"
+	}
+	return `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    ` + pct + `
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v2"}
+status:
+  components:
+    predictor: {latestReadyRevision: ` + readyRev + `, latestCreatedRevision: my-model-predictor-00002, latestRolledoutRevision: my-model-predictor-00001}
+`
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	s := ""
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		s = string(rune('0'+n%10)) + s
+		n /= 10
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func rules(vs []Violation) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Rule
+	}
+	return out
+}
+
+func hasRule(vs []Violation, rule string) bool {
+	for _, v := range vs {
+		if v.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
+
+func TestValidate_RolloutSteps(t *testing.T) {
+	tests := []struct {
+		name        string
+		config      string
+		old, new    string
+		wantAllowed bool
+		wantDeny    string
+		wantWarn    string
+	}{
+		{name: "model change without canary is denied", old: stableV1, new: newModelNoCanary, wantDeny: "canary-required"},
+		{name: "model change at the initial percent is admitted", old: stableV1, new: newModelAt10, wantAllowed: true},
+		{name: "model change above the initial percent is denied", old: stableV1, new: newModelAt50, wantDeny: "initial-percent"},
+		{name: "10 to 35 is admitted", old: canaryAt(10, true), new: canaryAt(35, true), wantAllowed: true},
+		{name: "10 to 100 is denied", old: canaryAt(10, true), new: canaryAt(100, true), wantDeny: "max-step"},
+		{name: "promotion by removing the field from 10 is denied", old: canaryAt(10, true), new: canaryAt(-1, true), wantDeny: "max-step"},
+		{name: "promotion by removing the field from 75 is admitted", old: canaryAt(75, true), new: canaryAt(-1, true), wantAllowed: true},
+		{name: "rollback to 0 from 85 is admitted", old: canaryAt(85, true), new: canaryAt(0, true), wantAllowed: true},
+		{name: "lowering 60 to 35 is admitted", old: canaryAt(60, true), new: canaryAt(35, true), wantAllowed: true},
+		{name: "a rise while the canary is not ready is denied", old: canaryAt(10, false), new: canaryAt(35, false), wantDeny: "canary-not-ready"},
+		{name: "a rise while not ready is admitted when readiness is not required", config: "requireReadyCanary: false", old: canaryAt(10, false), new: canaryAt(35, false), wantAllowed: true},
+		{name: "a rise with no status is admitted with a warning", old: newModelAt10, new: strings.Replace(newModelAt10, "10", "35", 1), wantAllowed: true, wantWarn: "canary-ready-unknown"},
+		{name: "percent above 100 is denied", old: canaryAt(10, true), new: canaryAt(150, true), wantDeny: "percent-range"},
+		{name: "a larger step cap admits 10 to 60", config: "maxStepPercent: 50", old: canaryAt(10, true), new: canaryAt(60, true), wantAllowed: true},
+		{name: "a new model mid-rollout restarts with a warning", old: canaryAt(35, true), new: strings.Replace(canaryAt(10, true), "gs://models/v2", "gs://models/v3", 1), wantAllowed: true, wantWarn: "mid-rollout-restart"},
+		{name: "a new model mid-rollout is denied in deny mode", config: "midRolloutModelChange: deny", old: canaryAt(35, true), new: strings.Replace(canaryAt(10, true), "gs://models/v2", "gs://models/v3", 1), wantDeny: "mid-rollout"},
+		{name: "a percent below 100 after full promotion warns of the previous model", old: stableV1, new: strings.Replace(stableV1, "    model:", "    canaryTrafficPercent: 20\n    model:", 1), wantAllowed: true, wantWarn: "traffic-to-previous"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, tc.config)
+			d, err := g.Validate(context.Background(), update(t, tc.old, tc.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tc.wantAllowed {
+				t.Errorf("allowed = %v, want %v; denials %v", d.Allowed, tc.wantAllowed, d.Denials)
+			}
+			if tc.wantDeny != "" && !hasRule(d.Denials, tc.wantDeny) {
+				t.Errorf("denials %v, want rule %s", rules(d.Denials), tc.wantDeny)
+			}
+			if tc.wantWarn != "" && !hasRule(d.Warnings, tc.wantWarn) {
+				t.Errorf("warnings %v, want rule %s", rules(d.Warnings), tc.wantWarn)
+			}
+		})
+	}
+}
+
+func TestValidate_EnforcementModes(t *testing.T) {
+	config := `
+namespaces:
+- match: "staging-*"
+  enforcement: warn
+- match: "sandbox"
+  enforcement: audit
+`
+	tests := []struct {
+		namespace    string
+		wantAllowed  bool
+		wantWarnings bool
+	}{
+		{namespace: "models", wantAllowed: false},
+		{namespace: "staging-eu", wantAllowed: true, wantWarnings: true},
+		{namespace: "sandbox", wantAllowed: true, wantWarnings: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.namespace, func(t *testing.T) {
+			g := newGuard(t, config)
+			req := update(t, canaryAt(10, true), canaryAt(100, true))
+			req.Namespace = tc.namespace
+			d, err := g.Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tc.wantAllowed {
+				t.Errorf("allowed = %v, want %v", d.Allowed, tc.wantAllowed)
+			}
+			if got := hasRule(d.Warnings, "max-step"); got != tc.wantWarnings {
+				t.Errorf("max-step among warnings = %v, want %v (%v)", got, tc.wantWarnings, d.Warnings)
+			}
+			if !hasRule(d.Denials, "max-step") {
+				t.Errorf("the decision must still record the denial for logs and metrics: %v", d.Denials)
+			}
+		})
+	}
+}
+
+func TestValidate_Override(t *testing.T) {
+	withOverride := func(manifest, reason string) string {
+		return strings.Replace(manifest, "metadata: {name: my-model, namespace: models}",
+			"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/override: \""+reason+"\"}}", 1)
+	}
+	tests := []struct {
+		name        string
+		groups      []string
+		old, new    string
+		wantAllowed bool
+		wantWarn    string
+	}{
+		{name: "an allowed group lifts the rules for this update", groups: []string{"sre"},
+			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "INC-42 hotfix"), wantAllowed: true, wantWarn: "override"},
+		{name: "a user outside the groups is ignored", groups: []string{"ml-engineers"},
+			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "please"), wantWarn: "override-ignored"},
+		{name: "a stale override does nothing", groups: []string{"sre"},
+			old: withOverride(canaryAt(10, true), "INC-42 hotfix"), new: withOverride(canaryAt(100, true), "INC-42 hotfix")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, "override: {groups: [sre]}")
+			req := update(t, tc.old, tc.new)
+			req.User.Groups = tc.groups
+			d, err := g.Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tc.wantAllowed {
+				t.Errorf("allowed = %v, want %v (%v)", d.Allowed, tc.wantAllowed, d.Denials)
+			}
+			if tc.wantWarn != "" && !hasRule(d.Warnings, tc.wantWarn) {
+				t.Errorf("warnings %v, want %s", rules(d.Warnings), tc.wantWarn)
+			}
+		})
+	}
+}
+
+func TestValidate_ExemptUsersPassUnevaluated(t *testing.T) {
+	g := newGuard(t, "exempt: {users: [system:serviceaccount:kserve:kserve-controller-manager], groups: [break-glass]}")
+	for _, user := range []UserInfo{
+		{Username: "system:serviceaccount:kserve:kserve-controller-manager"},
+		{Username: "bob", Groups: []string{"break-glass"}},
+	} {
+		req := update(t, canaryAt(10, true), canaryAt(100, true))
+		req.User = user
+		d, err := g.Validate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed || d.Reason != "exempt" || d.Facts != nil {
+			t.Errorf("%v: allowed=%v reason=%q, want exempt and unevaluated", user, d.Allowed, d.Reason)
+		}
+	}
+}
+
+func TestValidate_RollbackIsAdmittedWhateverCustomRulesSay(t *testing.T) {
+	custom := Source{Name: "custom/deny_all.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "deny-everything", "msg": "no"} if true
+`)}
+	src, err := BundleSources(shippedBundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(context.Background(), append(src, custom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(p, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		old, new string
+		want     bool
+	}{
+		{name: "rollback to 0", old: canaryAt(35, true), new: canaryAt(0, true), want: true},
+		{name: "lowering", old: canaryAt(35, true), new: canaryAt(10, true), want: true},
+		{name: "finalizer update by the controller", old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "namespace: models}", "namespace: models, finalizers: [inferenceservice.finalizers]}", 1), want: true},
+		{name: "a rise is up to the rules", old: canaryAt(10, true), new: canaryAt(35, true), want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := g.Validate(context.Background(), update(t, tc.old, tc.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tc.want {
+				t.Errorf("allowed = %v, want %v (reason %q, denials %v)", d.Allowed, tc.want, d.Reason, d.Denials)
+			}
+		})
+	}
+}
+
+func TestValidate_SlowCustomRuleStopsAtTheDeadline(t *testing.T) {
+	loop := Source{Name: "custom/slow.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "slow", "msg": "never"} if {
+	some i in numbers.range(1, 100000000)
+	i < 0
+}
+`)}
+	src, err := BundleSources(shippedBundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(context.Background(), append(src, loop))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(p, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d, err := g.Validate(ctx, update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("evaluation ran for %v past its deadline", time.Since(start))
+	}
+	if d.Allowed || d.Error == "" || !hasRule(d.Denials, "policy-error") {
+		t.Errorf("enforce mode must deny when the policy cannot decide: allowed=%v error=%q denials=%v", d.Allowed, d.Error, d.Denials)
+	}
+
+	// A rollback is still admitted when evaluation fails.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	d, err = g.Validate(ctx2, update(t, canaryAt(35, true), canaryAt(0, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed {
+		t.Errorf("rollback denied after an evaluation error: %v", d.Denials)
+	}
+}
+
+func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
+	tests := []struct {
+		name        string
+		config      string
+		op          string
+		old, new    string
+		wantPercent bool
+		wantTag     bool
+	}{
+		{name: "model change without a percent", old: stableV1, new: newModelNoCanary, wantPercent: true, wantTag: true},
+		{name: "model change with 100", old: stableV1, new: strings.Replace(newModelAt10, "10", "100", 1), wantPercent: true, wantTag: true},
+		{name: "model change keeping the old percent", old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantPercent: true, wantTag: true},
+		{name: "model change with the user's own percent", old: stableV1, new: newModelAt50, wantTag: true},
+		{name: "percent-only update", old: canaryAt(10, true), new: canaryAt(35, true)},
+		{name: "unrelated update that creates no revision", old: stableV1, new: strings.Replace(stableV1, "namespace: models}", "namespace: models, finalizers: [x]}", 1)},
+		{name: "deny mode never rewrites", config: "onModelChange: deny", old: stableV1, new: newModelNoCanary, wantTag: true},
+		{name: "tag routing off", config: "tagRouting: \"off\"", old: stableV1, new: newModelNoCanary, wantPercent: true},
+		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
+		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),
+			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, tc.config)
+			var req *Request
+			if tc.op == OperationCreate {
+				req = &Request{Operation: OperationCreate, Namespace: "models", Name: "my-model", Object: isvc(t, tc.new)}
+			} else {
+				req = update(t, tc.old, tc.new)
+			}
+			m, err := g.Mutate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotPercent, gotTag bool
+			for _, p := range m.Patches {
+				switch {
+				case p.Path == "/spec/predictor/canaryTrafficPercent":
+					gotPercent = p.Value == int64(10)
+				case strings.Contains(p.Path, "annotations"):
+					gotTag = true
+				}
+			}
+			if gotPercent != tc.wantPercent || gotTag != tc.wantTag {
+				t.Errorf("percent injected = %v (want %v), tag routing = %v (want %v); patches %+v", gotPercent, tc.wantPercent, gotTag, tc.wantTag, m.Patches)
+			}
+		})
+	}
+}
+
+func TestMutate_WarnModeSaysWhatItWouldDoAndChangesNothing(t *testing.T) {
+	g := newGuard(t, "enforcement: warn")
+	m, err := g.Mutate(context.Background(), update(t, stableV1, newModelNoCanary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Patches) != 0 {
+		t.Errorf("warn mode patched: %+v", m.Patches)
+	}
+	if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0].Msg, "not applied") {
+		t.Errorf("warnings = %v, want the injection it would have made", m.Warnings)
+	}
+}
+
+func TestMutate_StepIntervalStampsEachStep(t *testing.T) {
+	g := newGuard(t, "minStepIntervalSeconds: 300")
+	m, err := g.Mutate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{AnnotationStepAt: testNow.Format(time.RFC3339)}}
+	if len(m.Patches) != 1 || m.Patches[0].Path != want.Path || m.Patches[0].Value.(map[string]string)[AnnotationStepAt] != testNow.Format(time.RFC3339) {
+		t.Errorf("patches = %+v, want %+v", m.Patches, want)
+	}
+}
+
+func TestValidate_StepIntervalDeniesEarlyRises(t *testing.T) {
+	stamped := func(manifest string, at time.Time) string {
+		return strings.Replace(manifest, "metadata: {name: my-model, namespace: models}",
+			"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/step-at: \""+at.Format(time.RFC3339)+"\"}}", 1)
+	}
+	g := newGuard(t, "minStepIntervalSeconds: 300")
+	early := update(t, stamped(canaryAt(10, true), testNow.Add(-time.Minute)), stamped(canaryAt(35, true), testNow.Add(-time.Minute)))
+	d, err := g.Validate(context.Background(), early)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || !hasRule(d.Denials, "step-interval") || !strings.Contains(d.Denials[0].Msg, "2026-11-25T12:04:00Z") {
+		t.Errorf("early rise: allowed=%v denials=%v, want step-interval naming 12:04:00", d.Allowed, d.Denials)
+	}
+	late := update(t, stamped(canaryAt(10, true), testNow.Add(-10*time.Minute)), stamped(canaryAt(35, true), testNow.Add(-10*time.Minute)))
+	if d, err = g.Validate(context.Background(), late); err != nil || !d.Allowed {
+		t.Errorf("rise after the interval: allowed=%v err=%v denials=%v", d.Allowed, err, d.Denials)
+	}
+}
