@@ -70,7 +70,7 @@ func review(op, kind, object, oldObject string) string {
 }
 
 // post sends a body to a webhook path and decodes the AdmissionReview answer.
-func post(t *testing.T, h http.Handler, path, contentType, body string) *admissionv1.AdmissionResponse {
+func post(t testing.TB, h http.Handler, path, contentType, body string) *admissionv1.AdmissionResponse {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)

@@ -1,0 +1,62 @@
+package policy
+
+import (
+	"context"
+	"testing"
+)
+
+// The benchmarks decide realistic requests: KServe's rollout samples
+// (docs/samples/v1beta1/rollout) as the API server sends them, with the
+// status the controller writes.
+var benchCases = []struct {
+	name     string
+	old, new string
+}{
+	{name: "model change without canary (denied)", old: stableV1, new: newModelNoCanary},
+	{name: "step 10 to 35 (admitted)", old: canaryAt(10, true), new: canaryAt(35, true)},
+	{name: "jump 10 to 100 (denied)", old: canaryAt(10, true), new: canaryAt(100, true)},
+	{name: "rollback to 0 (admitted)", old: canaryAt(35, true), new: canaryAt(0, true)},
+}
+
+func BenchmarkValidate(b *testing.B) {
+	g := newGuard(b, "")
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			req := update(b, bc.old, bc.new)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := g.Validate(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMutate(b *testing.B) {
+	g := newGuard(b, "")
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			req := update(b, bc.old, bc.new)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := g.Mutate(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBuildFacts(b *testing.B) {
+	s := DefaultSettings()
+	req := update(b, canaryAt(10, true), canaryAt(35, true))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := BuildFacts(req, FactsOptions{Settings: &s, Now: testNow}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

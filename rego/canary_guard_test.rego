@@ -1,0 +1,1012 @@
+# Unit tests of the shipped rollout rules (rego/canary_guard.rego).
+#
+# Run with `opa test -v rego/`; policy.TestRegoUnitTests runs them from
+# `go test` too. Inputs follow policy/input.go: input.rollout carries the
+# facts canary-guard computed, input.config the namespace settings. Each
+# test builds its input from the helpers below and overrides only what
+# the behaviour under test needs.
+package canary_guard_test
+
+import data.canary_guard
+
+# --- Input builders -----------------------------------------------------------
+
+# The default settings (policy.DefaultSettings), as input.config sees them.
+base_config := {
+	"enforcement": "enforce",
+	"initialCanaryPercent": 10,
+	"maxStepPercent": 25,
+	"onModelChange": "inject",
+	"tagRouting": "inject",
+	"midRolloutModelChange": "restart",
+	"requireReadyCanary": true,
+	"minStepIntervalSeconds": 0,
+	"override": {"groups": []},
+	"exempt": {"users": [], "groups": []},
+	"defaultDeploymentMode": "Knative",
+	"serviceAnnotationDisallowedList": [],
+}
+
+base_request := {
+	"operation": "UPDATE",
+	"namespace": "models",
+	"name": "my-model",
+	"dryRun": false,
+	"user": {"username": "alice", "groups": ["ml-engineers"]},
+}
+
+base_rollout := {
+	"operation": "UPDATE",
+	"deploymentMode": "Knative",
+	"deploymentModeSource": "status",
+	"components": [],
+	"metadataChanged": [],
+	"internalAnnotationsChanged": [],
+	"tagRouting": {"old": true, "new": true},
+	"override": {"requested": false, "reason": "", "allowed": false, "active": false},
+	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
+	"alwaysAdmit": false,
+	"alwaysAdmitReason": "",
+}
+
+# A predictor that exists before and after the update and changes nothing:
+# every field the bundle reads, with a ready canary revision in status.
+base_component := {
+	"id": "predictor",
+	"kind": "predictor",
+	"name": "predictor",
+	"path": "spec.predictor",
+	"percentField": "canaryTrafficPercent",
+	"inOld": true,
+	"inNew": true,
+	"changedFields": [],
+	"modelChanged": false,
+	"revisionChanged": false,
+	"oldModel": "gs://models/v1",
+	"newModel": "gs://models/v1",
+	"oldPercent": null,
+	"newPercent": null,
+	"oldEffectivePercent": 100,
+	"newEffectivePercent": 100,
+	"percentChanged": false,
+	"canaryInProgress": false,
+	"stableRevision": "my-model-predictor-00001",
+	"previousRevision": "my-model-predictor-00000",
+	"latestReadyRevision": "my-model-predictor-00002",
+	"latestCreatedRevision": "my-model-predictor-00002",
+	"canaryReady": "true",
+	"canaryReadyReason": "revision my-model-predictor-00002 is ready",
+	"promotedCanary": "",
+	"promotedCanaryPercent": 0,
+}
+
+# The model of a component changes (v1 -> v2), which creates a revision.
+model_change := {
+	"modelChanged": true,
+	"revisionChanged": true,
+	"newModel": "gs://models/v2",
+	"changedFields": ["model.storageUri"],
+}
+
+# Only a revision-relevant, non-model field changes.
+revision_change := {"revisionChanged": true, "changedFields": ["minReplicas"]}
+
+not_ready := {
+	"canaryReady": "false",
+	"canaryReadyReason": "revision my-model-predictor-00002 is not ready (latest ready: my-model-predictor-00001)",
+}
+
+ready_unknown := {"canaryReady": "unknown", "canaryReadyReason": "status has no revisions for predictor"}
+
+# Knative percents as policy/facts.go records them: null is absent, whose
+# effective percent is 100.
+knative_percents(old, new) := {
+	"oldPercent": old,
+	"newPercent": new,
+	"oldEffectivePercent": effective(old),
+	"newEffectivePercent": effective(new),
+	"percentChanged": old != new,
+	"canaryInProgress": in_progress(old),
+}
+
+effective(p) := 100 if p == null
+
+effective(p) := p if p != null
+
+in_progress(p) if {
+	is_number(p)
+	p > 0
+	p < 100
+} else := false
+
+component(over) := object.union(base_component, over)
+
+# predictor(old, new, over): the predictor's canaryTrafficPercent goes from
+# old to new (null = absent); over overrides any other field.
+predictor(old, new, over) := component(object.union(knative_percents(old, new), over))
+
+transformer(old, new, over) := predictor(old, new, object.union(component_identity("transformer"), over))
+
+explainer(old, new, over) := predictor(old, new, object.union(component_identity("explainer"), over))
+
+component_identity(kind) := {
+	"id": kind,
+	"kind": kind,
+	"name": kind,
+	"path": sprintf("spec.%s", [kind]),
+	"oldModel": sprintf("registry.example/%s:v1", [kind]),
+	"newModel": sprintf("registry.example/%s:v1", [kind]),
+	"stableRevision": sprintf("my-model-%s-00001", [kind]),
+	"previousRevision": sprintf("my-model-%s-00000", [kind]),
+	"latestReadyRevision": sprintf("my-model-%s-00002", [kind]),
+	"latestCreatedRevision": sprintf("my-model-%s-00002", [kind]),
+	"canaryReadyReason": sprintf("revision my-model-%s-00002 is ready", [kind]),
+}
+
+container_change(kind) := object.union(model_change, {"newModel": sprintf("registry.example/%s:v2", [kind])})
+
+# canary_entry(name, index, old, new, over): a Standard-mode spec.canary[]
+# entry whose trafficPercent goes from old to new (null = no entry).
+canary_entry(name, index, old, new, over) := component(object.union(
+	{
+		"id": sprintf("canary:%s", [name]),
+		"kind": "canary",
+		"name": name,
+		"path": sprintf("spec.canary[%d]", [index]),
+		"percentField": "trafficPercent",
+		"inOld": old != null,
+		"inNew": new != null,
+		"newModel": "gs://models/v2",
+		"oldModel": old_entry_model(old),
+		"oldPercent": old,
+		"newPercent": new,
+		"oldEffectivePercent": entry_effective(old),
+		"newEffectivePercent": entry_effective(new),
+		"percentChanged": old != new,
+		"canaryInProgress": old != null,
+		"canaryReady": "true",
+		"canaryReadyReason": sprintf("canary %s is ready", [name]),
+	},
+	over,
+))
+
+entry_effective(p) := 0 if p == null
+
+entry_effective(p) := p if p != null
+
+# A new entry is compared with the stable predictor: its model changes.
+old_entry_model(p) := "gs://models/v1" if p == null
+
+old_entry_model(p) := "gs://models/v2" if p != null
+
+new_entry := {"modelChanged": true, "revisionChanged": true}
+
+# The Standard-mode stable predictor: no percent, status readiness unknown.
+standard_predictor(over) := predictor(null, null, object.union(ready_unknown, over))
+
+# make_input builds the whole input document from overrides of the
+# rollout facts and of the settings.
+make_input(rollout_over, config_over) := {
+	"version": "v1",
+	"request": object.union(base_request, {"operation": r.operation}),
+	"rollout": r,
+	"config": object.union(base_config, config_over),
+} if {
+	r0 := object.union(base_rollout, rollout_over)
+	r := object.union(r0, {
+		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
+		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
+	})
+}
+
+knative_update(components) := make_input({"components": components}, {})
+
+knative_update_with(components, config_over) := make_input({"components": components}, config_over)
+
+standard_update(components) := make_input({"deploymentMode": "Standard", "components": components}, {})
+
+standard_update_with(components, config_over) := make_input(
+	{"deploymentMode": "Standard", "components": components},
+	config_over,
+)
+
+# On CREATE canary-guard compares the object with itself: every component
+# is in old and new, and nothing changes.
+create_input(mode, components) := make_input({"operation": "CREATE", "deploymentMode": mode, "components": components}, {})
+
+with_request(inp, over) := object.union(inp, {"request": over})
+
+# --- Assertion helpers ----------------------------------------------------------
+
+deny_of(inp) := result if {
+	result := canary_guard.deny with input as inp
+}
+
+warn_of(inp) := result if {
+	result := canary_guard.warn with input as inp
+}
+
+rules(set) := {v.rule | some v in set}
+
+# fires holds when set has a violation of rule whose message contains
+# every one of parts.
+fires(set, rule, parts) if {
+	some v in set
+	v.rule == rule
+	every p in parts {
+		contains(v.msg, p)
+	}
+}
+
+# --- Knative: a model change must enter as a canary ------------------------------
+
+test_model_change_without_percent_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, model_change)]))
+	rules(d) == {"canary-required"}
+	fires(d, "canary-required", [
+		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2",
+		"100 % of traffic",
+		"at most 10 %",
+		"Set spec.predictor.canaryTrafficPercent: 10 in the same update",
+	])
+}
+
+test_model_change_from_unset_model_names_it_not_set if {
+	d := deny_of(knative_update([predictor(null, null, object.union(model_change, {"oldModel": ""}))]))
+	fires(d, "canary-required", ["from (not set) to gs://models/v2"])
+}
+
+test_model_change_at_initial_percent_is_allowed if {
+	d := deny_of(knative_update([predictor(null, 10, model_change)]))
+	count(d) == 0
+}
+
+test_model_change_below_initial_percent_is_allowed if {
+	d := deny_of(knative_update([predictor(null, 0, model_change)]))
+	count(d) == 0
+}
+
+test_model_change_above_initial_percent_is_denied if {
+	d := deny_of(knative_update([predictor(null, 30, model_change)]))
+	rules(d) == {"initial-percent"}
+	fires(d, "initial-percent", [
+		"spec.predictor: the new model gs://models/v2 would enter with canaryTrafficPercent 30",
+		"at most 10",
+		"Set spec.predictor.canaryTrafficPercent: 10 (or less) now",
+	])
+}
+
+test_model_change_at_explicit_100_is_denied if {
+	d := deny_of(knative_update([predictor(null, 100, model_change)]))
+	rules(d) == {"initial-percent"}
+	fires(d, "initial-percent", ["would enter with canaryTrafficPercent 100", "at most 10"])
+}
+
+test_initial_percent_follows_config if {
+	inp := knative_update_with([predictor(null, 20, model_change)], {"initialCanaryPercent": 20})
+	count(deny_of(inp)) == 0
+	d := deny_of(knative_update_with([predictor(null, 21, model_change)], {"initialCanaryPercent": 20}))
+	fires(d, "initial-percent", ["enter with canaryTrafficPercent 21", "at most 20"])
+}
+
+test_percent_above_100_is_denied if {
+	d := deny_of(knative_update([predictor(10, 150, {})]))
+	rules(d) == {"percent-range"}
+	fires(d, "percent-range", [
+		"spec.predictor.canaryTrafficPercent 150 is outside 0..100",
+		"Knative would reject it",
+		"Set a value from 0 to 100 (0 rolls back)",
+	])
+}
+
+test_negative_percent_is_denied if {
+	d := deny_of(knative_update([predictor(10, -5, {})]))
+	fires(d, "percent-range", ["canaryTrafficPercent -5 is outside 0..100"])
+}
+
+test_negative_percent_after_promotion_is_only_a_range_denial if {
+	inp := knative_update([predictor(null, -5, {})])
+	rules(deny_of(inp)) == {"percent-range"}
+	not "traffic-to-previous" in rules(warn_of(inp))
+}
+
+test_out_of_range_percent_on_model_change_is_only_a_range_denial if {
+	d := deny_of(knative_update([predictor(null, 150, model_change)]))
+	rules(d) == {"percent-range"}
+}
+
+test_percents_0_and_100_are_in_range if {
+	not "percent-range" in rules(deny_of(knative_update([predictor(10, 0, {})])))
+	not "percent-range" in rules(deny_of(knative_update([predictor(80, 100, {})])))
+}
+
+# --- Knative: step size --------------------------------------------------------
+
+test_jump_above_step_is_denied if {
+	d := deny_of(knative_update([predictor(10, null, {})]))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", [
+		"spec.predictor.canaryTrafficPercent 10 → absent (100 %)",
+		"rises by 90",
+		"at most 25 per update",
+		"Set 35 now",
+		"0 to roll back",
+	])
+}
+
+test_rise_within_step_is_allowed if {
+	d := deny_of(knative_update([predictor(10, 35, {})]))
+	count(d) == 0
+}
+
+test_rise_one_above_step_is_denied if {
+	d := deny_of(knative_update([predictor(10, 36, {})]))
+	fires(d, "max-step", ["10 → 36 rises by 26", "at most 25 per update", "Set 35 now"])
+}
+
+test_rise_from_rollback_is_capped if {
+	d := deny_of(knative_update([predictor(0, 50, {})]))
+	fires(d, "max-step", ["0 → 50 rises by 50", "Set 25 now"])
+}
+
+test_promotion_by_removing_field_from_75_is_allowed if {
+	d := deny_of(knative_update([predictor(75, null, {})]))
+	count(d) == 0
+}
+
+test_promotion_by_removing_field_from_50_is_denied if {
+	d := deny_of(knative_update([predictor(50, null, {})]))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", ["50 → absent (100 %) rises by 50", "at most 25 per update", "Set 75 now", "0 to roll back"])
+}
+
+test_promotion_to_explicit_100_from_75_is_allowed if {
+	d := deny_of(knative_update([predictor(75, 100, {})]))
+	count(d) == 0
+}
+
+test_promotion_to_explicit_100_from_50_is_denied if {
+	d := deny_of(knative_update([predictor(50, 100, {})]))
+	fires(d, "max-step", ["50 → 100 rises by 50", "Set 75 now"])
+}
+
+test_max_step_follows_config if {
+	count(deny_of(knative_update_with([predictor(10, 60, {})], {"maxStepPercent": 50}))) == 0
+	d := deny_of(knative_update_with([predictor(10, null, {})], {"maxStepPercent": 50}))
+	fires(d, "max-step", ["rises by 90", "at most 50 per update", "Set 60 now"])
+}
+
+test_lowering_is_not_denied if {
+	count(deny_of(knative_update([predictor(35, 10, {})]))) == 0
+	count(deny_of(knative_update([predictor(null, 10, revision_change)]))) == 0
+}
+
+test_model_change_is_not_a_step if {
+	# 0 -> 10 with a new model: initial-percent governs, not max-step.
+	d := deny_of(knative_update([predictor(0, 10, model_change)]))
+	count(d) == 0
+}
+
+test_unchanged_percent_is_allowed if {
+	count(deny_of(knative_update([predictor(35, 35, revision_change)]))) == 0
+	count(deny_of(knative_update([predictor(null, null, revision_change)]))) == 0
+}
+
+# --- Knative: canary readiness ---------------------------------------------------
+
+test_rise_while_canary_not_ready_is_denied if {
+	d := deny_of(knative_update([predictor(10, 35, not_ready)]))
+	rules(d) == {"canary-not-ready"}
+	fires(d, "canary-not-ready", [
+		"spec.predictor.canaryTrafficPercent 10 → 35 raises traffic while the canary is not ready",
+		"revision my-model-predictor-00002 is not ready (latest ready: my-model-predictor-00001)",
+		"Wait until it is ready",
+		"set 0 to roll back",
+	])
+}
+
+test_promotion_while_canary_not_ready_is_denied if {
+	d := deny_of(knative_update([predictor(75, null, not_ready)]))
+	fires(d, "canary-not-ready", ["75 → absent (100 %) raises traffic while the canary is not ready"])
+}
+
+test_rise_with_readiness_unknown_is_warned if {
+	inp := knative_update([predictor(10, 35, ready_unknown)])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"canary-ready-unknown"}
+	fires(w, "canary-ready-unknown", [
+		"spec.predictor.canaryTrafficPercent 10 → 35",
+		"does not say whether the canary is ready (status has no revisions for predictor)",
+		"admitted",
+		"Check the canary before the next step",
+	])
+}
+
+test_rise_with_ready_canary_is_not_warned if {
+	w := warn_of(knative_update([predictor(10, 35, {})]))
+	count(w) == 0
+}
+
+test_readiness_is_not_checked_when_require_ready_canary_is_false if {
+	cfg := {"requireReadyCanary": false}
+	count(deny_of(knative_update_with([predictor(10, 35, not_ready)], cfg))) == 0
+	count(warn_of(knative_update_with([predictor(10, 35, ready_unknown)], cfg))) == 0
+}
+
+test_lowering_while_canary_not_ready_is_allowed if {
+	inp := knative_update([predictor(35, 10, not_ready)])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+# --- Knative: step interval ---------------------------------------------------
+
+step_at(seconds) := {"step": {"lastStepAt": "2026-11-25T11:55:00Z", "secondsSinceLastStep": seconds}}
+
+interval_update(components, seconds, interval) := make_input(
+	object.union(step_at(seconds), {"components": components}),
+	{"minStepIntervalSeconds": interval},
+)
+
+test_rise_before_step_interval_is_denied if {
+	d := deny_of(interval_update([predictor(10, 35, {})], 120, 600))
+	rules(d) == {"step-interval"}
+	fires(d, "step-interval", [
+		"spec.predictor.canaryTrafficPercent 10 → 35 comes 120 s after the last step (2026-11-25T11:55:00Z)",
+		"steps need 600 s between them",
+		"Raise it at or after 2026-11-25T12:05:00Z",
+		"set 0 to roll back",
+	])
+}
+
+test_rise_after_step_interval_is_allowed if {
+	count(deny_of(interval_update([predictor(10, 35, {})], 600, 600))) == 0
+	count(deny_of(interval_update([predictor(10, 35, {})], 3600, 600))) == 0
+}
+
+test_step_interval_is_off_when_zero if {
+	count(deny_of(interval_update([predictor(10, 35, {})], 5, 0))) == 0
+}
+
+test_step_interval_without_stamp_is_allowed if {
+	inp := make_input({"components": [predictor(10, 35, {})]}, {"minStepIntervalSeconds": 600})
+	count(deny_of(inp)) == 0
+}
+
+test_lowering_before_step_interval_is_allowed if {
+	count(deny_of(interval_update([predictor(35, 10, {})], 5, 600))) == 0
+}
+
+# --- Knative: a model change during a canary -------------------------------------
+
+mid_rollout_change := object.union(model_change, {"newModel": "gs://models/v3"})
+
+test_model_change_mid_rollout_is_denied_when_configured if {
+	inp := knative_update_with([predictor(35, 10, mid_rollout_change)], {"midRolloutModelChange": "deny"})
+	d := deny_of(inp)
+	rules(d) == {"mid-rollout"}
+	fires(d, "mid-rollout", [
+		"spec.predictor: a canary is running at 35 % (revision my-model-predictor-00002)",
+		"does not let a new model (gs://models/v3) replace it",
+		"Promote it or roll it back (set spec.predictor.canaryTrafficPercent: 0) first",
+	])
+	not "mid-rollout-restart" in rules(warn_of(inp))
+}
+
+test_model_change_mid_rollout_restarts_with_warning if {
+	inp := knative_update([predictor(35, 10, mid_rollout_change)])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"mid-rollout-restart"}
+	fires(w, "mid-rollout-restart", [
+		"spec.predictor: the new model gs://models/v3 replaces the in-flight canary revision my-model-predictor-00002 (was at 35 %)",
+		"it re-enters at 10 %",
+		"prev stays on my-model-predictor-00001",
+	])
+}
+
+test_model_change_after_full_promotion_is_not_mid_rollout if {
+	inp := knative_update_with([predictor(null, 10, model_change)], {"midRolloutModelChange": "deny"})
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_model_change_after_rollback_to_0_is_not_mid_rollout if {
+	inp := knative_update_with([predictor(0, 10, model_change)], {"midRolloutModelChange": "deny"})
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+# --- Knative: traffic back to the previous model ---------------------------------
+
+test_percent_set_without_revision_after_promotion_is_warned if {
+	inp := knative_update([predictor(null, 10, {})])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"traffic-to-previous"}
+	fires(w, "traffic-to-previous", [
+		"spec.predictor.canaryTrafficPercent set to 10 with no model change after a full promotion",
+		"90 % of traffic goes back to the previous model (revision my-model-predictor-00000)",
+		"Remove the field",
+	])
+}
+
+test_percent_set_to_100_without_revision_is_not_warned if {
+	not "traffic-to-previous" in rules(warn_of(knative_update([predictor(null, 100, {})])))
+}
+
+test_percent_set_from_explicit_100_without_revision_is_warned if {
+	w := warn_of(knative_update([predictor(100, 0, {})]))
+	fires(w, "traffic-to-previous", ["set to 0", "100 % of traffic goes back"])
+}
+
+test_percent_set_with_revision_change_is_not_warned if {
+	not "traffic-to-previous" in rules(warn_of(knative_update([predictor(null, 10, revision_change)])))
+	not "traffic-to-previous" in rules(warn_of(knative_update([predictor(null, 10, model_change)])))
+}
+
+test_percent_lowered_mid_canary_is_not_warned if {
+	not "traffic-to-previous" in rules(warn_of(knative_update([predictor(35, 10, {})])))
+}
+
+# --- Standard mode -------------------------------------------------------------
+
+test_standard_percent_changed_is_denied if {
+	inp := standard_update([standard_predictor(knative_percents(null, 10))])
+	d := deny_of(inp)
+	rules(d) == {"standard-ignores-percent"}
+	fires(d, "standard-ignores-percent", [
+		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode",
+		"replaced for 100 % of traffic by a rolling update",
+		"Remove canaryTrafficPercent",
+		"spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: 10})",
+	])
+
+	# Denied, so not warned as well.
+	count(warn_of(inp)) == 0
+}
+
+test_standard_percent_kept_across_model_change_is_denied if {
+	over := object.union(knative_percents(10, 10), model_change)
+	d := deny_of(standard_update([standard_predictor(over)]))
+	"standard-ignores-percent" in rules(d)
+}
+
+test_standard_untouched_percent_is_warned if {
+	inp := standard_update([standard_predictor(object.union(knative_percents(10, 10), revision_change))])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"standard-ignores-percent"}
+	fires(w, "standard-ignores-percent", [
+		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode. Remove it",
+		"spec.canary[] entries",
+	])
+}
+
+test_standard_percent_on_create_is_warned if {
+	inp := create_input("Standard", [standard_predictor(knative_percents(10, 10))])
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "standard-ignores-percent", ["spec.predictor.canaryTrafficPercent is ignored"])
+}
+
+test_standard_without_percent_is_not_warned if {
+	count(warn_of(standard_update([standard_predictor(revision_change)]))) == 0
+}
+
+test_standard_stable_model_change_is_denied if {
+	inp := standard_update([standard_predictor(model_change)])
+	d := deny_of(inp)
+	rules(d) == {"standard-canary-required"}
+	fires(d, "standard-canary-required", [
+		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
+		"add the new model as a spec.canary[] entry",
+		"trafficPercent: 10",
+		"setting spec.predictor.name to the canary's name",
+	])
+
+	# standard-no-canary is for the transformer and explainer only.
+	count(warn_of(inp)) == 0
+}
+
+promotion(percent) := [
+	standard_predictor(object.union(model_change, {"promotedCanary": "canary-v2", "promotedCanaryPercent": percent})),
+	canary_entry("canary-v2", 0, percent, null, {}),
+]
+
+test_standard_promotion_from_floor_is_allowed if {
+	d := deny_of(standard_update(promotion(75)))
+	count(d) == 0
+}
+
+test_standard_promotion_below_floor_is_denied if {
+	d := deny_of(standard_update(promotion(50)))
+	rules(d) == {"promotion-step"}
+	fires(d, "promotion-step", [
+		"promoting canary canary-v2 (at 50 %) to all traffic rises by 50",
+		"at most 25 per update",
+		"Raise its trafficPercent to 75 first",
+		"promotion is allowed from 75 %",
+	])
+}
+
+test_standard_promotion_floor_follows_config if {
+	count(deny_of(standard_update_with(promotion(50), {"maxStepPercent": 50}))) == 0
+}
+
+test_standard_new_entry_at_initial_percent_is_allowed if {
+	inp := standard_update([standard_predictor({}), canary_entry("canary-v2", 0, null, 10, new_entry)])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_standard_new_entry_above_initial_percent_is_denied if {
+	d := deny_of(standard_update([standard_predictor({}), canary_entry("canary-v2", 0, null, 30, new_entry)]))
+	rules(d) == {"initial-percent"}
+	fires(d, "initial-percent", [
+		"spec.canary[0] (canary canary-v2, model gs://models/v2) would enter with trafficPercent 30",
+		"at most 10",
+		"Set spec.canary[0].trafficPercent: 10 (or less) now",
+	])
+}
+
+test_standard_new_entry_with_the_stable_model_still_enters_at_initial_percent if {
+	same_model := {"modelChanged": false, "revisionChanged": true, "newModel": "gs://models/v1"}
+	d := deny_of(standard_update([standard_predictor({}), canary_entry("canary-v1b", 0, null, 30, same_model)]))
+	rules(d) == {"initial-percent"}
+	fires(d, "initial-percent", ["(canary canary-v1b, model gs://models/v1) would enter with trafficPercent 30"])
+
+	# A new entry is no rise of a running canary: no readiness check.
+	entry := canary_entry("canary-v1b", 0, null, 10, object.union(same_model, {"canaryReady": "unknown"}))
+	inp := standard_update([standard_predictor({}), entry])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_standard_new_entry_is_not_mid_rollout if {
+	inp := standard_update_with(
+		[standard_predictor({}), canary_entry("canary-v2", 0, null, 10, new_entry)],
+		{"midRolloutModelChange": "deny"},
+	)
+	count(deny_of(inp)) == 0
+}
+
+test_standard_removed_entry_is_not_governed if {
+	# Removing an entry is the Standard-mode rollback.
+	inp := standard_update([standard_predictor({}), canary_entry("canary-v2", 0, 10, null, {"canaryReady": "false"})])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_standard_entry_rise_within_step_is_allowed if {
+	d := deny_of(standard_update([standard_predictor({}), canary_entry("canary-v2", 0, 10, 35, {})]))
+	count(d) == 0
+}
+
+test_standard_entry_rise_above_step_is_denied if {
+	d := deny_of(standard_update([standard_predictor({}), canary_entry("canary-v2", 0, 10, 50, {})]))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", [
+		"spec.canary[0].trafficPercent (canary canary-v2) 10 → 50 rises by 40",
+		"at most 25 per update",
+		"Set 35 now",
+		"remove the entry to roll back",
+	])
+}
+
+test_standard_entry_rise_while_not_ready_is_denied if {
+	entry := canary_entry("canary-v2", 0, 10, 35, {"canaryReady": "false", "canaryReadyReason": "canary canary-v2 is not ready"})
+	d := deny_of(standard_update([standard_predictor({}), entry]))
+	rules(d) == {"canary-not-ready"}
+	fires(d, "canary-not-ready", ["spec.canary[0].trafficPercent 10 → 35", "canary canary-v2 is not ready"])
+}
+
+test_standard_entry_rise_before_step_interval_is_denied if {
+	inp := make_input(
+		object.union(step_at(60), {"deploymentMode": "Standard", "components": [standard_predictor({}), canary_entry("canary-v2", 0, 10, 35, {})]}),
+		{"minStepIntervalSeconds": 600},
+	)
+	fires(deny_of(inp), "step-interval", ["spec.canary[0].trafficPercent 10 → 35 comes 60 s after the last step"])
+}
+
+entry_model_change := object.union(model_change, {"oldModel": "gs://models/v2", "newModel": "gs://models/v3"})
+
+test_standard_entry_model_change_is_denied_mid_rollout_when_configured if {
+	entry := canary_entry("canary-v2", 0, 35, 10, entry_model_change)
+	d := deny_of(standard_update_with([standard_predictor({}), entry], {"midRolloutModelChange": "deny"}))
+	rules(d) == {"mid-rollout"}
+	fires(d, "mid-rollout", [
+		"spec.canary[0]: canary canary-v2 is running at 35 %",
+		"does not let a new model (gs://models/v3) replace it",
+		"Promote it or remove the entry first",
+	])
+}
+
+test_standard_entry_model_change_restarts_at_initial_percent if {
+	entry := canary_entry("canary-v2", 0, 35, 10, entry_model_change)
+	count(deny_of(standard_update([standard_predictor({}), entry]))) == 0
+}
+
+test_standard_entry_model_change_above_initial_percent_is_denied if {
+	entry := canary_entry("canary-v2", 0, 35, 35, entry_model_change)
+	d := deny_of(standard_update([standard_predictor({}), entry]))
+	rules(d) == {"initial-percent"}
+	fires(d, "initial-percent", ["(canary canary-v2, model gs://models/v3) would enter with trafficPercent 35"])
+}
+
+test_standard_transformer_model_change_is_warned if {
+	inp := standard_update([standard_predictor({}), transformer(null, null, container_change("transformer"))])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"standard-no-canary"}
+	fires(w, "standard-no-canary", [
+		"spec.transformer: the model changes from registry.example/transformer:v1 to registry.example/transformer:v2",
+		"Standard mode has no canary for the transformer",
+	])
+}
+
+test_standard_transformer_without_model_change_is_not_warned if {
+	inp := standard_update([standard_predictor({}), transformer(null, null, revision_change)])
+	count(warn_of(inp)) == 0
+}
+
+test_standard_mode_skips_knative_rules if {
+	# A jump and a model change with no percent are Knative rules.
+	inp := standard_update([
+		standard_predictor({}),
+		transformer(10, null, {}),
+	])
+	not "max-step" in rules(deny_of(inp))
+	d := deny_of(standard_update([standard_predictor({}), transformer(null, null, container_change("transformer"))]))
+	not "canary-required" in rules(d)
+}
+
+# --- Every mode ------------------------------------------------------------------
+
+test_internal_annotation_change_is_denied if {
+	inp := make_input(
+		{
+			"components": [predictor(null, null, revision_change)],
+			"internalAnnotationsChanged": ["internal.serving.kserve.io/storage-spec", "internal.serving.kserve.io/storage-spec-key"],
+		},
+		{},
+	)
+	d := deny_of(inp)
+	rules(d) == {"internal-annotation"}
+	fires(d, "internal-annotation", [
+		"internal.serving.kserve.io/storage-spec, internal.serving.kserve.io/storage-spec-key changed",
+		"can change the model outside the canary rules",
+		"Leave them as they are",
+	])
+}
+
+test_internal_annotation_change_is_denied_in_standard_mode if {
+	inp := make_input(
+		{
+			"deploymentMode": "Standard",
+			"components": [standard_predictor({})],
+			"internalAnnotationsChanged": ["internal.serving.kserve.io/storage-spec"],
+		},
+		{},
+	)
+	"internal-annotation" in rules(deny_of(inp))
+}
+
+test_no_internal_annotation_change_is_not_denied if {
+	not "internal-annotation" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
+}
+
+test_modelmesh_model_change_is_warned if {
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, model_change)]}, {})
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"modelmesh"}
+	fires(w, "modelmesh", ["spec.predictor: ModelMesh mode has no canary rollout", "does not apply to this update"])
+}
+
+test_modelmesh_percent_change_is_warned if {
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(10, null, {})]}, {})
+	count(deny_of(inp)) == 0
+	"modelmesh" in rules(warn_of(inp))
+}
+
+test_modelmesh_unrelated_update_is_not_warned if {
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, revision_change)]}, {})
+	count(warn_of(inp)) == 0
+}
+
+test_modelmesh_create_is_not_warned if {
+	count(warn_of(create_input("ModelMesh", [predictor(null, null, {})]))) == 0
+}
+
+test_active_override_is_warned if {
+	inp := make_input(
+		{
+			"components": [predictor(10, null, {})],
+			"override": {"requested": true, "reason": "hotfix INC-42", "allowed": true, "active": true},
+		},
+		{"override": {"groups": ["ml-engineers"]}},
+	)
+	w := warn_of(inp)
+	rules(w) == {"override"}
+	fires(w, "override", [
+		"rollout rules lifted for this update by alice",
+		"(override: \"hotfix INC-42\")",
+		"The next update is checked again",
+	])
+
+	# Go, not Rego, lifts the denials.
+	"max-step" in rules(deny_of(inp))
+}
+
+test_override_by_user_outside_groups_is_warned_as_ignored if {
+	inp := make_input(
+		{
+			"components": [predictor(null, null, revision_change)],
+			"override": {"requested": true, "reason": "hotfix", "allowed": false, "active": false},
+		},
+		{"override": {"groups": ["ml-admins", "sre"]}},
+	)
+	w := warn_of(inp)
+	rules(w) == {"override-ignored"}
+	fires(w, "override-ignored", [
+		"alice may not override (not in override.groups)",
+		"canary-guard.dev/override was ignored and the rules apply",
+		"Ask a member of ml-admins, sre",
+	])
+}
+
+test_override_with_no_groups_configured_says_so if {
+	inp := make_input(
+		{
+			"components": [predictor(null, null, revision_change)],
+			"override": {"requested": true, "reason": "hotfix", "allowed": false, "active": false},
+		},
+		{},
+	)
+	fires(warn_of(inp), "override-ignored", ["Ask a member of the override groups (none are configured)"])
+}
+
+test_no_override_requested_is_not_warned if {
+	w := warn_of(knative_update([predictor(null, null, revision_change)]))
+	not "override" in rules(w)
+	not "override-ignored" in rules(w)
+}
+
+long_name := "a-very-long-inference-service-name-for-testingx" # 47 characters
+
+test_long_name_on_create_is_warned_for_tag_routing if {
+	count(long_name) == 47
+	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": long_name})
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"tag-routing-name"}
+	fires(w, "tag-routing-name", [
+		sprintf("name %s is 47 characters", [long_name]),
+		sprintf("latest-%s-predictor", [long_name]),
+		"63-character DNS label",
+		"at most 46 characters",
+	])
+}
+
+test_name_of_46_characters_is_not_warned if {
+	name := substring(long_name, 0, 46)
+	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
+	count(warn_of(inp)) == 0
+}
+
+test_long_name_on_update_is_not_warned if {
+	inp := with_request(knative_update([predictor(null, null, revision_change)]), {"name": long_name})
+	not "tag-routing-name" in rules(warn_of(inp))
+}
+
+test_long_name_in_standard_mode_is_not_warned if {
+	inp := with_request(create_input("Standard", [standard_predictor({})]), {"name": long_name})
+	not "tag-routing-name" in rules(warn_of(inp))
+}
+
+test_create_is_admitted_with_no_denials if {
+	# On CREATE nothing changes, whatever the object holds: even a percent
+	# Knative would reject or internal annotations are left to KServe.
+	inp := make_input(
+		{
+			"operation": "CREATE",
+			"components": [
+				predictor(150, 150, {}),
+				transformer(100, 100, {}),
+				explainer(null, null, not_ready),
+			],
+			"internalAnnotationsChanged": ["internal.serving.kserve.io/storage-spec"],
+		},
+		{"midRolloutModelChange": "deny", "minStepIntervalSeconds": 600},
+	)
+	inp.request.operation == "CREATE"
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_standard_create_with_canary_entries_is_admitted if {
+	inp := create_input("Standard", [standard_predictor({}), canary_entry("canary-v2", 0, 90, 90, {})])
+	count(deny_of(inp)) == 0
+}
+
+# --- Transformer and explainer are governed like the predictor --------------------
+
+test_transformer_jump_above_step_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, {}), transformer(10, null, {})]))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", [
+		"spec.transformer.canaryTrafficPercent 10 → absent (100 %) rises by 90",
+		"Set 35 now",
+	])
+	not fires(d, "max-step", ["spec.predictor"])
+}
+
+test_transformer_rise_within_step_is_allowed if {
+	count(deny_of(knative_update([predictor(null, null, {}), transformer(10, 35, {})]))) == 0
+}
+
+test_transformer_model_change_without_percent_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, {}), transformer(null, null, container_change("transformer"))]))
+	fires(d, "canary-required", [
+		"spec.transformer: the model changes from registry.example/transformer:v1 to registry.example/transformer:v2",
+		"Set spec.transformer.canaryTrafficPercent: 10",
+	])
+}
+
+test_explainer_model_change_without_percent_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, {}), explainer(null, null, container_change("explainer"))]))
+	rules(d) == {"canary-required"}
+	fires(d, "canary-required", ["spec.explainer:", "Set spec.explainer.canaryTrafficPercent: 10"])
+}
+
+test_explainer_model_change_above_initial_percent_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, {}), explainer(null, 50, container_change("explainer"))]))
+	fires(d, "initial-percent", ["spec.explainer: the new model registry.example/explainer:v2 would enter with canaryTrafficPercent 50"])
+}
+
+test_explainer_jump_above_step_is_denied if {
+	d := deny_of(knative_update([predictor(null, null, {}), explainer(25, 100, {})]))
+	fires(d, "max-step", ["spec.explainer.canaryTrafficPercent 25 → 100 rises by 75", "Set 50 now"])
+}
+
+test_transformer_rise_while_not_ready_is_denied if {
+	over := {"canaryReady": "false", "canaryReadyReason": "revision my-model-transformer-00002 is not ready"}
+	d := deny_of(knative_update([predictor(null, null, {}), transformer(10, 35, over)]))
+	fires(d, "canary-not-ready", ["spec.transformer.canaryTrafficPercent 10 → 35", "my-model-transformer-00002 is not ready"])
+}
+
+test_transformer_mid_rollout_model_change_is_warned if {
+	w := warn_of(knative_update([predictor(null, null, {}), transformer(35, 10, container_change("transformer"))]))
+	fires(w, "mid-rollout-restart", ["spec.transformer: the new model registry.example/transformer:v2", "my-model-transformer-00002 (was at 35 %)"])
+}
+
+test_added_transformer_is_not_governed if {
+	# A component added to a running service serves nothing yet, so
+	# neither its percent nor its model are a step or a canary entry.
+	added := transformer(null, 10, {"inOld": false, "revisionChanged": false, "percentChanged": false})
+	inp := knative_update([predictor(null, null, {}), added])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_removed_transformer_is_not_governed if {
+	# Removing a component in mid-canary is no jump to 100 %.
+	removed := transformer(10, null, {"inNew": false, "percentChanged": false, "canaryInProgress": true})
+	inp := knative_update([predictor(null, null, {}), removed])
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+}
+
+test_each_component_is_checked_on_its_own if {
+	d := deny_of(knative_update([
+		predictor(10, 35, {}),
+		transformer(null, null, container_change("transformer")),
+		explainer(50, null, {}),
+	]))
+	rules(d) == {"canary-required", "max-step"}
+	fires(d, "canary-required", ["spec.transformer:"])
+	fires(d, "max-step", ["spec.explainer.canaryTrafficPercent 50 → absent (100 %)"])
+	not fires(d, "max-step", ["spec.predictor"])
+	count(d) == 2
+}
