@@ -42,16 +42,16 @@ pct(p) := "absent (100 %)" if p == null
 
 pct(p) := sprintf("%d", [p]) if p != null
 
+pct_share(p) := "100 % (no canaryTrafficPercent)" if p == null
+
+pct_share(p) := sprintf("%d %%", [p]) if p != null
+
 model_desc(m) := m if m != ""
 
 model_desc(m) := "(not set)" if m == ""
 
 # The highest percent a rise from old may reach in one update.
 next_step(old) := min([old + cfg.maxStepPercent, 100])
-
-next_step_hint(old) := sprintf("Set %d now", [next_step(old)]) if next_step(old) < 100
-
-next_step_hint(old) := "Remove the field (or set 100) to promote now" if next_step(old) >= 100
 
 promotion_floor := 100 - cfg.maxStepPercent
 
@@ -65,7 +65,10 @@ entry_ok(c) if {
 
 deny contains {"rule": "percent-range", "msg": msg} if {
 	knative
-	some c in updated_components
+	is_update
+	some c in rollout.components
+	c.kind != "canary"
+	c.inNew
 	c.newPercent != null
 	not valid_percent(c.newPercent)
 	msg := sprintf(
@@ -112,8 +115,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > cfg.maxStepPercent
 	msg := sprintf(
-		"%s %s → %s rises by %d; at most %d per update. %s, or 0 to roll back.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, cfg.maxStepPercent, next_step_hint(c.oldEffectivePercent)],
+		"%s %s → %s rises by %d; at most %d per update. Set %d now, or 0 to roll back.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, cfg.maxStepPercent, next_step(c.oldEffectivePercent)],
 	)
 }
 
@@ -153,6 +156,20 @@ rising_components contains c if {
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
+# A Standard-mode promotion raises the promoted canary to all traffic.
+rising_components contains c if {
+	standard
+	is_update
+	some p in rollout.components
+	p.kind == "predictor"
+	p.promotedCanary != ""
+	some c in rollout.components
+	c.kind == "canary"
+	c.name == p.promotedCanary
+	c.inOld
+	not c.inNew
+}
+
 deny contains {"rule": "step-interval", "msg": msg} if {
 	cfg.minStepIntervalSeconds > 0
 	rollout.step.secondsSinceLastStep >= 0
@@ -187,8 +204,8 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	c.modelChanged
 	c.canaryInProgress
 	msg := sprintf(
-		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s %%. prev stays on %s.",
-		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct(c.newPercent), revision_desc(c.stableRevision)],
+		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
+		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],
 	)
 }
 

@@ -630,6 +630,39 @@ test_standard_promotion_below_floor_is_denied if {
 	])
 }
 
+test_standard_promotion_of_an_unready_canary_is_denied if {
+	inp := standard_update([
+		standard_predictor(object.union(model_change, {"promotedCanary": "canary-v2", "promotedCanaryPercent": 80})),
+		canary_entry("canary-v2", 0, 80, null, not_ready),
+	])
+	d := deny_of(inp)
+	rules(d) == {"canary-not-ready"}
+	fires(d, "canary-not-ready", ["spec.canary[0].trafficPercent 80", "raises traffic while the canary is not ready"])
+}
+
+test_standard_promotion_before_step_interval_is_denied if {
+	inp := make_input(
+		{
+			"deploymentMode": "Standard",
+			"components": promotion(80),
+			"step": {"lastStepAt": "2026-11-25T12:00:00Z", "secondsSinceLastStep": 60},
+		},
+		{"minStepIntervalSeconds": 300},
+	)
+	rules(deny_of(inp)) == {"step-interval"}
+}
+
+test_mid_rollout_restart_without_percent_reads_well if {
+	inp := knative_update([predictor(35, null, model_change)])
+	w := warn_of(inp)
+	fires(w, "mid-rollout-restart", ["it re-enters at 100 % (no canaryTrafficPercent)"])
+}
+
+test_added_component_with_percent_out_of_range_is_denied if {
+	inp := knative_update([predictor(null, null, {}), transformer(null, 150, {"inOld": false})])
+	fires(deny_of(inp), "percent-range", ["spec.transformer.canaryTrafficPercent 150 is outside 0..100"])
+}
+
 test_standard_promotion_floor_follows_config if {
 	count(deny_of(standard_update_with(promotion(50), {"maxStepPercent": 50}))) == 0
 }
