@@ -11,10 +11,12 @@ export GOWORK := off
 # Pinned tool versions.
 OPA_VERSION := v1.22.3
 GOLANGCI_LINT_VERSION := v2.15.0
+HELM_VERSION := v3.19.5
 
 # Versioned names: changing a pin builds the new version.
 OPA := $(BIN)/opa-$(OPA_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM := $(BIN)/helm-$(HELM_VERSION)
 CANARY_GUARD := $(BIN)/canary-guard
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -56,6 +58,14 @@ $(GOLANGCI_LINT):
 	@echo "==> building golangci-lint $(GOLANGCI_LINT_VERSION) into bin/ (first build takes a few minutes)" >&2
 	GOBIN=$(BIN)/.build-golangci-lint go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/.build-golangci-lint/golangci-lint $@
+
+$(HELM):
+	@echo "==> building helm $(HELM_VERSION) into bin/ (first build takes a few minutes)" >&2
+	GOBIN=$(BIN)/.build-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.build-helm/helm $@
+
+.PHONY: tools
+tools: $(OPA) $(GOLANGCI_LINT) $(HELM) ## Build the pinned tools into bin/.
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver, etcd, kubectl and the KServe manager into bin/.

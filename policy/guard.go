@@ -18,6 +18,7 @@ import (
 type Guard struct {
 	state atomic.Pointer[state]
 	now   func() time.Time
+	keys  keyTerms
 }
 
 // state is one loaded policy with one loaded configuration.
@@ -39,7 +40,7 @@ func WithClock(now func() time.Time) GuardOption {
 
 // NewGuard returns a Guard serving the given policy and configuration.
 func NewGuard(p *Policy, c *Config, opts ...GuardOption) (*Guard, error) {
-	g := &Guard{now: time.Now}
+	g := &Guard{now: time.Now, keys: newKeyTerms()}
 	for _, o := range opts {
 		o(g)
 	}
@@ -152,7 +153,7 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		return nil, err
 	}
 	d.Facts = facts
-	input, err := buildInput(req, facts, configValue, st.policy.readsObjects)
+	input, err := buildInput(g.keys, req, facts, configValue, st.policy.readsObjects)
 	if err != nil {
 		return nil, err
 	}

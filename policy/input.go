@@ -15,20 +15,63 @@ const InputVersion = "v1"
 // The input document is built directly as OPA AST values: converting Go
 // maps through JSON would cost several times the evaluation itself.
 
-func str(s string) *ast.Term { return ast.StringTerm(s) }
+// keyTerms holds the terms of the input document's object keys, built once
+// per Guard, so building an input allocates only the values.
+type keyTerms map[string]*ast.Term
 
-func boolean(b bool) *ast.Term { return ast.BooleanTerm(b) }
+// inputKeys lists every key the input document uses.
+var inputKeys = []string{
+	"version", "request", "rollout", "config", "object", "oldObject",
+	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
+	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged",
+	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "old", "new",
+	"override", "requested", "reason", "allowed", "active",
+	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
+	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
+	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
+	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
+	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
+	"promotedCanary", "promotedCanaryPercent",
+}
 
-func integer(n int64) *ast.Term { return ast.IntNumberTerm(int(n)) }
+func newKeyTerms() keyTerms {
+	k := make(keyTerms, len(inputKeys))
+	for _, name := range inputKeys {
+		k[name] = ast.StringTerm(name)
+	}
+	return k
+}
+
+func (k keyTerms) item(key string, v *ast.Term) [2]*ast.Term {
+	t, ok := k[key]
+	if !ok {
+		t = ast.StringTerm(key)
+	}
+	return [2]*ast.Term{t, v}
+}
+
+func str(s string) *ast.Term {
+	if s == "" {
+		return ast.InternedEmptyString
+	}
+	return ast.StringTerm(s)
+}
+
+func boolean(b bool) *ast.Term { return ast.InternedTerm(b) }
+
+func integer(n int64) *ast.Term { return ast.InternedTerm(n) }
 
 func optInt(p *int64) *ast.Term {
 	if p == nil {
-		return ast.NullTerm()
+		return ast.InternedNullTerm
 	}
 	return integer(*p)
 }
 
 func strings_(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return ast.InternedEmptyArray
+	}
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
 		terms[i] = str(s)
@@ -36,15 +79,13 @@ func strings_(ss []string) *ast.Term {
 	return ast.ArrayTerm(terms...)
 }
 
-func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(str(k), v) }
-
 // buildInput assembles the whole input document of one request.
-func buildInput(req *Request, f *Facts, config ast.Value, withObjects bool) (ast.Value, error) {
+func buildInput(k keyTerms, req *Request, f *Facts, config ast.Value, withObjects bool) (ast.Value, error) {
 	items := [][2]*ast.Term{
-		item("version", str(InputVersion)),
-		item("request", ast.NewTerm(requestValue(req))),
-		item("rollout", ast.NewTerm(f.astValue())),
-		item("config", ast.NewTerm(config)),
+		k.item("version", str(InputVersion)),
+		k.item("request", ast.NewTerm(requestValue(k, req))),
+		k.item("rollout", ast.NewTerm(f.astValue(k))),
+		k.item("config", ast.NewTerm(config)),
 	}
 	if withObjects {
 		obj, err := rawValue(req.ObjectJSON)
@@ -55,7 +96,7 @@ func buildInput(req *Request, f *Facts, config ast.Value, withObjects bool) (ast
 		if err != nil {
 			return nil, fmt.Errorf("oldObject: %w", err)
 		}
-		items = append(items, item("object", ast.NewTerm(obj)), item("oldObject", ast.NewTerm(old)))
+		items = append(items, k.item("object", ast.NewTerm(obj)), k.item("oldObject", ast.NewTerm(old)))
 	}
 	return ast.NewObject(items...), nil
 }
@@ -67,77 +108,77 @@ func rawValue(raw []byte) (ast.Value, error) {
 	return ast.ValueFromReader(bytes.NewReader(raw))
 }
 
-func requestValue(req *Request) ast.Value {
+func requestValue(k keyTerms, req *Request) ast.Value {
 	return ast.NewObject(
-		item("operation", str(req.Operation)),
-		item("namespace", str(req.Namespace)),
-		item("name", str(req.Name)),
-		item("dryRun", boolean(req.DryRun)),
-		item("user", ast.ObjectTerm(
-			item("username", str(req.User.Username)),
-			item("groups", strings_(req.User.Groups)),
+		k.item("operation", str(req.Operation)),
+		k.item("namespace", str(req.Namespace)),
+		k.item("name", str(req.Name)),
+		k.item("dryRun", boolean(req.DryRun)),
+		k.item("user", ast.ObjectTerm(
+			k.item("username", str(req.User.Username)),
+			k.item("groups", strings_(req.User.Groups)),
 		)),
 	)
 }
 
-func (f *Facts) astValue() ast.Value {
+func (f *Facts) astValue(k keyTerms) ast.Value {
 	components := make([]*ast.Term, len(f.Components))
 	for i := range f.Components {
-		components[i] = ast.NewTerm(f.Components[i].astValue())
+		components[i] = ast.NewTerm(f.Components[i].astValue(k))
 	}
 	return ast.NewObject(
-		item("operation", str(f.Operation)),
-		item("deploymentMode", str(string(f.DeploymentMode))),
-		item("deploymentModeSource", str(f.DeploymentModeSource)),
-		item("components", ast.ArrayTerm(components...)),
-		item("modelChanged", boolean(f.ModelChanged)),
-		item("revisionChanged", boolean(f.RevisionChanged)),
-		item("metadataChanged", strings_(f.MetadataChanged)),
-		item("internalAnnotationsChanged", strings_(f.InternalAnnotationsChanged)),
-		item("tagRouting", ast.ObjectTerm(item("old", boolean(f.TagRouting.Old)), item("new", boolean(f.TagRouting.New)))),
-		item("override", ast.ObjectTerm(
-			item("requested", boolean(f.Override.Requested)),
-			item("reason", str(f.Override.Reason)),
-			item("allowed", boolean(f.Override.Allowed)),
-			item("active", boolean(f.Override.Active)),
+		k.item("operation", str(f.Operation)),
+		k.item("deploymentMode", str(string(f.DeploymentMode))),
+		k.item("deploymentModeSource", str(f.DeploymentModeSource)),
+		k.item("components", ast.ArrayTerm(components...)),
+		k.item("modelChanged", boolean(f.ModelChanged)),
+		k.item("revisionChanged", boolean(f.RevisionChanged)),
+		k.item("metadataChanged", strings_(f.MetadataChanged)),
+		k.item("internalAnnotationsChanged", strings_(f.InternalAnnotationsChanged)),
+		k.item("tagRouting", ast.ObjectTerm(k.item("old", boolean(f.TagRouting.Old)), k.item("new", boolean(f.TagRouting.New)))),
+		k.item("override", ast.ObjectTerm(
+			k.item("requested", boolean(f.Override.Requested)),
+			k.item("reason", str(f.Override.Reason)),
+			k.item("allowed", boolean(f.Override.Allowed)),
+			k.item("active", boolean(f.Override.Active)),
 		)),
-		item("step", ast.ObjectTerm(
-			item("lastStepAt", str(f.Step.LastStepAt)),
-			item("secondsSinceLastStep", integer(f.Step.SecondsSinceLastStep)),
+		k.item("step", ast.ObjectTerm(
+			k.item("lastStepAt", str(f.Step.LastStepAt)),
+			k.item("secondsSinceLastStep", integer(f.Step.SecondsSinceLastStep)),
 		)),
-		item("alwaysAdmit", boolean(f.AlwaysAdmit)),
-		item("alwaysAdmitReason", str(f.AlwaysAdmitReason)),
+		k.item("alwaysAdmit", boolean(f.AlwaysAdmit)),
+		k.item("alwaysAdmitReason", str(f.AlwaysAdmitReason)),
 	)
 }
 
-func (c *ComponentFacts) astValue() ast.Value {
+func (c *ComponentFacts) astValue(k keyTerms) ast.Value {
 	return ast.NewObject(
-		item("id", str(c.ID)),
-		item("kind", str(c.Kind)),
-		item("name", str(c.Name)),
-		item("path", str(c.Path)),
-		item("percentField", str(c.PercentField)),
-		item("inOld", boolean(c.InOld)),
-		item("inNew", boolean(c.InNew)),
-		item("changedFields", strings_(c.ChangedFields)),
-		item("modelChanged", boolean(c.ModelChanged)),
-		item("revisionChanged", boolean(c.RevisionChanged)),
-		item("oldModel", str(c.OldModel)),
-		item("newModel", str(c.NewModel)),
-		item("oldPercent", optInt(c.OldPercent)),
-		item("newPercent", optInt(c.NewPercent)),
-		item("oldEffectivePercent", integer(c.OldEffectivePercent)),
-		item("newEffectivePercent", integer(c.NewEffectivePercent)),
-		item("percentChanged", boolean(c.PercentChanged)),
-		item("canaryInProgress", boolean(c.CanaryInProgress)),
-		item("stableRevision", str(c.StableRevision)),
-		item("previousRevision", str(c.PreviousRevision)),
-		item("latestReadyRevision", str(c.LatestReadyRevision)),
-		item("latestCreatedRevision", str(c.LatestCreatedRevision)),
-		item("canaryReady", str(c.CanaryReady)),
-		item("canaryReadyReason", str(c.CanaryReadyReason)),
-		item("promotedCanary", str(c.PromotedCanary)),
-		item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
+		k.item("id", str(c.ID)),
+		k.item("kind", str(c.Kind)),
+		k.item("name", str(c.Name)),
+		k.item("path", str(c.Path)),
+		k.item("percentField", str(c.PercentField)),
+		k.item("inOld", boolean(c.InOld)),
+		k.item("inNew", boolean(c.InNew)),
+		k.item("changedFields", strings_(c.ChangedFields)),
+		k.item("modelChanged", boolean(c.ModelChanged)),
+		k.item("revisionChanged", boolean(c.RevisionChanged)),
+		k.item("oldModel", str(c.OldModel)),
+		k.item("newModel", str(c.NewModel)),
+		k.item("oldPercent", optInt(c.OldPercent)),
+		k.item("newPercent", optInt(c.NewPercent)),
+		k.item("oldEffectivePercent", integer(c.OldEffectivePercent)),
+		k.item("newEffectivePercent", integer(c.NewEffectivePercent)),
+		k.item("percentChanged", boolean(c.PercentChanged)),
+		k.item("canaryInProgress", boolean(c.CanaryInProgress)),
+		k.item("stableRevision", str(c.StableRevision)),
+		k.item("previousRevision", str(c.PreviousRevision)),
+		k.item("latestReadyRevision", str(c.LatestReadyRevision)),
+		k.item("latestCreatedRevision", str(c.LatestCreatedRevision)),
+		k.item("canaryReady", str(c.CanaryReady)),
+		k.item("canaryReadyReason", str(c.CanaryReadyReason)),
+		k.item("promotedCanary", str(c.PromotedCanary)),
+		k.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 	)
 }
 
