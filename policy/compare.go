@@ -41,6 +41,10 @@ var modelFields = map[string]bool{
 	"serviceAccountName":    true,
 	"workerSpec":            true,
 	"art":                   true,
+	// serviceAccount is the deprecated alias of serviceAccountName: the API
+	// server copies it into serviceAccountName when that is empty, so it
+	// selects the storage credentials just the same.
+	"serviceAccount": true,
 }
 
 // trafficFields change traffic, not the revision template.
@@ -75,15 +79,25 @@ func legacyFramework(p *v1beta1.PredictorSpec) (string, *v1beta1.PredictorExtens
 	return "", nil
 }
 
-// defaultsToProtocolV2 lists the formats KServe's defaulter gives protocol
-// v2 when none is set (inference_service_defaults.go).
-func defaultsToProtocolV2(format string) bool {
+// legacyDefaultsToProtocolV2 lists the legacy blocks KServe's defaulter
+// gives protocol v2 when none is set (assignTritonRuntime,
+// assignONNXRuntime, assignHuggingFaceRuntime in inference_service_defaults.go).
+func legacyDefaultsToProtocolV2(format string) bool {
 	switch format {
 	case constants.SupportedModelTriton, constants.SupportedModelONNX,
-		constants.SupportedModelHuggingFace, constants.SupportedModelVLLM:
+		constants.SupportedModelHuggingFace:
 		return true
 	}
 	return false
+}
+
+// modelDefaultsToProtocolV2 lists the model{} formats KServe's defaulter
+// gives protocol v2 when none is set (setPredictorModelDefaults). Only
+// triton and vLLM: a model{onnx} or model{huggingface} without
+// protocolVersion stays unset and is served as v1 (ModelSpec.GetProtocol),
+// so it must not be taken for the v2 a legacy block would get.
+func modelDefaultsToProtocolV2(format string) bool {
+	return format == constants.SupportedModelTriton || format == constants.SupportedModelVLLM
 }
 
 // normalizePredictor returns a shallow copy of p in the form KServe's
@@ -97,10 +111,14 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 			ModelFormat:            v1beta1.ModelFormat{Name: format},
 			PredictorExtensionSpec: *ext,
 		}
+		if n.Model.ProtocolVersion == nil && legacyDefaultsToProtocolV2(format) {
+			v2 := constants.ProtocolV2
+			n.Model.ProtocolVersion = &v2
+		}
 	}
 	n.SKLearn, n.Tensorflow, n.XGBoost, n.PyTorch, n.Triton = nil, nil, nil, nil, nil
 	n.ONNX, n.HuggingFace, n.PMML, n.LightGBM, n.Paddle = nil, nil, nil, nil, nil
-	if n.Model != nil && n.Model.ProtocolVersion == nil && defaultsToProtocolV2(n.Model.ModelFormat.Name) {
+	if n.Model != nil && n.Model.ProtocolVersion == nil && modelDefaultsToProtocolV2(n.Model.ModelFormat.Name) {
 		m := *n.Model
 		v2 := constants.ProtocolV2
 		m.ProtocolVersion = &v2

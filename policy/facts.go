@@ -463,8 +463,12 @@ func alwaysAdmit(f *Facts) (bool, string) {
 		case c.Kind == KindCanary && c.InOld && !c.InNew:
 			// Removing a canary entry is the Standard-mode rollback.
 			rollback = true
-		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0:
+		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.DeploymentMode == ModeKnative || c.Kind == KindCanary):
 			// All traffic pinned to the stable revision: the rollback.
+			// Only where the percent routes traffic: in Standard mode
+			// KServe ignores canaryTrafficPercent (kserve #5335), so a
+			// model change "at 0 %" replaces the model for all traffic
+			// and must fall through to the model-change case below.
 			rollback = rollback || c.PercentChanged
 		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld:
 			return false, ""

@@ -1,0 +1,562 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Tests of the form-agnostic comparison of components, seen through
+// BuildFacts: which changes swap the served model, which only make a new
+// revision, and which are differences of form that KServe's defaulter
+// makes on its own.
+
+// predictorManifest renders an InferenceService whose spec.predictor is
+// made of the given YAML lines (flow style, one top-level key a line).
+func predictorManifest(lines ...string) string {
+	return manifestWithMeta("", lines...)
+}
+
+// manifestWithMeta is predictorManifest with extra flow-style metadata
+// fields, e.g. `labels: {team: a}`.
+func manifestWithMeta(meta string, lines ...string) string {
+	var b strings.Builder
+	b.WriteString("metadata: {name: my-model, namespace: models")
+	if meta != "" {
+		b.WriteString(", " + meta)
+	}
+	b.WriteString("}\nspec:\n  predictor:\n")
+	for _, l := range lines {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
+
+// defaultFactsOptions are the options of the tests: shipped settings and
+// the fixed clock.
+func defaultFactsOptions() FactsOptions {
+	s := DefaultSettings()
+	return FactsOptions{Settings: &s, Now: testNow}
+}
+
+// mustBuildFacts builds facts and fails the test on an error.
+func mustBuildFacts(t *testing.T, req *Request, opts FactsOptions) *Facts {
+	t.Helper()
+	f, err := BuildFacts(req, opts)
+	if err != nil {
+		t.Fatalf("BuildFacts: %v", err)
+	}
+	return f
+}
+
+// updateFacts builds the facts of an UPDATE from old to new with the
+// default settings.
+func updateFacts(t *testing.T, oldManifest, newManifest string) *Facts {
+	t.Helper()
+	return mustBuildFacts(t, update(t, oldManifest, newManifest), defaultFactsOptions())
+}
+
+// component returns the component with the given id, failing the test
+// when there is none.
+func componentByID(t *testing.T, f *Facts, id string) *ComponentFacts {
+	t.Helper()
+	for i := range f.Components {
+		if f.Components[i].ID == id {
+			return &f.Components[i]
+		}
+	}
+	ids := make([]string, len(f.Components))
+	for i := range f.Components {
+		ids[i] = f.Components[i].ID
+	}
+	t.Fatalf("no component %q in %v", id, ids)
+	return nil
+}
+
+const sklearnV1 = `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}`
+
+func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
+	customV1 := `containers: [{name: kserve-container, image: "registry.example/server:1", env: [{name: STORAGE_URI, value: "gs://models/custom/v1"}]}]`
+	tests := []struct {
+		name      string
+		old, new  []string
+		wantField string
+	}{
+		{"storageUri",
+			[]string{sklearnV1},
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`},
+			"spec.predictor.model.storageUri"},
+		{"legacy framework storageUri, reported in model form",
+			[]string{`sklearn: {storageUri: "gs://models/iris/v1"}`},
+			[]string{`sklearn: {storageUri: "gs://models/iris/v2"}`},
+			"spec.predictor.model.storageUri"},
+		{"storage.key",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris/v1}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-b, path: iris/v1}}`},
+			"spec.predictor.model.storage"},
+		{"storage.path",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris/v1}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris/v2}}`},
+			"spec.predictor.model.storage"},
+		{"storage.parameters",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-a}}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-b}}}`},
+			"spec.predictor.model.storage"},
+		{"storage.schemaPath",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v1.json}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v2.json}}`},
+			"spec.predictor.model.storage"},
+		{"storageUris uri",
+			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v1", mountPath: /mnt/extra}]`},
+			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v2", mountPath: /mnt/extra}]`},
+			"spec.predictor.storageUris"},
+		{"storageUris mountPath",
+			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v1", mountPath: /mnt/extra}]`},
+			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v1", mountPath: /mnt/other}]`},
+			"spec.predictor.storageUris"},
+		{"storageContainerName",
+			[]string{sklearnV1, `storageContainerName: s3-default`},
+			[]string{sklearnV1, `storageContainerName: s3-mirror`},
+			"spec.predictor.storageContainerName"},
+		{"STORAGE_URI env of kserve-container in a custom predictor",
+			[]string{customV1},
+			[]string{`containers: [{name: kserve-container, image: "registry.example/server:1", env: [{name: STORAGE_URI, value: "gs://models/custom/v2"}]}]`},
+			"spec.predictor.containers"},
+		{"modelFormat name",
+			[]string{sklearnV1},
+			[]string{`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.modelFormat"},
+		{"modelFormat version",
+			[]string{`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn, version: "2"}, storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.modelFormat"},
+		{"runtime",
+			[]string{`model: {modelFormat: {name: sklearn}, runtime: kserve-sklearnserver, storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, runtime: kserve-mlserver, storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.runtime"},
+		{"runtimeVersion",
+			[]string{`model: {modelFormat: {name: sklearn}, runtimeVersion: "1.3.0", storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, runtimeVersion: "1.5.0", storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.runtimeVersion"},
+		{"protocolVersion",
+			[]string{`model: {modelFormat: {name: sklearn}, protocolVersion: v1, storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, protocolVersion: v2, storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.protocolVersion"},
+		{"image",
+			[]string{`model: {modelFormat: {name: sklearn}, image: "registry.example/sklearn:1", storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, image: "registry.example/sklearn:2", storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.image"},
+		{"command",
+			[]string{`model: {modelFormat: {name: sklearn}, command: [serve], storageUri: "gs://models/iris/v1"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, command: [serve-v2], storageUri: "gs://models/iris/v1"}`},
+			"spec.predictor.model.command"},
+		{"args",
+			[]string{`model: {modelFormat: {name: huggingface}, args: [--model_id=bert-base-uncased], storageUri: "hf://bert"}`},
+			[]string{`model: {modelFormat: {name: huggingface}, args: [--model_id=bert-large-uncased], storageUri: "hf://bert"}`},
+			"spec.predictor.model.args"},
+		{"env, e.g. a HuggingFace model id",
+			[]string{`model: {modelFormat: {name: huggingface}, env: [{name: HF_MODEL_ID, value: bert-base-uncased}]}`},
+			[]string{`model: {modelFormat: {name: huggingface}, env: [{name: HF_MODEL_ID, value: bert-large-uncased}]}`},
+			"spec.predictor.model.env"},
+		{"envFrom",
+			[]string{`model: {modelFormat: {name: huggingface}, envFrom: [{configMapRef: {name: model-a}}]}`},
+			[]string{`model: {modelFormat: {name: huggingface}, envFrom: [{configMapRef: {name: model-b}}]}`},
+			"spec.predictor.model.envFrom"},
+		{"volumes",
+			[]string{sklearnV1, `volumes: [{name: models, persistentVolumeClaim: {claimName: models-v1}}]`},
+			[]string{sklearnV1, `volumes: [{name: models, persistentVolumeClaim: {claimName: models-v2}}]`},
+			"spec.predictor.volumes"},
+		{"volumeMounts",
+			[]string{`model: {modelFormat: {name: sklearn}, volumeMounts: [{name: models, mountPath: /mnt/v1}]}`},
+			[]string{`model: {modelFormat: {name: sklearn}, volumeMounts: [{name: models, mountPath: /mnt/v2}]}`},
+			"spec.predictor.model.volumeMounts"},
+		{"image of a second container",
+			[]string{`containers: [{name: kserve-container, image: "registry.example/server:1"}, {name: agent, image: "registry.example/agent:1"}]`},
+			[]string{`containers: [{name: kserve-container, image: "registry.example/server:1"}, {name: agent, image: "registry.example/agent:2"}]`},
+			"spec.predictor.containers"},
+		{"initContainers",
+			[]string{sklearnV1, `initContainers: [{name: fetch, image: "registry.example/fetch:1"}]`},
+			[]string{sklearnV1, `initContainers: [{name: fetch, image: "registry.example/fetch:2"}]`},
+			"spec.predictor.initContainers"},
+		{"serviceAccountName (storage credentials)",
+			[]string{sklearnV1, `serviceAccountName: s3-reader-a`},
+			[]string{sklearnV1, `serviceAccountName: s3-reader-b`},
+			"spec.predictor.serviceAccountName"},
+		{"serviceAccount, the deprecated alias of serviceAccountName",
+			[]string{sklearnV1, `serviceAccount: s3-reader-a`},
+			[]string{sklearnV1, `serviceAccount: s3-reader-b`},
+			"spec.predictor.serviceAccount"},
+		{"workerSpec",
+			[]string{`model: {modelFormat: {name: huggingface}, storageUri: "hf://llama"}`, `workerSpec: {pipelineParallelSize: 2}`},
+			[]string{`model: {modelFormat: {name: huggingface}, storageUri: "hf://llama"}`, `workerSpec: {pipelineParallelSize: 4}`},
+			"spec.predictor.workerSpec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(tt.old...), predictorManifest(tt.new...))
+			p := componentByID(t, f, KindPredictor)
+			if !p.ModelChanged || !p.RevisionChanged {
+				t.Errorf("predictor modelChanged=%v revisionChanged=%v, want both true", p.ModelChanged, p.RevisionChanged)
+			}
+			if !f.ModelChanged || !f.RevisionChanged {
+				t.Errorf("facts modelChanged=%v revisionChanged=%v, want both true", f.ModelChanged, f.RevisionChanged)
+			}
+			if want := []string{tt.wantField}; !slices.Equal(p.ChangedFields, want) {
+				t.Errorf("changedFields = %v, want %v", p.ChangedFields, want)
+			}
+			if f.AlwaysAdmit {
+				t.Errorf("a model change is always admitted (%s)", f.AlwaysAdmitReason)
+			}
+		})
+	}
+}
+
+func TestCompare_NonModelChangesMakeARevisionButNotAModelChange(t *testing.T) {
+	customV1 := `containers: [{name: kserve-container, image: "registry.example/server:1", resources: {limits: {cpu: "1"}}}]`
+	tests := []struct {
+		name             string
+		oldMeta, newMeta string
+		old, new         []string
+		wantFields       []string
+		wantMetadata     []string
+	}{
+		{name: "minReplicas",
+			old: []string{sklearnV1, `minReplicas: 1`}, new: []string{sklearnV1, `minReplicas: 2`},
+			wantFields: []string{"spec.predictor.minReplicas"}},
+		{name: "maxReplicas",
+			old: []string{sklearnV1, `maxReplicas: 3`}, new: []string{sklearnV1, `maxReplicas: 5`},
+			wantFields: []string{"spec.predictor.maxReplicas"}},
+		{name: "scaleTarget",
+			old: []string{sklearnV1, `scaleTarget: 10`}, new: []string{sklearnV1, `scaleTarget: 20`},
+			wantFields: []string{"spec.predictor.scaleTarget"}},
+		{name: "scaleMetric",
+			old: []string{sklearnV1, `scaleMetric: concurrency`}, new: []string{sklearnV1, `scaleMetric: rps`},
+			wantFields: []string{"spec.predictor.scaleMetric"}},
+		{name: "containerConcurrency",
+			old: []string{sklearnV1}, new: []string{sklearnV1, `containerConcurrency: 4`},
+			wantFields: []string{"spec.predictor.containerConcurrency"}},
+		{name: "timeout",
+			old: []string{sklearnV1, `timeout: 60`}, new: []string{sklearnV1, `timeout: 120`},
+			wantFields: []string{"spec.predictor.timeout"}},
+		{name: "logger",
+			old: []string{sklearnV1}, new: []string{sklearnV1, `logger: {mode: all, url: "http://message-dumper.models"}`},
+			wantFields: []string{"spec.predictor.logger"}},
+		{name: "batcher",
+			old: []string{sklearnV1}, new: []string{sklearnV1, `batcher: {maxBatchSize: 32}`},
+			wantFields: []string{"spec.predictor.batcher"}},
+		{name: "component labels",
+			old: []string{sklearnV1, `labels: {team: a}`}, new: []string{sklearnV1, `labels: {team: b}`},
+			wantFields: []string{"spec.predictor.labels"}},
+		{name: "component annotations",
+			old: []string{sklearnV1}, new: []string{sklearnV1, `annotations: {prometheus.io/scrape: "true"}`},
+			wantFields: []string{"spec.predictor.annotations"}},
+		{name: "resources of model{}",
+			old:        []string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", resources: {limits: {cpu: "1"}}}`},
+			new:        []string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", resources: {limits: {cpu: "2"}}}`},
+			wantFields: []string{"spec.predictor.model.resources"}},
+		{name: "resources of a custom container",
+			old:        []string{customV1},
+			new:        []string{`containers: [{name: kserve-container, image: "registry.example/server:1", resources: {limits: {cpu: "2"}}}]`},
+			wantFields: []string{"spec.predictor.containers.resources"}},
+		{name: "InferenceService label",
+			oldMeta: `labels: {team: a}`, newMeta: `labels: {team: b}`,
+			old: []string{sklearnV1}, new: []string{sklearnV1},
+			wantMetadata: []string{"metadata.labels.team"}},
+		{name: "InferenceService annotation",
+			newMeta: `annotations: {example.com/owner: alice}`,
+			old:     []string{sklearnV1}, new: []string{sklearnV1},
+			wantMetadata: []string{"metadata.annotations.example.com/owner"}},
+		{name: "tag routing annotation on its own",
+			newMeta: `annotations: {serving.kserve.io/enable-tag-routing: "true"}`,
+			old:     []string{sklearnV1}, new: []string{sklearnV1},
+			wantMetadata: []string{"metadata.annotations.serving.kserve.io/enable-tag-routing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, manifestWithMeta(tt.oldMeta, tt.old...), manifestWithMeta(tt.newMeta, tt.new...))
+			p := componentByID(t, f, KindPredictor)
+			if p.ModelChanged || f.ModelChanged {
+				t.Errorf("modelChanged: predictor %v, facts %v; want false", p.ModelChanged, f.ModelChanged)
+			}
+			if !p.RevisionChanged || !f.RevisionChanged {
+				t.Errorf("revisionChanged: predictor %v, facts %v; want true", p.RevisionChanged, f.RevisionChanged)
+			}
+			if !slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("changedFields = %v, want %v", p.ChangedFields, tt.wantFields)
+			}
+			if !slices.Equal(f.MetadataChanged, tt.wantMetadata) {
+				t.Errorf("metadataChanged = %v, want %v", f.MetadataChanged, tt.wantMetadata)
+			}
+		})
+	}
+}
+
+func TestCompare_CanaryTrafficPercentAloneIsTrafficOnly(t *testing.T) {
+	f := updateFacts(t,
+		predictorManifest(sklearnV1, `canaryTrafficPercent: 10`),
+		predictorManifest(sklearnV1, `canaryTrafficPercent: 30`))
+	p := componentByID(t, f, KindPredictor)
+	if p.ModelChanged || p.RevisionChanged || f.ModelChanged || f.RevisionChanged {
+		t.Errorf("modelChanged=%v revisionChanged=%v, want neither", f.ModelChanged, f.RevisionChanged)
+	}
+	if want := []string{"spec.predictor.canaryTrafficPercent"}; !slices.Equal(p.ChangedFields, want) {
+		t.Errorf("changedFields = %v, want %v", p.ChangedFields, want)
+	}
+	if !p.PercentChanged {
+		t.Error("percentChanged = false, want true")
+	}
+}
+
+func TestCompare_DisallowedAnnotationsChangeNothingRevisionRelevant(t *testing.T) {
+	tests := []struct {
+		name       string
+		annotation string
+		extra      []string
+	}{
+		{"kubectl last-applied-configuration", "kubectl.kubernetes.io/last-applied-configuration", nil},
+		// KServe's defaulter adds modelFormat: <name> (constants.ModelFormatAnnotationKey).
+		{"the defaulter's modelFormat annotation", "modelFormat", nil},
+		{"autoscaling min-scale, on KServe's list", "autoscaling.knative.dev/min-scale", nil},
+		{"an annotation of Settings.ServiceAnnotationDisallowedList", "example.com/build-id", []string{"example.com/build-id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := defaultFactsOptions()
+			opts.Settings.ServiceAnnotationDisallowedList = tt.extra
+			req := update(t,
+				manifestWithMeta(fmt.Sprintf("annotations: {%q: old}", tt.annotation), sklearnV1),
+				manifestWithMeta(fmt.Sprintf("annotations: {%q: new}", tt.annotation), sklearnV1))
+			f := mustBuildFacts(t, req, opts)
+			if len(f.MetadataChanged) != 0 || f.RevisionChanged || f.ModelChanged {
+				t.Errorf("metadataChanged=%v revisionChanged=%v modelChanged=%v, want nothing", f.MetadataChanged, f.RevisionChanged, f.ModelChanged)
+			}
+			if !f.AlwaysAdmit || f.AlwaysAdmitReason != "no revision change" {
+				t.Errorf("alwaysAdmit=%v (%q), want true (no revision change)", f.AlwaysAdmit, f.AlwaysAdmitReason)
+			}
+		})
+	}
+	t.Run("the same annotation is revision-relevant when not disallowed", func(t *testing.T) {
+		f := updateFacts(t,
+			manifestWithMeta(`annotations: {example.com/build-id: old}`, sklearnV1),
+			manifestWithMeta(`annotations: {example.com/build-id: new}`, sklearnV1))
+		if !f.RevisionChanged || !slices.Equal(f.MetadataChanged, []string{"metadata.annotations.example.com/build-id"}) {
+			t.Errorf("revisionChanged=%v metadataChanged=%v", f.RevisionChanged, f.MetadataChanged)
+		}
+	})
+}
+
+// legacyFrameworks are the legacy predictor blocks KServe's defaulter
+// rewrites into model{modelFormat: {name: <framework>}}, with the protocol
+// version the defaulter stores for each (assign<Framework>Runtime).
+var legacyFrameworks = []struct {
+	name     string
+	protocol string // set by the defaulter when the legacy block has none
+}{
+	{"sklearn", ""}, {"xgboost", ""}, {"tensorflow", ""}, {"pytorch", ""},
+	{"triton", "v2"}, {"onnx", "v2"}, {"huggingface", "v2"},
+	{"pmml", ""}, {"lightgbm", ""}, {"paddle", ""},
+}
+
+func TestCompare_LegacyAndModelFormsAreTheSameModel(t *testing.T) {
+	for _, fw := range legacyFrameworks {
+		legacy := fmt.Sprintf(`%s: {storageUri: "gs://models/%s/v1", runtimeVersion: "1.0"}`, fw.name, fw.name)
+		// The form KServe's defaulter stores for the legacy block.
+		stored := fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://models/%s/v1", runtimeVersion: "1.0"`, fw.name, fw.name)
+		if fw.protocol != "" {
+			stored += ", protocolVersion: " + fw.protocol
+		}
+		stored += "}"
+		for _, dir := range []struct{ name, old, new string }{
+			{"legacy to model", legacy, stored},
+			{"model to legacy", stored, legacy},
+		} {
+			t.Run(fw.name+"/"+dir.name, func(t *testing.T) {
+				f := updateFacts(t, predictorManifest(dir.old), predictorManifest(dir.new))
+				p := componentByID(t, f, KindPredictor)
+				if p.ModelChanged || p.RevisionChanged || len(p.ChangedFields) > 0 {
+					t.Errorf("modelChanged=%v revisionChanged=%v changedFields=%v, want no change", p.ModelChanged, p.RevisionChanged, p.ChangedFields)
+				}
+				if p.OldModel != p.NewModel {
+					t.Errorf("oldModel %q != newModel %q", p.OldModel, p.NewModel)
+				}
+			})
+		}
+	}
+}
+
+func TestCompare_LegacyAndModelFormsWithADifferentStorageUriAreAModelChange(t *testing.T) {
+	for _, fw := range legacyFrameworks {
+		legacy := fmt.Sprintf(`%s: {storageUri: "gs://models/%s/v1"}`, fw.name, fw.name)
+		stored := fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://models/%s/v2"`, fw.name, fw.name)
+		if fw.protocol != "" {
+			stored += ", protocolVersion: " + fw.protocol
+		}
+		stored += "}"
+		for _, dir := range []struct{ name, old, new string }{
+			{"legacy to model", legacy, stored},
+			{"model to legacy", stored, legacy},
+		} {
+			t.Run(fw.name+"/"+dir.name, func(t *testing.T) {
+				f := updateFacts(t, predictorManifest(dir.old), predictorManifest(dir.new))
+				p := componentByID(t, f, KindPredictor)
+				if !p.ModelChanged {
+					t.Errorf("modelChanged = false, want true")
+				}
+				if want := []string{"spec.predictor.model.storageUri"}; !slices.Equal(p.ChangedFields, want) {
+					t.Errorf("changedFields = %v, want %v", p.ChangedFields, want)
+				}
+			})
+		}
+	}
+}
+
+func TestCompare_DefaulterOnlyDifferencesAreNotChanges(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new []string
+	}{
+		{"automountServiceAccountToken false added by the defaulter",
+			[]string{sklearnV1, `automountServiceAccountToken: false`},
+			[]string{sklearnV1}},
+		{"single custom container: empty name vs kserve-container",
+			[]string{`containers: [{name: kserve-container, image: "registry.example/server:1"}]`},
+			[]string{`containers: [{image: "registry.example/server:1"}]`}},
+		{"model{triton} gets protocol v2 from the defaulter",
+			[]string{`model: {modelFormat: {name: triton}, storageUri: "gs://models/triton/v1", protocolVersion: v2}`},
+			[]string{`model: {modelFormat: {name: triton}, storageUri: "gs://models/triton/v1"}`}},
+		{"legacy triton vs model{triton} without protocol: both v2",
+			[]string{`triton: {storageUri: "gs://models/triton/v1"}`},
+			[]string{`model: {modelFormat: {name: triton}, storageUri: "gs://models/triton/v1"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(tt.old...), predictorManifest(tt.new...))
+			if f.ModelChanged || f.RevisionChanged {
+				t.Errorf("modelChanged=%v revisionChanged=%v changedFields=%v, want no change",
+					f.ModelChanged, f.RevisionChanged, componentByID(t, f, KindPredictor).ChangedFields)
+			}
+		})
+	}
+}
+
+// KServe's defaulter gives model{} protocol v2 only for triton and vllm;
+// for onnx and huggingface only the legacy blocks get it. A model{onnx}
+// without protocolVersion is served as v1 (ModelSpec.GetProtocol), so it
+// differs from the stored v2.
+func TestCompare_ModelFormWithoutProtocolIsV1ExceptTritonAndVLLM(t *testing.T) {
+	for _, format := range []string{"onnx", "huggingface"} {
+		t.Run(format, func(t *testing.T) {
+			f := updateFacts(t,
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1", protocolVersion: v2}`, format)),
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1"}`, format)))
+			p := componentByID(t, f, KindPredictor)
+			if want := []string{"spec.predictor.model.protocolVersion"}; !p.ModelChanged || !slices.Equal(p.ChangedFields, want) {
+				t.Errorf("modelChanged=%v changedFields=%v, want a protocolVersion change", p.ModelChanged, p.ChangedFields)
+			}
+		})
+	}
+	// constants.SupportedModelVLLM is spelled vLLM.
+	t.Run("vLLM", func(t *testing.T) {
+		f := updateFacts(t,
+			predictorManifest(`model: {modelFormat: {name: vLLM}, storageUri: "hf://llama", protocolVersion: v2}`),
+			predictorManifest(`model: {modelFormat: {name: vLLM}, storageUri: "hf://llama"}`))
+		if f.ModelChanged || f.RevisionChanged {
+			t.Errorf("modelChanged=%v revisionChanged=%v, want no change", f.ModelChanged, f.RevisionChanged)
+		}
+	})
+}
+
+const transformerBase = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}
+  transformer:
+    %s
+`
+
+func TestCompare_TransformerChangesAreItsOwn(t *testing.T) {
+	old := `containers: [{name: kserve-container, image: "registry.example/transformer:1", args: [--model_name=iris], env: [{name: STORAGE_URI, value: "gs://models/transformer/v1"}]}]`
+	tests := []struct {
+		name       string
+		new        string
+		wantModel  bool
+		wantFields []string
+	}{
+		{"image", `containers: [{name: kserve-container, image: "registry.example/transformer:2", args: [--model_name=iris], env: [{name: STORAGE_URI, value: "gs://models/transformer/v1"}]}]`,
+			true, []string{"spec.transformer.containers"}},
+		{"args", `containers: [{name: kserve-container, image: "registry.example/transformer:1", args: [--model_name=iris-v2], env: [{name: STORAGE_URI, value: "gs://models/transformer/v1"}]}]`,
+			true, []string{"spec.transformer.containers"}},
+		{"STORAGE_URI env", `containers: [{name: kserve-container, image: "registry.example/transformer:1", args: [--model_name=iris], env: [{name: STORAGE_URI, value: "gs://models/transformer/v2"}]}]`,
+			true, []string{"spec.transformer.containers"}},
+		{"storageUris", old + "\n    storageUris: [{uri: \"gs://models/vocab/v2\", mountPath: /mnt/vocab}]",
+			true, []string{"spec.transformer.storageUris"}},
+		{"resources only", `containers: [{name: kserve-container, image: "registry.example/transformer:1", args: [--model_name=iris], env: [{name: STORAGE_URI, value: "gs://models/transformer/v1"}], resources: {limits: {cpu: "2"}}}]`,
+			false, []string{"spec.transformer.containers.resources"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, fmt.Sprintf(transformerBase, old), fmt.Sprintf(transformerBase, tt.new))
+			tr := componentByID(t, f, KindTransformer)
+			if tr.ModelChanged != tt.wantModel || !tr.RevisionChanged {
+				t.Errorf("transformer modelChanged=%v revisionChanged=%v, want %v and true", tr.ModelChanged, tr.RevisionChanged, tt.wantModel)
+			}
+			if !slices.Equal(tr.ChangedFields, tt.wantFields) {
+				t.Errorf("transformer changedFields = %v, want %v", tr.ChangedFields, tt.wantFields)
+			}
+			if f.ModelChanged != tt.wantModel {
+				t.Errorf("facts modelChanged = %v, want %v", f.ModelChanged, tt.wantModel)
+			}
+			p := componentByID(t, f, KindPredictor)
+			if p.ModelChanged || p.RevisionChanged || len(p.ChangedFields) > 0 {
+				t.Errorf("predictor changed too: model=%v revision=%v fields=%v", p.ModelChanged, p.RevisionChanged, p.ChangedFields)
+			}
+		})
+	}
+	t.Run("the model summary is the STORAGE_URI env", func(t *testing.T) {
+		f := updateFacts(t, fmt.Sprintf(transformerBase, old), fmt.Sprintf(transformerBase, tests[2].new))
+		tr := componentByID(t, f, KindTransformer)
+		if tr.OldModel != "gs://models/transformer/v1" || tr.NewModel != "gs://models/transformer/v2" {
+			t.Errorf("oldModel=%q newModel=%q", tr.OldModel, tr.NewModel)
+		}
+	})
+}
+
+const explainerBase = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}
+  explainer:
+    art: %s
+`
+
+func TestCompare_ExplainerArtChangesAreItsOwn(t *testing.T) {
+	old := `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`
+	tests := []struct {
+		name      string
+		new       string
+		wantModel bool
+		wantField string
+	}{
+		{"art.storageUri", `{type: SquareAttack, storageUri: "gs://models/explainer/v2"}`, true, "spec.explainer.art"},
+		{"art.type", `{type: OtherAttack, storageUri: "gs://models/explainer/v1"}`, true, "spec.explainer.art"},
+		{"art.resources", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", resources: {limits: {cpu: "2"}}}`, false, "spec.explainer.art.resources"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, fmt.Sprintf(explainerBase, old), fmt.Sprintf(explainerBase, tt.new))
+			e := componentByID(t, f, KindExplainer)
+			if e.ModelChanged != tt.wantModel || !e.RevisionChanged {
+				t.Errorf("explainer modelChanged=%v revisionChanged=%v, want %v and true", e.ModelChanged, e.RevisionChanged, tt.wantModel)
+			}
+			if want := []string{tt.wantField}; !slices.Equal(e.ChangedFields, want) {
+				t.Errorf("explainer changedFields = %v, want %v", e.ChangedFields, want)
+			}
+			if p := componentByID(t, f, KindPredictor); p.ModelChanged || p.RevisionChanged {
+				t.Errorf("predictor changed too: %v", p.ChangedFields)
+			}
+		})
+	}
+}

@@ -1,0 +1,602 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Tests of the rollout facts of a request: percents, readiness, mode,
+// Standard-mode canary entries, always-admit, override and step facts.
+
+// percentLine renders canaryTrafficPercent; "" leaves the field absent.
+func percentLine(p string) string {
+	if p == "" {
+		return ""
+	}
+	return "canaryTrafficPercent: " + p
+}
+
+func ptrText(p *int64) string {
+	if p == nil {
+		return "absent"
+	}
+	return fmt.Sprint(*p)
+}
+
+func TestFacts_PercentsAbsentIsNotZero(t *testing.T) {
+	tests := []struct {
+		old, new         string // "" = absent
+		wantOldEff       int64
+		wantNewEff       int64
+		wantChanged      bool
+		wantInProgress   bool
+		wantRaised       bool
+		wantAlwaysAdmit  bool
+		wantAdmitReason  string
+		wantNewPercentIs string
+	}{
+		{"", "", 100, 100, false, false, false, true, "no revision change", "absent"},
+		{"", "0", 100, 0, true, false, false, true, "rollback", "0"},
+		{"0", "", 0, 100, true, false, true, false, "", "absent"},
+		{"", "100", 100, 100, true, false, false, true, "no revision change", "100"},
+		{"100", "10", 100, 10, true, false, false, true, "lowered", "10"},
+		{"0", "10", 0, 10, true, false, true, false, "", "10"},
+		{"10", "30", 10, 30, true, true, true, false, "", "30"},
+		{"30", "30", 30, 30, false, true, false, true, "no revision change", "30"},
+		{"1", "1", 1, 1, false, true, false, true, "no revision change", "1"},
+		{"99", "100", 99, 100, true, true, true, false, "", "100"},
+		{"50", "", 50, 100, true, true, true, false, "", "absent"},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%s->%s", cmpOr(tt.old, "absent"), cmpOr(tt.new, "absent"))
+		t.Run(name, func(t *testing.T) {
+			f := updateFacts(t,
+				predictorManifest(sklearnV1, percentLine(tt.old)),
+				predictorManifest(sklearnV1, percentLine(tt.new)))
+			p := componentByID(t, f, KindPredictor)
+			if p.OldEffectivePercent != tt.wantOldEff || p.NewEffectivePercent != tt.wantNewEff {
+				t.Errorf("effective %d->%d, want %d->%d", p.OldEffectivePercent, p.NewEffectivePercent, tt.wantOldEff, tt.wantNewEff)
+			}
+			if got := ptrText(p.NewPercent); got != tt.wantNewPercentIs {
+				t.Errorf("newPercent = %s, want %s", got, tt.wantNewPercentIs)
+			}
+			if got := ptrText(p.OldPercent); got != cmpOr(tt.old, "absent") {
+				t.Errorf("oldPercent = %s, want %s", got, cmpOr(tt.old, "absent"))
+			}
+			if p.PercentChanged != tt.wantChanged {
+				t.Errorf("percentChanged = %v, want %v", p.PercentChanged, tt.wantChanged)
+			}
+			if p.CanaryInProgress != tt.wantInProgress {
+				t.Errorf("canaryInProgress = %v, want %v", p.CanaryInProgress, tt.wantInProgress)
+			}
+			if p.Raised() != tt.wantRaised {
+				t.Errorf("raised = %v, want %v", p.Raised(), tt.wantRaised)
+			}
+			if f.AlwaysAdmit != tt.wantAlwaysAdmit || f.AlwaysAdmitReason != tt.wantAdmitReason {
+				t.Errorf("alwaysAdmit = %v (%q), want %v (%q)", f.AlwaysAdmit, f.AlwaysAdmitReason, tt.wantAlwaysAdmit, tt.wantAdmitReason)
+			}
+			if p.RevisionChanged || p.ModelChanged {
+				t.Errorf("a percent alone made revisionChanged=%v modelChanged=%v", p.RevisionChanged, p.ModelChanged)
+			}
+		})
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func TestFacts_PercentsPerComponentAreIndependent(t *testing.T) {
+	manifest := func(pred, trans string) string {
+		return fmt.Sprintf(`
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}
+    %s
+  transformer:
+    containers: [{name: kserve-container, image: "registry.example/transformer:1"}]
+    %s
+`, percentLine(pred), percentLine(trans))
+	}
+	f := updateFacts(t, manifest("50", "10"), manifest("50", "30"))
+	p, tr := componentByID(t, f, KindPredictor), componentByID(t, f, KindTransformer)
+	if p.PercentChanged || p.OldEffectivePercent != 50 || p.NewEffectivePercent != 50 {
+		t.Errorf("predictor: percentChanged=%v effective %d->%d, want unchanged 50", p.PercentChanged, p.OldEffectivePercent, p.NewEffectivePercent)
+	}
+	if !tr.PercentChanged || tr.OldEffectivePercent != 10 || tr.NewEffectivePercent != 30 || !tr.Raised() {
+		t.Errorf("transformer: percentChanged=%v effective %d->%d, want a rise 10->30", tr.PercentChanged, tr.OldEffectivePercent, tr.NewEffectivePercent)
+	}
+	if !p.CanaryInProgress || !tr.CanaryInProgress {
+		t.Errorf("canaryInProgress predictor=%v transformer=%v, want both", p.CanaryInProgress, tr.CanaryInProgress)
+	}
+	if f.AlwaysAdmit {
+		t.Errorf("a rise of the transformer is always admitted (%s)", f.AlwaysAdmitReason)
+	}
+}
+
+const statusManifest = `
+metadata: {name: my-model, namespace: models, generation: %d%s}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}
+    canaryTrafficPercent: 10
+status:
+  observedGeneration: %d
+  components:
+    predictor:
+      latestRolledoutRevision: my-model-predictor-00001
+      previousRolledoutRevision: my-model-predictor-00000
+      latestReadyRevision: %s
+      latestCreatedRevision: my-model-predictor-00002
+`
+
+func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
+	tests := []struct {
+		name               string
+		generation         int
+		observedGeneration int
+		latestReady        string
+		annotations        string
+		want               string
+		wantReasonContains string
+	}{
+		{"latest created is ready", 3, 3, "my-model-predictor-00002", "", ReadyTrue, "is ready"},
+		{"latest created is not ready yet", 3, 3, "my-model-predictor-00001", "", ReadyFalse, "my-model-predictor-00002 is not ready"},
+		{"status older than the generation", 4, 3, "my-model-predictor-00002", "", ReadyFalse, "not caught up with generation 4"},
+		{"no observed generation yet", 4, 0, "my-model-predictor-00002", "", ReadyTrue, "is ready"},
+		{"no ready revision recorded", 3, 3, "", "", ReadyUnknown, ""},
+		{"Standard mode has no revisions to judge", 3, 3, "my-model-predictor-00002",
+			`, annotations: {serving.kserve.io/deploymentMode: Standard}`, ReadyUnknown, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := fmt.Sprintf(statusManifest, tt.generation, tt.annotations, tt.observedGeneration, tt.latestReady)
+			f := updateFacts(t, old, old)
+			p := componentByID(t, f, KindPredictor)
+			if p.CanaryReady != tt.want {
+				t.Errorf("canaryReady = %q (%s), want %q", p.CanaryReady, p.CanaryReadyReason, tt.want)
+			}
+			if !strings.Contains(p.CanaryReadyReason, tt.wantReasonContains) {
+				t.Errorf("canaryReadyReason = %q, want it to mention %q", p.CanaryReadyReason, tt.wantReasonContains)
+			}
+			if p.StableRevision != "my-model-predictor-00001" || p.PreviousRevision != "my-model-predictor-00000" ||
+				p.LatestCreatedRevision != "my-model-predictor-00002" || p.LatestReadyRevision != tt.latestReady {
+				t.Errorf("revisions stable=%q previous=%q ready=%q created=%q", p.StableRevision, p.PreviousRevision, p.LatestReadyRevision, p.LatestCreatedRevision)
+			}
+		})
+	}
+	t.Run("no status at all", func(t *testing.T) {
+		f := updateFacts(t, predictorManifest(sklearnV1), predictorManifest(sklearnV1))
+		p := componentByID(t, f, KindPredictor)
+		if p.CanaryReady != ReadyUnknown || p.StableRevision != "" {
+			t.Errorf("canaryReady=%q stableRevision=%q, want unknown and none", p.CanaryReady, p.StableRevision)
+		}
+	})
+	t.Run("the new object's status is ignored", func(t *testing.T) {
+		withStatus := fmt.Sprintf(statusManifest, 3, "", 3, "my-model-predictor-00002")
+		f := updateFacts(t, predictorManifest(sklearnV1), withStatus)
+		if p := componentByID(t, f, KindPredictor); p.CanaryReady != ReadyUnknown || p.StableRevision != "" {
+			t.Errorf("canaryReady=%q stableRevision=%q, want unknown and none", p.CanaryReady, p.StableRevision)
+		}
+	})
+}
+
+func TestFacts_DeploymentModeStatusThenAnnotationThenDefault(t *testing.T) {
+	manifest := func(annotation, status string) string {
+		meta := "{name: my-model, namespace: models}"
+		if annotation != "" {
+			meta = fmt.Sprintf("{name: my-model, namespace: models, annotations: {serving.kserve.io/deploymentMode: %s}}", annotation)
+		}
+		m := "metadata: " + meta + "\nspec:\n  predictor:\n    " + sklearnV1 + "\n"
+		if status != "" {
+			m += "status: {deploymentMode: " + status + "}\n"
+		}
+		return m
+	}
+	tests := []struct {
+		name                   string
+		oldAnnotation, oldStat string
+		newAnnotation          string
+		defaultMode            string
+		wantMode               Mode
+		wantSource             string
+	}{
+		{"status wins over the annotation", "Knative", "Standard", "Knative", "Knative", ModeStandard, "status"},
+		{"legacy RawDeployment in status", "", "RawDeployment", "", "Knative", ModeStandard, "status"},
+		{"legacy Serverless in status", "", "Serverless", "", "Standard", ModeKnative, "status"},
+		{"annotation when status has none", "Standard", "", "Standard", "Knative", ModeStandard, "annotation"},
+		{"legacy RawDeployment annotation", "RawDeployment", "", "RawDeployment", "Knative", ModeStandard, "annotation"},
+		{"legacy Serverless annotation", "Serverless", "", "Serverless", "Standard", ModeKnative, "annotation"},
+		{"the new object's annotation first", "Knative", "", "Standard", "Knative", ModeStandard, "annotation"},
+		{"the old object's annotation when the new has none", "Standard", "", "", "Knative", ModeStandard, "annotation"},
+		{"ModelMesh annotation", "ModelMesh", "", "ModelMesh", "Knative", ModeModelMesh, "annotation"},
+		{"unknown annotation falls back to the default", "Bogus", "", "Bogus", "Standard", ModeStandard, "default"},
+		{"the settings' default", "", "", "", "Standard", ModeStandard, "default"},
+		{"the settings' legacy default name", "", "", "", "RawDeployment", ModeStandard, "default"},
+		{"the shipped default is Knative", "", "", "", DefaultSettings().DefaultDeploymentMode, ModeKnative, "default"},
+		{"an invalid default is Knative", "", "", "", "", ModeKnative, "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := defaultFactsOptions()
+			opts.Settings.DefaultDeploymentMode = tt.defaultMode
+			req := update(t, manifest(tt.oldAnnotation, tt.oldStat), manifest(tt.newAnnotation, ""))
+			f := mustBuildFacts(t, req, opts)
+			if f.DeploymentMode != tt.wantMode || f.DeploymentModeSource != tt.wantSource {
+				t.Errorf("mode = %s from %s, want %s from %s", f.DeploymentMode, f.DeploymentModeSource, tt.wantMode, tt.wantSource)
+			}
+		})
+	}
+}
+
+// standardManifest renders a Standard-mode InferenceService: the stable
+// predictor's model{} line, its name ("" for none), and spec.canary
+// entries as flow-style YAML.
+func standardManifest(predictorName, model string, canaries ...string) string {
+	var b strings.Builder
+	b.WriteString("metadata: {name: my-model, namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}\n")
+	b.WriteString("spec:\n  predictor:\n")
+	if predictorName != "" {
+		b.WriteString("    name: " + predictorName + "\n")
+	}
+	b.WriteString("    " + model + "\n")
+	if len(canaries) > 0 {
+		b.WriteString("  canary:\n")
+		for _, c := range canaries {
+			b.WriteString("  - " + c + "\n")
+		}
+	}
+	return b.String()
+}
+
+const (
+	stdStableV1 = `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtimeVersion: "1.3.0"}`
+	stdCanaryV2 = `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}}, trafficPercent: %d}`
+)
+
+func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
+	t.Run("a new entry is a model change of its own", func(t *testing.T) {
+		f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)))
+		if f.DeploymentMode != ModeStandard {
+			t.Fatalf("mode = %s, want Standard", f.DeploymentMode)
+		}
+		c := componentByID(t, f, "canary:v2")
+		if c.Kind != KindCanary || c.Name != "v2" || c.Path != "spec.canary[0]" || c.PercentField != "trafficPercent" {
+			t.Errorf("kind=%s name=%s path=%s percentField=%s", c.Kind, c.Name, c.Path, c.PercentField)
+		}
+		if c.InOld || !c.InNew || !c.ModelChanged || !c.RevisionChanged {
+			t.Errorf("inOld=%v inNew=%v modelChanged=%v revisionChanged=%v, want a new entry with a new model", c.InOld, c.InNew, c.ModelChanged, c.RevisionChanged)
+		}
+		if !slices.Contains(c.ChangedFields, "spec.canary[0].predictor.model.storageUri") {
+			t.Errorf("changedFields = %v, want the storageUri", c.ChangedFields)
+		}
+		if c.OldModel != "gs://models/iris/v1" || c.NewModel != "gs://models/iris/v2" {
+			t.Errorf("oldModel=%q newModel=%q", c.OldModel, c.NewModel)
+		}
+		if ptrText(c.OldPercent) != "absent" || ptrText(c.NewPercent) != "10" || c.NewEffectivePercent != 10 || !c.PercentChanged {
+			t.Errorf("percent %s->%s effective %d changed=%v", ptrText(c.OldPercent), ptrText(c.NewPercent), c.NewEffectivePercent, c.PercentChanged)
+		}
+		if p := componentByID(t, f, KindPredictor); p.ModelChanged || p.RevisionChanged {
+			t.Errorf("stable predictor changed: %v", p.ChangedFields)
+		}
+		if !f.ModelChanged || f.AlwaysAdmit {
+			t.Errorf("facts modelChanged=%v alwaysAdmit=%v", f.ModelChanged, f.AlwaysAdmit)
+		}
+	})
+
+	t.Run("an entry whose model changes", func(t *testing.T) {
+		v3 := `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v3"}}, trafficPercent: 10}`
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stdStableV1, v3))
+		c := componentByID(t, f, "canary:v2")
+		if !c.InOld || !c.InNew || !c.ModelChanged || c.PercentChanged || !c.CanaryInProgress {
+			t.Errorf("inOld=%v inNew=%v modelChanged=%v percentChanged=%v inProgress=%v", c.InOld, c.InNew, c.ModelChanged, c.PercentChanged, c.CanaryInProgress)
+		}
+		if want := []string{"spec.canary[0].predictor.model.storageUri"}; !slices.Equal(c.ChangedFields, want) {
+			t.Errorf("changedFields = %v, want %v", c.ChangedFields, want)
+		}
+	})
+
+	t.Run("an entry inherits a stable model change it does not override", func(t *testing.T) {
+		// The entry leaves runtimeVersion to the stable predictor, so the
+		// merged canary (buildCanaryPredictor) changes with it.
+		stable2 := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtimeVersion: "1.5.0"}`
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stable2, fmt.Sprintf(stdCanaryV2, 10)))
+		c := componentByID(t, f, "canary:v2")
+		if want := []string{"spec.canary[0].predictor.model.runtimeVersion"}; !c.ModelChanged || !slices.Equal(c.ChangedFields, want) {
+			t.Errorf("modelChanged=%v changedFields=%v, want the inherited runtimeVersion", c.ModelChanged, c.ChangedFields)
+		}
+		if p := componentByID(t, f, KindPredictor); !p.ModelChanged {
+			t.Error("stable predictor modelChanged = false, want true")
+		}
+	})
+
+	t.Run("an entry that overrides the field a stable change touches is unchanged", func(t *testing.T) {
+		stable2 := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1-fixed", runtimeVersion: "1.3.0"}`
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stable2, fmt.Sprintf(stdCanaryV2, 10)))
+		c := componentByID(t, f, "canary:v2")
+		if c.ModelChanged || c.RevisionChanged {
+			t.Errorf("canary modelChanged=%v changedFields=%v, want unchanged", c.ModelChanged, c.ChangedFields)
+		}
+		if c.NewModel != "gs://models/iris/v2" {
+			t.Errorf("newModel = %q", c.NewModel)
+		}
+	})
+
+	t.Run("a trafficPercent rise", func(t *testing.T) {
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 35)))
+		c := componentByID(t, f, "canary:v2")
+		if c.ModelChanged || c.RevisionChanged || !c.PercentChanged || !c.Raised() || c.OldEffectivePercent != 10 || c.NewEffectivePercent != 35 {
+			t.Errorf("modelChanged=%v revisionChanged=%v percentChanged=%v effective %d->%d", c.ModelChanged, c.RevisionChanged, c.PercentChanged, c.OldEffectivePercent, c.NewEffectivePercent)
+		}
+		if f.AlwaysAdmit {
+			t.Errorf("a rise is always admitted (%s)", f.AlwaysAdmitReason)
+		}
+	})
+
+	t.Run("a trafficPercent lowering is always admitted", func(t *testing.T) {
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 35)), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)))
+		if !f.AlwaysAdmit || f.AlwaysAdmitReason != "lowered" {
+			t.Errorf("alwaysAdmit=%v (%q), want lowered", f.AlwaysAdmit, f.AlwaysAdmitReason)
+		}
+	})
+
+	t.Run("a removed entry is a rollback", func(t *testing.T) {
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 20)), standardManifest("", stdStableV1))
+		c := componentByID(t, f, "canary:v2")
+		if !c.InOld || c.InNew || c.OldEffectivePercent != 20 || c.NewEffectivePercent != 0 || !c.PercentChanged {
+			t.Errorf("inOld=%v inNew=%v effective %d->%d percentChanged=%v", c.InOld, c.InNew, c.OldEffectivePercent, c.NewEffectivePercent, c.PercentChanged)
+		}
+		if !f.AlwaysAdmit || f.AlwaysAdmitReason != "rollback" {
+			t.Errorf("alwaysAdmit=%v (%q), want rollback", f.AlwaysAdmit, f.AlwaysAdmitReason)
+		}
+		if p := componentByID(t, f, KindPredictor); p.PromotedCanary != "" {
+			t.Errorf("promotedCanary = %q on a rollback", p.PromotedCanary)
+		}
+	})
+
+	t.Run("a promotion names the promoted canary", func(t *testing.T) {
+		promoted := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtimeVersion: "1.3.0"}`
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 30)), standardManifest("v2", promoted))
+		p := componentByID(t, f, KindPredictor)
+		if p.PromotedCanary != "v2" || p.PromotedCanaryPercent != 30 {
+			t.Errorf("promotedCanary=%q percent=%d, want v2 at 30", p.PromotedCanary, p.PromotedCanaryPercent)
+		}
+		if !p.ModelChanged {
+			t.Error("the stable predictor's model change is not reported")
+		}
+		if f.AlwaysAdmit {
+			t.Errorf("a promotion is always admitted (%s)", f.AlwaysAdmitReason)
+		}
+	})
+
+	t.Run("canary readiness from status.canaryStatuses", func(t *testing.T) {
+		for _, ready := range []bool{true, false} {
+			old := standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)) +
+				fmt.Sprintf("status: {canaryStatuses: [{name: v2, ready: %v, trafficPercent: 10}]}\n", ready)
+			f := updateFacts(t, old, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 20)))
+			if got, want := componentByID(t, f, "canary:v2").CanaryReady, fmt.Sprint(ready); got != want {
+				t.Errorf("ready=%v: canaryReady = %q, want %q", ready, got, want)
+			}
+		}
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 20)))
+		if got := componentByID(t, f, "canary:v2").CanaryReady; got != ReadyUnknown {
+			t.Errorf("without status: canaryReady = %q, want unknown", got)
+		}
+	})
+}
+
+func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
+	base := predictorManifest(sklearnV1, `canaryTrafficPercent: 30`)
+	tests := []struct {
+		name       string
+		old, new   string
+		wantAdmit  bool
+		wantReason string
+	}{
+		{"rollback to 0", base, predictorManifest(sklearnV1, `canaryTrafficPercent: 0`), true, "rollback"},
+		{"lowering", base, predictorManifest(sklearnV1, `canaryTrafficPercent: 10`), true, "lowered"},
+		{"finalizer-only update", base,
+			"metadata: {name: my-model, namespace: models, finalizers: [inferenceservice.finalizers]}\nspec:\n  predictor:\n    " + sklearnV1 + "\n    canaryTrafficPercent: 30\n",
+			true, "no revision change"},
+		{"status-only difference", base, base + "status: {observedGeneration: 7, deploymentMode: Knative}\n", true, "no revision change"},
+		{"a rise", base, predictorManifest(sklearnV1, `canaryTrafficPercent: 50`), false, ""},
+		{"a model change", base,
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 30`), false, ""},
+		{"a model change that lowers the percent", base,
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 10`), false, ""},
+		{"a non-model revision change", base, predictorManifest(sklearnV1, `canaryTrafficPercent: 30`, `minReplicas: 2`), false, ""},
+		{"an internal.serving.kserve.io annotation", base,
+			manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true"}`, sklearnV1, `canaryTrafficPercent: 30`), false, ""},
+		{"an internal annotation with a lowering", base,
+			manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true"}`, sklearnV1, `canaryTrafficPercent: 10`), false, ""},
+		// In Knative mode a model change at 0 % is a dark launch: all
+		// traffic stays on the rolled-out revision.
+		{"Knative: model change with the percent set to 0", base,
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 0`), true, "rollback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			if f.AlwaysAdmit != tt.wantAdmit || f.AlwaysAdmitReason != tt.wantReason {
+				t.Errorf("alwaysAdmit = %v (%q), want %v (%q)", f.AlwaysAdmit, f.AlwaysAdmitReason, tt.wantAdmit, tt.wantReason)
+			}
+		})
+	}
+	t.Run("internal annotations are listed", func(t *testing.T) {
+		f := updateFacts(t, base, manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true", example.com/x: y}`, sklearnV1, `canaryTrafficPercent: 30`))
+		if want := []string{"internal.serving.kserve.io/storage-spec"}; !slices.Equal(f.InternalAnnotationsChanged, want) {
+			t.Errorf("internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
+		}
+	})
+	t.Run("never on CREATE", func(t *testing.T) {
+		f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, base)}, defaultFactsOptions())
+		if f.AlwaysAdmit || f.ModelChanged || f.RevisionChanged {
+			t.Errorf("CREATE: alwaysAdmit=%v modelChanged=%v revisionChanged=%v", f.AlwaysAdmit, f.ModelChanged, f.RevisionChanged)
+		}
+	})
+}
+
+// In Standard mode KServe ignores canaryTrafficPercent (kserve #5335): a
+// model change with it set to 0 replaces the model for all traffic, so it
+// is no rollback.
+func TestFacts_StandardModeModelChangeWithZeroPercentIsNoRollback(t *testing.T) {
+	const standard = `annotations: {serving.kserve.io/deploymentMode: Standard}`
+	f := updateFacts(t,
+		manifestWithMeta(standard, sklearnV1),
+		manifestWithMeta(standard, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 0`))
+	if !f.ModelChanged {
+		t.Fatal("modelChanged = false")
+	}
+	if f.AlwaysAdmit {
+		t.Errorf("alwaysAdmit = true (%s): a full cutover would pass every rule", f.AlwaysAdmitReason)
+	}
+	t.Run("percent alone to 0 changes nothing and is admitted", func(t *testing.T) {
+		f := updateFacts(t, manifestWithMeta(standard, sklearnV1), manifestWithMeta(standard, sklearnV1, `canaryTrafficPercent: 0`))
+		if !f.AlwaysAdmit {
+			t.Errorf("alwaysAdmit = false, want true")
+		}
+	})
+}
+
+func TestFacts_OverrideIsRequestedOnlyWhenTheUpdateSetsIt(t *testing.T) {
+	withOverride := func(reason string) string {
+		if reason == "" {
+			return predictorManifest(sklearnV1)
+		}
+		return manifestWithMeta(fmt.Sprintf("annotations: {canary-guard.dev/override: %q}", reason), sklearnV1)
+	}
+	tests := []struct {
+		name          string
+		old, new      string
+		groups        []string
+		wantRequested bool
+		wantAllowed   bool
+	}{
+		{"set by a member of an override group", "", "incident 42", []string{"sre", "ml-engineers"}, true, true},
+		{"set by someone outside the groups", "", "incident 42", []string{"sre"}, true, false},
+		{"changed to a new reason", "incident 41", "incident 42", []string{"ml-engineers"}, true, true},
+		{"stale: the same value as before", "incident 42", "incident 42", []string{"ml-engineers"}, false, false},
+		{"stale modulo whitespace", "incident 42", " incident 42 ", []string{"ml-engineers"}, false, false},
+		{"removed", "incident 42", "", []string{"ml-engineers"}, false, false},
+		{"blank", "", "   ", []string{"ml-engineers"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := defaultFactsOptions()
+			opts.Settings.Override.Groups = tt.groups
+			f := mustBuildFacts(t, update(t, withOverride(tt.old), withOverride(tt.new)), opts)
+			o := f.Override
+			if o.Requested != tt.wantRequested || o.Allowed != tt.wantAllowed || o.Active != (tt.wantRequested && tt.wantAllowed) {
+				t.Errorf("requested=%v allowed=%v active=%v, want %v %v", o.Requested, o.Allowed, o.Active, tt.wantRequested, tt.wantAllowed)
+			}
+			if o.Requested && o.Reason != "incident 42" {
+				t.Errorf("reason = %q", o.Reason)
+			}
+		})
+	}
+	t.Run("not on CREATE", func(t *testing.T) {
+		opts := defaultFactsOptions()
+		opts.Settings.Override.Groups = []string{"ml-engineers"}
+		req := &Request{Operation: OperationCreate, User: UserInfo{Groups: []string{"ml-engineers"}}, Object: isvc(t, withOverride("incident 42"))}
+		if f := mustBuildFacts(t, req, opts); f.Override.Requested || f.Override.Active {
+			t.Errorf("override on CREATE: %+v", f.Override)
+		}
+	})
+}
+
+func TestFacts_SecondsSinceLastStepFromTheOldStamp(t *testing.T) {
+	stamped := func(at string) string {
+		if at == "" {
+			return predictorManifest(sklearnV1)
+		}
+		return manifestWithMeta(fmt.Sprintf("annotations: {canary-guard.dev/step-at: %q}", at), sklearnV1)
+	}
+	tests := []struct {
+		name     string
+		old, new string
+		want     int64
+	}{
+		{"90 seconds ago", testNow.Add(-90 * time.Second).Format(time.RFC3339), "", 90},
+		{"an hour ago, with a new stamp on the update", testNow.Add(-time.Hour).Format(time.RFC3339), testNow.Format(time.RFC3339), 3600},
+		{"absent", "", "", -1},
+		{"only on the new object", "", testNow.Format(time.RFC3339), -1},
+		{"invalid", "yesterday", "", -1},
+		{"in the future", testNow.Add(time.Minute).Format(time.RFC3339), "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, stamped(tt.old), stamped(tt.new))
+			if f.Step.SecondsSinceLastStep != tt.want {
+				t.Errorf("secondsSinceLastStep = %d, want %d", f.Step.SecondsSinceLastStep, tt.want)
+			}
+			if f.Step.LastStepAt != tt.old {
+				t.Errorf("lastStepAt = %q, want %q", f.Step.LastStepAt, tt.old)
+			}
+		})
+	}
+}
+
+func TestFacts_BadInputIsAnErrorNotAPanic(t *testing.T) {
+	obj := isvc(t, predictorManifest(sklearnV1))
+	tests := []struct {
+		name string
+		req  *Request
+	}{
+		{"UPDATE with no object", &Request{Operation: OperationUpdate, OldObject: obj}},
+		{"CREATE with no object", &Request{Operation: OperationCreate}},
+		{"UPDATE without oldObject", &Request{Operation: OperationUpdate, Object: obj}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := BuildFacts(tt.req, defaultFactsOptions())
+			if err == nil || f != nil {
+				t.Errorf("BuildFacts = %v, %v; want an error", f, err)
+			}
+		})
+	}
+}
+
+func TestFacts_PredictorWithoutImplementationDoesNotPanic(t *testing.T) {
+	empty := predictorManifest(`minReplicas: 1`)
+	tests := []struct {
+		name      string
+		old, new  string
+		wantModel bool
+	}{
+		{"none before and after", empty, predictorManifest(`minReplicas: 2`), false},
+		{"a model added", empty, predictorManifest(sklearnV1, `minReplicas: 1`), true},
+		{"the model removed", predictorManifest(sklearnV1, `minReplicas: 1`), empty, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			if p := componentByID(t, f, KindPredictor); p.ModelChanged != tt.wantModel {
+				t.Errorf("modelChanged = %v, want %v (fields %v)", p.ModelChanged, tt.wantModel, p.ChangedFields)
+			}
+		})
+	}
+	t.Run("CREATE", func(t *testing.T) {
+		f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, empty)}, defaultFactsOptions())
+		if p := componentByID(t, f, KindPredictor); p.NewModel != "" || p.ModelChanged {
+			t.Errorf("newModel=%q modelChanged=%v", p.NewModel, p.ModelChanged)
+		}
+	})
+}
+
+func TestFacts_CreateChangesNothing(t *testing.T) {
+	f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, fmt.Sprintf(transformerBase,
+		`containers: [{name: kserve-container, image: "registry.example/transformer:1"}]`))}, defaultFactsOptions())
+	if f.Operation != OperationCreate || f.ModelChanged || f.RevisionChanged || len(f.MetadataChanged) > 0 {
+		t.Errorf("operation=%s modelChanged=%v revisionChanged=%v metadataChanged=%v", f.Operation, f.ModelChanged, f.RevisionChanged, f.MetadataChanged)
+	}
+	if len(f.Components) != 2 {
+		t.Errorf("components = %d, want predictor and transformer", len(f.Components))
+	}
+}
