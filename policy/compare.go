@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
@@ -124,18 +125,26 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		m.ProtocolVersion = &v2
 		n.Model = &m
 	}
-	normalizePodSpec(&n.PodSpec)
+	if n.Model == nil {
+		// Only a custom predictor gets its container named.
+		normalizePodSpec(&n.PodSpec, false)
+	} else if n.AutomountServiceAccountToken != nil && !*n.AutomountServiceAccountToken {
+		n.AutomountServiceAccountToken = nil
+	}
 	return n
 }
 
-// normalizePodSpec clears differences the defaulter alone makes: the
-// container name of a single custom container and the service account
-// token automount it turns off.
-func normalizePodSpec(ps *v1beta1.PodSpec) {
-	if len(ps.Containers) == 1 && ps.Containers[0].Name == "" {
-		c := ps.Containers[0]
-		c.Name = constants.InferenceServiceContainerName
-		ps.Containers = []corev1.Container{c}
+// normalizePodSpec clears differences the defaulter alone makes: the name
+// it gives the serving container and the service account token automount
+// it turns off. KServe names a custom predictor's container when it is the
+// only one or is unnamed (CustomPredictor.Default), and a transformer's or
+// explainer's first container always (CustomTransformer/CustomExplainer.Default).
+func normalizePodSpec(ps *v1beta1.PodSpec, alwaysNameFirst bool) {
+	if len(ps.Containers) > 0 && ps.Containers[0].Name != constants.InferenceServiceContainerName &&
+		(alwaysNameFirst || len(ps.Containers) == 1 || ps.Containers[0].Name == "") {
+		containers := slices.Clone(ps.Containers)
+		containers[0].Name = constants.InferenceServiceContainerName
+		ps.Containers = containers
 	}
 	if ps.AutomountServiceAccountToken != nil && !*ps.AutomountServiceAccountToken {
 		ps.AutomountServiceAccountToken = nil
@@ -182,8 +191,8 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
 // compareTransformers compares two transformer specs.
 func compareTransformers(prefix string, oldT, newT *v1beta1.TransformerSpec) diff {
 	o, n := *oldT, *newT
-	normalizePodSpec(&o.PodSpec)
-	normalizePodSpec(&n.PodSpec)
+	normalizePodSpec(&o.PodSpec, true)
+	normalizePodSpec(&n.PodSpec, true)
 	var d diff
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil
@@ -194,8 +203,8 @@ func compareTransformers(prefix string, oldT, newT *v1beta1.TransformerSpec) dif
 // compareExplainers compares two explainer specs.
 func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 	o, n := *oldE, *newE
-	normalizePodSpec(&o.PodSpec)
-	normalizePodSpec(&n.PodSpec)
+	normalizePodSpec(&o.PodSpec, true)
+	normalizePodSpec(&n.PodSpec, true)
 	var d diff
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil

@@ -167,6 +167,10 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		oldObj = newObj
 	}
 	s := opts.Settings
+	if s == nil {
+		defaults := DefaultSettings()
+		s = &defaults
+	}
 	f := &Facts{Operation: req.Operation}
 	f.DeploymentMode, f.DeploymentModeSource = resolveMode(oldObj, newObj, s.DefaultDeploymentMode)
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList)
@@ -257,10 +261,10 @@ func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) Co
 	}
 	if o != nil && n != nil {
 		c.setDiff(compareTransformers(c.Path, o, n))
-	} else if c.InNew {
-		// A component added to a running service serves nothing yet:
-		// it is a new revision but not a model change of a live path.
-		c.RevisionChanged = c.InOld
+	} else if c.InNew && !c.InOld {
+		// An added component is new revisions, not a model change of a
+		// component that serves traffic already.
+		c.RevisionChanged = true
 	}
 	c.setKnativePercents(oldPct, newPct)
 	c.setKnativeStatus(oldObj, v1beta1.TransformerComponent, knative)
@@ -285,6 +289,8 @@ func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) Comp
 	}
 	if o != nil && n != nil {
 		c.setDiff(compareExplainers(c.Path, o, n))
+	} else if c.InNew && !c.InOld {
+		c.RevisionChanged = true
 	}
 	c.setKnativePercents(oldPct, newPct)
 	c.setKnativeStatus(oldObj, v1beta1.ExplainerComponent, knative)

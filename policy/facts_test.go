@@ -600,3 +600,49 @@ func TestFacts_CreateChangesNothing(t *testing.T) {
 		t.Errorf("components = %d, want predictor and transformer", len(f.Components))
 	}
 }
+
+func TestFacts_DefaultedContainerNamesAreNotAModelChange(t *testing.T) {
+	raw := `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}
+  transformer:
+    containers:
+    - name: my-transformer
+      image: registry.example/transformer:v1
+`
+	stored := strings.Replace(raw, "name: my-transformer", "name: kserve-container", 1)
+	s := DefaultSettings()
+	f, err := BuildFacts(update(t, stored, raw), FactsOptions{Settings: &s, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Components {
+		if c.ModelChanged || c.RevisionChanged {
+			t.Errorf("%s: modelChanged=%v revisionChanged=%v %v; KServe names a transformer's first container itself", c.ID, c.ModelChanged, c.RevisionChanged, c.ChangedFields)
+		}
+	}
+}
+
+func TestFacts_AddedTransformerIsANewRevisionNotAModelChange(t *testing.T) {
+	base := `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}
+`
+	withTransformer := base + `  transformer:
+    containers:
+    - image: registry.example/transformer:v1
+`
+	s := DefaultSettings()
+	f, err := BuildFacts(update(t, base, withTransformer), FactsOptions{Settings: &s, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := f.Components[1]
+	if tr.ID != "transformer" || !tr.RevisionChanged || tr.ModelChanged || f.AlwaysAdmit {
+		t.Errorf("added transformer: %+v alwaysAdmit=%v", tr, f.AlwaysAdmit)
+	}
+}
