@@ -38,3 +38,44 @@ objectSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{- define "canary-guard.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "canary-guard.serviceAccountName" -}}
+{{- default (include "canary-guard.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* Secret holding the serving certificate (both certificate modes). */}}
+{{- define "canary-guard.certSecret" -}}
+{{- printf "%s-tls" (include "canary-guard.fullname" .) -}}
+{{- end -}}
+
+{{- define "canary-guard.metadata" -}}
+labels:
+  {{- include "canary-guard.labels" . | nindent 2 }}
+  {{- with .Values.commonLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .Values.commonAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* cert-manager's CA injection annotation for the webhook configurations. */}}
+{{- define "canary-guard.injectCA" -}}
+{{- if eq .Values.certs.mode "cert-manager" -}}
+cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "canary-guard.fullname" .) }}
+{{- end -}}
+{{- end -}}
+
+{{/* Parse a Go duration such as "90s" or "2160h" to seconds (h, m, s units). */}}
+{{- define "canary-guard.seconds" -}}
+{{- $d := . | toString -}}
+{{- if hasSuffix "h" $d -}}{{ mul (trimSuffix "h" $d | int) 3600 }}
+{{- else if hasSuffix "m" $d -}}{{ mul (trimSuffix "m" $d | int) 60 }}
+{{- else -}}{{ trimSuffix "s" $d | int }}{{- end -}}
+{{- end -}}
