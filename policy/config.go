@@ -167,9 +167,9 @@ func ParseConfig(data []byte) (*Config, error) {
 			Match *string `json:"match"`
 			Settings
 		}{Settings: cfg.Defaults}
-		entry.Settings.Override.Groups = slices.Clone(cfg.Defaults.Override.Groups)
-		entry.Settings.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
-		entry.Settings.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
+		entry.Override.Groups = slices.Clone(cfg.Defaults.Override.Groups)
+		entry.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
+		entry.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
 		if err := decodeStrict(raw, &entry); err != nil {
 			return nil, fmt.Errorf("namespaces[%d]: %w", i, err)
 		}
