@@ -179,7 +179,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		if _, err := path.Match(*entry.Match, ""); err != nil {
 			return nil, fmt.Errorf("namespaces[%d]: match %q: %w", i, *entry.Match, err)
 		}
-		if err := entry.Settings.validate(); err != nil {
+		if err := entry.validate(); err != nil {
 			return nil, fmt.Errorf("namespaces[%d] (%s): %w", i, *entry.Match, err)
 		}
 		cfg.Namespaces = append(cfg.Namespaces, NamespaceSettings{Match: *entry.Match, Settings: entry.Settings})

@@ -169,7 +169,8 @@ func metricsText(t *testing.T, addr string) string {
 
 func TestServer_ServesTLS12AndUpButNotOlder(t *testing.T) {
 	r := startServer(t, Options{})
-	if _, err := httpsClient(tls.VersionTLS10, tls.VersionTLS11).Get("https://" + r.webhook + ValidatePath); err == nil {
+	if resp, err := httpsClient(tls.VersionTLS10, tls.VersionTLS11).Get("https://" + r.webhook + ValidatePath); err == nil {
+		resp.Body.Close()
 		t.Error("TLS 1.1 handshake succeeded")
 	}
 	allowed, body := r.validate(t, review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
@@ -180,7 +181,8 @@ func TestServer_ServesTLS12AndUpButNotOlder(t *testing.T) {
 
 func TestServer_TLSMinVersionCanBeRaised(t *testing.T) {
 	r := startServer(t, Options{TLSMinVersion: tls.VersionTLS13})
-	if _, err := httpsClient(tls.VersionTLS12, tls.VersionTLS12).Get("https://" + r.webhook + ValidatePath); err == nil {
+	if resp, err := httpsClient(tls.VersionTLS12, tls.VersionTLS12).Get("https://" + r.webhook + ValidatePath); err == nil {
+		resp.Body.Close()
 		t.Error("TLS 1.2 handshake succeeded with a 1.3 minimum")
 	}
 }
