@@ -51,9 +51,14 @@ type Facts struct {
 	// Components has one entry per predictor, transformer, explainer and
 	// Standard-mode canary entry present in the old or new object.
 	Components []ComponentFacts `json:"components"`
-	// ModelChanged and RevisionChanged are true when they are for any component.
+	// ModelChanged, RevisionChanged and PercentChanged are true when they
+	// are for any component.
 	ModelChanged    bool `json:"modelChanged"`
 	RevisionChanged bool `json:"revisionChanged"`
+	PercentChanged  bool `json:"percentChanged"`
+	// Raised is true when any component's latest revision gains traffic,
+	// a Standard-mode promotion included.
+	Raised bool `json:"raised"`
 	// MetadataChanged lists the labels and annotations whose change makes
 	// a new revision of every component.
 	MetadataChanged []string `json:"metadataChanged"`
@@ -206,6 +211,8 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
+		f.PercentChanged = f.PercentChanged || c.PercentChanged
+		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
 	}
 	f.AlwaysAdmit, f.AlwaysAdmitReason = alwaysAdmit(f)
 	return f, nil

@@ -23,7 +23,7 @@ type keyTerms map[string]*ast.Term
 var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
-	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged",
+	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged", "raised",
 	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
@@ -133,6 +133,8 @@ func (f *Facts) astValue(k keyTerms) ast.Value {
 		k.item("components", ast.ArrayTerm(components...)),
 		k.item("modelChanged", boolean(f.ModelChanged)),
 		k.item("revisionChanged", boolean(f.RevisionChanged)),
+		k.item("percentChanged", boolean(f.PercentChanged)),
+		k.item("raised", boolean(f.Raised)),
 		k.item("metadataChanged", strings_(f.MetadataChanged)),
 		k.item("internalAnnotationsChanged", strings_(f.InternalAnnotationsChanged)),
 		k.item("tagRouting", ast.ObjectTerm(k.item("old", boolean(f.TagRouting.Old)), k.item("new", boolean(f.TagRouting.New)))),

@@ -8,20 +8,19 @@
 # overrides, so rules here and in custom files need not handle those.
 package canary_guard
 
+# Rule bodies open with comparisons of input fields to constants
+# (deploymentMode, operation, raised, modelChanged, ...): OPA's rule index
+# uses them to skip rules that cannot apply, which keeps evaluation on the
+# webhook's request path cheap.
+
 cfg := input.config
 
 rollout := input.rollout
 
-is_update if rollout.operation == "UPDATE"
-
-knative if rollout.deploymentMode == "Knative"
-
-standard if rollout.deploymentMode == "Standard"
-
 # Components that exist before and after an update and carry
 # canaryTrafficPercent (predictor, transformer, explainer).
 updated_components contains c if {
-	is_update
+	input.rollout.operation == "UPDATE"
 	some c in rollout.components
 	c.kind != "canary"
 	c.inOld
@@ -30,7 +29,7 @@ updated_components contains c if {
 
 # Standard-mode spec.canary[] entries present after the update.
 canary_entries contains c if {
-	is_update
+	input.rollout.operation == "UPDATE"
 	some c in rollout.components
 	c.kind == "canary"
 	c.inNew
@@ -64,8 +63,8 @@ entry_ok(c) if {
 # --- Knative mode -----------------------------------------------------------
 
 deny contains {"rule": "percent-range", "msg": msg} if {
-	knative
-	is_update
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.operation == "UPDATE"
 	some c in rollout.components
 	c.kind != "canary"
 	c.inNew
@@ -83,7 +82,8 @@ valid_percent(p) if {
 }
 
 deny contains {"rule": "canary-required", "msg": msg} if {
-	knative
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.modelChanged == true
 	some c in updated_components
 	c.modelChanged
 	c.newPercent == null
@@ -94,7 +94,8 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 }
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
-	knative
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.modelChanged == true
 	some c in updated_components
 	c.modelChanged
 	c.newPercent != null
@@ -107,7 +108,8 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 }
 
 deny contains {"rule": "max-step", "msg": msg} if {
-	knative
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.raised == true
 	some c in updated_components
 	not c.modelChanged
 	c.newEffectivePercent > c.oldEffectivePercent
@@ -121,7 +123,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 }
 
 deny contains {"rule": "canary-not-ready", "msg": msg} if {
-	cfg.requireReadyCanary
+	input.rollout.raised == true
+	input.config.requireReadyCanary == true
 	some c in rising_components
 	c.canaryReady == "false"
 	msg := sprintf(
@@ -131,7 +134,8 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 }
 
 warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
-	cfg.requireReadyCanary
+	input.rollout.raised == true
+	input.config.requireReadyCanary == true
 	some c in rising_components
 	c.canaryReady == "unknown"
 	msg := sprintf(
@@ -142,14 +146,14 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 
 # Rises of an existing canary, in either mode.
 rising_components contains c if {
-	knative
+	input.rollout.deploymentMode == "Knative"
 	some c in updated_components
 	not c.modelChanged
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
 rising_components contains c if {
-	standard
+	input.rollout.deploymentMode == "Standard"
 	some c in canary_entries
 	c.inOld
 	not c.modelChanged
@@ -158,8 +162,8 @@ rising_components contains c if {
 
 # A Standard-mode promotion raises the promoted canary to all traffic.
 rising_components contains c if {
-	standard
-	is_update
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.operation == "UPDATE"
 	some p in rollout.components
 	p.kind == "predictor"
 	p.promotedCanary != ""
@@ -171,6 +175,7 @@ rising_components contains c if {
 }
 
 deny contains {"rule": "step-interval", "msg": msg} if {
+	input.rollout.raised == true
 	cfg.minStepIntervalSeconds > 0
 	rollout.step.secondsSinceLastStep >= 0
 	rollout.step.secondsSinceLastStep < cfg.minStepIntervalSeconds
@@ -186,9 +191,10 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 }
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
-	cfg.midRolloutModelChange == "deny"
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.modelChanged == true
+	input.config.midRolloutModelChange == "deny"
 	some c in updated_components
-	knative
 	c.modelChanged
 	c.canaryInProgress
 	msg := sprintf(
@@ -198,8 +204,9 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 }
 
 warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
-	cfg.midRolloutModelChange == "restart"
-	knative
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.modelChanged == true
+	input.config.midRolloutModelChange == "restart"
 	some c in updated_components
 	c.modelChanged
 	c.canaryInProgress
@@ -214,7 +221,8 @@ revision_desc(r) := r if r != ""
 revision_desc(r) := "(unknown: status has none)" if r == ""
 
 warn contains {"rule": "traffic-to-previous", "msg": msg} if {
-	knative
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.percentChanged == true
 	some c in updated_components
 	not c.revisionChanged
 	c.oldEffectivePercent == 100
@@ -230,7 +238,7 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 # --- Standard mode -----------------------------------------------------------
 
 deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
 	some c in updated_components
 	c.newPercent != null
 	percent_touched(c)
@@ -245,7 +253,7 @@ percent_touched(c) if c.percentChanged
 percent_touched(c) if c.modelChanged
 
 warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
 	some c in rollout.components
 	c.kind != "canary"
 	c.inNew
@@ -258,12 +266,13 @@ warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
 }
 
 percent_touched_on_update(c) if {
-	is_update
+	input.rollout.operation == "UPDATE"
 	percent_touched(c)
 }
 
 deny contains {"rule": "standard-canary-required", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.modelChanged == true
 	some c in updated_components
 	c.kind == "predictor"
 	c.modelChanged
@@ -275,7 +284,7 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 }
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
 	some c in canary_entries
 	entering(c)
 	not entry_ok(c)
@@ -290,7 +299,8 @@ entering(c) if not c.inOld
 entering(c) if c.modelChanged
 
 deny contains {"rule": "max-step", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.raised == true
 	some c in canary_entries
 	c.inOld
 	not c.modelChanged
@@ -303,7 +313,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 }
 
 deny contains {"rule": "promotion-step", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.raised == true
 	some c in updated_components
 	c.promotedCanary != ""
 	c.promotedCanaryPercent < promotion_floor
@@ -314,8 +325,9 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 }
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
-	cfg.midRolloutModelChange == "deny"
-	standard
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.modelChanged == true
+	input.config.midRolloutModelChange == "deny"
 	some c in canary_entries
 	c.inOld
 	c.modelChanged
@@ -326,7 +338,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 }
 
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
-	standard
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.modelChanged == true
 	some c in updated_components
 	c.kind != "predictor"
 	c.modelChanged
@@ -339,7 +352,7 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 # --- Every mode --------------------------------------------------------------
 
 deny contains {"rule": "internal-annotation", "msg": msg} if {
-	is_update
+	input.rollout.operation == "UPDATE"
 	count(rollout.internalAnnotationsChanged) > 0
 	msg := sprintf(
 		"%s changed: KServe's internal annotations are passed to the pods and can change the model outside the canary rules. Leave them as they are and change the model in the spec.",
@@ -348,8 +361,8 @@ deny contains {"rule": "internal-annotation", "msg": msg} if {
 }
 
 warn contains {"rule": "modelmesh", "msg": msg} if {
-	rollout.deploymentMode == "ModelMesh"
-	is_update
+	input.rollout.deploymentMode == "ModelMesh"
+	input.rollout.operation == "UPDATE"
 	some c in rollout.components
 	policy_relevant(c)
 	msg := sprintf(
@@ -363,7 +376,7 @@ policy_relevant(c) if c.modelChanged
 policy_relevant(c) if c.percentChanged
 
 warn contains {"rule": "override", "msg": msg} if {
-	rollout.override.active
+	input.rollout.override.active == true
 	msg := sprintf(
 		"rollout rules lifted for this update by %s (override: %q). The next update is checked again.",
 		[input.request.user.username, rollout.override.reason],
@@ -371,8 +384,8 @@ warn contains {"rule": "override", "msg": msg} if {
 }
 
 warn contains {"rule": "override-ignored", "msg": msg} if {
-	rollout.override.requested
-	not rollout.override.allowed
+	input.rollout.override.requested == true
+	input.rollout.override.allowed == false
 	msg := sprintf(
 		"%s may not override (not in override.groups); the annotation canary-guard.dev/override was ignored and the rules apply. Ask a member of %s.",
 		[input.request.user.username, groups_desc(cfg.override.groups)],
@@ -384,8 +397,8 @@ groups_desc(g) := "the override groups (none are configured)" if count(g) == 0
 groups_desc(g) := concat(", ", g) if count(g) > 0
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
-	knative
 	input.request.operation == "CREATE"
+	input.rollout.deploymentMode == "Knative"
 	count(input.request.name) > 46
 	msg := sprintf(
 		"name %s is %d characters: the tag-routing hosts latest-%s-predictor... and prev-... exceed the 63-character DNS label. Use a name of at most 46 characters to use tag routing.",

@@ -196,8 +196,15 @@ make_input(rollout_over, config_over) := {
 	r := object.union(r0, {
 		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
+		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
+		"raised": count([c | some c in r0.components; raises(c)]) > 0,
 	})
 }
+
+# raises mirrors Facts.Raised in policy/facts.go.
+raises(c) if c.newEffectivePercent > c.oldEffectivePercent
+
+raises(c) if c.promotedCanary != ""
 
 knative_update(components) := make_input({"components": components}, {})
 
