@@ -172,6 +172,9 @@ func (d *diff) add(prefix, field string) {
 func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
+	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
+		return d
+	}
 	// The model implementation is compared one level down so a resources
 	// change under model{} is not mistaken for a model change.
 	switch {
@@ -194,6 +197,9 @@ func compareTransformers(prefix string, oldT, newT *v1beta1.TransformerSpec) dif
 	normalizePodSpec(&o.PodSpec, true)
 	normalizePodSpec(&n.PodSpec, true)
 	var d diff
+	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
+		return d
+	}
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
@@ -206,6 +212,9 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 	normalizePodSpec(&o.PodSpec, true)
 	normalizePodSpec(&n.PodSpec, true)
 	var d diff
+	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
+		return d
+	}
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil
 	if o.ART != nil && n.ART != nil {
@@ -221,6 +230,25 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 	}
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
 	return d
+}
+
+// onlyPercentDiffers settles the common update, one that changes nothing
+// but the canary percent, with one comparison of the whole spec instead of
+// a walk over every field. It records the percent change and reports
+// whether the rest is equal. o and n point at the specs; op and np at
+// their percent fields.
+func onlyPercentDiffers[T any](d *diff, prefix string, o, n *T, op, np **int64) bool {
+	oldPct, newPct := *op, *np
+	*op, *np = nil, nil
+	same := equality.Semantic.DeepEqual(o, n)
+	*op, *np = oldPct, newPct
+	if !same {
+		return false
+	}
+	if !equalPercent(oldPct, newPct) {
+		d.add(prefix, "canaryTrafficPercent")
+	}
+	return true
 }
 
 // compareContainers reports "containers" when anything but resources
