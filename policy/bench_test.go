@@ -2,7 +2,9 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 )
 
 // The benchmarks decide realistic requests: KServe's rollout samples
@@ -59,4 +61,29 @@ func BenchmarkBuildFacts(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkValidateLatency reports the median and 99th percentile of one
+// validate decision (p50-ns, p99-ns) over a realistic mix of requests.
+func BenchmarkValidateLatency(b *testing.B) {
+	g := newGuard(b, "")
+	ctx := context.Background()
+	reqs := make([]*Request, len(benchCases))
+	for i, bc := range benchCases {
+		reqs[i] = update(b, bc.old, bc.new)
+	}
+	samples := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		if _, err := g.Validate(ctx, reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+		i++
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
 }
