@@ -125,7 +125,9 @@ type Decision struct {
 	Error string `json:"error,omitempty"`
 	// PolicyRevision is the revision of the policy that decided.
 	PolicyRevision string `json:"policyRevision"`
-	Facts          *Facts `json:"facts,omitempty"`
+	// EvalDuration is the time spent computing facts and evaluating.
+	EvalDuration time.Duration `json:"-"`
+	Facts        *Facts        `json:"facts,omitempty"`
 }
 
 // Message is the denial text shown to the user.
@@ -148,6 +150,8 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Reason = "exempt"
 		return d, nil
 	}
+	start := time.Now()
+	defer func() { d.EvalDuration = time.Since(start) }()
 	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
 	if err != nil {
 		return nil, err
@@ -212,8 +216,10 @@ type Mutation struct {
 	Warnings []Violation `json:"warnings"`
 	// Injected lists the components whose canary percent was set.
 	Injected []string `json:"injected"`
-	Reason   string   `json:"reason,omitempty"`
-	Facts    *Facts   `json:"facts,omitempty"`
+	// Enforcement is the mode the namespace is in.
+	Enforcement Enforcement `json:"enforcement"`
+	Reason      string      `json:"reason,omitempty"`
+	Facts       *Facts      `json:"facts,omitempty"`
 }
 
 // Mutate computes the patches for a request: the initial canary percent
@@ -222,7 +228,7 @@ type Mutation struct {
 func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	st := g.state.Load()
 	settings, _ := st.settingsFor(req.Namespace)
-	m := &Mutation{}
+	m := &Mutation{Enforcement: settings.Enforcement}
 	if exempt(settings, req.User) {
 		m.Reason = "exempt"
 		return m, nil

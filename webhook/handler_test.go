@@ -30,11 +30,11 @@ func testHandler(t testing.TB) http.Handler {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := NewMetrics(prometheus.NewRegistry())
+	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0)}
 	recoverPanic := true
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(g, log, m), RecoverPanic: &recoverPanic})
-	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(g, log, m, 0), RecoverPanic: &recoverPanic})
+	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(g, obs), RecoverPanic: &recoverPanic})
+	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(g, obs, 0), RecoverPanic: &recoverPanic})
 	return mux
 }
 

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,6 +12,8 @@ type Metrics struct {
 	decisions      *prometheus.CounterVec
 	rules          *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
+	evalDuration   prometheus.Histogram
+	certExpiry     prometheus.Gauge
 	reloads        *prometheus.CounterVec
 	policyInfo     *prometheus.GaugeVec
 	lastReloadGood *prometheus.GaugeVec
@@ -31,6 +35,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to answer an admission request, by webhook.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"webhook"}),
+		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "canary_guard_policy_evaluation_duration_seconds",
+			Help:    "Time to compute the rollout facts and evaluate the policies for one validating request.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+		}),
+		certExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canary_guard_certificate_expiry_timestamp_seconds",
+			Help: "When the serving certificate in use expires (Unix time).",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_guard_reloads_total",
 			Help: "Policy and configuration reloads by result (success, failure).",
@@ -44,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when the last reload attempt succeeded, 0 when the webhook serves an older policy or configuration.",
 		}, nil),
 	}
-	reg.MustRegister(m.decisions, m.rules, m.duration, m.reloads, m.policyInfo, m.lastReloadGood)
+	reg.MustRegister(m.decisions, m.rules, m.duration, m.evalDuration, m.certExpiry, m.reloads, m.policyInfo, m.lastReloadGood)
 	return m
 }
 
@@ -60,4 +73,9 @@ func (m *Metrics) ReloadSucceeded(revision string) {
 func (m *Metrics) ReloadFailed() {
 	m.reloads.WithLabelValues("failure").Inc()
 	m.lastReloadGood.WithLabelValues().Set(0)
+}
+
+// CertificateLoaded records the expiry of the serving certificate in use.
+func (m *Metrics) CertificateLoaded(notAfter time.Time) {
+	m.certExpiry.Set(float64(notAfter.Unix()))
 }

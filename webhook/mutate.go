@@ -3,9 +3,9 @@ package webhook
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
@@ -14,20 +14,19 @@ import (
 // Mutator answers the mutating webhook: on a model change it injects the
 // initial canary percent and the tag-routing annotation.
 type Mutator struct {
-	guard   *policy.Guard
-	log     *slog.Logger
-	metrics *Metrics
+	guard *policy.Guard
+	obs   Observers
 }
 
 // NewMutator returns a mutating handler.
-func NewMutator(g *policy.Guard, log *slog.Logger, m *Metrics) *Mutator {
-	return &Mutator{guard: g, log: log, metrics: m}
+func NewMutator(g *policy.Guard, obs Observers) *Mutator {
+	return &Mutator{guard: g, obs: obs}
 }
 
 // Handle answers one admission request with the patches to apply.
 func (h *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	defer func() { h.metrics.duration.WithLabelValues("mutate").Observe(time.Since(start).Seconds()) }()
+	defer func() { h.obs.Metrics.duration.WithLabelValues("mutate").Observe(time.Since(start).Seconds()) }()
 
 	r, err := decode(&req)
 	var skip errSkip
@@ -35,26 +34,26 @@ func (h *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		return admission.Allowed("")
 	}
 	if err != nil {
-		h.metrics.decisions.WithLabelValues("mutate", "errored", "", req.Namespace).Inc()
-		h.log.Warn("bad admission request", "webhook", "mutate", "uid", req.UID, "error", err)
+		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", req.Namespace).Inc()
+		h.obs.Log.Warn("bad admission request", "webhook", "mutate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
 	m, err := h.guard.Mutate(ctx, r)
 	if err != nil {
-		h.metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
-		h.log.Warn("bad admission request", "webhook", "mutate", "uid", req.UID, "error", err)
+		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
+		h.obs.Log.Warn("bad admission request", "webhook", "mutate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
 	outcome := "admitted"
 	if len(m.Patches) > 0 {
 		outcome = "mutated"
-		h.log.Info("decision",
-			"webhook", "mutate", "outcome", outcome, "injected", m.Injected,
-			"user", r.User.Username, "namespace", r.Namespace, "name", r.Name,
-			"operation", r.Operation, "dryRun", r.DryRun, "patches", m.Patches)
 	} else if len(m.Warnings) > 0 {
 		outcome = "warned"
 	}
-	h.metrics.decisions.WithLabelValues("mutate", outcome, "", r.Namespace).Inc()
+	h.obs.Metrics.decisions.WithLabelValues("mutate", outcome, string(m.Enforcement), r.Namespace).Inc()
+	h.obs.Decisions.Mutation(ctx, outcome, r, m)
+	if len(m.Injected) > 0 && !r.DryRun {
+		h.obs.events().Record(r.Object, corev1.EventTypeNormal, ReasonCanaryInjected, violationsText(m.Warnings))
+	}
 	return mutationResponse(m)
 }

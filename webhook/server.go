@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type Options struct {
 	ReloadInterval time.Duration
 	// EvalTimeout bounds one policy evaluation.
 	EvalTimeout time.Duration
+	// DecisionLogs turns the decision log on; DecisionLogNoopSample is the
+	// fraction of uneventful admitted requests logged as well.
+	DecisionLogs          bool
+	DecisionLogNoopSample float64
+	// Events records Kubernetes Events; nil records none.
+	Events Events
 }
 
 // Server runs the webhook, health and metrics endpoints and reloads the
@@ -96,6 +103,12 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	if s.certs, err = certwatcher.New(certFile, keyFile); err != nil {
 		return nil, fmt.Errorf("loading serving certificate from %s: %w", opts.CertDir, err)
 	}
+	s.certs.RegisterCallback(func(cert tls.Certificate) {
+		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+			s.metrics.CertificateLoaded(leaf.NotAfter)
+			log.Info("serving certificate loaded", "notAfter", leaf.NotAfter, "serial", leaf.SerialNumber.String())
+		}
+	})
 	return s, nil
 }
 
@@ -106,15 +119,15 @@ func (s *Server) Guard() *policy.Guard { return s.guard }
 // serve them without TLS.
 func (s *Server) Handler() http.Handler {
 	recoverPanic := true
+	obs := Observers{
+		Log:       s.log,
+		Metrics:   s.metrics,
+		Decisions: NewDecisionLog(s.log, s.opts.DecisionLogs, s.opts.DecisionLogNoopSample),
+		Events:    s.opts.Events,
+	}
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, &admission.Webhook{
-		Handler:      NewMutator(s.guard, s.log, s.metrics),
-		RecoverPanic: &recoverPanic,
-	})
-	mux.Handle(ValidatePath, &admission.Webhook{
-		Handler:      NewValidator(s.guard, s.log, s.metrics, s.opts.EvalTimeout),
-		RecoverPanic: &recoverPanic,
-	})
+	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(s.guard, obs), RecoverPanic: &recoverPanic})
+	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(s.guard, obs, s.opts.EvalTimeout), RecoverPanic: &recoverPanic})
 	return mux
 }
 

@@ -3,33 +3,53 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
 
+// Observers are where the handlers report what they decided.
+type Observers struct {
+	// Log receives operational messages (bad requests).
+	Log *slog.Logger
+	// Metrics counts decisions and latencies.
+	Metrics *Metrics
+	// Decisions writes the decision log; nil writes none.
+	Decisions *DecisionLog
+	// Events records Kubernetes Events; nil records none.
+	Events Events
+}
+
+func (o *Observers) events() Events {
+	if o.Events == nil {
+		return NoEvents{}
+	}
+	return o.Events
+}
+
 // Validator answers the validating webhook: it caps percent jumps, lets
 // rollbacks through and evaluates the Rego policies.
 type Validator struct {
 	guard   *policy.Guard
-	log     *slog.Logger
-	metrics *Metrics
+	obs     Observers
 	timeout time.Duration
 }
 
 // NewValidator returns a validating handler. timeout bounds policy
 // evaluation in addition to the request's own deadline.
-func NewValidator(g *policy.Guard, log *slog.Logger, m *Metrics, timeout time.Duration) *Validator {
-	return &Validator{guard: g, log: log, metrics: m, timeout: timeout}
+func NewValidator(g *policy.Guard, obs Observers, timeout time.Duration) *Validator {
+	return &Validator{guard: g, obs: obs, timeout: timeout}
 }
 
 // Handle decides one admission request.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	defer func() { v.metrics.duration.WithLabelValues("validate").Observe(time.Since(start).Seconds()) }()
+	defer func() { v.obs.Metrics.duration.WithLabelValues("validate").Observe(time.Since(start).Seconds()) }()
 
 	r, err := decode(&req)
 	var skip errSkip
@@ -37,8 +57,8 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		return admission.Allowed("")
 	}
 	if err != nil {
-		v.metrics.decisions.WithLabelValues("validate", "errored", "", req.Namespace).Inc()
-		v.log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
+		v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", req.Namespace).Inc()
+		v.obs.Log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
 	if v.timeout > 0 {
@@ -48,15 +68,15 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	d, err := v.guard.Validate(ctx, r)
 	if err != nil {
-		v.metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
-		v.log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
+		v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
+		v.obs.Log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
-	v.record(r, d)
+	v.record(ctx, r, d)
 	return validationResponse(d)
 }
 
-func (v *Validator) record(r *policy.Request, d *policy.Decision) {
+func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Decision) {
 	enforcement := string(d.Enforcement)
 	outcome := "admitted"
 	switch {
@@ -65,19 +85,37 @@ func (v *Validator) record(r *policy.Request, d *policy.Decision) {
 	case len(d.Denials) > 0 || len(d.Warnings) > 0:
 		outcome = "warned"
 	}
-	v.metrics.decisions.WithLabelValues("validate", outcome, enforcement, r.Namespace).Inc()
+	v.obs.Metrics.decisions.WithLabelValues("validate", outcome, enforcement, r.Namespace).Inc()
+	if d.EvalDuration > 0 {
+		v.obs.Metrics.evalDuration.Observe(d.EvalDuration.Seconds())
+	}
 	for _, x := range d.Denials {
-		v.metrics.rules.WithLabelValues(x.Rule, "deny", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(x.Rule, "deny", enforcement).Inc()
 	}
 	for _, x := range d.Warnings {
-		v.metrics.rules.WithLabelValues(x.Rule, "warn", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(x.Rule, "warn", enforcement).Inc()
 	}
-	if len(d.Denials) == 0 && len(d.Warnings) == 0 && d.Error == "" {
+	v.obs.Decisions.Validation(ctx, outcome, r, d)
+	if r.DryRun {
 		return
 	}
-	v.log.Info("decision",
-		"webhook", "validate", "outcome", outcome, "enforcement", enforcement, "reason", d.Reason,
-		"user", r.User.Username, "namespace", r.Namespace, "name", r.Name,
-		"operation", r.Operation, "dryRun", r.DryRun, "policyRevision", d.PolicyRevision,
-		"denials", d.Denials, "warnings", d.Warnings, "error", d.Error)
+	switch {
+	case d.Reason == "override":
+		v.obs.events().Record(r.Object, corev1.EventTypeWarning, ReasonRolloutOverride,
+			fmt.Sprintf("%s lifted the rollout rules for this update (%s): %s", r.User.Username, d.Facts.Override.Reason, violationsText(d.Denials)))
+	case d.Allowed && len(d.Denials) > 0 && (d.Enforcement == policy.EnforcementWarn || d.Enforcement == policy.EnforcementAudit):
+		v.obs.events().Record(r.Object, corev1.EventTypeWarning, ReasonPolicyViolation,
+			fmt.Sprintf("admitted in %s mode, would have been denied: %s", d.Enforcement, violationsText(d.Denials)))
+	}
+}
+
+func violationsText(vs []policy.Violation) string {
+	out := ""
+	for i, v := range vs {
+		if i > 0 {
+			out += " "
+		}
+		out += v.String()
+	}
+	return out
 }

@@ -1,0 +1,131 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/canary-guard/canary-guard/policy"
+)
+
+type recordedEvent struct{ name, eventType, reason, message string }
+
+type fakeEvents struct {
+	mu     sync.Mutex
+	events []recordedEvent
+}
+
+func (f *fakeEvents) Record(obj *v1beta1.InferenceService, eventType, reason, message string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, recordedEvent{obj.Name, eventType, reason, message})
+}
+
+// observedHandler serves both webhooks with a config, capturing the
+// decision log and the events.
+func observedHandler(t *testing.T, config string) (http.Handler, *bytes.Buffer, *fakeEvents) {
+	t.Helper()
+	cfg, err := policy.ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policy.Loader{}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := policy.NewGuard(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	events := &fakeEvents{}
+	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0), Events: events}
+	mux := http.NewServeMux()
+	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(g, obs)})
+	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(g, obs, 0)})
+	return mux, &logs, events
+}
+
+func decisionLines(t *testing.T, logs *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["msg"] == "decision" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestDecisionLog_DenialIsOneJSONLineWithWhoWhatAndWhy(t *testing.T) {
+	h, logs, _ := observedHandler(t, "")
+	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+	lines := decisionLines(t, logs)
+	if len(lines) != 1 {
+		t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs)
+	}
+	l := lines[0]
+	for k, want := range map[string]any{"webhook": "validate", "outcome": "denied", "enforcement": "enforce", "user": "alice", "namespace": "models", "name": "my-model", "operation": "UPDATE", "dryRun": false} {
+		if l[k] != want {
+			t.Errorf("%s = %v, want %v", k, l[k], want)
+		}
+	}
+	comps, _ := l["components"].([]any)
+	if len(comps) != 1 {
+		t.Fatalf("components = %v", l["components"])
+	}
+	c := comps[0].(map[string]any)
+	if c["oldPercent"] != float64(10) || c["newPercent"] != float64(100) || c["newModel"] != "gs://models/flowers-2" {
+		t.Errorf("component = %v", c)
+	}
+	if rules, _ := l["rules"].([]any); len(rules) != 1 || rules[0] != "max-step" {
+		t.Errorf("rules = %v", l["rules"])
+	}
+}
+
+func TestDecisionLog_UneventfulAdmissionsAreNotLoggedByDefault(t *testing.T) {
+	h, logs, _ := observedHandler(t, "")
+	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2Promoted, isvcV2Promoted))
+	if lines := decisionLines(t, logs); len(lines) != 0 {
+		t.Errorf("no-op update logged: %v", lines)
+	}
+}
+
+func TestEvents_InjectionAndWarnModeViolationsAreRecordedButNotForDryRun(t *testing.T) {
+	h, _, events := observedHandler(t, "namespaces: [{match: models, enforcement: warn}]")
+	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+	if len(events.events) != 1 || events.events[0].reason != ReasonPolicyViolation || !strings.Contains(events.events[0].message, "max-step") {
+		t.Fatalf("events = %+v, want one %s naming max-step", events.events, ReasonPolicyViolation)
+	}
+
+	dry := strings.Replace(review("UPDATE", "InferenceService", to100, isvcV2At10), `"operation":"UPDATE"`, `"operation":"UPDATE","dryRun":true`, 1)
+	post(t, h, ValidatePath, "application/json", dry)
+	if len(events.events) != 1 {
+		t.Errorf("a dry run recorded an event: %+v", events.events)
+	}
+
+	h, _, events = observedHandler(t, "")
+	post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", isvcV2, isvcV1))
+	if len(events.events) != 1 || events.events[0].reason != ReasonCanaryInjected {
+		t.Errorf("events = %+v, want one %s", events.events, ReasonCanaryInjected)
+	}
+}
