@@ -107,7 +107,9 @@ func modelDefaultsToProtocolV2(format string) bool {
 // the defaulter sets cleared. p itself is not modified.
 func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 	n := *p
-	if format, ext := legacyFramework(p); ext != nil && n.Model == nil {
+	// A legacy block wins over model{}, as in KServe's defaulter (a
+	// client-side apply of a legacy manifest onto a stored object leaves both).
+	if format, ext := legacyFramework(p); ext != nil {
 		n.Model = &v1beta1.ModelSpec{
 			ModelFormat:            v1beta1.ModelFormat{Name: format},
 			PredictorExtensionSpec: *ext,

@@ -560,3 +560,25 @@ func TestCompare_ExplainerArtChangesAreItsOwn(t *testing.T) {
 		})
 	}
 }
+
+func TestCompare_LegacyBlockWinsOverModelAsKServesDefaulterDoes(t *testing.T) {
+	// A client-side apply of a legacy manifest onto a stored object leaves
+	// both blocks; KServe's defaulter lets the legacy one win.
+	stored := isvc(t, `
+metadata: {name: my-model}
+spec:
+  predictor:
+    model: {modelFormat: {name: tensorflow}, storageUri: "gs://models/v1"}
+`)
+	applied := isvc(t, `
+metadata: {name: my-model}
+spec:
+  predictor:
+    tensorflow: {storageUri: "gs://models/v2"}
+    model: {modelFormat: {name: tensorflow}, storageUri: "gs://models/v1"}
+`)
+	d := comparePredictors("spec.predictor", &stored.Spec.Predictor, &applied.Spec.Predictor)
+	if !d.model {
+		t.Errorf("fields %v: the legacy block's new storageUri must count as a model change", d.fields)
+	}
+}

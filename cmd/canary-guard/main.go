@@ -20,8 +20,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+		// eval and verify exit 1 for a denial or a failed case and 2 for an
+		// error; everything else exits 1.
+		code, report := exitStatus(err)
+		if report {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+		}
+		stop()
+		os.Exit(code)
 	}
 }
 
@@ -35,7 +41,7 @@ rollbacks always pass, and Rego policies add the platform team's own rules.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newEvalCommand(), newVerifyCommand(), newVersionCommand())
 	return root
 }
 

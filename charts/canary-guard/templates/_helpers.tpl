@@ -79,3 +79,21 @@ cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "c
 {{- else if hasSuffix "m" $d -}}{{ mul (trimSuffix "m" $d | int) 60 }}
 {{- else -}}{{ trimSuffix "s" $d | int }}{{- end -}}
 {{- end -}}
+
+{{/* matchConditions both webhooks share: the API server does not call
+canary-guard for updates it must never block, so they pass even while it is
+down: the KServe controller's finalizer removal on an object being deleted,
+and updates that change neither spec, labels nor annotations. */}}
+{{- define "canary-guard.matchConditions" -}}
+- name: not-being-deleted
+  expression: "!has(object.metadata.deletionTimestamp)"
+- name: changes-spec-or-metadata
+  expression: >-
+    request.operation != 'UPDATE'
+    || object.spec != oldObject.spec
+    || object.metadata.?labels.orValue({}) != oldObject.metadata.?labels.orValue({})
+    || object.metadata.?annotations.orValue({}) != oldObject.metadata.?annotations.orValue({})
+{{- with .Values.webhook.matchConditions }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

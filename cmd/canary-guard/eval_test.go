@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+)
+
+// Manifests of KServe's rollout sample (docs/samples/v1beta1/rollout),
+// with the status KServe writes once the canary revision is ready.
+const (
+	sampleStable = `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: my-model
+  namespace: models
+spec:
+  predictor:
+    tensorflow:
+      storageUri: gs://kfserving-examples/models/tensorflow/flowers
+status:
+  components:
+    predictor:
+      latestCreatedRevision: my-model-predictor-00001
+      latestReadyRevision: my-model-predictor-00001
+      latestRolledoutRevision: my-model-predictor-00001
+`
+	sampleNewModel = `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: my-model
+  namespace: models
+spec:
+  predictor:
+    tensorflow:
+      storageUri: gs://kfserving-examples/models/tensorflow/flowers-2
+`
+	sampleCanary10 = `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: my-model
+  namespace: models
+  annotations:
+    serving.kserve.io/enable-tag-routing: "true"
+spec:
+  predictor:
+    canaryTrafficPercent: 10
+    tensorflow:
+      storageUri: gs://kfserving-examples/models/tensorflow/flowers-2
+status:
+  components:
+    predictor:
+      latestCreatedRevision: my-model-predictor-00002
+      latestReadyRevision: my-model-predictor-00002
+      latestRolledoutRevision: my-model-predictor-00001
+`
+)
+
+// at returns the canary manifest with another percent.
+func at(percent string) string {
+	return strings.Replace(sampleCanary10, "canaryTrafficPercent: 10", "canaryTrafficPercent: "+percent, 1)
+}
+
+// writeFiles writes name -> content into a temporary directory and
+// returns the directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// execute runs a command as main would and returns its output and exit
+// status.
+func execute(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCommand()
+	// Until main.go registers eval and verify, the tests do.
+	for _, c := range []*cobra.Command{newEvalCommand(), newVerifyCommand()} {
+		if !slices.ContainsFunc(root.Commands(), func(sub *cobra.Command) bool { return sub.Name() == c.Name() }) {
+			root.AddCommand(c)
+		}
+	}
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	code, report := exitStatus(err)
+	if report {
+		out.WriteString("Error: " + err.Error() + "\n")
+	}
+	return out.String(), code
+}
+
+func TestEval_ExitStatusSaysAdmittedDeniedOrError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"stable.yaml":    sampleStable,
+		"new-model.yaml": sampleNewModel,
+		"at10.yaml":      sampleCanary10,
+		"at35.yaml":      at("35"),
+		"at100.yaml":     at("100"),
+		"at0.yaml":       at("0"),
+		"bad.yaml":       "spec: [",
+		"deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x}
+`,
+		"typo.yaml":       strings.Replace(sampleNewModel, "storageUri", "storageURI", 1),
+		"config.yaml":     "maxStepPercent: 100\n",
+		"bad-config.yaml": "maxStepPercnt: 10\n",
+		"policies/broken.rego": `package canary_guard
+
+deny contains msg if { http.send({}) ; msg := "x" }
+`,
+	})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+	}{
+		{name: "a capped step is admitted", args: []string{"--old", f("at10.yaml"), "--new", f("at35.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED: UPDATE models/my-model", "enforcement: enforce"}},
+		{name: "a jump is denied with the next step", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml")}, wantCode: 1,
+			wantOut: []string{"DENIED: UPDATE models/my-model", "denials:\n  [max-step] spec.predictor.canaryTrafficPercent 10 → 100 rises by 90; at most 25 per update. Set 35 now, or 0 to roll back."}},
+		{name: "a rollback is admitted and says why", args: []string{"--old", f("at35.yaml"), "--new", f("at0.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED", "always admitted: rollback"}},
+		{name: "a model change is patched to the initial percent", args: []string{"--old", f("stable.yaml"), "--new", f("new-model.yaml")}, wantCode: 0,
+			wantOut: []string{"ADMITTED with warnings", "patch:\n  metadata:\n    annotations:\n      serving.kserve.io/enable-tag-routing: \"true\"\n  spec:\n    predictor:\n      canaryTrafficPercent: 10\n", "[canary-injected] spec.predictor"}},
+		{name: "the configuration is used", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml"), "--config", f("config.yaml")}, wantCode: 0},
+		{name: "a create without --old", args: []string{"--new", f("new-model.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED: CREATE models/my-model", "enable-tag-routing"}},
+		{name: "the namespace flag must agree with the manifest", args: []string{"--new", f("new-model.yaml"), "--namespace", "other"}, wantCode: 2, wantOut: []string{`metadata.namespace "models" differs from the request's namespace "other"`}},
+		{name: "a missing file is an error", args: []string{"--new", f("missing.yaml")}, wantCode: 2, wantOut: []string{"reading manifest"}},
+		{name: "unparsable YAML is an error", args: []string{"--new", f("bad.yaml")}, wantCode: 2, wantOut: []string{"bad.yaml"}},
+		{name: "a file without an InferenceService is an error", args: []string{"--new", f("deployment.yaml")}, wantCode: 2, wantOut: []string{"no InferenceService among the manifest's documents (Deployment)"}},
+		{name: "an unknown field is an error", args: []string{"--new", f("typo.yaml")}, wantCode: 2, wantOut: []string{`unknown field "spec.predictor.tensorflow.storageURI"`}},
+		{name: "a bad configuration is an error", args: []string{"--new", f("new-model.yaml"), "--config", f("bad-config.yaml")}, wantCode: 2, wantOut: []string{"maxStepPercnt"}},
+		{name: "a policy that does not compile is an error", args: []string{"--new", f("new-model.yaml"), "--policy-dir", f("policies")}, wantCode: 2, wantOut: []string{"broken.rego:3", "http.send"}},
+		{name: "no manifest is an error", args: nil, wantCode: 2, wantOut: []string{"--new (or --review) is required"}},
+		{name: "an unknown flag is an error", args: []string{"--bogus"}, wantCode: 2, wantOut: []string{"unknown flag"}},
+		{name: "an unknown output format is an error", args: []string{"--new", f("new-model.yaml"), "-o", "xml"}, wantCode: 2, wantOut: []string{"want text or json"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := execute(t, append([]string{"eval"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d; output:\n%s", code, tc.wantCode, out)
+			}
+			for _, want := range tc.wantOut {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestEval_JSONOutputHasAStableShape(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"stable.yaml": sampleStable, "new-model.yaml": sampleNewModel})
+	out, code := execute(t, "eval", "--old", filepath.Join(dir, "stable.yaml"), "--new", filepath.Join(dir, "new-model.yaml"), "-o", "json", "--user", "alice", "--group", "ml", "--group", "eu")
+	if code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, out)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not a JSON object: %v\n%s", err, out)
+	}
+	keys := make([]string, 0, len(got))
+	for k := range got {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"allowed", "denials", "enforcement", "facts", "patches", "reason", "warnings"}; !slices.Equal(keys, want) {
+		t.Errorf("keys = %v, want %v", keys, want)
+	}
+	var report struct {
+		Allowed     bool   `json:"allowed"`
+		Enforcement string `json:"enforcement"`
+		Patches     []struct {
+			Op    string `json:"op"`
+			Path  string `json:"path"`
+			Value any    `json:"value"`
+		} `json:"patches"`
+		Denials  []struct{ Rule, Msg string } `json:"denials"`
+		Warnings []struct{ Rule, Msg string } `json:"warnings"`
+		Facts    struct {
+			ModelChanged bool `json:"modelChanged"`
+		} `json:"facts"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if !report.Allowed || report.Enforcement != "enforce" || !report.Facts.ModelChanged {
+		t.Errorf("allowed=%v enforcement=%q modelChanged=%v", report.Allowed, report.Enforcement, report.Facts.ModelChanged)
+	}
+	if len(report.Patches) != 2 || report.Patches[0].Path != "/spec/predictor/canaryTrafficPercent" || report.Patches[0].Value != float64(10) {
+		t.Errorf("patches = %+v, want the percent then the tag-routing annotation", report.Patches)
+	}
+	if report.Denials == nil || len(report.Denials) != 0 {
+		t.Errorf("denials = %#v, want an empty array", report.Denials)
+	}
+	if len(report.Warnings) != 1 || report.Warnings[0].Rule != "canary-injected" {
+		t.Errorf("warnings = %+v, want canary-injected", report.Warnings)
+	}
+}
+
+func TestEval_ReviewGivesTheSameAnswerAsManifests(t *testing.T) {
+	review := func(op, object, oldObject string) string {
+		r := map[string]any{
+			"uid":       "7f0c",
+			"kind":      map[string]string{"group": "serving.kserve.io", "version": "v1beta1", "kind": "InferenceService"},
+			"resource":  map[string]string{"group": "serving.kserve.io", "version": "v1beta1", "resource": "inferenceservices"},
+			"name":      "my-model",
+			"namespace": "models",
+			"operation": op,
+			"userInfo":  map[string]any{"username": "alice", "groups": []string{"ml-engineers"}},
+			"object":    yamlToJSON(t, object),
+		}
+		if oldObject != "" {
+			r["oldObject"] = yamlToJSON(t, oldObject)
+		}
+		b, err := json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	dir := writeFiles(t, map[string]string{
+		"stable.yaml": sampleStable, "new-model.yaml": sampleNewModel, "at10.yaml": sampleCanary10, "at100.yaml": at("100"),
+		"model-change.json": review("UPDATE", sampleNewModel, sampleStable),
+		"jump.json":         review("UPDATE", at("100"), sampleCanary10),
+		"create.json":       review("CREATE", sampleNewModel, ""),
+		"delete.json":       strings.Replace(review("DELETE", sampleCanary10, ""), `"object"`, `"oldObject"`, 1),
+		"not-a-review.json": `{"apiVersion": "v1", "kind": "ConfigMap"}`,
+	})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name      string
+		review    string
+		manifests []string
+	}{
+		{name: "a model change", review: "model-change.json", manifests: []string{"--old", f("stable.yaml"), "--new", f("new-model.yaml")}},
+		{name: "a jump", review: "jump.json", manifests: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml")}},
+		{name: "a create", review: "create.json", manifests: []string{"--new", f("new-model.yaml")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fromReview, reviewCode := execute(t, "eval", "--review", f(tc.review), "-o", "json")
+			fromManifests, manifestCode := execute(t, append([]string{"eval", "-o", "json", "--user", "alice", "--group", "ml-engineers"}, tc.manifests...)...)
+			if reviewCode != manifestCode || fromReview != fromManifests {
+				t.Errorf("--review (exit %d):\n%s\n--old/--new (exit %d):\n%s", reviewCode, fromReview, manifestCode, fromManifests)
+			}
+		})
+	}
+
+	failures := []struct {
+		name    string
+		args    []string
+		wantOut string
+	}{
+		{name: "a DELETE has nothing to evaluate", args: []string{"--review", f("delete.json")}, wantOut: "nothing to evaluate: the webhooks admit DELETE requests unevaluated"},
+		{name: "not an AdmissionReview", args: []string{"--review", f("not-a-review.json")}, wantOut: "not an AdmissionReview v1"},
+		{name: "--review with manifests", args: []string{"--review", f("jump.json"), "--new", f("at100.yaml")}, wantOut: "--review excludes --old and --new"},
+		{name: "--review with request flags", args: []string{"--review", f("jump.json"), "--user", "bob"}, wantOut: "apply to --old/--new only"},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := execute(t, append([]string{"eval"}, tc.args...)...)
+			if code != 2 || !strings.Contains(out, tc.wantOut) {
+				t.Errorf("exit status %d, want 2, with %q:\n%s", code, tc.wantOut, out)
+			}
+		})
+	}
+}
+
+func yamlToJSON(t *testing.T, manifest string) json.RawMessage {
+	t.Helper()
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(manifest), &obj); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestExitStatus_MapsErrorsForMain(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantCode   int
+		wantReport bool
+	}{
+		{name: "success", err: nil, wantCode: 0},
+		{name: "a denial is already printed", err: exitError{code: 1}, wantCode: 1},
+		{name: "a failure is printed", err: failed(os.ErrNotExist), wantCode: 2, wantReport: true},
+		{name: "other commands' errors keep status 1", err: os.ErrNotExist, wantCode: 1, wantReport: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, report := exitStatus(tc.err)
+			if code != tc.wantCode || report != tc.wantReport {
+				t.Errorf("exitStatus = %d, %v; want %d, %v", code, report, tc.wantCode, tc.wantReport)
+			}
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// indented returns a manifest as a YAML block scalar's content.
+func indented(manifest string) string {
+	return strings.TrimRight(indentBy(manifest, "    "), "\n")
+}
+
+func TestVerify_ReportsFailuresWithTheirDiffAndExitStatus(t *testing.T) {
+	jumpCase := func(name, expect string) string {
+		return `- name: ` + name + `
+  old: |
+` + indented(sampleCanary10) + `
+  new: |
+` + indented(at("100")) + `
+  expect:
+` + expect + "\n"
+	}
+	dir := writeFiles(t, map[string]string{
+		"passing.yaml": "name: passing\ncases:\n" + jumpCase("a jump is denied", `    allowed: false
+    denials: ['^\[max-step\] .*Set 35 now']`),
+		"failing.yaml": "name: failing\ncases:\n" +
+			jumpCase("a jump is denied", "    allowed: false") +
+			jumpCase("a jump is admitted", `    allowed: true
+    warnings: ['canary-ready-unknown']`),
+		"broken.yaml": "cases: [{name: x}]\n",
+		"policies/team.rego": `package canary_guard
+
+deny contains {"rule": "prod-step", "msg": "production steps are at most 10"} if {
+	startswith(input.request.namespace, "prod-")
+	some c in input.rollout.components
+	c.newEffectivePercent - c.oldEffectivePercent > 10
+}
+`,
+		"policies/team_test.rego": `package canary_guard_test
+
+import data.canary_guard
+
+prod_rise(ns) := {"request": {"operation": "UPDATE", "namespace": ns, "name": "m", "user": {"username": "a", "groups": []}},
+	"rollout": {"operation": "UPDATE", "deploymentMode": "Knative", "components": [{"kind": "predictor", "newEffectivePercent": 35, "oldEffectivePercent": 10}]},
+	"config": {"maxStepPercent": 25}}
+
+test_prod_rise_denied if {
+	some d in canary_guard.deny with input as prod_rise("prod-eu")
+	d.rule == "prod-step"
+}
+
+test_staging_rise_denied if {
+	some d in canary_guard.deny with input as prod_rise("staging")
+	d.rule == "prod-step"
+}
+`,
+		"bad-policies/team.rego": "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
+	})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+		notOut   []string
+	}{
+		{name: "a passing suite", args: []string{f("passing.yaml")}, wantCode: 0,
+			wantOut: []string{"ok    passing (" + f("passing.yaml") + "): 1 passed, 0 failed\n1 passed, 0 failed\n"}, notOut: []string{"FAIL"}},
+		{name: "a passing suite, verbose", args: []string{"-v", f("passing.yaml")}, wantCode: 0,
+			wantOut: []string{"ok    passing (" + f("passing.yaml") + "): a jump is denied\n"}},
+		{name: "a failing case says what differed and what it got", args: []string{f("passing.yaml"), f("failing.yaml")}, wantCode: 1, wantOut: []string{
+			"FAIL  failing (" + f("failing.yaml") + "): cases[1] a jump is admitted\n" +
+				"        allowed: want true, got false (DENIED)\n" +
+				"        warnings: want one matching \"canary-ready-unknown\", got none\n" +
+				"        got:\n" +
+				"          DENIED (enforcement enforce)\n" +
+				"          denial: [max-step] spec.predictor.canaryTrafficPercent 10 → 100 rises by 90; at most 25 per update. Set 35 now, or 0 to roll back.\n",
+			"FAIL  failing (" + f("failing.yaml") + "): 1 passed, 1 failed\n",
+			"\n2 passed, 1 failed\n",
+		}},
+		{name: "a suite that cannot be read is an error", args: []string{f("broken.yaml"), f("passing.yaml")}, wantCode: 2,
+			wantOut: []string{"ERROR " + f("broken.yaml") + ":\n        suite " + f("broken.yaml") + ": cases[0] (x): new (or newFile) is required", "1 passed, 0 failed, 1 could not run\n"}},
+		{name: "the Rego tests of --policy-dir run per test", args: []string{"--policy-dir", f("policies")}, wantCode: 1, wantOut: []string{
+			"FAIL  canary_guard_test.test_staging_rise_denied (" + f("policies/team_test.rego") + ":14)\n        failed at " + f("policies/team_test.rego") + ":15: some d in canary_guard.deny with input as prod_rise(\"staging\")\n",
+			"FAIL  rego tests in " + f("policies") + ": 1 passed, 1 failed\n",
+			"\n1 passed, 1 failed\n",
+		}},
+		{name: "--policy-dir also serves suites that name none", args: []string{"--policy-dir", f("policies"), f("passing.yaml")}, wantCode: 1,
+			wantOut: []string{"ok    passing", "2 passed, 1 failed\n"}},
+		{name: "a policy dir that does not compile is an error", args: []string{"--policy-dir", f("bad-policies")}, wantCode: 2,
+			wantOut: []string{"ERROR rego tests in " + f("bad-policies") + ":\n        compiling policies: 1 error occurred: " + f("bad-policies") + "/team.rego:3: rego_type_error: undefined function http.send", "0 passed, 0 failed, 1 could not run\n"}},
+		{name: "a suite whose policy does not compile is an error", args: []string{"--policy-dir", f("bad-policies"), f("passing.yaml")}, wantCode: 2,
+			wantOut: []string{"ERROR " + f("passing.yaml") + ":\n        suite passing: compiling policies: ", "0 passed, 0 failed, 2 could not run\n"}},
+		{name: "nothing to verify is an error", args: nil, wantCode: 2, wantOut: []string{"give suite files, or --policy-dir"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := execute(t, append([]string{"verify"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d; output:\n%s", code, tc.wantCode, out)
+			}
+			for _, want := range tc.wantOut {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks:\n%s\noutput:\n%s", want, out)
+				}
+			}
+			for _, not := range tc.notOut {
+				if strings.Contains(out, not) {
+					t.Errorf("output has %q:\n%s", not, out)
+				}
+			}
+		})
+	}
+}
+
+func TestVerify_ShippedSuitePasses(t *testing.T) {
+	out, code := execute(t, "verify", filepath.Join("..", "..", "rego", "canary_guard_suite.yaml"))
+	if code != 0 || !strings.Contains(out, " 0 failed\n") {
+		t.Errorf("exit status %d:\n%s", code, out)
+	}
+}
