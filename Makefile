@@ -26,16 +26,24 @@ GO_PACKAGES := ./cmd/... ./policy/... ./webhook/... ./rego/...
 build: ## Build bin/canary-guard.
 	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(CANARY_GUARD) ./cmd/canary-guard
 
+.PHONY: demo
+demo: build envtest-assets $(HELM) ## Walk through a guarded canary rollout on a local control plane (KEEP=1 leaves it running).
+	go run ./e2e/demo --repo $(CURDIR) $(if $(KEEP),--keep)
+
 .PHONY: test
-test: test-unit test-rego ## Run every test: Go unit tests and the Rego tests.
+test: test-unit test-rego e2e ## Run every test: Go unit tests, Rego tests and the end-to-end suite.
 
 .PHONY: test-unit
 test-unit: ## Go unit tests (includes the Rego tests through OPA's test runner).
 	go test -count=1 $(GO_PACKAGES)
 
+.PHONY: e2e
+e2e: build envtest-assets $(HELM) ## End-to-end tests on a real kube-apiserver with KServe's controller.
+	go test -count=1 -timeout 30m ./e2e/...
+
 .PHONY: test-rego
 test-rego: $(OPA) ## Rego unit tests of the shipped bundle with `opa test`.
-	$(OPA) test --v1-compatible -v rego/ | tail -n 3
+	$(OPA) test rego/
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
@@ -43,7 +51,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
 	go vet $(GO_PACKAGES)
 	$(GOLANGCI_LINT) run $(GO_PACKAGES)
 	$(MAKE) --no-print-directory $(OPA)
-	$(OPA) check --v1-compatible --strict rego/
+	$(OPA) check --strict rego/
 
 .PHONY: bench
 bench: ## Go benchmarks of the mutate and validate paths.
