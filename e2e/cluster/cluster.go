@@ -687,7 +687,7 @@ func (c *Cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 			last = detail
 		}
 		if watch != nil && watch.exited() {
-			return fmt.Errorf("%s exited (%v) while waiting for %s\n%s", watch.name, watch.err, what, watch.tail(40))
+			return fmt.Errorf("%s exited (%w) while waiting for %s\n%s", watch.name, watch.err, what, watch.tail(40))
 		}
 		select {
 		case <-ctx.Done():

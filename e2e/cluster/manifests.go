@@ -71,7 +71,7 @@ func readCRDs(dirs ...string) ([]*apiextensionsv1.CustomResourceDefinition, erro
 				return err
 			}
 			name := d.Name()
-			if d.IsDir() || name == "kustomization.yaml" || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			if d.IsDir() || name == "kustomization.yaml" || (!strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")) {
 				return nil
 			}
 			files = append(files, path)

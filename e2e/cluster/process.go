@@ -112,7 +112,7 @@ func (p *process) waitHTTP(ctx context.Context, url string, timeout time.Duratio
 			last = err.Error()
 		}
 		if p.exited() {
-			return fmt.Errorf("%s exited (%v) before %s answered\n%s", p.name, p.err, url, p.tail(40))
+			return fmt.Errorf("%s exited (%w) before %s answered\n%s", p.name, p.err, url, p.tail(40))
 		}
 		select {
 		case <-ctx.Done():
