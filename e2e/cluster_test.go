@@ -29,41 +29,6 @@ const (
 	rolloutSamplesIn = "docs/samples/v1beta1/rollout"
 )
 
-// startCluster starts the local control plane, or skips the test when the
-// control-plane binaries are not built.
-func startCluster(t *testing.T, ctx context.Context, opts cluster.Options) *cluster.Cluster {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "bin", "kube-apiserver")); err != nil {
-		t.Skip("bin/kube-apiserver missing: run make envtest-assets")
-	}
-	opts.RepoRoot = root
-	opts.Log = logWriter{t}
-	// CANARY_GUARD_E2E_KEEP=1 keeps the logs, audit log and kubeconfig.
-	opts.KeepWorkDir = os.Getenv("CANARY_GUARD_E2E_KEEP") != ""
-	c, err := cluster.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range []string{"kserve-manager", "canary-guard", "simulator"} {
-				t.Log(c.LogTail(name, 60))
-			}
-		}
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	t.Logf("control plane started in %s", c.StartupDuration().Round(100*time.Millisecond))
-	return c
-}
-
-type logWriter struct{ t *testing.T }
-
 // auditEvent is the part of an audit.k8s.io/v1 Event the tests read.
 type auditEvent struct {
 	Verb string `json:"verb"`
@@ -98,11 +63,6 @@ func auditEvents(t *testing.T, path string) []auditEvent {
 		events = append(events, e)
 	}
 	return events
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // waitUntil polls cond every 200ms until it holds or timeout passes; the
@@ -163,7 +123,7 @@ func TestControlPlane_KServeRolloutSamples(t *testing.T) {
 	testStart := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	c := startCluster(t, ctx, cluster.Options{})
+	c := testCluster(t)
 	k8s := c.Client()
 
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: modelsNS}}); err != nil {
@@ -254,11 +214,13 @@ func TestControlPlane_KServeRolloutSamples(t *testing.T) {
 
 	// Nothing in this flow may be denied: not the user's applies, not the
 	// KServe controller's own updates (finalizers, status).
-	denied, err := c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", `outcome="denied"`)
+	// The control plane is shared with the scenario suite: count only
+	// this test's namespace.
+	denied, err := c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", `outcome="denied"`, `namespace="`+modelsNS+`"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	errored, err := c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", `outcome="errored"`)
+	errored, err := c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", `outcome="errored"`, `namespace="`+modelsNS+`"`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +235,9 @@ func TestControlPlane_KServeRolloutSamples(t *testing.T) {
 	// annotations, so they pass even while canary-guard is down.
 	controllerWrites := 0
 	for _, e := range auditEvents(t, c.AuditLogPath()) {
+		if e.ObjectRef.Namespace != modelsNS {
+			continue // another test's namespace on the shared control plane
+		}
 		if strings.Contains(e.ResponseStatus.Message, "canary-guard.dev") {
 			t.Errorf("%s %s %s/%s by %s failed in canary-guard: %s", e.Verb, e.ObjectRef.Resource, e.ObjectRef.Subresource,
 				e.ObjectRef.Name, e.User.Username, e.ResponseStatus.Message)
@@ -294,5 +259,5 @@ func TestControlPlane_KServeRolloutSamples(t *testing.T) {
 		t.Error("the audit log shows no write of the KServe controller to the InferenceService (its finalizer patch)")
 	}
 	t.Logf("the KServe controller wrote the InferenceService %d time(s) without calling canary-guard (finalizers); status goes to /status, which canary-guard does not intercept", controllerWrites)
-	t.Logf("total test time %s (start-up %s)", time.Since(testStart).Round(100*time.Millisecond), c.StartupDuration().Round(100*time.Millisecond))
+	t.Logf("total test time %s (shared control plane start-up %s)", time.Since(testStart).Round(100*time.Millisecond), c.StartupDuration().Round(100*time.Millisecond))
 }

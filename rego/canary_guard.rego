@@ -45,6 +45,12 @@ pct_share(p) := "100 % (no canaryTrafficPercent)" if p == null
 
 pct_share(p) := sprintf("%d %%", [p]) if p != null
 
+# change_desc describes a model change: the two models, or the changed
+# fields when the summary (storage URI or image) is the same.
+change_desc(c) := sprintf("changes from %s to %s", [model_desc(c.oldModel), model_desc(c.newModel)]) if c.oldModel != c.newModel
+
+change_desc(c) := sprintf("changes (%s)", [concat(", ", c.changedFields)]) if c.oldModel == c.newModel
+
 model_desc(m) := m if m != ""
 
 model_desc(m) := "(not set)" if m == ""
@@ -88,8 +94,8 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.modelChanged
 	c.newPercent == null
 	msg := sprintf(
-		"%s: the model changes from %s to %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
-		[c.path, model_desc(c.oldModel), model_desc(c.newModel), cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
+		[c.path, change_desc(c), cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
 	)
 }
 
@@ -278,8 +284,8 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	c.modelChanged
 	c.promotedCanary == ""
 	msg := sprintf(
-		"%s: the model changes from %s to %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.",
-		[c.path, model_desc(c.oldModel), model_desc(c.newModel), cfg.initialCanaryPercent],
+		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.",
+		[c.path, change_desc(c), cfg.initialCanaryPercent],
 	)
 }
 
@@ -344,8 +350,8 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	c.kind != "predictor"
 	c.modelChanged
 	msg := sprintf(
-		"%s: the model changes from %s to %s by a rolling update of all replicas; Standard mode has no canary for the %s.",
-		[c.path, model_desc(c.oldModel), model_desc(c.newModel), c.kind],
+		"%s: the model %s by a rolling update of all replicas; Standard mode has no canary for the %s.",
+		[c.path, change_desc(c), c.kind],
 	)
 }
 

@@ -1050,3 +1050,12 @@ test_each_component_is_checked_on_its_own if {
 	not fires(d, "max-step", ["spec.predictor"])
 	count(d) == 2
 }
+
+test_model_change_without_a_new_storage_uri_names_the_changed_fields if {
+	inp := knative_update([predictor(null, null, {
+		"modelChanged": true,
+		"revisionChanged": true,
+		"changedFields": ["spec.predictor.model.runtimeVersion"],
+	})])
+	fires(deny_of(inp), "canary-required", ["spec.predictor: the model changes (spec.predictor.model.runtimeVersion) with no canaryTrafficPercent"])
+}

@@ -48,9 +48,9 @@ type Options struct {
 	ReloadInterval time.Duration
 	// EvalTimeout bounds one policy evaluation.
 	EvalTimeout time.Duration
-	// DecisionLogs turns the decision log on; DecisionLogNoopSample is the
-	// fraction of uneventful admitted requests logged as well.
-	DecisionLogs          bool
+	// NoDecisionLogs turns the decision log off; DecisionLogNoopSample is
+	// the fraction of uneventful admitted requests logged as well.
+	NoDecisionLogs        bool
 	DecisionLogNoopSample float64
 	// Events records Kubernetes Events; nil records none.
 	Events Events
@@ -122,7 +122,7 @@ func (s *Server) Handler() http.Handler {
 	obs := Observers{
 		Log:       s.log,
 		Metrics:   s.metrics,
-		Decisions: NewDecisionLog(s.log, s.opts.DecisionLogs, s.opts.DecisionLogNoopSample),
+		Decisions: NewDecisionLog(s.log, !s.opts.NoDecisionLogs, s.opts.DecisionLogNoopSample),
 		Events:    s.opts.Events,
 	}
 	mux := http.NewServeMux()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,11 +12,36 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/canary-guard/canary-guard/certs"
 	"github.com/canary-guard/canary-guard/policy"
 	"github.com/canary-guard/canary-guard/webhook"
 )
+
+// Certificate modes of --cert-mode.
+const (
+	certModeFile        = "file"
+	certModeSelfManaged = "self-managed"
+)
+
+// certWaitTimeout bounds the wait for the first self-managed certificate
+// at start: a new leader may first wait out a crashed one's Lease (15 s).
+const certWaitTimeout = 2 * time.Minute
+
+// selfManagedFlags are the flags of --cert-mode=self-managed.
+type selfManagedFlags struct {
+	secret         string
+	service        string
+	configurations string
+	certValidity   time.Duration
+	caValidity     time.Duration
+	renewBefore    time.Duration
+}
 
 func newServeCommand() *cobra.Command {
 	var (
@@ -29,6 +56,12 @@ func newServeCommand() *cobra.Command {
 		reloadInterval time.Duration
 		evalTimeout    time.Duration
 		logLevel       string
+		certMode       string
+		selfManaged    selfManagedFlags
+		decisionLogs   bool
+		noopSample     float64
+		events         bool
+		kubeconfig     string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -38,7 +71,13 @@ func newServeCommand() *cobra.Command {
 
 The certificate, the configuration and the policy directory are reloaded when
 they change; a reload that fails keeps the last good one in use. A policy or
-configuration that fails to load at start is an error.`,
+configuration that fails to load at start is an error.
+
+With --cert-mode=self-managed canary-guard keeps its own CA and serving
+certificate in the Secret --cert-secret (namespace $POD_NAMESPACE): one replica,
+elected through a Lease, creates and rotates them and writes the CA bundle into
+the webhook configurations --webhook-configurations; every replica writes the
+serving certificate into --cert-dir. Serving starts once it is there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			minTLS, err := parseTLSVersion(tlsMinVersion)
@@ -52,21 +91,49 @@ configuration that fails to load at start is an error.`,
 			handler := slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 			log := slog.New(handler)
 			ctrllog.SetLogger(logr.FromSlogHandler(handler))
+			// client-go's leader election logs through klog.
+			klog.SetSlogLogger(log)
 
-			srv, err := webhook.NewServer(cmd.Context(), webhook.Options{
-				Addr:           ":" + strconv.Itoa(port),
-				CertDir:        certDir,
-				TLSMinVersion:  minTLS,
-				HealthAddr:     healthAddr,
-				MetricsAddr:    metricsAddr,
-				ShutdownDelay:  shutdownDelay,
-				ReloadInterval: reloadInterval,
-				EvalTimeout:    evalTimeout,
-			}, policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}, log)
-			if err != nil {
-				return err
+			if noopSample < 0 || noopSample > 1 {
+				return fmt.Errorf("--decision-log-noop-sample %v: want 0..1", noopSample)
 			}
-			return srv.Run(cmd.Context())
+			var recorder webhook.Events
+			if events {
+				rec, stop, err := clusterEvents(kubeconfig)
+				if err != nil {
+					// Events are a convenience: serving admission answers matters more.
+					log.Warn("Kubernetes Events are off: no API server access", "error", err)
+				} else {
+					recorder = rec
+					defer stop()
+				}
+			}
+			newServer := func(ctx context.Context) (*webhook.Server, error) {
+				return webhook.NewServer(ctx, webhook.Options{
+					NoDecisionLogs:        !decisionLogs,
+					DecisionLogNoopSample: noopSample,
+					Events:                recorder,
+					Addr:                  ":" + strconv.Itoa(port),
+					CertDir:               certDir,
+					TLSMinVersion:         minTLS,
+					HealthAddr:            healthAddr,
+					MetricsAddr:           metricsAddr,
+					ShutdownDelay:         shutdownDelay,
+					ReloadInterval:        reloadInterval,
+					EvalTimeout:           evalTimeout,
+				}, policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}, log)
+			}
+			switch certMode {
+			case certModeFile:
+				srv, err := newServer(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return srv.Run(cmd.Context())
+			case certModeSelfManaged:
+				return serveSelfManaged(cmd.Context(), selfManaged, certDir, log, newServer)
+			}
+			return fmt.Errorf("--cert-mode %q: want %s or %s", certMode, certModeFile, certModeSelfManaged)
 		},
 	}
 	f := cmd.Flags()
@@ -81,7 +148,93 @@ configuration that fails to load at start is an error.`,
 	f.DurationVar(&reloadInterval, "reload-interval", 2*time.Second, "how often the config and policy files are checked for changes")
 	f.DurationVar(&evalTimeout, "eval-timeout", 2*time.Second, "the most one policy evaluation may take (the request's own deadline also applies)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.BoolVar(&decisionLogs, "decision-logs", true, "log one JSON line per denial, warning, injection and override")
+	f.Float64Var(&noopSample, "decision-log-noop-sample", 0, "fraction (0..1) of admitted requests with nothing to report that are logged too")
+	f.BoolVar(&events, "events", true, "record Kubernetes Events on InferenceServices for injections, warn/audit violations and overrides (needs API server access)")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for Kubernetes Events (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	f.StringVar(&certMode, "cert-mode", certModeFile, "file: tls.crt and tls.key in --cert-dir come from elsewhere (cert-manager); self-managed: canary-guard creates and rotates them")
+	f.StringVar(&selfManaged.secret, "cert-secret", "", "self-managed: the kubernetes.io/tls Secret holding the CA and the serving certificate")
+	f.StringVar(&selfManaged.service, "webhook-service", "", "self-managed: the webhook's Service, whose DNS names the serving certificate carries")
+	f.StringVar(&selfManaged.configurations, "webhook-configurations", "", "self-managed: name of the MutatingWebhookConfiguration and the ValidatingWebhookConfiguration that get the CA bundle")
+	f.DurationVar(&selfManaged.certValidity, "cert-validity", certs.DefaultCertValidity, "self-managed: validity of the serving certificate")
+	f.DurationVar(&selfManaged.caValidity, "ca-validity", certs.DefaultCAValidity, "self-managed: validity of the CA")
+	f.DurationVar(&selfManaged.renewBefore, "cert-renew-before", certs.DefaultRenewBefore, "self-managed: renew the serving certificate, and rotate the CA, this long before they expire")
 	return cmd
+}
+
+// serveSelfManaged runs the certificate manager and, once the first
+// serving certificate is in certDir (webhook.NewServer needs it), the
+// server. Either failing stops both.
+func serveSelfManaged(ctx context.Context, flags selfManagedFlags, certDir string, log *slog.Logger,
+	newServer func(context.Context) (*webhook.Server, error),
+) error {
+	for _, f := range []struct{ name, value string }{
+		{"--cert-secret", flags.secret},
+		{"--webhook-service", flags.service},
+		{"--webhook-configurations", flags.configurations},
+	} {
+		if f.value == "" {
+			return fmt.Errorf("--cert-mode=self-managed needs %s", f.name)
+		}
+	}
+	namespace := os.Getenv("POD_NAMESPACE")
+	if namespace == "" {
+		return errors.New("--cert-mode=self-managed: POD_NAMESPACE is not set")
+	}
+	identity := os.Getenv("POD_NAME")
+	if identity == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--cert-mode=self-managed: POD_NAME is not set and the hostname is unknown: %w", err)
+		}
+		identity = host
+	}
+	restConfig, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("--cert-mode=self-managed: Kubernetes client configuration: %w", err)
+	}
+	restConfig.UserAgent = "canary-guard/" + version
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("--cert-mode=self-managed: Kubernetes client: %w", err)
+	}
+	manager, err := certs.NewManager(client, certs.Options{
+		Namespace:             namespace,
+		SecretName:            flags.secret,
+		ServiceName:           flags.service,
+		WebhookConfigurations: flags.configurations,
+		CertDir:               certDir,
+		Identity:              identity,
+		CertValidity:          flags.certValidity,
+		CAValidity:            flags.caValidity,
+		RenewBefore:           flags.renewBefore,
+	}, log.With("component", "certs"))
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return manager.Run(gctx) })
+	if err := manager.WaitForCertificate(gctx, certWaitTimeout); err != nil {
+		cancel()
+		if runErr := g.Wait(); runErr != nil {
+			return runErr
+		}
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM) before the first certificate: not a failure.
+			return nil
+		}
+		return err
+	}
+	srv, err := newServer(gctx)
+	if err != nil {
+		cancel()
+		return errors.Join(err, g.Wait())
+	}
+	g.Go(func() error { return srv.Run(gctx) })
+	return g.Wait()
 }
 
 func parseTLSVersion(v string) (uint16, error) {
@@ -92,4 +245,14 @@ func parseTLSVersion(v string) (uint16, error) {
 		return tls.VersionTLS13, nil
 	}
 	return 0, fmt.Errorf("--tls-min-version %q: want 1.2 or 1.3", v)
+}
+
+// clusterEvents returns an Events recorder for the cluster the kubeconfig
+// (or the in-cluster configuration) points at.
+func clusterEvents(kubeconfig string) (webhook.Events, func(), error) {
+	cfg, _, err := (&kubeFlags{kubeconfig: kubeconfig}).restConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	return webhook.NewClusterEvents(cfg)
 }

@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // HelmVersion is the helm binary (bin/helm-<version>) the chart is rendered with.
@@ -160,6 +162,13 @@ func (c *Cluster) registerCanaryGuardWebhooks(ctx context.Context) error {
 			return err
 		}
 		if obj == nil {
+			// The chart's backstop ValidatingAdmissionPolicy and its
+			// binding are created as rendered.
+			if obj, names, err = admissionPolicy(d); err != nil {
+				return err
+			}
+		}
+		if obj == nil {
 			continue
 		}
 		if err := c.create(ctx, obj); err != nil {
@@ -192,6 +201,25 @@ func (c *Cluster) registerCanaryGuardWebhooks(ctx context.Context) error {
 		}
 		return false, fmt.Sprintf("mutate calls %v→%v, validate calls %v→%v", mutate0, m, validate0, v), nil
 	}, c.guard)
+}
+
+// admissionPolicy decodes a ValidatingAdmissionPolicy or
+// ValidatingAdmissionPolicyBinding document; it returns a nil object for
+// other kinds.
+func admissionPolicy(d doc) (client.Object, []string, error) {
+	var obj client.Object
+	switch d.meta.Kind {
+	case "ValidatingAdmissionPolicy":
+		obj = &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	case "ValidatingAdmissionPolicyBinding":
+		obj = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+	default:
+		return nil, nil, nil
+	}
+	if err := yaml.Unmarshal(d.data, obj); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", d.file, err)
+	}
+	return obj, []string{d.meta.Kind + " " + obj.GetName()}, nil
 }
 
 // metrics fetches canary-guard's /metrics text.

@@ -1,0 +1,257 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+)
+
+// maxSteps bounds one check: the longest path (a Secret to replace, its
+// bundle to record as injected) takes three writes.
+const maxSteps = 6
+
+// reconcile is one check of the leader: inject the Secret's bundle into
+// the webhooks, record it, then take decide's steps until none is left.
+// Every write carries the resourceVersion just read; a conflict re-reads.
+func (m *Manager) reconcile(ctx context.Context) error {
+	var injectErr error
+	for range maxSteps {
+		secret, err := m.getSecret(ctx)
+		if err != nil {
+			return err
+		}
+		st := parseSecret(secret)
+		if st.bundleErr == nil {
+			// Injection failing must not stop the Secret's upkeep: a
+			// missing webhook configuration only holds back the switch to
+			// a new CA, which waits for a recorded injection.
+			injectErr = m.inject(ctx, st.bundlePEM)
+			if hash := bundleHash(st.bundlePEM); injectErr == nil && st.injectedHash != hash {
+				if err := m.recordInjected(ctx, secret, hash); err != nil && !apierrors.IsConflict(err) {
+					return err
+				}
+				continue
+			}
+		}
+		d := decide(m.opts.Now(), st, m.rules)
+		switch d.action {
+		case actionNone:
+			return injectErr
+		case actionWait:
+			m.log.Info("certificate rotation in progress", "reason", d.reason)
+			return injectErr
+		}
+		if err := m.apply(ctx, secret, st, d); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return errors.Join(injectErr, err)
+		}
+	}
+	return errors.Join(injectErr, fmt.Errorf("the Secret %s/%s did not settle after %d steps", m.opts.Namespace, m.opts.SecretName, maxSteps))
+}
+
+// getSecret reads the Secret; nil when it does not exist.
+func (m *Manager) getSecret(ctx context.Context) (*corev1.Secret, error) {
+	s, err := m.client.CoreV1().Secrets(m.opts.Namespace).Get(ctx, m.opts.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+	}
+	return s, nil
+}
+
+// apply takes step d on the Secret (nil when it does not exist yet).
+func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretState, d decision) error {
+	now := m.opts.Now()
+	data := map[string][]byte{}
+	if secret != nil {
+		maps.Copy(data, secret.Data)
+	}
+	attrs := []any{"action", d.action.String(), "reason", d.reason}
+	switch d.action {
+	case actionCreate:
+		ca, err := newCA(now, m.opts.CAValidity, m.caName(now))
+		if err != nil {
+			return err
+		}
+		serving, err := newServingCert(now, m.opts.CertValidity, ca, m.rules.dnsNames)
+		if err != nil {
+			return err
+		}
+		data[KeyCABundle], data[KeyCAKey] = ca.certPEM, ca.keyPEM
+		data[KeyServingCert], data[KeyServingKey] = serving.certPEM, serving.keyPEM
+		attrs = append(attrs, "caNotAfter", ca.cert.NotAfter, "certNotAfter", serving.cert.NotAfter)
+	case actionRotateCA:
+		ca, err := newCA(now, m.opts.CAValidity, m.caName(now))
+		if err != nil {
+			return err
+		}
+		bundle := append(unexpired(st.bundle, now), ca.cert)
+		data[KeyCABundle], data[KeyCAKey] = encodeBundle(bundle), ca.keyPEM
+		attrs = append(attrs, "caNotAfter", ca.cert.NotAfter, "bundleCAs", len(bundle))
+	case actionIssue:
+		serving, err := newServingCert(now, m.opts.CertValidity, st.signer, m.rules.dnsNames)
+		if err != nil {
+			return err
+		}
+		data[KeyServingCert], data[KeyServingKey] = serving.certPEM, serving.keyPEM
+		attrs = append(attrs, "certNotAfter", serving.cert.NotAfter, "issuer", st.signer.cert.Subject.CommonName)
+	case actionDropCAs:
+		data[KeyCABundle] = encodeBundle(d.keep)
+		attrs = append(attrs, "bundleCAs", len(d.keep))
+	default:
+		return fmt.Errorf("no step to apply for action %s", d.action)
+	}
+
+	secrets := m.client.CoreV1().Secrets(m.opts.Namespace)
+	if secret == nil {
+		_, err := secrets.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      m.opts.SecretName,
+				Namespace: m.opts.Namespace,
+				Labels:    map[string]string{"app.kubernetes.io/managed-by": "canary-guard"},
+			},
+			Type: corev1.SecretTypeTLS,
+			Data: data,
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("creating Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+		}
+	} else {
+		updated := secret.DeepCopy()
+		updated.Data = data
+		if _, err := secrets.Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("updating Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+		}
+	}
+	level := slog.LevelInfo
+	if replacesGarbage(st, d) {
+		level = slog.LevelWarn
+	}
+	m.log.Log(ctx, level, "certificate Secret updated", attrs...)
+	return nil
+}
+
+// replacesGarbage reports whether step d replaces content of an existing
+// Secret that did not parse, which someone should hear about.
+func replacesGarbage(st secretState, d decision) bool {
+	if !st.exists {
+		return false
+	}
+	switch d.action {
+	case actionCreate:
+		return true
+	case actionRotateCA:
+		return st.signerErr != nil
+	case actionIssue:
+		return st.servingErr != nil
+	}
+	return false
+}
+
+func (m *Manager) caName(now time.Time) string {
+	return fmt.Sprintf("%s.%s.svc CA %s", m.opts.ServiceName, m.opts.Namespace, now.UTC().Format(time.RFC3339))
+}
+
+// recordInjected notes on the Secret that the bundle with hash is in every
+// webhook, and since when.
+func (m *Manager) recordInjected(ctx context.Context, secret *corev1.Secret, hash string) error {
+	updated := secret.DeepCopy()
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
+	}
+	updated.Annotations[AnnotationInjected] = hash
+	updated.Annotations[AnnotationInjectedAt] = m.opts.Now().UTC().Format(time.RFC3339)
+	if _, err := m.client.CoreV1().Secrets(m.opts.Namespace).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("recording the injected CA bundle on Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
+	}
+	m.log.Info("CA bundle confirmed in every webhook", "webhookConfigurations", m.opts.WebhookConfigurations)
+	return nil
+}
+
+// inject writes bundle into clientConfig.caBundle of every webhook of the
+// two named webhook configurations, and of nothing else.
+func (m *Manager) inject(ctx context.Context, bundle []byte) error {
+	name := m.opts.WebhookConfigurations
+	admission := m.client.AdmissionregistrationV1()
+	mutating, validating := admission.MutatingWebhookConfigurations(), admission.ValidatingWebhookConfigurations()
+	errM := injectInto(ctx, m.log, "MutatingWebhookConfiguration", name, bundle,
+		func(ctx context.Context) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+			return mutating.Get(ctx, name, metav1.GetOptions{})
+		},
+		func(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
+			for i := range c.Webhooks {
+				out = append(out, &c.Webhooks[i].ClientConfig)
+			}
+			return out
+		},
+		func(ctx context.Context, c *admissionregistrationv1.MutatingWebhookConfiguration) error {
+			_, err := mutating.Update(ctx, c, metav1.UpdateOptions{})
+			return err
+		})
+	errV := injectInto(ctx, m.log, "ValidatingWebhookConfiguration", name, bundle,
+		func(ctx context.Context) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+			return validating.Get(ctx, name, metav1.GetOptions{})
+		},
+		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
+			for i := range c.Webhooks {
+				out = append(out, &c.Webhooks[i].ClientConfig)
+			}
+			return out
+		},
+		func(ctx context.Context, c *admissionregistrationv1.ValidatingWebhookConfiguration) error {
+			_, err := validating.Update(ctx, c, metav1.UpdateOptions{})
+			return err
+		})
+	return errors.Join(errM, errV)
+}
+
+// injectInto is inject for one configuration: get, set every differing
+// caBundle, update; again from the get on a conflict (someone, such as
+// helm, wrote in between).
+func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string, bundle []byte,
+	get func(context.Context) (T, error),
+	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig,
+	update func(context.Context, T) error,
+) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		config, err := get(ctx)
+		if err != nil {
+			return err
+		}
+		changed := 0
+		for _, cc := range clientConfigs(config) {
+			if !bytes.Equal(cc.CABundle, bundle) {
+				cc.CABundle = bundle
+				changed++
+			}
+		}
+		if changed == 0 {
+			return nil
+		}
+		if err := update(ctx, config); err != nil {
+			return err
+		}
+		log.Info("CA bundle written", "kind", kind, "name", name, "webhooks", changed)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writing the CA bundle into %s %s: %w", kind, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package certs
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Keys and annotations of the Secret.
+const (
+	KeyServingCert = corev1.TLSCertKey       // tls.crt
+	KeyServingKey  = corev1.TLSPrivateKeyKey // tls.key
+	KeyCABundle    = "ca.crt"
+	KeyCAKey       = "ca.key"
+
+	// AnnotationInjected is the SHA-256 (hex) of the ca.crt last confirmed
+	// in every webhook; AnnotationInjectedAt is when (RFC 3339).
+	AnnotationInjected   = "canary-guard.dev/ca-bundle-injected"
+	AnnotationInjectedAt = "canary-guard.dev/ca-bundle-injected-at"
+)
+
+// secretState is the Secret parsed. Every part that does not parse has its
+// error set instead; parsing never fails as a whole, so garbage is a state
+// like any other.
+type secretState struct {
+	exists bool
+
+	bundle    []*x509.Certificate
+	bundlePEM []byte
+	bundleErr error
+
+	// signer is the CA of the bundle that ca.key belongs to.
+	signer    *keyPair
+	signerErr error
+
+	serving    *x509.Certificate
+	servingErr error
+
+	// injectedHash and injectedAt come from the annotations; empty and
+	// zero when absent or unreadable.
+	injectedHash string
+	injectedAt   time.Time
+}
+
+func parseSecret(s *corev1.Secret) secretState {
+	if s == nil {
+		missing := errors.New("no Secret")
+		return secretState{bundleErr: missing, signerErr: missing, servingErr: missing}
+	}
+	st := secretState{exists: true, bundlePEM: s.Data[KeyCABundle]}
+
+	if st.bundle, st.bundleErr = parseBundle(st.bundlePEM); st.bundleErr != nil {
+		st.bundleErr = fmt.Errorf("%s: %w", KeyCABundle, st.bundleErr)
+	}
+	st.signer, st.signerErr = parseSigner(st.bundle, s.Data[KeyCAKey])
+
+	pair, err := tls.X509KeyPair(s.Data[KeyServingCert], s.Data[KeyServingKey])
+	if err == nil {
+		st.serving, err = x509.ParseCertificate(pair.Certificate[0])
+	}
+	if err != nil {
+		st.servingErr = fmt.Errorf("%s/%s: %w", KeyServingCert, KeyServingKey, err)
+	}
+
+	st.injectedHash = s.Annotations[AnnotationInjected]
+	if at, err := time.Parse(time.RFC3339, s.Annotations[AnnotationInjectedAt]); err == nil {
+		st.injectedAt = at
+	} else {
+		st.injectedHash = ""
+	}
+	return st
+}
+
+// parseSigner finds the CA of bundle that the key in keyPEM belongs to.
+func parseSigner(bundle []*x509.Certificate, keyPEM []byte) (*keyPair, error) {
+	if len(keyPEM) == 0 {
+		return nil, fmt.Errorf("%s missing", KeyCAKey)
+	}
+	key, err := parsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", KeyCAKey, err)
+	}
+	for _, ca := range bundle {
+		if publicKeyMatches(ca, key) {
+			return &keyPair{cert: ca, key: key, keyPEM: keyPEM}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s belongs to no CA of %s", KeyCAKey, KeyCABundle)
+}
+
+// bundleHash identifies a bundle in AnnotationInjected.
+func bundleHash(bundlePEM []byte) string {
+	sum := sha256.Sum256(bundlePEM)
+	return hex.EncodeToString(sum[:])
+}
+
+type action int
+
+const (
+	// actionNone: the Secret is as it should be.
+	actionNone action = iota
+	// actionWait: a CA rotation is under way and the serving certificate
+	// must not move to the new CA yet.
+	actionWait
+	// actionCreate: new CA and serving certificate; nothing is kept.
+	actionCreate
+	// actionRotateCA: a new signing CA joins the bundle.
+	actionRotateCA
+	// actionIssue: a new serving certificate from the signing CA.
+	actionIssue
+	// actionDropCAs: the bundle shrinks to decision.keep.
+	actionDropCAs
+)
+
+func (a action) String() string {
+	switch a {
+	case actionNone:
+		return "none"
+	case actionWait:
+		return "wait"
+	case actionCreate:
+		return "create"
+	case actionRotateCA:
+		return "rotate-ca"
+	case actionIssue:
+		return "issue"
+	case actionDropCAs:
+		return "drop-cas"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+type decision struct {
+	action action
+	reason string
+	// keep is the bundle after actionDropCAs.
+	keep []*x509.Certificate
+}
+
+// rules are the timings and names decide works with.
+type rules struct {
+	renewBefore time.Duration
+	// overlap is how long a bundle must have been injected before the
+	// serving certificate moves to a CA it newly added.
+	overlap time.Duration
+	// retention is how long old CAs stay after the serving certificate
+	// moved to the signing CA, even when they have not expired.
+	retention time.Duration
+	dnsNames  []string
+}
+
+// decide is the state machine of the package comment: the one step to
+// take on the Secret at now.
+func decide(now time.Time, st secretState, r rules) decision {
+	switch {
+	case !st.exists:
+		return decision{action: actionCreate, reason: "the Secret does not exist"}
+	case st.bundleErr != nil:
+		return decision{action: actionCreate, reason: fmt.Sprintf("the Secret holds no usable CA bundle (%v); replacing it", st.bundleErr)}
+	case st.signerErr != nil:
+		return decision{action: actionRotateCA, reason: fmt.Sprintf("no usable signing CA (%v)", st.signerErr)}
+	case !now.Before(st.signer.cert.NotAfter.Add(-r.renewBefore)):
+		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA expires at %s", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	if problem := servingProblem(now, st, r.dnsNames); problem != "" {
+		return decision{action: actionIssue, reason: problem}
+	}
+	if !issuedBy(st.serving, st.signer.cert) {
+		if st.injectedHash != bundleHash(st.bundlePEM) {
+			return decision{action: actionWait, reason: "CA rotation: waiting until the bundle with the new CA is injected"}
+		}
+		if switchAt := st.injectedAt.Add(r.overlap); now.Before(switchAt) {
+			return decision{action: actionWait, reason: fmt.Sprintf("CA rotation: the serving certificate moves to the new CA at %s", switchAt.UTC().Format(time.RFC3339))}
+		}
+		return decision{action: actionIssue, reason: fmt.Sprintf("CA rotation: the bundle with the new CA was injected at %s; moving the serving certificate to it", st.injectedAt.UTC().Format(time.RFC3339))}
+	}
+	if !now.Before(st.serving.NotAfter.Add(-r.renewBefore)) {
+		return decision{action: actionIssue, reason: fmt.Sprintf("the serving certificate expires at %s", st.serving.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	// The serving certificate comes from the signing CA: every other CA
+	// only verifies certificates no replica should serve any more.
+	servedSince := st.serving.NotBefore.Add(clockSkew)
+	retired := !now.Before(servedSince.Add(r.retention))
+	var keep []*x509.Certificate
+	for _, ca := range st.bundle {
+		if ca.Equal(st.signer.cert) || (now.Before(ca.NotAfter) && !retired) {
+			keep = append(keep, ca)
+		}
+	}
+	if len(keep) < len(st.bundle) {
+		return decision{action: actionDropCAs, reason: fmt.Sprintf("dropping %d expired or retired CAs from the bundle", len(st.bundle)-len(keep)), keep: keep}
+	}
+	return decision{action: actionNone}
+}
+
+// servingProblem says why the serving certificate cannot be kept, or "".
+func servingProblem(now time.Time, st secretState, dnsNames []string) string {
+	if st.servingErr != nil {
+		return fmt.Sprintf("no usable serving certificate (%v)", st.servingErr)
+	}
+	roots := x509.NewCertPool()
+	for _, ca := range st.bundle {
+		roots.AddCert(ca)
+	}
+	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if _, err := st.serving.Verify(opts); err != nil {
+		return fmt.Sprintf("the serving certificate does not verify against the CA bundle (%v)", err)
+	}
+	for _, name := range dnsNames {
+		if err := st.serving.VerifyHostname(name); err != nil {
+			return fmt.Sprintf("the serving certificate lacks the DNS name %s", name)
+		}
+	}
+	return ""
+}
+
+// unexpired returns the CAs still valid at now.
+func unexpired(cas []*x509.Certificate, now time.Time) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, ca := range cas {
+		if now.Before(ca.NotAfter) {
+			out = append(out, ca)
+		}
+	}
+	return out
+}

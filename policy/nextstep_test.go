@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
+	tests := []struct {
+		name        string
+		manifest    string
+		wantNext    string // "" none, "promote", or a number
+		wantAllowed bool
+		wantBlocked string
+	}{
+		{name: "a ready canary at 10 may go to 35", manifest: canaryAt(10, true), wantNext: "35", wantAllowed: true},
+		{name: "a canary at 85 may be promoted", manifest: canaryAt(85, true), wantNext: "promote", wantAllowed: true},
+		{name: "a canary that is not ready is blocked", manifest: canaryAt(10, false), wantNext: "35", wantBlocked: "canary-not-ready"},
+		{name: "a rolled-back canary may come back at 25", manifest: canaryAt(0, true), wantNext: "25", wantAllowed: true},
+		{name: "a fully rolled-out model has no next step", manifest: stableV1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, "")
+			steps, err := g.NextSteps(context.Background(), isvc(t, tc.manifest), UserInfo{Username: "alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(steps) != 1 {
+				t.Fatalf("steps = %+v", steps)
+			}
+			s := steps[0]
+			got := ""
+			switch {
+			case !s.InProgress && (s.Percent == nil || *s.Percent != 0):
+			case s.Next == nil:
+				got = "promote"
+			default:
+				got = itoa(int(*s.Next))
+			}
+			if got != tc.wantNext {
+				t.Errorf("next = %q, want %q (%+v)", got, tc.wantNext, s)
+			}
+			if tc.wantNext == "" {
+				return
+			}
+			if s.NextAllowed != tc.wantAllowed {
+				t.Errorf("allowed = %v, want %v (blocked by %v)", s.NextAllowed, tc.wantAllowed, s.BlockedBy)
+			}
+			if tc.wantBlocked != "" && (len(s.BlockedBy) == 0 || !strings.Contains(s.BlockedBy[0].String(), tc.wantBlocked)) {
+				t.Errorf("blocked by %v, want %s", s.BlockedBy, tc.wantBlocked)
+			}
+		})
+	}
+}
