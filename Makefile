@@ -44,8 +44,12 @@ e2e: build envtest-assets $(HELM) ## End-to-end tests on a real kube-apiserver w
 	go test -count=1 -timeout 30m ./e2e/...
 
 .PHONY: test-rego
-test-rego: $(OPA) ## Rego unit tests of the shipped bundle with `opa test`.
-	$(OPA) test rego/
+test-rego: $(OPA) build ## Rego unit tests of the bundle and of each example, and the examples' verify suites.
+	$(OPA) test rego/canary_guard.rego rego/canary_guard_test.rego
+	@for d in rego/examples/*; do \
+		echo "opa test rego/canary_guard.rego $$d"; $(OPA) test rego/canary_guard.rego $$d || exit 1; \
+		if [[ -f $$d/suite.yaml ]]; then $(CANARY_GUARD) verify $$d/suite.yaml || exit 1; fi; \
+	done
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
@@ -53,7 +57,8 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
 	go vet ./...
 	$(GOLANGCI_LINT) run ./...
 	$(MAKE) --no-print-directory $(OPA)
-	$(OPA) check --strict rego/
+	$(OPA) check --strict rego/canary_guard.rego rego/canary_guard_test.rego
+	@for d in rego/examples/*/; do $(OPA) check --strict rego/canary_guard.rego $$d || exit 1; done
 
 .PHONY: bench
 bench: ## Go benchmarks of the mutate and validate paths.
