@@ -17,20 +17,22 @@ cfg := input.config
 
 rollout := input.rollout
 
-# Components that exist before and after an update and carry
-# canaryTrafficPercent (predictor, transformer, explainer).
-updated_components contains c if {
+# Indices into input.rollout.components of the components that exist
+# before and after an update and carry canaryTrafficPercent (predictor,
+# transformer, explainer). Sets of indices, not of the component objects:
+# hashing whole objects into sets would cost more than the rules.
+updated_components contains i if {
 	input.rollout.operation == "UPDATE"
-	some c in rollout.components
+	some i, c in input.rollout.components
 	c.kind != "canary"
 	c.inOld
 	c.inNew
 }
 
-# Standard-mode spec.canary[] entries present after the update.
-canary_entries contains c if {
+# Indices of the Standard-mode spec.canary[] entries present after the update.
+canary_entries contains i if {
 	input.rollout.operation == "UPDATE"
-	some c in rollout.components
+	some i, c in input.rollout.components
 	c.kind == "canary"
 	c.inNew
 }
@@ -90,7 +92,8 @@ valid_percent(p) if {
 deny contains {"rule": "canary-required", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.modelChanged
 	c.newPercent == null
 	msg := sprintf(
@@ -102,7 +105,8 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.modelChanged
 	c.newPercent != null
 	valid_percent(c.newPercent)
@@ -116,7 +120,8 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 deny contains {"rule": "max-step", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.raised == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	not c.modelChanged
 	c.newEffectivePercent > c.oldEffectivePercent
 	c.newEffectivePercent <= 100
@@ -131,7 +136,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	input.rollout.raised == true
 	input.config.requireReadyCanary == true
-	some c in rising_components
+	some i in rising_components
+	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
 		"%s %s → %s raises traffic while the canary is not ready: %s. Wait until it is ready, then raise it; or set 0 to roll back.",
@@ -142,7 +148,8 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 	input.rollout.raised == true
 	input.config.requireReadyCanary == true
-	some c in rising_components
+	some i in rising_components
+	c := input.rollout.components[i]
 	c.canaryReady == "unknown"
 	msg := sprintf(
 		"%s %s → %s: the status does not say whether the canary is ready (%s); admitted. Check the canary before the next step.",
@@ -150,30 +157,32 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 	)
 }
 
-# Rises of an existing canary, in either mode.
-rising_components contains c if {
+# Indices of the components whose existing canary rises, in either mode.
+rising_components contains i if {
 	input.rollout.deploymentMode == "Knative"
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	not c.modelChanged
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
-rising_components contains c if {
+rising_components contains i if {
 	input.rollout.deploymentMode == "Standard"
-	some c in canary_entries
+	some i in canary_entries
+	c := input.rollout.components[i]
 	c.inOld
 	not c.modelChanged
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
 # A Standard-mode promotion raises the promoted canary to all traffic.
-rising_components contains c if {
+rising_components contains i if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.operation == "UPDATE"
-	some p in rollout.components
+	some p in input.rollout.components
 	p.kind == "predictor"
 	p.promotedCanary != ""
-	some c in rollout.components
+	some i, c in input.rollout.components
 	c.kind == "canary"
 	c.name == p.promotedCanary
 	c.inOld
@@ -185,7 +194,8 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 	cfg.minStepIntervalSeconds > 0
 	rollout.step.secondsSinceLastStep >= 0
 	rollout.step.secondsSinceLastStep < cfg.minStepIntervalSeconds
-	some c in rising_components
+	some i in rising_components
+	c := input.rollout.components[i]
 	next_ns := time.parse_rfc3339_ns(rollout.step.lastStepAt) + (cfg.minStepIntervalSeconds * 1000000000)
 	msg := sprintf(
 		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or set 0 to roll back.",
@@ -200,7 +210,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
 	input.config.midRolloutModelChange == "deny"
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.modelChanged
 	c.canaryInProgress
 	msg := sprintf(
@@ -213,7 +224,8 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
 	input.config.midRolloutModelChange == "restart"
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.modelChanged
 	c.canaryInProgress
 	msg := sprintf(
@@ -229,7 +241,8 @@ revision_desc(r) := "(unknown: status has none)" if r == ""
 warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.percentChanged == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	not c.revisionChanged
 	c.oldEffectivePercent == 100
 	c.newPercent != null
@@ -245,7 +258,8 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 
 deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.newPercent != null
 	percent_touched(c)
 	msg := sprintf(
@@ -279,7 +293,8 @@ percent_touched_on_update(c) if {
 deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.modelChanged == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.kind == "predictor"
 	c.modelChanged
 	c.promotedCanary == ""
@@ -291,7 +306,8 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
-	some c in canary_entries
+	some i in canary_entries
+	c := input.rollout.components[i]
 	entering(c)
 	not entry_ok(c)
 	msg := sprintf(
@@ -307,7 +323,8 @@ entering(c) if c.modelChanged
 deny contains {"rule": "max-step", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.raised == true
-	some c in canary_entries
+	some i in canary_entries
+	c := input.rollout.components[i]
 	c.inOld
 	not c.modelChanged
 	rise := c.newEffectivePercent - c.oldEffectivePercent
@@ -321,7 +338,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 deny contains {"rule": "promotion-step", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.raised == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.promotedCanary != ""
 	c.promotedCanaryPercent < promotion_floor
 	msg := sprintf(
@@ -334,7 +352,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.modelChanged == true
 	input.config.midRolloutModelChange == "deny"
-	some c in canary_entries
+	some i in canary_entries
+	c := input.rollout.components[i]
 	c.inOld
 	c.modelChanged
 	msg := sprintf(
@@ -346,7 +365,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.modelChanged == true
-	some c in updated_components
+	some i in updated_components
+	c := input.rollout.components[i]
 	c.kind != "predictor"
 	c.modelChanged
 	msg := sprintf(
