@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -62,4 +65,9 @@ func newClient(cfg *rest.Config) (client.Client, error) {
 		return nil, fmt.Errorf("creating a client: %w", err)
 	}
 	return c, nil
+}
+
+// metaListBySvc selects the EndpointSlices of a Service.
+func metaListBySvc(service string) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service}
 }

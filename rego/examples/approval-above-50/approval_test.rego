@@ -70,7 +70,7 @@ all_denials(inp) := denials if {
 
 test_rise_above_50_without_approval_denied if {
 	approval_denials(update("Knative", [predictor(35, 60)], {}, {})) == {
-		`spec.predictor.canaryTrafficPercent 35 → 60 gives the canary 60 % of the traffic; in prod-eu a rise above 50 % needs an approval. Set the annotation canary-guard.dev/approved-by: "<approver>" (a new value) in the same update, or stay at 50 % or below.`,
+		`spec.predictor.canaryTrafficPercent 35 → 60 gives the canary 60 % of the traffic; in prod-eu a rise above 50 % needs an approval given with it. Set the annotation canary-guard.dev/approved-by: "<approver>" (a new value) in the same update, or raise it to 50 at most.`,
 	}
 }
 
@@ -85,7 +85,9 @@ test_changed_approval_admitted if {
 }
 
 test_approval_from_an_earlier_step_does_not_carry_over if {
-	count(approval_denials(update("Knative", [predictor(60, 85)], approved, approved))) == 1
+	approval_denials(update("Knative", [predictor(60, 85)], approved, approved)) == {
+		`spec.predictor.canaryTrafficPercent 60 → 85 gives the canary 85 % of the traffic; in prod-eu a rise above 50 % needs an approval given with it. Set the annotation canary-guard.dev/approved-by: "<approver>" (a new value) in the same update.`,
+	}
 }
 
 test_blank_approval_denied if {
