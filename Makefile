@@ -36,7 +36,7 @@ demo: build envtest-assets $(HELM) ## Walk through a guarded canary rollout on a
 test: test-unit test-rego e2e ## Run every test: Go unit tests, Rego tests and the end-to-end suite.
 
 .PHONY: test-unit
-test-unit: ## Go unit tests (includes the Rego tests through OPA's test runner).
+test-unit: envtest-assets $(HELM) ## Go unit tests (with the Rego tests; the certificate tests run on a real API server).
 	go test -count=1 $(UNIT_PACKAGES)
 
 .PHONY: e2e
