@@ -16,14 +16,15 @@ import (
 	"strings"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -286,28 +287,32 @@ func servedCertificate(ctx context.Context, hostport string) (*x509.Certificate,
 	return certs[0], nil
 }
 
-// checkCertManager reads the release's Certificate status when it exists.
+// checkCertManager reads the release's Certificate status when it exists,
+// through cert-manager's own API types.
 func (d *doctor) checkCertManager(ctx context.Context) {
-	cert := &unstructured.Unstructured{}
-	cert.SetGroupVersionKind(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"})
+	cert := &cmapi.Certificate{}
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.release}, cert); err != nil {
 		return // not cert-manager mode, or cert-manager is not installed
 	}
-	conditions, _, _ := unstructured.NestedSlice(cert.Object, "status", "conditions")
-	for _, c := range conditions {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Ready" {
-			if m["status"] == "True" {
-				notAfter, _, _ := unstructured.NestedString(cert.Object, "status", "notAfter")
-				renewal, _, _ := unstructured.NestedString(cert.Object, "status", "renewalTime")
-				d.pass("cert-manager Certificate %s/%s is Ready (notAfter %s, renewal %s)", d.namespace, d.release, notAfter, renewal)
-			} else {
-				d.fail("cert-manager Certificate %s/%s is not Ready: %v (kubectl describe certificate -n %s %s)", d.namespace, d.release, m["message"], d.namespace, d.release)
-			}
-			return
+	for _, c := range cert.Status.Conditions {
+		if c.Type != cmapi.CertificateConditionReady {
+			continue
 		}
+		if c.Status == cmmeta.ConditionTrue {
+			d.pass("cert-manager Certificate %s/%s is Ready (notAfter %s, renewal %s)", d.namespace, d.release, timeText(cert.Status.NotAfter), timeText(cert.Status.RenewalTime))
+		} else {
+			d.fail("cert-manager Certificate %s/%s is not Ready: %s (kubectl describe certificate -n %s %s)", d.namespace, d.release, c.Message, d.namespace, d.release)
+		}
+		return
 	}
 	d.warn("cert-manager Certificate %s/%s has no Ready condition yet", d.namespace, d.release)
+}
+
+func timeText(t *metav1.Time) string {
+	if t == nil {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // checkReplicas reads each replica's metrics: the loaded policy revision

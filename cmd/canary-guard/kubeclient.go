@@ -6,6 +6,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -51,13 +52,16 @@ func (k *kubeFlags) restConfig() (*rest.Config, string, error) {
 	return cfg, ns, nil
 }
 
-// newClient returns a client that knows core Kubernetes and KServe types.
+// newClient returns a client that knows core Kubernetes, KServe and cert-manager types.
 func newClient(cfg *rest.Config) (client.Client, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	if err := kservev1beta1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := cmapi.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})

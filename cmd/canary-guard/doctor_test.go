@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+)
+
+func fakeDoctor(t *testing.T, objs ...client.Object) *doctor {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kservev1beta1.AddToScheme, cmapi.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &doctor{
+		c:         fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build(),
+		namespace: "canary-guard", release: "canary-guard", kserveNS: "kserve", knativeNS: "knative-serving",
+	}
+}
+
+func findings(d *doctor) string {
+	var b strings.Builder
+	for _, c := range d.checks {
+		switch {
+		case !c.ok:
+			b.WriteString("FAIL ")
+		case c.warning:
+			b.WriteString("warn ")
+		default:
+			b.WriteString("ok ")
+		}
+		b.WriteString(c.text + "\n")
+	}
+	return b.String()
+}
+
+func TestDoctor_CertManagerCertificateStatusIsReadThroughItsTypes(t *testing.T) {
+	cert := func(status cmmeta.ConditionStatus, msg string) *cmapi.Certificate {
+		return &cmapi.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "canary-guard", Name: "canary-guard"},
+			Status: cmapi.CertificateStatus{Conditions: []cmapi.CertificateCondition{
+				{Type: cmapi.CertificateConditionReady, Status: status, Message: msg},
+			}},
+		}
+	}
+	d := fakeDoctor(t, cert(cmmeta.ConditionTrue, ""))
+	d.checkCertManager(context.Background())
+	if got := findings(d); !strings.HasPrefix(got, "ok cert-manager Certificate canary-guard/canary-guard is Ready") {
+		t.Errorf("ready certificate: %s", got)
+	}
+	d = fakeDoctor(t, cert(cmmeta.ConditionFalse, "Issuing certificate as Secret does not exist"))
+	d.checkCertManager(context.Background())
+	if got := findings(d); !strings.HasPrefix(got, "FAIL") || !strings.Contains(got, "Secret does not exist") {
+		t.Errorf("unready certificate: %s", got)
+	}
+}
+
+func TestDoctor_StepIntervalNeedsTheAnnotationInKServesDisallowedList(t *testing.T) {
+	guardConfig := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "canary-guard", Name: "canary-guard-config"},
+		Data:       map[string]string{"config.yaml": "minStepIntervalSeconds: 300\n"},
+	}
+	kserveConfig := func(list string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kserve", Name: "inferenceservice-config"},
+			Data:       map[string]string{"inferenceService": `{"serviceAnnotationDisallowedList": [` + list + `]}`},
+		}
+	}
+	d := fakeDoctor(t, guardConfig, kserveConfig(`"other"`))
+	d.checkStepAnnotation(context.Background())
+	if got := findings(d); !strings.HasPrefix(got, "FAIL") || !strings.Contains(got, "lacks canary-guard.dev/step-at") {
+		t.Errorf("missing annotation: %s", got)
+	}
+	d = fakeDoctor(t, guardConfig, kserveConfig(`"canary-guard.dev/step-at"`))
+	d.checkStepAnnotation(context.Background())
+	if got := findings(d); !strings.HasPrefix(got, "ok") {
+		t.Errorf("annotation present: %s", got)
+	}
+}
+
+func TestDoctor_RevisionGCThatDropsThePreviousModelFails(t *testing.T) {
+	gc := func(data map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "knative-serving", Name: "config-gc"}, Data: data}
+	}
+	tests := []struct {
+		name string
+		objs []client.Object
+		want string
+	}{
+		{name: "defaults", want: "ok"},
+		{name: "min-non-active-revisions 0", objs: []client.Object{gc(map[string]string{"min-non-active-revisions": "0"})}, want: "FAIL"},
+		{name: "max-non-active-revisions 0", objs: []client.Object{gc(map[string]string{"max-non-active-revisions": "0"})}, want: "FAIL"},
+		{name: "kept", objs: []client.Object{gc(map[string]string{"min-non-active-revisions": "2"})}, want: "ok"},
+	}
+	for _, tc := range tests {
+		d := fakeDoctor(t, tc.objs...)
+		d.checkRevisionGC(context.Background())
+		if got := findings(d); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %s", tc.name, got)
+		}
+	}
+}

@@ -1,0 +1,1078 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/canary-guard/canary-guard/certs"
+	"github.com/canary-guard/canary-guard/e2e/cluster"
+)
+
+// The Helm chart (issue "Install it as a cluster-wide guardrail"): every
+// value combination that matters is linted (--strict), rendered and checked
+// object by object in the Kubernetes and cert-manager Go types
+// (TestChartRender); bad values are refused by values.schema.json
+// (TestChartSchema); and every rendered object of every combination is
+// applied to the real API server with a server-side dry run, cert-manager's
+// CRDs installed from the pinned cert-manager module (TestChartDryRun).
+
+const (
+	chartRelease     = "cg-chart"
+	chartFullname    = "cg-chart-canary-guard"
+	chartNamespace   = "cg-chart"
+	certManagerMod   = "github.com/cert-manager/cert-manager"
+	certManagerCRDs  = "deploy/crds"
+	injectCAFrom     = "cert-manager.io/inject-ca-from"
+	rollbackCondName = "not-a-predictor-rollback"
+)
+
+// chartWant is what a value combination must render, beyond its own check.
+type chartWant struct {
+	mode              string // cert-manager or self-managed
+	fullname          string
+	backstop          bool
+	shutdownDelay     int
+	mutatingFailure   admissionregistrationv1.FailurePolicyType
+	validatingFailure admissionregistrationv1.FailurePolicyType
+	timeoutSeconds    int32
+	excluded          []string // namespaces left out besides kube-system and the release's
+	optOutLabel       string
+	servicePort       int32
+	replicas          int32
+	minAvailable      int
+	extraConditions   []string // names of webhook.matchConditions
+}
+
+func defaultChartWant() chartWant {
+	return chartWant{
+		mode: "cert-manager", fullname: chartFullname, backstop: true, shutdownDelay: 5,
+		mutatingFailure: admissionregistrationv1.Ignore, validatingFailure: admissionregistrationv1.Fail,
+		timeoutSeconds: 5, optOutLabel: "canary-guard.dev/ignore", servicePort: 443, replicas: 2, minAvailable: 1,
+	}
+}
+
+// chartCase is one value combination.
+type chartCase struct {
+	name  string
+	args  []string // helm --set, --set-json, --set-file
+	want  chartWant
+	check func(t *testing.T, r *renderedChart)
+	// evalDenied is the rule that must deny a plain CREATE when
+	// `canary-guard eval` loads the rendered ConfigMaps; "" = admitted.
+	evalDenied string
+}
+
+const teamRego = `package canary_guard
+
+deny contains {"rule": "team-name-prefix", "msg": sprintf("%s: InferenceService names must start with team-", [input.request.name])} if {
+	not startswith(input.request.name, "team-")
+}
+`
+
+// chartCases are the value combinations that matter.
+func chartCases(t *testing.T) []chartCase {
+	t.Helper()
+	regoFile := filepath.Join(t.TempDir(), "team.rego")
+	if err := os.WriteFile(regoFile, []byte(teamRego), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with := func(f func(*chartWant)) chartWant {
+		w := defaultChartWant()
+		f(&w)
+		return w
+	}
+	return []chartCase{
+		{
+			name:  "default",
+			want:  defaultChartWant(),
+			check: checkDefaultCertManager,
+		},
+		{
+			name: "self-managed",
+			args: []string{"--set", "certs.mode=self-managed", "--set", "certs.selfManaged.certValidity=720h",
+				"--set", "certs.selfManaged.caValidity=8760h", "--set", "certs.selfManaged.renewBefore=240h"},
+			want: with(func(w *chartWant) { w.mode = "self-managed" }),
+			check: func(t *testing.T, r *renderedChart) {
+				checkSelfManaged(t, r, chartFullname, "720h", "8760h", "240h")
+			},
+		},
+		{
+			name: "self-managed-fullname-override",
+			args: []string{"--set", "certs.mode=self-managed", "--set", "fullnameOverride=guard", "--set", "nameOverride=gate"},
+			want: with(func(w *chartWant) { w.mode, w.fullname = "self-managed", "guard" }),
+			check: func(t *testing.T, r *renderedChart) {
+				checkSelfManaged(t, r, "guard", "2160h", "87600h", "360h")
+				for _, d := range r.docs {
+					if d.name != "guard" && !strings.HasPrefix(d.name, "guard-") {
+						t.Errorf("%s %s ignores fullnameOverride", d.gvk.Kind, d.name)
+					}
+					if got := d.obj.GetLabels()["app.kubernetes.io/name"]; got != "gate" {
+						t.Errorf("%s %s label app.kubernetes.io/name=%q ignores nameOverride", d.gvk.Kind, d.name, got)
+					}
+				}
+			},
+		},
+		{
+			name: "backstop-off",
+			args: []string{"--set", "backstop.enabled=false"},
+			want: with(func(w *chartWant) { w.backstop = false }),
+		},
+		{
+			name: "custom-rego",
+			args: []string{"--set-file", `policies.team\.rego=` + regoFile},
+			want: defaultChartWant(),
+			check: func(t *testing.T, r *renderedChart) {
+				cm := &corev1.ConfigMap{}
+				r.decode(t, "ConfigMap", chartFullname+"-policies", cm)
+				if got := cm.Data["team.rego"]; got != teamRego {
+					t.Errorf("ConfigMap %s-policies team.rego =\n%s\nwant the file as given:\n%s", chartFullname, got, teamRego)
+				}
+			},
+			evalDenied: "team-name-prefix",
+		},
+		{
+			name: "service-monitor",
+			args: []string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.interval=15s",
+				"--set", "metrics.serviceMonitor.labels.release=prometheus"},
+			want:  defaultChartWant(),
+			check: checkServiceMonitor,
+		},
+		{
+			name: "network-policy",
+			args: []string{"--set", "networkPolicy.enabled=true",
+				"--set-json", `networkPolicy.webhookFrom=[{"ipBlock":{"cidr":"10.0.0.0/8"}}]`,
+				"--set-json", `networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`},
+			want:  defaultChartWant(),
+			check: checkNetworkPolicy,
+		},
+		{
+			name: "namespace-overrides",
+			args: []string{"--set-json", `config={"enforcement":"enforce","maxStepPercent":20,"override":{"groups":["sre-oncall"]},` +
+				`"exempt":{"users":["system:serviceaccount:argocd:bootstrap"]},"namespaces":[` +
+				`{"match":"staging-*","enforcement":"warn"},{"match":"sandbox.team-*","enforcement":"audit"},` +
+				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10}]}`},
+			want:  defaultChartWant(),
+			check: checkNamespaceOverrides,
+		},
+		{
+			name: "extra-match-conditions",
+			args: []string{"--set-json", `webhook.matchConditions=[{"name":"team-labelled","expression":"has(object.metadata.labels) && 'team' in object.metadata.labels"}]`},
+			want: with(func(w *chartWant) { w.extraConditions = []string{"team-labelled"} }),
+		},
+		{
+			name: "issuer-ref",
+			args: []string{"--set-json", `certs.certManager.issuerRef={"name":"corp-ca","kind":"ClusterIssuer","group":"cert-manager.io"}`},
+			want: defaultChartWant(),
+			check: func(t *testing.T, r *renderedChart) {
+				if r.find("Issuer", chartFullname+"-selfsigned") != nil {
+					t.Errorf("issuerRef is set, yet the chart renders its own self-signed Issuer")
+				}
+				cert := &cmapi.Certificate{}
+				r.decode(t, "Certificate", chartFullname, cert)
+				want := cmmeta.IssuerReference{Name: "corp-ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+				if cert.Spec.IssuerRef != want {
+					t.Errorf("Certificate issuerRef %+v, want %+v", cert.Spec.IssuerRef, want)
+				}
+			},
+		},
+		{
+			name: "tuned",
+			args: []string{"--set", "shutdownDelaySeconds=12", "--set", "replicaCount=3", "--set", "podDisruptionBudget.minAvailable=2",
+				"--set", "webhook.timeoutSeconds=10", "--set", "webhook.optOutLabel=example.com/no-guard",
+				"--set-json", `webhook.excludeNamespaces=["monitoring","cg-chart"]`, "--set", "service.port=8443",
+				"--set", "webhook.mutating.failurePolicy=Fail", "--set", "webhook.validating.failurePolicy=Ignore"},
+			want: with(func(w *chartWant) {
+				w.shutdownDelay, w.replicas, w.minAvailable, w.timeoutSeconds = 12, 3, 2, 10
+				w.optOutLabel, w.excluded, w.servicePort = "example.com/no-guard", []string{"monitoring"}, 8443
+				w.mutatingFailure, w.validatingFailure = admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+			}),
+		},
+	}
+}
+
+// TestChartRender lints and renders every value combination and checks the
+// objects.
+func TestChartRender(t *testing.T) {
+	for _, tc := range chartCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--namespace", chartNamespace}, tc.args...)
+			if out, stderr, err := runHelm(t, append([]string{"lint", "--strict", chartPath(t)}, args...)...); err != nil {
+				t.Fatalf("helm lint --strict %s: %v\n%s%s", strings.Join(tc.args, " "), err, out, stderr)
+			}
+			r := renderChart(t, chartRelease, chartNamespace, tc.args...)
+			checkChartCommon(t, r, tc.want)
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+			checkChartEval(t, r, tc.want.fullname, tc.evalDenied)
+		})
+	}
+}
+
+// TestChartSchema: values.schema.json refuses bad values, in lint and template alike.
+func TestChartSchema(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in helm's error
+	}{
+		{"replicaCount 0", []string{"--set", "replicaCount=0"}, "/replicaCount"},
+		{"unknown top-level key", []string{"--set", "replicas=2"}, "'replicas' not allowed"},
+		{"bad certs.mode", []string{"--set", "certs.mode=vault"}, "/certs/mode"},
+		{"config typo", []string{"--set", "config.maxStepPercnt=10"}, "'maxStepPercnt' not allowed"},
+		{"percent out of range", []string{"--set", "config.initialCanaryPercent=100"}, "/config/initialCanaryPercent"},
+		{"bad enforcement", []string{"--set", "config.enforcement=block"}, "/config/enforcement"},
+		{"namespace entry without match", []string{"--set-json", `config.namespaces=[{"enforcement":"warn"}]`}, "/config/namespaces/0"},
+		{"bad failure policy", []string{"--set", "webhook.validating.failurePolicy=Never"}, "/webhook/validating/failurePolicy"},
+		{"bad duration", []string{"--set", "certs.selfManaged.renewBefore=15d"}, "/certs/selfManaged/renewBefore"},
+		{"policy file name", []string{"--set", "policies.team\\.txt=x"}, "'team.txt' does not match pattern"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, cmd := range [][]string{
+				append([]string{"template", chartRelease, chartPath(t), "--namespace", chartNamespace}, tc.args...),
+				append([]string{"lint", "--strict", chartPath(t), "--namespace", chartNamespace}, tc.args...),
+			} {
+				out, stderr, err := runHelm(t, cmd...)
+				if err == nil {
+					t.Errorf("helm %s %s: accepted, want refused by values.schema.json", cmd[0], strings.Join(tc.args, " "))
+					continue
+				}
+				if msg := out + stderr; !strings.Contains(msg, tc.want) || !strings.Contains(msg, "schema") {
+					t.Errorf("helm %s %s: the refusal does not name %q:\n%s", cmd[0], strings.Join(tc.args, " "), tc.want, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestChartDryRun applies every rendered object of every value combination
+// to the real API server with a server-side dry run (strict field
+// validation), so the server validates each one: schemas, CEL expressions of
+// the webhooks' matchConditions and of the backstop, RBAC rules, and the
+// cert-manager objects against cert-manager's own CRDs.
+func TestChartDryRun(t *testing.T) {
+	c := testCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	kinds := installCertManagerCRDs(t, c)
+	t.Logf("cert-manager CRDs installed from the pinned module: %s", strings.Join(kinds, ", "))
+	if err := c.Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	for _, tc := range chartCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := renderChart(t, chartRelease, chartNamespace, tc.args...)
+			applied := map[string]int{}
+			for _, d := range r.docs {
+				if _, err := c.Client().RESTMapper().RESTMapping(d.gvk.GroupKind(), d.gvk.Version); meta.IsNoMatchError(err) && d.gvk.Group == "monitoring.coreos.com" {
+					// No module the repository pins ships the ServiceMonitor
+					// CRD: checkServiceMonitor checks the rendered YAML.
+					t.Logf("%s %s: no %s CRD on the server (none in a pinned module); checked on the rendered YAML only", d.gvk.Kind, d.name, d.gvk.GroupKind())
+					continue
+				}
+				obj := d.obj.DeepCopy()
+				err := c.Client().Patch(ctx, obj, client.Apply, client.DryRunAll, client.ForceOwnership,
+					client.FieldOwner("helm"), client.FieldValidation(metav1.FieldValidationStrict))
+				if err != nil {
+					t.Errorf("server-side dry run of %s %s (%s): %v", d.gvk.Kind, d.name, d.source, err)
+					continue
+				}
+				applied[d.gvk.Kind]++
+			}
+			t.Logf("the API server accepted (dry run): %v", applied)
+			// The dry run persisted nothing.
+			for _, kind := range []string{"Deployment", "Certificate"} {
+				if d := r.find(kind, tc.want.fullname); d != nil {
+					probe := d.obj.DeepCopy()
+					if err := c.Client().Get(ctx, client.ObjectKeyFromObject(probe), probe); !apierrors.IsNotFound(err) {
+						t.Errorf("%s %s exists after a dry run (err %v)", kind, tc.want.fullname, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestChartDryRunRefusesBrokenCEL: the dry run does validate what lint
+// and the schema cannot, such as a CEL matchCondition that does not compile.
+func TestChartDryRunRefusesBrokenCEL(t *testing.T) {
+	c := testCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"--set-json", `webhook.matchConditions=[{"name":"broken","expression":"object.metadata.labels["}]`}
+	if out, stderr, err := runHelm(t, append([]string{"lint", "--strict", chartPath(t), "--namespace", chartNamespace}, args...)...); err != nil {
+		t.Fatalf("helm lint: %v\n%s%s", err, out, stderr)
+	}
+	r := renderChart(t, chartRelease, chartNamespace, args...)
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		obj := r.find(kind, chartFullname).obj.DeepCopy()
+		err := c.Client().Patch(ctx, obj, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner("helm"))
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "matchConditions") {
+			t.Errorf("%s with a matchCondition that does not compile: %v, want refused as invalid", kind, err)
+		} else {
+			t.Logf("%s refused: %v", kind, err)
+		}
+	}
+}
+
+var (
+	certManagerOnce  sync.Once
+	certManagerKinds []string
+	certManagerErr   error
+)
+
+// installCertManagerCRDs installs cert-manager's CRDs from the module
+// go.mod pins (its deploy/crds, not copies), once per test binary.
+func installCertManagerCRDs(t *testing.T, c *cluster.Cluster) []string {
+	t.Helper()
+	certManagerOnce.Do(func() {
+		dir, err := c.ModuleDir(certManagerMod)
+		if err != nil {
+			certManagerErr = err
+			return
+		}
+		certManagerKinds, certManagerErr = c.InstallCRDs(filepath.Join(dir, certManagerCRDs))
+	})
+	if certManagerErr != nil {
+		t.Fatal(certManagerErr)
+	}
+	return certManagerKinds
+}
+
+// --- rendering ---
+
+func chartPath(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "charts", "canary-guard")
+}
+
+// runHelm runs bin/helm-<version> with private Helm directories.
+func runHelm(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	helm := filepath.Join(filepath.Dir(filepath.Dir(chartPath(t))), "bin", "helm-"+cluster.HelmVersion)
+	if _, err := os.Stat(helm); err != nil {
+		t.Skipf("%s missing: run make bin/helm-%s", helm, cluster.HelmVersion)
+	}
+	home := t.TempDir()
+	cmd := exec.Command(helm, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// renderedChart is the output of helm template.
+type renderedChart struct {
+	release, namespace string
+	docs               []renderedDoc
+}
+
+type renderedDoc struct {
+	gvk    schema.GroupVersionKind
+	name   string
+	source string // the template
+	data   []byte
+	obj    *unstructured.Unstructured
+}
+
+func renderChart(t *testing.T, release, namespace string, args ...string) *renderedChart {
+	t.Helper()
+	full := append([]string{"template", release, chartPath(t), "--namespace", namespace}, args...)
+	out, stderr, err := runHelm(t, full...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(full, " "), err, stderr)
+	}
+	r := &renderedChart{release: release, namespace: namespace}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	for {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("helm template output: %v", err)
+		}
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(raw, &obj.Object); err != nil {
+			t.Fatalf("helm template output: %v\n%s", err, raw)
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		source := ""
+		if _, after, ok := strings.Cut(string(raw), "# Source: "); ok {
+			source, _, _ = strings.Cut(after, "\n")
+		}
+		r.docs = append(r.docs, renderedDoc{gvk: obj.GroupVersionKind(), name: obj.GetName(), source: source, data: raw, obj: obj})
+	}
+	if len(r.docs) == 0 {
+		t.Fatal("helm template rendered nothing")
+	}
+	return r
+}
+
+func (r *renderedChart) find(kind, name string) *renderedDoc {
+	for i := range r.docs {
+		if r.docs[i].gvk.Kind == kind && r.docs[i].name == name {
+			return &r.docs[i]
+		}
+	}
+	return nil
+}
+
+func (r *renderedChart) count(kind string) int {
+	n := 0
+	for _, d := range r.docs {
+		if d.gvk.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// decode decodes a rendered object into its Go type, strictly: a field the
+// type does not know (a typo in a template) is an error.
+func (r *renderedChart) decode(t *testing.T, kind, name string, into any) {
+	t.Helper()
+	d := r.find(kind, name)
+	if d == nil {
+		t.Fatalf("the chart renders no %s %s; it renders %s", kind, name, r.names())
+	}
+	if err := yaml.UnmarshalStrict(d.data, into); err != nil {
+		t.Fatalf("%s %s (%s) does not decode into %T: %v", kind, name, d.source, into, err)
+	}
+}
+
+func (r *renderedChart) names() string {
+	var names []string
+	for _, d := range r.docs {
+		names = append(names, d.gvk.Kind+" "+d.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// --- checks ---
+
+// webhookView is what the checks read of a mutating or validating webhook.
+type webhookView struct {
+	kind           string
+	name           string
+	annotations    map[string]string
+	clientConfig   admissionregistrationv1.WebhookClientConfig
+	rules          []admissionregistrationv1.RuleWithOperations
+	failure        *admissionregistrationv1.FailurePolicyType
+	sideEffects    *admissionregistrationv1.SideEffectClass
+	timeout        *int32
+	reviewVersions []string
+	nsSelector     *metav1.LabelSelector
+	conditions     []admissionregistrationv1.MatchCondition
+}
+
+func renderedWebhooks(t *testing.T, r *renderedChart, fullname string) (mutating, validating webhookView, reinvocation *admissionregistrationv1.ReinvocationPolicyType) {
+	t.Helper()
+	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	r.decode(t, "MutatingWebhookConfiguration", fullname, m)
+	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	r.decode(t, "ValidatingWebhookConfiguration", fullname, v)
+	if len(m.Webhooks) != 1 || len(v.Webhooks) != 1 {
+		t.Fatalf("want one webhook in each configuration, got %d mutating and %d validating", len(m.Webhooks), len(v.Webhooks))
+	}
+	mw, vw := m.Webhooks[0], v.Webhooks[0]
+	mutating = webhookView{"mutating", mw.Name, m.Annotations, mw.ClientConfig, mw.Rules, mw.FailurePolicy, mw.SideEffects,
+		mw.TimeoutSeconds, mw.AdmissionReviewVersions, mw.NamespaceSelector, mw.MatchConditions}
+	validating = webhookView{"validating", vw.Name, v.Annotations, vw.ClientConfig, vw.Rules, vw.FailurePolicy, vw.SideEffects,
+		vw.TimeoutSeconds, vw.AdmissionReviewVersions, vw.NamespaceSelector, vw.MatchConditions}
+	return mutating, validating, mw.ReinvocationPolicy
+}
+
+func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
+	t.Helper()
+	fn, ns := want.fullname, r.namespace
+
+	// Every object is the release's.
+	for _, d := range r.docs {
+		labels := d.obj.GetLabels()
+		if labels["app.kubernetes.io/instance"] != r.release || labels["app.kubernetes.io/managed-by"] != "Helm" {
+			t.Errorf("%s %s: labels %v lack the release's", d.gvk.Kind, d.name, labels)
+		}
+	}
+
+	// The Deployment.
+	dep := &appsv1.Deployment{}
+	r.decode(t, "Deployment", fn, dep)
+	if dep.Namespace != ns || dep.Spec.Replicas == nil || *dep.Spec.Replicas != want.replicas {
+		t.Errorf("Deployment namespace %q replicas %v, want %q and %d", dep.Namespace, dep.Spec.Replicas, ns, want.replicas)
+	}
+	podLabels := dep.Spec.Template.Labels
+	if !selects(dep.Spec.Selector.MatchLabels, podLabels) {
+		t.Errorf("the Deployment's selector %v does not select its pods %v", dep.Spec.Selector.MatchLabels, podLabels)
+	}
+	pod := dep.Spec.Template.Spec
+	if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
+		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", sc)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("want one container, got %d", len(pod.Containers))
+	}
+	ctr := pod.Containers[0]
+	if sc := ctr.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("container securityContext %+v: want no privilege escalation, a read-only root filesystem, every capability dropped", sc)
+	}
+	flags := containerFlags(ctr.Args)
+	if ctr.Args[0] != "serve" {
+		t.Errorf("container args %v: want serve first", ctr.Args)
+	}
+	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds != int64(want.shutdownDelay+30) {
+		t.Errorf("terminationGracePeriodSeconds %v, want shutdownDelaySeconds %d + 30", pod.TerminationGracePeriodSeconds, want.shutdownDelay)
+	}
+	if got := flags["--shutdown-delay"]; got != fmt.Sprintf("%ds", want.shutdownDelay) {
+		t.Errorf("--shutdown-delay=%s, want %ds", got, want.shutdownDelay)
+	}
+	ports := map[string]int32{}
+	for _, p := range ctr.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for flag, port := range map[string]string{"--port": "webhook", "--health-addr": "health", "--metrics-addr": "metrics"} {
+		if v := strings.TrimPrefix(flags[flag], ":"); v != fmt.Sprint(ports[port]) || ports[port] == 0 {
+			t.Errorf("%s=%s does not match container port %s (%d)", flag, flags[flag], port, ports[port])
+		}
+	}
+	probe := func(what string, p *corev1.Probe, path string) {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port != intstr.FromString("health") {
+			t.Errorf("%s probe %+v, want GET %s on port health", what, p, path)
+		}
+	}
+	probe("liveness", ctr.LivenessProbe, "/healthz")
+	probe("readiness", ctr.ReadinessProbe, "/readyz")
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range ctr.VolumeMounts {
+		mounts[m.Name] = m
+	}
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	if m := mounts["config"]; filepath.Dir(flags["--config"]) != m.MountPath || volumes["config"].ConfigMap == nil ||
+		volumes["config"].ConfigMap.Name != fn+"-config" || m.SubPath != "" {
+		t.Errorf("--config=%s is not the mounted ConfigMap %s-config (mount %+v)", flags["--config"], fn, m)
+	}
+	if m := mounts["policies"]; flags["--policy-dir"] != m.MountPath || volumes["policies"].ConfigMap == nil ||
+		volumes["policies"].ConfigMap.Name != fn+"-policies" {
+		t.Errorf("--policy-dir=%s is not the mounted ConfigMap %s-policies (mount %+v)", flags["--policy-dir"], fn, m)
+	}
+	if flags["--cert-dir"] != mounts["certs"].MountPath {
+		t.Errorf("--cert-dir=%s is not the certs mount %s", flags["--cert-dir"], mounts["certs"].MountPath)
+	}
+	if pod.ServiceAccountName != fn {
+		t.Errorf("serviceAccountName %q, want %q", pod.ServiceAccountName, fn)
+	}
+	sa := &corev1.ServiceAccount{}
+	r.decode(t, "ServiceAccount", fn, sa)
+
+	// The Service sends the API server to the webhook port.
+	svc := &corev1.Service{}
+	r.decode(t, "Service", fn, svc)
+	if !selects(svc.Spec.Selector, podLabels) {
+		t.Errorf("the Service's selector %v does not select the pods %v", svc.Spec.Selector, podLabels)
+	}
+	var https *corev1.ServicePort
+	for i, p := range svc.Spec.Ports {
+		if p.Name == "https" {
+			https = &svc.Spec.Ports[i]
+		}
+	}
+	if https == nil || https.Port != want.servicePort || https.TargetPort != intstr.FromString("webhook") {
+		t.Errorf("Service port https %+v, want %d → webhook", https, want.servicePort)
+	}
+
+	// The PodDisruptionBudget.
+	pdb := &policyv1.PodDisruptionBudget{}
+	r.decode(t, "PodDisruptionBudget", fn, pdb)
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != want.minAvailable || pdb.Spec.Selector == nil ||
+		!maps.Equal(pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
+		t.Errorf("PodDisruptionBudget minAvailable %v selector %v, want %d and the Deployment's selector", pdb.Spec.MinAvailable, pdb.Spec.Selector, want.minAvailable)
+	}
+
+	// The webhook configurations.
+	mutating, validating, reinvocation := renderedWebhooks(t, r, fn)
+	if reinvocation == nil || *reinvocation != admissionregistrationv1.IfNeededReinvocationPolicy {
+		t.Errorf("mutating reinvocationPolicy %v, want IfNeeded", reinvocation)
+	}
+	for _, w := range []struct {
+		view    webhookView
+		name    string
+		path    string
+		failure admissionregistrationv1.FailurePolicyType
+		conds   []string
+	}{
+		{mutating, "mutate.canary-guard.dev", "/mutate-inferenceservice", want.mutatingFailure,
+			append([]string{"not-being-deleted", "changes-spec-or-metadata"}, want.extraConditions...)},
+		{validating, "validate.canary-guard.dev", "/validate-inferenceservice", want.validatingFailure,
+			append([]string{rollbackCondName, "not-being-deleted", "changes-spec-or-metadata"}, want.extraConditions...)},
+	} {
+		v := w.view
+		if v.name != w.name {
+			t.Errorf("%s webhook %q, want %q", v.kind, v.name, w.name)
+		}
+		cc := v.clientConfig
+		if cc.URL != nil || cc.Service == nil || cc.Service.Name != svc.Name || cc.Service.Namespace != ns ||
+			cc.Service.Path == nil || *cc.Service.Path != w.path || cc.Service.Port == nil || *cc.Service.Port != want.servicePort || len(cc.CABundle) > 0 {
+			t.Errorf("%s clientConfig %+v, want Service %s/%s:%d%s and no caBundle", v.kind, cc, ns, svc.Name, want.servicePort, w.path)
+		}
+		if v.failure == nil || *v.failure != w.failure {
+			t.Errorf("%s failurePolicy %v, want %s", v.kind, v.failure, w.failure)
+		}
+		if v.sideEffects == nil || *v.sideEffects != admissionregistrationv1.SideEffectClassNone ||
+			v.timeout == nil || *v.timeout != want.timeoutSeconds || !slices.Equal(v.reviewVersions, []string{"v1"}) {
+			t.Errorf("%s sideEffects %v timeout %v reviewVersions %v, want None, %d, [v1]", v.kind, v.sideEffects, v.timeout, v.reviewVersions, want.timeoutSeconds)
+		}
+		wantRules := []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{APIGroups: []string{"serving.kserve.io"}, APIVersions: []string{"v1beta1"},
+				Resources: []string{"inferenceservices"}, Scope: ptrTo(admissionregistrationv1.NamespacedScope)},
+		}}
+		if !equalRules(v.rules, wantRules) {
+			t.Errorf("%s rules %+v, want InferenceService v1beta1 CREATE and UPDATE only (no subresources)", v.kind, v.rules)
+		}
+		checkNamespaceSelector(t, v.kind+" webhook", v.nsSelector, ns, want)
+		var names []string
+		for _, c := range v.conditions {
+			names = append(names, c.Name)
+		}
+		if !slices.Equal(names, w.conds) {
+			t.Errorf("%s matchConditions %v, want %v", v.kind, names, w.conds)
+		}
+		switch want.mode {
+		case "cert-manager":
+			if got := v.annotations[injectCAFrom]; got != ns+"/"+fn {
+				t.Errorf("%s configuration annotation %s=%q, want %s/%s (the Certificate)", v.kind, injectCAFrom, got, ns, fn)
+			}
+		case "self-managed":
+			if _, ok := v.annotations[injectCAFrom]; ok {
+				t.Errorf("%s configuration has %s in self-managed mode: cert-manager would fight canary-guard over the caBundle", v.kind, injectCAFrom)
+			}
+		}
+	}
+	if len(validating.conditions) > 0 {
+		rb := validating.conditions[0]
+		for _, s := range []string{"request.operation == 'UPDATE'", "has(object.spec.predictor.canaryTrafficPercent)", "object.spec.predictor.canaryTrafficPercent == 0"} {
+			if !strings.Contains(rb.Expression, s) {
+				t.Errorf("validating matchCondition %s = %q lacks %q", rb.Name, rb.Expression, s)
+			}
+		}
+	}
+
+	// The configuration ConfigMap holds the values' config as YAML.
+	cm := &corev1.ConfigMap{}
+	r.decode(t, "ConfigMap", fn+"-config", cm)
+	if _, ok := cm.Data["config.yaml"]; !ok || filepath.Base(flags["--config"]) != "config.yaml" {
+		t.Errorf("ConfigMap %s-config keys %v, --config=%s: want config.yaml", fn, slices.Collect(maps.Keys(cm.Data)), flags["--config"])
+	}
+	r.decode(t, "ConfigMap", fn+"-policies", &corev1.ConfigMap{})
+
+	// The backstop.
+	if want.backstop {
+		vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		r.decode(t, "ValidatingAdmissionPolicy", fn+"-backstop", vap)
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		r.decode(t, "ValidatingAdmissionPolicyBinding", fn+"-backstop", binding)
+		if binding.Spec.PolicyName != vap.Name || !slices.Equal(binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) {
+			t.Errorf("backstop binding %+v, want policy %s with Deny", binding.Spec, vap.Name)
+		}
+		if vap.Spec.FailurePolicy == nil || *vap.Spec.FailurePolicy != admissionregistrationv1.Fail || vap.Spec.MatchConstraints == nil {
+			t.Errorf("backstop failurePolicy %v, want Fail", vap.Spec.FailurePolicy)
+		} else {
+			checkNamespaceSelector(t, "backstop", vap.Spec.MatchConstraints.NamespaceSelector, ns, want)
+		}
+	} else if n := r.count("ValidatingAdmissionPolicy") + r.count("ValidatingAdmissionPolicyBinding"); n > 0 {
+		t.Errorf("backstop.enabled=false renders %d backstop objects", n)
+	}
+
+	// Certificates.
+	switch want.mode {
+	case "cert-manager":
+		cert := &cmapi.Certificate{}
+		r.decode(t, "Certificate", fn, cert)
+		if v := volumes["certs"]; v.Secret == nil || v.Secret.SecretName != cert.Spec.SecretName || !mounts["certs"].ReadOnly {
+			t.Errorf("certs volume %+v (mount %+v), want the Certificate's Secret %s, read-only", v, mounts["certs"], cert.Spec.SecretName)
+		}
+		// The API server verifies <service>.<namespace>.svc.
+		if !slices.Contains(cert.Spec.DNSNames, svc.Name+"."+ns+".svc") {
+			t.Errorf("Certificate dnsNames %v lack %s.%s.svc, the name the API server verifies", cert.Spec.DNSNames, svc.Name, ns)
+		}
+		if _, ok := flags["--cert-mode"]; ok {
+			t.Errorf("cert-manager mode passes --cert-mode=%s", flags["--cert-mode"])
+		}
+		if r.count("Role") > 0 {
+			t.Errorf("cert-manager mode renders a Role: canary-guard needs no Secret or Lease access then")
+		}
+	case "self-managed":
+		if r.count("Certificate")+r.count("Issuer") > 0 {
+			t.Errorf("self-managed mode renders cert-manager objects")
+		}
+		if v := volumes["certs"]; v.EmptyDir == nil || mounts["certs"].ReadOnly {
+			t.Errorf("certs volume %+v (mount %+v), want a writable emptyDir", v, mounts["certs"])
+		}
+		if flags["--webhook-service"] != svc.Name {
+			t.Errorf("--webhook-service=%s, want the webhook Service %s", flags["--webhook-service"], svc.Name)
+		}
+	}
+}
+
+// checkNamespaceSelector: kube-system, the release namespace, the extra
+// excluded namespaces and opted-out namespaces are left out.
+func checkNamespaceSelector(t *testing.T, what string, sel *metav1.LabelSelector, ns string, want chartWant) {
+	t.Helper()
+	wantSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string{"kube-system", ns}, want.excluded...)},
+		{Key: want.optOutLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
+	}}
+	if !apiequality.Semantic.DeepEqual(sel, wantSel) {
+		t.Errorf("%s namespaceSelector %v, want %v", what, sel, wantSel)
+	}
+}
+
+func checkDefaultCertManager(t *testing.T, r *renderedChart) {
+	t.Helper()
+	issuer := &cmapi.Issuer{}
+	r.decode(t, "Issuer", chartFullname+"-selfsigned", issuer)
+	if issuer.Namespace != chartNamespace || issuer.Spec.SelfSigned == nil || issuer.Spec.CA != nil || issuer.Spec.ACME != nil {
+		t.Errorf("Issuer %s/%s spec %+v, want a self-signed Issuer in the release namespace", issuer.Namespace, issuer.Name, issuer.Spec)
+	}
+	cert := &cmapi.Certificate{}
+	r.decode(t, "Certificate", chartFullname, cert)
+	s := cert.Spec
+	if cert.Namespace != chartNamespace || s.SecretName != chartFullname+"-tls" {
+		t.Errorf("Certificate %s/%s secretName %q, want %s/%s and %s-tls", cert.Namespace, cert.Name, s.SecretName, chartNamespace, chartFullname, chartFullname)
+	}
+	wantRef := cmmeta.IssuerReference{Name: issuer.Name, Kind: cmapi.IssuerKind, Group: "cert-manager.io"}
+	if s.IssuerRef != wantRef {
+		t.Errorf("Certificate issuerRef %+v, want %+v", s.IssuerRef, wantRef)
+	}
+	wantNames := []string{chartFullname + "." + chartNamespace + ".svc", chartFullname + "." + chartNamespace + ".svc.cluster.local"}
+	if !slices.Equal(s.DNSNames, wantNames) {
+		t.Errorf("Certificate dnsNames %v, want %v", s.DNSNames, wantNames)
+	}
+	if s.Duration == nil || s.Duration.Duration != 2160*time.Hour || s.RenewBefore == nil || s.RenewBefore.Duration != 360*time.Hour {
+		t.Errorf("Certificate duration %v renewBefore %v, want 2160h and 360h", s.Duration, s.RenewBefore)
+	}
+	if pk := s.PrivateKey; pk == nil || pk.Algorithm != cmapi.ECDSAKeyAlgorithm || pk.Size != 256 || pk.RotationPolicy != cmapi.RotationPolicyAlways {
+		t.Errorf("Certificate privateKey %+v, want ECDSA 256 rotated on every renewal", pk)
+	}
+	if s.IsCA || len(s.IPAddresses) > 0 {
+		t.Errorf("Certificate isCA %v ipAddresses %v, want a plain serving certificate", s.IsCA, s.IPAddresses)
+	}
+}
+
+// checkSelfManaged: the least-privilege RBAC, scoped by resourceNames, and
+// the flags that make canary-guard keep its own certificate.
+func checkSelfManaged(t *testing.T, r *renderedChart, fn, certValidity, caValidity, renewBefore string) {
+	t.Helper()
+	ns := chartNamespace
+	secret := fn + "-tls"
+	role := &rbacv1.Role{}
+	r.decode(t, "Role", fn, role)
+	wantRole := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{secret}, Verbs: []string{"get", "list", "watch", "update"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{certs.LeaseName(secret)}, Verbs: []string{"get", "update"}},
+	}
+	if role.Namespace != ns || !apiequality.Semantic.DeepEqual(role.Rules, wantRole) {
+		t.Errorf("Role %s/%s rules\n%+v\nwant\n%+v", role.Namespace, role.Name, role.Rules, wantRole)
+	}
+	clusterRole := &rbacv1.ClusterRole{}
+	r.decode(t, "ClusterRole", fn, clusterRole)
+	wantCluster := []rbacv1.PolicyRule{{
+		APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"},
+		ResourceNames: []string{fn}, Verbs: []string{"get", "update"},
+	}}
+	if !apiequality.Semantic.DeepEqual(clusterRole.Rules, wantCluster) {
+		t.Errorf("ClusterRole %s rules %+v, want %+v", fn, clusterRole.Rules, wantCluster)
+	}
+	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: fn, Namespace: ns}
+	rb := &rbacv1.RoleBinding{}
+	r.decode(t, "RoleBinding", fn, rb)
+	crb := &rbacv1.ClusterRoleBinding{}
+	r.decode(t, "ClusterRoleBinding", fn, crb)
+	if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != fn || !slices.Equal(rb.Subjects, []rbacv1.Subject{subject}) ||
+		crb.RoleRef.Kind != "ClusterRole" || crb.RoleRef.Name != fn || !slices.Equal(crb.Subjects, []rbacv1.Subject{subject}) {
+		t.Errorf("bindings %+v / %+v, want Role and ClusterRole %s bound to ServiceAccount %s/%s", rb, crb, fn, ns, fn)
+	}
+
+	dep := &appsv1.Deployment{}
+	r.decode(t, "Deployment", fn, dep)
+	flags := containerFlags(dep.Spec.Template.Spec.Containers[0].Args)
+	for flag, want := range map[string]string{
+		"--cert-mode": "self-managed", "--cert-secret": secret, "--webhook-service": fn, "--webhook-configurations": fn,
+		"--cert-validity": certValidity, "--ca-validity": caValidity, "--cert-renew-before": renewBefore,
+	} {
+		if flags[flag] != want {
+			t.Errorf("%s=%q, want %q", flag, flags[flag], want)
+		}
+	}
+	// The manager's own constraints hold for the rendered durations.
+	cv, err1 := time.ParseDuration(flags["--cert-validity"])
+	ca, err2 := time.ParseDuration(flags["--ca-validity"])
+	rbf, err3 := time.ParseDuration(flags["--cert-renew-before"])
+	if err := errors.Join(err1, err2, err3); err != nil || cv <= rbf || ca < 2*rbf {
+		t.Errorf("durations cert %v CA %v renew-before %v (%v): want cert > renew-before and CA ≥ 2×renew-before", cv, ca, rbf, err)
+	}
+	if tok := dep.Spec.Template.Spec.AutomountServiceAccountToken; tok == nil || !*tok {
+		t.Errorf("automountServiceAccountToken %v: self-managed mode needs the API server", tok)
+	}
+	env := map[string]string{}
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["POD_NAMESPACE"] != "metadata.namespace" || env["POD_NAME"] != "metadata.name" {
+		t.Errorf("env %v: want POD_NAMESPACE and POD_NAME from the downward API (the Secret's namespace, the leader identity)", env)
+	}
+}
+
+func checkServiceMonitor(t *testing.T, r *renderedChart) {
+	t.Helper()
+	d := r.find("ServiceMonitor", chartFullname)
+	if d == nil {
+		t.Fatalf("metrics.serviceMonitor.enabled renders no ServiceMonitor; it renders %s", r.names())
+	}
+	// No pinned module ships prometheus-operator's types or CRD: the
+	// rendered YAML is checked field by field.
+	var sm struct {
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   metav1.ObjectMeta `json:"metadata"`
+		Spec       struct {
+			Selector  metav1.LabelSelector `json:"selector"`
+			Endpoints []struct {
+				Port     string `json:"port"`
+				Path     string `json:"path"`
+				Interval string `json:"interval"`
+			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict(d.data, &sm); err != nil {
+		t.Fatalf("ServiceMonitor: %v\n%s", err, d.data)
+	}
+	svc := &corev1.Service{}
+	r.decode(t, "Service", chartFullname, svc)
+	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Metadata.Namespace != chartNamespace || sm.Metadata.Labels["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor %s %s/%s labels %v", sm.APIVersion, sm.Metadata.Namespace, sm.Metadata.Name, sm.Metadata.Labels)
+	}
+	// A ServiceMonitor selects Services by their labels.
+	if len(sm.Spec.Selector.MatchLabels) == 0 || !selects(sm.Spec.Selector.MatchLabels, svc.Labels) {
+		t.Errorf("ServiceMonitor selector %v does not select the Service's labels %v", sm.Spec.Selector.MatchLabels, svc.Labels)
+	}
+	var metricsPort *corev1.ServicePort
+	for i, p := range svc.Spec.Ports {
+		if p.Name == "metrics" {
+			metricsPort = &svc.Spec.Ports[i]
+		}
+	}
+	if len(sm.Spec.Endpoints) != 1 || metricsPort == nil || sm.Spec.Endpoints[0].Port != metricsPort.Name ||
+		metricsPort.TargetPort != intstr.FromString("metrics") || sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Interval != "15s" {
+		t.Errorf("ServiceMonitor endpoints %+v, Service metrics port %+v: want port metrics (→ container port metrics), /metrics every 15s", sm.Spec.Endpoints, metricsPort)
+	}
+}
+
+func checkNetworkPolicy(t *testing.T, r *renderedChart) {
+	t.Helper()
+	np := &networkingv1.NetworkPolicy{}
+	r.decode(t, "NetworkPolicy", chartFullname, np)
+	dep := &appsv1.Deployment{}
+	r.decode(t, "Deployment", chartFullname, dep)
+	if !maps.Equal(np.Spec.PodSelector.MatchLabels, dep.Spec.Selector.MatchLabels) ||
+		!slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy podSelector %v policyTypes %v, want the Deployment's pods, Ingress", np.Spec.PodSelector, np.Spec.PolicyTypes)
+	}
+	ports := map[string]int32{}
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	from := map[int][]networkingv1.NetworkPolicyPeer{}
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.Ports) != 1 || rule.Ports[0].Port == nil {
+			t.Errorf("ingress rule %+v: want one port", rule)
+			continue
+		}
+		from[rule.Ports[0].Port.IntValue()] = rule.From
+	}
+	want := map[int][]networkingv1.NetworkPolicyPeer{
+		int(ports["webhook"]): {{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}}},
+		int(ports["metrics"]): {{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "monitoring"}}}},
+		int(ports["health"]):  nil, // the kubelet's probes, from anywhere
+	}
+	if !apiequality.Semantic.DeepEqual(from, want) {
+		t.Errorf("NetworkPolicy ingress by container port %v, want %v", from, want)
+	}
+}
+
+func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	r.decode(t, "ConfigMap", chartFullname+"-config", cm)
+	var cfg struct {
+		Enforcement          string `json:"enforcement"`
+		InitialCanaryPercent int    `json:"initialCanaryPercent"`
+		MaxStepPercent       int    `json:"maxStepPercent"`
+		Override             struct {
+			Groups []string `json:"groups"`
+		} `json:"override"`
+		Exempt struct {
+			Users []string `json:"users"`
+		} `json:"exempt"`
+		Namespaces []map[string]any `json:"namespaces"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+		t.Fatalf("config.yaml: %v\n%s", err, cm.Data["config.yaml"])
+	}
+	if cfg.MaxStepPercent != 20 || cfg.InitialCanaryPercent != 10 || len(cfg.Namespaces) != 4 || cfg.Namespaces[0]["match"] != "staging-*" || cfg.Namespaces[2]["onModelChange"] != "deny" {
+		t.Errorf("config.yaml %+v, want the values' config, namespace entries in order", cfg)
+	}
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	r.decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+	vars := map[string]string{}
+	for _, v := range vap.Spec.Variables {
+		vars[v.Name] = v.Expression
+	}
+	// First match wins; the backstop stays out of warn, audit and
+	// onModelChange: deny namespaces, where canary-guard's answer is the one to see.
+	wantRules := `[{'re': '^staging-.*$', 'applies': 'false'}, {'re': '^sandbox\\.team-.*$', 'applies': 'false'}, ` +
+		`{'re': '^gitops-.*$', 'applies': 'false'}, {'re': '^prod-.*$', 'applies': 'true'}]`
+	if vars["namespaceRules"] != wantRules {
+		t.Errorf("backstop namespaceRules\n%s\nwant\n%s", vars["namespaceRules"], wantRules)
+	}
+	cond := map[string]string{}
+	for _, c := range vap.Spec.MatchConditions {
+		cond[c.Name] = c.Expression
+	}
+	if !strings.Contains(cond["not-exempt"], "['system:serviceaccount:argocd:bootstrap']") ||
+		!strings.Contains(cond["no-fresh-override"], "['sre-oncall']") {
+		t.Errorf("backstop conditions do not follow exempt users and override groups: %v", cond)
+	}
+	var msg string
+	for _, v := range vap.Spec.Validations {
+		msg += v.MessageExpression
+	}
+	if !strings.Contains(msg, "canaryTrafficPercent: 10") || !strings.Contains(msg, "namespace "+chartNamespace) {
+		t.Errorf("backstop message %q, want the initial percent 10 and the release namespace", msg)
+	}
+}
+
+// checkChartEval loads the rendered ConfigMaps as canary-guard would see
+// them mounted (one file per key) into `canary-guard eval`: the chart's
+// configuration and policies must be accepted by the binary.
+func checkChartEval(t *testing.T, r *renderedChart, fn, wantDenied string) {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(filepath.Dir(chartPath(t))), "bin", "canary-guard")
+	if _, err := os.Stat(bin); err != nil {
+		t.Logf("%s missing: eval check skipped", bin)
+		return
+	}
+	dir := t.TempDir()
+	cfgDir, polDir := filepath.Join(dir, "config"), filepath.Join(dir, "policies")
+	for cmName, d := range map[string]string{fn + "-config": cfgDir, fn + "-policies": polDir} {
+		cm := &corev1.ConfigMap{}
+		r.decode(t, "ConfigMap", cmName, cm)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range cm.Data {
+			if err := os.WriteFile(filepath.Join(d, k), []byte(v), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	isvc := filepath.Join(dir, "isvc.yaml")
+	if err := os.WriteFile(isvc, []byte(sklearnISVC("my-model", modelURI(1))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "eval", "--new", isvc, "--namespace", "prod-a",
+		"--config", filepath.Join(cfgDir, "config.yaml"), "--policy-dir", polDir).CombinedOutput()
+	var exitErr *exec.ExitError
+	switch {
+	case wantDenied == "" && err != nil:
+		t.Errorf("canary-guard eval with the rendered configuration: %v\n%s", err, out)
+	case wantDenied != "" && (!errors.As(err, &exitErr) || exitErr.ExitCode() != 1 || !strings.Contains(string(out), "["+wantDenied+"]")):
+		t.Errorf("canary-guard eval with the rendered policies: %v, want denied by %s\n%s", err, wantDenied, out)
+	}
+}
+
+// containerFlags maps --flag to its value (--flag=value arguments).
+func containerFlags(args []string) map[string]string {
+	flags := map[string]string{}
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "--") {
+			flags[k] = v
+		}
+	}
+	return flags
+}
+
+// selects reports whether every label of selector is in labels.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func equalRules(a, b []admissionregistrationv1.RuleWithOperations) bool {
+	return slices.EqualFunc(a, b, func(x, y admissionregistrationv1.RuleWithOperations) bool {
+		return slices.Equal(x.Operations, y.Operations) && slices.Equal(x.APIGroups, y.APIGroups) &&
+			slices.Equal(x.APIVersions, y.APIVersions) && slices.Equal(x.Resources, y.Resources) &&
+			x.Scope != nil && y.Scope != nil && *x.Scope == *y.Scope
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
