@@ -65,6 +65,14 @@ bench: ## Go benchmarks of the mutate and validate paths.
 	@mkdir -p bin
 	go test -run '^$$' -bench . -benchmem -count=5 ./policy/ ./webhook/ | tee bin/bench.txt
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s); crashes land in testdata/fuzz.
+	go test -run '^$$' -fuzz '^FuzzBuildFacts$$' -fuzztime $(FUZZTIME) ./policy/
+	go test -run '^$$' -fuzz '^FuzzValidateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
+	go test -run '^$$' -fuzz '^FuzzMutateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
+
 $(OPA):
 	@echo "==> building opa $(OPA_VERSION) into bin/ (first build takes a few minutes)" >&2
 	GOBIN=$(BIN)/.build-opa go install github.com/open-policy-agent/opa@$(OPA_VERSION)

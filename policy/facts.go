@@ -483,7 +483,9 @@ func alwaysAdmit(f *Facts) (bool, string) {
 			// model change "at 0 %" replaces the model for all traffic
 			// and must fall through to the model-change case below.
 			rollback = rollback || c.PercentChanged
-		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld:
+		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld, c.PromotedCanary != "":
+			// A promotion raises the canary to all traffic, even when
+			// spec.predictor keeps its model: never always admitted.
 			return false, ""
 		case c.NewEffectivePercent < c.OldEffectivePercent:
 			lowered = true

@@ -4,13 +4,13 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	k8sjson "sigs.k8s.io/json"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -28,7 +28,7 @@ func (e errSkip) Error() string { return "nothing to check for " + string(e.op) 
 // or UPDATE with the objects it needs.
 func decode(req *admission.Request) (*policy.Request, error) {
 	if req.Kind.Kind == "" {
-		return nil, fmt.Errorf("the AdmissionReview has no request (empty body, or not an AdmissionReview v1)")
+		return nil, fmt.Errorf("the AdmissionReview has no request (empty body, JSON nested too deeply, or not an AdmissionReview v1)")
 	}
 	if req.Kind.Group != inferenceServiceGroup || req.Kind.Kind != "InferenceService" {
 		return nil, fmt.Errorf("canary-guard handles %s InferenceService objects only, got %s %s (check the webhook configuration's rules)",
@@ -73,9 +73,14 @@ func decode(req *admission.Request) (*policy.Request, error) {
 	return r, nil
 }
 
+// decodeInferenceService decodes an object as the API server does: field
+// names are case-sensitive (encoding/json would read "Spec" or "sPec" as
+// spec, so the decision would be about another object than the one the
+// API server stores, patches and gives the policies), the last duplicate
+// key wins.
 func decodeInferenceService(raw []byte) (*v1beta1.InferenceService, error) {
 	obj := &v1beta1.InferenceService{}
-	if err := json.Unmarshal(raw, obj); err != nil {
+	if err := k8sjson.UnmarshalCaseSensitivePreserveInts(raw, obj); err != nil {
 		return nil, err
 	}
 	if obj.Kind != "" && obj.Kind != "InferenceService" {

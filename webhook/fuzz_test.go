@@ -1,0 +1,112 @@
+package webhook
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+// fuzzSeeds are real AdmissionReviews: KServe's rollout sample as it goes
+// through a canary rollout, plus a few bad ones.
+func fuzzSeeds() []string {
+	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+	to0 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":0`, 1)
+	return []string{
+		review("CREATE", "InferenceService", isvcV1, ""),
+		review("UPDATE", "InferenceService", isvcV2, isvcV1),
+		review("UPDATE", "InferenceService", isvcV2At10, isvcV1),
+		review("UPDATE", "InferenceService", to100, isvcV2At10),
+		review("UPDATE", "InferenceService", to0, isvcV2At10),
+		review("UPDATE", "InferenceService", isvcV2Promoted, isvcV2At10),
+		review("UPDATE", "InferenceService", isvcV2, ""),
+		review("DELETE", "InferenceService", "", isvcV1),
+		review("CREATE", "Deployment", `{"kind":"Deployment"}`, ""),
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
+		"{not json",
+		"",
+	}
+}
+
+// serveFuzz posts body to path and checks what every answer must be: an
+// AdmissionReview with a response, a 400 for input that is not JSON, no
+// recovered panic, and never an admission of input that is not JSON.
+func serveFuzz(t *testing.T, h http.Handler, path string, body []byte) *admissionv1.AdmissionResponse {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("response is not an AdmissionReview: %v\n%s", err, rec.Body.String())
+	}
+	resp := out.Response
+	if resp == nil {
+		t.Fatalf("AdmissionReview without response: %s", rec.Body.String())
+	}
+	if resp.Result != nil && resp.Result.Code == http.StatusInternalServerError {
+		t.Fatalf("internal error (panic?): %s", resp.Result.Message)
+	}
+	if !json.Valid(body) {
+		if resp.Allowed {
+			t.Fatalf("body that is not JSON was admitted: %q", body)
+		}
+		if resp.Result == nil || resp.Result.Code != http.StatusBadRequest {
+			t.Fatalf("body that is not JSON: result %+v, want 400", resp.Result)
+		}
+	}
+	if !resp.Allowed && (resp.Result == nil || resp.Result.Message == "") {
+		t.Fatalf("denied without a message: %+v", resp)
+	}
+	return resp
+}
+
+func FuzzValidateHandler(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	h := testHandler(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		serveFuzz(t, h, ValidatePath, body)
+	})
+}
+
+func FuzzMutateHandler(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	h := testHandler(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp := serveFuzz(t, h, MutatePath, body)
+		if len(resp.Patch) == 0 {
+			return
+		}
+		if !resp.Allowed {
+			t.Fatalf("a patch on a denied request: %s", resp.Patch)
+		}
+		// The patch applies to the object it was computed for, when the
+		// object has the metadata every object from the API server has.
+		var in admissionv1.AdmissionReview
+		if err := json.Unmarshal(body, &in); err != nil || in.Request == nil {
+			t.Fatalf("patched a request that does not decode: %v", err)
+		}
+		var obj map[string]any
+		if json.Unmarshal(in.Request.Object.Raw, &obj) != nil {
+			return
+		}
+		if _, ok := obj["metadata"].(map[string]any); !ok {
+			return
+		}
+		p, err := jsonpatch.DecodePatch(resp.Patch)
+		if err != nil {
+			t.Fatalf("patch is not a JSON patch: %v\n%s", err, resp.Patch)
+		}
+		if _, err := p.Apply(in.Request.Object.Raw); err != nil {
+			t.Fatalf("patch does not apply to the object: %v\npatch %s\nobject %s", err, resp.Patch, in.Request.Object.Raw)
+		}
+	})
+}

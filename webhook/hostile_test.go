@@ -1,0 +1,133 @@
+package webhook
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nested returns depth nested JSON arrays.
+func nested(depth int) string {
+	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
+}
+
+// withPredictorField adds a field to the predictor of an InferenceService.
+func withPredictorField(isvc, field string) string {
+	return strings.Replace(isvc, `"predictor":{`, `"predictor":{`+field+`,`, 1)
+}
+
+// withAnnotation gives an InferenceService one annotation.
+func withAnnotation(isvc, key, value string) string {
+	return strings.Replace(isvc, `"name":"my-model","namespace":"models"}`,
+		fmt.Sprintf(`"name":"my-model","namespace":"models","annotations":{%q:%q}}`, key, value), 1)
+}
+
+func TestHandlers_HostileInput(t *testing.T) {
+	h := testHandler(t)
+	good := review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)
+	at := func(pct string) string {
+		return strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":`+pct, 1)
+	}
+	update := func(newObj string) string { return review("UPDATE", "InferenceService", newObj, isvcV2At10) }
+	huge := strings.Repeat("x", 3<<20)
+
+	// Who answers: "both" webhooks, or only "validate"/"mutate" when their
+	// answers differ (the mutating webhook decides nothing, it patches).
+	tests := []struct {
+		name        string
+		paths       string
+		body        string
+		wantAllowed bool
+		wantCode    int32
+		wantMessage string
+	}{
+		{name: "invalid JSON", body: `{"apiVersion":"admission.k8s.io/v1",kind}`, wantCode: 400, wantMessage: "invalid character"},
+		{name: "truncated body", body: good[:len(good)/2], wantCode: 400, wantMessage: "unexpected end of JSON input"},
+		{name: "truncated to one byte", body: "{", wantCode: 400, wantMessage: "unexpected end of JSON input"},
+		// controller-runtime decodes the review by its shape, whatever its
+		// apiVersion and kind: the request is read and decided as usual
+		// (a jump is denied), never admitted unread.
+		{name: "AdmissionReview admission.k8s.io/v2 is decided as v1", paths: "validate", body: strings.Replace(update(at("100")), "admission.k8s.io/v1", "admission.k8s.io/v2", 1), wantCode: 403, wantMessage: "[max-step]"},
+		{name: "review of kind Pod is decided as an AdmissionReview", paths: "validate", body: strings.Replace(update(at("100")), `"kind":"AdmissionReview"`, `"kind":"Pod"`, 1), wantCode: 403, wantMessage: "[max-step]"},
+		{name: "AdmissionReview v2 without request", body: `{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}`, wantCode: 400, wantMessage: "no request"},
+		{name: "a kind other than InferenceService", body: review("CREATE", "Deployment", `{"kind":"Deployment"}`, ""), wantCode: 400, wantMessage: "InferenceService objects only"},
+		{name: "an object of another kind", body: review("CREATE", "InferenceService", `{"kind":"Deployment"}`, ""), wantCode: 400, wantMessage: "object is a Deployment"},
+		{name: "UPDATE without oldObject", body: review("UPDATE", "InferenceService", isvcV2, ""), wantCode: 400, wantMessage: "no oldObject"},
+		{name: "oldObject that is not an InferenceService", body: review("UPDATE", "InferenceService", isvcV2, `{"spec":[]}`), wantCode: 400, wantMessage: "decoding oldObject"},
+		{name: "3 MiB annotation value, unchanged", body: review("UPDATE", "InferenceService", withAnnotation(isvcV2At10, "team.example/notes", huge), withAnnotation(isvcV2At10, "team.example/notes", huge)), wantAllowed: true},
+		{name: "3 MiB annotation value on a jump is still judged", paths: "validate", body: review("UPDATE", "InferenceService", withAnnotation(at("100"), "team.example/notes", huge), withAnnotation(isvcV2At10, "team.example/notes", huge)), wantCode: 403, wantMessage: "[max-step]"},
+		{name: "body over the 7 MiB limit", body: review("UPDATE", "InferenceService", withAnnotation(at("100"), "a", huge+huge+huge), isvcV2At10), wantCode: 413, wantMessage: "request entity is too large"},
+		// Past the JSON decoder's depth limit (10,000) the review decodes
+		// to nothing: a 400, no stack overflow.
+		{name: "10,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(10000))), wantCode: 400, wantMessage: "nested too deeply"},
+		{name: "100,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(100000))), wantCode: 400, wantMessage: "nested too deeply"},
+		{name: "100,000 nested arrays on a jump", body: update(withPredictorField(at("100"), `"x":`+nested(100000))), wantCode: 400, wantMessage: "no request"},
+		{name: "1,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(1000))), wantAllowed: true},
+		{name: "unknown fields are ignored", body: update(withPredictorField(strings.Replace(isvcV2At10, `"spec":{`, `"spec":{"frobnicate":{"a":[1,2]},`, 1), `"extra":"y"`)), wantAllowed: true},
+		{name: "unknown fields do not hide a jump", paths: "validate", body: update(withPredictorField(at("100"), `"extra":{"canaryTrafficPercent":10}`)), wantCode: 403, wantMessage: "[max-step]"},
+		{name: "canaryTrafficPercent 1e30", body: update(at("1e30")), wantCode: 400, wantMessage: "cannot unmarshal number 1e30"},
+		{name: "canaryTrafficPercent 2^63", body: update(at("9223372036854775808")), wantCode: 400, wantMessage: "cannot unmarshal number 9223372036854775808"},
+		{name: "canaryTrafficPercent -2^63-1", body: update(at("-9223372036854775809")), wantCode: 400, wantMessage: "cannot unmarshal number -9223372036854775809"},
+		{name: "canaryTrafficPercent 10.5", body: update(at("10.5")), wantCode: 400, wantMessage: "cannot unmarshal number 10.5"},
+		{name: "canaryTrafficPercent as a string", body: update(at(`"100"`)), wantCode: 400, wantMessage: "cannot unmarshal string"},
+		{name: "oldObject percent out of range", body: review("UPDATE", "InferenceService", isvcV2At10, at("1e30")), wantCode: 400, wantMessage: "decoding oldObject"},
+		// Duplicate keys: the last one wins, as in the API server's decoder.
+		{name: "duplicate percent, last wins (10 then 100)", paths: "validate", body: update(withPredictorField(at("100"), `"canaryTrafficPercent":10`)), wantCode: 403, wantMessage: "10 → 100"},
+		{name: "duplicate percent, last wins (100 then 10)", body: update(withPredictorField(isvcV2At10, `"canaryTrafficPercent":100`)), wantAllowed: true},
+		{name: "duplicate operation in the review, last wins", paths: "validate", body: strings.Replace(update(at("100")), `"operation":"UPDATE"`, `"operation":"DELETE","operation":"UPDATE"`, 1), wantCode: 403, wantMessage: "[max-step]"},
+		// Field names are case-sensitive, as in the API server: a
+		// differently cased key is an unknown field, it cannot hide a jump.
+		{name: "case-variant key does not hide a jump", paths: "validate", body: update(strings.Replace(at("100"), `"model":`, `"CanaryTrafficPercent":10,"model":`, 1)), wantCode: 403, wantMessage: "10 → 100"},
+		{name: "case-variant spec is not the spec", paths: "mutate", body: review("UPDATE", "InferenceService", `{"metadata":{"name":"my-model"},"Spec":{"predictor":{"model":{"storageUri":"gs://x"}}}}`, isvcV1), wantAllowed: true},
+		// Requests that are not evaluated are admitted whatever they carry.
+		{name: "DELETE with an unreadable oldObject", body: review("DELETE", "InferenceService", "", `{"spec":"x"}`), wantAllowed: true},
+		{name: "status subresource with an unreadable object", body: strings.Replace(update(`{"spec":"x"}`), `"operation":"UPDATE"`, `"operation":"UPDATE","subResource":"status"`, 1), wantAllowed: true},
+	}
+
+	// Warm up so lazily started goroutines are not counted as leaks.
+	post(t, h, ValidatePath, "application/json", good)
+	post(t, h, MutatePath, "application/json", good)
+	before := runtime.NumGoroutine()
+
+	for _, tc := range tests {
+		for _, path := range []string{MutatePath, ValidatePath} {
+			if tc.paths != "" && !strings.HasSuffix(path, "/"+tc.paths+"-inferenceservice") {
+				continue
+			}
+			t.Run(tc.name+path, func(t *testing.T) {
+				resp := post(t, h, path, "application/json", tc.body)
+				if resp.Allowed != tc.wantAllowed {
+					t.Errorf("allowed = %v, want %v (%+v)", resp.Allowed, tc.wantAllowed, resp.Result)
+				}
+				if tc.wantCode != 0 && (resp.Result == nil || resp.Result.Code != tc.wantCode) {
+					t.Errorf("result = %+v, want code %d", resp.Result, tc.wantCode)
+				}
+				if tc.wantMessage != "" && (resp.Result == nil || !strings.Contains(resp.Result.Message, tc.wantMessage)) {
+					msg := ""
+					if resp.Result != nil {
+						msg = resp.Result.Message
+					}
+					if len(msg) > 400 {
+						msg = msg[:400] + "..."
+					}
+					t.Errorf("message = %q, want it to contain %q", msg, tc.wantMessage)
+				}
+			})
+		}
+	}
+
+	// No goroutine outlives its request.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Errorf("goroutines: %d before the hostile requests, %d after", before, after)
+	}
+	// The server still decides good requests.
+	if resp := post(t, h, ValidatePath, "application/json", good); !resp.Allowed {
+		t.Errorf("good request after hostile input was not admitted: %+v", resp.Result)
+	}
+}
