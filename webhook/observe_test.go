@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,4 +129,47 @@ func TestEvents_InjectionAndWarnModeViolationsAreRecordedButNotForDryRun(t *test
 	if len(events.events) != 1 || events.events[0].reason != ReasonCanaryInjected {
 		t.Errorf("events = %+v, want one %s", events.events, ReasonCanaryInjected)
 	}
+}
+
+func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues(t *testing.T) {
+	p, cfg, err := policy.Loader{}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := policy.NewGuard(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
+	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}, 0).WithConcurrencyLimit(1)
+	// Hold the only slot, as a slow evaluation would.
+	v.slots <- struct{}{}
+	to35 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":35`, 1)
+	req := httptestRequest(t, review("UPDATE", "InferenceService", to35, isvcV2At10))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	resp := v.Handle(ctx, req)
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusTooManyRequests || !strings.Contains(resp.Result.Message, "evaluation slots") {
+		t.Errorf("answer with no free slot = %+v, want a 429 error", resp.Result)
+	}
+	<-v.slots
+	if resp := v.Handle(context.Background(), req); !resp.Allowed {
+		t.Errorf("with a free slot the step was not admitted: %+v", resp.Result)
+	}
+}
+
+// httptestRequest decodes a review body into an admission.Request.
+func httptestRequest(t *testing.T, body string) admission.Request {
+	t.Helper()
+	var rv struct {
+		Request json.RawMessage `json:"request"`
+	}
+	if err := json.Unmarshal([]byte(body), &rv); err != nil {
+		t.Fatal(err)
+	}
+	var req admission.Request
+	if err := json.Unmarshal(rv.Request, &req.AdmissionRequest); err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

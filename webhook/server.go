@@ -48,6 +48,9 @@ type Options struct {
 	ReloadInterval time.Duration
 	// EvalTimeout bounds one policy evaluation.
 	EvalTimeout time.Duration
+	// MaxConcurrentEvaluations bounds the validating evaluations that run
+	// at once; 0 is unbounded.
+	MaxConcurrentEvaluations int
 	// NoDecisionLogs turns the decision log off; DecisionLogNoopSample is
 	// the fraction of uneventful admitted requests logged as well.
 	NoDecisionLogs        bool
@@ -127,7 +130,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(s.guard, obs), RecoverPanic: &recoverPanic})
-	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(s.guard, obs, s.opts.EvalTimeout), RecoverPanic: &recoverPanic})
+	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(s.guard, obs, s.opts.EvalTimeout).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations), RecoverPanic: &recoverPanic})
 	return mux
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,12 +39,25 @@ type Validator struct {
 	guard   *policy.Guard
 	obs     Observers
 	timeout time.Duration
+	// slots bounds concurrent evaluations; nil is unbounded.
+	slots chan struct{}
 }
 
 // NewValidator returns a validating handler. timeout bounds policy
 // evaluation in addition to the request's own deadline.
 func NewValidator(g *policy.Guard, obs Observers, timeout time.Duration) *Validator {
 	return &Validator{guard: g, obs: obs, timeout: timeout}
+}
+
+// WithConcurrencyLimit bounds the evaluations that run at once to n (0 is
+// unbounded). Requests above it wait for a slot until their deadline, then
+// get an error answer: a flood degrades into bounded queueing and fast
+// errors, never unbounded memory.
+func (v *Validator) WithConcurrencyLimit(n int) *Validator {
+	if n > 0 {
+		v.slots = make(chan struct{}, n)
+	}
+	return v
 }
 
 // Handle decides one admission request.
@@ -65,6 +79,16 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, v.timeout)
 		defer cancel()
+	}
+	if v.slots != nil {
+		select {
+		case v.slots <- struct{}{}:
+			defer func() { <-v.slots }()
+		case <-ctx.Done():
+			v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
+			return admission.Errored(http.StatusTooManyRequests,
+				fmt.Errorf("canary-guard: all %d evaluation slots stayed busy until the request's deadline; retry", cap(v.slots)))
+		}
 	}
 	d, err := v.guard.Validate(ctx, r)
 	if err != nil {

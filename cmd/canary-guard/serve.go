@@ -62,6 +62,7 @@ func newServeCommand() *cobra.Command {
 		noopSample     float64
 		events         bool
 		kubeconfig     string
+		maxConcurrent  int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -110,17 +111,18 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 			}
 			newServer := func(ctx context.Context) (*webhook.Server, error) {
 				return webhook.NewServer(ctx, webhook.Options{
-					NoDecisionLogs:        !decisionLogs,
-					DecisionLogNoopSample: noopSample,
-					Events:                recorder,
-					Addr:                  ":" + strconv.Itoa(port),
-					CertDir:               certDir,
-					TLSMinVersion:         minTLS,
-					HealthAddr:            healthAddr,
-					MetricsAddr:           metricsAddr,
-					ShutdownDelay:         shutdownDelay,
-					ReloadInterval:        reloadInterval,
-					EvalTimeout:           evalTimeout,
+					MaxConcurrentEvaluations: maxConcurrent,
+					NoDecisionLogs:           !decisionLogs,
+					DecisionLogNoopSample:    noopSample,
+					Events:                   recorder,
+					Addr:                     ":" + strconv.Itoa(port),
+					CertDir:                  certDir,
+					TLSMinVersion:            minTLS,
+					HealthAddr:               healthAddr,
+					MetricsAddr:              metricsAddr,
+					ShutdownDelay:            shutdownDelay,
+					ReloadInterval:           reloadInterval,
+					EvalTimeout:              evalTimeout,
 				}, policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}, log)
 			}
 			switch certMode {
@@ -148,6 +150,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.DurationVar(&reloadInterval, "reload-interval", 2*time.Second, "how often the config and policy files are checked for changes")
 	f.DurationVar(&evalTimeout, "eval-timeout", 2*time.Second, "the most one policy evaluation may take (the request's own deadline also applies)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.IntVar(&maxConcurrent, "max-concurrent-evaluations", 64, "validating evaluations that run at once; more wait for a slot until their deadline, then get an error (0: unbounded)")
 	f.BoolVar(&decisionLogs, "decision-logs", true, "log one JSON line per denial, warning, injection and override")
 	f.Float64Var(&noopSample, "decision-log-noop-sample", 0, "fraction (0..1) of admitted requests with nothing to report that are logged too")
 	f.BoolVar(&events, "events", true, "record Kubernetes Events on InferenceServices for injections, warn/audit violations and overrides (needs API server access)")
