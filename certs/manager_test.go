@@ -558,14 +558,24 @@ func (r *replica) files(t *testing.T) (crt, key []byte) {
 }
 
 // servedCert is the certificate in the replica's directory, which must
-// always be a valid pair.
+// be a valid pair. The key and the certificate are replaced one after the
+// other (each atomically), so a reader between the two renames can see a
+// mismatched pair for a moment, which the certwatcher rejects, keeping the
+// old pair; a mismatch that lasts is a failure, and garbage never appears.
 func (r *replica) servedCert(t *testing.T) *x509.Certificate {
 	t.Helper()
-	crt, key := r.files(t)
-	if _, err := tls.X509KeyPair(crt, key); err != nil {
-		t.Fatalf("%s holds an unusable pair: %v", r.dir, err)
+	deadline := time.Now().Add(time.Second)
+	for {
+		crt, key := r.files(t)
+		_, err := tls.X509KeyPair(crt, key)
+		if err == nil {
+			return parseCert(t, crt)
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("%s holds an unusable pair: %v", r.dir, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return parseCert(t, crt)
 }
 
 // applyChartRBAC creates the chart's self-managed RBAC, rendered by helm
