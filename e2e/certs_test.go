@@ -111,17 +111,19 @@ func startSelfManaged(t *testing.T, ctx context.Context, c *cluster.Cluster, opt
 	r := &selfManagedRelease{t: t, c: c, ctx: ctx, opts: opts, ns: opts.release, fullname: opts.release}
 	r.secret = r.fullname + "-tls"
 	r.serverName = r.fullname + "." + r.ns + ".svc"
-	ports, err := cluster.FreePorts(1 + 3*opts.replicas)
+	// The replicas' ports are picked here and bound by the processes later:
+	// these tests do not run in parallel, so nothing else picks ports between.
+	ports, err := cluster.FreePorts(3 * opts.replicas)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var backends []string
 	for i := range opts.replicas {
-		rep := &guardReplica{name: fmt.Sprintf("%s-%d", r.fullname, i), webhook: ports[1+3*i], health: ports[2+3*i], metric: ports[3+3*i]}
+		rep := &guardReplica{name: fmt.Sprintf("%s-%d", r.fullname, i), webhook: ports[3*i], health: ports[1+3*i], metric: ports[2+3*i]}
 		r.replicas = append(r.replicas, rep)
 		backends = append(backends, cluster.HostPort(rep.webhook))
 	}
-	r.proxy = startTCPProxy(t, ports[0], backends)
+	r.proxy = startTCPProxy(t, backends)
 
 	chart := renderChart(t, opts.release, r.ns,
 		"--set", "certs.mode=self-managed",
@@ -130,7 +132,7 @@ func startSelfManaged(t *testing.T, ctx context.Context, c *cluster.Cluster, opt
 		"--set", "certs.selfManaged.renewBefore="+opts.renewBefore,
 		"--set", "backstop.enabled=false",
 		"--set", "shutdownDelaySeconds=0",
-		"--set", fmt.Sprintf("service.port=%d", ports[0]),
+		"--set", fmt.Sprintf("service.port=%d", r.proxy.port()),
 		"--set", "webhook.optOutLabel="+certsOptOutLabel,
 		"--set-json", fmt.Sprintf(`webhook.matchConditions=[{"name":"e2e-this-test-only","expression":"request.namespace == '%s'"}]`, opts.modelsNS))
 
@@ -738,9 +740,9 @@ type tcpProxy struct {
 	wg       sync.WaitGroup
 }
 
-func startTCPProxy(t *testing.T, port int, backends []string) *tcpProxy {
+func startTCPProxy(t *testing.T, backends []string) *tcpProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", cluster.HostPort(port))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -749,6 +751,9 @@ func startTCPProxy(t *testing.T, port int, backends []string) *tcpProxy {
 	t.Cleanup(p.close)
 	return p
 }
+
+// port is the proxy's listening port.
+func (p *tcpProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 func (p *tcpProxy) serve() {
 	for {
@@ -830,7 +835,6 @@ func (p *tcpProxy) close() {
 // and the leader's next check (every minute) renews it.
 func TestCertsSelfManagedRenewal(t *testing.T) {
 	c := testCluster(t)
-	t.Parallel()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -902,7 +906,6 @@ func TestCertsSelfManagedRenewal(t *testing.T) {
 // would a CA falling due; the overlap is the manager's fixed one minute.
 func TestCertsSelfManagedCARotation(t *testing.T) {
 	c := testCluster(t)
-	t.Parallel()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
