@@ -251,56 +251,49 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) Comp
 }
 
 func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+	return optionalComponentFacts(KindTransformer, v1beta1.TransformerComponent, oldObj,
+		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative,
+		func(t *v1beta1.TransformerSpec) *int64 { return t.CanaryTrafficPercent },
+		func(t *v1beta1.TransformerSpec) string { return podModel(&t.PodSpec) },
+		compareTransformers)
+}
+
+func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+	return optionalComponentFacts(KindExplainer, v1beta1.ExplainerComponent, oldObj,
+		oldObj.Spec.Explainer, newObj.Spec.Explainer, knative,
+		func(e *v1beta1.ExplainerSpec) *int64 { return e.CanaryTrafficPercent },
+		explainerModel,
+		compareExplainers)
+}
+
+// optionalComponentFacts describes a component an InferenceService may
+// have or not (transformer, explainer); o and n are nil where it is absent.
+func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType, oldObj *v1beta1.InferenceService,
+	o, n *T, knative bool, percent func(*T) *int64, model func(*T) string, compare func(string, *T, *T) diff,
+) ComponentFacts {
 	c := ComponentFacts{
-		ID: KindTransformer, Kind: KindTransformer, Name: KindTransformer,
-		Path: "spec.transformer", PercentField: "canaryTrafficPercent",
-		InOld: oldObj.Spec.Transformer != nil, InNew: newObj.Spec.Transformer != nil,
+		ID: kind, Kind: kind, Name: kind,
+		Path: "spec." + kind, PercentField: "canaryTrafficPercent",
+		InOld: o != nil, InNew: n != nil,
 	}
-	o, n := oldObj.Spec.Transformer, newObj.Spec.Transformer
 	var oldPct, newPct *int64
 	if o != nil {
-		oldPct = o.CanaryTrafficPercent
-		c.OldModel = podModel(&o.PodSpec)
+		oldPct = percent(o)
+		c.OldModel = model(o)
 	}
 	if n != nil {
-		newPct = n.CanaryTrafficPercent
-		c.NewModel = podModel(&n.PodSpec)
+		newPct = percent(n)
+		c.NewModel = model(n)
 	}
 	if o != nil && n != nil {
-		c.setDiff(compareTransformers(c.Path, o, n))
-	} else if c.InNew && !c.InOld {
+		c.setDiff(compare(c.Path, o, n))
+	} else if c.InNew {
 		// An added component is new revisions, not a model change of a
 		// component that serves traffic already.
 		c.RevisionChanged = true
 	}
 	c.setKnativePercents(oldPct, newPct)
-	c.setKnativeStatus(oldObj, v1beta1.TransformerComponent, knative)
-	return c
-}
-
-func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
-	c := ComponentFacts{
-		ID: KindExplainer, Kind: KindExplainer, Name: KindExplainer,
-		Path: "spec.explainer", PercentField: "canaryTrafficPercent",
-		InOld: oldObj.Spec.Explainer != nil, InNew: newObj.Spec.Explainer != nil,
-	}
-	o, n := oldObj.Spec.Explainer, newObj.Spec.Explainer
-	var oldPct, newPct *int64
-	if o != nil {
-		oldPct = o.CanaryTrafficPercent
-		c.OldModel = explainerModel(o)
-	}
-	if n != nil {
-		newPct = n.CanaryTrafficPercent
-		c.NewModel = explainerModel(n)
-	}
-	if o != nil && n != nil {
-		c.setDiff(compareExplainers(c.Path, o, n))
-	} else if c.InNew && !c.InOld {
-		c.RevisionChanged = true
-	}
-	c.setKnativePercents(oldPct, newPct)
-	c.setKnativeStatus(oldObj, v1beta1.ExplainerComponent, knative)
+	c.setKnativeStatus(oldObj, component, knative)
 	return c
 }
 
