@@ -19,6 +19,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/canary-guard/canary-guard/internal/testpki"
 )
 
 // HelmVersion is the helm binary (bin/helm-<version>) the chart is rendered with.
@@ -45,7 +47,7 @@ func (c *Cluster) startCanaryGuardFirst(ctx context.Context) error {
 	c.guardPorts.webhook, c.guardPorts.metrics, c.guardPorts.health = ports[0], ports[1], ports[2]
 	dir := filepath.Join(c.workDir, "canary-guard")
 	certDir := filepath.Join(dir, "certs")
-	if c.guardCA, err = writeServingCert(certDir, "canary-guard"); err != nil {
+	if c.guardCA, err = testpki.WriteServingCert(certDir, "canary-guard"); err != nil {
 		return err
 	}
 	c.guardConfigPath = filepath.Join(dir, "config.yaml")

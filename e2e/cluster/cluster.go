@@ -54,6 +54,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/canary-guard/canary-guard/internal/testpki"
 )
 
 // Names the cluster uses.
@@ -534,7 +536,7 @@ func (c *Cluster) startKServe(ctx context.Context) error {
 	// default; cmd/manager has no flag for it): a private TMPDIR keeps
 	// parallel clusters apart.
 	tmp := filepath.Join(c.workDir, "kserve-manager-tmp")
-	caPEM, err := writeServingCert(filepath.Join(tmp, "k8s-webhook-server", "serving-certs"), "kserve-webhook-server")
+	caPEM, err := testpki.WriteServingCert(filepath.Join(tmp, "k8s-webhook-server", "serving-certs"), "kserve-webhook-server")
 	if err != nil {
 		return err
 	}
