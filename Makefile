@@ -61,9 +61,23 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
 	@for d in rego/examples/*/; do $(OPA) check --strict rego/canary_guard.rego $$d || exit 1; done
 
 .PHONY: bench
-bench: ## Go benchmarks of the mutate and validate paths.
+bench: bench-go bench-load bench-apiserver ## Every benchmark: Go benchmarks, load against the no-op baseline, API-server latency (docs/performance.md).
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the request path (bin/bench.txt; compare runs with benchstat).
 	@mkdir -p bin
 	go test -run '^$$' -bench . -benchmem -count=5 ./policy/ ./webhook/ | tee bin/bench.txt
+
+SOAK ?= 5m
+
+.PHONY: bench-load
+bench-load: build ## Load canary-guard serve and the no-op baseline over HTTPS; check the targets (SOAK: fixed-rate run, default 5m).
+	go build -o $(BIN)/bench-noop ./bench/noop
+	go run ./bench/loadtest --guard $(CANARY_GUARD) --noop $(BIN)/bench-noop --soak $(SOAK) --out $(BIN)/bench-load.md
+
+.PHONY: bench-apiserver
+bench-apiserver: build envtest-assets $(HELM) ## InferenceService update latency on the local API server, with and without canary-guard.
+	go run ./bench/apiserver --repo $(CURDIR) --out $(BIN)/bench-apiserver.md
 
 FUZZTIME ?= 30s
 
@@ -97,7 +111,7 @@ envtest-assets: ## Build kube-apiserver, etcd, kubectl and the KServe manager in
 
 .PHONY: clean
 clean: ## Remove build outputs (keeps the cached tool builds).
-	rm -f $(CANARY_GUARD) bin/bench.txt
+	rm -f $(CANARY_GUARD) $(BIN)/bench-noop $(BIN)/bench.txt $(BIN)/bench-load.md $(BIN)/bench-apiserver.md
 
 .PHONY: help
 help: ## List the targets.

@@ -1,0 +1,395 @@
+package faults
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/bench/procs"
+	"github.com/canary-guard/canary-guard/internal/testpki"
+)
+
+// guardBinary is canary-guard, built once for the package.
+var guardBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "canary-guard-faults-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	guardBinary = filepath.Join(dir, "canary-guard")
+	build := exec.Command("go", "build", "-o", guardBinary, "../../cmd/canary-guard")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building canary-guard: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// slowRule never finishes in the namespaces it applies to: a billion
+// iterations, each a cheap comparison, so only the deadline stops it.
+const slowRule = `package canary_guard
+
+deny contains {"rule": "slow-check", "msg": "never reached"} if {
+	startswith(input.request.namespace, "slow-")
+	some i in numbers.range(1, 1000)
+	some j in numbers.range(1, 1000)
+	some k in numbers.range(1, 1000)
+	i * j * k < 0
+}
+`
+
+// harmlessRule warns in namespace "bench" when the model changes; it
+// marks the custom policy as loaded without changing any answer.
+const harmlessRule = `package canary_guard
+
+warn contains {"rule": "team-notice", "msg": "model changes are announced in #ml-releases"} if {
+	input.rollout.modelChanged == true
+}
+`
+
+// startGuard runs canary-guard serve with the given policy files and
+// configuration (nil: none) and extra flags.
+func startGuard(t *testing.T, policies map[string]string, config string, args ...string) (*procs.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	policyDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(policyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range policies {
+		writeFile(t, filepath.Join(policyDir, name), content)
+	}
+	configFile := filepath.Join(dir, "config.yaml")
+	writeFile(t, configFile, config)
+	args = append([]string{"--policy-dir", policyDir, "--config", configFile, "--reload-interval", "100ms"}, args...)
+	s, err := procs.StartGuard(context.Background(), procs.GuardOptions{Binary: guardBinary, Dir: dir, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-s.Done():
+		default:
+			if err := s.Stop(30 * time.Second); err != nil {
+				t.Errorf("stopping canary-guard: %v", err)
+			}
+		}
+		if t.Failed() {
+			t.Logf("canary-guard log:\n%s", s.Tail(40))
+		}
+	})
+	return s, dir
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	// Written aside and renamed, as a ConfigMap volume swaps its files.
+	if err := os.WriteFile(path+".new", []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func corpus(t *testing.T, namespace string) []load.Case {
+	t.Helper()
+	cases, err := load.Corpus(load.CorpusOptions{Namespace: namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cases
+}
+
+// pick returns the corpus case of that name.
+func pick(t *testing.T, cases []load.Case, name string) load.Case {
+	t.Helper()
+	for _, c := range cases {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no corpus case %q", name)
+	return load.Case{}
+}
+
+// background runs load until it ends and delivers the result.
+func background(t *testing.T, cfg load.Config) <-chan *load.Result {
+	t.Helper()
+	out := make(chan *load.Result, 1)
+	go func() {
+		res, err := load.Run(context.Background(), cfg)
+		if err != nil {
+			t.Error(err)
+			res = &load.Result{}
+		}
+		out <- res
+	}()
+	return out
+}
+
+func steady(s *procs.Server, cases []load.Case, d time.Duration) load.Config {
+	return load.Config{URL: s.URL, RootCAs: s.CA.Pool(), Cases: cases, Workers: 8, Rate: 300, Duration: d}
+}
+
+// expectNoFailures fails the test for any failed request of a run.
+func expectNoFailures(t *testing.T, res *load.Result) {
+	t.Helper()
+	t.Logf("load: %s", res.Summary())
+	if res.Requests == 0 {
+		t.Error("no request was sent")
+	}
+	if res.Failed() > 0 || res.Missed > 0 {
+		t.Errorf("%d failed and %d missed requests: %v", res.Failed(), res.Missed, res.ErrorSamples)
+	}
+}
+
+// waitMetric waits until the metric (summed over matching series) meets cond.
+func waitMetric(t *testing.T, s *procs.Server, what string, cond func(float64) bool, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last float64
+	for time.Now().Before(deadline) {
+		v, err := s.Metric(context.Background(), name, labels...)
+		if err == nil && cond(v) {
+			return
+		}
+		last = v
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s%v stayed at %v", what, name, labels, last)
+}
+
+func equals(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+
+// TestReloadUnderLoad drops a broken Rego file, then a broken
+// configuration, into a serving canary-guard's directories mid-run: every
+// request is answered with the last good policy, the failures show in the
+// metrics and the log, and fixing the files recovers.
+func TestReloadUnderLoad(t *testing.T) {
+	s, dir := startGuard(t, map[string]string{"notice.rego": harmlessRule}, "")
+	policyFile, configFile := filepath.Join(dir, "policies", "notice.rego"), filepath.Join(dir, "config.yaml")
+	results := background(t, steady(s, corpus(t, "bench"), 6*time.Second))
+
+	time.Sleep(time.Second)
+	writeFile(t, policyFile, harmlessRule+"\ndeny contains msg if {\n") // a syntax error
+	waitMetric(t, s, "broken policy", equals(0), "canary_guard_last_reload_successful")
+	writeFile(t, policyFile, harmlessRule)
+	waitMetric(t, s, "fixed policy", equals(1), "canary_guard_last_reload_successful")
+
+	writeFile(t, configFile, "maxStepPercent: [not a number\n")
+	waitMetric(t, s, "broken configuration", equals(0), "canary_guard_last_reload_successful")
+	writeFile(t, configFile, "maxStepPercent: 25\n")
+	waitMetric(t, s, "fixed configuration", equals(1), "canary_guard_last_reload_successful")
+
+	expectNoFailures(t, <-results)
+	waitMetric(t, s, "reload failures", equals(2), "canary_guard_reloads_total", "result", "failure")
+	log, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"notice.rego", "config.yaml", "reload failed; serving the last good policy and configuration"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("the log does not mention %q", want)
+		}
+	}
+}
+
+// TestSlowRuleUnderLoad runs a custom rule that never finishes in three
+// namespaces, one per enforcement mode, while normal traffic goes on:
+// evaluation stops at --eval-timeout, the answer follows the mode (enforce
+// denies with policy-error; warn and audit admit), and every other
+// request is answered.
+func TestSlowRuleUnderLoad(t *testing.T) {
+	config := `namespaces:
+- match: slow-warn
+  enforcement: warn
+- match: slow-audit
+  enforcement: audit
+`
+	s, _ := startGuard(t, map[string]string{"slow.rego": slowRule}, config, "--eval-timeout", "500ms")
+	results := background(t, steady(s, corpus(t, "bench"), 4*time.Second))
+
+	client := load.NewClient(s.CA.Pool(), 4, 10*time.Second)
+	tests := []struct {
+		namespace string
+		expect    load.Expect
+	}{
+		{"slow-enforce", load.Expect{Allowed: false, Rule: "policy-error"}},
+		{"slow-warn", load.Expect{Allowed: true}},
+		{"slow-audit", load.Expect{Allowed: true}},
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, tt := range tests {
+		t.Run(tt.namespace, func(t *testing.T) {
+			step := pick(t, corpus(t, tt.namespace), "validate: step 10 to 35")
+			step.Expect = tt.expect
+			for range 3 {
+				start := time.Now()
+				if err := load.Send(context.Background(), client, s.URL, &step); err != nil {
+					t.Error(err)
+				}
+				if took := time.Since(start); took < 400*time.Millisecond {
+					t.Errorf("answered after %v: the rule did not run until the deadline", took)
+				}
+			}
+			// A rollback is admitted whatever the rules say, even when
+			// they cannot be evaluated.
+			rollback := pick(t, corpus(t, tt.namespace), "validate: rollback 35 to 0")
+			if err := load.Send(context.Background(), client, s.URL, &rollback); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	expectNoFailures(t, <-results)
+}
+
+// TestShutdownUnderLoad sends SIGTERM mid-run: during the shutdown delay
+// canary-guard reports unready and answers every request; a request in
+// flight when the delay ends still gets its answer; then it exits cleanly.
+func TestShutdownUnderLoad(t *testing.T) {
+	const delay = 3 * time.Second
+	s, _ := startGuard(t, map[string]string{"slow.rego": slowRule}, "",
+		"--shutdown-delay", delay.String(), "--eval-timeout", "2s")
+	// The run ends half a second before the delay does.
+	results := background(t, steady(s, corpus(t, "bench"), time.Second+delay-500*time.Millisecond))
+
+	time.Sleep(time.Second)
+	if err := s.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sigterm := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get(s.HealthURL + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz during the shutdown delay: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz during the shutdown delay: %s, want 503", resp.Status)
+	}
+
+	// Sent just before the delay ends, answered (at its 2 s deadline)
+	// after the server has stopped accepting.
+	time.Sleep(time.Until(sigterm.Add(delay - 300*time.Millisecond)))
+	inFlight := pick(t, corpus(t, "slow-shutdown"), "validate: step 10 to 35")
+	inFlight.Expect = load.Expect{Allowed: false, Rule: "policy-error"}
+	client := load.NewClient(s.CA.Pool(), 1, 10*time.Second)
+	if err := load.Send(context.Background(), client, s.URL, &inFlight); err != nil {
+		t.Errorf("the request in flight at shutdown: %v", err)
+	}
+
+	expectNoFailures(t, <-results)
+	select {
+	case <-s.Done():
+		if err := s.Err(); err != nil {
+			t.Errorf("canary-guard exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("canary-guard did not exit after the shutdown delay")
+	}
+}
+
+// TestCertificateRotationUnderLoad replaces the serving certificate in
+// --cert-dir mid-run, as cert-manager does: first a renewal from the same
+// CA, then one from a new CA that the client already trusts (the CA
+// bundle's overlap). No request fails and new connections get the new
+// certificate.
+func TestCertificateRotationUnderLoad(t *testing.T) {
+	s, _ := startGuard(t, nil, "")
+	newCA, err := testpki.NewCA("canary-guard rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := s.CA.Pool()
+	trusted.AppendCertsFromPEM(newCA.PEM)
+	cfg := steady(s, corpus(t, "bench"), 6*time.Second)
+	cfg.RootCAs = trusted
+	results := background(t, cfg)
+
+	for i, ca := range []*testpki.CA{s.CA, newCA} {
+		time.Sleep(1500 * time.Millisecond)
+		if err := ca.WriteServingCert(s.CertDir, "canary-guard"); err != nil {
+			t.Fatal(err)
+		}
+		onDisk, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitServed(t, s.URL, trusted, onDisk.Certificate[0], fmt.Sprintf("rotation %d", i+1))
+	}
+	expectNoFailures(t, <-results)
+}
+
+// waitServed waits until a new TLS connection gets the certificate want.
+func waitServed(t *testing.T, url string, roots *x509.CertPool, want []byte, what string) {
+	t.Helper()
+	addr := strings.TrimPrefix(url, "https://")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+		if err == nil {
+			served := conn.ConnectionState().PeerCertificates[0].Raw
+			_ = conn.Close()
+			if string(served) == string(want) {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: the new certificate was not served within 20 s", what)
+}
+
+// TestFloodAboveCapacity sends far more slow reviews at once than
+// --max-concurrent-evaluations allows: each is answered, by its
+// evaluation or with a 429 at its deadline; memory stays bounded and the
+// goroutines return to their level before the flood.
+func TestFloodAboveCapacity(t *testing.T) {
+	s, _ := startGuard(t, map[string]string{"slow.rego": slowRule}, "",
+		"--max-concurrent-evaluations", "2", "--eval-timeout", "300ms")
+	before, err := s.Metric(context.Background(), "go_goroutines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := pick(t, corpus(t, "slow-flood"), "validate: step 10 to 35")
+	step.Expect = load.Expect{Allowed: false, Rule: "policy-error"}
+	res, err := load.Run(context.Background(), load.Config{
+		URL: s.URL, RootCAs: s.CA.Pool(), Cases: []load.Case{step}, Workers: 128, Duration: 4 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flood: %s, error codes %v", res.Summary(), res.Codes)
+	if res.Wrong != 0 || res.Errors != res.Codes[http.StatusTooManyRequests] {
+		t.Errorf("want every answer a policy-error denial or a 429, got %d wrong and %d other errors: %v",
+			res.Wrong, res.Errors-res.Codes[http.StatusTooManyRequests], res.ErrorSamples)
+	}
+	if res.Codes[http.StatusTooManyRequests] == 0 || res.Requests-res.Errors == 0 {
+		t.Errorf("want both evaluated answers and 429s, got %d requests, %v", res.Requests, res.Codes)
+	}
+	if worst := res.Quantile(1); worst > 5*time.Second {
+		t.Errorf("a request waited %v: queueing is not bounded by the deadline", worst)
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PeakRSS > 512<<20 {
+		t.Errorf("peak memory %d MiB during the flood", st.PeakRSS>>20)
+	}
+	waitMetric(t, s, "goroutines after the flood", func(v float64) bool { return v <= before+8 }, "go_goroutines")
+}

@@ -1,0 +1,304 @@
+// Command loadtest is the load benchmark of make bench. It starts the
+// no-op baseline (bench/noop) and canary-guard serve as separate
+// processes on loopback, drives both with the same generator and corpus
+// (bench/load), and checks canary-guard against targets relative to the
+// baseline measured in the same run, since the servers and the generator
+// share the machine's cores:
+//
+//   - throughput: canary-guard's maximum is at least 80 % of the no-op's;
+//   - latency: at a fixed 1,000 reviews/s, p99 under 5 ms with no failed
+//     request;
+//   - memory: flat over the fixed-rate run (5 minutes by default): the
+//     Go heap in use and the goroutines at the end are within 10 % (plus
+//     a small constant) of their level after the first minute.
+//
+// It prints a Markdown report (and writes it to --out) and exits 1 when a
+// target is missed.
+//
+//	go run ./bench/loadtest --guard bin/canary-guard --noop bin/bench-noop
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/bench/procs"
+)
+
+// options are the flags.
+type options struct {
+	guard, noop string
+	workers     int
+	maxDuration time.Duration
+	warmup      time.Duration
+	rate        float64
+	soak        time.Duration
+	sample      time.Duration
+	out         string
+}
+
+// Targets.
+const (
+	minThroughputRatio = 0.80
+	maxP99             = 5 * time.Millisecond
+	// Memory is flat when the end level is at most 10 % above the level
+	// after the first minute, plus a constant that absorbs GC noise.
+	maxGrowthRatio   = 1.10
+	heapSlack        = 4 << 20
+	goroutineSlack   = 8
+	settleBeforeBase = time.Minute
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.guard, "guard", "bin/canary-guard", "canary-guard binary")
+	flag.StringVar(&o.noop, "noop", "bin/bench-noop", "no-op baseline server binary (go build ./bench/noop)")
+	flag.IntVar(&o.workers, "workers", 16, "concurrent requests of the maximum-throughput runs")
+	flag.DurationVar(&o.maxDuration, "max-duration", 20*time.Second, "length of each maximum-throughput run")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured load before each measured run")
+	flag.Float64Var(&o.rate, "rate", 1000, "reviews per second of the fixed-rate run")
+	flag.DurationVar(&o.soak, "soak", 5*time.Minute, "length of the fixed-rate run, over which memory must stay flat")
+	flag.DurationVar(&o.sample, "sample-every", 10*time.Second, "memory sampling interval of the fixed-rate run")
+	flag.StringVar(&o.out, "out", "", "also write the Markdown report here")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := run(ctx, o, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// run measures and reports; ok is false when a target is missed.
+func run(ctx context.Context, o options, stdout io.Writer) (bool, error) {
+	dir, err := os.MkdirTemp("", "canary-guard-loadtest-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	cases, err := load.Corpus(load.CorpusOptions{})
+	if err != nil {
+		return false, err
+	}
+	rep := &report{}
+	progress := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...) }
+
+	progress("no-op baseline: %d workers for %v", o.workers, o.maxDuration)
+	noop, err := procs.StartNoop(ctx, o.noop, dir)
+	if err != nil {
+		return false, err
+	}
+	noopMax, err := measure(ctx, noop, load.AdmitAll(cases), load.Config{Workers: o.workers, Duration: o.maxDuration}, o.warmup)
+	_ = noop.Stop(10 * time.Second)
+	if err != nil {
+		return false, err
+	}
+	rep.add("no-op baseline, as fast as possible", noopMax)
+	if noopMax.res.Failed() > 0 {
+		return false, fmt.Errorf("the no-op baseline failed %d requests: %v", noopMax.res.Failed(), noopMax.res.ErrorSamples)
+	}
+
+	progress("canary-guard: %d workers for %v", o.workers, o.maxDuration)
+	guard, err := procs.StartGuard(ctx, procs.GuardOptions{Binary: o.guard, Dir: dir})
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = guard.Stop(30 * time.Second) }()
+	guardMax, err := measure(ctx, guard, cases, load.Config{Workers: o.workers, Duration: o.maxDuration}, o.warmup)
+	if err != nil {
+		return false, err
+	}
+	rep.add("canary-guard, as fast as possible", guardMax)
+
+	progress("canary-guard: %.0f reviews/s for %v, memory sampled every %v", o.rate, o.soak, o.sample)
+	samples := make(chan []memorySample, 1)
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	go func() { samples <- sampleMemory(sampleCtx, guard, o.sample) }()
+	fixed, err := measure(ctx, guard, cases, load.Config{Workers: 64, Rate: o.rate, Duration: o.soak}, 0)
+	stopSampling()
+	mem := <-samples
+	if err != nil {
+		return false, err
+	}
+	rep.add(fmt.Sprintf("canary-guard, %.0f reviews/s", o.rate), fixed)
+	rep.errors = append(guardMax.res.ErrorSamples, fixed.res.ErrorSamples...)
+
+	ratio := guardMax.res.Throughput() / noopMax.res.Throughput()
+	rep.check(fmt.Sprintf("maximum throughput ≥ %.0f %% of the no-op's", minThroughputRatio*100),
+		ratio >= minThroughputRatio, fmt.Sprintf("%.0f %% (%.0f/s of %.0f/s)", ratio*100, guardMax.res.Throughput(), noopMax.res.Throughput()))
+	rep.check(fmt.Sprintf("p99 < %v at %.0f reviews/s", maxP99, o.rate),
+		fixed.res.Quantile(0.99) < maxP99, load.Round(fixed.res.Quantile(0.99)).String())
+	rep.check("no failed or late request at the fixed rate",
+		fixed.res.Failed() == 0 && fixed.res.Missed == 0 && guardMax.res.Failed() == 0,
+		fmt.Sprintf("%d errors, %d wrong answers, %d missed", fixed.res.Errors+guardMax.res.Errors, fixed.res.Wrong+guardMax.res.Wrong, fixed.res.Missed))
+	flat, detail := memoryFlat(mem)
+	rep.check(fmt.Sprintf("memory flat over %v", o.soak), flat, detail)
+	rep.memory = mem
+
+	text := rep.markdown()
+	fmt.Fprint(stdout, text)
+	if o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return false, err
+		}
+		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
+			return false, err
+		}
+	}
+	return rep.ok(), nil
+}
+
+// measurement is a run and the server's resource use during it.
+type measurement struct {
+	res      *load.Result
+	cpuCores float64
+	peakRSS  int64
+}
+
+// measure warms the server up, then runs the generator against it and
+// reads the server's CPU time and peak memory.
+func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.Config, warmup time.Duration) (measurement, error) {
+	cfg.URL, cfg.RootCAs, cfg.Cases = s.URL, s.CA.Pool(), cases
+	if warmup > 0 {
+		w := cfg
+		w.Duration = warmup
+		if _, err := load.Run(ctx, w); err != nil {
+			return measurement{}, err
+		}
+	}
+	before, err := s.Stats()
+	if err != nil {
+		return measurement{}, err
+	}
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		return measurement{}, err
+	}
+	if ctx.Err() != nil {
+		return measurement{}, ctx.Err()
+	}
+	after, err := s.Stats()
+	if err != nil {
+		return measurement{}, err
+	}
+	return measurement{res: res, cpuCores: (after.CPU - before.CPU).Seconds() / res.Elapsed.Seconds(), peakRSS: after.PeakRSS}, nil
+}
+
+// memorySample is the server's memory at one moment of the fixed-rate run.
+type memorySample struct {
+	at         time.Duration
+	rss        int64
+	heapInuse  float64
+	goroutines float64
+}
+
+func sampleMemory(ctx context.Context, s *procs.Server, every time.Duration) []memorySample {
+	var out []memorySample
+	start := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+		st, err := s.Stats()
+		if err != nil {
+			continue
+		}
+		heap, err1 := s.Metric(ctx, "go_memstats_heap_inuse_bytes")
+		goroutines, err2 := s.Metric(ctx, "go_goroutines")
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out = append(out, memorySample{at: time.Since(start), rss: st.RSS, heapInuse: heap, goroutines: goroutines})
+	}
+}
+
+// memoryFlat compares the heap in use and the goroutines at the end of
+// the run with their level after the first minute (or the first sample of
+// a shorter run).
+func memoryFlat(samples []memorySample) (bool, string) {
+	if len(samples) < 2 {
+		return false, "too few memory samples (run --soak longer than two --sample-every)"
+	}
+	base := samples[0]
+	for _, s := range samples {
+		if s.at >= settleBeforeBase {
+			base = s
+			break
+		}
+	}
+	end := samples[len(samples)-1]
+	heapOK := end.heapInuse <= base.heapInuse*maxGrowthRatio+heapSlack
+	goroutinesOK := end.goroutines <= base.goroutines*maxGrowthRatio+goroutineSlack
+	return heapOK && goroutinesOK, fmt.Sprintf("heap in use %.1f → %.1f MiB, goroutines %.0f → %.0f, RSS %d → %d MiB (at %v → %v)",
+		base.heapInuse/(1<<20), end.heapInuse/(1<<20), base.goroutines, end.goroutines, base.rss>>20, end.rss>>20,
+		base.at.Round(time.Second), end.at.Round(time.Second))
+}
+
+// report collects the runs and the target checks.
+type report struct {
+	runs   []string
+	checks []string
+	failed int
+	memory []memorySample
+	errors []string
+}
+
+func (r *report) add(name string, m measurement) {
+	res := m.res
+	r.runs = append(r.runs, fmt.Sprintf("| %s | %d | %.0f | %v | %v | %v | %v | %d | %.2f | %d |",
+		name, res.Requests, res.Throughput(), load.Round(res.Quantile(0.5)), load.Round(res.Quantile(0.9)),
+		load.Round(res.Quantile(0.99)), load.Round(res.Quantile(1)), res.Failed(), m.cpuCores, m.peakRSS>>20))
+}
+
+func (r *report) check(target string, ok bool, measured string) {
+	verdict := "met"
+	if !ok {
+		verdict = "**missed**"
+		r.failed++
+	}
+	r.checks = append(r.checks, fmt.Sprintf("| %s | %s | %s |", target, measured, verdict))
+}
+
+func (r *report) ok() bool { return r.failed == 0 }
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	b.WriteString("| run | requests | reviews/s | p50 | p90 | p99 | max | failed | server CPU (cores) | server peak RSS (MiB) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, l := range r.runs {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n| target | measured | |\n|---|---|---|\n")
+	for _, l := range r.checks {
+		b.WriteString(l + "\n")
+	}
+	if len(r.errors) > 0 {
+		b.WriteString("\nFailed requests, first of each kind:\n\n")
+		for _, e := range r.errors {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+	}
+	b.WriteString("\n| time | RSS (MiB) | Go heap in use (MiB) | goroutines |\n|---|---|---|---|\n")
+	for _, s := range r.memory {
+		fmt.Fprintf(&b, "| %v | %d | %.1f | %.0f |\n", s.at.Round(time.Second), s.rss>>20, s.heapInuse/(1<<20), s.goroutines)
+	}
+	return b.String()
+}
