@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -31,10 +30,9 @@ func testHandler(t testing.TB) http.Handler {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0)}
-	recoverPanic := true
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(g, obs), RecoverPanic: &recoverPanic})
-	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(g, obs, 0), RecoverPanic: &recoverPanic})
+	mux.Handle(MutatePath, NewMutator(g, obs))
+	mux.Handle(ValidatePath, NewValidator(g, obs, 0))
 	return mux
 }
 
@@ -97,8 +95,8 @@ func TestHandlers_BadInputGetsAClearErrorAndTheServerKeepsServing(t *testing.T) 
 		wantCode    int32
 		wantMessage string
 	}{
-		{name: "garbage JSON", body: "{not json", wantCode: 400, wantMessage: "json"},
-		{name: "empty body", body: "", wantCode: 400, wantMessage: "no request"},
+		{name: "garbage JSON", body: "{not json", wantCode: 400, wantMessage: "not valid JSON"},
+		{name: "empty body", body: "", wantCode: 400, wantMessage: "the request body is empty"},
 		{name: "AdmissionReview without request", body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, wantCode: 400, wantMessage: "no request"},
 		{name: "wrong content type", contentType: "text/plain", body: review("CREATE", "InferenceService", isvcV1, ""), wantCode: 400, wantMessage: "contentType"},
 		{name: "not an InferenceService", body: review("CREATE", "Deployment", `{"kind":"Deployment"}`, ""), wantCode: 400, wantMessage: "InferenceService objects only"},

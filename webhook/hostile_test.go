@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -30,7 +32,17 @@ func TestHandlers_HostileInput(t *testing.T) {
 	at := func(pct string) string {
 		return strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":`+pct, 1)
 	}
-	update := func(newObj string) string { return review("UPDATE", "InferenceService", newObj, isvcV2At10) }
+	// Built as text: json.Marshal refuses the deeply nested objects.
+	update := func(newObj string) string {
+		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1",` +
+			`"kind":{"group":"serving.kserve.io","version":"v1beta1","kind":"InferenceService"},` +
+			`"resource":{"group":"serving.kserve.io","version":"v1beta1","resource":"inferenceservices"},` +
+			`"namespace":"models","name":"my-model","operation":"UPDATE","userInfo":{"username":"alice","groups":["ml-engineers"]},` +
+			`"object":` + newObj + `,"oldObject":` + isvcV2At10 + `}}`
+	}
+	if want, got := review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10), update(isvcV2At10); !jsonEqual(t, want, got) {
+		t.Fatalf("update() builds another review than review():\n%s\n%s", got, want)
+	}
 	huge := strings.Repeat("x", 3<<20)
 
 	// Who answers: "both" webhooks, or only "validate"/"mutate" when their
@@ -46,12 +58,13 @@ func TestHandlers_HostileInput(t *testing.T) {
 		{name: "invalid JSON", body: `{"apiVersion":"admission.k8s.io/v1",kind}`, wantCode: 400, wantMessage: "invalid character"},
 		{name: "truncated body", body: good[:len(good)/2], wantCode: 400, wantMessage: "unexpected end of JSON input"},
 		{name: "truncated to one byte", body: "{", wantCode: 400, wantMessage: "unexpected end of JSON input"},
-		// controller-runtime decodes the review by its shape, whatever its
-		// apiVersion and kind: the request is read and decided as usual
-		// (a jump is denied), never admitted unread.
-		{name: "AdmissionReview admission.k8s.io/v2 is decided as v1", paths: "validate", body: strings.Replace(update(at("100")), "admission.k8s.io/v1", "admission.k8s.io/v2", 1), wantCode: 403, wantMessage: "[max-step]"},
-		{name: "review of kind Pod is decided as an AdmissionReview", paths: "validate", body: strings.Replace(update(at("100")), `"kind":"AdmissionReview"`, `"kind":"Pod"`, 1), wantCode: 403, wantMessage: "[max-step]"},
-		{name: "AdmissionReview v2 without request", body: `{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}`, wantCode: 400, wantMessage: "no request"},
+		// Only the versions the API server sends (v1, and v1beta1 with the
+		// same wire format) are read; anything else is refused, never
+		// admitted unread.
+		{name: "AdmissionReview admission.k8s.io/v2", body: strings.Replace(update(at("100")), "admission.k8s.io/v1", "admission.k8s.io/v2", 1), wantCode: 400, wantMessage: `not an AdmissionReview v1: apiVersion "admission.k8s.io/v2"`},
+		{name: "review of kind Pod", body: strings.Replace(update(at("100")), `"kind":"AdmissionReview"`, `"kind":"Pod"`, 1), wantCode: 400, wantMessage: `kind "Pod"`},
+		{name: "AdmissionReview v2 without request", body: `{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}`, wantCode: 400, wantMessage: "not an AdmissionReview v1"},
+		{name: "AdmissionReview v1 without request", body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, wantCode: 400, wantMessage: "no request"},
 		{name: "a kind other than InferenceService", body: review("CREATE", "Deployment", `{"kind":"Deployment"}`, ""), wantCode: 400, wantMessage: "InferenceService objects only"},
 		{name: "an object of another kind", body: review("CREATE", "InferenceService", `{"kind":"Deployment"}`, ""), wantCode: 400, wantMessage: "object is a Deployment"},
 		{name: "UPDATE without oldObject", body: review("UPDATE", "InferenceService", isvcV2, ""), wantCode: 400, wantMessage: "no oldObject"},
@@ -63,7 +76,7 @@ func TestHandlers_HostileInput(t *testing.T) {
 		// to nothing: a 400, no stack overflow.
 		{name: "10,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(10000))), wantCode: 400, wantMessage: "nested too deeply"},
 		{name: "100,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(100000))), wantCode: 400, wantMessage: "nested too deeply"},
-		{name: "100,000 nested arrays on a jump", body: update(withPredictorField(at("100"), `"x":`+nested(100000))), wantCode: 400, wantMessage: "no request"},
+		{name: "100,000 nested arrays on a jump", body: update(withPredictorField(at("100"), `"x":`+nested(100000))), wantCode: 400, wantMessage: "nested too deeply"},
 		{name: "1,000 nested arrays in an unknown field", body: update(withPredictorField(isvcV2At10, `"x":`+nested(1000))), wantAllowed: true},
 		{name: "unknown fields are ignored", body: update(withPredictorField(strings.Replace(isvcV2At10, `"spec":{`, `"spec":{"frobnicate":{"a":[1,2]},`, 1), `"extra":"y"`)), wantAllowed: true},
 		{name: "unknown fields do not hide a jump", paths: "validate", body: update(withPredictorField(at("100"), `"extra":{"canaryTrafficPercent":10}`)), wantCode: 403, wantMessage: "[max-step]"},
@@ -130,4 +143,16 @@ func TestHandlers_HostileInput(t *testing.T) {
 	if resp := post(t, h, ValidatePath, "application/json", good); !resp.Allowed {
 		t.Errorf("good request after hostile input was not admitted: %+v", resp.Result)
 	}
+}
+
+func jsonEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal([]byte(a), &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -3,10 +3,11 @@ package webhook
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -23,15 +24,20 @@ func NewMutator(g *policy.Guard, obs Observers) *Mutator {
 	return &Mutator{guard: g, obs: obs}
 }
 
-// Handle answers one admission request with the patches to apply.
-func (h *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+// ServeHTTP answers AdmissionReviews.
+func (h *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(&reviewHandler{webhook: "mutate", log: h.obs.Log, decide: h.handle}).ServeHTTP(w, r)
+}
+
+// handle answers one admission request with the patches to apply.
+func (h *Mutator) handle(ctx context.Context, req *wireRequest, _ func() (*policy.Request, error)) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	defer func() { h.obs.Metrics.duration.WithLabelValues("mutate").Observe(time.Since(start).Seconds()) }()
 
-	r, err := decode(&req)
+	r, err := decode(req)
 	var skip errSkip
 	if errors.As(err, &skip) {
-		return admission.Allowed("")
+		return allowedResponse()
 	}
 	if err != nil {
 		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", req.Namespace).Inc()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -52,8 +51,8 @@ func observedHandler(t *testing.T, config string) (http.Handler, *bytes.Buffer, 
 	events := &fakeEvents{}
 	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0), Events: events}
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(g, obs)})
-	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(g, obs, 0)})
+	mux.Handle(MutatePath, NewMutator(g, obs))
+	mux.Handle(ValidatePath, NewValidator(g, obs, 0))
 	return mux, &logs, events
 }
 
@@ -148,28 +147,22 @@ func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues
 	req := httptestRequest(t, review("UPDATE", "InferenceService", to35, isvcV2At10))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	resp := v.Handle(ctx, req)
+	resp := v.handle(ctx, req, nil)
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusTooManyRequests || !strings.Contains(resp.Result.Message, "evaluation slots") {
 		t.Errorf("answer with no free slot = %+v, want a 429 error", resp.Result)
 	}
 	<-v.slots
-	if resp := v.Handle(context.Background(), req); !resp.Allowed {
+	if resp := v.handle(context.Background(), req, nil); !resp.Allowed {
 		t.Errorf("with a free slot the step was not admitted: %+v", resp.Result)
 	}
 }
 
-// httptestRequest decodes a review body into an admission.Request.
-func httptestRequest(t *testing.T, body string) admission.Request {
+// httptestRequest decodes a review body as the handlers do.
+func httptestRequest(t *testing.T, body string) *wireRequest {
 	t.Helper()
-	var rv struct {
-		Request json.RawMessage `json:"request"`
-	}
-	if err := json.Unmarshal([]byte(body), &rv); err != nil {
+	review, err := decodeReview([]byte(body))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var req admission.Request
-	if err := json.Unmarshal(rv.Request, &req.AdmissionRequest); err != nil {
-		t.Fatal(err)
-	}
-	return req
+	return review.Request
 }

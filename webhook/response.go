@@ -1,19 +1,19 @@
 package webhook
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 
-	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
 
 // validationResponse turns a decision into an admission response.
-func validationResponse(d *policy.Decision) admission.Response {
-	resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: d.Allowed}}
+func validationResponse(d *policy.Decision) *admissionv1.AdmissionResponse {
+	resp := &admissionv1.AdmissionResponse{Allowed: d.Allowed, Result: &metav1.Status{Code: http.StatusOK}}
 	if !d.Allowed {
 		resp.Result = &metav1.Status{
 			Status:  metav1.StatusFailure,
@@ -27,13 +27,15 @@ func validationResponse(d *policy.Decision) admission.Response {
 }
 
 // mutationResponse turns a mutation into an admission response.
-func mutationResponse(m *policy.Mutation) admission.Response {
-	resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true}}
+func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
+	resp := &admissionv1.AdmissionResponse{Allowed: true, Result: &metav1.Status{Code: http.StatusOK}}
 	if len(m.Patches) > 0 {
-		resp.Patches = make([]jsonpatch.JsonPatchOperation, len(m.Patches))
-		for i, p := range m.Patches {
-			resp.Patches[i] = jsonpatch.JsonPatchOperation{Operation: p.Op, Path: p.Path, Value: p.Value}
+		patch, err := json.Marshal(m.Patches)
+		if err != nil {
+			return erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: encoding the patch: %w", err))
 		}
+		patchType := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = patch, &patchType
 	}
 	resp.Warnings = warningStrings(m.Warnings)
 	return resp

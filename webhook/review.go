@@ -1,14 +1,11 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -18,24 +15,53 @@ import (
 // eval --review). Requests the webhooks admit without a decision (DELETE,
 // CONNECT, subresources) are errors: there is nothing to evaluate.
 func DecodeReview(data []byte) (*policy.Request, error) {
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(data, &review); err != nil {
-		return nil, fmt.Errorf("parsing AdmissionReview: %w", err)
+	review, err := decodeReview(data)
+	if err != nil {
+		return nil, err
 	}
-	// The webhook server also reads v1beta1, which has v1's wire format.
-	versions := []string{admissionv1.SchemeGroupVersion.String(), "admission.k8s.io/v1beta1"}
-	if review.Kind != "AdmissionReview" || !slices.Contains(versions, review.APIVersion) {
-		return nil, fmt.Errorf("not an AdmissionReview v1: apiVersion %q, kind %q", review.APIVersion, review.Kind)
+	r, err := decodeEvaluated(review.Request)
+	if err != nil {
+		return nil, err
 	}
-	if review.Request == nil {
-		return nil, errors.New("the AdmissionReview has no request")
+	if err := withRawObjects(r, func() (*policy.Request, error) { return rawObjects(data) }); err != nil {
+		return nil, err
 	}
-	return DecodeRequest(review.Request)
+	return r, nil
 }
 
-// DecodeRequest decodes one admission request as the webhooks do.
+// DecodeRequest decodes one admission request as the webhooks do; its
+// objects stay available as raw JSON too.
 func DecodeRequest(req *admissionv1.AdmissionRequest) (*policy.Request, error) {
-	r, err := decode(&admission.Request{AdmissionRequest: *req})
+	w := &wireRequest{
+		UID: req.UID, Kind: req.Kind, SubResource: req.SubResource, Name: req.Name, Namespace: req.Namespace,
+		Operation: req.Operation, UserInfo: req.UserInfo, DryRun: req.DryRun,
+	}
+	for _, o := range []struct {
+		name string
+		raw  []byte
+		dst  **wireInferenceService
+	}{{"object", req.Object.Raw, &w.Object}, {"oldObject", req.OldObject.Raw, &w.OldObject}} {
+		evaluated := req.SubResource == "" && (req.Operation == admissionv1.Create || req.Operation == admissionv1.Update)
+		if !evaluated || len(o.raw) == 0 || string(o.raw) == "null" {
+			continue
+		}
+		*o.dst = &wireInferenceService{}
+		if err := unmarshal(o.raw, *o.dst); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", o.name, err)
+		}
+	}
+	r, err := decodeEvaluated(w)
+	if err != nil {
+		return nil, err
+	}
+	r.ObjectJSON, r.OldObjectJSON = req.Object.Raw, req.OldObject.Raw
+	return r, nil
+}
+
+// decodeEvaluated decodes a request the webhooks evaluate; the others are
+// errors saying why there is nothing to evaluate.
+func decodeEvaluated(req *wireRequest) (*policy.Request, error) {
+	r, err := decode(req)
 	var skip errSkip
 	switch {
 	case errors.As(err, &skip) && req.SubResource != "":

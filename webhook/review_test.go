@@ -56,7 +56,7 @@ func TestDecodeReview_RefusesWhatTheWebhooksRefuseOrSkip(t *testing.T) {
 		body    string
 		wantErr string
 	}{
-		{name: "garbage JSON", body: "{not json", wantErr: "parsing AdmissionReview"},
+		{name: "garbage JSON", body: "{not json", wantErr: "the AdmissionReview is not valid JSON"},
 		{name: "not an AdmissionReview", body: `{"apiVersion":"v1","kind":"ConfigMap"}`, wantErr: `not an AdmissionReview v1: apiVersion "v1", kind "ConfigMap"`},
 		{name: "no request", body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, wantErr: "has no request"},
 		{name: "another kind", body: review("CREATE", "Deployment", `{"kind":"Deployment"}`, ""), wantErr: "InferenceService objects only"},

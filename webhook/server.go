@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -121,7 +120,6 @@ func (s *Server) Guard() *policy.Guard { return s.guard }
 // Handler returns the webhook endpoints, for tests and benchmarks that
 // serve them without TLS.
 func (s *Server) Handler() http.Handler {
-	recoverPanic := true
 	obs := Observers{
 		Log:       s.log,
 		Metrics:   s.metrics,
@@ -129,8 +127,8 @@ func (s *Server) Handler() http.Handler {
 		Events:    s.opts.Events,
 	}
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, &admission.Webhook{Handler: NewMutator(s.guard, obs), RecoverPanic: &recoverPanic})
-	mux.Handle(ValidatePath, &admission.Webhook{Handler: NewValidator(s.guard, obs, s.opts.EvalTimeout).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations), RecoverPanic: &recoverPanic})
+	mux.Handle(MutatePath, NewMutator(s.guard, obs))
+	mux.Handle(ValidatePath, NewValidator(s.guard, obs, s.opts.EvalTimeout).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations))
 	return mux
 }
 

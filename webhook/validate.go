@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -60,15 +60,23 @@ func (v *Validator) WithConcurrencyLimit(n int) *Validator {
 	return v
 }
 
-// Handle decides one admission request.
-func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+// ServeHTTP answers AdmissionReviews.
+func (v *Validator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(&reviewHandler{webhook: "validate", log: v.obs.Log, decide: v.handle}).ServeHTTP(w, r)
+}
+
+// handle decides one admission request.
+func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (*policy.Request, error)) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	defer func() { v.obs.Metrics.duration.WithLabelValues("validate").Observe(time.Since(start).Seconds()) }()
 
-	r, err := decode(&req)
+	r, err := decode(req)
 	var skip errSkip
 	if errors.As(err, &skip) {
-		return admission.Allowed("")
+		return allowedResponse()
+	}
+	if err == nil && v.guard.ReadsObjects() {
+		err = withRawObjects(r, raw)
 	}
 	if err != nil {
 		v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", req.Namespace).Inc()
@@ -86,7 +94,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 			defer func() { <-v.slots }()
 		case <-ctx.Done():
 			v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
-			return admission.Errored(http.StatusTooManyRequests,
+			return erroredResponse(http.StatusTooManyRequests,
 				fmt.Errorf("canary-guard: all %d evaluation slots stayed busy until the request's deadline; retry", cap(v.slots)))
 		}
 	}

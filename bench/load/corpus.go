@@ -100,6 +100,8 @@ func Corpus(opts CorpusOptions) ([]Case, error) {
 	standardNew := withGeneration(withModel(clone(standardOld), modelV2), 2)
 	setPath(standardNew, int64(10), "spec", "predictor", "canaryTrafficPercent")
 
+	// Each write reaches both webhooks, the mutating one first; the
+	// validating one sees the object after the mutation.
 	specs := []struct {
 		name     string
 		path     string
@@ -111,15 +113,22 @@ func Corpus(opts CorpusOptions) ([]Case, error) {
 		{"create", ValidatePath, admissionv1.Create, nil, created, Expect{Allowed: true}},
 		{"model change, canary injected", MutatePath, admissionv1.Update, stable, modelChange(-1), Expect{Allowed: true, Patched: true}},
 		{"model change at 10", ValidatePath, admissionv1.Update, stable, modelChange(10), Expect{Allowed: true}},
+		// As in a namespace with onModelChange: deny, or with the mutating
+		// webhook skipped (its failure policy is Ignore).
 		{"model change without canary", ValidatePath, admissionv1.Update, stable, modelChange(-1), Expect{Rule: "canary-required"}},
 		{"step 10 to 35", MutatePath, admissionv1.Update, canary(10, true), withPercent(canary(10, true), 35), Expect{Allowed: true}},
 		{"step 10 to 35", ValidatePath, admissionv1.Update, canary(10, true), withPercent(canary(10, true), 35), Expect{Allowed: true}},
+		{"jump 10 to 100", MutatePath, admissionv1.Update, canary(10, true), withPercent(canary(10, true), 100), Expect{Allowed: true}},
 		{"jump 10 to 100", ValidatePath, admissionv1.Update, canary(10, true), withPercent(canary(10, true), 100), Expect{Rule: "max-step"}},
+		{"rise on an unready canary", MutatePath, admissionv1.Update, canary(10, false), withPercent(canary(10, false), 35), Expect{Allowed: true}},
 		{"rise on an unready canary", ValidatePath, admissionv1.Update, canary(10, false), withPercent(canary(10, false), 35), Expect{Rule: "canary-not-ready"}},
+		{"rollback 35 to 0", MutatePath, admissionv1.Update, canary(35, true), withPercent(canary(35, true), 0), Expect{Allowed: true}},
 		{"rollback 35 to 0", ValidatePath, admissionv1.Update, canary(35, true), withPercent(canary(35, true), 0), Expect{Allowed: true}},
+		{"promote from 85", MutatePath, admissionv1.Update, canary(85, true), withPercent(canary(85, true), -1), Expect{Allowed: true}},
 		{"promote from 85", ValidatePath, admissionv1.Update, canary(85, true), withPercent(canary(85, true), -1), Expect{Allowed: true}},
 		{"label change", MutatePath, admissionv1.Update, stable, relabelled, Expect{Allowed: true}},
 		{"label change", ValidatePath, admissionv1.Update, stable, relabelled, Expect{Allowed: true}},
+		{"Standard mode canary field", MutatePath, admissionv1.Update, standardOld, standardNew, Expect{Allowed: true}},
 		{"Standard mode canary field", ValidatePath, admissionv1.Update, standardOld, standardNew, Expect{Rule: "standard-canary-required"}},
 	}
 	cases := make([]Case, 0, len(specs))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canary-guard/canary-guard/policy"
 	"github.com/canary-guard/canary-guard/webhook"
@@ -32,8 +31,8 @@ func guardServer(t *testing.T) *httptest.Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	obs := webhook.Observers{Log: log, Metrics: webhook.NewMetrics(prometheus.NewRegistry())}
 	mux := http.NewServeMux()
-	mux.Handle(webhook.MutatePath, &admission.Webhook{Handler: webhook.NewMutator(g, obs)})
-	mux.Handle(webhook.ValidatePath, &admission.Webhook{Handler: webhook.NewValidator(g, obs, 0)})
+	mux.Handle(webhook.MutatePath, webhook.NewMutator(g, obs))
+	mux.Handle(webhook.ValidatePath, webhook.NewValidator(g, obs, 0))
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

@@ -1,0 +1,189 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-guard/canary-guard/policy"
+)
+
+// maxRequestBytes bounds a review body: the API server's 3 MiB object
+// limit, twice (object and oldObject), plus the review around them.
+const maxRequestBytes = 7 << 20
+
+// reviewVersions are the AdmissionReview versions answered; v1beta1 has
+// v1's wire format.
+var reviewVersions = []string{admissionv1.SchemeGroupVersion.String(), "admission.k8s.io/v1beta1"}
+
+// decider answers one decoded request. raw returns the request's objects
+// as they came; it is called only for rules that read them.
+type decider func(ctx context.Context, req *wireRequest, raw func() (*policy.Request, error)) *admissionv1.AdmissionResponse
+
+// reviewHandler serves AdmissionReviews over HTTP. canary-guard serves
+// them itself rather than through controller-runtime's admission.Webhook:
+// that one decodes each review twice (the runtime codec sniffs the kind
+// with one pass, then decodes the review with the objects left raw) before
+// the objects are decoded a third time; here the review and its objects
+// are decoded in one pass, which cut the CPU time of a review by more than
+// half (BenchmarkCorpus).
+type reviewHandler struct {
+	webhook string
+	log     *slog.Logger
+	decide  decider
+}
+
+func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	apiVersion := admissionv1.SchemeGroupVersion.String()
+	resp := func() (resp *admissionv1.AdmissionResponse) {
+		defer func() {
+			if p := recover(); p != nil {
+				h.log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
+				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
+			}
+		}()
+		if r.Method != http.MethodPost {
+			return erroredResponse(http.StatusMethodNotAllowed, fmt.Errorf("canary-guard: method %s, want POST", r.Method))
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: contentType=%s, expected application/json", ct))
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return erroredResponse(http.StatusRequestEntityTooLarge, fmt.Errorf("canary-guard: request entity is too large; limit is %d bytes", maxRequestBytes))
+			}
+			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: reading the request: %w", err))
+		}
+		review, err := decodeReview(body)
+		if err != nil {
+			h.log.Warn("bad admission request", "webhook", h.webhook, "error", err)
+			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+		}
+		apiVersion = review.APIVersion
+		raw := func() (*policy.Request, error) { return rawObjects(body) }
+		resp = h.decide(r.Context(), review.Request, raw)
+		resp.UID = review.Request.UID
+		return resp
+	}()
+	w.Header().Set("Content-Type", "application/json")
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	if err := json.NewEncoder(w).Encode(&out); err != nil {
+		// The connection is gone; there is no one to answer.
+		h.log.Warn("writing an admission response", "webhook", h.webhook, "error", err)
+	}
+}
+
+// decodeReview decodes an AdmissionReview and its InferenceServices.
+func decodeReview(body []byte) (*wireReview, error) {
+	var review wireReview
+	if err := unmarshal(body, &review); err != nil {
+		return explainDecodeError(body, err)
+	}
+	return checkReview(&review)
+}
+
+func checkReview(review *wireReview) (*wireReview, error) {
+	if review.Kind != "AdmissionReview" || !slices.Contains(reviewVersions, review.APIVersion) {
+		return nil, fmt.Errorf("not an AdmissionReview v1: apiVersion %q, kind %q", review.APIVersion, review.Kind)
+	}
+	if review.Request == nil {
+		return nil, errors.New("the AdmissionReview has no request")
+	}
+	return review, nil
+}
+
+// explainDecodeError turns a failed one-pass decode into a clear error,
+// decoding the review again part by part (this path is rare, so its cost
+// does not matter). A request that is never evaluated (DELETE, a
+// subresource) is returned without its objects, to be admitted whatever
+// they hold.
+func explainDecodeError(body []byte, err error) (*wireReview, error) {
+	if len(body) == 0 {
+		return nil, errors.New("the request body is empty")
+	}
+	// encoding/json names syntax errors, nesting depth included, best.
+	var syntax struct{}
+	if stdErr := json.Unmarshal(body, &syntax); stdErr != nil {
+		if strings.Contains(stdErr.Error(), "exceeded max depth") {
+			return nil, fmt.Errorf("the AdmissionReview JSON is nested too deeply: %w", stdErr)
+		}
+		return nil, fmt.Errorf("the AdmissionReview is not valid JSON: %w", stdErr)
+	}
+	var head wireHead
+	if unmarshal(body, &head) != nil || head.Request == nil {
+		return nil, fmt.Errorf("decoding the AdmissionReview: %w", err)
+	}
+	req := head.Request
+	if !isInferenceService(req.Kind) {
+		return nil, wrongKind(req.Kind)
+	}
+	if req.SubResource != "" || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
+		return checkReview(&wireReview{APIVersion: head.APIVersion, Kind: head.Kind, Request: &wireRequest{
+			UID: req.UID, Kind: req.Kind, SubResource: req.SubResource, Operation: req.Operation,
+		}})
+	}
+	raw, rawErr := rawObjects(body)
+	if rawErr != nil {
+		return nil, fmt.Errorf("decoding the AdmissionReview: %w", err)
+	}
+	for _, o := range []struct {
+		name string
+		raw  []byte
+	}{{"object", raw.ObjectJSON}, {"oldObject", raw.OldObjectJSON}} {
+		if len(o.raw) > 0 {
+			if _, objErr := decodeInferenceService(o.raw); objErr != nil {
+				return nil, fmt.Errorf("decoding %s: %w", o.name, objErr)
+			}
+		}
+	}
+	return nil, fmt.Errorf("decoding the AdmissionReview: %w", err)
+}
+
+// rawObjects reads a review's objects as they came, for rules that read
+// input.object and input.oldObject.
+func rawObjects(body []byte) (*policy.Request, error) {
+	var raw wireRaw
+	if err := unmarshal(body, &raw); err != nil || raw.Request == nil {
+		return nil, fmt.Errorf("reading the request's objects: %w", err)
+	}
+	return &policy.Request{ObjectJSON: raw.Request.Object, OldObjectJSON: raw.Request.OldObject}, nil
+}
+
+func isInferenceService(k metav1.GroupVersionKind) bool {
+	return k.Group == inferenceServiceGroup && k.Kind == "InferenceService"
+}
+
+func wrongKind(k metav1.GroupVersionKind) error {
+	return fmt.Errorf("canary-guard handles %s InferenceService objects only, got %s %s (check the webhook configuration's rules)",
+		inferenceServiceGroup, k.Group+"/"+k.Version, k.Kind)
+}
+
+// allowedResponse admits with nothing to say.
+func allowedResponse() *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: true, Result: &metav1.Status{Code: http.StatusOK}}
+}
+
+// erroredResponse is the answer to a request canary-guard cannot decide:
+// not allowed, with the code and the reason.
+func erroredResponse(code int32, err error) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Result: &metav1.Status{Code: code, Message: err.Error()}}
+}
+
+// errored is the answer to a request canary-guard cannot read.
+func errored(err error) *admissionv1.AdmissionResponse {
+	return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+}

@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"fmt"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	k8sjson "sigs.k8s.io/json"
+)
+
+// The wire types are the parts of an AdmissionReview and of an
+// InferenceService that canary-guard reads, decoded in one pass. Decoding
+// whole objects (managed fields, conditions with their timestamps, URLs)
+// cost more than the policy evaluation; skipped fields are only scanned.
+// Whatever the rollout facts read must be here: the facts are tested to
+// be the same as from fully decoded objects.
+
+// wireReview is an AdmissionReview (v1, or v1beta1, which has the same
+// wire format).
+type wireReview struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Request    *wireRequest `json:"request"`
+}
+
+// wireRequest is an AdmissionRequest whose objects are InferenceServices.
+type wireRequest struct {
+	UID         types.UID                 `json:"uid"`
+	Kind        metav1.GroupVersionKind   `json:"kind"`
+	SubResource string                    `json:"subResource,omitempty"`
+	Name        string                    `json:"name,omitempty"`
+	Namespace   string                    `json:"namespace,omitempty"`
+	Operation   admissionv1.Operation     `json:"operation"`
+	UserInfo    authenticationv1.UserInfo `json:"userInfo"`
+	Object      *wireInferenceService     `json:"object,omitempty"`
+	OldObject   *wireInferenceService     `json:"oldObject,omitempty"`
+	DryRun      *bool                     `json:"dryRun,omitempty"`
+}
+
+// wireHead is a review without its objects: when the objects do not
+// decode as InferenceServices, enough to say what the request is, or to
+// admit one that is never evaluated (DELETE, a subresource).
+type wireHead struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		UID         types.UID               `json:"uid"`
+		Kind        metav1.GroupVersionKind `json:"kind"`
+		SubResource string                  `json:"subResource,omitempty"`
+		Operation   admissionv1.Operation   `json:"operation"`
+	} `json:"request"`
+}
+
+// wireRaw holds a review's objects as they came, for rules that read
+// input.object and input.oldObject.
+type wireRaw struct {
+	Request *struct {
+		Object    rawJSON `json:"object"`
+		OldObject rawJSON `json:"oldObject"`
+	} `json:"request"`
+}
+
+// rawJSON keeps a JSON value's bytes (null counts as absent).
+type rawJSON []byte
+
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	if string(b) != "null" {
+		*r = append((*r)[:0], b...)
+	}
+	return nil
+}
+
+type wireInferenceService struct {
+	APIVersion string                       `json:"apiVersion,omitempty"`
+	Kind       string                       `json:"kind,omitempty"`
+	Metadata   wireObjectMeta               `json:"metadata"`
+	Spec       v1beta1.InferenceServiceSpec `json:"spec"`
+	Status     wireStatus                   `json:"status"`
+}
+
+type wireObjectMeta struct {
+	Name            string            `json:"name,omitempty"`
+	Namespace       string            `json:"namespace,omitempty"`
+	UID             types.UID         `json:"uid,omitempty"`
+	ResourceVersion string            `json:"resourceVersion,omitempty"`
+	Generation      int64             `json:"generation,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	Annotations     map[string]string `json:"annotations,omitempty"`
+}
+
+type wireStatus struct {
+	ObservedGeneration int64                                         `json:"observedGeneration,omitempty"`
+	DeploymentMode     string                                        `json:"deploymentMode,omitempty"`
+	Components         map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
+	CanaryStatuses     []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
+}
+
+type wireComponentStatus struct {
+	LatestReadyRevision       string `json:"latestReadyRevision,omitempty"`
+	LatestCreatedRevision     string `json:"latestCreatedRevision,omitempty"`
+	PreviousRolledoutRevision string `json:"previousRolledoutRevision,omitempty"`
+	LatestRolledoutRevision   string `json:"latestRolledoutRevision,omitempty"`
+}
+
+type wireCanaryStatus struct {
+	Name           string `json:"name"`
+	Ready          bool   `json:"ready"`
+	TrafficPercent int32  `json:"trafficPercent"`
+}
+
+// inferenceService converts to KServe's type, carrying the fields above.
+func (w *wireInferenceService) inferenceService() (*v1beta1.InferenceService, error) {
+	if w.Kind != "" && w.Kind != "InferenceService" {
+		return nil, fmt.Errorf("object is a %s, not an InferenceService", w.Kind)
+	}
+	obj := &v1beta1.InferenceService{
+		TypeMeta: metav1.TypeMeta{APIVersion: w.APIVersion, Kind: w.Kind},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: w.Metadata.Name, Namespace: w.Metadata.Namespace, UID: w.Metadata.UID,
+			ResourceVersion: w.Metadata.ResourceVersion, Generation: w.Metadata.Generation,
+			Labels: w.Metadata.Labels, Annotations: w.Metadata.Annotations,
+		},
+		Spec: w.Spec,
+	}
+	st := &obj.Status
+	st.ObservedGeneration = w.Status.ObservedGeneration
+	st.DeploymentMode = w.Status.DeploymentMode
+	if len(w.Status.Components) > 0 {
+		st.Components = make(map[v1beta1.ComponentType]v1beta1.ComponentStatusSpec, len(w.Status.Components))
+		for k, c := range w.Status.Components {
+			st.Components[k] = v1beta1.ComponentStatusSpec{
+				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
+				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
+			}
+		}
+	}
+	for _, c := range w.Status.CanaryStatuses {
+		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
+	}
+	return obj, nil
+}
+
+// unmarshal decodes as the API server does: field names are
+// case-sensitive (encoding/json would read "Spec" or "sPec" as spec, so
+// the decision would be about another object than the one the API server
+// stores, patches and gives the policies), the last duplicate key wins.
+func unmarshal(data []byte, v any) error {
+	return k8sjson.UnmarshalCaseSensitivePreserveInts(data, v)
+}
+
+// decodeInferenceService decodes one object.
+func decodeInferenceService(raw []byte) (*v1beta1.InferenceService, error) {
+	var w wireInferenceService
+	if err := unmarshal(raw, &w); err != nil {
+		return nil, err
+	}
+	return w.inferenceService()
+}

@@ -1,0 +1,82 @@
+package webhook
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/policy"
+)
+
+// TestWireDecodingKeepsEveryFact checks that the one-pass decoding, which
+// skips what canary-guard does not read, yields the same rollout facts and
+// the same spec as fully decoded InferenceServices, on the load corpus
+// (stored objects with managed fields and status) and the handler tests'
+// objects.
+func TestWireDecodingKeepsEveryFact(t *testing.T) {
+	cases, err := load.Corpus(load.CorpusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string]string{
+		"step":         review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10),
+		"model change": review("UPDATE", "InferenceService", isvcV2, isvcV1),
+		"promotion":    review("UPDATE", "InferenceService", isvcV2Promoted, isvcV2At10),
+		"create":       review("CREATE", "InferenceService", isvcV1, ""),
+	}
+	for _, c := range cases {
+		bodies[c.Name] = string(c.Body)
+	}
+	settings := policy.DefaultSettings()
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			fast, err := decodeReview([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wire, err := decode(fast.Request)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var full admissionv1.AdmissionReview
+			if err := unmarshal([]byte(body), &full); err != nil {
+				t.Fatal(err)
+			}
+			whole := &policy.Request{Operation: wire.Operation, Namespace: wire.Namespace, Name: wire.Name, User: wire.User}
+			if whole.Object, err = fullInferenceService(full.Request.Object.Raw); err != nil {
+				t.Fatal(err)
+			}
+			if whole.OldObject, err = fullInferenceService(full.Request.OldObject.Raw); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+			want, err := policy.BuildFacts(whole, policy.FactsOptions{Settings: &settings, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := policy.BuildFacts(wire, policy.FactsOptions{Settings: &settings, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("facts differ:\n wire: %+v\n full: %+v", got, want)
+			}
+			if !reflect.DeepEqual(wire.Object.Spec, whole.Object.Spec) || !reflect.DeepEqual(wire.Object.Annotations, whole.Object.Annotations) ||
+				!reflect.DeepEqual(wire.Object.Labels, whole.Object.Labels) {
+				t.Error("spec, labels or annotations differ from the fully decoded object")
+			}
+		})
+	}
+}
+
+func fullInferenceService(raw []byte) (*v1beta1.InferenceService, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	obj := &v1beta1.InferenceService{}
+	return obj, unmarshal(raw, obj)
+}
