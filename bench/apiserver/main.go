@@ -1,0 +1,408 @@
+// Command apiserver measures what canary-guard adds to the latency of an
+// InferenceService update as a user sees it, on the real local control
+// plane of the e2e suite (etcd, kube-apiserver, KServe's controller and
+// webhooks, canary-guard registered from the Helm chart; see e2e/cluster).
+//
+// The same Knative-mode sklearn InferenceService lives in two namespaces:
+// bench-guarded, where canary-guard's webhooks and its backstop
+// ValidatingAdmissionPolicy apply (enforce mode), and bench-unguarded,
+// labelled with the chart's opt-out label so that none of them does. Both
+// still go through KServe's own webhooks. The command then bumps an
+// annotation on each, alternating between the two so drift and background
+// load hit both sides alike, times every merge patch from the client and
+// reports p50/p90/p99/max per side and the difference. It exits 1 when
+// canary-guard adds --max-added-p50 or more at p50, or when anything fails.
+//
+//	make build envtest-assets && go run ./bench/apiserver --repo .
+//	make bench-apiserver
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/canary-guard/canary-guard/e2e/cluster"
+)
+
+const (
+	guardedNS   = "bench-guarded"
+	unguardedNS = "bench-unguarded"
+	isvcName    = "bench-model"
+	// optOutLabel is the chart's webhook.optOutLabel: the webhooks and the
+	// backstop leave out namespaces that carry it (checkSelectors makes sure).
+	optOutLabel = "canary-guard.dev/ignore"
+	// iterationAnnotation is what each measured update changes: an
+	// annotation change passes the webhooks' matchConditions, so the API
+	// server really calls canary-guard, and canary-guard admits it.
+	iterationAnnotation = "bench.canary-guard.dev/iteration"
+	// verifyUpdates per side show canary-guard is called for one namespace only.
+	verifyUpdates = 5
+)
+
+type options struct {
+	repo        string
+	updates     int
+	warmup      int
+	maxAddedP50 time.Duration
+	out         string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
+	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
+	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
+	flag.DurationVar(&o.maxAddedP50, "max-added-p50", 2*time.Millisecond, "the most canary-guard may add at p50 (exclusive)")
+	flag.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
+	flag.Parse()
+	if o.updates < 1 || o.warmup < 0 {
+		fmt.Fprintln(os.Stderr, "bench-apiserver: --updates must be at least 1 and --warmup at least 0")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	pass, err := run(ctx, o, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-apiserver:", err)
+		os.Exit(1)
+	}
+	if !pass {
+		os.Exit(1)
+	}
+}
+
+// run starts the control plane, measures and prints the report; pass is
+// whether the target was met. The control plane is stopped before it returns.
+func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err error) {
+	root, err := filepath.Abs(o.repo)
+	if err != nil {
+		return false, err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{RepoRoot: root, Log: log})
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		fmt.Fprintln(log, "==> stopping the control plane")
+		if stopErr := c.Stop(); stopErr != nil && err == nil {
+			err = fmt.Errorf("stopping the control plane: %w", stopErr)
+		}
+	}()
+	b := &bench{c: c, cl: c.Client(), log: log}
+
+	fmt.Fprintf(log, "==> creating %s and %s (labelled %s) with InferenceService %s\n", guardedNS, unguardedNS, optOutLabel, isvcName)
+	if err := b.setUp(ctx); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(log, "==> checking that canary-guard sees updates from %s only\n", guardedNS)
+	if err := b.verifyRouting(ctx); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(log, "==> %d warm-up and %d measured updates per side, interleaved\n", o.warmup, o.updates)
+	if _, _, err := b.interleave(ctx, o.warmup); err != nil {
+		return false, fmt.Errorf("warm-up: %w", err)
+	}
+	before, err := b.scrape(ctx)
+	if err != nil {
+		return false, err
+	}
+	guarded, unguarded, err := b.interleave(ctx, o.updates)
+	if err != nil {
+		return false, err
+	}
+	after, err := b.scrape(ctx)
+	if err != nil {
+		return false, err
+	}
+	r := newReport(o, summarize(guarded), summarize(unguarded), webhookTimings(before, after))
+	fmt.Fprint(out, r.text())
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
+			return false, fmt.Errorf("writing the report: %w", err)
+		}
+	}
+	return r.pass(), nil
+}
+
+type bench struct {
+	c   *cluster.Cluster
+	cl  client.Client
+	log io.Writer
+	seq int // the last iteration annotation value, so every update changes it
+}
+
+// setUp creates both namespaces, checks that canary-guard's admission
+// pieces tell them apart, and creates the InferenceService in each.
+func (b *bench) setUp(ctx context.Context) error {
+	guarded := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: guardedNS}}
+	unguarded := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: unguardedNS, Labels: map[string]string{optOutLabel: "true"}}}
+	for _, ns := range []*corev1.Namespace{guarded, unguarded} {
+		if err := b.cl.Create(ctx, ns); err != nil {
+			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		}
+	}
+	if err := b.checkSelectors(ctx, guarded, unguarded); err != nil {
+		return err
+	}
+	for _, ns := range []string{guardedNS, unguardedNS} {
+		if err := b.cl.Create(ctx, newISVC(ns)); err != nil {
+			return fmt.Errorf("creating InferenceService %s/%s: %w", ns, isvcName, err)
+		}
+	}
+	// Ready means KServe's controller and the simulator are done with the
+	// creation, so its reconciles do not land on the first updates only.
+	return waitUntil(ctx, 2*time.Minute, "both InferenceServices to become ready", func() (bool, error) {
+		for _, ns := range []string{guardedNS, unguardedNS} {
+			isvc := &kservev1beta1.InferenceService{}
+			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: isvcName}, isvc); err != nil {
+				return false, fmt.Errorf("getting %s/%s: %w", ns, isvcName, err)
+			}
+			if !isvc.Status.IsReady() {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// newISVC is a Knative-mode sklearn InferenceService, as the e2e scenarios
+// deploy. Tag routing is on from the start on both sides: canary-guard
+// would add it to the guarded one only, and the two objects must be alike.
+func newISVC(ns string) *kservev1beta1.InferenceService {
+	uri := "gs://kfserving-examples/models/sklearn/1.0/model"
+	return &kservev1beta1.InferenceService{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        isvcName,
+			Namespace:   ns,
+			Annotations: map[string]string{"serving.kserve.io/enable-tag-routing": "true"},
+		},
+		Spec: kservev1beta1.InferenceServiceSpec{Predictor: kservev1beta1.PredictorSpec{
+			Model: &kservev1beta1.ModelSpec{
+				ModelFormat:            kservev1beta1.ModelFormat{Name: "sklearn"},
+				PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: &uri},
+			},
+		}},
+	}
+}
+
+// checkSelectors makes sure every admission piece the chart registered
+// (both webhooks and the backstop ValidatingAdmissionPolicy) selects the
+// guarded namespace and leaves out the unguarded one, so the two sides
+// differ by canary-guard alone. Policy bindings can only narrow a policy.
+func (b *bench) checkSelectors(ctx context.Context, guarded, unguarded *corev1.Namespace) error {
+	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
+	selectors := map[string]*metav1.LabelSelector{}
+	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := b.cl.List(ctx, &mutating, release); err != nil {
+		return fmt.Errorf("listing mutating webhook configurations: %w", err)
+	}
+	for _, cfg := range mutating.Items {
+		for _, w := range cfg.Webhooks {
+			selectors["mutating webhook "+w.Name] = w.NamespaceSelector
+		}
+	}
+	var validating admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := b.cl.List(ctx, &validating, release); err != nil {
+		return fmt.Errorf("listing validating webhook configurations: %w", err)
+	}
+	for _, cfg := range validating.Items {
+		for _, w := range cfg.Webhooks {
+			selectors["validating webhook "+w.Name] = w.NamespaceSelector
+		}
+	}
+	var policies admissionregistrationv1.ValidatingAdmissionPolicyList
+	if err := b.cl.List(ctx, &policies, release); err != nil {
+		return fmt.Errorf("listing validating admission policies: %w", err)
+	}
+	for _, p := range policies.Items {
+		var sel *metav1.LabelSelector
+		if p.Spec.MatchConstraints != nil {
+			sel = p.Spec.MatchConstraints.NamespaceSelector
+		}
+		selectors["ValidatingAdmissionPolicy "+p.Name] = sel
+	}
+	if len(mutating.Items) == 0 || len(validating.Items) == 0 {
+		return fmt.Errorf("found %d mutating and %d validating webhook configurations of release %s, want both",
+			len(mutating.Items), len(validating.Items), cluster.HelmReleaseName)
+	}
+	for _, name := range slices.Sorted(maps.Keys(selectors)) {
+		sel := selectors[name]
+		s := labels.Everything() // an unset selector matches every namespace
+		if sel != nil {
+			var err error
+			if s, err = metav1.LabelSelectorAsSelector(sel); err != nil {
+				return fmt.Errorf("%s: namespaceSelector: %w", name, err)
+			}
+		}
+		if !s.Matches(labels.Set(guarded.Labels)) {
+			return fmt.Errorf("%s does not apply to %s (namespaceSelector %s)", name, guarded.Name, s)
+		}
+		if s.Matches(labels.Set(unguarded.Labels)) {
+			return fmt.Errorf("%s applies to %s too (namespaceSelector %s)", name, unguarded.Name, s)
+		}
+		fmt.Fprintf(b.log, "    %s: %s only\n", name, guarded.Name)
+	}
+	return nil
+}
+
+// verifyRouting checks on live traffic what checkSelectors read from the
+// configuration: canary-guard decides on updates in the guarded namespace,
+// in enforce mode, and never hears of the unguarded one.
+func (b *bench) verifyRouting(ctx context.Context) error {
+	decisions := func(ns string, labels ...string) (float64, error) {
+		v, err := b.c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", append(labels, `namespace="`+ns+`"`)...)
+		if err != nil {
+			return 0, fmt.Errorf("reading canary-guard's metrics: %w", err)
+		}
+		return v, nil
+	}
+	mutate0, err := decisions(guardedNS, `webhook="mutate"`, `enforcement="enforce"`)
+	if err != nil {
+		return err
+	}
+	validate0, err := decisions(guardedNS, `webhook="validate"`, `enforcement="enforce"`)
+	if err != nil {
+		return err
+	}
+	unguarded0, err := decisions(unguardedNS)
+	if err != nil {
+		return err
+	}
+	// Unguarded first: once the guarded calls show up, any call for the
+	// unguarded namespace would have been counted too.
+	for _, ns := range []string{unguardedNS, guardedNS} {
+		for range verifyUpdates {
+			if _, err := b.update(ctx, ns); err != nil {
+				return err
+			}
+		}
+	}
+	var mutate, validate float64
+	err = waitUntil(ctx, 10*time.Second, "canary-guard to count the guarded updates", func() (bool, error) {
+		var err error
+		if mutate, err = decisions(guardedNS, `webhook="mutate"`, `enforcement="enforce"`); err != nil {
+			return false, err
+		}
+		if validate, err = decisions(guardedNS, `webhook="validate"`, `enforcement="enforce"`); err != nil {
+			return false, err
+		}
+		return mutate-mutate0 >= verifyUpdates && validate-validate0 >= verifyUpdates, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%d updates in %s reached canary-guard's mutating webhook %v times and its validating webhook %v times (enforce mode): %w",
+			verifyUpdates, guardedNS, mutate-mutate0, validate-validate0, err)
+	}
+	unguarded, err := decisions(unguardedNS)
+	if err != nil {
+		return err
+	}
+	if unguarded != unguarded0 {
+		return fmt.Errorf("canary-guard decided %v times on %s, which it must not see", unguarded-unguarded0, unguardedNS)
+	}
+	fmt.Fprintf(b.log, "    %d updates per side: canary-guard decided %v (mutate) + %v (validate) times on %s, 0 times on %s\n",
+		verifyUpdates, mutate-mutate0, validate-validate0, guardedNS, unguardedNS)
+	return nil
+}
+
+// interleave runs n updates per side, alternating sides and which side
+// goes first in each pair, and returns the latencies.
+func (b *bench) interleave(ctx context.Context, n int) (guarded, unguarded []time.Duration, err error) {
+	for i := range n {
+		order := []string{guardedNS, unguardedNS}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, ns := range order {
+			d, err := b.update(ctx, ns)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ns == guardedNS {
+				guarded = append(guarded, d)
+			} else {
+				unguarded = append(unguarded, d)
+			}
+		}
+	}
+	return guarded, unguarded, nil
+}
+
+// update bumps the iteration annotation with one merge patch and returns
+// how long the request took, as the client sees it.
+func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
+	b.seq++
+	value := strconv.Itoa(b.seq)
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, iterationAnnotation, value))
+	isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}
+	start := time.Now()
+	err := b.cl.Patch(ctx, isvc, patch)
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("updating %s/%s: %w", ns, isvcName, err)
+	}
+	if got := isvc.Annotations[iterationAnnotation]; got != value {
+		return 0, fmt.Errorf("updating %s/%s: stored %s=%q, want %q", ns, isvcName, iterationAnnotation, got, value)
+	}
+	return elapsed, nil
+}
+
+// metrics are the /metrics texts of the API server and of canary-guard.
+type metrics struct{ apiserver, guard string }
+
+func (b *bench) scrape(ctx context.Context) (metrics, error) {
+	apiserver, _, err := b.c.Kubectl(ctx, "get", "--raw", "/metrics")
+	if err != nil {
+		return metrics{}, fmt.Errorf("reading the API server's metrics: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.c.CanaryGuardMetricsURL(), nil)
+	if err != nil {
+		return metrics{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return metrics{}, fmt.Errorf("reading canary-guard's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	guard, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return metrics{}, fmt.Errorf("reading canary-guard's metrics: HTTP %d: %w", resp.StatusCode, err)
+	}
+	return metrics{apiserver: apiserver, guard: string(guard)}, nil
+}
+
+// waitUntil polls cond every 200ms until it is true, fails or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
