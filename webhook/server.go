@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -37,9 +38,11 @@ type Options struct {
 	CertDir string
 	// TLSMinVersion is the lowest TLS version served (tls.VersionTLS12 by default).
 	TLSMinVersion uint16
-	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics.
-	HealthAddr  string
-	MetricsAddr string
+	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics,
+	// and Go's profiles under /debug/pprof/ when EnableProfiling is set.
+	HealthAddr      string
+	MetricsAddr     string
+	EnableProfiling bool
 	// ShutdownDelay is how long the webhook keeps serving after a shutdown
 	// signal, unready, so the API server stops sending first.
 	ShutdownDelay time.Duration
@@ -164,7 +167,7 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	servers := []*http.Server{
 		{Handler: s.Handler(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
-		{Handler: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
+		{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 	}
 	g, gctx := errgroup.WithContext(serveCtx)
 	g.Go(func() error { return s.certs.Start(gctx) })
@@ -200,6 +203,20 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	})
 	s.log.Info("serving", "webhook", webhookLn.Addr().String(), "health", healthLn.Addr().String(), "metrics", metricsLn.Addr().String())
 	return g.Wait()
+}
+
+// metricsHandler serves /metrics and, when profiling is on, the profiles.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.opts.EnableProfiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 func (s *Server) healthHandler(webhookAddr string) http.Handler {

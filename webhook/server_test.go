@@ -299,3 +299,20 @@ func TestNewServer_BrokenPolicyAtStartNamesFileAndLine(t *testing.T) {
 		t.Errorf("err = %v, want mine.rego:4 and http.send named", err)
 	}
 }
+
+func TestServer_ProfilesOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		r := startServer(t, Options{EnableProfiling: enabled})
+		resp, err := http.Get("http://" + r.metrics + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[enabled]; resp.StatusCode != want {
+			t.Errorf("profiling %v: /debug/pprof/goroutine answered %s, want %d", enabled, resp.Status, want)
+		}
+		if !strings.Contains(metricsText(t, r.metrics), "canary_guard_reloads_total") {
+			t.Errorf("profiling %v: /metrics is not served", enabled)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func newServeCommand() *cobra.Command {
 		events         bool
 		kubeconfig     string
 		maxConcurrent  int
+		profiling      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -120,6 +121,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 					TLSMinVersion:            minTLS,
 					HealthAddr:               healthAddr,
 					MetricsAddr:              metricsAddr,
+					EnableProfiling:          profiling,
 					ShutdownDelay:            shutdownDelay,
 					ReloadInterval:           reloadInterval,
 					EvalTimeout:              evalTimeout,
@@ -145,6 +147,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.StringVar(&policyDir, "policy-dir", "", "directory of extra .rego files in package canary_guard (reloaded when they change)")
 	f.StringVar(&healthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&metricsAddr, "metrics-addr", ":8080", "address of Prometheus /metrics")
+	f.BoolVar(&profiling, "enable-profiling", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on --metrics-addr")
 	f.StringVar(&tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
 	f.DurationVar(&shutdownDelay, "shutdown-delay", 5*time.Second, "how long to keep serving, unready, after SIGTERM so the API server stops sending first")
 	f.DurationVar(&reloadInterval, "reload-interval", 2*time.Second, "how often the config and policy files are checked for changes")
