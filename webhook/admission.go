@@ -1,15 +1,15 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,9 +21,14 @@ import (
 // limit, twice (object and oldObject), plus the review around them.
 const maxRequestBytes = 7 << 20
 
-// reviewVersions are the AdmissionReview versions answered; v1beta1 has
-// v1's wire format.
-var reviewVersions = []string{admissionv1.SchemeGroupVersion.String(), "admission.k8s.io/v1beta1"}
+// maxPooledBody keeps the buffers of rare huge requests out of the pool.
+const maxPooledBody = 1 << 20
+
+// supportedReview reports whether an AdmissionReview version is answered;
+// v1beta1 has v1's wire format.
+func supportedReview(apiVersion string) bool {
+	return apiVersion == "admission.k8s.io/v1" || apiVersion == "admission.k8s.io/v1beta1"
+}
 
 // decider answers one decoded request. raw returns the request's objects
 // as they came; it is called only for rules that read them.
@@ -40,6 +45,23 @@ type reviewHandler struct {
 	webhook string
 	log     *slog.Logger
 	decide  decider
+	// bodies hold request bodies between requests: a review is ten
+	// kilobytes or more, and reading each into a fresh, growing slice was
+	// the largest allocation of a request. Decoding copies what it keeps,
+	// so a buffer is free again once the answer is written.
+	bodies sync.Pool
+}
+
+func newReviewHandler(webhook string, log *slog.Logger, decide decider) *reviewHandler {
+	h := &reviewHandler{webhook: webhook, log: log, decide: decide}
+	h.bodies.New = func() any { return new(bytes.Buffer) }
+	return h
+}
+
+func (h *reviewHandler) putBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		h.bodies.Put(b)
+	}
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +79,14 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: contentType=%s, expected application/json", ct))
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+		buf := h.bodies.Get().(*bytes.Buffer)
+		defer h.putBody(buf)
+		buf.Reset()
+		if r.ContentLength > 0 && r.ContentLength <= maxRequestBytes {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+		body := buf.Bytes()
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
@@ -97,7 +126,7 @@ func decodeReview(body []byte) (*wireReview, error) {
 }
 
 func checkReview(review *wireReview) (*wireReview, error) {
-	if review.Kind != "AdmissionReview" || !slices.Contains(reviewVersions, review.APIVersion) {
+	if review.Kind != "AdmissionReview" || !supportedReview(review.APIVersion) {
 		return nil, fmt.Errorf("not an AdmissionReview v1: apiVersion %q, kind %q", review.APIVersion, review.Kind)
 	}
 	if review.Request == nil {

@@ -17,16 +17,19 @@ import (
 type Mutator struct {
 	guard *policy.Guard
 	obs   Observers
+	http  *reviewHandler
 }
 
 // NewMutator returns a mutating handler.
 func NewMutator(g *policy.Guard, obs Observers) *Mutator {
-	return &Mutator{guard: g, obs: obs}
+	m := &Mutator{guard: g, obs: obs}
+	m.http = newReviewHandler("mutate", obs.Log, m.handle)
+	return m
 }
 
 // ServeHTTP answers AdmissionReviews.
 func (h *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	(&reviewHandler{webhook: "mutate", log: h.obs.Log, decide: h.handle}).ServeHTTP(w, r)
+	h.http.ServeHTTP(w, r)
 }
 
 // handle answers one admission request with the patches to apply.

@@ -41,12 +41,15 @@ type Validator struct {
 	timeout time.Duration
 	// slots bounds concurrent evaluations; nil is unbounded.
 	slots chan struct{}
+	http  *reviewHandler
 }
 
 // NewValidator returns a validating handler. timeout bounds policy
 // evaluation in addition to the request's own deadline.
 func NewValidator(g *policy.Guard, obs Observers, timeout time.Duration) *Validator {
-	return &Validator{guard: g, obs: obs, timeout: timeout}
+	v := &Validator{guard: g, obs: obs, timeout: timeout}
+	v.http = newReviewHandler("validate", obs.Log, v.handle)
+	return v
 }
 
 // WithConcurrencyLimit bounds the evaluations that run at once to n (0 is
@@ -62,7 +65,7 @@ func (v *Validator) WithConcurrencyLimit(n int) *Validator {
 
 // ServeHTTP answers AdmissionReviews.
 func (v *Validator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	(&reviewHandler{webhook: "validate", log: v.obs.Log, decide: v.handle}).ServeHTTP(w, r)
+	v.http.ServeHTTP(w, r)
 }
 
 // handle decides one admission request.
