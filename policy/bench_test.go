@@ -52,6 +52,34 @@ func BenchmarkMutate(b *testing.B) {
 	}
 }
 
+// BenchmarkEval evaluates the shipped policy alone, on inputs built
+// beforehand: the OPA part of a validate decision.
+func BenchmarkEval(b *testing.B) {
+	g := newGuard(b, "")
+	st := g.state.Load()
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			req := update(b, bc.old, bc.new)
+			settings, config := st.settingsFor(req.Namespace)
+			facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: testNow})
+			if err != nil {
+				b.Fatal(err)
+			}
+			input, err := buildInput(g.keys, req, facts, config, st.policy.readsObjects)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.policy.Eval(ctx, input); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkBuildFacts(b *testing.B) {
 	s := DefaultSettings()
 	req := update(b, canaryAt(10, true), canaryAt(35, true))

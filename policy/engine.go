@@ -14,7 +14,10 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // PackagePath is the Rego package every policy file belongs to.
@@ -47,7 +50,16 @@ type Result struct {
 // Policy is a compiled policy set, prepared once and evaluated per request
 // with no compilation on the request path.
 type Policy struct {
-	prepared rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	// queryCompiler and compiledQuery are the query, compiled once;
+	// denyVar and warnVar are the variables the compiler renamed deny and
+	// warn to.
+	queryCompiler    ast.QueryCompiler
+	compiledQuery    ast.Body
+	denyVar, warnVar ast.Var
+	// store is an empty store: policies read no base documents, but
+	// topdown needs one to answer a read of data outside the rules.
+	store storage.Store
 	// readsObjects is true when a rule reads input.object or
 	// input.oldObject; only then are the raw objects converted.
 	readsObjects bool
@@ -113,16 +125,26 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, compiler.Errors
 	}
-	prepared, err := rego.New(
-		rego.Query(query),
-		rego.Compiler(compiler),
-		rego.Capabilities(Capabilities()),
-		rego.StrictBuiltinErrors(false),
-	).PrepareForEval(ctx)
+	parsed, err := ast.ParseBody(query)
+	if err != nil {
+		return nil, fmt.Errorf("parsing policy query: %w", err)
+	}
+	qc := compiler.QueryCompiler()
+	compiled, err := qc.Compile(parsed)
 	if err != nil {
 		return nil, fmt.Errorf("preparing policy query: %w", err)
 	}
-	p.prepared = prepared
+	p.compiler, p.queryCompiler, p.compiledQuery = compiler, qc, compiled
+	p.denyVar, p.warnVar = ast.Var("deny"), ast.Var("warn")
+	for local, name := range qc.RewrittenVars() {
+		switch name {
+		case p.denyVar:
+			p.denyVar = local
+		case p.warnVar:
+			p.warnVar = local
+		}
+	}
+	p.store = inmem.New()
 	p.readsObjects = readsObjects(modules)
 	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil
@@ -145,53 +167,115 @@ func readsObjects(modules map[string]*ast.Module) bool {
 }
 
 // Eval evaluates the policy on one input. Evaluation stops when ctx is done.
+//
+// It runs topdown directly rather than through rego.PreparedEvalQuery,
+// which on every evaluation starts a goroutine to watch ctx, sets up
+// metrics, and converts the results to Go values through JSON: work a
+// decision does not need, on the webhook's request path.
 func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
-	rs, err := p.prepared.Eval(ctx, rego.EvalParsedInput(input))
+	cancel := topdown.NewCancel()
+	if ctx.Err() != nil {
+		// AfterFunc would cancel from another goroutine, after evaluation started.
+		cancel.Cancel()
+	}
+	// AfterFunc registers with ctx; no goroutine waits while the policy runs.
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+
+	txn, err := p.store.NewTransaction(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("evaluating policy: %w", err)
 	}
-	if len(rs) == 0 {
+	defer p.store.Abort(ctx, txn)
+
+	var deny, warn *ast.Term
+	err = topdown.NewQuery(p.compiledQuery).
+		WithQueryCompiler(p.queryCompiler).
+		WithCompiler(p.compiler).
+		WithStore(p.store).
+		WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).
+		WithMetrics(metrics.NoOp()).
+		WithCancel(cancel).
+		WithStrictBuiltinErrors(false).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			if deny == nil {
+				deny, warn = qr[p.denyVar], qr[p.warnVar]
+			}
+			return nil
+		})
+	if err != nil {
+		return Result{}, fmt.Errorf("evaluating policy: %w", err)
+	}
+	if deny == nil || warn == nil {
 		return Result{}, fmt.Errorf("evaluating policy: data.%s.deny or .warn is undefined", PackagePath)
 	}
-	deny, err := violations(rs[0].Bindings["deny"])
+	denials, err := violations(deny.Value)
 	if err != nil {
 		return Result{}, fmt.Errorf("reading deny: %w", err)
 	}
-	warn, err := violations(rs[0].Bindings["warn"])
+	warnings, err := violations(warn.Value)
 	if err != nil {
 		return Result{}, fmt.Errorf("reading warn: %w", err)
 	}
-	return Result{Deny: deny, Warn: warn}, nil
+	return Result{Deny: denials, Warn: warnings}, nil
 }
 
-// violations converts a rule set of {"rule": id, "msg": text} objects.
-// A plain string element is accepted as a message of rule "custom".
-func violations(v any) ([]Violation, error) {
-	set, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("want a set, got %T", v)
+// violations reads a rule set of {"rule": id, "msg": text} objects.
+// A plain string element is accepted as a message of rule "custom". An
+// array is read like a set.
+func violations(v ast.Value) ([]Violation, error) {
+	var elems []*ast.Term
+	switch v := v.(type) {
+	case ast.Set:
+		elems = v.Slice()
+	case *ast.Array:
+		elems = make([]*ast.Term, 0, v.Len())
+		v.Foreach(func(t *ast.Term) { elems = append(elems, t) })
+	default:
+		return nil, fmt.Errorf("want a set, got %T", goValue(v))
 	}
-	out := make([]Violation, 0, len(set))
-	for _, e := range set {
-		switch e := e.(type) {
-		case string:
-			out = append(out, Violation{Rule: "custom", Msg: e})
-		case map[string]any:
-			rule, _ := e["rule"].(string)
-			msg, _ := e["msg"].(string)
+	out := make([]Violation, 0, len(elems))
+	for _, e := range elems {
+		switch e := e.Value.(type) {
+		case ast.String:
+			out = append(out, Violation{Rule: "custom", Msg: string(e)})
+		case ast.Object:
+			rule, _ := stringField(e, "rule")
+			msg, _ := stringField(e, "msg")
 			if rule == "" {
 				rule = "custom"
 			}
 			if msg == "" {
-				return nil, fmt.Errorf("element without a msg string: %v", e)
+				return nil, fmt.Errorf("element without a msg string: %v", goValue(e))
 			}
 			out = append(out, Violation{Rule: rule, Msg: msg})
 		default:
-			return nil, fmt.Errorf("element is %T, want {\"rule\", \"msg\"}", e)
+			return nil, fmt.Errorf("element is %T, want {\"rule\", \"msg\"}", goValue(e))
 		}
 	}
 	slices.SortFunc(out, func(a, b Violation) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
+}
+
+// stringField returns the string value of an object's key.
+func stringField(o ast.Object, key string) (string, bool) {
+	t := o.Get(ast.InternedTerm(key))
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
+}
+
+// goValue converts a value to Go the way results used to be converted, so
+// that error messages print the same. Only error paths call it.
+func goValue(v ast.Value) any {
+	x, err := ast.JSON(v)
+	if err != nil {
+		return v
+	}
+	return x
 }
 
 // BundleSources reads the .rego files of a file system, skipping tests.

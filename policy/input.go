@@ -42,19 +42,46 @@ func newKeyTerms() keyTerms {
 	return k
 }
 
-func (k keyTerms) item(key string, v *ast.Term) [2]*ast.Term {
-	t, ok := k[key]
+// inputBuilder builds one input document. Its terms are carved from
+// slabs: one allocation per slab instead of one per value.
+type inputBuilder struct {
+	keys  keyTerms
+	terms []ast.Term
+}
+
+// termSlab is how many terms a further slab holds, when the first one,
+// sized by termsFor, runs out (long lists).
+const termSlab = 32
+
+// termsFor estimates the terms of an input: about 18 for the request and
+// the rollout, 17 for each component.
+func termsFor(f *Facts) int { return 18 + 17*len(f.Components) }
+
+func (b *inputBuilder) term(v ast.Value) *ast.Term {
+	if len(b.terms) == cap(b.terms) {
+		b.terms = make([]ast.Term, 0, termSlab)
+	}
+	b.terms = append(b.terms, ast.Term{Value: v})
+	return &b.terms[len(b.terms)-1]
+}
+
+func (b *inputBuilder) item(key string, v *ast.Term) [2]*ast.Term {
+	t, ok := b.keys[key]
 	if !ok {
-		t = ast.StringTerm(key)
+		t = b.str(key)
 	}
 	return [2]*ast.Term{t, v}
 }
 
-func str(s string) *ast.Term {
+func (b *inputBuilder) object(items ...[2]*ast.Term) *ast.Term {
+	return b.term(ast.NewObject(items...))
+}
+
+func (b *inputBuilder) str(s string) *ast.Term {
 	if s == "" {
 		return ast.InternedEmptyString
 	}
-	return ast.StringTerm(s)
+	return b.term(ast.String(s))
 }
 
 func boolean(b bool) *ast.Term { return ast.InternedTerm(b) }
@@ -68,24 +95,25 @@ func optInt(p *int64) *ast.Term {
 	return integer(*p)
 }
 
-func strings_(ss []string) *ast.Term {
+func (b *inputBuilder) strings(ss []string) *ast.Term {
 	if len(ss) == 0 {
 		return ast.InternedEmptyArray
 	}
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		terms[i] = str(s)
+		terms[i] = b.str(s)
 	}
-	return ast.ArrayTerm(terms...)
+	return b.term(ast.NewArray(terms...))
 }
 
 // buildInput assembles the whole input document of one request.
 func buildInput(k keyTerms, req *Request, f *Facts, config ast.Value, withObjects bool) (ast.Value, error) {
+	b := &inputBuilder{keys: k, terms: make([]ast.Term, 0, termsFor(f))}
 	items := [][2]*ast.Term{
-		k.item("version", str(InputVersion)),
-		k.item("request", ast.NewTerm(requestValue(k, req))),
-		k.item("rollout", ast.NewTerm(f.astValue(k))),
-		k.item("config", ast.NewTerm(config)),
+		b.item("version", b.str(InputVersion)),
+		b.item("request", b.request(req)),
+		b.item("rollout", b.rollout(f)),
+		b.item("config", b.term(config)),
 	}
 	if withObjects {
 		obj, err := rawValue(req.ObjectJSON)
@@ -96,7 +124,7 @@ func buildInput(k keyTerms, req *Request, f *Facts, config ast.Value, withObject
 		if err != nil {
 			return nil, fmt.Errorf("oldObject: %w", err)
 		}
-		items = append(items, k.item("object", ast.NewTerm(obj)), k.item("oldObject", ast.NewTerm(old)))
+		items = append(items, b.item("object", b.term(obj)), b.item("oldObject", b.term(old)))
 	}
 	return ast.NewObject(items...), nil
 }
@@ -108,79 +136,79 @@ func rawValue(raw []byte) (ast.Value, error) {
 	return ast.ValueFromReader(bytes.NewReader(raw))
 }
 
-func requestValue(k keyTerms, req *Request) ast.Value {
-	return ast.NewObject(
-		k.item("operation", str(req.Operation)),
-		k.item("namespace", str(req.Namespace)),
-		k.item("name", str(req.Name)),
-		k.item("dryRun", boolean(req.DryRun)),
-		k.item("user", ast.ObjectTerm(
-			k.item("username", str(req.User.Username)),
-			k.item("groups", strings_(req.User.Groups)),
+func (b *inputBuilder) request(req *Request) *ast.Term {
+	return b.object(
+		b.item("operation", b.str(req.Operation)),
+		b.item("namespace", b.str(req.Namespace)),
+		b.item("name", b.str(req.Name)),
+		b.item("dryRun", boolean(req.DryRun)),
+		b.item("user", b.object(
+			b.item("username", b.str(req.User.Username)),
+			b.item("groups", b.strings(req.User.Groups)),
 		)),
 	)
 }
 
-func (f *Facts) astValue(k keyTerms) ast.Value {
+func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 	components := make([]*ast.Term, len(f.Components))
 	for i := range f.Components {
-		components[i] = ast.NewTerm(f.Components[i].astValue(k))
+		components[i] = b.component(&f.Components[i])
 	}
-	return ast.NewObject(
-		k.item("operation", str(f.Operation)),
-		k.item("deploymentMode", str(string(f.DeploymentMode))),
-		k.item("deploymentModeSource", str(f.DeploymentModeSource)),
-		k.item("components", ast.ArrayTerm(components...)),
-		k.item("modelChanged", boolean(f.ModelChanged)),
-		k.item("revisionChanged", boolean(f.RevisionChanged)),
-		k.item("percentChanged", boolean(f.PercentChanged)),
-		k.item("raised", boolean(f.Raised)),
-		k.item("metadataChanged", strings_(f.MetadataChanged)),
-		k.item("internalAnnotationsChanged", strings_(f.InternalAnnotationsChanged)),
-		k.item("tagRouting", ast.ObjectTerm(k.item("old", boolean(f.TagRouting.Old)), k.item("new", boolean(f.TagRouting.New)))),
-		k.item("override", ast.ObjectTerm(
-			k.item("requested", boolean(f.Override.Requested)),
-			k.item("reason", str(f.Override.Reason)),
-			k.item("allowed", boolean(f.Override.Allowed)),
-			k.item("active", boolean(f.Override.Active)),
+	return b.object(
+		b.item("operation", b.str(f.Operation)),
+		b.item("deploymentMode", b.str(string(f.DeploymentMode))),
+		b.item("deploymentModeSource", b.str(f.DeploymentModeSource)),
+		b.item("components", b.term(ast.NewArray(components...))),
+		b.item("modelChanged", boolean(f.ModelChanged)),
+		b.item("revisionChanged", boolean(f.RevisionChanged)),
+		b.item("percentChanged", boolean(f.PercentChanged)),
+		b.item("raised", boolean(f.Raised)),
+		b.item("metadataChanged", b.strings(f.MetadataChanged)),
+		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
+		b.item("tagRouting", b.object(b.item("old", boolean(f.TagRouting.Old)), b.item("new", boolean(f.TagRouting.New)))),
+		b.item("override", b.object(
+			b.item("requested", boolean(f.Override.Requested)),
+			b.item("reason", b.str(f.Override.Reason)),
+			b.item("allowed", boolean(f.Override.Allowed)),
+			b.item("active", boolean(f.Override.Active)),
 		)),
-		k.item("step", ast.ObjectTerm(
-			k.item("lastStepAt", str(f.Step.LastStepAt)),
-			k.item("secondsSinceLastStep", integer(f.Step.SecondsSinceLastStep)),
+		b.item("step", b.object(
+			b.item("lastStepAt", b.str(f.Step.LastStepAt)),
+			b.item("secondsSinceLastStep", integer(f.Step.SecondsSinceLastStep)),
 		)),
-		k.item("alwaysAdmit", boolean(f.AlwaysAdmit)),
-		k.item("alwaysAdmitReason", str(f.AlwaysAdmitReason)),
+		b.item("alwaysAdmit", boolean(f.AlwaysAdmit)),
+		b.item("alwaysAdmitReason", b.str(f.AlwaysAdmitReason)),
 	)
 }
 
-func (c *ComponentFacts) astValue(k keyTerms) ast.Value {
-	return ast.NewObject(
-		k.item("id", str(c.ID)),
-		k.item("kind", str(c.Kind)),
-		k.item("name", str(c.Name)),
-		k.item("path", str(c.Path)),
-		k.item("percentField", str(c.PercentField)),
-		k.item("inOld", boolean(c.InOld)),
-		k.item("inNew", boolean(c.InNew)),
-		k.item("changedFields", strings_(c.ChangedFields)),
-		k.item("modelChanged", boolean(c.ModelChanged)),
-		k.item("revisionChanged", boolean(c.RevisionChanged)),
-		k.item("oldModel", str(c.OldModel)),
-		k.item("newModel", str(c.NewModel)),
-		k.item("oldPercent", optInt(c.OldPercent)),
-		k.item("newPercent", optInt(c.NewPercent)),
-		k.item("oldEffectivePercent", integer(c.OldEffectivePercent)),
-		k.item("newEffectivePercent", integer(c.NewEffectivePercent)),
-		k.item("percentChanged", boolean(c.PercentChanged)),
-		k.item("canaryInProgress", boolean(c.CanaryInProgress)),
-		k.item("stableRevision", str(c.StableRevision)),
-		k.item("previousRevision", str(c.PreviousRevision)),
-		k.item("latestReadyRevision", str(c.LatestReadyRevision)),
-		k.item("latestCreatedRevision", str(c.LatestCreatedRevision)),
-		k.item("canaryReady", str(c.CanaryReady)),
-		k.item("canaryReadyReason", str(c.CanaryReadyReason)),
-		k.item("promotedCanary", str(c.PromotedCanary)),
-		k.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
+func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
+	return b.object(
+		b.item("id", b.str(c.ID)),
+		b.item("kind", b.str(c.Kind)),
+		b.item("name", b.str(c.Name)),
+		b.item("path", b.str(c.Path)),
+		b.item("percentField", b.str(c.PercentField)),
+		b.item("inOld", boolean(c.InOld)),
+		b.item("inNew", boolean(c.InNew)),
+		b.item("changedFields", b.strings(c.ChangedFields)),
+		b.item("modelChanged", boolean(c.ModelChanged)),
+		b.item("revisionChanged", boolean(c.RevisionChanged)),
+		b.item("oldModel", b.str(c.OldModel)),
+		b.item("newModel", b.str(c.NewModel)),
+		b.item("oldPercent", optInt(c.OldPercent)),
+		b.item("newPercent", optInt(c.NewPercent)),
+		b.item("oldEffectivePercent", integer(c.OldEffectivePercent)),
+		b.item("newEffectivePercent", integer(c.NewEffectivePercent)),
+		b.item("percentChanged", boolean(c.PercentChanged)),
+		b.item("canaryInProgress", boolean(c.CanaryInProgress)),
+		b.item("stableRevision", b.str(c.StableRevision)),
+		b.item("previousRevision", b.str(c.PreviousRevision)),
+		b.item("latestReadyRevision", b.str(c.LatestReadyRevision)),
+		b.item("latestCreatedRevision", b.str(c.LatestCreatedRevision)),
+		b.item("canaryReady", b.str(c.CanaryReady)),
+		b.item("canaryReadyReason", b.str(c.CanaryReadyReason)),
+		b.item("promotedCanary", b.str(c.PromotedCanary)),
+		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 	)
 }
 

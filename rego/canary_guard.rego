@@ -11,8 +11,11 @@ package canary_guard
 # Rule bodies open with comparisons of input fields to constants
 # (deploymentMode, operation, raised, modelChanged, ...): OPA's rule index
 # uses them to skip rules that cannot apply, which keeps evaluation on the
-# webhook's request path cheap.
+# webhook's request path cheap. They read input.config and input.rollout
+# directly rather than through cfg and rollout: each read through a rule is
+# a rule evaluation of its own.
 
+# Shorthands for custom rules.
 cfg := input.config
 
 rollout := input.rollout
@@ -58,14 +61,14 @@ model_desc(m) := m if m != ""
 model_desc(m) := "(not set)" if m == ""
 
 # The highest percent a rise from old may reach in one update.
-next_step(old) := min([old + cfg.maxStepPercent, 100])
+next_step(old) := min([old + input.config.maxStepPercent, 100])
 
-promotion_floor := 100 - cfg.maxStepPercent
+promotion_floor := 100 - input.config.maxStepPercent
 
 entry_ok(c) if {
 	c.newPercent != null
 	c.newPercent >= 0
-	c.newPercent <= cfg.initialCanaryPercent
+	c.newPercent <= input.config.initialCanaryPercent
 }
 
 # --- Knative mode -----------------------------------------------------------
@@ -73,7 +76,7 @@ entry_ok(c) if {
 deny contains {"rule": "percent-range", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.operation == "UPDATE"
-	some c in rollout.components
+	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
 	c.newPercent != null
@@ -98,7 +101,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.newPercent == null
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
-		[c.path, change_desc(c), cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -113,7 +116,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
-		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -126,10 +129,10 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c.newEffectivePercent > c.oldEffectivePercent
 	c.newEffectivePercent <= 100
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > cfg.maxStepPercent
+	rise > input.config.maxStepPercent
 	msg := sprintf(
 		"%s %s → %s rises by %d; at most %d per update. Set %d now, or 0 to roll back.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, cfg.maxStepPercent, next_step(c.oldEffectivePercent)],
+		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent)],
 	)
 }
 
@@ -191,17 +194,17 @@ rising_components contains i if {
 
 deny contains {"rule": "step-interval", "msg": msg} if {
 	input.rollout.raised == true
-	cfg.minStepIntervalSeconds > 0
-	rollout.step.secondsSinceLastStep >= 0
-	rollout.step.secondsSinceLastStep < cfg.minStepIntervalSeconds
+	input.config.minStepIntervalSeconds > 0
+	input.rollout.step.secondsSinceLastStep >= 0
+	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
 	some i in rising_components
 	c := input.rollout.components[i]
-	next_ns := time.parse_rfc3339_ns(rollout.step.lastStepAt) + (cfg.minStepIntervalSeconds * 1000000000)
+	next_ns := time.parse_rfc3339_ns(input.rollout.step.lastStepAt) + (input.config.minStepIntervalSeconds * 1000000000)
 	msg := sprintf(
 		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or set 0 to roll back.",
 		[
-			field(c), pct(c.oldPercent), pct(c.newPercent), rollout.step.secondsSinceLastStep,
-			rollout.step.lastStepAt, cfg.minStepIntervalSeconds, time.format([next_ns, "UTC", "2006-01-02T15:04:05Z07:00"]),
+			field(c), pct(c.oldPercent), pct(c.newPercent), input.rollout.step.secondsSinceLastStep,
+			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, time.format([next_ns, "UTC", "2006-01-02T15:04:05Z07:00"]),
 		],
 	)
 }
@@ -264,7 +267,7 @@ deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	percent_touched(c)
 	msg := sprintf(
 		"%s is ignored by KServe in Standard mode: the model would be replaced for 100 %% of traffic by a rolling update. Remove %s and add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}).",
-		[field(c), c.percentField, cfg.initialCanaryPercent],
+		[field(c), c.percentField, input.config.initialCanaryPercent],
 	)
 }
 
@@ -274,7 +277,7 @@ percent_touched(c) if c.modelChanged
 
 warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
-	some c in rollout.components
+	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
 	c.newPercent != null
@@ -300,7 +303,7 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	c.promotedCanary == ""
 	msg := sprintf(
 		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.",
-		[c.path, change_desc(c), cfg.initialCanaryPercent],
+		[c.path, change_desc(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -312,7 +315,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	msg := sprintf(
 		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
-		[c.path, c.name, model_desc(c.newModel), c.newPercent, cfg.initialCanaryPercent, field(c), cfg.initialCanaryPercent],
+		[c.path, c.name, model_desc(c.newModel), c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -328,10 +331,10 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c.inOld
 	not c.modelChanged
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > cfg.maxStepPercent
+	rise > input.config.maxStepPercent
 	msg := sprintf(
 		"%s (canary %s) %d → %d rises by %d; at most %d per update. Set %d now, or remove the entry to roll back.",
-		[field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, cfg.maxStepPercent, next_step(c.oldEffectivePercent)],
+		[field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent)],
 	)
 }
 
@@ -344,7 +347,7 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 	c.promotedCanaryPercent < promotion_floor
 	msg := sprintf(
 		"promoting canary %s (at %d %%) to all traffic rises by %d; at most %d per update. Raise its trafficPercent to %d first; promotion is allowed from %d %%.",
-		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, cfg.maxStepPercent, next_step(c.promotedCanaryPercent), promotion_floor],
+		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, input.config.maxStepPercent, next_step(c.promotedCanaryPercent), promotion_floor],
 	)
 }
 
@@ -379,17 +382,17 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 
 deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"
-	count(rollout.internalAnnotationsChanged) > 0
+	count(input.rollout.internalAnnotationsChanged) > 0
 	msg := sprintf(
 		"%s changed: KServe's internal annotations are passed to the pods and can change the model outside the canary rules. Leave them as they are and change the model in the spec.",
-		[concat(", ", rollout.internalAnnotationsChanged)],
+		[concat(", ", input.rollout.internalAnnotationsChanged)],
 	)
 }
 
 warn contains {"rule": "modelmesh", "msg": msg} if {
 	input.rollout.deploymentMode == "ModelMesh"
 	input.rollout.operation == "UPDATE"
-	some c in rollout.components
+	some c in input.rollout.components
 	policy_relevant(c)
 	msg := sprintf(
 		"%s: ModelMesh mode has no canary rollout; canary-guard's rollout policy does not apply to this update.",
@@ -405,7 +408,7 @@ warn contains {"rule": "override", "msg": msg} if {
 	input.rollout.override.active == true
 	msg := sprintf(
 		"rollout rules lifted for this update by %s (override: %q). The next update is checked again.",
-		[input.request.user.username, rollout.override.reason],
+		[input.request.user.username, input.rollout.override.reason],
 	)
 }
 
@@ -414,7 +417,7 @@ warn contains {"rule": "override-ignored", "msg": msg} if {
 	input.rollout.override.allowed == false
 	msg := sprintf(
 		"%s may not override (not in override.groups); the annotation canary-guard.dev/override was ignored and the rules apply. Ask a member of %s.",
-		[input.request.user.username, groups_desc(cfg.override.groups)],
+		[input.request.user.username, groups_desc(input.config.override.groups)],
 	)
 }
 
