@@ -303,6 +303,11 @@ func compareStruct(d *diff, prefix, fieldPrefix string, o, n reflect.Value) {
 			continue
 		}
 		of, nf := o.Field(i), n.Field(i)
+		// Most fields (the pod spec's especially) are unset on both sides;
+		// IsZero settles them without boxing the values.
+		if of.IsZero() && nf.IsZero() {
+			continue
+		}
 		if inline && f.Type.Kind() == reflect.Struct {
 			compareStruct(d, prefix, fieldPrefix, of, nf)
 			continue
