@@ -128,7 +128,7 @@ func run(ctx context.Context, o options, stdout io.Writer) (bool, error) {
 	samples := make(chan []memorySample, 1)
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	go func() { samples <- sampleMemory(sampleCtx, guard, o.sample) }()
-	fixed, err := measure(ctx, guard, cases, load.Config{Workers: 64, Rate: o.rate, Duration: o.soak}, 0)
+	fixed, err := measure(ctx, guard, cases, load.Config{Workers: 64, Rate: o.rate, Duration: o.soak}, o.warmup)
 	stopSampling()
 	mem := <-samples
 	if err != nil {
