@@ -12,11 +12,13 @@ export GOWORK := off
 OPA_VERSION := v1.22.3
 GOLANGCI_LINT_VERSION := v2.15.0
 HELM_VERSION := v3.19.5
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 
 # Versioned names: changing a pin builds the new version.
 OPA := $(BIN)/opa-$(OPA_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM := $(BIN)/helm-$(HELM_VERSION)
+BENCHSTAT := $(BIN)/benchstat-$(BENCHSTAT_VERSION)
 CANARY_GUARD := $(BIN)/canary-guard
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -61,12 +63,21 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and opa check.
 	@for d in rego/examples/*/; do $(OPA) check --strict rego/canary_guard.rego $$d || exit 1; done
 
 .PHONY: bench
-bench: bench-go bench-load bench-apiserver ## Every benchmark: Go benchmarks, load against the no-op baseline, API-server latency (docs/performance.md).
+bench: ## Every benchmark: Go benchmarks, load against the no-op baseline, API-server latency (docs/performance.md).
+	@status=0; for target in bench-go bench-load bench-apiserver; do \
+		$(MAKE) --no-print-directory $$target || status=1; \
+	done; exit $$status
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the request path (bin/bench.txt; compare runs with benchstat).
 	@mkdir -p bin
-	go test -run '^$$' -bench . -benchmem -count=5 ./policy/ ./webhook/ | tee bin/bench.txt
+	go test -run '^$$' -bench . -benchmem -count=6 ./policy/ ./webhook/ | tee bin/bench.txt
+
+OLD ?= bin/bench-old.txt
+
+.PHONY: benchstat
+benchstat: $(BENCHSTAT) ## Compare two bench-go runs: OLD (default bin/bench-old.txt) against bin/bench.txt.
+	$(BENCHSTAT) $(OLD) bin/bench.txt
 
 SOAK ?= 5m
 
@@ -77,7 +88,9 @@ bench-load: build ## Load canary-guard serve and the no-op baseline over HTTPS; 
 
 .PHONY: bench-apiserver
 bench-apiserver: build envtest-assets $(HELM) ## InferenceService update latency on the local API server, with and without canary-guard.
-	go run ./bench/apiserver --repo $(CURDIR) --out $(BIN)/bench-apiserver.md
+	@status=0; for update in annotation spec; do \
+		go run ./bench/apiserver --repo $(CURDIR) --update $$update --out $(BIN)/bench-apiserver-$$update.md || status=1; \
+	done; exit $$status
 
 FUZZTIME ?= 30s
 
@@ -97,6 +110,10 @@ $(GOLANGCI_LINT):
 	GOBIN=$(BIN)/.build-golangci-lint go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/.build-golangci-lint/golangci-lint $@
 
+$(BENCHSTAT):
+	GOBIN=$(BIN)/.build-benchstat go install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+	mv $(BIN)/.build-benchstat/benchstat $@
+
 $(HELM):
 	@echo "==> building helm $(HELM_VERSION) into bin/ (first build takes a few minutes)" >&2
 	GOBIN=$(BIN)/.build-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
@@ -111,7 +128,7 @@ envtest-assets: ## Build kube-apiserver, etcd, kubectl and the KServe manager in
 
 .PHONY: clean
 clean: ## Remove build outputs (keeps the cached tool builds).
-	rm -f $(CANARY_GUARD) $(BIN)/bench-noop $(BIN)/bench.txt $(BIN)/bench-load.md $(BIN)/bench-apiserver.md
+	rm -f $(CANARY_GUARD) $(BIN)/bench-noop $(BIN)/bench.txt $(BIN)/bench-load.md $(BIN)/bench-apiserver-*.md
 
 .PHONY: help
 help: ## List the targets.

@@ -113,8 +113,12 @@ func (r *report) webhookTable() [][]string {
 }
 
 func (r *report) intro() string {
-	return fmt.Sprintf("InferenceService update latency (merge patch of one annotation, client wall time): "+
-		"%d updates per side after %d warm-up updates, interleaved.", r.o.updates, r.o.warmup)
+	what := "one annotation"
+	if r.o.kind == updateSpec {
+		what = "one annotation and spec.predictor.minReplicas"
+	}
+	return fmt.Sprintf("InferenceService update latency (merge patch of %s, client wall time): "+
+		"%d updates per side after %d warm-up updates, interleaved.", what, r.o.updates, r.o.warmup)
 }
 
 const webhookIntro = "Webhook calls during the measured updates:"
