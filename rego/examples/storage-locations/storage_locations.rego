@@ -2,7 +2,8 @@
 #
 # A model change (or a new InferenceService) whose new storage URI is not
 # under one of its namespace's allowed prefixes is denied, with the allowed
-# prefixes in the message.
+# prefixes in the message; so is a rise of traffic to such a model (the way
+# in for one launched dark at 0 %).
 #
 # The URI comes from input.rollout.components[].newModel, the model summary
 # canary-guard computes anyway: the storage URI of the component (the legacy
@@ -58,6 +59,17 @@ deny contains {"rule": "storage-location", "msg": msg} if {
 	some c in input.rollout.components
 	c.modelChanged
 	c.newModel != c.oldModel
+	msg := storage_denial(c)
+}
+
+# Rises: traffic moves to a model outside the allowed locations. A model
+# change at 0 % in Knative mode (a dark launch: all traffic stays on the
+# rolled-out revision) is always admitted, since it carries no traffic;
+# this rule stops it when the percent is raised.
+deny contains {"rule": "storage-location", "msg": msg} if {
+	input.rollout.raised == true
+	some c in input.rollout.components
+	c.newEffectivePercent > c.oldEffectivePercent
 	msg := storage_denial(c)
 }
 

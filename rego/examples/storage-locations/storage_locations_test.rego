@@ -137,3 +137,24 @@ test_standard_canary_entry_outside_the_prefixes_denied if {
 	some msg in storage_denials(request("UPDATE", "prod-eu", [component({}), entry]))
 	startswith(msg, "spec.canary[0]: the new model gs://scratch/iris-v2 is outside")
 }
+
+# A model launched dark at 0 % is always admitted (it carries no traffic);
+# raising its percent is where the rule stops it.
+test_rise_to_a_model_outside_the_prefixes_denied if {
+	dark := component({
+		"newModel": "gs://scratch/alice/iris-v2", "oldModel": "gs://scratch/alice/iris-v2",
+		"oldPercent": 0, "newPercent": 10, "oldEffectivePercent": 0, "newEffectivePercent": 10, "percentChanged": true,
+	})
+	inp := object.union(request("UPDATE", "prod-eu", [dark]), {"rollout": {"raised": true}})
+	some msg in storage_denials(inp)
+	startswith(msg, "spec.predictor: the new model gs://scratch/alice/iris-v2 is outside")
+}
+
+test_rise_to_a_model_inside_the_prefixes_admitted if {
+	step := component({
+		"newModel": "gs://acme-models-prod/iris/v2", "oldModel": "gs://acme-models-prod/iris/v2",
+		"oldPercent": 10, "newPercent": 35, "oldEffectivePercent": 10, "newEffectivePercent": 35, "percentChanged": true,
+	})
+	inp := object.union(request("UPDATE", "prod-eu", [step]), {"rollout": {"raised": true}})
+	storage_denials(inp) == set()
+}
