@@ -23,9 +23,8 @@ func (e errSkip) Error() string { return "nothing to check for " + string(e.op) 
 // a message fit for the user on anything but an InferenceService CREATE
 // or UPDATE with the objects it needs.
 func decode(req *wireRequest) (*policy.Request, error) {
-	if req.Kind.Group != inferenceServiceGroup || req.Kind.Kind != "InferenceService" {
-		return nil, fmt.Errorf("canary-guard handles %s InferenceService objects only, got %s %s (check the webhook configuration's rules)",
-			inferenceServiceGroup, req.Kind.Group+"/"+req.Kind.Version, req.Kind.Kind)
+	if !isInferenceService(req.Kind) {
+		return nil, wrongKind(req.Kind)
 	}
 	if req.SubResource != "" {
 		return nil, errSkip{op: req.Operation}

@@ -36,12 +36,13 @@ func DecodeRequest(req *admissionv1.AdmissionRequest) (*policy.Request, error) {
 		UID: req.UID, Kind: req.Kind, SubResource: req.SubResource, Name: req.Name, Namespace: req.Namespace,
 		Operation: req.Operation, UserInfo: req.UserInfo, DryRun: req.DryRun,
 	}
+	// Objects of requests that are never evaluated are not read.
+	evaluated := req.SubResource == "" && (req.Operation == admissionv1.Create || req.Operation == admissionv1.Update)
 	for _, o := range []struct {
 		name string
 		raw  []byte
 		dst  **wireInferenceService
 	}{{"object", req.Object.Raw, &w.Object}, {"oldObject", req.OldObject.Raw, &w.OldObject}} {
-		evaluated := req.SubResource == "" && (req.Operation == admissionv1.Create || req.Operation == admissionv1.Update)
 		if !evaluated || len(o.raw) == 0 || string(o.raw) == "null" {
 			continue
 		}
