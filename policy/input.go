@@ -116,11 +116,18 @@ func buildInput(k keyTerms, req *Request, f *Facts, config ast.Value, withObject
 		b.item("config", b.term(config)),
 	}
 	if withObjects {
-		obj, err := rawValue(req.ObjectJSON)
+		objJSON, oldJSON := req.ObjectJSON, req.OldObjectJSON
+		if len(objJSON) == 0 && req.LoadObjects != nil {
+			var err error
+			if objJSON, oldJSON, err = req.LoadObjects(); err != nil {
+				return nil, err
+			}
+		}
+		obj, err := rawValue(objJSON)
 		if err != nil {
 			return nil, fmt.Errorf("object: %w", err)
 		}
-		old, err := rawValue(req.OldObjectJSON)
+		old, err := rawValue(oldJSON)
 		if err != nil {
 			return nil, fmt.Errorf("oldObject: %w", err)
 		}

@@ -98,6 +98,6 @@ func withPercent(req *Request, component string, percent *int64) *Request {
 	}
 	next := *req
 	next.Object = obj
-	next.ObjectJSON = nil
+	next.ObjectJSON, next.LoadObjects = nil, nil
 	return &next
 }

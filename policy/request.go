@@ -32,4 +32,10 @@ type Request struct {
 	// that read input.object / input.oldObject.
 	ObjectJSON    []byte
 	OldObjectJSON []byte
+	// LoadObjects, when ObjectJSON is empty, reads the raw objects on
+	// demand: only a policy with a rule that reads input.object needs them,
+	// and only the evaluation knows which policy (a reload may swap it) it
+	// runs. The webhook's loader reads the request body, so it is valid
+	// only while the request is served.
+	LoadObjects func() (object, oldObject []byte, err error)
 }

@@ -13,8 +13,6 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/canary-guard/canary-guard/policy"
 )
 
 // maxRequestBytes bounds a review body: the API server's 3 MiB object
@@ -32,7 +30,7 @@ func supportedReview(apiVersion string) bool {
 
 // decider answers one decoded request. raw returns the request's objects
 // as they came; it is called only for rules that read them.
-type decider func(ctx context.Context, req *wireRequest, raw func() (*policy.Request, error)) *admissionv1.AdmissionResponse
+type decider func(ctx context.Context, req *wireRequest, raw func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse
 
 // reviewHandler serves AdmissionReviews over HTTP. canary-guard serves
 // them itself rather than through controller-runtime's admission.Webhook:
@@ -100,7 +98,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
 		}
 		apiVersion = review.APIVersion
-		raw := func() (*policy.Request, error) { return rawObjects(body) }
+		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
 		resp = h.decide(r.Context(), review.Request, raw)
 		resp.UID = review.Request.UID
 		return resp
@@ -165,14 +163,14 @@ func explainDecodeError(body []byte, err error) (*wireReview, error) {
 			UID: req.UID, Kind: req.Kind, SubResource: req.SubResource, Operation: req.Operation,
 		}})
 	}
-	raw, rawErr := rawObjects(body)
+	object, oldObject, rawErr := rawObjects(body)
 	if rawErr != nil {
 		return nil, fmt.Errorf("decoding the AdmissionReview: %w", err)
 	}
 	for _, o := range []struct {
 		name string
 		raw  []byte
-	}{{"object", raw.ObjectJSON}, {"oldObject", raw.OldObjectJSON}} {
+	}{{"object", object}, {"oldObject", oldObject}} {
 		if len(o.raw) > 0 {
 			if _, objErr := decodeInferenceService(o.raw); objErr != nil {
 				return nil, fmt.Errorf("decoding %s: %w", o.name, objErr)
@@ -184,12 +182,15 @@ func explainDecodeError(body []byte, err error) (*wireReview, error) {
 
 // rawObjects reads a review's objects as they came, for rules that read
 // input.object and input.oldObject.
-func rawObjects(body []byte) (*policy.Request, error) {
+func rawObjects(body []byte) (object, oldObject []byte, err error) {
 	var raw wireRaw
-	if err := unmarshal(body, &raw); err != nil || raw.Request == nil {
-		return nil, fmt.Errorf("reading the request's objects: %w", err)
+	if err := unmarshal(body, &raw); err != nil {
+		return nil, nil, fmt.Errorf("reading the request's objects: %w", err)
 	}
-	return &policy.Request{ObjectJSON: raw.Request.Object, OldObjectJSON: raw.Request.OldObject}, nil
+	if raw.Request == nil {
+		return nil, nil, errors.New("reading the request's objects: the AdmissionReview has no request")
+	}
+	return raw.Request.Object, raw.Request.OldObject, nil
 }
 
 func isInferenceService(k metav1.GroupVersionKind) bool {

@@ -62,14 +62,3 @@ func decode(req *wireRequest) (*policy.Request, error) {
 	}
 	return r, nil
 }
-
-// withRawObjects gives r the objects as they came in the review, for rules
-// that read input.object and input.oldObject.
-func withRawObjects(r *policy.Request, raw func() (*policy.Request, error)) error {
-	objects, err := raw()
-	if err != nil {
-		return err
-	}
-	r.ObjectJSON, r.OldObjectJSON = objects.ObjectJSON, objects.OldObjectJSON
-	return nil
-}

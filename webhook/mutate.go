@@ -33,7 +33,7 @@ func (h *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle answers one admission request with the patches to apply.
-func (h *Mutator) handle(ctx context.Context, req *wireRequest, _ func() (*policy.Request, error)) *admissionv1.AdmissionResponse {
+func (h *Mutator) handle(ctx context.Context, req *wireRequest, _ func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	defer func() { h.obs.Metrics.duration.WithLabelValues("mutate").Observe(time.Since(start).Seconds()) }()
 

@@ -23,7 +23,7 @@ func DecodeReview(data []byte) (*policy.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := withRawObjects(r, func() (*policy.Request, error) { return rawObjects(data) }); err != nil {
+	if r.ObjectJSON, r.OldObjectJSON, err = rawObjects(data); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -316,3 +316,23 @@ func TestServer_ProfilesOnlyWhenEnabled(t *testing.T) {
 		}
 	}
 }
+
+// TestServer_RuleReadingTheObjectSeesIt loads, while serving, a rule that
+// reads input.object: the webhook hands the raw objects to the evaluation
+// that needs them, whatever the policy was when the request arrived.
+func TestServer_RuleReadingTheObjectSeesIt(t *testing.T) {
+	r := startServer(t, Options{})
+	to30 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1)
+	step := review("UPDATE", "InferenceService", to30, isvcV2At10)
+	if ok, body := r.validate(t, step); !ok {
+		t.Fatalf("10 → 30 denied by the shipped bundle: %s", body)
+	}
+	readsObject := "package canary_guard\n\ndeny contains {\"rule\": \"object-seen\", \"msg\": sprintf(\"object %s, old percent %d\", [input.object.metadata.name, input.oldObject.spec.predictor.canaryTrafficPercent])} if input.object.spec.predictor.canaryTrafficPercent == 30\n"
+	if err := os.WriteFile(filepath.Join(r.policyDir, "object.rego"), []byte(readsObject), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, step); return !ok }, "rule reading input.object loaded")
+	if _, body := r.validate(t, step); !strings.Contains(body, "[object-seen] object my-model, old percent 10") {
+		t.Errorf("the rule did not see the request's objects: %s", body)
+	}
+}

@@ -69,7 +69,7 @@ func (v *Validator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle decides one admission request.
-func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (*policy.Request, error)) *admissionv1.AdmissionResponse {
+func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	defer func() { v.obs.Metrics.duration.WithLabelValues("validate").Observe(time.Since(start).Seconds()) }()
 
@@ -78,8 +78,8 @@ func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (*p
 	if errors.As(err, &skip) {
 		return allowedResponse()
 	}
-	if err == nil && v.guard.ReadsObjects() {
-		err = withRawObjects(r, raw)
+	if err == nil {
+		r.LoadObjects = raw
 	}
 	if err != nil {
 		v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", req.Namespace).Inc()
