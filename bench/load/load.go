@@ -167,13 +167,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// due carries the time each request is due: paced by the scheduler
 	// at a fixed rate, or right away in a closed loop.
 	due := make(chan time.Time, max(cfg.Workers, int(cfg.Rate)))
-	var sent atomic.Int64
 	var missed int
 	start := time.Now()
 	go func() {
 		defer close(due)
 		if cfg.Rate == 0 {
-			for sent.Add(1) <= int64(maxRequests) {
+			for range maxRequests {
 				select {
 				case due <- time.Now():
 				case <-ctx.Done():
