@@ -176,6 +176,11 @@ type measurement struct {
 	res      *load.Result
 	cpuCores float64
 	peakRSS  int64
+	// generatorCores is this process's CPU over the run: the generator's
+	// share of the cores the server competes with.
+	generatorCores float64
+	// stealCores is CPU the hypervisor took from the machine during the run.
+	stealCores float64
 }
 
 // measure warms the server up, then runs the generator against it and
@@ -193,6 +198,14 @@ func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.C
 	if err != nil {
 		return measurement{}, err
 	}
+	genBefore, err := selfCPU()
+	if err != nil {
+		return measurement{}, err
+	}
+	stealBefore, err := procs.StealTime()
+	if err != nil {
+		return measurement{}, err
+	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
 		return measurement{}, err
@@ -204,7 +217,31 @@ func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.C
 	if err != nil {
 		return measurement{}, err
 	}
-	return measurement{res: res, cpuCores: (after.CPU - before.CPU).Seconds() / res.Elapsed.Seconds(), peakRSS: after.PeakRSS}, nil
+	genAfter, err := selfCPU()
+	if err != nil {
+		return measurement{}, err
+	}
+	stealAfter, err := procs.StealTime()
+	if err != nil {
+		return measurement{}, err
+	}
+	elapsed := res.Elapsed.Seconds()
+	return measurement{
+		res:            res,
+		cpuCores:       (after.CPU - before.CPU).Seconds() / elapsed,
+		peakRSS:        after.PeakRSS,
+		generatorCores: (genAfter - genBefore).Seconds() / elapsed,
+		stealCores:     (stealAfter - stealBefore).Seconds() / elapsed,
+	}, nil
+}
+
+// selfCPU is the user and system CPU time this process has used.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("reading the generator's CPU time: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // memorySample is the server's memory at one moment of the fixed-rate run.
@@ -272,9 +309,14 @@ type report struct {
 
 func (r *report) add(name string, m measurement) {
 	res := m.res
-	r.runs = append(r.runs, fmt.Sprintf("| %s | %d | %.0f | %v | %v | %v | %v | %d | %.2f | %d |",
+	// CPU per review: what each review cost the server and the generator.
+	perReview := func(cores float64) string {
+		return fmt.Sprintf("%.0f", cores/res.Throughput()*1e6)
+	}
+	r.runs = append(r.runs, fmt.Sprintf("| %s | %d | %.0f | %v | %v | %v | %v | %d | %.2f | %d | %.2f | %s / %s | %.2f |",
 		name, res.Requests, res.Throughput(), load.Round(res.Quantile(0.5)), load.Round(res.Quantile(0.9)),
-		load.Round(res.Quantile(0.99)), load.Round(res.Quantile(1)), res.Failed(), m.cpuCores, m.peakRSS>>20))
+		load.Round(res.Quantile(0.99)), load.Round(res.Quantile(1)), res.Failed(), m.cpuCores, m.peakRSS>>20,
+		m.generatorCores, perReview(m.cpuCores), perReview(m.generatorCores), m.stealCores))
 }
 
 func (r *report) check(target string, ok bool, measured string) {
@@ -290,8 +332,8 @@ func (r *report) ok() bool { return r.failed == 0 }
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	b.WriteString("| run | requests | reviews/s | p50 | p90 | p99 | max | failed | server CPU (cores) | server peak RSS (MiB) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | requests | reviews/s | p50 | p90 | p99 | max | failed | server CPU (cores) | server peak RSS (MiB) | generator CPU (cores) | CPU per review, server / generator (µs) | stolen by the host (cores) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range r.runs {
 		b.WriteString(l + "\n")
 	}

@@ -303,3 +303,25 @@ func FreePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// StealTime is the CPU time the hypervisor has taken from this machine's
+// virtual CPUs since boot (the steal column of /proc/stat), summed over
+// CPUs. Over a run it tells whether the host, not the processes measured,
+// held the cores back.
+func StealTime() (time.Duration, error) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("reading machine stats: %w", err)
+	}
+	line, _, _ := bytes.Cut(stat, []byte{'\n'})
+	// cpu user nice system idle iowait irq softirq steal ...
+	fields := strings.Fields(string(line))
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	ticks, err := strconv.ParseInt(fields[8], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/stat steal %q: %w", fields[8], err)
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
