@@ -13,7 +13,9 @@ package canary_guard
 # uses them to skip rules that cannot apply, which keeps evaluation on the
 # webhook's request path cheap. They read input.config and input.rollout
 # directly rather than through cfg and rollout: each read through a rule is
-# a rule evaluation of its own.
+# a rule evaluation of its own. A boolean fact, always present, is tested
+# as `c.field == false` rather than `not c.field`: a negation is a
+# sub-query of its own.
 
 # Shorthands for custom rules.
 cfg := input.config
@@ -80,7 +82,7 @@ deny contains {"rule": "percent-range", "msg": msg} if {
 	c.kind != "canary"
 	c.inNew
 	c.newPercent != null
-	not valid_percent(c.newPercent)
+	outside_percent(c.newPercent)
 	msg := sprintf(
 		"%s %d is outside 0..100; Knative would reject it and leave traffic where it is. Set a value from 0 to 100 (0 rolls back).",
 		[field(c), c.newPercent],
@@ -91,6 +93,10 @@ valid_percent(p) if {
 	p >= 0
 	p <= 100
 }
+
+outside_percent(p) if p < 0
+
+outside_percent(p) if p > 100
 
 deny contains {"rule": "canary-required", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
@@ -125,7 +131,7 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	input.rollout.raised == true
 	some i in updated_components
 	c := input.rollout.components[i]
-	not c.modelChanged
+	c.modelChanged == false
 	c.newEffectivePercent > c.oldEffectivePercent
 	c.newEffectivePercent <= 100
 	rise := c.newEffectivePercent - c.oldEffectivePercent
@@ -165,7 +171,7 @@ rising_components contains i if {
 	input.rollout.deploymentMode == "Knative"
 	some i in updated_components
 	c := input.rollout.components[i]
-	not c.modelChanged
+	c.modelChanged == false
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
@@ -174,7 +180,7 @@ rising_components contains i if {
 	some i in canary_entries
 	c := input.rollout.components[i]
 	c.inOld
-	not c.modelChanged
+	c.modelChanged == false
 	c.newEffectivePercent > c.oldEffectivePercent
 }
 
@@ -189,7 +195,7 @@ rising_components contains i if {
 	c.kind == "canary"
 	c.name == p.promotedCanary
 	c.inOld
-	not c.inNew
+	c.inNew == false
 }
 
 deny contains {"rule": "step-interval", "msg": msg} if {
@@ -246,7 +252,7 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	input.rollout.percentChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
-	not c.revisionChanged
+	c.revisionChanged == false
 	c.oldEffectivePercent == 100
 	c.newPercent != null
 	c.newPercent < 100
@@ -319,7 +325,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	)
 }
 
-entering(c) if not c.inOld
+entering(c) if c.inOld == false
 
 entering(c) if c.modelChanged
 
@@ -329,7 +335,7 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	some i in canary_entries
 	c := input.rollout.components[i]
 	c.inOld
-	not c.modelChanged
+	c.modelChanged == false
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
