@@ -3,17 +3,23 @@
 // plane of the e2e suite (etcd, kube-apiserver, KServe's controller and
 // webhooks, canary-guard registered from the Helm chart; see e2e/cluster).
 //
-// The same Knative-mode sklearn InferenceService lives in two namespaces:
+// The same Knative-mode sklearn InferenceService lives in three namespaces:
 // bench-guarded, where canary-guard's webhooks and its backstop
-// ValidatingAdmissionPolicy apply (enforce mode), and bench-unguarded,
-// labelled with the chart's opt-out label so that none of them does. Both
-// still go through KServe's own webhooks. The command then bumps an
-// annotation on each, alternating between the two so drift and background
-// load hit both sides alike, times every merge patch from the client and
-// reports p50/p90/p99/max per side and the difference. It exits 1 when
-// canary-guard adds --max-added-p50 or more at p50, or when anything fails.
+// ValidatingAdmissionPolicy apply (enforce mode); bench-unguarded,
+// labelled with the chart's opt-out label so that none of them does; and
+// bench-noop-webhook, also opted out, where copies of canary-guard's
+// webhook registrations (same rules, matchConditions and failure policy)
+// send the reviews to the no-op server of bench/noop instead, which
+// admits without looking. All three still go through KServe's own
+// webhooks. The command then bumps an annotation on each, rotating between
+// them so drift and background load hit every side alike, times every
+// merge patch from the client and reports p50/p90/p99/max per side and the
+// differences: what canary-guard adds, and what the same registrations
+// cost with a server that does nothing (the API server's own share). It
+// exits 1 when canary-guard adds --max-added-p50 or more at p50, or when
+// anything fails.
 //
-//	make build envtest-assets && go run ./bench/apiserver --repo .
+//	make build envtest-assets && go build -o bin/bench-noop ./bench/noop && go run ./bench/apiserver --repo .
 //	make bench-apiserver
 package main
 
@@ -24,11 +30,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,12 +48,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/canary-guard/canary-guard/bench/procs"
 	"github.com/canary-guard/canary-guard/e2e/cluster"
 )
 
 const (
 	guardedNS   = "bench-guarded"
 	unguardedNS = "bench-unguarded"
+	noopNS      = "bench-noop-webhook"
+	// noopPrefix names the copies of canary-guard's webhooks that call
+	// the no-op server.
+	noopPrefix = "noop-copy-of-"
 	isvcName    = "bench-model"
 	// optOutLabel is the chart's webhook.optOutLabel: the webhooks and the
 	// backstop leave out namespaces that carry it (checkSelectors makes sure).
@@ -71,16 +84,18 @@ type options struct {
 	warmup      int
 	maxAddedP50 time.Duration
 	out         string
+	noop        string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
 	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation) or spec (also toggle spec.predictor.minReplicas: a spec change that is no model change)")
-	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
+	flag.IntVar(&o.updates, "updates", 1000, "measured updates per side")
 	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
 	flag.DurationVar(&o.maxAddedP50, "max-added-p50", 2*time.Millisecond, "the most canary-guard may add at p50 (exclusive)")
 	flag.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
+	flag.StringVar(&o.noop, "noop", "bin/bench-noop", "the no-op webhook server (go build -o bin/bench-noop ./bench/noop), relative to --repo")
 	flag.Parse()
 	if o.kind != updateAnnotation && o.kind != updateSpec {
 		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s or %s\n", o.kind, updateAnnotation, updateSpec)
@@ -120,10 +135,22 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 			err = fmt.Errorf("stopping the control plane: %w", stopErr)
 		}
 	}()
-	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind}
+	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind, seq: map[string]int{}}
 
-	fmt.Fprintf(log, "==> creating %s and %s (labelled %s) with InferenceService %s\n", guardedNS, unguardedNS, optOutLabel, isvcName)
-	if err := b.setUp(ctx); err != nil {
+	fmt.Fprintln(log, "==> starting the no-op webhook server")
+	noopBinary := o.noop
+	if !filepath.IsAbs(noopBinary) {
+		noopBinary = filepath.Join(root, noopBinary)
+	}
+	noop, err := procs.StartNoop(ctx, noopBinary, c.LogDir())
+	if err != nil {
+		return false, fmt.Errorf("starting the no-op webhook server: %w", err)
+	}
+	defer func() { _ = noop.Kill() }()
+
+	fmt.Fprintf(log, "==> creating %s, %s and %s (the last two labelled %s) with InferenceService %s\n",
+		guardedNS, unguardedNS, noopNS, optOutLabel, isvcName)
+	if err := b.setUp(ctx, noop); err != nil {
 		return false, err
 	}
 	fmt.Fprintf(log, "==> checking that canary-guard sees updates from %s only\n", guardedNS)
@@ -131,14 +158,14 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 		return false, err
 	}
 	fmt.Fprintf(log, "==> %d warm-up and %d measured updates per side, interleaved\n", o.warmup, o.updates)
-	if _, _, err := b.interleave(ctx, o.warmup); err != nil {
+	if _, err := b.interleave(ctx, o.warmup); err != nil {
 		return false, fmt.Errorf("warm-up: %w", err)
 	}
 	before, err := b.scrape(ctx)
 	if err != nil {
 		return false, err
 	}
-	guarded, unguarded, err := b.interleave(ctx, o.updates)
+	sides, err := b.interleave(ctx, o.updates)
 	if err != nil {
 		return false, err
 	}
@@ -146,7 +173,17 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 	if err != nil {
 		return false, err
 	}
-	r := newReport(o, summarize(guarded), summarize(unguarded), webhookTimings(before, after))
+	timings := webhookTimings(before, after, b.noopWebhooks)
+	noopCalls := 0.0
+	for _, t := range timings {
+		if t.sides == "no-op" {
+			noopCalls += t.calls
+		}
+	}
+	if noopCalls == 0 {
+		return false, fmt.Errorf("the API server never called the no-op copies of canary-guard's webhooks (%s)", strings.Join(b.noopWebhooks, ", "))
+	}
+	r := newReport(o, summarize(sides[guardedNS]), summarize(sides[unguardedNS]), summarize(sides[noopNS]), timings)
 	fmt.Fprint(out, r.text())
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
@@ -160,33 +197,48 @@ type bench struct {
 	c   *cluster.Cluster
 	cl  client.Client
 	log io.Writer
-	seq int // the last iteration annotation value, so every update changes it
+	// seq is each namespace's last iteration annotation value, so every
+	// update changes it, and a spec update always toggles minReplicas.
+	seq map[string]int
 	// kind is the measured update (--update).
 	kind string
+	// noopWebhooks name the copies of canary-guard's webhooks that call
+	// the no-op server.
+	noopWebhooks []string
 }
 
-// setUp creates both namespaces, checks that canary-guard's admission
-// pieces tell them apart, and creates the InferenceService in each.
-func (b *bench) setUp(ctx context.Context) error {
+// sides are the namespaces measured, in the order of the first round.
+var sides = []string{guardedNS, unguardedNS, noopNS}
+
+// setUp creates the namespaces, checks that canary-guard's admission
+// pieces tell them apart, registers the no-op copies of canary-guard's
+// webhooks and creates the InferenceService in each namespace.
+func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 	guarded := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: guardedNS}}
-	unguarded := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: unguardedNS, Labels: map[string]string{optOutLabel: "true"}}}
-	for _, ns := range []*corev1.Namespace{guarded, unguarded} {
+	optedOut := []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: unguardedNS, Labels: map[string]string{optOutLabel: "true"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: noopNS, Labels: map[string]string{optOutLabel: "true"}}},
+	}
+	for _, ns := range append([]*corev1.Namespace{guarded}, optedOut...) {
 		if err := b.cl.Create(ctx, ns); err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
 		}
 	}
-	if err := b.checkSelectors(ctx, guarded, unguarded); err != nil {
+	if err := b.checkSelectors(ctx, guarded, optedOut); err != nil {
 		return err
 	}
-	for _, ns := range []string{guardedNS, unguardedNS} {
+	if err := b.registerNoop(ctx, noop); err != nil {
+		return err
+	}
+	for _, ns := range sides {
 		if err := b.cl.Create(ctx, newISVC(ns)); err != nil {
 			return fmt.Errorf("creating InferenceService %s/%s: %w", ns, isvcName, err)
 		}
 	}
 	// Ready means KServe's controller and the simulator are done with the
 	// creation, so its reconciles do not land on the first updates only.
-	return waitUntil(ctx, 2*time.Minute, "both InferenceServices to become ready", func() (bool, error) {
-		for _, ns := range []string{guardedNS, unguardedNS} {
+	return waitUntil(ctx, 2*time.Minute, "the InferenceServices to become ready", func() (bool, error) {
+		for _, ns := range sides {
 			isvc := &kservev1beta1.InferenceService{}
 			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: isvcName}, isvc); err != nil {
 				return false, fmt.Errorf("getting %s/%s: %w", ns, isvcName, err)
@@ -197,6 +249,71 @@ func (b *bench) setUp(ctx context.Context) error {
 		}
 		return true, nil
 	})
+}
+
+// registerNoop registers a copy of each of canary-guard's webhooks that
+// calls the no-op server for the no-op namespace only: the same rules,
+// matchConditions, failure policy and timeout, so the API server does for
+// them everything it does for canary-guard's, except waiting for
+// canary-guard's decision.
+func (b *bench) registerNoop(ctx context.Context, noop *procs.Server) error {
+	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
+	onlyNoop := &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: noopNS}}
+	clientConfig := func(orig admissionregistrationv1.WebhookClientConfig) (admissionregistrationv1.WebhookClientConfig, error) {
+		path := ""
+		switch {
+		case orig.URL != nil:
+			u, err := url.Parse(*orig.URL)
+			if err != nil {
+				return orig, fmt.Errorf("webhook URL %q: %w", *orig.URL, err)
+			}
+			path = u.Path
+		case orig.Service != nil && orig.Service.Path != nil:
+			path = *orig.Service.Path
+		}
+		u := noop.URL + path
+		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: noop.CA.PEM}, nil
+	}
+	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := b.cl.List(ctx, &mutating, release); err != nil {
+		return fmt.Errorf("listing mutating webhook configurations: %w", err)
+	}
+	for _, cfg := range mutating.Items {
+		copied := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: noopPrefix + cfg.Name}}
+		for _, w := range cfg.Webhooks {
+			cc, err := clientConfig(w.ClientConfig)
+			if err != nil {
+				return err
+			}
+			w.Name, w.ClientConfig, w.NamespaceSelector = noopPrefix+w.Name, cc, onlyNoop
+			copied.Webhooks = append(copied.Webhooks, w)
+			b.noopWebhooks = append(b.noopWebhooks, w.Name)
+		}
+		if err := b.cl.Create(ctx, copied); err != nil {
+			return fmt.Errorf("registering %s: %w", copied.Name, err)
+		}
+	}
+	var validating admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := b.cl.List(ctx, &validating, release); err != nil {
+		return fmt.Errorf("listing validating webhook configurations: %w", err)
+	}
+	for _, cfg := range validating.Items {
+		copied := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: noopPrefix + cfg.Name}}
+		for _, w := range cfg.Webhooks {
+			cc, err := clientConfig(w.ClientConfig)
+			if err != nil {
+				return err
+			}
+			w.Name, w.ClientConfig, w.NamespaceSelector = noopPrefix+w.Name, cc, onlyNoop
+			copied.Webhooks = append(copied.Webhooks, w)
+			b.noopWebhooks = append(b.noopWebhooks, w.Name)
+		}
+		if err := b.cl.Create(ctx, copied); err != nil {
+			return fmt.Errorf("registering %s: %w", copied.Name, err)
+		}
+	}
+	fmt.Fprintf(b.log, "    %s → %s, for %s only\n", strings.Join(b.noopWebhooks, ", "), noop.URL, noopNS)
+	return nil
 }
 
 // newISVC is a Knative-mode sklearn InferenceService, as the e2e scenarios
@@ -221,9 +338,9 @@ func newISVC(ns string) *kservev1beta1.InferenceService {
 
 // checkSelectors makes sure every admission piece the chart registered
 // (both webhooks and the backstop ValidatingAdmissionPolicy) selects the
-// guarded namespace and leaves out the unguarded one, so the two sides
+// guarded namespace and leaves out the opted-out ones, so the sides
 // differ by canary-guard alone. Policy bindings can only narrow a policy.
-func (b *bench) checkSelectors(ctx context.Context, guarded, unguarded *corev1.Namespace) error {
+func (b *bench) checkSelectors(ctx context.Context, guarded *corev1.Namespace, optedOut []*corev1.Namespace) error {
 	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
 	selectors := map[string]*metav1.LabelSelector{}
 	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
@@ -271,8 +388,10 @@ func (b *bench) checkSelectors(ctx context.Context, guarded, unguarded *corev1.N
 		if !s.Matches(labels.Set(guarded.Labels)) {
 			return fmt.Errorf("%s does not apply to %s (namespaceSelector %s)", name, guarded.Name, s)
 		}
-		if s.Matches(labels.Set(unguarded.Labels)) {
-			return fmt.Errorf("%s applies to %s too (namespaceSelector %s)", name, unguarded.Name, s)
+		for _, ns := range optedOut {
+			if s.Matches(labels.Set(ns.Labels)) {
+				return fmt.Errorf("%s applies to %s too (namespaceSelector %s)", name, ns.Name, s)
+			}
 		}
 		fmt.Fprintf(b.log, "    %s: %s only\n", name, guarded.Name)
 	}
@@ -298,13 +417,21 @@ func (b *bench) verifyRouting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unguarded0, err := decisions(unguardedNS)
+	optedOut := func() (float64, error) {
+		u, err := decisions(unguardedNS)
+		if err != nil {
+			return 0, err
+		}
+		n, err := decisions(noopNS)
+		return u + n, err
+	}
+	optedOut0, err := optedOut()
 	if err != nil {
 		return err
 	}
-	// Unguarded first: once the guarded calls show up, any call for the
-	// unguarded namespace would have been counted too.
-	for _, ns := range []string{unguardedNS, guardedNS} {
+	// Opted-out namespaces first: once the guarded calls show up, any
+	// call for them would have been counted too.
+	for _, ns := range []string{unguardedNS, noopNS, guardedNS} {
 		for range verifyUpdates {
 			if _, err := b.update(ctx, ns); err != nil {
 				return err
@@ -329,51 +456,46 @@ func (b *bench) verifyRouting(ctx context.Context) error {
 		return fmt.Errorf("%d updates in %s reached canary-guard's mutating webhook %v times and its validating webhook %v times (enforce mode): %w",
 			verifyUpdates, guardedNS, mutate-mutate0, validate-validate0, err)
 	}
-	unguarded, err := decisions(unguardedNS)
+	optedOut1, err := optedOut()
 	if err != nil {
 		return err
 	}
-	if unguarded != unguarded0 {
-		return fmt.Errorf("canary-guard decided %v times on %s, which it must not see", unguarded-unguarded0, unguardedNS)
+	if optedOut1 != optedOut0 {
+		return fmt.Errorf("canary-guard decided %v times on %s and %s, which it must not see", optedOut1-optedOut0, unguardedNS, noopNS)
 	}
-	fmt.Fprintf(b.log, "    %d updates per side: canary-guard decided %v (mutate) + %v (validate) times on %s, 0 times on %s\n",
-		verifyUpdates, mutate-mutate0, validate-validate0, guardedNS, unguardedNS)
+	fmt.Fprintf(b.log, "    %d updates per side: canary-guard decided %v (mutate) + %v (validate) times on %s, 0 times on %s and %s\n",
+		verifyUpdates, mutate-mutate0, validate-validate0, guardedNS, unguardedNS, noopNS)
 	return nil
 }
 
-// interleave runs n updates per side, alternating sides and which side
-// goes first in each pair, and returns the latencies.
-func (b *bench) interleave(ctx context.Context, n int) (guarded, unguarded []time.Duration, err error) {
+// interleave runs n rounds of one update per side, rotating which side
+// goes first, and returns each side's latencies by namespace.
+func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Duration, error) {
+	out := make(map[string][]time.Duration, len(sides))
 	for i := range n {
-		order := []string{guardedNS, unguardedNS}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, ns := range order {
+		for j := range sides {
+			ns := sides[(i+j)%len(sides)]
 			d, err := b.update(ctx, ns)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			if ns == guardedNS {
-				guarded = append(guarded, d)
-			} else {
-				unguarded = append(unguarded, d)
-			}
+			out[ns] = append(out[ns], d)
 		}
 	}
-	return guarded, unguarded, nil
+	return out, nil
 }
 
 // update bumps the iteration annotation with one merge patch and returns
 // how long the request took, as the client sees it.
 func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
-	b.seq++
-	value := strconv.Itoa(b.seq)
+	b.seq[ns]++
+	seq := b.seq[ns]
+	value := strconv.Itoa(seq)
 	body := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, iterationAnnotation, value)
 	if b.kind == updateSpec {
 		// Also a spec change that is no model change: minReplicas 1, 2, 1, ...
 		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"minReplicas":%d}}}`,
-			iterationAnnotation, value, 1+b.seq%2)
+			iterationAnnotation, value, 1+seq%2)
 	}
 	patch := client.RawPatch(types.MergePatchType, body)
 	isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}
