@@ -59,7 +59,7 @@ const (
 	// noopPrefix names the copies of canary-guard's webhooks that call
 	// the no-op server.
 	noopPrefix = "noop-copy-of-"
-	isvcName    = "bench-model"
+	isvcName   = "bench-model"
 	// optOutLabel is the chart's webhook.optOutLabel: the webhooks and the
 	// backstop leave out namespaces that carry it (checkSelectors makes sure).
 	optOutLabel = "canary-guard.dev/ignore"

@@ -10,8 +10,9 @@
 //     request (the no-op's p99 at the same rate is reported beside it: the
 //     machine's own tail);
 //   - memory: flat over the fixed-rate run (5 minutes by default): the
-//     Go heap in use and the goroutines at the end are within 10 % (plus
-//     a small constant) of their level after the first minute.
+//     medians of the Go heap in use and of the goroutines over the last
+//     minute are within 10 % (plus a small constant) of their medians
+//     over the second minute.
 //
 // It prints a Markdown report (and writes it to --out) and exits 1 when a
 // target is missed.
@@ -27,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -51,8 +53,9 @@ type options struct {
 const (
 	minThroughputRatio = 0.80
 	maxP99             = 5 * time.Millisecond
-	// Memory is flat when the end level is at most 10 % above the level
-	// after the first minute, plus a constant that absorbs GC noise.
+	// Memory is flat when the level over the last minute is at most 10 %
+	// above the level over the second, plus a constant that absorbs GC
+	// noise.
 	maxGrowthRatio   = 1.10
 	heapSlack        = 4 << 20
 	goroutineSlack   = 8
@@ -276,26 +279,54 @@ func sampleMemory(ctx context.Context, s *procs.Server, every time.Duration) []m
 	}
 }
 
-// memoryFlat compares the heap in use and the goroutines at the end of
-// the run with their level after the first minute (or the first sample of
-// a shorter run).
+// memoryFlat compares the median heap in use and goroutines over the
+// run's last minute with their medians over the minute after the first
+// (thirds of a run shorter than three minutes): a leak raises the level
+// from one window to the next, while a single sample can land on a
+// passing burst of requests in flight (each holds a goroutine).
 func memoryFlat(samples []memorySample) (bool, string) {
-	if len(samples) < 2 {
-		return false, "too few memory samples (run --soak longer than two --sample-every)"
+	if len(samples) < 3 {
+		return false, "too few memory samples (run --soak longer than three --sample-every)"
 	}
-	base := samples[0]
+	total := samples[len(samples)-1].at
+	window := min(settleBeforeBase, total/3)
+	var base, end []memorySample
 	for _, s := range samples {
-		if s.at >= settleBeforeBase {
-			base = s
-			break
+		if s.at > window && s.at <= 2*window {
+			base = append(base, s)
+		}
+		if s.at > total-window {
+			end = append(end, s)
 		}
 	}
-	end := samples[len(samples)-1]
-	heapOK := end.heapInuse <= base.heapInuse*maxGrowthRatio+heapSlack
-	goroutinesOK := end.goroutines <= base.goroutines*maxGrowthRatio+goroutineSlack
-	return heapOK && goroutinesOK, fmt.Sprintf("heap in use %.1f → %.1f MiB, goroutines %.0f → %.0f, RSS %d → %d MiB (at %v → %v)",
-		base.heapInuse/(1<<20), end.heapInuse/(1<<20), base.goroutines, end.goroutines, base.rss>>20, end.rss>>20,
-		base.at.Round(time.Second), end.at.Round(time.Second))
+	if len(base) == 0 {
+		base = samples[:1]
+	}
+	if len(end) == 0 {
+		end = samples[len(samples)-1:]
+	}
+	heap := func(s memorySample) float64 { return s.heapInuse }
+	goroutines := func(s memorySample) float64 { return s.goroutines }
+	rss := func(s memorySample) float64 { return float64(s.rss) }
+	heapOK := median(end, heap) <= median(base, heap)*maxGrowthRatio+heapSlack
+	goroutinesOK := median(end, goroutines) <= median(base, goroutines)*maxGrowthRatio+goroutineSlack
+	return heapOK && goroutinesOK, fmt.Sprintf("medians: heap in use %.1f → %.1f MiB, goroutines %.0f → %.0f, RSS %.0f → %.0f MiB (%v–%v → %v–%v)",
+		median(base, heap)/(1<<20), median(end, heap)/(1<<20), median(base, goroutines), median(end, goroutines),
+		median(base, rss)/(1<<20), median(end, rss)/(1<<20),
+		base[0].at.Round(time.Second), base[len(base)-1].at.Round(time.Second), end[0].at.Round(time.Second), total.Round(time.Second))
+}
+
+// median is the median of one measure over samples.
+func median(samples []memorySample, measure func(memorySample) float64) float64 {
+	v := make([]float64, len(samples))
+	for i, s := range samples {
+		v[i] = measure(s)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // report collects the runs and the target checks.
