@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -44,6 +45,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -258,62 +260,61 @@ func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 // canary-guard's decision.
 func (b *bench) registerNoop(ctx context.Context, noop *procs.Server) error {
 	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
-	onlyNoop := &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: noopNS}}
-	clientConfig := func(orig admissionregistrationv1.WebhookClientConfig) (admissionregistrationv1.WebhookClientConfig, error) {
-		path := ""
-		switch {
-		case orig.URL != nil:
-			u, err := url.Parse(*orig.URL)
+	// Both kinds of configuration are handled as unstructured objects:
+	// the copy changes the same three fields of every webhook in either.
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind(kind + "List"))
+		if err := b.cl.List(ctx, list, release); err != nil {
+			return fmt.Errorf("listing %ss: %w", kind, err)
+		}
+		for _, cfg := range list.Items {
+			webhooks, _, err := unstructured.NestedSlice(cfg.Object, "webhooks")
 			if err != nil {
-				return orig, fmt.Errorf("webhook URL %q: %w", *orig.URL, err)
+				return fmt.Errorf("%s %s: %w", kind, cfg.GetName(), err)
 			}
-			path = u.Path
-		case orig.Service != nil && orig.Service.Path != nil:
-			path = *orig.Service.Path
-		}
-		u := noop.URL + path
-		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: noop.CA.PEM}, nil
-	}
-	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := b.cl.List(ctx, &mutating, release); err != nil {
-		return fmt.Errorf("listing mutating webhook configurations: %w", err)
-	}
-	for _, cfg := range mutating.Items {
-		copied := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: noopPrefix + cfg.Name}}
-		for _, w := range cfg.Webhooks {
-			cc, err := clientConfig(w.ClientConfig)
-			if err != nil {
-				return err
+			for _, w := range webhooks {
+				w, ok := w.(map[string]any)
+				if !ok {
+					return fmt.Errorf("%s %s: a webhook is a %T", kind, cfg.GetName(), w)
+				}
+				name, _ := w["name"].(string)
+				path, err := webhookPath(w)
+				if err != nil {
+					return fmt.Errorf("%s %s: webhook %s: %w", kind, cfg.GetName(), name, err)
+				}
+				w["name"] = noopPrefix + name
+				w["clientConfig"] = map[string]any{"url": noop.URL + path, "caBundle": base64.StdEncoding.EncodeToString(noop.CA.PEM)}
+				w["namespaceSelector"] = map[string]any{"matchLabels": map[string]any{corev1.LabelMetadataName: noopNS}}
+				b.noopWebhooks = append(b.noopWebhooks, noopPrefix+name)
 			}
-			w.Name, w.ClientConfig, w.NamespaceSelector = noopPrefix+w.Name, cc, onlyNoop
-			copied.Webhooks = append(copied.Webhooks, w)
-			b.noopWebhooks = append(b.noopWebhooks, w.Name)
-		}
-		if err := b.cl.Create(ctx, copied); err != nil {
-			return fmt.Errorf("registering %s: %w", copied.Name, err)
-		}
-	}
-	var validating admissionregistrationv1.ValidatingWebhookConfigurationList
-	if err := b.cl.List(ctx, &validating, release); err != nil {
-		return fmt.Errorf("listing validating webhook configurations: %w", err)
-	}
-	for _, cfg := range validating.Items {
-		copied := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: noopPrefix + cfg.Name}}
-		for _, w := range cfg.Webhooks {
-			cc, err := clientConfig(w.ClientConfig)
-			if err != nil {
-				return err
+			copied := &unstructured.Unstructured{Object: map[string]any{"webhooks": webhooks}}
+			copied.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind(kind))
+			copied.SetName(noopPrefix + cfg.GetName())
+			if err := b.cl.Create(ctx, copied); err != nil {
+				return fmt.Errorf("registering %s %s: %w", kind, copied.GetName(), err)
 			}
-			w.Name, w.ClientConfig, w.NamespaceSelector = noopPrefix+w.Name, cc, onlyNoop
-			copied.Webhooks = append(copied.Webhooks, w)
-			b.noopWebhooks = append(b.noopWebhooks, w.Name)
 		}
-		if err := b.cl.Create(ctx, copied); err != nil {
-			return fmt.Errorf("registering %s: %w", copied.Name, err)
-		}
+	}
+	if len(b.noopWebhooks) == 0 {
+		return fmt.Errorf("found no webhooks of release %s to copy", cluster.HelmReleaseName)
 	}
 	fmt.Fprintf(b.log, "    %s → %s, for %s only\n", strings.Join(b.noopWebhooks, ", "), noop.URL, noopNS)
 	return nil
+}
+
+// webhookPath is the HTTP path of a webhook's clientConfig (a URL or a
+// service reference).
+func webhookPath(webhook map[string]any) (string, error) {
+	if raw, ok, _ := unstructured.NestedString(webhook, "clientConfig", "url"); ok {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", fmt.Errorf("clientConfig.url %q: %w", raw, err)
+		}
+		return u.Path, nil
+	}
+	path, _, _ := unstructured.NestedString(webhook, "clientConfig", "service", "path")
+	return path, nil
 }
 
 // newISVC is a Knative-mode sklearn InferenceService, as the e2e scenarios
