@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -74,12 +75,55 @@ func (r *rawJSON) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// wireInferenceService decodes an InferenceService straight into KServe's
+// type: the spec in place, the metadata and status through the wire types
+// below. Decoding the spec into a wire struct and copying it over
+// allocated and copied the large spec type twice per object.
 type wireInferenceService struct {
-	APIVersion string                       `json:"apiVersion,omitempty"`
-	Kind       string                       `json:"kind,omitempty"`
-	Metadata   wireObjectMeta               `json:"metadata"`
-	Spec       v1beta1.InferenceServiceSpec `json:"spec"`
-	Status     wireStatus                   `json:"status"`
+	obj  *v1beta1.InferenceService
+	kind string
+}
+
+// wireObjectFields are the fields of an InferenceService that are read;
+// Spec points into the InferenceService being decoded.
+type wireObjectFields struct {
+	APIVersion string                        `json:"apiVersion,omitempty"`
+	Kind       string                        `json:"kind,omitempty"`
+	Metadata   wireObjectMeta                `json:"metadata"`
+	Spec       *v1beta1.InferenceServiceSpec `json:"spec"`
+	Status     wireStatus                    `json:"status"`
+}
+
+// UnmarshalJSONFrom decodes with the options of the decoder it is given.
+func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	obj := new(v1beta1.InferenceService)
+	f := wireObjectFields{Spec: &obj.Spec}
+	if err := jsonv2.UnmarshalDecode(dec, &f); err != nil {
+		return err
+	}
+	obj.TypeMeta = metav1.TypeMeta{APIVersion: f.APIVersion, Kind: f.Kind}
+	obj.ObjectMeta = metav1.ObjectMeta{
+		Name: f.Metadata.Name, Namespace: f.Metadata.Namespace, UID: f.Metadata.UID,
+		ResourceVersion: f.Metadata.ResourceVersion, Generation: f.Metadata.Generation,
+		Labels: f.Metadata.Labels, Annotations: f.Metadata.Annotations,
+	}
+	st := &obj.Status
+	st.ObservedGeneration = f.Status.ObservedGeneration
+	st.DeploymentMode = f.Status.DeploymentMode
+	if len(f.Status.Components) > 0 {
+		st.Components = make(map[v1beta1.ComponentType]v1beta1.ComponentStatusSpec, len(f.Status.Components))
+		for k, c := range f.Status.Components {
+			st.Components[k] = v1beta1.ComponentStatusSpec{
+				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
+				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
+			}
+		}
+	}
+	for _, c := range f.Status.CanaryStatuses {
+		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
+	}
+	w.obj, w.kind = obj, f.Kind
+	return nil
 }
 
 type wireObjectMeta struct {
@@ -112,36 +156,15 @@ type wireCanaryStatus struct {
 	TrafficPercent int32  `json:"trafficPercent"`
 }
 
-// inferenceService converts to KServe's type, carrying the fields above.
+// inferenceService is the decoded InferenceService.
 func (w *wireInferenceService) inferenceService() (*v1beta1.InferenceService, error) {
-	if w.Kind != "" && w.Kind != "InferenceService" {
-		return nil, fmt.Errorf("object is a %s, not an InferenceService", w.Kind)
+	if w.kind != "" && w.kind != "InferenceService" {
+		return nil, fmt.Errorf("object is a %s, not an InferenceService", w.kind)
 	}
-	obj := &v1beta1.InferenceService{
-		TypeMeta: metav1.TypeMeta{APIVersion: w.APIVersion, Kind: w.Kind},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: w.Metadata.Name, Namespace: w.Metadata.Namespace, UID: w.Metadata.UID,
-			ResourceVersion: w.Metadata.ResourceVersion, Generation: w.Metadata.Generation,
-			Labels: w.Metadata.Labels, Annotations: w.Metadata.Annotations,
-		},
-		Spec: w.Spec,
+	if w.obj == nil {
+		return nil, errors.New("the object was not decoded")
 	}
-	st := &obj.Status
-	st.ObservedGeneration = w.Status.ObservedGeneration
-	st.DeploymentMode = w.Status.DeploymentMode
-	if len(w.Status.Components) > 0 {
-		st.Components = make(map[v1beta1.ComponentType]v1beta1.ComponentStatusSpec, len(w.Status.Components))
-		for k, c := range w.Status.Components {
-			st.Components[k] = v1beta1.ComponentStatusSpec{
-				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
-				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
-			}
-		}
-	}
-	for _, c := range w.Status.CanaryStatuses {
-		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
-	}
-	return obj, nil
+	return w.obj, nil
 }
 
 // decodeOptions make JSON decoding match the API server's: field names

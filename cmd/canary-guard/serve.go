@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -32,6 +33,24 @@ const (
 // certWaitTimeout bounds the wait for the first self-managed certificate
 // at start: a new leader may first wait out a crashed one's Lease (15 s).
 const certWaitTimeout = 2 * time.Minute
+
+// defaultGCPercent is serve's garbage collection target. The webhook's
+// live heap is small (15-20 MiB under load) and every review allocates
+// tens of kilobytes, so at Go's default of 100 the collector runs every
+// few hundred reviews: at 400, CPU per review under load dropped about 12 %
+// (make bench-load) for about 35 MiB more resident memory, well inside
+// the chart's limit, which GOMEMLIMIT makes the collector respect.
+const defaultGCPercent = 400
+
+// gcPercent decides the garbage collection target: --gc-percent when it
+// was given, else the GOGC environment variable, which the Go runtime has
+// applied already (apply is false), else the flag's default.
+func gcPercent(flagValue int, flagGiven, gogcEnvSet bool) (percent int, apply bool) {
+	if !flagGiven && gogcEnvSet {
+		return 0, false
+	}
+	return flagValue, true
+}
 
 // selfManagedFlags are the flags of --cert-mode=self-managed.
 type selfManagedFlags struct {
@@ -64,6 +83,7 @@ func newServeCommand() *cobra.Command {
 		kubeconfig     string
 		maxConcurrent  int
 		profiling      bool
+		gcTarget       int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -95,6 +115,15 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 			ctrllog.SetLogger(logr.FromSlogHandler(handler))
 			// client-go's leader election logs through klog.
 			klog.SetSlogLogger(log)
+
+			_, gogcSet := os.LookupEnv("GOGC")
+			if percent, apply := gcPercent(gcTarget, cmd.Flags().Changed("gc-percent"), gogcSet); apply {
+				if percent < 0 {
+					return fmt.Errorf("--gc-percent %d: want 0 or more", percent)
+				}
+				debug.SetGCPercent(percent)
+				log.Debug("garbage collection target set", "gcPercent", percent)
+			}
 
 			if noopSample < 0 || noopSample > 1 {
 				return fmt.Errorf("--decision-log-noop-sample %v: want 0..1", noopSample)
@@ -147,6 +176,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.StringVar(&policyDir, "policy-dir", "", "directory of extra .rego files in package canary_guard (reloaded when they change)")
 	f.StringVar(&healthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&metricsAddr, "metrics-addr", ":8080", "address of Prometheus /metrics")
+	f.IntVar(&gcTarget, "gc-percent", defaultGCPercent, "Go's garbage collection target (GOGC): heap growth, in percent of the live heap, that starts a collection; the GOGC environment variable wins unless this flag is given, and GOMEMLIMIT still bounds the heap")
 	f.BoolVar(&profiling, "enable-profiling", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on --metrics-addr")
 	f.StringVar(&tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
 	f.DurationVar(&shutdownDelay, "shutdown-delay", 5*time.Second, "how long to keep serving, unready, after SIGTERM so the API server stops sending first")

@@ -1,0 +1,26 @@
+package main
+
+import "testing"
+
+func TestGCPercent_FlagThenEnvironmentThenDefault(t *testing.T) {
+	tests := []struct {
+		name           string
+		flagValue      int
+		flagGiven, env bool
+		want           int
+		wantApplied    bool
+	}{
+		{name: "neither: serve's default", flagValue: defaultGCPercent, want: defaultGCPercent, wantApplied: true},
+		{name: "GOGC set: the runtime's setting stays", flagValue: defaultGCPercent, env: true},
+		{name: "flag given: it wins over GOGC", flagValue: 150, flagGiven: true, env: true, want: 150, wantApplied: true},
+		{name: "flag given without GOGC", flagValue: 100, flagGiven: true, want: 100, wantApplied: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, applied := gcPercent(tt.flagValue, tt.flagGiven, tt.env)
+			if applied != tt.wantApplied || (applied && got != tt.want) {
+				t.Errorf("gcPercent(%d, %v, %v) = %d, %v; want %d, %v", tt.flagValue, tt.flagGiven, tt.env, got, applied, tt.want, tt.wantApplied)
+			}
+		})
+	}
+}
