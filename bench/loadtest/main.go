@@ -10,9 +10,9 @@
 //     request (the no-op's p99 at the same rate is reported beside it: the
 //     machine's own tail);
 //   - memory: flat over the fixed-rate run (5 minutes by default): the
-//     medians of the Go heap in use and of the goroutines over the last
-//     minute are within 10 % (plus a small constant) of their medians
-//     over the second minute.
+//     medians of the live heap (as the last collection left it) and of
+//     the goroutines over the last minute are within 10 % (plus a small
+//     constant) of their medians over the second minute.
 //
 // It prints a Markdown report (and writes it to --out) and exits 1 when a
 // target is missed.
@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -249,9 +250,14 @@ func selfCPU() (time.Duration, error) {
 
 // memorySample is the server's memory at one moment of the fixed-rate run.
 type memorySample struct {
-	at         time.Duration
-	rss        int64
-	heapInuse  float64
+	at        time.Duration
+	rss       int64
+	heapInuse float64
+	// liveHeap is the heap the last collection left live, derived from
+	// the heap goal it set (goal = live × (1 + GOGC/100)). Heap in use
+	// saws between that and the goal, so it shows a leak only through
+	// noise; the live heap shows it directly.
+	liveHeap   float64
 	goroutines float64
 }
 
@@ -272,14 +278,16 @@ func sampleMemory(ctx context.Context, s *procs.Server, every time.Duration) []m
 		}
 		heap, err1 := s.Metric(ctx, "go_memstats_heap_inuse_bytes")
 		goroutines, err2 := s.Metric(ctx, "go_goroutines")
-		if err1 != nil || err2 != nil {
+		goal, err3 := s.Metric(ctx, "go_memstats_next_gc_bytes")
+		gogc, err4 := s.Metric(ctx, "go_gc_gogc_percent")
+		if err := errors.Join(err1, err2, err3, err4); err != nil || gogc < 0 {
 			continue
 		}
-		out = append(out, memorySample{at: time.Since(start), rss: st.RSS, heapInuse: heap, goroutines: goroutines})
+		out = append(out, memorySample{at: time.Since(start), rss: st.RSS, heapInuse: heap, liveHeap: goal / (1 + gogc/100), goroutines: goroutines})
 	}
 }
 
-// memoryFlat compares the median heap in use and goroutines over the
+// memoryFlat compares the median live heap and goroutines over the
 // run's last minute with their medians over the minute after the first
 // (thirds of a run shorter than three minutes): a leak raises the level
 // from one window to the next, while a single sample can land on a
@@ -305,12 +313,12 @@ func memoryFlat(samples []memorySample) (bool, string) {
 	if len(end) == 0 {
 		end = samples[len(samples)-1:]
 	}
-	heap := func(s memorySample) float64 { return s.heapInuse }
+	heap := func(s memorySample) float64 { return s.liveHeap }
 	goroutines := func(s memorySample) float64 { return s.goroutines }
 	rss := func(s memorySample) float64 { return float64(s.rss) }
 	heapOK := median(end, heap) <= median(base, heap)*maxGrowthRatio+heapSlack
 	goroutinesOK := median(end, goroutines) <= median(base, goroutines)*maxGrowthRatio+goroutineSlack
-	return heapOK && goroutinesOK, fmt.Sprintf("medians: heap in use %.1f → %.1f MiB, goroutines %.0f → %.0f, RSS %.0f → %.0f MiB (%v–%v → %v–%v)",
+	return heapOK && goroutinesOK, fmt.Sprintf("medians: live heap %.1f → %.1f MiB, goroutines %.0f → %.0f, RSS %.0f → %.0f MiB (%v–%v → %v–%v)",
 		median(base, heap)/(1<<20), median(end, heap)/(1<<20), median(base, goroutines), median(end, goroutines),
 		median(base, rss)/(1<<20), median(end, rss)/(1<<20),
 		base[0].at.Round(time.Second), base[len(base)-1].at.Round(time.Second), end[0].at.Round(time.Second), total.Round(time.Second))
@@ -378,9 +386,9 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "- %s\n", e)
 		}
 	}
-	b.WriteString("\n| time | RSS (MiB) | Go heap in use (MiB) | goroutines |\n|---|---|---|---|\n")
+	b.WriteString("\n| time | RSS (MiB) | Go heap in use (MiB) | live heap at the last collection (MiB) | goroutines |\n|---|---|---|---|---|\n")
 	for _, s := range r.memory {
-		fmt.Fprintf(&b, "| %v | %d | %.1f | %.0f |\n", s.at.Round(time.Second), s.rss>>20, s.heapInuse/(1<<20), s.goroutines)
+		fmt.Fprintf(&b, "| %v | %d | %.1f | %.1f | %.0f |\n", s.at.Round(time.Second), s.rss>>20, s.heapInuse/(1<<20), s.liveHeap/(1<<20), s.goroutines)
 	}
 	return b.String()
 }

@@ -12,7 +12,7 @@ func TestMemoryFlat(t *testing.T) {
 		var out []memorySample
 		for i := 1; i <= 30; i++ {
 			h, g := level(i)
-			out = append(out, memorySample{at: time.Duration(i) * 10 * time.Second, rss: 90 << 20, heapInuse: h * (1 << 20), goroutines: g})
+			out = append(out, memorySample{at: time.Duration(i) * 10 * time.Second, rss: 90 << 20, liveHeap: h * (1 << 20), goroutines: g})
 		}
 		return out
 	}
