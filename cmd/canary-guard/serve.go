@@ -35,7 +35,7 @@ const (
 const certWaitTimeout = 2 * time.Minute
 
 // defaultGCPercent is serve's garbage collection target. The webhook's
-// live heap is small (15-20 MiB under load) and every review allocates
+// live heap is small (about 10 MiB under load) and every review allocates
 // tens of kilobytes, so at Go's default of 100 the collector runs every
 // few hundred reviews: at 400, CPU per review under load dropped about 12 %
 // (make bench-load) for about 35 MiB more resident memory, well inside
