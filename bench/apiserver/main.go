@@ -167,7 +167,7 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 	if err != nil {
 		return false, err
 	}
-	sides, err := b.interleave(ctx, o.updates)
+	latencies, err := b.interleave(ctx, o.updates)
 	if err != nil {
 		return false, err
 	}
@@ -185,7 +185,7 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 	if noopCalls == 0 {
 		return false, fmt.Errorf("the API server never called the no-op copies of canary-guard's webhooks (%s)", strings.Join(b.noopWebhooks, ", "))
 	}
-	r := newReport(o, summarize(sides[guardedNS]), summarize(sides[unguardedNS]), summarize(sides[noopNS]), timings)
+	r := newReport(o, summarize(latencies[guardedNS]), summarize(latencies[unguardedNS]), summarize(latencies[noopNS]), timings)
 	fmt.Fprint(out, r.text())
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
@@ -210,7 +210,7 @@ type bench struct {
 }
 
 // sides are the namespaces measured, in the order of the first round.
-var sides = []string{guardedNS, unguardedNS, noopNS}
+func sides() []string { return []string{guardedNS, unguardedNS, noopNS} }
 
 // setUp creates the namespaces, checks that canary-guard's admission
 // pieces tell them apart, registers the no-op copies of canary-guard's
@@ -232,7 +232,7 @@ func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 	if err := b.registerNoop(ctx, noop); err != nil {
 		return err
 	}
-	for _, ns := range sides {
+	for _, ns := range sides() {
 		if err := b.cl.Create(ctx, newISVC(ns)); err != nil {
 			return fmt.Errorf("creating InferenceService %s/%s: %w", ns, isvcName, err)
 		}
@@ -240,7 +240,7 @@ func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 	// Ready means KServe's controller and the simulator are done with the
 	// creation, so its reconciles do not land on the first updates only.
 	return waitUntil(ctx, 2*time.Minute, "the InferenceServices to become ready", func() (bool, error) {
-		for _, ns := range sides {
+		for _, ns := range sides() {
 			isvc := &kservev1beta1.InferenceService{}
 			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: isvcName}, isvc); err != nil {
 				return false, fmt.Errorf("getting %s/%s: %w", ns, isvcName, err)
@@ -472,10 +472,11 @@ func (b *bench) verifyRouting(ctx context.Context) error {
 // interleave runs n rounds of one update per side, rotating which side
 // goes first, and returns each side's latencies by namespace.
 func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Duration, error) {
-	out := make(map[string][]time.Duration, len(sides))
+	order := sides()
+	out := make(map[string][]time.Duration, len(order))
 	for i := range n {
-		for j := range sides {
-			ns := sides[(i+j)%len(sides)]
+		for j := range order {
+			ns := order[(i+j)%len(order)]
 			d, err := b.update(ctx, ns)
 			if err != nil {
 				return nil, err

@@ -225,15 +225,7 @@ func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.C
 			return measurement{}, err
 		}
 	}
-	before, err := s.Stats()
-	if err != nil {
-		return measurement{}, err
-	}
-	genBefore, err := selfCPU()
-	if err != nil {
-		return measurement{}, err
-	}
-	stealBefore, err := procs.StealTime()
+	before, err := takeCPUSnapshot(s)
 	if err != nil {
 		return measurement{}, err
 	}
@@ -244,26 +236,41 @@ func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.C
 	if ctx.Err() != nil {
 		return measurement{}, ctx.Err()
 	}
-	after, err := s.Stats()
+	after, err := takeCPUSnapshot(s)
 	if err != nil {
 		return measurement{}, err
 	}
-	genAfter, err := selfCPU()
-	if err != nil {
-		return measurement{}, err
-	}
-	stealAfter, err := procs.StealTime()
-	if err != nil {
-		return measurement{}, err
-	}
-	elapsed := res.Elapsed.Seconds()
+	cores := func(from, to time.Duration) float64 { return (to - from).Seconds() / res.Elapsed.Seconds() }
 	return measurement{
 		res:            res,
-		cpuCores:       (after.CPU - before.CPU).Seconds() / elapsed,
-		peakRSS:        after.PeakRSS,
-		generatorCores: (genAfter - genBefore).Seconds() / elapsed,
-		stealCores:     (stealAfter - stealBefore).Seconds() / elapsed,
+		cpuCores:       cores(before.server.CPU, after.server.CPU),
+		peakRSS:        after.server.PeakRSS,
+		generatorCores: cores(before.generator, after.generator),
+		stealCores:     cores(before.steal, after.steal),
 	}, nil
+}
+
+// cpuSnapshot is the CPU time used so far by the server, by this process
+// (the generator) and by the host (stolen from the machine).
+type cpuSnapshot struct {
+	server           procs.Stats
+	generator, steal time.Duration
+}
+
+func takeCPUSnapshot(s *procs.Server) (cpuSnapshot, error) {
+	server, err := s.Stats()
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
+	generator, err := selfCPU()
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
+	steal, err := procs.StealTime()
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
+	return cpuSnapshot{server: server, generator: generator, steal: steal}, nil
 }
 
 // pooledThroughput is the reviews per second over several runs together.
