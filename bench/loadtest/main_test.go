@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/canary-guard/canary-guard/bench/load"
 )
 
 func TestMemoryFlat(t *testing.T) {
@@ -43,5 +45,38 @@ func TestMemoryFlat(t *testing.T) {
 				t.Errorf("memoryFlat = %v (%s), want %v", got, detail, tt.want)
 			}
 		})
+	}
+}
+
+func TestPool(t *testing.T) {
+	ms := []measurement{
+		{
+			res: &load.Result{Requests: 3, Errors: 1, Elapsed: 10 * time.Second, ErrorSamples: []string{"reset"},
+				Latencies: []time.Duration{1 * time.Millisecond, 2 * time.Millisecond, 9 * time.Millisecond}, Codes: map[int]int{500: 1}},
+			cpuCores: 0.4, generatorCores: 0.2, stealCores: 0.0, peakRSS: 100,
+		},
+		{
+			res: &load.Result{Requests: 2, Wrong: 1, Missed: 1, Elapsed: 30 * time.Second, ErrorSamples: []string{"reset", "wrong"},
+				Latencies: []time.Duration{3 * time.Millisecond, 4 * time.Millisecond}, Codes: map[int]int{500: 2}},
+			cpuCores: 0.8, generatorCores: 0.4, stealCores: 0.4, peakRSS: 90,
+		},
+	}
+	p := pool(ms)
+	r := p.res
+	if r.Requests != 5 || r.Errors != 1 || r.Wrong != 1 || r.Missed != 1 || r.Elapsed != 40*time.Second {
+		t.Errorf("counts: got %d requests, %d errors, %d wrong, %d missed over %v", r.Requests, r.Errors, r.Wrong, r.Missed, r.Elapsed)
+	}
+	if want := []time.Duration{1, 2, 3, 4, 9}; len(r.Latencies) != len(want) || r.Latencies[4] != 9*time.Millisecond || r.Latencies[2] != 3*time.Millisecond {
+		t.Errorf("latencies are not merged and sorted: %v", r.Latencies)
+	}
+	if len(r.ErrorSamples) != 2 || r.Codes[500] != 3 {
+		t.Errorf("error samples %v, codes %v", r.ErrorSamples, r.Codes)
+	}
+	// Weighted by time: 0.4 for 10 s and 0.8 for 30 s average 0.7.
+	if p.cpuCores < 0.699 || p.cpuCores > 0.701 || p.generatorCores < 0.349 || p.generatorCores > 0.351 || p.stealCores < 0.299 || p.stealCores > 0.301 {
+		t.Errorf("cores: server %.3f, generator %.3f, steal %.3f; want 0.7, 0.35, 0.3", p.cpuCores, p.generatorCores, p.stealCores)
+	}
+	if p.peakRSS != 100 {
+		t.Errorf("peak RSS %d, want the highest (100)", p.peakRSS)
 	}
 }
