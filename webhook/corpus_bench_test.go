@@ -33,3 +33,21 @@ func BenchmarkCorpus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeCorpus decodes the load corpus's reviews: the share of
+// the server's cost per review that is JSON decoding.
+func BenchmarkDecodeCorpus(b *testing.B) {
+	cases, err := load.Corpus(load.CorpusOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := &cases[i%len(cases)]
+		i++
+		if _, err := decodeReview(c.Body); err != nil {
+			b.Fatalf("%s: %v", c.Name, err)
+		}
+	}
+}
