@@ -9,12 +9,10 @@ import (
 	"github.com/canary-guard/canary-guard/bench/load"
 )
 
-// BenchmarkCorpus sends the load corpus (bench/load: full stored
-// InferenceServices with managed fields and status) through both
-// handlers in process, round robin: the server's cost per review
-// without TLS and HTTP.
-func BenchmarkCorpus(b *testing.B) {
-	h := testHandler(b)
+// benchCorpus runs each over the load corpus (bench/load: full stored
+// InferenceServices with managed fields and status), one review per
+// iteration, round robin.
+func benchCorpus(b *testing.B, each func(b *testing.B, c *load.Case)) {
 	cases, err := load.Corpus(load.CorpusOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -22,8 +20,16 @@ func BenchmarkCorpus(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		c := &cases[i%len(cases)]
+		each(b, &cases[i%len(cases)])
 		i++
+	}
+}
+
+// BenchmarkCorpus sends the load corpus through both handlers in
+// process: the server's cost per review without TLS and HTTP.
+func BenchmarkCorpus(b *testing.B) {
+	h := testHandler(b)
+	benchCorpus(b, func(b *testing.B, c *load.Case) {
 		req := httptest.NewRequest(http.MethodPost, c.Path, bytes.NewReader(c.Body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
@@ -31,23 +37,15 @@ func BenchmarkCorpus(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("%s: status %d", c.Name, rec.Code)
 		}
-	}
+	})
 }
 
 // BenchmarkDecodeCorpus decodes the load corpus's reviews: the share of
 // the server's cost per review that is JSON decoding.
 func BenchmarkDecodeCorpus(b *testing.B) {
-	cases, err := load.Corpus(load.CorpusOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		c := &cases[i%len(cases)]
-		i++
+	benchCorpus(b, func(b *testing.B, c *load.Case) {
 		if _, err := decodeReview(c.Body); err != nil {
 			b.Fatalf("%s: %v", c.Name, err)
 		}
-	}
+	})
 }
