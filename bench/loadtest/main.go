@@ -190,11 +190,13 @@ func run(ctx context.Context, o options, stdout io.Writer) (bool, error) {
 	all := pool(append(append(slices.Clone(guardMax), guardFixed...), soak))
 	rep.errors = all.res.ErrorSamples
 
-	guardRate, noopRate := pooledThroughput(guardMax), pooledThroughput(noopMax)
+	guardAll, noopAll := pool(guardMax), pool(noopMax)
+	guardRate, noopRate := guardAll.res.Throughput(), noopAll.res.Throughput()
 	ratio := guardRate / noopRate
 	rep.check(fmt.Sprintf("maximum throughput ≥ %.0f %% of the no-op's", minThroughputRatio*100),
 		ratio >= minThroughputRatio, fmt.Sprintf("%.0f %% (%.0f/s of %.0f/s over %d alternated rounds; CPU per review, server and generator: %.0f µs against the no-op's %.0f µs)",
-			ratio*100, guardRate, noopRate, o.rounds, cpuPerReview(guardMax), cpuPerReview(noopMax)))
+			ratio*100, guardRate, noopRate, o.rounds,
+			guardAll.perReview(guardAll.cpuCores+guardAll.generatorCores), noopAll.perReview(noopAll.cpuCores+noopAll.generatorCores)))
 	rep.check(fmt.Sprintf("p99 < %v at %.0f reviews/s", maxP99, o.rate),
 		guardPooled.res.Quantile(0.99) < maxP99, fmt.Sprintf("%v over %d runs of %v alternated with the no-op's (the no-op's: %v); %v over the %v run without a break",
 			load.Round(guardPooled.res.Quantile(0.99)), o.fixedRounds, o.fixedLength, load.Round(noopPooled.res.Quantile(0.99)),
@@ -290,17 +292,6 @@ func takeCPUSnapshot(s *procs.Server) (cpuSnapshot, error) {
 	return cpuSnapshot{server: server, generator: generator, steal: steal}, nil
 }
 
-// pooledThroughput is the reviews per second over several runs together.
-func pooledThroughput(ms []measurement) float64 {
-	var requests int
-	var elapsed time.Duration
-	for _, m := range ms {
-		requests += m.res.Requests
-		elapsed += m.res.Elapsed
-	}
-	return float64(requests) / elapsed.Seconds()
-}
-
 // pool merges runs into one: requests, failures and latencies added up,
 // resource use averaged over the time of each run, peak memory the
 // highest.
@@ -344,16 +335,9 @@ func pool(ms []measurement) measurement {
 	return p
 }
 
-// cpuPerReview is the server's and the generator's CPU per review over
-// several runs together, in microseconds.
-func cpuPerReview(ms []measurement) float64 {
-	var requests int
-	var cpu float64
-	for _, m := range ms {
-		requests += m.res.Requests
-		cpu += (m.cpuCores + m.generatorCores) * m.res.Elapsed.Seconds()
-	}
-	return cpu / float64(requests) * 1e6
+// perReview is CPU in cores over the run as microseconds per answered review.
+func (m measurement) perReview(cores float64) float64 {
+	return cores / m.res.Throughput() * 1e6
 }
 
 // selfCPU is the user and system CPU time this process has used.
@@ -465,14 +449,10 @@ type report struct {
 
 func (r *report) add(name string, m measurement) {
 	res := m.res
-	// CPU per review: what each review cost the server and the generator.
-	perReview := func(cores float64) string {
-		return fmt.Sprintf("%.0f", cores/res.Throughput()*1e6)
-	}
-	r.runs = append(r.runs, fmt.Sprintf("| %s | %d | %.0f | %v | %v | %v | %v | %d | %.2f | %d | %.2f | %s / %s | %.2f |",
+	r.runs = append(r.runs, fmt.Sprintf("| %s | %d | %.0f | %v | %v | %v | %v | %d | %.2f | %d | %.2f | %.0f / %.0f | %.2f |",
 		name, res.Requests, res.Throughput(), load.Round(res.Quantile(0.5)), load.Round(res.Quantile(0.9)),
 		load.Round(res.Quantile(0.99)), load.Round(res.Quantile(1)), res.Failed(), m.cpuCores, m.peakRSS>>20,
-		m.generatorCores, perReview(m.cpuCores), perReview(m.generatorCores), m.stealCores))
+		m.generatorCores, m.perReview(m.cpuCores), m.perReview(m.generatorCores), m.stealCores))
 }
 
 func (r *report) check(target string, ok bool, measured string) {
