@@ -9,12 +9,23 @@ import (
 
 func TestMemoryFlat(t *testing.T) {
 	// series returns one sample every 10 s for 5 minutes with heap and
-	// goroutines from level(i).
+	// goroutines from level(i), and 10 open sockets.
 	series := func(level func(i int) (heapMiB, goroutines float64)) []memorySample {
 		var out []memorySample
 		for i := 1; i <= 30; i++ {
 			h, g := level(i)
-			out = append(out, memorySample{at: time.Duration(i) * 10 * time.Second, rss: 90 << 20, liveHeap: h * (1 << 20), goroutines: g})
+			out = append(out, memorySample{at: time.Duration(i) * 10 * time.Second, rss: 90 << 20, liveHeap: h * (1 << 20), goroutines: g, sockets: 10})
+		}
+		return out
+	}
+	// withConnections has the generator open connections over the run,
+	// from 10 sockets to 70, and goroutines follow them one for one.
+	withConnections := func(leakPerSample float64) []memorySample {
+		out := series(func(i int) (float64, float64) { return 16, 0 })
+		for i := range out {
+			sockets := 10 + float64(min(2*i, 60))
+			out[i].sockets = sockets
+			out[i].goroutines = 30 + sockets + leakPerSample*float64(i)
 		}
 		return out
 	}
@@ -36,6 +47,8 @@ func TestMemoryFlat(t *testing.T) {
 		},
 		{"heap leak", series(func(i int) (float64, float64) { return 10 + float64(i), 45 }), false},
 		{"goroutine leak", series(func(i int) (float64, float64) { return 16, 40 + 3*float64(i) }), false},
+		{"connections opened during the run, a goroutine each", withConnections(0), true},
+		{"connections opened and goroutines leaked beyond them", withConnections(2), false},
 		{"too few samples", series(func(int) (float64, float64) { return 16, 45 })[:2], false},
 	}
 	for _, tt := range tests {

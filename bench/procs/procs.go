@@ -281,6 +281,26 @@ func ProcessStats(pid int) (Stats, error) {
 	return st, sc.Err()
 }
 
+// OpenSockets counts pid's open sockets (listeners and connections) from
+// /proc/PID/fd. A Go HTTP server holds one goroutine per open
+// connection, so goroutines beyond its sockets are the ones to watch for
+// a leak.
+func OpenSockets(pid int) (int, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("reading open files: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		// A descriptor closed since ReadDir is simply not counted.
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Stats reads the server's CPU time and memory.
 func (s *Server) Stats() (Stats, error) { return ProcessStats(s.Pid()) }
 

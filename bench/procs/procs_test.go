@@ -2,6 +2,7 @@ package procs
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,5 +51,38 @@ func TestNoopBaseline(t *testing.T) {
 	}
 	if _, err := ProcessStats(os.Getpid() + 1<<22); err == nil {
 		t.Error("stats of a process that does not exist: no error")
+	}
+}
+
+func TestOpenSockets(t *testing.T) {
+	before, err := OpenSockets(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	after, err := OpenSockets(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The listener and both ends of the connection.
+	if after-before != 3 {
+		t.Errorf("open sockets %d → %d, want 3 more", before, after)
+	}
+	if _, err := OpenSockets(os.Getpid() + 1<<22); err == nil {
+		t.Error("sockets of a process that does not exist: no error")
 	}
 }
