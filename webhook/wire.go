@@ -80,8 +80,7 @@ func (r *rawJSON) UnmarshalJSON(b []byte) error {
 // below. Decoding the spec into a wire struct and copying it over
 // allocated and copied the large spec type twice per object.
 type wireInferenceService struct {
-	obj  *v1beta1.InferenceService
-	kind string
+	obj *v1beta1.InferenceService
 }
 
 // wireObjectFields are the fields of an InferenceService that are read;
@@ -122,7 +121,7 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	for _, c := range f.Status.CanaryStatuses {
 		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
 	}
-	w.obj, w.kind = obj, f.Kind
+	w.obj = obj
 	return nil
 }
 
@@ -158,11 +157,11 @@ type wireCanaryStatus struct {
 
 // inferenceService is the decoded InferenceService.
 func (w *wireInferenceService) inferenceService() (*v1beta1.InferenceService, error) {
-	if w.kind != "" && w.kind != "InferenceService" {
-		return nil, fmt.Errorf("object is a %s, not an InferenceService", w.kind)
-	}
 	if w.obj == nil {
 		return nil, errors.New("the object was not decoded")
+	}
+	if kind := w.obj.Kind; kind != "" && kind != "InferenceService" {
+		return nil, fmt.Errorf("object is a %s, not an InferenceService", kind)
 	}
 	return w.obj, nil
 }
