@@ -259,7 +259,7 @@ func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 // them everything it does for canary-guard's, except waiting for
 // canary-guard's decision.
 func (b *bench) registerNoop(ctx context.Context, noop *procs.Server) error {
-	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
+	release := releaseLabels()
 	// Both kinds of configuration are handled as unstructured objects:
 	// the copy changes the same three fields of every webhook in either.
 	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
@@ -303,6 +303,11 @@ func (b *bench) registerNoop(ctx context.Context, noop *procs.Server) error {
 	return nil
 }
 
+// releaseLabels select the objects the chart's release created.
+func releaseLabels() client.MatchingLabels {
+	return client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
+}
+
 // webhookPath is the HTTP path of a webhook's clientConfig (a URL or a
 // service reference).
 func webhookPath(webhook map[string]any) (string, error) {
@@ -342,7 +347,7 @@ func newISVC(ns string) *kservev1beta1.InferenceService {
 // guarded namespace and leaves out the opted-out ones, so the sides
 // differ by canary-guard alone. Policy bindings can only narrow a policy.
 func (b *bench) checkSelectors(ctx context.Context, guarded *corev1.Namespace, optedOut []*corev1.Namespace) error {
-	release := client.MatchingLabels{"app.kubernetes.io/instance": cluster.HelmReleaseName}
+	release := releaseLabels()
 	selectors := map[string]*metav1.LabelSelector{}
 	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
 	if err := b.cl.List(ctx, &mutating, release); err != nil {
