@@ -99,6 +99,7 @@ FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s); crashes land in testdata/fuzz.
 	go test -run '^$$' -fuzz '^FuzzBuildFacts$$' -fuzztime $(FUZZTIME) ./policy/
+	go test -run '^$$' -fuzz '^FuzzOnlyPercentsDiffer$$' -fuzztime $(FUZZTIME) ./policy/
 	go test -run '^$$' -fuzz '^FuzzValidateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
 	go test -run '^$$' -fuzz '^FuzzMutateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
 

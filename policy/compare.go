@@ -250,10 +250,18 @@ func onlyPercentDiffers[T any](d *diff, prefix string, o, n *T, op, np **int64) 
 	if !same {
 		return false
 	}
+	*d = percentDiff(prefix, oldPct, newPct)
+	return true
+}
+
+// percentDiff is the difference of two versions of a component that
+// differ in nothing but their canary percent.
+func percentDiff(prefix string, oldPct, newPct *int64) diff {
+	var d diff
 	if !equalPercent(oldPct, newPct) {
 		d.add(prefix, "canaryTrafficPercent")
 	}
-	return true
+	return d
 }
 
 // equal compares with reflect.DeepEqual first, which is several times

@@ -188,13 +188,16 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 
 	knative := f.DeploymentMode == ModeKnative
 	metaRevision := len(f.MetadataChanged) > 0
-	pred := predictorFacts(oldObj, newObj, knative)
+	// A step of a rollout changes nothing but percents: then the raw specs
+	// settle it, without comparing the decoded components.
+	percentsOnly := req.OldSpecJSON != nil && req.SpecJSON != nil && onlyPercentsDiffer(req.OldSpecJSON, req.SpecJSON)
+	pred := predictorFacts(oldObj, newObj, knative, percentsOnly)
 	f.Components = append(f.Components, pred)
 	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
-		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative))
+		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative, percentsOnly))
 	}
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
-		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative))
+		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly))
 	}
 	if len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0 {
 		canaries, err := canaryFacts(oldObj, newObj)
@@ -235,14 +238,19 @@ func resolveMode(oldObj, newObj *v1beta1.InferenceService, clusterDefault string
 	return ModeKnative, "default"
 }
 
-func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+// predictorFacts describes the predictor. percentsOnly says the specs are
+// known to differ in canary percents only.
+func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
 	c := ComponentFacts{
 		ID: KindPredictor, Kind: KindPredictor, Name: KindPredictor,
 		Path: "spec.predictor", PercentField: "canaryTrafficPercent",
 		InOld: true, InNew: true,
 	}
-	d := comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor)
-	c.setDiff(d)
+	if percentsOnly {
+		c.setDiff(percentDiff(c.Path, oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent))
+	} else {
+		c.setDiff(comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor))
+	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
 	c.setKnativePercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent)
@@ -250,17 +258,17 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) Comp
 	return c
 }
 
-func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
 	return optionalComponentFacts(KindTransformer, v1beta1.TransformerComponent, oldObj,
-		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative,
+		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative, percentsOnly,
 		func(t *v1beta1.TransformerSpec) *int64 { return t.CanaryTrafficPercent },
 		func(t *v1beta1.TransformerSpec) string { return podModel(&t.PodSpec) },
 		compareTransformers)
 }
 
-func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) ComponentFacts {
+func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
 	return optionalComponentFacts(KindExplainer, v1beta1.ExplainerComponent, oldObj,
-		oldObj.Spec.Explainer, newObj.Spec.Explainer, knative,
+		oldObj.Spec.Explainer, newObj.Spec.Explainer, knative, percentsOnly,
 		func(e *v1beta1.ExplainerSpec) *int64 { return e.CanaryTrafficPercent },
 		explainerModel,
 		compareExplainers)
@@ -269,7 +277,7 @@ func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative bool) Comp
 // optionalComponentFacts describes a component an InferenceService may
 // have or not (transformer, explainer); o and n are nil where it is absent.
 func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType, oldObj *v1beta1.InferenceService,
-	o, n *T, knative bool, percent func(*T) *int64, model func(*T) string, compare func(string, *T, *T) diff,
+	o, n *T, knative, percentsOnly bool, percent func(*T) *int64, model func(*T) string, compare func(string, *T, *T) diff,
 ) ComponentFacts {
 	c := ComponentFacts{
 		ID: kind, Kind: kind, Name: kind,
@@ -285,9 +293,12 @@ func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType,
 		newPct = percent(n)
 		c.NewModel = model(n)
 	}
-	if o != nil && n != nil {
+	switch {
+	case o != nil && n != nil && percentsOnly:
+		c.setDiff(percentDiff(c.Path, oldPct, newPct))
+	case o != nil && n != nil:
 		c.setDiff(compare(c.Path, o, n))
-	} else if c.InNew {
+	case c.InNew:
 		// An added component is new revisions, not a model change of a
 		// component that serves traffic already.
 		c.RevisionChanged = true

@@ -38,4 +38,11 @@ type Request struct {
 	// runs. The webhook's loader reads the request body, so it is valid
 	// only while the request is served.
 	LoadObjects func() (object, oldObject []byte, err error)
+	// SpecJSON and OldSpecJSON, when set, are the objects' specs as they
+	// came. When they differ in nothing but the components' canary
+	// percents, the components are not compared field by field. The
+	// webhook's point into the request body, valid only while the request
+	// is served.
+	SpecJSON    []byte
+	OldSpecJSON []byte
 }

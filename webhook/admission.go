@@ -120,6 +120,10 @@ func decodeReview(body []byte) (*wireReview, error) {
 	if err := unmarshal(body, &review); err != nil {
 		return explainDecodeError(body, err)
 	}
+	if req := review.Request; req != nil {
+		req.Object.setSpecJSON(body)
+		req.OldObject.setSpecJSON(body)
+	}
 	return checkReview(&review)
 }
 

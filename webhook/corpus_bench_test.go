@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/policy"
 )
 
 // benchCorpus runs each over the load corpus (bench/load: full stored
@@ -48,4 +50,46 @@ func BenchmarkDecodeCorpus(b *testing.B) {
 			b.Fatalf("%s: %v", c.Name, err)
 		}
 	})
+}
+
+// BenchmarkFactsCorpus computes the rollout facts of the load corpus's
+// decoded updates, with the raw specs as the webhooks have them (raw) and
+// without (decoded), which compares every component field by field.
+func BenchmarkFactsCorpus(b *testing.B) {
+	cases, err := load.Corpus(load.CorpusOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reqs []*policy.Request
+	for _, c := range cases {
+		review, err := decodeReview(c.Body)
+		if err != nil {
+			b.Fatalf("%s: %v", c.Name, err)
+		}
+		if r, err := decode(review.Request); err == nil && r.OldObject != nil {
+			reqs = append(reqs, r)
+		}
+	}
+	settings := policy.DefaultSettings()
+	opts := policy.FactsOptions{Settings: &settings, Now: time.Now()}
+	for _, raw := range []bool{true, false} {
+		name := "decoded"
+		if raw {
+			name = "raw"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r := *reqs[i%len(reqs)]
+				if !raw {
+					r.SpecJSON, r.OldSpecJSON = nil, nil
+				}
+				if _, err := policy.BuildFacts(&r, opts); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }

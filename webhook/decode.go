@@ -48,7 +48,7 @@ func decode(req *wireRequest) (*policy.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
 	}
-	r.Object = obj
+	r.Object, r.SpecJSON = obj, req.Object.specJSON
 	if r.Name == "" {
 		r.Name = obj.Name
 	}
@@ -59,6 +59,7 @@ func decode(req *wireRequest) (*policy.Request, error) {
 		if r.OldObject, err = req.OldObject.inferenceService(); err != nil {
 			return nil, fmt.Errorf("decoding oldObject: %w", err)
 		}
+		r.OldSpecJSON = req.OldObject.specJSON
 	}
 	return r, nil
 }

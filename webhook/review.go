@@ -50,6 +50,7 @@ func DecodeRequest(req *admissionv1.AdmissionRequest) (*policy.Request, error) {
 		if err := unmarshal(o.raw, *o.dst); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", o.name, err)
 		}
+		(*o.dst).setSpecJSON(o.raw)
 	}
 	r, err := decodeEvaluated(w)
 	if err != nil {

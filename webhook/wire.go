@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -81,25 +82,46 @@ func (r *rawJSON) UnmarshalJSON(b []byte) error {
 // allocated and copied the large spec type twice per object.
 type wireInferenceService struct {
 	obj *v1beta1.InferenceService
+	// specStart and specEnd are where the spec lies in the decoded input;
+	// specJSON is set from them once the input is decoded (setSpecJSON).
+	specStart, specEnd int64
+	specJSON           []byte
 }
 
 // wireObjectFields are the fields of an InferenceService that are read;
 // Spec points into the InferenceService being decoded.
 type wireObjectFields struct {
-	APIVersion string                        `json:"apiVersion,omitempty"`
-	Kind       string                        `json:"kind,omitempty"`
-	Metadata   wireObjectMeta                `json:"metadata"`
-	Spec       *v1beta1.InferenceServiceSpec `json:"spec"`
-	Status     wireStatus                    `json:"status"`
+	APIVersion string         `json:"apiVersion,omitempty"`
+	Kind       string         `json:"kind,omitempty"`
+	Metadata   wireObjectMeta `json:"metadata"`
+	Spec       wireSpec       `json:"spec"`
+	Status     wireStatus     `json:"status"`
+}
+
+// wireSpec decodes a spec in place and records where its JSON lies in the
+// decoder's input, for the comparison of raw specs (policy.Request.SpecJSON).
+type wireSpec struct {
+	spec       *v1beta1.InferenceServiceSpec
+	start, end int64
+}
+
+func (s *wireSpec) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	s.start = dec.InputOffset()
+	if err := jsonv2.UnmarshalDecode(dec, s.spec); err != nil {
+		return err
+	}
+	s.end = dec.InputOffset()
+	return nil
 }
 
 // UnmarshalJSONFrom decodes with the options of the decoder it is given.
 func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	obj := new(v1beta1.InferenceService)
-	f := wireObjectFields{Spec: &obj.Spec}
+	f := wireObjectFields{Spec: wireSpec{spec: &obj.Spec}}
 	if err := jsonv2.UnmarshalDecode(dec, &f); err != nil {
 		return err
 	}
+	w.specStart, w.specEnd = f.Spec.start, f.Spec.end
 	obj.TypeMeta = metav1.TypeMeta{APIVersion: f.APIVersion, Kind: f.Kind}
 	obj.ObjectMeta = metav1.ObjectMeta{
 		Name: f.Metadata.Name, Namespace: f.Metadata.Namespace, UID: f.Metadata.UID,
@@ -169,6 +191,16 @@ type skipped struct{}
 func (*skipped) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	_, err := dec.ReadValue()
 	return err
+}
+
+// setSpecJSON points specJSON at the spec in input, the bytes w was
+// decoded from. The slice shares input's memory.
+func (w *wireInferenceService) setSpecJSON(input []byte) {
+	if w == nil || w.specEnd <= w.specStart || w.specEnd > int64(len(input)) {
+		return
+	}
+	// The offsets start after the member name: drop the colon.
+	w.specJSON = bytes.TrimLeft(input[w.specStart:w.specEnd], ": \t\r\n")
 }
 
 // inferenceService is the decoded InferenceService.
