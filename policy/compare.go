@@ -302,18 +302,19 @@ func compareContainers(d *diff, prefix string, o, n []corev1.Container) {
 func compareStruct(d *diff, prefix, fieldPrefix string, o, n reflect.Value) {
 	t := o.Type()
 	for i := range t.NumField() {
+		of, nf := o.Field(i), n.Field(i)
+		// Most fields (the pod spec's especially) are unset on both sides;
+		// IsZero settles them without boxing the values or reading their
+		// tags.
+		if of.IsZero() && nf.IsZero() {
+			continue
+		}
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
 		}
 		name, inline := jsonName(f)
 		if name == "-" {
-			continue
-		}
-		of, nf := o.Field(i), n.Field(i)
-		// Most fields (the pod spec's especially) are unset on both sides;
-		// IsZero settles them without boxing the values.
-		if of.IsZero() && nf.IsZero() {
 			continue
 		}
 		if inline && f.Type.Kind() == reflect.Struct {
