@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -20,12 +21,27 @@ var benchCases = []struct {
 	{name: "rollback to 0 (admitted)", old: canaryAt(35, true), new: canaryAt(0, true)},
 }
 
+// servedUpdate builds an UPDATE request as the webhooks decode one: with
+// the raw specs, written the same way for both objects as the API server
+// writes them.
+func servedUpdate(b *testing.B, oldManifest, newManifest string) *Request {
+	req := update(b, oldManifest, newManifest)
+	var err error
+	if req.SpecJSON, err = json.Marshal(&req.Object.Spec); err != nil {
+		b.Fatal(err)
+	}
+	if req.OldSpecJSON, err = json.Marshal(&req.OldObject.Spec); err != nil {
+		b.Fatal(err)
+	}
+	return req
+}
+
 func BenchmarkValidate(b *testing.B) {
 	g := newGuard(b, "")
 	ctx := context.Background()
 	for _, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
-			req := update(b, bc.old, bc.new)
+			req := servedUpdate(b, bc.old, bc.new)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := g.Validate(ctx, req); err != nil {
@@ -41,7 +57,7 @@ func BenchmarkMutate(b *testing.B) {
 	ctx := context.Background()
 	for _, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
-			req := update(b, bc.old, bc.new)
+			req := servedUpdate(b, bc.old, bc.new)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := g.Mutate(ctx, req); err != nil {
@@ -82,7 +98,7 @@ func BenchmarkEval(b *testing.B) {
 
 func BenchmarkBuildFacts(b *testing.B) {
 	s := DefaultSettings()
-	req := update(b, canaryAt(10, true), canaryAt(35, true))
+	req := servedUpdate(b, canaryAt(10, true), canaryAt(35, true))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := BuildFacts(req, FactsOptions{Settings: &s, Now: testNow}); err != nil {
@@ -98,7 +114,7 @@ func BenchmarkValidateLatency(b *testing.B) {
 	ctx := context.Background()
 	reqs := make([]*Request, len(benchCases))
 	for i, bc := range benchCases {
-		reqs[i] = update(b, bc.old, bc.new)
+		reqs[i] = servedUpdate(b, bc.old, bc.new)
 	}
 	samples := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
