@@ -80,12 +80,13 @@ benchstat: $(BENCHSTAT) ## Compare two bench-go runs: OLD (default bin/bench-old
 	$(BENCHSTAT) $(OLD) bin/bench.txt
 
 SOAK ?= 5m
+ROUNDS ?= 4
 FIXED_ROUNDS ?= 5
 
 .PHONY: bench-load
-bench-load: build ## Load canary-guard serve and the no-op baseline over HTTPS; check the targets (SOAK: continuous fixed-rate run, default 5m; FIXED_ROUNDS: alternated 30-s fixed-rate runs, default 5).
+bench-load: build ## Load canary-guard serve and the no-op baseline over HTTPS; check the targets (ROUNDS: alternated maximum-throughput runs, default 4; SOAK: continuous fixed-rate run, default 5m; FIXED_ROUNDS: alternated 30-s fixed-rate runs, default 5).
 	go build -o $(BIN)/bench-noop ./bench/noop
-	go run ./bench/loadtest --guard $(CANARY_GUARD) --noop $(BIN)/bench-noop --soak $(SOAK) --fixed-rounds $(FIXED_ROUNDS) --out $(BIN)/bench-load.md
+	go run ./bench/loadtest --guard $(CANARY_GUARD) --noop $(BIN)/bench-noop --rounds $(ROUNDS) --soak $(SOAK) --fixed-rounds $(FIXED_ROUNDS) --out $(BIN)/bench-load.md
 
 .PHONY: bench-apiserver
 bench-apiserver: build envtest-assets $(HELM) ## InferenceService update latency on the local API server, with and without canary-guard.
