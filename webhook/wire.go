@@ -103,9 +103,13 @@ type wireObjectFields struct {
 type wireSpec struct {
 	spec       *v1beta1.InferenceServiceSpec
 	start, end int64
+	// repeated is set when the object has more than one spec member: they
+	// are merged into one spec, and no single span holds it.
+	repeated bool
 }
 
 func (s *wireSpec) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	s.repeated = s.repeated || s.end > 0
 	s.start = dec.InputOffset()
 	if err := jsonv2.UnmarshalDecode(dec, s.spec); err != nil {
 		return err
@@ -121,7 +125,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if err := jsonv2.UnmarshalDecode(dec, &f); err != nil {
 		return err
 	}
-	w.specStart, w.specEnd = f.Spec.start, f.Spec.end
+	if !f.Spec.repeated {
+		w.specStart, w.specEnd = f.Spec.start, f.Spec.end
+	}
 	obj.TypeMeta = metav1.TypeMeta{APIVersion: f.APIVersion, Kind: f.Kind}
 	obj.ObjectMeta = metav1.ObjectMeta{
 		Name: f.Metadata.Name, Namespace: f.Metadata.Namespace, UID: f.Metadata.UID,
