@@ -103,6 +103,7 @@ fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s); crashes land in tes
 	go test -run '^$$' -fuzz '^FuzzOnlyPercentsDiffer$$' -fuzztime $(FUZZTIME) ./policy/
 	go test -run '^$$' -fuzz '^FuzzValidateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
 	go test -run '^$$' -fuzz '^FuzzMutateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
+	go test -run '^$$' -fuzz '^FuzzRawSpecFacts$$' -fuzztime $(FUZZTIME) ./webhook/
 
 $(OPA):
 	@echo "==> building opa $(OPA_VERSION) into bin/ (first build takes a few minutes)" >&2

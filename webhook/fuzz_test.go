@@ -4,11 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/policy"
 )
 
 // fuzzSeeds are real AdmissionReviews: KServe's rollout sample as it goes
@@ -107,6 +112,50 @@ func FuzzMutateHandler(f *testing.F) {
 		}
 		if _, err := p.Apply(in.Request.Object.Raw); err != nil {
 			t.Fatalf("patch does not apply to the object: %v\npatch %s\nobject %s", err, resp.Patch, in.Request.Object.Raw)
+		}
+	})
+}
+
+// FuzzRawSpecFacts checks the facts of every review that decodes against
+// the same review's facts computed without the raw specs: settling a step
+// on the raw specs must never give other facts than comparing the decoded
+// specs field by field.
+func FuzzRawSpecFacts(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(review("UPDATE", "InferenceService",
+		strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":35`, 1), isvcV2At10)))
+	cases, err := load.Corpus(load.CorpusOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		f.Add(c.Body)
+	}
+	settings := policy.DefaultSettings()
+	opts := policy.FactsOptions{Settings: &settings, Now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		decodedReview, err := decodeReview(body)
+		if err != nil {
+			return
+		}
+		r, err := decode(decodedReview.Request)
+		if err != nil {
+			return
+		}
+		got, err := policy.BuildFacts(r, opts)
+		if err != nil {
+			return
+		}
+		decoded := *r
+		decoded.SpecJSON, decoded.OldSpecJSON = nil, nil
+		want, err := policy.BuildFacts(&decoded, opts)
+		if err != nil {
+			t.Fatalf("facts fail only without the raw specs: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("facts with the raw specs differ:\n got  %+v\n want %+v\nbody %s", got, want, body)
 		}
 	})
 }
