@@ -8,6 +8,12 @@ package policy
 // comparing bytes costs a fraction of normalising and comparing the
 // decoded components field by field. Anything else, specs written
 // differently included, falls back to that comparison.
+//
+// The scanner below is hand-written rather than jsontext's tokenizer:
+// reading both specs token by token would cost much of what skipping the
+// comparison saves, while the scanner only follows depth, strings and the
+// member names of the first two levels, over the bytes up to each
+// difference. The specs were decoded already, so it need not validate.
 
 // percentComponents are the members of spec whose canaryTrafficPercent
 // the fast path may see change.
