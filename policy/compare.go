@@ -42,6 +42,9 @@ var modelFields = map[string]bool{
 	"serviceAccountName":    true,
 	"workerSpec":            true,
 	"art":                   true,
+	// confidential selects the key the storage initializer decrypts the
+	// model with (passed to the pods as internal annotations).
+	"model.confidential": true,
 	// serviceAccount is the deprecated alias of serviceAccountName: the API
 	// server copies it into serviceAccountName when that is empty, so it
 	// selects the storage credentials just the same.
@@ -158,6 +161,17 @@ type diff struct {
 	fields   []string
 	model    bool
 	revision bool
+}
+
+// modelFields lists the changed fields that are model fields.
+func (d *diff) modelFields(prefix string) []string {
+	var out []string
+	for _, f := range d.fields {
+		if modelFields[strings.TrimPrefix(f, prefix+".")] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (d *diff) add(prefix, field string) {

@@ -103,6 +103,10 @@ func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-a}}}`},
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-b}}}`},
 			"spec.predictor.model.storage"},
+		{"confidential resourceId (the decryption key)",
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/1"}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/2"}}`},
+			"spec.predictor.model.confidential"},
 		{"storage.schemaPath",
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v1.json}}`},
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v2.json}}`},
@@ -319,6 +323,9 @@ func TestCompare_DisallowedAnnotationsChangeNothingRevisionRelevant(t *testing.T
 		{"the defaulter's modelFormat annotation", "modelFormat", nil},
 		{"autoscaling min-scale, on KServe's list", "autoscaling.knative.dev/min-scale", nil},
 		{"an annotation of Settings.ServiceAnnotationDisallowedList", "example.com/build-id", []string{"example.com/build-id"}},
+		// KServe moves these to the Knative Service (managedKsvcAnnotations).
+		{"Knative rollout-duration, on the Knative Service", "serving.knative.dev/rollout-duration", nil},
+		{"OpenShift passthrough, on the Knative Service", "serving.knative.openshift.io/enablePassthrough", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,6 +343,14 @@ func TestCompare_DisallowedAnnotationsChangeNothingRevisionRelevant(t *testing.T
 			}
 		})
 	}
+	t.Run("rollout-duration reaches the pods in Standard mode", func(t *testing.T) {
+		f := updateFacts(t,
+			manifestWithMeta(`annotations: {serving.kserve.io/deploymentMode: Standard, serving.knative.dev/rollout-duration: 60s}`, sklearnV1),
+			manifestWithMeta(`annotations: {serving.kserve.io/deploymentMode: Standard, serving.knative.dev/rollout-duration: 120s}`, sklearnV1))
+		if !f.RevisionChanged || !slices.Equal(f.MetadataChanged, []string{"metadata.annotations.serving.knative.dev/rollout-duration"}) {
+			t.Errorf("revisionChanged=%v metadataChanged=%v", f.RevisionChanged, f.MetadataChanged)
+		}
+	})
 	t.Run("the same annotation is revision-relevant when not disallowed", func(t *testing.T) {
 		f := updateFacts(t,
 			manifestWithMeta(`annotations: {example.com/build-id: old}`, sklearnV1),

@@ -147,6 +147,11 @@ type ComponentFacts struct {
 	// (Standard mode: predictor.name set to it and the entry removed).
 	PromotedCanary        string `json:"promotedCanary"`
 	PromotedCanaryPercent int64  `json:"promotedCanaryPercent"`
+	// PromotedCanaryChangedFields lists the model fields in which the new
+	// spec.predictor differs from the promoted entry as it ran (merged
+	// over the old stable predictor): empty when the promotion takes the
+	// canary's model to all traffic, as it should.
+	PromotedCanaryChangedFields []string `json:"promotedCanaryChangedFields"`
 }
 
 // Raised reports whether the latest revision gets more traffic than before.
@@ -178,15 +183,13 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	}
 	f := &Facts{Operation: req.Operation}
 	f.DeploymentMode, f.DeploymentModeSource = resolveMode(oldObj, newObj, s.DefaultDeploymentMode)
-	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList)
-	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
-		return strings.HasPrefix(k, internalAnnotationPrefix)
-	})
+	knative := f.DeploymentMode == ModeKnative
+	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
+	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Override = overrideFacts(oldObj, newObj, req, s)
 	f.Step = stepFacts(oldObj, opts.Now)
 
-	knative := f.DeploymentMode == ModeKnative
 	metaRevision := len(f.MetadataChanged) > 0
 	// A step of a rollout changes nothing but percents: then the raw specs
 	// settle it, without comparing the decoded components.
@@ -205,7 +208,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 			return nil, err
 		}
 		f.Components = append(f.Components, canaries...)
-		markPromotion(&f.Components[0], oldObj, newObj, canaries)
+		if err := markPromotion(&f.Components[0], oldObj, newObj, canaries); err != nil {
+			return nil, err
+		}
 	}
 	for i := range f.Components {
 		c := &f.Components[i]
@@ -394,20 +399,37 @@ func mergeCanary(stable *v1beta1.PredictorSpec, canary *v1beta1.CanarySpec) (v1b
 }
 
 // markPromotion records a Standard-mode promotion on the stable predictor:
-// predictor.name set to a canary's name whose entry is removed.
-func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) {
+// predictor.name set to a canary's name whose entry is removed. KServe then
+// serves the new spec.predictor under the canary's name, so it records
+// too where that spec's model differs from the one the canary ran.
+func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) error {
 	newName := newObj.Spec.Predictor.Name
 	if newName == "" || newName == oldObj.Spec.Predictor.Name {
-		return
+		return nil
 	}
 	for i := range canaries {
 		c := &canaries[i]
-		if c.Name == newName && c.InOld && !c.InNew {
-			pred.PromotedCanary = c.Name
-			pred.PromotedCanaryPercent = c.OldEffectivePercent
-			return
+		if c.Name != newName || !c.InOld || c.InNew {
+			continue
 		}
+		pred.PromotedCanary = c.Name
+		pred.PromotedCanaryPercent = c.OldEffectivePercent
+		for j := range oldObj.Spec.Canary {
+			entry := &oldObj.Spec.Canary[j]
+			if entry.Predictor.Name != c.Name {
+				continue
+			}
+			ran, err := mergeCanary(&oldObj.Spec.Predictor, entry)
+			if err != nil {
+				return err
+			}
+			d := comparePredictors(pred.Path, &ran, &newObj.Spec.Predictor)
+			pred.PromotedCanaryChangedFields = d.modelFields(pred.Path)
+			break
+		}
+		return nil
 	}
+	return nil
 }
 
 func (c *ComponentFacts) setDiff(d diff) {
@@ -477,6 +499,10 @@ func alwaysAdmit(f *Facts) (bool, string) {
 	for i := range f.Components {
 		c := &f.Components[i]
 		switch {
+		case c.InNew && c.NewPercent != nil && (*c.NewPercent < 0 || *c.NewPercent > 100):
+			// Not a percent at all: Knative rejects the route and keeps
+			// failing, so -5 is no rollback and the rules must see it.
+			return false, ""
 		case c.Kind == KindCanary && c.InOld && !c.InNew:
 			// Removing a canary entry is the Standard-mode rollback.
 			rollback = true
@@ -551,9 +577,10 @@ func podModel(ps *v1beta1.PodSpec) string {
 
 // metadataChanges lists the object labels and annotations whose change
 // KServe copies into every component's revision template.
-func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed []string) []string {
+func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed []string, knative bool) []string {
 	annotationIgnored := func(k string) bool {
-		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k)
+		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
+			(knative && ksvcAnnotation(k))
 	}
 	var out []string
 	for _, k := range changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool { return !annotationIgnored(k) }) {
@@ -565,6 +592,27 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 		out = append(out, "metadata.labels."+k)
 	}
 	return out
+}
+
+// ksvcAnnotation reports whether KServe moves annotation k from the
+// revision template to the Knative Service itself (managedKsvcAnnotations
+// in its ksvc reconciler): a change of k configures the rollout of
+// revisions and makes none.
+func ksvcAnnotation(k string) bool {
+	return k == constants.RollOutDurationAnnotationKey || k == constants.KnativeOpenshiftEnablePassthroughKey
+}
+
+// userInternalAnnotation reports whether k is an internal annotation that
+// reaches the pods as the user wrote it. The local model cache annotations
+// do not: KServe's defaulting webhook, which runs before canary-guard's
+// validation, rewrites them on every create and update of an
+// InferenceService whose predictor has a storage URI (setLocalModelLabel:
+// set when a LocalModelCache holds that URI, removed otherwise), and the
+// pods use them only with that storage URI. Their changes follow the spec
+// and the caches, so they are no way around the rules.
+func userInternalAnnotation(k string) bool {
+	return strings.HasPrefix(k, internalAnnotationPrefix) &&
+		k != constants.LocalModelSourceUriAnnotationKey && k != constants.LocalModelPVCNameAnnotationKey
 }
 
 // changedKeys lists, sorted, the keys accepted by keep whose value

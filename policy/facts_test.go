@@ -368,11 +368,28 @@ func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 		if p.PromotedCanary != "v2" || p.PromotedCanaryPercent != 30 {
 			t.Errorf("promotedCanary=%q percent=%d, want v2 at 30", p.PromotedCanary, p.PromotedCanaryPercent)
 		}
+		if len(p.PromotedCanaryChangedFields) != 0 {
+			t.Errorf("promotedCanaryChangedFields = %v, want none: the canary's model is promoted", p.PromotedCanaryChangedFields)
+		}
 		if !p.ModelChanged {
 			t.Error("the stable predictor's model change is not reported")
 		}
 		if f.AlwaysAdmit {
 			t.Errorf("a promotion is always admitted (%s)", f.AlwaysAdmitReason)
+		}
+	})
+
+	t.Run("a promotion with a model the canary did not run lists where it differs", func(t *testing.T) {
+		// The canary inherits runtimeVersion 1.3.0 from the stable predictor.
+		for _, tt := range []struct{ promoted, want string }{
+			{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v3", runtimeVersion: "1.3.0"}`, "spec.predictor.model.storageUri"},
+			{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtimeVersion: "1.4.0"}`, "spec.predictor.model.runtimeVersion"},
+		} {
+			f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 85)), standardManifest("v2", tt.promoted))
+			p := componentByID(t, f, KindPredictor)
+			if p.PromotedCanary != "v2" || !slices.Equal(p.PromotedCanaryChangedFields, []string{tt.want}) {
+				t.Errorf("promotedCanary=%q promotedCanaryChangedFields=%v, want v2 with [%s]", p.PromotedCanary, p.PromotedCanaryChangedFields, tt.want)
+			}
 		}
 	})
 
@@ -416,6 +433,15 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 			manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true"}`, sklearnV1, `canaryTrafficPercent: 30`), false, ""},
 		{"an internal annotation with a lowering", base,
 			manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true"}`, sklearnV1, `canaryTrafficPercent: 10`), false, ""},
+		// KServe's defaulter writes the local model cache annotations
+		// itself (setLocalModelLabel): they never block a rollback.
+		{"a rollback while KServe's defaulter adds the local model cache annotations", base,
+			manifestWithMeta(`annotations: {internal.serving.kserve.io/localmodel-sourceuri: "gs://models/iris", internal.serving.kserve.io/localmodel-pvc-name: iris-gpu}`,
+				sklearnV1, `canaryTrafficPercent: 0`), true, "rollback"},
+		// Not a percent: Knative rejects the route, so no rollback.
+		{"a negative percent", base, predictorManifest(sklearnV1, `canaryTrafficPercent: -5`), false, ""},
+		{"a percent above 100 after a rollback", predictorManifest(sklearnV1, `canaryTrafficPercent: 0`),
+			predictorManifest(sklearnV1, `canaryTrafficPercent: 150`), false, ""},
 		// In Knative mode a model change at 0 % is a dark launch: all
 		// traffic stays on the rolled-out revision.
 		{"Knative: model change with the percent set to 0", base,
@@ -433,6 +459,14 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 		f := updateFacts(t, base, manifestWithMeta(`annotations: {internal.serving.kserve.io/storage-spec: "true", example.com/x: y}`, sklearnV1, `canaryTrafficPercent: 30`))
 		if want := []string{"internal.serving.kserve.io/storage-spec"}; !slices.Equal(f.InternalAnnotationsChanged, want) {
 			t.Errorf("internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
+		}
+	})
+	t.Run("the local model cache annotations KServe writes are not listed", func(t *testing.T) {
+		f := updateFacts(t,
+			manifestWithMeta(`annotations: {internal.serving.kserve.io/localmodel-sourceuri: "gs://models/iris", internal.serving.kserve.io/localmodel-pvc-name: iris-a}`, sklearnV1, `canaryTrafficPercent: 30`),
+			manifestWithMeta(`annotations: {internal.serving.kserve.io/localmodel-pvc-name: iris-b}`, sklearnV1, `canaryTrafficPercent: 30`))
+		if len(f.InternalAnnotationsChanged) != 0 {
+			t.Errorf("internalAnnotationsChanged = %v, want none", f.InternalAnnotationsChanged)
 		}
 	})
 	t.Run("never on CREATE", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -255,8 +256,8 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			m.Injected = append(m.Injected, c.ID)
 			m.Patches = append(m.Patches, PatchOp{Op: "add", Path: "/" + jsonPointer(c.Path) + "/canaryTrafficPercent", Value: settings.InitialCanaryPercent})
 			m.Warnings = append(m.Warnings, Violation{Rule: "canary-injected", Msg: fmt.Sprintf(
-				"%s: the model changes from %s to %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
-				c.Path, orUnset(c.OldModel), orUnset(c.NewModel), c.Path, settings.InitialCanaryPercent, percentText(c.NewPercent), settings.MaxStepPercent)})
+				"%s: the model %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
+				c.Path, changeText(c), c.Path, settings.InitialCanaryPercent, percentText(c.NewPercent), settings.MaxStepPercent)})
 			inj := settings.InitialCanaryPercent
 			c.NewPercent, c.NewEffectivePercent = &inj, inj
 		}
@@ -285,7 +286,10 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 }
 
 // needsInjection reports whether a model change arrives without a percent
-// the user chose for it: absent, 100, or left as the old object had it.
+// the user chose for it (absent, 100, or left as the old object had it)
+// that sends the new model more than the initial percent. A percent left
+// at or below it (0 after a rollback) is kept: injecting would raise the
+// new model's traffic above what the object asks for.
 func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
@@ -293,7 +297,7 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.NewPercent == nil || *c.NewPercent == 100 {
 		return true
 	}
-	return !c.PercentChanged && *c.NewPercent != s.InitialCanaryPercent
+	return !c.PercentChanged && *c.NewPercent > s.InitialCanaryPercent
 }
 
 // stepped reports whether any component's traffic changes.
@@ -351,6 +355,16 @@ func escapePointer(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// changeText describes a model change: the two models, or the changed
+// fields when the summary (storage URI or image) is the same, as the
+// shipped rules' change_desc does.
+func changeText(c *ComponentFacts) string {
+	if c.OldModel != c.NewModel {
+		return "changes from " + orUnset(c.OldModel) + " to " + orUnset(c.NewModel)
+	}
+	return "changes (" + strings.Join(c.ChangedFields, ", ") + ")"
 }
 
 func orUnset(s string) string {

@@ -339,6 +339,10 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		{name: "model change without a percent", old: stableV1, new: newModelNoCanary, wantPercent: true, wantTag: true},
 		{name: "model change with 100", old: stableV1, new: strings.Replace(newModelAt10, "10", "100", 1), wantPercent: true, wantTag: true},
 		{name: "model change keeping the old percent", old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantPercent: true, wantTag: true},
+		// A percent left at or below the initial one is kept: injecting
+		// would raise the new model's traffic (0 after a rollback).
+		{name: "model change keeping 0 after a rollback", old: canaryAt(0, true), new: strings.Replace(canaryAt(0, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},
+		{name: "model change keeping a percent below the initial one", old: canaryAt(5, true), new: strings.Replace(canaryAt(5, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},
 		{name: "model change with the user's own percent", old: stableV1, new: newModelAt50, wantTag: true},
 		{name: "percent-only update", old: canaryAt(10, true), new: canaryAt(35, true)},
 		{name: "unrelated update that creates no revision", old: stableV1, new: strings.Replace(stableV1, "namespace: models}", "namespace: models, finalizers: [x]}", 1)},
@@ -372,6 +376,30 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 			}
 			if gotPercent != tc.wantPercent || gotTag != tc.wantTag {
 				t.Errorf("percent injected = %v (want %v), tag routing = %v (want %v); patches %+v", gotPercent, tc.wantPercent, gotTag, tc.wantTag, m.Patches)
+			}
+		})
+	}
+}
+
+func TestMutate_InjectionWarningSaysWhatChanged(t *testing.T) {
+	g := newGuard(t, "")
+	tests := []struct {
+		name, old, new string
+		want           string
+	}{
+		{"a new storage URI", stableV1, newModelNoCanary, "spec.predictor: the model changes from gs://models/v1 to gs://models/v2;"},
+		{"the same storage URI, another runtime version", stableV1,
+			strings.Replace(stableV1, `storageUri: "gs://models/v1"`, `storageUri: "gs://models/v1", runtimeVersion: "1.5.0"`, 1),
+			"spec.predictor: the model changes (spec.predictor.model.runtimeVersion);"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := g.Mutate(context.Background(), update(t, tt.old, tt.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0].Msg, tt.want) {
+				t.Errorf("warnings %v, want one containing %q", m.Warnings, tt.want)
 			}
 		})
 	}

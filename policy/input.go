@@ -31,7 +31,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"promotedCanary", "promotedCanaryPercent",
+	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields",
 }
 
 func newKeyTerms() keyTerms {
@@ -216,6 +216,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("canaryReadyReason", b.str(c.CanaryReadyReason)),
 		b.item("promotedCanary", b.str(c.PromotedCanary)),
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
+		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
 	)
 }
 

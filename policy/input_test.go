@@ -106,7 +106,7 @@ func emptyLists(v any) any {
 	case map[string]any:
 		for k, e := range v {
 			switch k {
-			case "metadataChanged", "internalAnnotationsChanged", "changedFields", "groups":
+			case "metadataChanged", "internalAnnotationsChanged", "changedFields", "promotedCanaryChangedFields", "groups":
 				if e == nil {
 					e = []any{}
 				}

@@ -137,10 +137,15 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s %s → %s rises by %d; at most %d per update. Set %d now, or 0 to roll back.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent)],
+		"%s %s → %s rises by %d; at most %d per update. Set %d now, %s.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent), roll_back_desc(c.oldEffectivePercent)],
 	)
 }
+
+# The way back from a refused rise: 0, unless the canary is there already.
+roll_back_desc(old) := "or leave it at 0" if {
+	old == 0
+} else := "or 0 to roll back"
 
 deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	input.rollout.raised == true
@@ -272,10 +277,18 @@ deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	c.newPercent != null
 	percent_touched(c)
 	msg := sprintf(
-		"%s is ignored by KServe in Standard mode: the model would be replaced for 100 %% of traffic by a rolling update. Remove %s and add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}).",
-		[field(c), c.percentField, input.config.initialCanaryPercent],
+		"%s is ignored by KServe in Standard mode: %s. Remove %s and %s ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}).",
+		[field(c), ignored_effect(c), c.percentField, standard_canary_step(c), input.config.initialCanaryPercent],
 	)
 }
+
+ignored_effect(c) := "the model would be replaced for 100 % of traffic by a rolling update" if {
+	c.modelChanged
+} else := sprintf("setting it to %d moves no traffic", [c.newPercent])
+
+standard_canary_step(c) := "add the new model as a spec.canary[] entry" if {
+	c.modelChanged
+} else := "run a canary as a spec.canary[] entry"
 
 percent_touched(c) if c.percentChanged
 
@@ -354,6 +367,25 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 	msg := sprintf(
 		"promoting canary %s (at %d %%) to all traffic rises by %d; at most %d per update. Raise its trafficPercent to %d first; promotion is allowed from %d %%.",
 		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, input.config.maxStepPercent, next_step(c.promotedCanaryPercent), promotion_floor],
+	)
+}
+
+# A promotion serves the new spec.predictor under the canary's name: it
+# must be the model the canary ran, or that model takes all traffic
+# without ever having been a canary.
+deny contains {"rule": "promotion-model", "msg": msg} if {
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.raised == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.promotedCanary != ""
+	count(c.promotedCanaryChangedFields) > 0
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.name == c.promotedCanary
+	msg := sprintf(
+		"promoting canary %s with a model it did not run: spec.predictor differs from the entry as it ran in %s, so %s would take 100 %% of traffic without having been a canary. Promote the canary as it ran: set spec.predictor to its predictor (model %s, name %s). Bring other changes in as a new spec.canary[] entry.",
+		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), model_desc(c.newModel), model_desc(e.oldModel), c.promotedCanary],
 	)
 }
 

@@ -78,6 +78,7 @@ base_component := {
 	"canaryReadyReason": "revision my-model-predictor-00002 is ready",
 	"promotedCanary": "",
 	"promotedCanaryPercent": 0,
+	"promotedCanaryChangedFields": [],
 }
 
 # The model of a component changes (v1 -> v2), which creates a revision.
@@ -353,7 +354,7 @@ test_rise_one_above_step_is_denied if {
 
 test_rise_from_rollback_is_capped if {
 	d := deny_of(knative_update([predictor(0, 50, {})]))
-	fires(d, "max-step", ["0 → 50 rises by 50", "Set 25 now"])
+	fires(d, "max-step", ["0 → 50 rises by 50", "Set 25 now, or leave it at 0."])
 }
 
 test_promotion_by_removing_field_from_75_is_allowed if {
@@ -564,11 +565,11 @@ test_standard_percent_changed_is_denied if {
 	d := deny_of(inp)
 	rules(d) == {"standard-ignores-percent"}
 	fires(d, "standard-ignores-percent", [
-		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode",
-		"replaced for 100 % of traffic by a rolling update",
-		"Remove canaryTrafficPercent",
+		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode: setting it to 10 moves no traffic",
+		"Remove canaryTrafficPercent and run a canary as a spec.canary[] entry",
 		"spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: 10})",
 	])
+	not contains(concat(" ", [v.msg | some v in d]), "replaced")
 
 	# Denied, so not warned as well.
 	count(warn_of(inp)) == 0
@@ -577,7 +578,10 @@ test_standard_percent_changed_is_denied if {
 test_standard_percent_kept_across_model_change_is_denied if {
 	over := object.union(knative_percents(10, 10), model_change)
 	d := deny_of(standard_update([standard_predictor(over)]))
-	"standard-ignores-percent" in rules(d)
+	fires(d, "standard-ignores-percent", [
+		"is ignored by KServe in Standard mode: the model would be replaced for 100 % of traffic by a rolling update",
+		"Remove canaryTrafficPercent and add the new model as a spec.canary[] entry",
+	])
 }
 
 test_standard_untouched_percent_is_warned if {
@@ -634,6 +638,26 @@ test_standard_promotion_below_floor_is_denied if {
 		"at most 25 per update",
 		"Raise its trafficPercent to 75 first",
 		"promotion is allowed from 75 %",
+	])
+}
+
+test_standard_promotion_with_another_model_is_denied if {
+	inp := standard_update([
+		standard_predictor(object.union(model_change, {
+			"newModel": "gs://models/v3",
+			"promotedCanary": "canary-v2", "promotedCanaryPercent": 85,
+			"promotedCanaryChangedFields": ["spec.predictor.model.storageUri"],
+		})),
+		canary_entry("canary-v2", 0, 85, null, {"oldModel": "gs://models/v2"}),
+	])
+	d := deny_of(inp)
+	rules(d) == {"promotion-model"}
+	fires(d, "promotion-model", [
+		"promoting canary canary-v2 with a model it did not run",
+		"differs from the entry as it ran in spec.predictor.model.storageUri",
+		"gs://models/v3 would take 100 % of traffic",
+		"set spec.predictor to its predictor (model gs://models/v2, name canary-v2)",
+		"new spec.canary[] entry",
 	])
 }
 
