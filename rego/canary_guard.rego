@@ -321,10 +321,28 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	c.modelChanged
 	c.promotedCanary == ""
 	msg := sprintf(
-		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.",
-		[c.path, change_desc(c), input.config.initialCanaryPercent],
+		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.%s",
+		[c.path, change_desc(c), input.config.initialCanaryPercent, promotion_hint(c)],
 	)
 }
+
+# promotion_hint: when the stable predictor takes the model of an entry
+# this update removes, the update was meant as a promotion without the
+# name that makes it one.
+promotion_hint(c) := sprintf(
+	" To promote canary %s, keep this spec.predictor and also set spec.predictor.name: %s.",
+	[name, name],
+) if {
+	names := {e.name |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.inOld
+		e.inNew == false
+		e.oldModel == c.newModel
+	}
+	count(names) > 0
+	name := min(names)
+} else := ""
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"

@@ -620,6 +620,24 @@ test_standard_stable_model_change_is_denied if {
 	count(warn_of(inp)) == 0
 }
 
+test_standard_promotion_without_the_name_says_how_to_promote if {
+	inp := standard_update([
+		standard_predictor(model_change),
+		canary_entry("canary-v2", 0, 85, null, {"oldModel": "gs://models/v2"}),
+	])
+	d := deny_of(inp)
+	rules(d) == {"standard-canary-required"}
+	fires(d, "standard-canary-required", [
+		"the model changes from gs://models/v1 to gs://models/v2 by a rolling update",
+		"To promote canary canary-v2, keep this spec.predictor and also set spec.predictor.name: canary-v2.",
+	])
+}
+
+test_standard_stable_model_change_gives_no_promotion_hint_without_a_removed_entry if {
+	d := deny_of(standard_update([standard_predictor(model_change)]))
+	not contains(concat(" ", [v.msg | some v in d]), "To promote")
+}
+
 promotion(percent) := [
 	standard_predictor(object.union(model_change, {"promotedCanary": "canary-v2", "promotedCanaryPercent": percent})),
 	canary_entry("canary-v2", 0, percent, null, {}),
