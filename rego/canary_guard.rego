@@ -436,6 +436,32 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 
 # --- Every mode --------------------------------------------------------------
 
+# Adding or removing a transformer or explainer changes the path of every
+# request at once: neither mode has a canary for a whole component.
+warn contains {"rule": "component-added", "msg": msg} if {
+	input.rollout.operation == "UPDATE"
+	some c in input.rollout.components
+	c.kind != "canary"
+	c.inNew
+	c.inOld == false
+	msg := sprintf(
+		"%s is added (model %s): every request goes through it at once, since a new component has no canary. Try it on a separate InferenceService first; to undo, remove %s again.",
+		[c.path, model_desc(c.newModel), c.path],
+	)
+}
+
+warn contains {"rule": "component-removed", "msg": msg} if {
+	input.rollout.operation == "UPDATE"
+	some c in input.rollout.components
+	c.kind != "canary"
+	c.inOld
+	c.inNew == false
+	msg := sprintf(
+		"%s is removed (model %s): every request skips it at once. To undo, add it back as it was.",
+		[c.path, model_desc(c.oldModel)],
+	)
+}
+
 deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"
 	count(input.rollout.internalAnnotationsChanged) > 0

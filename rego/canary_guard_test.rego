@@ -1064,12 +1064,13 @@ test_transformer_mid_rollout_model_change_is_warned if {
 }
 
 test_added_transformer_is_not_governed if {
-	# A component added to a running service serves nothing yet, so
-	# neither its percent nor its model are a step or a canary entry.
+	# A component added to a running service has no revision to split
+	# traffic with, so neither its percent nor its model are a step or a
+	# canary entry; it is only warned that it takes every request at once.
 	added := transformer(null, 10, {"inOld": false, "revisionChanged": false, "percentChanged": false})
 	inp := knative_update([predictor(null, null, {}), added])
 	count(deny_of(inp)) == 0
-	count(warn_of(inp)) == 0
+	rules(warn_of(inp)) == {"component-added"}
 }
 
 test_removed_transformer_is_not_governed if {
@@ -1077,7 +1078,7 @@ test_removed_transformer_is_not_governed if {
 	removed := transformer(10, null, {"inNew": false, "percentChanged": false, "canaryInProgress": true})
 	inp := knative_update([predictor(null, null, {}), removed])
 	count(deny_of(inp)) == 0
-	count(warn_of(inp)) == 0
+	rules(warn_of(inp)) == {"component-removed"}
 }
 
 test_each_component_is_checked_on_its_own if {
@@ -1100,4 +1101,38 @@ test_model_change_without_a_new_storage_uri_names_the_changed_fields if {
 		"changedFields": ["spec.predictor.model.runtimeVersion"],
 	})])
 	fires(deny_of(inp), "canary-required", ["spec.predictor: the model changes (spec.predictor.model.runtimeVersion) with no canaryTrafficPercent"])
+}
+
+# --- Added and removed components ---------------------------------------------
+
+test_an_added_transformer_is_warned if {
+	inp := knative_update([
+		predictor(null, null, {}),
+		transformer(null, null, {"inOld": false, "revisionChanged": true, "oldModel": "", "newModel": "kserve/image-transformer:v1"}),
+	])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"component-added"}
+	fires(w, "component-added", [
+		"spec.transformer is added (model kserve/image-transformer:v1): every request goes through it at once",
+		"to undo, remove spec.transformer again",
+	])
+}
+
+test_a_removed_explainer_is_warned if {
+	inp := knative_update([
+		predictor(null, null, {}),
+		explainer(null, null, {"inNew": false, "oldModel": "kserve/art-explainer:v1", "newModel": ""}),
+	])
+	w := warn_of(inp)
+	rules(w) == {"component-removed"}
+	fires(w, "component-removed", ["spec.explainer is removed (model kserve/art-explainer:v1): every request skips it at once"])
+}
+
+test_a_transformer_on_create_is_not_warned if {
+	inp := create_input("Knative", [
+		predictor(null, null, {}),
+		transformer(null, null, {}),
+	])
+	not "component-added" in rules(warn_of(inp))
 }
