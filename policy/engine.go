@@ -278,11 +278,15 @@ func goValue(v ast.Value) any {
 	return x
 }
 
-// BundleSources reads the .rego files of a file system, skipping tests.
+// BundleSources reads the .rego files of a file system, skipping tests
+// and hidden files and directories.
 func BundleSources(fsys fs.FS, prefix string) ([]Source, error) {
 	var out []Source
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if skip, err := skipHidden(name, d); skip {
 			return err
 		}
 		if d.IsDir() || !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
@@ -301,7 +305,23 @@ func BundleSources(fsys fs.FS, prefix string) ([]Source, error) {
 	return out, nil
 }
 
-// DirSources reads the .rego files under dir (recursively), skipping tests.
+// skipHidden reports whether a walk passes over an entry because its name
+// starts with a dot, with fs.SkipDir for a directory. A ConfigMap volume
+// holds each file twice: as name, a link into ..data, and in the
+// timestamped directory ..data points to (..2026_11_26_10_00_00.123); only
+// the first is the policy.
+func skipHidden(name string, d fs.DirEntry) (bool, error) {
+	if name == "." || !strings.HasPrefix(d.Name(), ".") {
+		return false, nil
+	}
+	if d.IsDir() {
+		return true, fs.SkipDir
+	}
+	return true, nil
+}
+
+// DirSources reads the .rego files under dir (recursively), skipping tests
+// and hidden files and directories.
 func DirSources(dir string) ([]Source, error) {
 	if dir == "" {
 		return nil, nil

@@ -66,6 +66,11 @@ func (l Loader) Fingerprint() (string, error) {
 			if err != nil {
 				return err
 			}
+			if name != l.PolicyDir {
+				if skip, err := skipHidden(name, d); skip {
+					return err
+				}
+			}
 			if !d.IsDir() && strings.HasSuffix(name, ".rego") {
 				names = append(names, name)
 			}
