@@ -698,7 +698,8 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	}
 	if len(validating.conditions) > 0 {
 		rb := validating.conditions[0]
-		for _, s := range []string{"request.operation == 'UPDATE'", "has(object.spec.predictor.canaryTrafficPercent)", "object.spec.predictor.canaryTrafficPercent == 0"} {
+		for _, s := range []string{"request.operation == 'UPDATE'", "object.spec.predictor.?canaryTrafficPercent.orValue(-1) == 0",
+			"in ['Knative', 'Serverless']", "object.spec.all(k, k == 'predictor'", "!k.startsWith('internal.serving.kserve.io/')"} {
 			if !strings.Contains(rb.Expression, s) {
 				t.Errorf("validating matchCondition %s = %q lacks %q", rb.Name, rb.Expression, s)
 			}

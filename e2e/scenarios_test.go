@@ -395,6 +395,14 @@ func TestScenarios(t *testing.T) {
 		s.storedPercent(0)
 		s.waitRollout("predictor", rev1, latestAt(rev2, 0), prevAt(rev1, 100))
 
+		// Only a rollback: a model change that keeps 0 % still needs
+		// canary-guard, so it fails while canary-guard is down.
+		s.denied(s.changeModel(modelURI(3)), "a model change at 0 % with canary-guard down",
+			`failed calling webhook "validate.canary-guard.dev"`)
+		if uri := *s.get().Spec.Predictor.Model.StorageURI; uri != modelURI(2) {
+			t.Errorf("stored storageUri %s, want %s", uri, modelURI(2))
+		}
+
 		// A full cutover is refused by the backstop, in the API server.
 		// Poll a dry run until the policy answers (the API server loads
 		// policies asynchronously), then send the real update.
