@@ -208,6 +208,11 @@ func chartCases(t *testing.T) []chartCase {
 			},
 		},
 		{
+			name: "single replica",
+			args: []string{"--set", "replicaCount=1"},
+			want: with(func(w *chartWant) { w.replicas = 1 }),
+		},
+		{
 			name: "tuned",
 			args: []string{"--set", "shutdownDelaySeconds=12", "--set", "replicaCount=3", "--set", "podDisruptionBudget.minAvailable=2",
 				"--set", "webhook.timeoutSeconds=10", "--set", "webhook.optOutLabel=example.com/no-guard",
@@ -585,8 +590,14 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 			t.Errorf("%s probe %+v, want GET %s on port health", what, p, path)
 		}
 	}
+	probe("startup", ctr.StartupProbe, "/healthz")
 	probe("liveness", ctr.LivenessProbe, "/healthz")
 	probe("readiness", ctr.ReadinessProbe, "/readyz")
+	// serve waits up to 2 minutes for its first certificate before the
+	// health port opens: the startup probe must outlast that wait.
+	if sp := ctr.StartupProbe; sp != nil && time.Duration(sp.PeriodSeconds*sp.FailureThreshold)*time.Second < 2*time.Minute {
+		t.Errorf("startup probe gives up after %ds, before serve's 2-minute wait for its certificate", sp.PeriodSeconds*sp.FailureThreshold)
+	}
 	mounts := map[string]corev1.VolumeMount{}
 	for _, m := range ctr.VolumeMounts {
 		mounts[m.Name] = m
@@ -628,12 +639,22 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 		t.Errorf("Service port https %+v, want %d → webhook", https, want.servicePort)
 	}
 
-	// The PodDisruptionBudget.
-	pdb := &policyv1.PodDisruptionBudget{}
-	r.decode(t, "PodDisruptionBudget", fn, pdb)
-	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != want.minAvailable || pdb.Spec.Selector == nil ||
-		!maps.Equal(pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
-		t.Errorf("PodDisruptionBudget minAvailable %v selector %v, want %d and the Deployment's selector", pdb.Spec.MinAvailable, pdb.Spec.Selector, want.minAvailable)
+	// The PodDisruptionBudget, with more than one replica only: with one,
+	// it would block every node drain.
+	if want.replicas < 2 {
+		if r.find("PodDisruptionBudget", fn) != nil {
+			t.Errorf("a PodDisruptionBudget with %d replica blocks node drains", want.replicas)
+		}
+	} else {
+		pdb := &policyv1.PodDisruptionBudget{}
+		r.decode(t, "PodDisruptionBudget", fn, pdb)
+		if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != want.minAvailable || pdb.Spec.Selector == nil ||
+			!maps.Equal(pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
+			t.Errorf("PodDisruptionBudget minAvailable %v selector %v, want %d and the Deployment's selector", pdb.Spec.MinAvailable, pdb.Spec.Selector, want.minAvailable)
+		}
+		if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+			t.Errorf("PodDisruptionBudget unhealthyPodEvictionPolicy %v, want AlwaysAllow: a crash-looping pod must not block drains", p)
+		}
 	}
 
 	// The webhook configurations.
