@@ -799,10 +799,29 @@ func checkNamespaceSelector(t *testing.T, what string, sel *metav1.LabelSelector
 
 func checkDefaultCertManager(t *testing.T, r *renderedChart) {
 	t.Helper()
+	// A self-signed Issuer signs the release's CA; the CA's Issuer signs
+	// the serving certificate, so renewing it leaves the caBundle alone.
+	selfSigned := &cmapi.Issuer{}
+	r.decode(t, "Issuer", chartFullname+"-selfsigned", selfSigned)
+	if selfSigned.Namespace != chartNamespace || selfSigned.Spec.SelfSigned == nil || selfSigned.Spec.CA != nil || selfSigned.Spec.ACME != nil {
+		t.Errorf("Issuer %s/%s spec %+v, want a self-signed Issuer in the release namespace", selfSigned.Namespace, selfSigned.Name, selfSigned.Spec)
+	}
+	ca := &cmapi.Certificate{}
+	r.decode(t, "Certificate", chartFullname+"-ca", ca)
+	if !ca.Spec.IsCA || ca.Spec.SecretName != chartFullname+"-ca" ||
+		ca.Spec.IssuerRef != (cmmeta.IssuerReference{Name: selfSigned.Name, Kind: cmapi.IssuerKind, Group: "cert-manager.io"}) {
+		t.Errorf("CA Certificate isCA %v secretName %q issuerRef %+v, want a CA in %s-ca signed by %s", ca.Spec.IsCA, ca.Spec.SecretName, ca.Spec.IssuerRef, chartFullname, selfSigned.Name)
+	}
+	if ca.Spec.Duration == nil || ca.Spec.Duration.Duration != 87600*time.Hour {
+		t.Errorf("CA Certificate duration %v, want 87600h", ca.Spec.Duration)
+	}
+	if pk := ca.Spec.PrivateKey; pk == nil || pk.RotationPolicy != cmapi.RotationPolicyNever {
+		t.Errorf("CA Certificate privateKey %+v, want its key kept on renewal (rotationPolicy Never)", pk)
+	}
 	issuer := &cmapi.Issuer{}
-	r.decode(t, "Issuer", chartFullname+"-selfsigned", issuer)
-	if issuer.Namespace != chartNamespace || issuer.Spec.SelfSigned == nil || issuer.Spec.CA != nil || issuer.Spec.ACME != nil {
-		t.Errorf("Issuer %s/%s spec %+v, want a self-signed Issuer in the release namespace", issuer.Namespace, issuer.Name, issuer.Spec)
+	r.decode(t, "Issuer", chartFullname+"-ca", issuer)
+	if issuer.Spec.CA == nil || issuer.Spec.CA.SecretName != ca.Spec.SecretName {
+		t.Errorf("Issuer %s spec %+v, want a CA Issuer of %s", issuer.Name, issuer.Spec, ca.Spec.SecretName)
 	}
 	cert := &cmapi.Certificate{}
 	r.decode(t, "Certificate", chartFullname, cert)
