@@ -182,7 +182,7 @@ func chartCases(t *testing.T) []chartCase {
 			args: []string{"--set-json", `config={"enforcement":"enforce","maxStepPercent":20,"override":{"groups":["sre-oncall"]},` +
 				`"exempt":{"users":["system:serviceaccount:argocd:bootstrap"]},"namespaces":[` +
 				`{"match":"staging-*","enforcement":"warn"},{"match":"sandbox.team-*","enforcement":"audit"},` +
-				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10}]}`},
+				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10,"exempt":{"groups":["release-bots"]},"override":{"groups":[]}}]}`},
 			want:  defaultChartWant(),
 			check: checkNamespaceOverrides,
 		},
@@ -1022,19 +1022,26 @@ func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
 		vars[v.Name] = v.Expression
 	}
 	// First match wins; the backstop stays out of warn, audit and
-	// onModelChange: deny namespaces, where canary-guard's answer is the one to see.
-	wantRules := `[{'re': '^staging-.*$', 'applies': 'false'}, {'re': '^sandbox\\.team-.*$', 'applies': 'false'}, ` +
-		`{'re': '^gitops-.*$', 'applies': 'false'}, {'re': '^prod-.*$', 'applies': 'true'}]`
+	// onModelChange: deny namespaces, where canary-guard's answer is the
+	// one to see. Each entry has its exempt users and groups and override
+	// groups, inherited key by key from the top level as canary-guard does.
+	top := `'exemptUsers': ['system:serviceaccount:argocd:bootstrap'], 'exemptGroups': [], 'overrideGroups': ['sre-oncall']`
+	wantRules := `[{'re': ['^staging-.*$'], 'applies': ['false'], ` + top + `}, ` +
+		`{'re': ['^sandbox\\.team-.*$'], 'applies': ['false'], ` + top + `}, ` +
+		`{'re': ['^gitops-.*$'], 'applies': ['false'], ` + top + `}, ` +
+		`{'re': ['^prod-.*$'], 'applies': ['true'], 'exemptUsers': ['system:serviceaccount:argocd:bootstrap'], 'exemptGroups': ['release-bots'], 'overrideGroups': []}]`
 	if vars["namespaceRules"] != wantRules {
 		t.Errorf("backstop namespaceRules\n%s\nwant\n%s", vars["namespaceRules"], wantRules)
 	}
-	cond := map[string]string{}
-	for _, c := range vap.Spec.MatchConditions {
-		cond[c.Name] = c.Expression
+	if !strings.Contains(vars["rule"], ": {'re': [''], 'applies': ['true'], "+top+"}") {
+		t.Errorf("backstop rule %q lacks the top-level settings", vars["rule"])
 	}
-	if !strings.Contains(cond["not-exempt"], "['system:serviceaccount:argocd:bootstrap']") ||
-		!strings.Contains(cond["no-fresh-override"], "['sre-oncall']") {
-		t.Errorf("backstop conditions do not follow exempt users and override groups: %v", cond)
+	var valid string
+	for _, v := range vap.Spec.Validations {
+		valid += v.Expression
+	}
+	if !strings.Contains(valid, "variables.exempt") || !strings.Contains(valid, "variables.freshOverride") {
+		t.Errorf("backstop validation %q does not let exempt users and fresh overrides through", valid)
 	}
 	var msg string
 	for _, v := range vap.Spec.Validations {

@@ -29,6 +29,9 @@ namespaces:
   enforcement: audit
 - match: "*-deny"
   onModelChange: deny
+- match: "*-exempt"
+  exempt:
+    users: [release-bot]
 `
 
 // suiteHelmValues render the chart with the same configuration, so that
@@ -42,6 +45,8 @@ var suiteHelmValues = []string{
 	"config.namespaces[1].enforcement=audit",
 	"config.namespaces[2].match=*-deny",
 	"config.namespaces[2].onModelChange=deny",
+	"config.namespaces[3].match=*-exempt",
+	"config.namespaces[3].exempt.users={release-bot}",
 }
 
 // The control plane every test of the package shares, started once by

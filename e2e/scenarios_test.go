@@ -319,6 +319,20 @@ func TestScenarios(t *testing.T) {
 		s.waitRollout("predictor", rev3, latestAt(rev3, 100))
 	})
 
+	// 11b. A namespace's own exempt users pass canary-guard and the
+	// backstop alike: their model change with no canary is stored as sent.
+	t.Run("11b-namespace-exempt", func(t *testing.T) {
+		s := newScenario(t, ctx, c, "s11b-exempt", "exempt")
+		s.grantEdit("e2e-isvc-editors-exempt", "release")
+		s.deploy(sklearnISVC(s.name, modelURI(1)))
+		a := s.changeModel(modelURI(2), "--as=release-bot", "--as-group=release")
+		s.admitted(a, "release-bot (exempt in *-exempt namespaces) changing the model with no canary")
+		s.storedPercent(-1)
+		if uri := *s.get().Spec.Predictor.Model.StorageURI; uri != modelURI(2) {
+			t.Errorf("stored storageUri %s, want %s", uri, modelURI(2))
+		}
+	})
+
 	// 12. Server-side dry runs get the same answers and store nothing.
 	t.Run("12-dry-run", func(t *testing.T) {
 		s := newScenario(t, ctx, c, "s12-dryrun", "dryrun")
