@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -45,6 +46,13 @@ const defaultGCPercent = 400
 // gcPercent decides the garbage collection target: --gc-percent when it
 // was given, else the GOGC environment variable, which the Go runtime has
 // applied already (apply is false), else the flag's default.
+// Log buffering: lines reach stderr at most logFlushInterval after they
+// are logged, or sooner when logBufferSize bytes are waiting.
+const (
+	logFlushInterval = 100 * time.Millisecond
+	logBufferSize    = 256 << 10
+)
+
 func gcPercent(flagValue int, flagGiven, gogcEnvSet bool) (percent int, apply bool) {
 	if !flagGiven && gogcEnvSet {
 		return 0, false
@@ -110,7 +118,15 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			handler := slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			// Log lines are buffered and written every logFlushInterval: a
+			// write(2) per line, from the goroutine answering the request,
+			// cost the server about 3 % of its CPU time per review at full
+			// load, where a quarter of the load corpus's reviews log a
+			// decision (twelve alternated runs, buffered against not).
+			// Stop flushes what is left on the way out.
+			logs := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(os.Stderr), Size: logBufferSize, FlushInterval: logFlushInterval}
+			defer func() { _ = logs.Stop() }()
+			handler := slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})
 			log := slog.New(handler)
 			ctrllog.SetLogger(logr.FromSlogHandler(handler))
 			// client-go's leader election logs through klog.
