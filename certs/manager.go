@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -162,6 +163,9 @@ type Manager struct {
 	// hold at most one pending wake-up.
 	secretChanged chan struct{}
 	filesChanged  chan struct{}
+	// webhooksChanged wakes the leader when a webhook configuration
+	// changes (watched only while leading).
+	webhooksChanged chan struct{}
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -188,10 +192,11 @@ func NewManager(client kubernetes.Interface, opts Options, log *slog.Logger) (*M
 			retention:   opts.RenewBefore,
 			dnsNames:    DNSNames(opts.ServiceName, opts.Namespace),
 		},
-		log:           log.With("secret", opts.Namespace+"/"+opts.SecretName, "identity", opts.Identity),
-		secretChanged: make(chan struct{}, 1),
-		filesChanged:  make(chan struct{}, 1),
-		ready:         make(chan struct{}),
+		log:             log.With("secret", opts.Namespace+"/"+opts.SecretName, "identity", opts.Identity),
+		secretChanged:   make(chan struct{}, 1),
+		filesChanged:    make(chan struct{}, 1),
+		webhooksChanged: make(chan struct{}, 1),
+		ready:           make(chan struct{}),
 	}, nil
 }
 
@@ -199,27 +204,22 @@ func NewManager(client kubernetes.Interface, opts Options, log *slog.Logger) (*M
 // directory and takes part in the leader election until ctx is done.
 func (m *Manager) Run(ctx context.Context) error {
 	secrets := m.client.CoreV1().Secrets(m.opts.Namespace)
-	// The chart's Role grants list and watch on this one Secret by name:
-	// the API server authorizes a metadata.name field selector against it.
-	byName := fields.OneTermEqualSelector("metadata.name", m.opts.SecretName).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = byName
+	// The chart's Role grants list and watch on this one Secret by name.
+	lw := namedListWatch(m.opts.SecretName,
+		func(ctx context.Context, o metav1.ListOptions) (*corev1.SecretList, error) {
 			list, err := secrets.List(ctx, o)
 			if err != nil {
 				m.noteError(fmt.Errorf("listing Secret %s: %w", m.opts.SecretName, err))
 			}
 			return list, err
 		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = byName
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			w, err := secrets.Watch(ctx, o)
 			if err != nil {
 				m.noteError(fmt.Errorf("watching Secret %s: %w", m.opts.SecretName, err))
 			}
 			return w, err
-		},
-	}
+		})
 	changed := func() {
 		notify(m.secretChanged)
 		notify(m.filesChanged)
@@ -235,7 +235,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			UpdateFunc: func(oldObj, newObj any) {
 				// A resync (same version) only re-checks the files; the
 				// leader has its own ticker.
-				if sameVersion(oldObj, newObj) {
+				if sameResourceVersion(oldObj, newObj) {
 					notify(m.filesChanged)
 					return
 				}
@@ -343,6 +343,9 @@ func (m *Manager) lead(ctx context.Context) {
 	m.log.Info("leading certificate rotation")
 	ticker := time.NewTicker(m.opts.CheckInterval)
 	defer ticker.Stop()
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	watchers.Go(func() { m.watchWebhooks(ctx) })
 	for {
 		if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
 			m.noteError(err)
@@ -354,8 +357,42 @@ func (m *Manager) lead(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-m.secretChanged:
+		case <-m.webhooksChanged:
 		}
 	}
+}
+
+// watchWebhooks wakes the leader whenever one of the two webhook
+// configurations changes, until ctx is done: a caBundle that another
+// writer wiped (helm upgrade --force, a GitOps sync) is written back at
+// once rather than at the next check, while every call to the webhooks
+// fails TLS. The chart's ClusterRole grants list and watch on these two
+// names only, which the API server authorizes through a metadata.name
+// field selector.
+func (m *Manager) watchWebhooks(ctx context.Context) {
+	name := m.opts.WebhookConfigurations
+	admission := m.client.AdmissionregistrationV1()
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { notify(m.webhooksChanged) },
+		UpdateFunc: func(oldObj, newObj any) {
+			if !sameResourceVersion(oldObj, newObj) {
+				notify(m.webhooksChanged)
+			}
+		},
+	}
+	mutating := admission.MutatingWebhookConfigurations()
+	validating := admission.ValidatingWebhookConfigurations()
+	watchers := []cache.ListerWatcher{
+		namedListWatch(name, mutating.List, mutating.Watch),
+		namedListWatch(name, validating.List, validating.Watch),
+	}
+	objects := []runtime.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}}
+	var running sync.WaitGroup
+	for i, lw := range watchers {
+		_, informer := cache.NewInformerWithOptions(cache.InformerOptions{ListerWatcher: lw, ObjectType: objects[i], Handler: handler})
+		running.Go(func() { informer.RunWithContext(ctx) })
+	}
+	running.Wait()
 }
 
 // followSecret writes the Secret's serving pair into the certificate
@@ -390,10 +427,32 @@ func (m *Manager) lastError() error {
 	return m.lastErr
 }
 
-func sameVersion(oldObj, newObj any) bool {
-	o, ok1 := oldObj.(*corev1.Secret)
-	n, ok2 := newObj.(*corev1.Secret)
-	return ok1 && ok2 && o.ResourceVersion == n.ResourceVersion
+// namedListWatch lists and watches the one object called name, through a
+// metadata.name field selector, which the API server authorizes against
+// RBAC's resourceNames.
+func namedListWatch[L runtime.Object](name string,
+	list func(context.Context, metav1.ListOptions) (L, error),
+	watchFunc func(context.Context, metav1.ListOptions) (watch.Interface, error),
+) *cache.ListWatch {
+	byName := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return watchFunc(ctx, o)
+		},
+	}
+}
+
+// sameResourceVersion reports whether two objects of an informer are the
+// same version (a resync).
+func sameResourceVersion(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(metav1.Object)
+	n, ok2 := newObj.(metav1.Object)
+	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
 }
 
 // notify sends a wake-up unless one is pending already.

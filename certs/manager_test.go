@@ -62,47 +62,13 @@ const (
 // garbage Secret and a change of leader. The replicas' clock is a fake
 // that the test moves to make certificates fall due.
 func TestTwoReplicasShareOneRotatingCertificate(t *testing.T) {
-	bin, err := filepath.Abs(filepath.Join("..", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
-		if os.Getenv("CI") != "" {
-			// make test builds the binaries first: in CI a skip would hide a broken build.
-			t.Fatalf("%s/kube-apiserver missing: %v", bin, err)
-		}
-		t.Skipf("%s/kube-apiserver missing (make envtest-assets): %v", bin, err)
-	}
-	started := time.Now()
-	env := &envtest.Environment{BinaryAssetsDirectory: bin}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
-	t.Logf("API server up in %s", time.Since(started).Round(time.Millisecond))
-
+	c, user := startCluster(t)
 	ctx := t.Context()
-	c := &cluster{t: t, admin: kubernetes.NewForConfigOrDie(cfg)}
-	c.create(ctx)
-	applyChartRBAC(ctx, t, c.admin, bin)
-	// The replicas authenticate as the chart's ServiceAccount: only the
-	// chart's Role and ClusterRole let them do anything.
-	user, err := env.AddUser(envtest.User{
-		Name:   "system:serviceaccount:" + namespace + ":" + serviceAccount,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	started := time.Now()
 	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
 	replicas := map[string]*replica{}
 	for _, id := range []string{"replica-a", "replica-b"} {
-		replicas[id] = startReplica(t, user.Config(), id, clock)
+		replicas[id] = startReplica(t, user, id, clock, checkInterval)
 	}
 
 	// 1. Both replicas get the one certificate the leader issues.
@@ -483,6 +449,88 @@ func (c *cluster) consistently(ctx context.Context, d time.Duration, what string
 	}
 }
 
+// TestLeaderWritesAWipedBundleBackAtOnce: the leader watches its two
+// webhook configurations, so a bundle another writer wipes (helm upgrade
+// --force, a GitOps sync) is written back long before the next periodic
+// check, which is an hour away here.
+func TestLeaderWritesAWipedBundleBackAtOnce(t *testing.T) {
+	c, user := startCluster(t)
+	ctx := t.Context()
+	r := startReplica(t, user, "replica-a", &fakeClock{now: time.Now().Truncate(time.Second)}, time.Hour)
+	if err := r.manager.WaitForCertificate(ctx, waitTimeout); err != nil {
+		t.Fatal(err)
+	}
+	c.waitBundleInjected(ctx)
+	want := c.injectedBundle(ctx)
+
+	validating := c.admin.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	v, err := validating.Get(ctx, fullname, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range v.Webhooks {
+		v.Webhooks[i].ClientConfig.CABundle = nil
+	}
+	if _, err := validating.Update(ctx, v, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(ctx, "the wiped CA bundle written back", func(ctx context.Context) (bool, string) {
+		for i, b := range c.webhookBundles(ctx) {
+			if !bytes.Equal(b, want) {
+				return false, fmt.Sprintf("webhook %d holds %d bytes", i, len(b))
+			}
+		}
+		return true, ""
+	})
+	c.checkUnrelatedUntouched(ctx)
+}
+
+// startCluster starts an API server with canary-guard's webhook
+// configurations and the chart's RBAC, and returns the configuration of
+// the chart's ServiceAccount: only the chart's Role and ClusterRole let a
+// replica do anything.
+func startCluster(t *testing.T) (*cluster, *rest.Config) {
+	t.Helper()
+	bin, err := filepath.Abs(filepath.Join("..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+		if os.Getenv("CI") != "" {
+			// make test builds the binaries first: in CI a skip would hide a broken build.
+			t.Fatalf("%s/kube-apiserver missing: %v", bin, err)
+		}
+		t.Skipf("%s/kube-apiserver missing (make envtest-assets): %v", bin, err)
+	}
+	started := time.Now()
+	env := &envtest.Environment{BinaryAssetsDirectory: bin}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the API server: %v", err)
+		}
+	})
+	t.Logf("API server up in %s", time.Since(started).Round(time.Millisecond))
+
+	ctx := t.Context()
+	c := &cluster{t: t, admin: kubernetes.NewForConfigOrDie(cfg)}
+	c.create(ctx)
+	applyChartRBAC(ctx, t, c.admin, bin)
+	// The replicas authenticate as the chart's ServiceAccount: only the
+	// chart's Role and ClusterRole let them do anything.
+	user, err := env.AddUser(envtest.User{
+		Name:   "system:serviceaccount:" + namespace + ":" + serviceAccount,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, user.Config()
+}
+
 // replica is one running Manager.
 type replica struct {
 	manager *certs.Manager
@@ -492,7 +540,7 @@ type replica struct {
 	once    sync.Once
 }
 
-func startReplica(t *testing.T, userConfig *rest.Config, identity string, clock *fakeClock) *replica {
+func startReplica(t *testing.T, userConfig *rest.Config, identity string, clock *fakeClock, interval time.Duration) *replica {
 	t.Helper()
 	cfg := rest.CopyConfig(userConfig)
 	// The user agent names the field manager of the replica's writes.
@@ -513,7 +561,7 @@ func startReplica(t *testing.T, userConfig *rest.Config, identity string, clock 
 		CertValidity:          certValidity,
 		CAValidity:            caValidity,
 		RenewBefore:           renewBefore,
-		CheckInterval:         checkInterval,
+		CheckInterval:         interval,
 		Overlap:               overlap,
 		LeaseDuration:         4 * time.Second,
 		RenewDeadline:         3 * time.Second,
@@ -666,7 +714,7 @@ func rbacCopy() []any {
 		}},
 		&rbacv1.RoleBinding{ObjectMeta: meta, Subjects: subjects, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: fullname}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fullname}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}, ResourceNames: []string{fullname}, Verbs: []string{"get", "update"}},
+			{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}, ResourceNames: []string{fullname}, Verbs: []string{"get", "update", "list", "watch"}},
 		}},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fullname}, Subjects: subjects, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fullname}},
 	}

@@ -869,7 +869,7 @@ func checkSelfManaged(t *testing.T, r *renderedChart, fn, certValidity, caValidi
 	r.decode(t, "ClusterRole", fn, clusterRole)
 	wantCluster := []rbacv1.PolicyRule{{
 		APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"},
-		ResourceNames: []string{fn}, Verbs: []string{"get", "update"},
+		ResourceNames: []string{fn}, Verbs: []string{"get", "update", "list", "watch"},
 	}}
 	if !apiequality.Semantic.DeepEqual(clusterRole.Rules, wantCluster) {
 		t.Errorf("ClusterRole %s rules %+v, want %+v", fn, clusterRole.Rules, wantCluster)
