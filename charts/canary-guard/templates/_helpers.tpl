@@ -108,3 +108,13 @@ and updates that change neither spec, labels nor annotations. */}}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* One namespace rule of the backstop as a CEL map. CEL literals must be
+homogeneous: every value is a list of strings, the regular expression and
+applies ('true' or 'false') lists of one. */}}
+{{- define "canary-guard.backstopRule" -}}
+{{- $list := dict }}
+{{- range $key := list "users" "groups" "overrideGroups" }}{{ $_ := set $list $key (get $ $key | toJson | replace "\"" "'") }}{{ end -}}
+{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'exemptUsers': {{ $list.users }}, 'exemptGroups': {{ $list.groups }}, 'overrideGroups': {{ $list.overrideGroups }}}
+{{- end -}}
+
