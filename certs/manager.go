@@ -382,14 +382,12 @@ func (m *Manager) watchWebhooks(ctx context.Context) {
 	}
 	mutating := admission.MutatingWebhookConfigurations()
 	validating := admission.ValidatingWebhookConfigurations()
-	watchers := []cache.ListerWatcher{
-		namedListWatch(name, mutating.List, mutating.Watch),
-		namedListWatch(name, validating.List, validating.Watch),
-	}
-	objects := []runtime.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}}
 	var running sync.WaitGroup
-	for i, lw := range watchers {
-		_, informer := cache.NewInformerWithOptions(cache.InformerOptions{ListerWatcher: lw, ObjectType: objects[i], Handler: handler})
+	for _, w := range []cache.InformerOptions{
+		{ListerWatcher: namedListWatch(name, mutating.List, mutating.Watch), ObjectType: &admissionregistrationv1.MutatingWebhookConfiguration{}, Handler: handler},
+		{ListerWatcher: namedListWatch(name, validating.List, validating.Watch), ObjectType: &admissionregistrationv1.ValidatingWebhookConfiguration{}, Handler: handler},
+	} {
+		_, informer := cache.NewInformerWithOptions(w)
 		running.Go(func() { informer.RunWithContext(ctx) })
 	}
 	running.Wait()
