@@ -143,6 +143,39 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 
+	// 4b. A scaling change skips the mutating webhook (the chart's
+	// may-need-mutation matchCondition); a model change made with it does not.
+	t.Run("04b-scaling-skips-mutation", func(t *testing.T) {
+		s := newScenario(t, ctx, c, "s04b-scaling", "scaling")
+		s.deploy(sklearnISVC(s.name, modelURI(1)))
+		calls := func(webhook string) float64 {
+			t.Helper()
+			n, err := c.CanaryGuardMetric(ctx, "canary_guard_admission_decisions_total", `webhook="`+webhook+`"`, `namespace="`+s.ns+`"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		mutate0, validate0 := calls("mutate"), calls("validate")
+		a := s.patch(`{"spec":{"predictor":{"minReplicas":2,"maxReplicas":4,"containerConcurrency":8}}}`)
+		s.admitted(a, "a scaling change")
+		s.noWarnings(a, "a scaling change")
+		s.storedPercent(-1)
+		if got := calls("mutate") - mutate0; got != 0 {
+			t.Errorf("the API server called the mutating webhook %v times for a scaling change, want 0", got)
+		}
+		if got := calls("validate") - validate0; got != 1 {
+			t.Errorf("the API server called the validating webhook %v times for a scaling change, want 1", got)
+		}
+
+		a = s.patch(`{"spec":{"predictor":{"minReplicas":1,"model":{"storageUri":"` + modelURI(2) + `"}}}}`)
+		s.warned(a, "a model change made with a scaling change", guardWarning+"[canary-injected] spec.predictor: the model changes from "+modelURI(1)+" to "+modelURI(2))
+		s.storedPercent(10)
+		if calls("mutate") == mutate0 {
+			t.Error("the API server skipped the mutating webhook for a model change made with a scaling change")
+		}
+	})
+
 	// 5. Rollback to 0 from several steps.
 	t.Run("05-rollback", func(t *testing.T) {
 		s := newScenario(t, ctx, c, "s05-rollback", "rollback")
