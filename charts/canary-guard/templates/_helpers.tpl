@@ -83,14 +83,6 @@ cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "c
 {{- end -}}
 {{- end -}}
 
-{{/* Parse a Go duration such as "90s" or "2160h" to seconds (h, m, s units). */}}
-{{- define "canary-guard.seconds" -}}
-{{- $d := . | toString -}}
-{{- if hasSuffix "h" $d -}}{{ mul (trimSuffix "h" $d | int) 3600 }}
-{{- else if hasSuffix "m" $d -}}{{ mul (trimSuffix "m" $d | int) 60 }}
-{{- else -}}{{ trimSuffix "s" $d | int }}{{- end -}}
-{{- end -}}
-
 {{/* matchConditions both webhooks share: the API server does not call
 canary-guard for updates it must never block, so they pass even while it is
 down: the KServe controller's finalizer removal on an object being deleted,
