@@ -76,6 +76,7 @@ const (
 // Kinds of measured update (--update).
 const (
 	updateAnnotation = "annotation"
+	updateScaling    = "scaling"
 	updateSpec       = "spec"
 )
 
@@ -87,24 +88,28 @@ type options struct {
 	maxAddedP50 time.Duration
 	out         string
 	noop        string
+	pause       time.Duration
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
-	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation) or spec (also toggle spec.predictor.minReplicas: a spec change that is no model change)")
-	flag.IntVar(&o.updates, "updates", 1000, "measured updates per side")
+	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation), scaling (also toggle spec.predictor.minReplicas) "+
+		"or spec (also toggle a label in spec.predictor.labels: a spec change that is no model change and reaches both of canary-guard's webhooks)")
+	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
 	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
 	flag.DurationVar(&o.maxAddedP50, "max-added-p50", 2*time.Millisecond, "the most canary-guard may add at p50 (exclusive)")
+	flag.DurationVar(&o.pause, "pause", 300*time.Millisecond, "pause after each update, so that the next one finds the control plane idle "+
+		"(KServe's controller answers an update with several writes of its own over the next 100-320 ms); 0 sends them back to back")
 	flag.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
 	flag.StringVar(&o.noop, "noop", "bin/bench-noop", "the no-op webhook server (go build -o bin/bench-noop ./bench/noop), relative to --repo")
 	flag.Parse()
-	if o.kind != updateAnnotation && o.kind != updateSpec {
-		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s or %s\n", o.kind, updateAnnotation, updateSpec)
+	if o.kind != updateAnnotation && o.kind != updateScaling && o.kind != updateSpec {
+		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s, %s or %s\n", o.kind, updateAnnotation, updateScaling, updateSpec)
 		os.Exit(2)
 	}
-	if o.updates < 1 || o.warmup < 0 {
-		fmt.Fprintln(os.Stderr, "bench-apiserver: --updates must be at least 1 and --warmup at least 0")
+	if o.updates < 1 || o.warmup < 0 || o.pause < 0 {
+		fmt.Fprintln(os.Stderr, "bench-apiserver: --updates must be at least 1, --warmup and --pause at least 0")
 		os.Exit(2)
 	}
 
@@ -137,7 +142,7 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 			err = fmt.Errorf("stopping the control plane: %w", stopErr)
 		}
 	}()
-	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind, seq: map[string]int{}}
+	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind, seq: map[string]int{}, pause: o.pause}
 
 	fmt.Fprintln(log, "==> starting the no-op webhook server")
 	noopBinary := o.noop
@@ -207,6 +212,8 @@ type bench struct {
 	// noopWebhooks name the copies of canary-guard's webhooks that call
 	// the no-op server.
 	noopWebhooks []string
+	// pause follows each update (--pause).
+	pause time.Duration
 }
 
 // sides are the namespaces measured, in the order of the first round.
@@ -453,11 +460,11 @@ func (b *bench) verifyRouting(ctx context.Context) error {
 		if validate, err = decisions(guardedNS, `webhook="validate"`, `enforcement="enforce"`); err != nil {
 			return false, err
 		}
-		// An annotation-only update on an object with tag routing skips the
-		// mutating webhook (the chart's may-need-mutation condition).
-		mutated := b.kind == updateAnnotation || mutate-mutate0 >= verifyUpdates
-		return mutated && validate-validate0 >= verifyUpdates, nil
+		return validate-validate0 >= verifyUpdates && (!b.mutates() || mutate-mutate0 >= verifyUpdates), nil
 	})
+	if err == nil && !b.mutates() && mutate != mutate0 {
+		err = fmt.Errorf("the chart's may-need-mutation condition should skip the mutating webhook for %s updates", b.kind)
+	}
 	if err != nil {
 		return fmt.Errorf("%d updates in %s reached canary-guard's mutating webhook %v times and its validating webhook %v times (enforce mode): %w",
 			verifyUpdates, guardedNS, mutate-mutate0, validate-validate0, err)
@@ -487,10 +494,20 @@ func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Durati
 				return nil, err
 			}
 			out[ns] = append(out[ns], d)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(b.pause):
+			}
 		}
 	}
 	return out, nil
 }
+
+// mutates reports whether the measured update reaches canary-guard's
+// mutating webhook: an annotation or scaling change on an object with tag
+// routing does not (the chart's may-need-mutation condition).
+func (b *bench) mutates() bool { return b.kind == updateSpec }
 
 // update bumps the iteration annotation with one merge patch and returns
 // how long the request took, as the client sees it.
@@ -499,10 +516,15 @@ func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
 	seq := b.seq[ns]
 	value := strconv.Itoa(seq)
 	body := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, iterationAnnotation, value)
-	if b.kind == updateSpec {
-		// Also a spec change that is no model change: minReplicas 1, 2, 1, ...
+	switch b.kind {
+	case updateScaling:
+		// Also a scaling change: minReplicas 1, 2, 1, ...
 		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"minReplicas":%d}}}`,
 			iterationAnnotation, value, 1+seq%2)
+	case updateSpec:
+		// Also a spec change that is no model change: a pod label a, b, a, ...
+		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"labels":{%q:%q}}}}`,
+			iterationAnnotation, value, iterationAnnotation, string(rune('a'+seq%2)))
 	}
 	patch := client.RawPatch(types.MergePatchType, body)
 	isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}

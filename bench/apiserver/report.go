@@ -127,13 +127,20 @@ func (r *report) webhookTable() [][]string {
 
 func (r *report) intro() string {
 	what := "one annotation"
-	if r.o.kind == updateSpec {
+	switch r.o.kind {
+	case updateScaling:
 		what = "one annotation and spec.predictor.minReplicas"
+	case updateSpec:
+		what = "one annotation and one label in spec.predictor.labels"
+	}
+	pace := fmt.Sprintf("each followed by a pause of %s so that the next finds the control plane idle", r.o.pause)
+	if r.o.pause == 0 {
+		pace = "back to back"
 	}
 	return fmt.Sprintf("InferenceService update latency (merge patch of %s, client wall time): "+
-		"%d updates per side after %d warm-up updates, interleaved. The no-op side has copies of "+
+		"%d updates per side after %d warm-up updates, interleaved, %s. The no-op side has copies of "+
 		"canary-guard's webhook registrations answered by a server that admits without looking: "+
-		"what any webhook registered like canary-guard's costs the API server.", what, r.o.updates, r.o.warmup)
+		"what any webhook registered like canary-guard's costs the API server.", what, r.o.updates, r.o.warmup, pace)
 }
 
 const webhookIntro = "Webhook calls during the measured updates:"
