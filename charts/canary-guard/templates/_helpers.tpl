@@ -101,6 +101,36 @@ and updates that change neither spec, labels nor annotations. */}}
 {{- end }}
 {{- end -}}
 
+{{/* The deployment mode as canary-guard resolves it (resolveMode in
+policy/facts.go), as a CEL expression: the old object's status, else the new
+object's annotation, else the old one's, else the default of the request's
+namespace. Names KServe does not know are passed over, as there. */}}
+{{- define "canary-guard.modeCEL" -}}
+{{- $modes := "['Knative', 'Serverless', 'Standard', 'RawDeployment', 'ModelMesh']" -}}
+(oldObject.?status.?deploymentMode.orValue('') in {{ $modes }} ? oldObject.status.deploymentMode
+: object.metadata.?annotations[?'serving.kserve.io/deploymentMode'].orValue('') in {{ $modes }}
+? object.metadata.annotations['serving.kserve.io/deploymentMode']
+: oldObject.metadata.?annotations[?'serving.kserve.io/deploymentMode'].orValue('') in {{ $modes }}
+? oldObject.metadata.annotations['serving.kserve.io/deploymentMode']
+: {{ include "canary-guard.defaultModeCEL" . }})
+{{- end -}}
+
+{{/* The default deployment mode of the request's namespace, as a CEL
+expression: the first namespace entry that matches sets it (or inherits the
+top level's), as canary-guard reads its configuration. */}}
+{{- define "canary-guard.defaultModeCEL" -}}
+{{- $top := .Values.config.defaultDeploymentMode | default "Knative" -}}
+{{- range .Values.config.namespaces -}}
+request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? '{{ .defaultDeploymentMode | default $top }}' : {{ end -}}
+'{{ $top }}'
+{{- end -}}
+
+{{/* A namespace glob of the configuration (*, ?) as an anchored regular
+expression, escaped for a single-quoted CEL string. */}}
+{{- define "canary-guard.namespaceRE" -}}
+{{- printf "^%s$" (. | replace "." "\\\\." | replace "*" ".*" | replace "?" ".") -}}
+{{- end -}}
+
 {{/* One namespace rule of the backstop as a CEL map. CEL literals must be
 homogeneous: every value is a list of strings, the regular expression and
 applies ('true' or 'false') lists of one. */}}
