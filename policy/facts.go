@@ -152,6 +152,10 @@ type ComponentFacts struct {
 	// over the old stable predictor): empty when the promotion takes the
 	// canary's model to all traffic, as it should.
 	PromotedCanaryChangedFields []string `json:"promotedCanaryChangedFields"`
+
+	// ranAs is a removed canary entry as it ran (merged over the old
+	// stable predictor), kept for markPromotion.
+	ranAs *v1beta1.PredictorSpec
 }
 
 // Raised reports whether the latest revision gets more traffic than before.
@@ -208,9 +212,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 			return nil, err
 		}
 		f.Components = append(f.Components, canaries...)
-		if err := markPromotion(&f.Components[0], oldObj, newObj, canaries); err != nil {
-			return nil, err
-		}
+		markPromotion(&f.Components[0], oldObj, newObj, canaries)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]
@@ -375,6 +377,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
 			InOld: true, OldPercent: ptr(int64(oc.TrafficPercent)), OldEffectivePercent: int64(oc.TrafficPercent),
 			OldModel: predictorModel(&oldMerged), PercentChanged: true, CanaryInProgress: true,
+			ranAs: &oldMerged,
 		}
 		c.setCanaryStatus(oldObj)
 		out = append(out, c)
@@ -402,10 +405,10 @@ func mergeCanary(stable *v1beta1.PredictorSpec, canary *v1beta1.CanarySpec) (v1b
 // predictor.name set to a canary's name whose entry is removed. KServe then
 // serves the new spec.predictor under the canary's name, so it records
 // too where that spec's model differs from the one the canary ran.
-func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) error {
+func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) {
 	newName := newObj.Spec.Predictor.Name
 	if newName == "" || newName == oldObj.Spec.Predictor.Name {
-		return nil
+		return
 	}
 	for i := range canaries {
 		c := &canaries[i]
@@ -414,22 +417,12 @@ func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceServic
 		}
 		pred.PromotedCanary = c.Name
 		pred.PromotedCanaryPercent = c.OldEffectivePercent
-		for j := range oldObj.Spec.Canary {
-			entry := &oldObj.Spec.Canary[j]
-			if entry.Predictor.Name != c.Name {
-				continue
-			}
-			ran, err := mergeCanary(&oldObj.Spec.Predictor, entry)
-			if err != nil {
-				return err
-			}
-			d := comparePredictors(pred.Path, &ran, &newObj.Spec.Predictor)
+		if c.ranAs != nil {
+			d := comparePredictors(pred.Path, c.ranAs, &newObj.Spec.Predictor)
 			pred.PromotedCanaryChangedFields = d.modelFields(pred.Path)
-			break
 		}
-		return nil
+		return
 	}
-	return nil
 }
 
 func (c *ComponentFacts) setDiff(d diff) {
