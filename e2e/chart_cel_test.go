@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -112,15 +112,11 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 	}
 }
 
-// toMap is obj as the API server hands it to CEL: its JSON form.
+// toMap is obj in its JSON form, as the API server hands it to CEL.
 func toMap(t *testing.T, obj any) map[string]any {
 	t.Helper()
-	data, err := json.Marshal(obj)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
