@@ -43,9 +43,6 @@ const certWaitTimeout = 2 * time.Minute
 // the chart's limit, which GOMEMLIMIT makes the collector respect.
 const defaultGCPercent = 400
 
-// gcPercent decides the garbage collection target: --gc-percent when it
-// was given, else the GOGC environment variable, which the Go runtime has
-// applied already (apply is false), else the flag's default.
 // Log buffering: lines reach stderr at most logFlushInterval after they
 // are logged, or sooner when logBufferSize bytes are waiting.
 const (
@@ -53,6 +50,9 @@ const (
 	logBufferSize    = 256 << 10
 )
 
+// gcPercent decides the garbage collection target: --gc-percent when it
+// was given, else the GOGC environment variable, which the Go runtime has
+// applied already (apply is false), else the flag's default.
 func gcPercent(flagValue int, flagGiven, gogcEnvSet bool) (percent int, apply bool) {
 	if !flagGiven && gogcEnvSet {
 		return 0, false
