@@ -162,10 +162,16 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 
-	tlsConfig := &tls.Config{MinVersion: s.opts.TLSMinVersion, GetCertificate: s.certs.GetCertificate}
+	// HTTP/1.1 only, as kubebuilder scaffolds webhooks: HTTP/2 brought the
+	// rapid-reset and CONTINUATION-flood attacks (CVE-2023-44487,
+	// CVE-2023-45288) and buys nothing here, where the API server keeps
+	// its connections alive either way.
+	tlsConfig := &tls.Config{MinVersion: s.opts.TLSMinVersion, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"http/1.1"}}
+	var http1 http.Protocols
+	http1.SetHTTP1(true)
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{
-		{Handler: s.Handler(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
+		{Handler: s.Handler(), TLSConfig: tlsConfig, Protocols: &http1, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 		{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 	}

@@ -187,6 +187,23 @@ func TestServer_TLSMinVersionCanBeRaised(t *testing.T) {
 	}
 }
 
+func TestServer_ServesHTTP1EvenToClientsThatPreferHTTP2(t *testing.T) {
+	r := startServer(t, Options{})
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test client
+		ForceAttemptHTTP2: true,
+	}}
+	resp, err := client.Post("https://"+r.webhook+ValidatePath, "application/json",
+		strings.NewReader(review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)))
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.StatusCode != http.StatusOK {
+		t.Errorf("got %s %d, want HTTP/1.1 200", resp.Proto, resp.StatusCode)
+	}
+}
+
 func TestServer_BrokenPolicyReloadKeepsServingTheLastGoodOne(t *testing.T) {
 	r := startServer(t, Options{})
 	// A rise within the step cap: admitted unless a custom rule denies it.

@@ -46,10 +46,15 @@ func run(ctx context.Context, port int, certDir string) error {
 	if err != nil {
 		return fmt.Errorf("loading the serving certificate: %w", err)
 	}
+	// HTTP/1.1 only, like canary-guard serve, so that the API server talks
+	// to both the same way.
+	var http1 http.Protocols
+	http1.SetHTTP1(true)
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + strconv.Itoa(port),
 		Handler:           http.HandlerFunc(admit),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Protocols:         &http1,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errs := make(chan error, 1)
