@@ -44,7 +44,7 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
 	var rollback string
 	for _, mc := range vwc.Webhooks[0].MatchConditions {
-		if mc.Name == "not-a-predictor-rollback" {
+		if mc.Name == rollbackCondName {
 			rollback = mc.Expression
 		}
 	}
@@ -120,4 +120,139 @@ func toMap(t *testing.T, obj any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestChartRollbackConditionCEL: the validating webhook's not-a-rollback
+// matchCondition lets the API server skip canary-guard (so that it passes
+// while canary-guard is down) for every kind of rollback, and only for
+// updates canary-guard itself always admits.
+func TestChartRollbackConditionCEL(t *testing.T) {
+	r := renderChart(t, chartRelease, chartNamespace)
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+	var expr string
+	for _, mc := range vwc.Webhooks[0].MatchConditions {
+		if mc.Name == rollbackCondName {
+			expr = mc.Expression
+		}
+	}
+	if expr == "" {
+		t.Fatalf("no matchCondition %s", rollbackCondName)
+	}
+	env, err := cel.NewEnv(cel.OptionalTypes(),
+		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, issues := env.Compile(expr)
+	if issues.Err() != nil {
+		t.Fatalf("%s: %v\n%s", rollbackCondName, issues.Err(), expr)
+	}
+	program, err := env.Program(compiled)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pct := func(v int64) *int64 { return &v }
+	uri := func(s string) *string { return &s }
+	component := func(p *int64) kservev1beta1.ComponentExtensionSpec {
+		return kservev1beta1.ComponentExtensionSpec{CanaryTrafficPercent: p}
+	}
+	knative := func(predictor, transformer, explainer *int64) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "prod"}}
+		o.Status.DeploymentMode = "Knative"
+		o.Spec.Predictor.ComponentExtensionSpec = component(predictor)
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri("gs://models/v2")}}
+		if transformer != nil {
+			o.Spec.Transformer = &kservev1beta1.TransformerSpec{ComponentExtensionSpec: component(transformer)}
+			o.Spec.Transformer.PodSpec.Containers = []corev1.Container{{Name: "kserve-container", Image: "transformer:v2"}}
+		}
+		if explainer != nil {
+			o.Spec.Explainer = &kservev1beta1.ExplainerSpec{ComponentExtensionSpec: component(explainer)}
+			o.Spec.Explainer.PodSpec.Containers = []corev1.Container{{Name: "kserve-container", Image: "explainer:v2"}}
+		}
+		return o
+	}
+	standard := func(canaries ...int32) *kservev1beta1.InferenceService {
+		o := knative(nil, nil, nil)
+		o.Status.DeploymentMode = "Standard"
+		o.Spec.Predictor.Name = "stable"
+		for i, p := range canaries {
+			c := kservev1beta1.CanarySpec{TrafficPercent: p}
+			c.Predictor.Name = []string{"v3", "v4"}[i]
+			c.Predictor.Model = &kservev1beta1.ModelSpec{PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri("gs://models/" + c.Predictor.Name)}}
+			o.Spec.Canary = append(o.Spec.Canary, c)
+		}
+		return o
+	}
+	edit := func(o *kservev1beta1.InferenceService, f func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
+		f(o)
+		return o
+	}
+
+	cases := []struct {
+		name     string
+		old, new *kservev1beta1.InferenceService
+		skipped  bool
+	}{
+		{"Knative predictor 10 → 0", knative(pct(10), nil, nil), knative(pct(0), nil, nil), true},
+		{"Knative predictor 30 → 20", knative(pct(30), nil, nil), knative(pct(20), nil, nil), true},
+		{"Knative predictor promoted → 0", knative(nil, nil, nil), knative(pct(0), nil, nil), true},
+		{"Knative transformer 10 → 0", knative(nil, pct(10), nil), knative(nil, pct(0), nil), true},
+		{"Knative explainer 25 → 0", knative(nil, nil, pct(25)), knative(nil, nil, pct(0)), true},
+		{"Knative predictor and transformer to 0", knative(pct(10), pct(20), nil), knative(pct(0), pct(0), nil), true},
+		{"Knative rollback with a label change", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Labels = map[string]string{"team": "a"} }), true},
+		{"Knative predictor 10 → 35", knative(pct(10), nil, nil), knative(pct(35), nil, nil), false},
+		{"Knative predictor promoted → 20", knative(nil, nil, nil), knative(pct(20), nil, nil), false},
+		{"Knative predictor 10 → -5", knative(pct(10), nil, nil), knative(pct(-5), nil, nil), false},
+		{"Knative predictor promoted by removing the field", knative(pct(85), nil, nil), knative(nil, nil, nil), false},
+		{"Knative model change at 0", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), false},
+		{"Knative rollback with a predictor label", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Labels = map[string]string{"a": "b"} }), false},
+		{"Knative transformer to 0 with a transformer image change", knative(nil, pct(10), nil),
+			edit(knative(nil, pct(0), nil), func(o *kservev1beta1.InferenceService) { o.Spec.Transformer.PodSpec.Containers[0].Image = "t:v3" }), false},
+		{"Knative rollback with an internal annotation", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
+			}), false},
+		{"Knative transformer added at 0", knative(pct(10), nil, nil), knative(pct(10), pct(0), nil), false},
+		{"Standard predictor 10 → 0 (ignored by KServe)", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }), false},
+		{"Standard canary entry removed", standard(20), standard(), true},
+		{"Standard one of two entries removed", standard(20, 10), standard(20), true},
+		{"Standard canary entry 20 → 0", standard(20), standard(0), true},
+		{"Standard canary entry 20 → 10", standard(20), standard(10), true},
+		{"Standard canary entry 20 → 45", standard(20), standard(45), false},
+		{"Standard canary entry added at 0", standard(), standard(0), false},
+		{"Standard canary entry model change at 0", standard(20),
+			edit(standard(0), func(o *kservev1beta1.InferenceService) { o.Spec.Canary[0].Predictor.Model.StorageURI = uri("gs://models/v9") }), false},
+		{"Standard promotion", standard(100),
+			edit(standard(), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Name = "v3" }), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := program.Eval(map[string]any{
+				"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
+				"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
+			})
+			if err != nil {
+				t.Fatalf("evaluating %s: %v", rollbackCondName, err)
+			}
+			skipped := out.Value() == false
+			if skipped != tc.skipped {
+				t.Errorf("the API server skips canary-guard: %v, want %v", skipped, tc.skipped)
+			}
+			facts, err := policy.BuildFacts(&policy.Request{Operation: "UPDATE", Namespace: "prod", Name: "m", Object: tc.new, OldObject: tc.old},
+				policy.FactsOptions{Settings: policy.DefaultConfig().For("prod")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if skipped && !facts.AlwaysAdmit {
+				t.Errorf("skipped by the API server, but canary-guard would evaluate it (not always admitted)")
+			}
+		})
+	}
 }

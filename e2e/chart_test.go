@@ -55,7 +55,7 @@ const (
 	certManagerMod   = "github.com/cert-manager/cert-manager"
 	certManagerCRDs  = "deploy/crds"
 	injectCAFrom     = "cert-manager.io/inject-ca-from"
-	rollbackCondName = "not-a-predictor-rollback"
+	rollbackCondName = "not-a-rollback"
 )
 
 // chartWant is what a value combination must render, beyond its own check.
@@ -719,8 +719,8 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	}
 	if len(validating.conditions) > 0 {
 		rb := validating.conditions[0]
-		for _, s := range []string{"request.operation == 'UPDATE'", "object.spec.predictor.?canaryTrafficPercent.orValue(-1) == 0",
-			"in ['Knative', 'Serverless']", "object.spec.all(k, k == 'predictor'", "!k.startsWith('internal.serving.kserve.io/')"} {
+		for _, s := range []string{"request.operation == 'UPDATE'", "object.spec[c].?canaryTrafficPercent.orValue(-1) == 0",
+			"in ['Knative', 'Serverless']", "object.spec.?canary.orValue([]).all(e,", "!k.startsWith('internal.serving.kserve.io/')"} {
 			if !strings.Contains(rb.Expression, s) {
 				t.Errorf("validating matchCondition %s = %q lacks %q", rb.Name, rb.Expression, s)
 			}

@@ -499,17 +499,18 @@ func alwaysAdmit(f *Facts) (bool, string) {
 		case c.Kind == KindCanary && c.InOld && !c.InNew:
 			// Removing a canary entry is the Standard-mode rollback.
 			rollback = true
+		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld, c.PromotedCanary != "":
+			// A new model, even one entering at 0 % (deployed, reachable
+			// through its tag, subject to every rule), a new component or
+			// entry, and a promotion, which raises the canary to all
+			// traffic even when spec.predictor keeps its model: never
+			// always admitted.
+			return false, ""
 		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.DeploymentMode == ModeKnative || c.Kind == KindCanary):
 			// All traffic pinned to the stable revision: the rollback.
 			// Only where the percent routes traffic: in Standard mode
-			// KServe ignores canaryTrafficPercent (kserve #5335), so a
-			// model change "at 0 %" replaces the model for all traffic
-			// and must fall through to the model-change case below.
+			// KServe ignores canaryTrafficPercent (kserve #5335).
 			rollback = rollback || c.PercentChanged
-		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld, c.PromotedCanary != "":
-			// A promotion raises the canary to all traffic, even when
-			// spec.predictor keeps its model: never always admitted.
-			return false, ""
 		case c.NewEffectivePercent < c.OldEffectivePercent:
 			lowered = true
 		}

@@ -442,10 +442,14 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 		{"a negative percent", base, predictorManifest(sklearnV1, `canaryTrafficPercent: -5`), false, ""},
 		{"a percent above 100 after a rollback", predictorManifest(sklearnV1, `canaryTrafficPercent: 0`),
 			predictorManifest(sklearnV1, `canaryTrafficPercent: 150`), false, ""},
-		// In Knative mode a model change at 0 % is a dark launch: all
-		// traffic stays on the rolled-out revision.
+		// In Knative mode a model change at 0 % is a dark launch: no
+		// traffic moves, but a new model is deployed and reachable through
+		// its tag, so every rule (storage locations, a change freeze)
+		// still applies.
 		{"Knative: model change with the percent set to 0", base,
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 0`), true, "rollback"},
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`, `canaryTrafficPercent: 0`), false, ""},
+		{"Standard: a new canary entry at 0", standardManifest("", stdStableV1),
+			standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 0)), false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
