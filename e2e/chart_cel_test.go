@@ -166,11 +166,11 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri("gs://models/v2")}}
 		if transformer != nil {
 			o.Spec.Transformer = &kservev1beta1.TransformerSpec{ComponentExtensionSpec: component(transformer)}
-			o.Spec.Transformer.PodSpec.Containers = []corev1.Container{{Name: "kserve-container", Image: "transformer:v2"}}
+			o.Spec.Transformer.Containers = []corev1.Container{{Name: "kserve-container", Image: "transformer:v2"}}
 		}
 		if explainer != nil {
 			o.Spec.Explainer = &kservev1beta1.ExplainerSpec{ComponentExtensionSpec: component(explainer)}
-			o.Spec.Explainer.PodSpec.Containers = []corev1.Container{{Name: "kserve-container", Image: "explainer:v2"}}
+			o.Spec.Explainer.Containers = []corev1.Container{{Name: "kserve-container", Image: "explainer:v2"}}
 		}
 		return o
 	}
@@ -213,7 +213,7 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		{"Knative rollback with a predictor label", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Labels = map[string]string{"a": "b"} }), false},
 		{"Knative transformer to 0 with a transformer image change", knative(nil, pct(10), nil),
-			edit(knative(nil, pct(0), nil), func(o *kservev1beta1.InferenceService) { o.Spec.Transformer.PodSpec.Containers[0].Image = "t:v3" }), false},
+			edit(knative(nil, pct(0), nil), func(o *kservev1beta1.InferenceService) { o.Spec.Transformer.Containers[0].Image = "t:v3" }), false},
 		{"Knative rollback with an internal annotation", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
@@ -228,7 +228,9 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		{"Standard canary entry 20 → 45", standard(20), standard(45), false},
 		{"Standard canary entry added at 0", standard(), standard(0), false},
 		{"Standard canary entry model change at 0", standard(20),
-			edit(standard(0), func(o *kservev1beta1.InferenceService) { o.Spec.Canary[0].Predictor.Model.StorageURI = uri("gs://models/v9") }), false},
+			edit(standard(0), func(o *kservev1beta1.InferenceService) {
+				o.Spec.Canary[0].Predictor.Model.StorageURI = uri("gs://models/v9")
+			}), false},
 		{"Standard promotion", standard(100),
 			edit(standard(), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Name = "v3" }), false},
 	}
