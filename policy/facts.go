@@ -9,6 +9,7 @@ import (
 	"dario.cat/mergo"
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
+	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
 // Annotations canary-guard reads or writes.
@@ -453,10 +454,12 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	switch {
-	case oldObj.Status.ObservedGeneration > 0 && oldObj.Status.ObservedGeneration < oldObj.Generation:
-		c.CanaryReady = ReadyFalse
-		c.CanaryReadyReason = fmt.Sprintf("status has not caught up with generation %d yet (observed %d)", oldObj.Generation, oldObj.Status.ObservedGeneration)
+	// status.observedGeneration is no guide here: KServe copies it from
+	// the last component's Knative Service, whose generation is not the
+	// InferenceService's. The route's traffic in the status is.
+	switch lag := c.trafficLag(st.Traffic); {
+	case lag != "":
+		c.CanaryReady, c.CanaryReadyReason = ReadyFalse, lag
 	case st.LatestCreatedRevision == "" || st.LatestReadyRevision == "":
 	case st.LatestCreatedRevision != st.LatestReadyRevision:
 		c.CanaryReady = ReadyFalse
@@ -465,6 +468,32 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 		c.CanaryReady = ReadyTrue
 		c.CanaryReadyReason = "revision " + st.LatestReadyRevision + " is ready"
 	}
+}
+
+// trafficLag says how the status lags the stored spec while a canary is in
+// progress: its route still gives the latest revision another percent than
+// canaryTrafficPercent (the controller or Knative has not caught up with
+// the last change, so the revisions it names may be the old ones). "" when
+// it agrees, or when the status shows no latest-revision target to judge.
+func (c *ComponentFacts) trafficLag(traffic []knservingv1.TrafficTarget) string {
+	if c.OldPercent == nil || *c.OldPercent <= 0 || *c.OldPercent >= 100 {
+		return ""
+	}
+	for i := range traffic {
+		t := &traffic[i]
+		if t.LatestRevision == nil || !*t.LatestRevision {
+			continue
+		}
+		var shown int64
+		if t.Percent != nil {
+			shown = *t.Percent
+		}
+		if shown == *c.OldPercent {
+			return ""
+		}
+		return fmt.Sprintf("status has not caught up with the spec yet (its traffic gives the latest revision %d %%, the spec %d %%)", shown, *c.OldPercent)
+	}
+	return ""
 }
 
 func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {

@@ -149,7 +149,9 @@ func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
 	}{
 		{"latest created is ready", 3, 3, "my-model-predictor-00002", "", ReadyTrue, "is ready"},
 		{"latest created is not ready yet", 3, 3, "my-model-predictor-00001", "", ReadyFalse, "my-model-predictor-00002 is not ready"},
-		{"status older than the generation", 4, 3, "my-model-predictor-00002", "", ReadyFalse, "not caught up with generation 4"},
+		// KServe copies observedGeneration from the component's Knative
+		// Service: it says nothing about the InferenceService's generation.
+		{"observedGeneration behind the generation", 4, 1, "my-model-predictor-00002", "", ReadyTrue, "is ready"},
 		{"no observed generation yet", 4, 0, "my-model-predictor-00002", "", ReadyTrue, "is ready"},
 		{"no ready revision recorded", 3, 3, "", "", ReadyUnknown, ""},
 		{"Standard mode has no revisions to judge", 3, 3, "my-model-predictor-00002",
@@ -172,6 +174,26 @@ func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
 			}
 		})
 	}
+	t.Run("status traffic behind the spec", func(t *testing.T) {
+		tests := []struct {
+			name, traffic, want, reason string
+		}{
+			{"latest revision still at 100 %", `[{latestRevision: true, revisionName: my-model-predictor-00001, percent: 100}]`,
+				ReadyFalse, "status has not caught up with the spec yet (its traffic gives the latest revision 100 %, the spec 10 %)"},
+			{"latest revision at the spec's percent", `[{latestRevision: true, revisionName: my-model-predictor-00002, percent: 10, tag: latest},
+        {latestRevision: false, revisionName: my-model-predictor-00001, percent: 90, tag: prev}]`, ReadyTrue, "is ready"},
+			{"no latest-revision target", `[{revisionName: my-model-predictor-00001, percent: 100}]`, ReadyTrue, "is ready"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				old := fmt.Sprintf(statusManifest, 3, "", 3, "my-model-predictor-00002") + "      traffic: " + tt.traffic + "\n"
+				p := componentByID(t, updateFacts(t, old, old), KindPredictor)
+				if p.CanaryReady != tt.want || !strings.Contains(p.CanaryReadyReason, tt.reason) {
+					t.Errorf("canaryReady = %q (%s), want %q (%s)", p.CanaryReady, p.CanaryReadyReason, tt.want, tt.reason)
+				}
+			})
+		}
+	})
 	t.Run("no status at all", func(t *testing.T) {
 		f := updateFacts(t, predictorManifest(sklearnV1), predictorManifest(sklearnV1))
 		p := componentByID(t, f, KindPredictor)

@@ -12,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
 // The wire types are the parts of an AdmissionReview and of an
@@ -140,10 +141,14 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if len(f.Status.Components) > 0 {
 		st.Components = make(map[v1beta1.ComponentType]v1beta1.ComponentStatusSpec, len(f.Status.Components))
 		for k, c := range f.Status.Components {
-			st.Components[k] = v1beta1.ComponentStatusSpec{
+			cs := v1beta1.ComponentStatusSpec{
 				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
 				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
 			}
+			for _, t := range c.Traffic {
+				cs.Traffic = append(cs.Traffic, knservingv1.TrafficTarget{LatestRevision: t.LatestRevision, Percent: t.Percent})
+			}
+			st.Components[k] = cs
 		}
 	}
 	for _, c := range f.Status.CanaryStatuses {
@@ -174,11 +179,21 @@ type wireStatus struct {
 }
 
 type wireComponentStatus struct {
-	LatestReadyRevision       string  `json:"latestReadyRevision,omitempty"`
-	LatestCreatedRevision     string  `json:"latestCreatedRevision,omitempty"`
-	PreviousRolledoutRevision string  `json:"previousRolledoutRevision,omitempty"`
-	LatestRolledoutRevision   string  `json:"latestRolledoutRevision,omitempty"`
-	Traffic                   skipped `json:"traffic"`
+	LatestReadyRevision       string              `json:"latestReadyRevision,omitempty"`
+	LatestCreatedRevision     string              `json:"latestCreatedRevision,omitempty"`
+	PreviousRolledoutRevision string              `json:"previousRolledoutRevision,omitempty"`
+	LatestRolledoutRevision   string              `json:"latestRolledoutRevision,omitempty"`
+	Traffic                   []wireTrafficTarget `json:"traffic,omitempty"`
+}
+
+// wireTrafficTarget is what the facts read of a route's traffic target:
+// whether it follows the latest revision, and its percent.
+type wireTrafficTarget struct {
+	LatestRevision *bool   `json:"latestRevision,omitempty"`
+	Percent        *int64  `json:"percent,omitempty"`
+	Tag            skipped `json:"tag"`
+	RevisionName   skipped `json:"revisionName"`
+	URL            skipped `json:"url"`
 }
 
 type wireCanaryStatus struct {
@@ -188,7 +203,7 @@ type wireCanaryStatus struct {
 }
 
 // skipped reads past a member the facts do not need. The large ones
-// (managed fields, conditions, traffic) are declared with it rather than
+// (managed fields, conditions) are declared with it rather than
 // left unknown: the decoder reads past an unknown member token by token,
 // ReadValue scans it in one pass, about a third faster
 // (BenchmarkDecodeCorpus).
