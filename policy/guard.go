@@ -239,7 +239,10 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 		return nil, err
 	}
 	m.Facts = facts
-	if facts.DeploymentMode != ModeKnative {
+	// Knative mode gets the canary and tag routing; Standard mode only
+	// the step stamp of its spec.canary[] entries (minStepIntervalSeconds).
+	knative := facts.DeploymentMode == ModeKnative
+	if !knative && facts.DeploymentMode != ModeStandard {
 		return m, nil
 	}
 	if facts.Override.Active {
@@ -247,7 +250,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 		return m, nil
 	}
 	annotations := map[string]string{}
-	if settings.OnModelChange == OnModelChangeInject && req.Operation == OperationUpdate {
+	if knative && settings.OnModelChange == OnModelChangeInject && req.Operation == OperationUpdate {
 		for i := range facts.Components {
 			c := &facts.Components[i]
 			if !needsInjection(c, settings) {
@@ -262,7 +265,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			c.NewPercent, c.NewEffectivePercent = &inj, inj
 		}
 	}
-	if settings.TagRouting == TagRoutingInject && !facts.TagRouting.New &&
+	if knative && settings.TagRouting == TagRoutingInject && !facts.TagRouting.New &&
 		(req.Operation == OperationCreate || facts.RevisionChanged) {
 		annotations[AnnotationTagRouting] = "true"
 	}
@@ -300,10 +303,16 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	return !c.PercentChanged && *c.NewPercent > s.InitialCanaryPercent
 }
 
-// stepped reports whether any component's traffic changes.
+// stepped reports whether any component's traffic changes: in Standard
+// mode, where KServe ignores canaryTrafficPercent, only the spec.canary[]
+// entries' and a promotion's.
 func stepped(f *Facts) bool {
 	for i := range f.Components {
-		if f.Components[i].NewEffectivePercent != f.Components[i].OldEffectivePercent {
+		c := &f.Components[i]
+		if f.DeploymentMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
+			continue
+		}
+		if c.NewEffectivePercent != c.OldEffectivePercent || c.PromotedCanary != "" {
 			return true
 		}
 	}

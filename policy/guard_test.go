@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -448,5 +449,41 @@ func TestValidate_StepIntervalDeniesEarlyRises(t *testing.T) {
 	late := update(t, stamped(canaryAt(10, true), testNow.Add(-10*time.Minute)), stamped(canaryAt(35, true), testNow.Add(-10*time.Minute)))
 	if d, err = g.Validate(context.Background(), late); err != nil || !d.Allowed {
 		t.Errorf("rise after the interval: allowed=%v err=%v denials=%v", d.Allowed, err, d.Denials)
+	}
+}
+
+func TestMutate_StandardModeStampsStepsOfCanaryEntriesOnly(t *testing.T) {
+	g := newGuard(t, "minStepIntervalSeconds: 300")
+	entryAt := func(pct int) string { return standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, pct)) }
+	tests := []struct {
+		name      string
+		old, new  string
+		wantStamp bool
+	}{
+		{"an entry's step", entryAt(10), entryAt(35), true},
+		{"an entry lowered", entryAt(35), entryAt(10), true},
+		{"a promotion", entryAt(100), standardManifest("v2", stdStableV1), true},
+		{"canaryTrafficPercent, which Standard mode ignores", standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 10"),
+			standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 35"), false},
+		{"no traffic change", entryAt(10), entryAt(10), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := g.Mutate(context.Background(), update(t, tt.old, tt.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stamped := false
+			for _, p := range m.Patches {
+				if p.Path == "/metadata/annotations/canary-guard.dev~1step-at" && p.Value == testNow.Format(time.RFC3339) {
+					stamped = true
+				} else {
+					t.Errorf("unexpected patch %+v", p)
+				}
+			}
+			if stamped != tt.wantStamp {
+				t.Errorf("stamped = %v, want %v (patches %+v)", stamped, tt.wantStamp, m.Patches)
+			}
+		})
 	}
 }
