@@ -235,6 +235,14 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 	o.Containers, n.Containers = nil, nil
 	if o.ART != nil && n.ART != nil {
 		oa, na := *o.ART, *n.ART
+		// KServe's defaulter names the container and fills in the default
+		// runtimeVersion (ARTExplainerSpec.Default): an object sent without
+		// them, as server-side apply or kubectl replace send it, is the
+		// same explainer.
+		oa.Name, na.Name = "", ""
+		if na.RuntimeVersion == nil {
+			na.RuntimeVersion = oa.RuntimeVersion
+		}
 		if !equal(oa.Resources, na.Resources) {
 			d.add(prefix, "art.resources")
 		}

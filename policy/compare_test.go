@@ -576,6 +576,28 @@ func TestCompare_ExplainerArtChangesAreItsOwn(t *testing.T) {
 	}
 }
 
+func TestCompare_ExplainerArtDefaultsAreNoChange(t *testing.T) {
+	// What KServe's defaulter stores (ARTExplainerSpec.Default) against the
+	// same explainer sent without the fields it fills in.
+	stored := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", name: kserve-container, runtimeVersion: "v0.20.0"}`
+	tests := []struct {
+		name, sent string
+		wantChange bool
+	}{
+		{"sent without the defaulted name and runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`, false},
+		{"sent as stored", stored, false},
+		{"another runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.21.0"}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, fmt.Sprintf(explainerBase, stored), fmt.Sprintf(explainerBase, tt.sent))
+			if e := componentByID(t, f, KindExplainer); e.ModelChanged != tt.wantChange {
+				t.Errorf("explainer modelChanged=%v (%v), want %v", e.ModelChanged, e.ChangedFields, tt.wantChange)
+			}
+		})
+	}
+}
+
 func TestCompare_LegacyBlockWinsOverModelAsKServesDefaulterDoes(t *testing.T) {
 	// A client-side apply of a legacy manifest onto a stored object leaves
 	// both blocks; KServe's defaulter lets the legacy one win.
