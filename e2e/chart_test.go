@@ -1124,3 +1124,25 @@ func equalRules(a, b []admissionregistrationv1.RuleWithOperations) bool {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestChartPolicyChangeRollsThePods: a change of the custom policies
+// changes the pod template, so that a policy that does not compile stalls
+// the rollout instead of waiting for the next restart; a change of
+// anything else in the configuration does not.
+func TestChartPolicyChangeRollsThePods(t *testing.T) {
+	checksum := func(args ...string) string {
+		d := &appsv1.Deployment{}
+		renderChart(t, chartRelease, chartNamespace, args...).decode(t, "Deployment", chartFullname, d)
+		return d.Spec.Template.Annotations["checksum/policies"]
+	}
+	base := checksum()
+	if base == "" {
+		t.Fatal("the pod template has no checksum/policies annotation")
+	}
+	if got := checksum("--set", "policies.team\\.rego=package canary_guard"); got == base {
+		t.Error("a policy change leaves the pod template as it was")
+	}
+	if got := checksum("--set", "config.maxStepPercent=10"); got != base {
+		t.Error("a configuration change rolls the pods; it is reloaded in place")
+	}
+}
