@@ -180,9 +180,10 @@ func chartCases(t *testing.T) []chartCase {
 		{
 			name: "namespace-overrides",
 			args: []string{"--set-json", `config={"enforcement":"enforce","maxStepPercent":20,"override":{"groups":["sre-oncall"]},` +
-				`"exempt":{"users":["system:serviceaccount:argocd:bootstrap"]},"namespaces":[` +
+				`"exempt":{"users":["system:serviceaccount:argocd:bootstrap","o'brien@corp.example"]},"namespaces":[` +
 				`{"match":"staging-*","enforcement":"warn"},{"match":"sandbox.team-*","enforcement":"audit"},` +
-				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10,"exempt":{"groups":["release-bots"]},"override":{"groups":[]}}]}`},
+				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10,"initialCanaryPercent":5,"exempt":{"groups":["release-bots"]},"override":{"groups":[]}}]}`,
+				"--set-json", `webhook.objectSelector={"matchExpressions":[{"key":"canary-guard.dev/skip","operator":"DoesNotExist"}]}`},
 			want:  defaultChartWant(),
 			check: checkNamespaceOverrides,
 		},
@@ -190,6 +191,13 @@ func chartCases(t *testing.T) []chartCase {
 			name: "extra-match-conditions",
 			args: []string{"--set-json", `webhook.matchConditions=[{"name":"team-labelled","expression":"has(object.metadata.labels) && 'team' in object.metadata.labels"}]`},
 			want: with(func(w *chartWant) { w.extraConditions = []string{"team-labelled"} }),
+			check: func(t *testing.T, r *renderedChart) {
+				vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+				r.decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+				if len(vap.Spec.MatchConditions) != 1 || vap.Spec.MatchConditions[0].Name != "team-labelled" {
+					t.Errorf("backstop matchConditions %v, want the webhooks' extra team-labelled", vap.Spec.MatchConditions)
+				}
+			},
 		},
 		{
 			name: "issuer-ref",
@@ -1025,15 +1033,19 @@ func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
 	// onModelChange: deny namespaces, where canary-guard's answer is the
 	// one to see. Each entry has its exempt users and groups and override
 	// groups, inherited key by key from the top level as canary-guard does.
-	top := `'exemptUsers': ['system:serviceaccount:argocd:bootstrap'], 'exemptGroups': [], 'overrideGroups': ['sre-oncall']`
-	wantRules := `[{'re': ['^staging-.*$'], 'applies': ['false'], ` + top + `}, ` +
-		`{'re': ['^sandbox\\.team-.*$'], 'applies': ['false'], ` + top + `}, ` +
-		`{'re': ['^gitops-.*$'], 'applies': ['false'], ` + top + `}, ` +
-		`{'re': ['^prod-.*$'], 'applies': ['true'], 'exemptUsers': ['system:serviceaccount:argocd:bootstrap'], 'exemptGroups': ['release-bots'], 'overrideGroups': []}]`
+	users := `["system:serviceaccount:argocd:bootstrap","o'brien@corp.example"]`
+	top := `'exemptUsers': ` + users + `, 'exemptGroups': [], 'overrideGroups': ["sre-oncall"]`
+	wantRules := `[{'re': ['^staging-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
+		`{'re': ['^sandbox\\.team-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
+		`{'re': ['^gitops-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
+		`{'re': ['^prod-.*$'], 'applies': ['true'], 'initial': ['5'], 'exemptUsers': ` + users + `, 'exemptGroups': ["release-bots"], 'overrideGroups': []}]`
 	if vars["namespaceRules"] != wantRules {
 		t.Errorf("backstop namespaceRules\n%s\nwant\n%s", vars["namespaceRules"], wantRules)
 	}
-	if !strings.Contains(vars["rule"], ": {'re': [''], 'applies': ['true'], "+top+"}") {
+	if sel := vap.Spec.MatchConstraints.ObjectSelector; sel == nil || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != "canary-guard.dev/skip" {
+		t.Errorf("backstop objectSelector %v, want the webhooks' webhook.objectSelector", sel)
+	}
+	if !strings.Contains(vars["rule"], ": {'re': [''], 'applies': ['true'], 'initial': ['10'], "+top+"}") {
 		t.Errorf("backstop rule %q lacks the top-level settings", vars["rule"])
 	}
 	var valid string
@@ -1047,8 +1059,8 @@ func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
 	for _, v := range vap.Spec.Validations {
 		msg += v.MessageExpression
 	}
-	if !strings.Contains(msg, "canaryTrafficPercent: 10") || !strings.Contains(msg, "namespace "+chartNamespace) {
-		t.Errorf("backstop message %q, want the initial percent 10 and the release namespace", msg)
+	if !strings.Contains(msg, "canaryTrafficPercent: ' + variables.rule.initial[0]") || !strings.Contains(msg, "namespace "+chartNamespace) {
+		t.Errorf("backstop message %q, want the namespace's initial percent and the release namespace", msg)
 	}
 }
 

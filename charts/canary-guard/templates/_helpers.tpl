@@ -132,11 +132,10 @@ expression, escaped for a single-quoted CEL string. */}}
 {{- end -}}
 
 {{/* One namespace rule of the backstop as a CEL map. CEL literals must be
-homogeneous: every value is a list of strings, the regular expression and
-applies ('true' or 'false') lists of one. */}}
+homogeneous: every value is a list of strings, the regular expression,
+applies ('true' or 'false') and the initial percent lists of one. Names are
+JSON strings, which are CEL string literals too, quotes and all. */}}
 {{- define "canary-guard.backstopRule" -}}
-{{- $list := dict }}
-{{- range $key := list "users" "groups" "overrideGroups" }}{{ $_ := set $list $key (get $ $key | toJson | replace "\"" "'") }}{{ end -}}
-{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'exemptUsers': {{ $list.users }}, 'exemptGroups': {{ $list.groups }}, 'overrideGroups': {{ $list.overrideGroups }}}
+{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'initial': ['{{ .initial }}'], 'exemptUsers': {{ .users | toJson }}, 'exemptGroups': {{ .groups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
 {{- end -}}
 
