@@ -43,6 +43,7 @@ type doctor struct {
 	kube       kubernetes.Interface
 	namespace  string
 	release    string
+	fullname   string
 	kserveNS   string
 	knativeNS  string
 	metricsURL []string
@@ -119,11 +120,28 @@ Exit status 1 when a check fails; warnings do not fail.`,
 	}
 	f := cmd.Flags()
 	kube.add(f)
-	f.StringVar(&d.release, "release", "canary-guard", "the Helm release name (the webhook configurations, Service and ConfigMaps are named after it)")
+	f.StringVar(&d.release, "release", "canary-guard", "the Helm release name (its pods carry it; its objects are named after it as the chart names them)")
+	f.StringVar(&d.fullname, "fullname", "", "the name of the release's objects, when the chart's fullnameOverride or nameOverride set it (default: the release name, with -canary-guard appended unless it contains canary-guard)")
 	f.StringVar(&d.kserveNS, "kserve-namespace", "kserve", "namespace of KServe's inferenceservice-config")
 	f.StringVar(&d.knativeNS, "knative-namespace", "knative-serving", "namespace of Knative Serving's config-gc")
 	f.StringArrayVar(&d.metricsURL, "metrics-url", nil, "scrape these /metrics URLs instead of the pods (repeatable; for installs outside the cluster)")
 	return cmd
+}
+
+// objectName is the name the chart gives the release's objects
+// (canary-guard.fullname in the chart's _helpers.tpl).
+func (d *doctor) objectName() string {
+	if d.fullname != "" {
+		return d.fullname
+	}
+	name := d.release
+	if !strings.Contains(name, "canary-guard") {
+		name += "-canary-guard"
+	}
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return strings.TrimSuffix(name, "-")
 }
 
 func (d *doctor) run(ctx context.Context) {
@@ -146,20 +164,20 @@ type webhookTarget struct {
 func (d *doctor) checkWebhookConfigurations(ctx context.Context) []webhookTarget {
 	var targets []webhookTarget
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := d.c.Get(ctx, client.ObjectKey{Name: d.release}, mwc); err != nil {
-		d.fail("MutatingWebhookConfiguration %s: %v (is the release installed? see helm list -A)", d.release, err)
+	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, mwc); err != nil {
+		d.fail("MutatingWebhookConfiguration %s: %v (is the release installed? see helm list -A)", d.objectName(), err)
 	} else {
 		for _, w := range mwc.Webhooks {
-			targets = append(targets, webhookTarget{config: "MutatingWebhookConfiguration " + d.release, webhook: w.Name,
+			targets = append(targets, webhookTarget{config: "MutatingWebhookConfiguration " + d.objectName(), webhook: w.Name,
 				service: w.ClientConfig.Service, url: ptrString(w.ClientConfig.URL), caBundle: w.ClientConfig.CABundle})
 		}
 	}
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := d.c.Get(ctx, client.ObjectKey{Name: d.release}, vwc); err != nil {
-		d.fail("ValidatingWebhookConfiguration %s: %v (is the release installed? see helm list -A)", d.release, err)
+	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, vwc); err != nil {
+		d.fail("ValidatingWebhookConfiguration %s: %v (is the release installed? see helm list -A)", d.objectName(), err)
 	} else {
 		for _, w := range vwc.Webhooks {
-			targets = append(targets, webhookTarget{config: "ValidatingWebhookConfiguration " + d.release, webhook: w.Name,
+			targets = append(targets, webhookTarget{config: "ValidatingWebhookConfiguration " + d.objectName(), webhook: w.Name,
 				service: w.ClientConfig.Service, url: ptrString(w.ClientConfig.URL), caBundle: w.ClientConfig.CABundle})
 		}
 	}
@@ -239,7 +257,7 @@ func (d *doctor) checkServedCertificate(ctx context.Context, targets []webhookTa
 		} else {
 			host = t.service.Name + "." + t.service.Namespace + ".svc"
 			secret := &corev1.Secret{}
-			key := client.ObjectKey{Namespace: t.service.Namespace, Name: d.release + "-tls"}
+			key := client.ObjectKey{Namespace: t.service.Namespace, Name: d.objectName() + "-tls"}
 			if err := d.c.Get(ctx, key, secret); err != nil {
 				d.fail("reading the serving certificate Secret %s: %v", key, err)
 				continue
@@ -291,7 +309,7 @@ func servedCertificate(ctx context.Context, hostport string) (*x509.Certificate,
 // through cert-manager's own API types.
 func (d *doctor) checkCertManager(ctx context.Context) {
 	cert := &cmapi.Certificate{}
-	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.release}, cert); err != nil {
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName()}, cert); err != nil {
 		return // not cert-manager mode, or cert-manager is not installed
 	}
 	for _, c := range cert.Status.Conditions {
@@ -299,13 +317,13 @@ func (d *doctor) checkCertManager(ctx context.Context) {
 			continue
 		}
 		if c.Status == cmmeta.ConditionTrue {
-			d.pass("cert-manager Certificate %s/%s is Ready (notAfter %s, renewal %s)", d.namespace, d.release, timeText(cert.Status.NotAfter), timeText(cert.Status.RenewalTime))
+			d.pass("cert-manager Certificate %s/%s is Ready (notAfter %s, renewal %s)", d.namespace, d.objectName(), timeText(cert.Status.NotAfter), timeText(cert.Status.RenewalTime))
 		} else {
-			d.fail("cert-manager Certificate %s/%s is not Ready: %s (kubectl describe certificate -n %s %s)", d.namespace, d.release, c.Message, d.namespace, d.release)
+			d.fail("cert-manager Certificate %s/%s is not Ready: %s (kubectl describe certificate -n %s %s)", d.namespace, d.objectName(), c.Message, d.namespace, d.objectName())
 		}
 		return
 	}
-	d.warn("cert-manager Certificate %s/%s has no Ready condition yet", d.namespace, d.release)
+	d.warn("cert-manager Certificate %s/%s has no Ready condition yet", d.namespace, d.objectName())
 }
 
 func timeText(t *metav1.Time) string {
@@ -371,13 +389,13 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 
 func (d *doctor) checkStepAnnotation(ctx context.Context) {
 	cm := &corev1.ConfigMap{}
-	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.release + "-config"}, cm); err != nil {
-		d.warn("cannot read canary-guard's configuration ConfigMap %s/%s-config: %v (step interval not checked)", d.namespace, d.release, err)
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-config"}, cm); err != nil {
+		d.warn("cannot read canary-guard's configuration ConfigMap %s/%s-config: %v (step interval not checked)", d.namespace, d.objectName(), err)
 		return
 	}
 	cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
 	if err != nil {
-		d.fail("canary-guard's configuration in %s/%s-config does not load: %v", d.namespace, d.release, err)
+		d.fail("canary-guard's configuration in %s/%s-config does not load: %v", d.namespace, d.objectName(), err)
 		return
 	}
 	stepOn := cfg.Defaults.MinStepIntervalSeconds > 0

@@ -112,3 +112,20 @@ func TestDoctor_RevisionGCThatDropsThePreviousModelFails(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctor_ObjectNameFollowsTheChart(t *testing.T) {
+	tests := []struct{ release, fullname, want string }{
+		{"canary-guard", "", "canary-guard"},
+		{"my-canary-guard", "", "my-canary-guard"},
+		{"cg2", "", "cg2-canary-guard"},
+		{"platform", "guard", "guard"},
+		{strings.Repeat("r", 60), "", strings.Repeat("r", 60) + "-ca"},
+		{strings.Repeat("r", 62), "", strings.Repeat("r", 62)},
+	}
+	for _, tt := range tests {
+		d := &doctor{release: tt.release, fullname: tt.fullname}
+		if got := d.objectName(); got != tt.want {
+			t.Errorf("release %q fullname %q: objectName %q, want %q", tt.release, tt.fullname, got, tt.want)
+		}
+	}
+}
