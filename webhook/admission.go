@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -99,7 +100,13 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		apiVersion = review.APIVersion
 		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
-		resp = h.decide(r.Context(), review.Request, raw)
+		ctx := r.Context()
+		if d, ok := apiServerTimeout(r.URL.RawQuery); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		resp = h.decide(ctx, review.Request, raw)
 		resp.UID = review.Request.UID
 		return resp
 	}()
@@ -220,4 +227,27 @@ func erroredResponse(code int32, err error) *admissionv1.AdmissionResponse {
 // errored is the answer to a request canary-guard cannot read.
 func errored(err error) *admissionv1.AdmissionResponse {
 	return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+}
+
+// apiServerTimeout reads the timeout the API server puts on a webhook call
+// (?timeout=10s, the registration's timeoutSeconds) and returns how long
+// canary-guard may take to decide: a fifth less, at most half a second,
+// left for the answer to travel back. Answering in time is what lets warn
+// and audit namespaces, and rollbacks, pass a rule that ran out of time;
+// an API server that gives up first applies the failure policy instead.
+func apiServerTimeout(rawQuery string) (time.Duration, bool) {
+	for rawQuery != "" {
+		var kv string
+		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
+		v, ok := strings.CutPrefix(kv, "timeout=")
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, false
+		}
+		return d - min(d/5, 500*time.Millisecond), true
+	}
+	return 0, false
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -196,5 +197,45 @@ func TestValidate_RollbackIsAdmitted(t *testing.T) {
 	resp := post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", to0, isvcV2At10))
 	if !resp.Allowed {
 		t.Errorf("rollback denied: %+v", resp.Result)
+	}
+}
+
+func TestAPIServerTimeout_LeavesTimeToAnswer(t *testing.T) {
+	tests := []struct {
+		query  string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"timeout=10s", 9500 * time.Millisecond, true},
+		{"timeout=1s", 800 * time.Millisecond, true},
+		{"dryRun=All&timeout=2s", 1600 * time.Millisecond, true},
+		{"timeout=soon", 0, false},
+		{"timeout=0s", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := apiServerTimeout(tt.query)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("apiServerTimeout(%q) = %v, %v; want %v, %v", tt.query, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestHandlers_DecideWithinTheAPIServersTimeout(t *testing.T) {
+	var deadline time.Time
+	var hasDeadline bool
+	h := newReviewHandler("validate", slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(ctx context.Context, _ *wireRequest, _ func() ([]byte, []byte, error)) *admissionv1.AdmissionResponse {
+			deadline, hasDeadline = ctx.Deadline()
+			return allowedResponse()
+		})
+	start := time.Now()
+	post(t, h, ValidatePath+"?timeout=2s", "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	if !hasDeadline || deadline.Sub(start) > 1700*time.Millisecond || deadline.Sub(start) < time.Second {
+		t.Errorf("deadline %v after the request (set: %v), want 1.6 s for the API server's 2 s", deadline.Sub(start), hasDeadline)
+	}
+	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	if hasDeadline {
+		t.Error("a request without ?timeout= got a deadline of its own")
 	}
 }
