@@ -216,6 +216,24 @@ func chartCases(t *testing.T) []chartCase {
 			},
 		},
 		{
+			name: "openshift-ids-and-extra-args",
+			args: []string{"--set", "podSecurityContext.runAsUser=null", "--set", "podSecurityContext.runAsGroup=null",
+				"--set-json", `extraArgs=["--eval-timeout=1s","--max-concurrent-evaluations=32"]`},
+			want: defaultChartWant(),
+			check: func(t *testing.T, r *renderedChart) {
+				d := &appsv1.Deployment{}
+				r.decode(t, "Deployment", chartFullname, d)
+				psc := d.Spec.Template.Spec.SecurityContext
+				if psc == nil || psc.RunAsUser != nil || psc.RunAsGroup != nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+					t.Errorf("pod securityContext %+v, want runAsNonRoot without fixed IDs", psc)
+				}
+				args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+				if !strings.HasSuffix(args, "--eval-timeout=1s --max-concurrent-evaluations=32") {
+					t.Errorf("args %q, want extraArgs last", args)
+				}
+			},
+		},
+		{
 			name: "single replica",
 			args: []string{"--set", "replicaCount=1"},
 			want: with(func(w *chartWant) { w.replicas = 1 }),
