@@ -265,7 +265,10 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			c.NewPercent, c.NewEffectivePercent = &inj, inj
 		}
 	}
-	if knative && settings.TagRouting == TagRoutingInject && !facts.TagRouting.New &&
+	// An annotation the user set, "false" included (names too long for the
+	// latest-/prev- hosts, kserve #2428), is theirs to keep.
+	_, tagRoutingSet := req.Object.Annotations[AnnotationTagRouting]
+	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet &&
 		(req.Operation == OperationCreate || facts.RevisionChanged) {
 		annotations[AnnotationTagRouting] = "true"
 	}

@@ -487,3 +487,37 @@ func TestMutate_StandardModeStampsStepsOfCanaryEntriesOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
+	g := newGuard(t, "")
+	tests := []struct {
+		name, annotation string
+		wantInjected     bool
+	}{
+		{"absent", "", true},
+		{"explicitly off", `"false"`, false},
+		{"on", `"true"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent := newModelNoCanary
+			if tt.annotation != "" {
+				sent = strings.Replace(sent, "metadata: {name: my-model, namespace: models}",
+					"metadata: {name: my-model, namespace: models, annotations: {serving.kserve.io/enable-tag-routing: "+tt.annotation+"}}", 1)
+			}
+			m, err := g.Mutate(context.Background(), update(t, stableV1, sent))
+			if err != nil {
+				t.Fatal(err)
+			}
+			injected := false
+			for _, p := range m.Patches {
+				if v, ok := p.Value.(map[string]string); ok && v[AnnotationTagRouting] == "true" || p.Path == "/metadata/annotations/serving.kserve.io~1enable-tag-routing" {
+					injected = true
+				}
+			}
+			if injected != tt.wantInjected {
+				t.Errorf("tag routing injected: %v, want %v (patches %+v)", injected, tt.wantInjected, m.Patches)
+			}
+		})
+	}
+}

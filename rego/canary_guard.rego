@@ -516,3 +516,15 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 		[input.request.name, count(input.request.name), input.request.name],
 	)
 }
+
+warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	input.request.operation == "UPDATE"
+	input.rollout.deploymentMode == "Knative"
+	count(input.request.name) > 46
+	input.rollout.tagRouting.old == false
+	input.rollout.tagRouting.new == true
+	msg := sprintf(
+		"name %s is %d characters: tag routing, turned on by this update, needs hosts latest-%s-predictor... and prev-... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.",
+		[input.request.name, count(input.request.name), input.request.name],
+	)
+}

@@ -977,9 +977,19 @@ test_name_of_46_characters_is_not_warned if {
 	count(warn_of(inp)) == 0
 }
 
-test_long_name_on_update_is_not_warned if {
+test_long_name_on_update_with_tag_routing_on_before_is_not_warned if {
 	inp := with_request(knative_update([predictor(null, null, revision_change)]), {"name": long_name})
 	not "tag-routing-name" in rules(warn_of(inp))
+}
+
+test_long_name_on_update_turning_tag_routing_on_is_warned if {
+	base := with_request(knative_update([predictor(null, null, revision_change)]), {"name": long_name})
+	inp := object.union(base, {"rollout": {"tagRouting": {"old": false, "new": true}}})
+	fires(warn_of(inp), "tag-routing-name", [
+		sprintf("name %s is 47 characters", [long_name]),
+		"turned on by this update",
+		`serving.kserve.io/enable-tag-routing: "false"`,
+	])
 }
 
 test_long_name_in_standard_mode_is_not_warned if {
