@@ -174,8 +174,11 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	}
 	switch {
 	case facts.AlwaysAdmit:
-		// Rollbacks and lowering are never blocked, whatever the rules say.
+		// Rollbacks and lowering are never blocked, whatever the rules
+		// say; what the rules say is still worth showing (a percent that
+		// Standard mode ignores, so the "rollback" moved no traffic).
 		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
+		d.Warnings = append(d.Warnings, admittedAnyway(d.Denials, facts.AlwaysAdmitReason)...)
 		return d, nil
 	case facts.Override.Active:
 		d.Reason = "override"
@@ -193,6 +196,20 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Allowed = false
 	}
 	return d, nil
+}
+
+// admittedAnyway turns the denials of an always-admitted update into
+// warnings that say why it passed.
+func admittedAnyway(denials []Violation, reason string) []Violation {
+	what := map[string]string{"rollback": "a rollback", "lowered": "a lowered percent", "no revision change": "an update that creates no revision"}[reason]
+	if what == "" {
+		what = "this update"
+	}
+	out := make([]Violation, len(denials))
+	for i, v := range denials {
+		out[i] = Violation{Rule: v.Rule, Msg: "admitted, as " + what + " always is, but: " + v.Msg}
+	}
+	return out
 }
 
 func overridden(denials []Violation) []Violation {

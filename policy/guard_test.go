@@ -521,3 +521,25 @@ func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 		})
 	}
 }
+
+func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
+	g := newGuard(t, "")
+	standard := func(pct string) string {
+		return standardManifest("", stdStableV1+"\n    canaryTrafficPercent: "+pct)
+	}
+	d, err := g.Validate(context.Background(), update(t, standard("10"), standard("0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || !strings.HasPrefix(d.Reason, "always-admit:") {
+		t.Fatalf("allowed=%v reason=%q, want always admitted", d.Allowed, d.Reason)
+	}
+	if !hasRule(d.Warnings, "standard-ignores-percent") {
+		t.Errorf("warnings %v, want the standard-ignores-percent denial shown as a warning", d.Warnings)
+	}
+	for _, w := range d.Warnings {
+		if w.Rule == "standard-ignores-percent" && !strings.HasPrefix(w.Msg, "admitted, as a lowered percent always is, but: ") {
+			t.Errorf("warning %q does not say why it was admitted", w.Msg)
+		}
+	}
+}
