@@ -317,6 +317,11 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
+	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {
+		// The validating webhook refuses it (mid-rollout): a patch and a
+		// "so it enters as a canary" warning would contradict that answer.
+		return false
+	}
 	if c.NewPercent == nil || *c.NewPercent == 100 {
 		return true
 	}

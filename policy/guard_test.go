@@ -348,6 +348,9 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		{name: "percent-only update", old: canaryAt(10, true), new: canaryAt(35, true)},
 		{name: "unrelated update that creates no revision", old: stableV1, new: strings.Replace(stableV1, "namespace: models}", "namespace: models, finalizers: [x]}", 1)},
 		{name: "deny mode never rewrites", config: "onModelChange: deny", old: stableV1, new: newModelNoCanary, wantTag: true},
+		// The validating webhook refuses a new model mid-rollout there.
+		{name: "mid-rollout model change where that is refused", config: "midRolloutModelChange: deny",
+			old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},
 		{name: "tag routing off", config: "tagRouting: \"off\"", old: stableV1, new: newModelNoCanary, wantPercent: true},
 		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
 		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),

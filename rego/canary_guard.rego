@@ -137,10 +137,32 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s %s → %s rises by %d; at most %d per update. Set %d now, %s.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent), roll_back_desc(c.oldEffectivePercent)],
+		"%s %s → %s rises by %d; at most %d per update. %s %d%s, %s.",
+		[
+			field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent,
+			set_when(c), next_step(c.oldEffectivePercent), now_unless_waiting(c), roll_back_desc(c.oldEffectivePercent),
+		],
 	)
 }
+
+# The next step is only allowed now if the canary-not-ready rule lets it.
+waiting_for_ready(c) if {
+	input.config.requireReadyCanary == true
+	c.canaryReady == "false"
+}
+
+set_when(c) := "Once the canary is ready, set" if waiting_for_ready(c)
+
+else := "Set"
+
+now_unless_waiting(c) := "" if waiting_for_ready(c)
+
+else := " now"
+
+# How to roll a component back: a Standard-mode entry is removed.
+roll_back_hint(c) := "remove the entry to roll back" if c.kind == "canary"
+
+else := "set 0 to roll back"
 
 # The way back from a refused rise: 0, unless the canary is there already.
 roll_back_desc(old) := "or leave it at 0" if {
@@ -154,8 +176,8 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
-		"%s %s → %s raises traffic while the canary is not ready: %s. Wait until it is ready, then raise it; or set 0 to roll back.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
+		"%s %s → %s raises traffic while the canary is not ready: %s. Wait until it is ready, then raise it; or %s.",
+		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason, roll_back_hint(c)],
 	)
 }
 
@@ -370,8 +392,11 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s (canary %s) %d → %d rises by %d; at most %d per update. Set %d now, or remove the entry to roll back.",
-		[field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent, next_step(c.oldEffectivePercent)],
+		"%s (canary %s) %d → %d rises by %d; at most %d per update. %s %d%s, or remove the entry to roll back.",
+		[
+			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent,
+			set_when(c), next_step(c.oldEffectivePercent), now_unless_waiting(c),
+		],
 	)
 }
 

@@ -780,7 +780,20 @@ test_standard_entry_rise_while_not_ready_is_denied if {
 	entry := canary_entry("canary-v2", 0, 10, 35, {"canaryReady": "false", "canaryReadyReason": "canary canary-v2 is not ready"})
 	d := deny_of(standard_update([standard_predictor({}), entry]))
 	rules(d) == {"canary-not-ready"}
-	fires(d, "canary-not-ready", ["spec.canary[0].trafficPercent 10 → 35", "canary canary-v2 is not ready"])
+	fires(d, "canary-not-ready", ["spec.canary[0].trafficPercent 10 → 35", "canary canary-v2 is not ready", "remove the entry to roll back"])
+}
+
+test_jump_while_canary_not_ready_names_the_next_step_for_later if {
+	d := deny_of(knative_update([predictor(10, null, not_ready)]))
+	rules(d) == {"max-step", "canary-not-ready"}
+	fires(d, "max-step", ["Once the canary is ready, set 35, or 0 to roll back."])
+	not fires(d, "max-step", ["Set 35 now"])
+}
+
+test_standard_jump_while_canary_not_ready_names_the_next_step_for_later if {
+	entry := canary_entry("canary-v2", 0, 10, 80, {"canaryReady": "false", "canaryReadyReason": "canary canary-v2 is not ready"})
+	d := deny_of(standard_update([standard_predictor({}), entry]))
+	fires(d, "max-step", ["Once the canary is ready, set 35, or remove the entry to roll back."])
 }
 
 test_standard_entry_rise_before_step_interval_is_denied if {
