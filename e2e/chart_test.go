@@ -234,6 +234,32 @@ func chartCases(t *testing.T) []chartCase {
 			},
 		},
 		{
+			name: "host-network-and-ports",
+			args: []string{"--set", "hostNetwork=true", "--set", "ports.webhook=10443", "--set", "ports.metrics=10080", "--set", "ports.health=10081"},
+			want: defaultChartWant(),
+			check: func(t *testing.T, r *renderedChart) {
+				d := &appsv1.Deployment{}
+				r.decode(t, "Deployment", chartFullname, d)
+				pod := d.Spec.Template.Spec
+				if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+					t.Errorf("hostNetwork %v dnsPolicy %q, want the node's network with cluster DNS", pod.HostNetwork, pod.DNSPolicy)
+				}
+				args := strings.Join(pod.Containers[0].Args, " ")
+				for _, want := range []string{"--port=10443", "--metrics-addr=:10080", "--health-addr=:10081"} {
+					if !strings.Contains(args, want) {
+						t.Errorf("args %q lack %s", args, want)
+					}
+				}
+				ports := map[string]int32{}
+				for _, p := range pod.Containers[0].Ports {
+					ports[p.Name] = p.ContainerPort
+				}
+				if ports["webhook"] != 10443 || ports["metrics"] != 10080 || ports["health"] != 10081 {
+					t.Errorf("container ports %v", ports)
+				}
+			},
+		},
+		{
 			name: "single replica",
 			args: []string{"--set", "replicaCount=1"},
 			want: with(func(w *chartWant) { w.replicas = 1 }),
