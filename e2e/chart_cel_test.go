@@ -40,31 +40,12 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 	if knative == "" {
 		t.Fatal("the backstop has no variable knative")
 	}
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
-	var rollback string
-	for _, mc := range vwc.Webhooks[0].MatchConditions {
-		if mc.Name == rollbackCondName {
-			rollback = mc.Expression
-		}
-	}
+	rollback := rollbackCondition(t, r)
 	if !strings.Contains(rollback, strings.TrimSpace(knative)) {
 		t.Errorf("the rollback matchCondition does not resolve the mode as the backstop does:\n%s\nbackstop:\n%s", rollback, knative)
 	}
 
-	env, err := cel.NewEnv(cel.OptionalTypes(),
-		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, issues := env.Compile(knative)
-	if issues.Err() != nil {
-		t.Fatalf("the backstop's knative variable: %v\n%s", issues.Err(), knative)
-	}
-	program, err := env.Program(compiled)
-	if err != nil {
-		t.Fatal(err)
-	}
+	program := compileCEL(t, "the backstop's knative variable", knative)
 
 	const modeKey = "serving.kserve.io/deploymentMode"
 	cases := []struct {
@@ -112,6 +93,40 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 	}
 }
 
+// rollbackCondition is the validating webhook's rollback matchCondition.
+func rollbackCondition(t *testing.T, r *renderedChart) string {
+	t.Helper()
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+	for _, mc := range vwc.Webhooks[0].MatchConditions {
+		if mc.Name == rollbackCondName {
+			return mc.Expression
+		}
+	}
+	t.Fatalf("the validating webhook has no matchCondition %s", rollbackCondName)
+	return ""
+}
+
+// compileCEL compiles an admission CEL expression over object, oldObject
+// and request, as the API server's optional types allow.
+func compileCEL(t *testing.T, what, expr string) cel.Program {
+	t.Helper()
+	env, err := cel.NewEnv(cel.OptionalTypes(),
+		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, issues := env.Compile(expr)
+	if issues.Err() != nil {
+		t.Fatalf("%s: %v\n%s", what, issues.Err(), expr)
+	}
+	program, err := env.Program(compiled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return program
+}
+
 // toMap is obj in its JSON form, as the API server hands it to CEL.
 func toMap(t *testing.T, obj any) map[string]any {
 	t.Helper()
@@ -127,31 +142,8 @@ func toMap(t *testing.T, obj any) map[string]any {
 // while canary-guard is down) for every kind of rollback, and only for
 // updates canary-guard itself always admits.
 func TestChartRollbackConditionCEL(t *testing.T) {
-	r := renderChart(t, chartRelease, chartNamespace)
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
-	var expr string
-	for _, mc := range vwc.Webhooks[0].MatchConditions {
-		if mc.Name == rollbackCondName {
-			expr = mc.Expression
-		}
-	}
-	if expr == "" {
-		t.Fatalf("no matchCondition %s", rollbackCondName)
-	}
-	env, err := cel.NewEnv(cel.OptionalTypes(),
-		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, issues := env.Compile(expr)
-	if issues.Err() != nil {
-		t.Fatalf("%s: %v\n%s", rollbackCondName, issues.Err(), expr)
-	}
-	program, err := env.Program(compiled)
-	if err != nil {
-		t.Fatal(err)
-	}
+	expr := rollbackCondition(t, renderChart(t, chartRelease, chartNamespace))
+	program := compileCEL(t, rollbackCondName, expr)
 
 	pct := func(v int64) *int64 { return &v }
 	uri := func(s string) *string { return &s }
