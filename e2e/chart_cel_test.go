@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,6 +212,11 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
 			}), false},
 		{"Knative transformer added at 0", knative(pct(10), nil, nil), knative(pct(10), pct(0), nil), false},
+		{"Knative predictor -5 → 0", knative(pct(-5), nil, nil), knative(pct(0), nil, nil), false},
+		{"Knative predictor to 0 beside a transformer left at 150", knative(pct(10), pct(150), nil), knative(pct(0), pct(150), nil), false},
+		{"Knative predictor to 0 beside a transformer left at -5", knative(pct(10), pct(-5), nil), knative(pct(0), pct(-5), nil), false},
+		{"Standard entry lowered beside a predictor percent -5 → 0", edit(standard(20), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = pct(-5) }),
+			edit(standard(10), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = pct(0) }), false},
 		{"Standard predictor 10 → 0 (ignored by KServe)", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }), false},
 		{"Standard canary entry removed", standard(20), standard(), true},
@@ -226,27 +232,66 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		{"Standard promotion", standard(100),
 			edit(standard(), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Name = "v3" }), false},
 	}
+	// skips evaluates the condition and checks that whatever it lets the
+	// API server skip, canary-guard always admits.
+	skips := func(t *testing.T, oldObj, newObj *kservev1beta1.InferenceService) bool {
+		t.Helper()
+		out, _, err := program.Eval(map[string]any{
+			"object": toMap(t, newObj), "oldObject": toMap(t, oldObj),
+			"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
+		})
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", rollbackCondName, err)
+		}
+		skipped := out.Value() == false
+		facts, err := policy.BuildFacts(&policy.Request{Operation: "UPDATE", Namespace: "prod", Name: "m", Object: newObj, OldObject: oldObj},
+			policy.FactsOptions{Settings: policy.DefaultConfig().For("prod")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if skipped && !facts.AlwaysAdmit {
+			t.Errorf("skipped by the API server, but canary-guard would evaluate it (not always admitted)")
+		}
+		return skipped
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := program.Eval(map[string]any{
-				"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
-				"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
-			})
-			if err != nil {
-				t.Fatalf("evaluating %s: %v", rollbackCondName, err)
-			}
-			skipped := out.Value() == false
-			if skipped != tc.skipped {
+			if skipped := skips(t, tc.old, tc.new); skipped != tc.skipped {
 				t.Errorf("the API server skips canary-guard: %v, want %v", skipped, tc.skipped)
-			}
-			facts, err := policy.BuildFacts(&policy.Request{Operation: "UPDATE", Namespace: "prod", Name: "m", Object: tc.new, OldObject: tc.old},
-				policy.FactsOptions{Settings: policy.DefaultConfig().For("prod")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if skipped && !facts.AlwaysAdmit {
-				t.Errorf("skipped by the API server, but canary-guard would evaluate it (not always admitted)")
 			}
 		})
 	}
+	// Every combination of percents on a predictor and a transformer, in
+	// either mode: nothing skipped that canary-guard would evaluate.
+	t.Run("every combination of percents", func(t *testing.T) {
+		values := []*int64{nil, pct(-5), pct(0), pct(10), pct(30), pct(100), pct(150)}
+		for _, mode := range []string{"Knative", "Standard"} {
+			for _, po := range values {
+				for _, pn := range values {
+					for _, to := range values {
+						for _, tn := range values {
+							oldObj, newObj := knative(po, pct(1), nil), knative(pn, pct(1), nil)
+							oldObj.Spec.Transformer.CanaryTrafficPercent, newObj.Spec.Transformer.CanaryTrafficPercent = to, tn
+							oldObj.Status.DeploymentMode, newObj.Status.DeploymentMode = mode, mode
+							if skips(t, oldObj, newObj); t.Failed() {
+								t.Fatalf("%s mode: predictor %s → %s, transformer %s → %s", mode, text(po), text(pn), text(to), text(tn))
+							}
+						}
+					}
+					oldObj, newObj := knative(po, nil, nil), knative(pn, nil, nil)
+					oldObj.Status.DeploymentMode, newObj.Status.DeploymentMode = mode, mode
+					if skips(t, oldObj, newObj); t.Failed() {
+						t.Fatalf("%s mode, no transformer: predictor %s → %s", mode, text(po), text(pn))
+					}
+				}
+			}
+		}
+	})
+}
+
+func text(p *int64) string {
+	if p == nil {
+		return "absent"
+	}
+	return strconv.FormatInt(*p, 10)
 }
