@@ -178,7 +178,9 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		// say; what the rules say is still worth showing (a percent that
 		// Standard mode ignores, so the "rollback" moved no traffic).
 		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
-		d.Warnings = append(d.Warnings, admittedAnyway(d.Denials, facts.AlwaysAdmitReason)...)
+		if settings.Enforcement != EnforcementAudit { // audit mode only logs and counts
+			d.Warnings = append(d.Warnings, admittedAnyway(d.Denials, facts.AlwaysAdmitReason)...)
+		}
 		return d, nil
 	case facts.Override.Active:
 		d.Reason = "override"

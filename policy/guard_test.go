@@ -545,4 +545,11 @@ func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
 			t.Errorf("warning %q does not say why it was admitted", w.Msg)
 		}
 	}
+	audit := newGuard(t, "enforcement: audit")
+	if d, err = audit.Validate(context.Background(), update(t, standard("10"), standard("0"))); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Warnings) != 0 || len(d.Denials) == 0 {
+		t.Errorf("audit mode: warnings %v, denials %v; want the denials logged, not shown", d.Warnings, d.Denials)
+	}
 }

@@ -351,7 +351,8 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 	} else {
 		pods := &corev1.PodList{}
 		if err := d.c.List(ctx, pods, client.InNamespace(d.namespace),
-			client.MatchingLabels{"app.kubernetes.io/name": "canary-guard", "app.kubernetes.io/instance": d.release}); err != nil {
+			// The instance label alone: the name label follows nameOverride.
+			client.MatchingLabels{"app.kubernetes.io/instance": d.release}); err != nil {
 			d.fail("listing canary-guard pods in %s: %v", d.namespace, err)
 			return
 		}
@@ -360,7 +361,7 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 			return
 		}
 		for _, p := range pods.Items {
-			raw, err := d.kube.CoreV1().Pods(d.namespace).ProxyGet("http", p.Name, "8080", "/metrics", nil).DoRaw(ctx)
+			raw, err := d.kube.CoreV1().Pods(d.namespace).ProxyGet("http", p.Name, metricsPort(&p), "/metrics", nil).DoRaw(ctx)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pod %s: %w", p.Name, err))
 				continue
@@ -525,4 +526,17 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// metricsPort is the pod's container port named metrics (the chart's
+// ports.metrics), 8080 when it names none: the pod proxy takes a number.
+func metricsPort(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		for _, port := range c.Ports {
+			if port.Name == "metrics" {
+				return strconv.Itoa(int(port.ContainerPort))
+			}
+		}
+	}
+	return "8080"
 }

@@ -129,3 +129,15 @@ func TestDoctor_ObjectNameFollowsTheChart(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctor_MetricsPortIsTheOneThePodNames(t *testing.T) {
+	pod := func(ports ...corev1.ContainerPort) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "canary-guard", Ports: ports}}}}
+	}
+	if got := metricsPort(pod(corev1.ContainerPort{Name: "webhook", ContainerPort: 9443}, corev1.ContainerPort{Name: "metrics", ContainerPort: 10080})); got != "10080" {
+		t.Errorf("metricsPort = %s, want 10080", got)
+	}
+	if got := metricsPort(pod()); got != "8080" {
+		t.Errorf("metricsPort without ports = %s, want 8080", got)
+	}
+}
