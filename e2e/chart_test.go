@@ -244,6 +244,9 @@ func chartCases(t *testing.T) []chartCase {
 				if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
 					t.Errorf("hostNetwork %v dnsPolicy %q, want the node's network with cluster DNS", pod.HostNetwork, pod.DNSPolicy)
 				}
+				if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
+					t.Errorf("rolling update %+v, want no surge: a surge pod cannot share its node's ports", ru)
+				}
 				args := strings.Join(pod.Containers[0].Args, " ")
 				for _, want := range []string{"--port=10443", "--metrics-addr=:10080", "--health-addr=:10081"} {
 					if !strings.Contains(args, want) {
