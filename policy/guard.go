@@ -287,7 +287,9 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	// An annotation the user set, "false" included (names too long for the
 	// latest-/prev- hosts, kserve #2428), is theirs to keep.
 	_, tagRoutingSet := req.Object.Annotations[AnnotationTagRouting]
-	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet &&
+	// Past 46 characters the latest- host exceeds a DNS label: tag
+	// routing would break the route, not help (tag-routing-name warns).
+	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName &&
 		(req.Operation == OperationCreate || facts.RevisionChanged) {
 		annotations[AnnotationTagRouting] = "true"
 	}
@@ -309,6 +311,10 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	}
 	return m, nil
 }
+
+// maxTagRoutingName is the longest InferenceService name whose tag-routing
+// host label latest-<name>-predictor fits the 63 characters of a DNS label.
+const maxTagRoutingName = 63 - len("latest-") - len("-predictor")
 
 // needsInjection reports whether a model change arrives without a percent
 // the user chose for it (absent, 100, or left as the old object had it)

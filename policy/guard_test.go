@@ -500,15 +500,21 @@ func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 		{"absent", "", true},
 		{"explicitly off", `"false"`, false},
 		{"on", `"true"`, false},
+		{"absent, on a name too long for the latest- host", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sent := newModelNoCanary
+			old := stableV1
 			if tt.annotation != "" {
 				sent = strings.Replace(sent, "metadata: {name: my-model, namespace: models}",
 					"metadata: {name: my-model, namespace: models, annotations: {serving.kserve.io/enable-tag-routing: "+tt.annotation+"}}", 1)
 			}
-			m, err := g.Mutate(context.Background(), update(t, stableV1, sent))
+			if strings.Contains(tt.name, "too long") {
+				long := "name: " + strings.Repeat("m", maxTagRoutingName+1) + ","
+				sent, old = strings.Replace(sent, "name: my-model,", long, 1), strings.Replace(old, "name: my-model,", long, 1)
+			}
+			m, err := g.Mutate(context.Background(), update(t, old, sent))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -537,8 +537,8 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	count(input.request.name) > 46
 	msg := sprintf(
-		"name %s is %d characters: the tag-routing hosts latest-%s-predictor... and prev-... exceed the 63-character DNS label. Use a name of at most 46 characters to use tag routing.",
-		[input.request.name, count(input.request.name), input.request.name],
+		"name %s is %d characters: the tag-routing host latest-%s-predictor... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most 46 characters to use tag routing.%s",
+		[input.request.name, count(input.request.name), input.request.name, prev_host_note(input.request.name)],
 	)
 }
 
@@ -549,7 +549,13 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.rollout.tagRouting.old == false
 	input.rollout.tagRouting.new == true
 	msg := sprintf(
-		"name %s is %d characters: tag routing, turned on by this update, needs hosts latest-%s-predictor... and prev-... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.",
-		[input.request.name, count(input.request.name), input.request.name],
+		"name %s is %d characters: tag routing, turned on by this update, needs a host latest-%s-predictor... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.%s",
+		[input.request.name, count(input.request.name), input.request.name, prev_host_note(input.request.name)],
 	)
 }
+
+# KServe tags the previous revision prev whenever traffic is split, tag
+# routing or not (kserve #2428).
+prev_host_note(name) := " Any canary also gets the host prev-<name>-predictor..., which exceeds it past 48 characters: canaries need a name of at most 48." if {
+	count(name) > 48
+} else := ""

@@ -984,6 +984,14 @@ test_long_name_on_create_is_warned_for_tag_routing if {
 	])
 }
 
+test_long_name_past_48_is_told_about_the_prev_host if {
+	name := concat("", [long_name, "ab"])
+	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
+	fires(warn_of(inp), "tag-routing-name", ["canaries need a name of at most 48"])
+	short := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": long_name})
+	not fires(warn_of(short), "tag-routing-name", ["canaries need"])
+}
+
 test_name_of_46_characters_is_not_warned if {
 	name := substring(long_name, 0, 46)
 	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
