@@ -145,8 +145,13 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
 				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
 			}
-			for _, t := range c.Traffic {
-				cs.Traffic = append(cs.Traffic, knservingv1.TrafficTarget{LatestRevision: t.LatestRevision, Percent: t.Percent})
+			// Only the latest-revision target is read (trafficLag); it
+			// points into the decoded slice rather than copying.
+			for i := range c.Traffic {
+				if t := &c.Traffic[i]; t.LatestRevision {
+					cs.Traffic = []knservingv1.TrafficTarget{{LatestRevision: &t.LatestRevision, Percent: &t.Percent}}
+					break
+				}
 			}
 			st.Components[k] = cs
 		}
@@ -187,10 +192,10 @@ type wireComponentStatus struct {
 }
 
 // wireTrafficTarget is what the facts read of a route's traffic target:
-// whether it follows the latest revision, and its percent.
+// whether it follows the latest revision, and its percent (absent is 0).
 type wireTrafficTarget struct {
-	LatestRevision *bool   `json:"latestRevision,omitempty"`
-	Percent        *int64  `json:"percent,omitempty"`
+	LatestRevision bool    `json:"latestRevision,omitempty"`
+	Percent        int64   `json:"percent,omitempty"`
 	Tag            skipped `json:"tag"`
 	RevisionName   skipped `json:"revisionName"`
 	URL            skipped `json:"url"`
