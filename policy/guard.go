@@ -179,12 +179,12 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		// Standard mode ignores, so the "rollback" moved no traffic).
 		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
 		if settings.Enforcement != EnforcementAudit { // audit mode only logs and counts
-			d.Warnings = append(d.Warnings, admittedAnyway(d.Denials, facts.AlwaysAdmitReason)...)
+			d.Warnings = append(d.Warnings, asWarnings("admitted, as "+alwaysAdmitted(facts.AlwaysAdmitReason)+" always is, but: ", d.Denials)...)
 		}
 		return d, nil
 	case facts.Override.Active:
 		d.Reason = "override"
-		d.Warnings = append(d.Warnings, overridden(d.Denials)...)
+		d.Warnings = append(d.Warnings, asWarnings("overridden: ", d.Denials)...)
 		return d, nil
 	}
 	switch settings.Enforcement {
@@ -200,26 +200,27 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	return d, nil
 }
 
-// admittedAnyway turns the denials of an always-admitted update into
-// warnings that say why it passed.
-func admittedAnyway(denials []Violation, reason string) []Violation {
-	what := map[string]string{"rollback": "a rollback", "lowered": "a lowered percent", "no revision change": "an update that creates no revision"}[reason]
-	if what == "" {
-		what = "this update"
-	}
+// asWarnings turns denials that do not refuse the update (an override,
+// an always-admitted update) into warnings that say why.
+func asWarnings(prefix string, denials []Violation) []Violation {
 	out := make([]Violation, len(denials))
 	for i, v := range denials {
-		out[i] = Violation{Rule: v.Rule, Msg: "admitted, as " + what + " always is, but: " + v.Msg}
+		out[i] = Violation{Rule: v.Rule, Msg: prefix + v.Msg}
 	}
 	return out
 }
 
-func overridden(denials []Violation) []Violation {
-	out := make([]Violation, len(denials))
-	for i, v := range denials {
-		out[i] = Violation{Rule: v.Rule, Msg: "overridden: " + v.Msg}
+// alwaysAdmitted says, for a warning, what kind of update alwaysAdmit let through.
+func alwaysAdmitted(reason string) string {
+	switch reason {
+	case "rollback":
+		return "a rollback"
+	case "lowered":
+		return "a lowered percent"
+	case "no revision change":
+		return "an update that creates no revision"
 	}
-	return out
+	return "this update"
 }
 
 // PatchOp is one JSON Patch (RFC 6902) operation.
