@@ -137,27 +137,19 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s %s → %s rises by %d; at most %d per update. %s %d%s, %s.",
+		"%s %s → %s rises by %d; at most %d per update. %s, %s.",
 		[
 			field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent,
-			set_when(c), next_step(c.oldEffectivePercent), now_unless_waiting(c), roll_back_desc(c.oldEffectivePercent),
+			next_step_desc(c), roll_back_desc(c.oldEffectivePercent),
 		],
 	)
 }
 
-# The next step is only allowed now if the canary-not-ready rule lets it.
-waiting_for_ready(c) if {
+# The next step, now, unless the canary-not-ready rule refuses it too.
+next_step_desc(c) := sprintf("Once the canary is ready, set %d", [next_step(c.oldEffectivePercent)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
-}
-
-set_when(c) := "Once the canary is ready, set" if waiting_for_ready(c)
-
-else := "Set"
-
-now_unless_waiting(c) := "" if waiting_for_ready(c)
-
-else := " now"
+} else := sprintf("Set %d now", [next_step(c.oldEffectivePercent)])
 
 # How to roll a component back: a Standard-mode entry is removed.
 roll_back_hint(c) := "remove the entry to roll back" if c.kind == "canary"
@@ -392,10 +384,10 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	rise := c.newEffectivePercent - c.oldEffectivePercent
 	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s (canary %s) %d → %d rises by %d; at most %d per update. %s %d%s, or remove the entry to roll back.",
+		"%s (canary %s) %d → %d rises by %d; at most %d per update. %s, or remove the entry to roll back.",
 		[
 			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent,
-			set_when(c), next_step(c.oldEffectivePercent), now_unless_waiting(c),
+			next_step_desc(c),
 		],
 	)
 }
