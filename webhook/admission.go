@@ -169,7 +169,7 @@ func explainDecodeError(body []byte, err error) (*wireReview, error) {
 	if !isInferenceService(req.Kind) {
 		return nil, wrongKind(req.Kind)
 	}
-	if req.SubResource != "" || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
+	if req.SubResource != "" || req.Operation == admissionv1.Delete || req.Operation == admissionv1.Connect {
 		return checkReview(&wireReview{APIVersion: head.APIVersion, Kind: head.Kind, Request: &wireRequest{
 			UID: req.UID, Kind: req.Kind, SubResource: req.SubResource, Operation: req.Operation,
 		}})

@@ -31,8 +31,10 @@ func decode(req *wireRequest) (*policy.Request, error) {
 	}
 	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update:
-	default:
+	case admissionv1.Delete, admissionv1.Connect:
 		return nil, errSkip{op: req.Operation}
+	default:
+		return nil, fmt.Errorf("operation %q: want CREATE, UPDATE, DELETE or CONNECT", req.Operation)
 	}
 	r := &policy.Request{
 		Operation: string(req.Operation),

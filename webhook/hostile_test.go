@@ -90,6 +90,15 @@ func TestHandlers_HostileInput(t *testing.T) {
 		{name: "duplicate percent, last wins (10 then 100)", paths: "validate", body: update(withPredictorField(at("100"), `"canaryTrafficPercent":10`)), wantCode: 403, wantMessage: "10 → 100"},
 		{name: "duplicate percent, last wins (100 then 10)", body: update(withPredictorField(isvcV2At10, `"canaryTrafficPercent":100`)), wantAllowed: true},
 		{name: "duplicate operation in the review, last wins", paths: "validate", body: strings.Replace(update(at("100")), `"operation":"UPDATE"`, `"operation":"DELETE","operation":"UPDATE"`, 1), wantCode: 403, wantMessage: "[max-step]"},
+		// A repeated object member: the last object is the one judged,
+		// its spec compared whole (not through the span of the first).
+		{name: "duplicate object, the last is judged", paths: "validate",
+			body: strings.Replace(update(strings.Replace(strings.Replace(at("35"), "flowers-2", "flowers-3", 1),
+				`"spec":`, `"spec":{"predictor":{"canaryTrafficPercent":35}},"spec":`, 1)),
+				`"object":`, `"object":`+at("35")+`,"object":`, 1),
+			wantCode: 403, wantMessage: "[initial-percent]"},
+		{name: "operation in lower case", body: strings.Replace(update(at("100")), `"operation":"UPDATE"`, `"operation":"update"`, 1), wantCode: 400, wantMessage: `operation "update"`},
+		{name: "no operation", body: strings.Replace(update(at("100")), `"operation":"UPDATE",`, ``, 1), wantCode: 400, wantMessage: `operation ""`},
 		// Field names are case-sensitive, as in the API server: a
 		// differently cased key is an unknown field, it cannot hide a jump.
 		{name: "case-variant key does not hide a jump", paths: "validate", body: update(strings.Replace(at("100"), `"model":`, `"CanaryTrafficPercent":10,"model":`, 1)), wantCode: 403, wantMessage: "10 → 100"},

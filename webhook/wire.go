@@ -126,6 +126,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if err := jsonv2.UnmarshalDecode(dec, &f); err != nil {
 		return err
 	}
+	// Set on every call: a repeated object member replaces the whole
+	// object, and the span of an earlier one must not outlive it.
+	w.specStart, w.specEnd = 0, 0
 	if !f.Spec.repeated {
 		w.specStart, w.specEnd = f.Spec.start, f.Spec.end
 	}
@@ -145,13 +148,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
 				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
 			}
-			// Only the latest-revision target is read (trafficLag); it
-			// points into the decoded slice rather than copying.
-			for i := range c.Traffic {
-				if t := &c.Traffic[i]; t.LatestRevision {
-					cs.Traffic = []knservingv1.TrafficTarget{{LatestRevision: &t.LatestRevision, Percent: &t.Percent}}
-					break
-				}
+			if c.Traffic.found {
+				latest := c.Traffic.latest
+				cs.Traffic = []knservingv1.TrafficTarget{{LatestRevision: &latest.LatestRevision, Percent: &latest.Percent}}
 			}
 			st.Components[k] = cs
 		}
@@ -184,11 +183,44 @@ type wireStatus struct {
 }
 
 type wireComponentStatus struct {
-	LatestReadyRevision       string              `json:"latestReadyRevision,omitempty"`
-	LatestCreatedRevision     string              `json:"latestCreatedRevision,omitempty"`
-	PreviousRolledoutRevision string              `json:"previousRolledoutRevision,omitempty"`
-	LatestRolledoutRevision   string              `json:"latestRolledoutRevision,omitempty"`
-	Traffic                   []wireTrafficTarget `json:"traffic,omitempty"`
+	LatestReadyRevision       string           `json:"latestReadyRevision,omitempty"`
+	LatestCreatedRevision     string           `json:"latestCreatedRevision,omitempty"`
+	PreviousRolledoutRevision string           `json:"previousRolledoutRevision,omitempty"`
+	LatestRolledoutRevision   string           `json:"latestRolledoutRevision,omitempty"`
+	Traffic                   wireLatestTarget `json:"traffic"`
+}
+
+// wireLatestTarget keeps the first latest-revision target of a route's
+// traffic, the only one the facts read (trafficLag), and reads past the
+// others without keeping them: a status may list many.
+type wireLatestTarget struct {
+	latest wireTrafficTarget
+	found  bool
+}
+
+func (l *wireLatestTarget) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return fmt.Errorf("traffic: want an array, got %v", dec.PeekKind())
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		var t wireTrafficTarget
+		if err := jsonv2.UnmarshalDecode(dec, &t); err != nil {
+			return err
+		}
+		if t.LatestRevision && !l.found {
+			l.latest, l.found = t, true
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 // wireTrafficTarget is what the facts read of a route's traffic target:

@@ -99,3 +99,43 @@ func fullInferenceService(raw []byte) (*v1beta1.InferenceService, error) {
 	obj := &v1beta1.InferenceService{}
 	return obj, unmarshal(raw, obj)
 }
+
+func TestWireDecodingKeepsTheLatestRevisionTarget(t *testing.T) {
+	status := func(traffic string) string {
+		return `{"apiVersion":"serving.kserve.io/v1beta1","kind":"InferenceService","metadata":{"name":"m"},"spec":{"predictor":{}},` +
+			`"status":{"components":{"predictor":{"latestReadyRevision":"m-2","traffic":` + traffic + `}}}}`
+	}
+	many := strings.Repeat(`{"revisionName":"m-1","percent":0,"tag":"x"},`, 10000)
+	tests := []struct {
+		name, traffic string
+		want          *int64 // the latest target's percent, nil for none kept
+	}{
+		{"split", `[{"tag":"prev","revisionName":"m-1","percent":90},{"tag":"latest","latestRevision":true,"revisionName":"m-2","percent":10}]`, pct(10)},
+		{"the first latest target wins", `[{"latestRevision":true,"percent":35},{"latestRevision":true,"percent":10}]`, pct(35)},
+		{"latest without a percent is 0", `[{"latestRevision":true}]`, pct(0)},
+		{"no latest target", `[{"revisionName":"m-1","percent":100}]`, nil},
+		{"null", `null`, nil},
+		{"many targets read past", `[` + many + `{"latestRevision":true,"percent":25}]`, pct(25)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj, err := decodeInferenceService([]byte(status(tt.traffic)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			traffic := obj.Status.Components["predictor"].Traffic
+			switch {
+			case tt.want == nil && len(traffic) != 0:
+				t.Errorf("traffic %+v, want none kept", traffic)
+			case tt.want != nil && (len(traffic) != 1 || traffic[0].Percent == nil || *traffic[0].Percent != *tt.want ||
+				traffic[0].LatestRevision == nil || !*traffic[0].LatestRevision):
+				t.Errorf("traffic %+v, want one latest-revision target at %d", traffic, *tt.want)
+			}
+		})
+	}
+	if _, err := decodeInferenceService([]byte(status(`{"percent":10}`))); err == nil {
+		t.Error("traffic as an object decoded without an error")
+	}
+}
+
+func pct(v int64) *int64 { return &v }
