@@ -603,18 +603,40 @@ func podModel(ps *v1beta1.PodSpec) string {
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed []string, knative bool) []string {
 	annotationIgnored := func(k string) bool {
 		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
-			(knative && ksvcAnnotation(k))
+			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
+			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
 	var out []string
 	for _, k := range changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool { return !annotationIgnored(k) }) {
 		out = append(out, "metadata.annotations."+k)
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
-		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k)
+		// KServe's defaulter sets and removes the local model label itself.
+		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) && k != constants.LocalModelLabel
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}
 	return out
+}
+
+// defaulterOrGuardAnnotation reports annotations whose changes create no
+// revision of the user's making: canary-guard's own step stamp and
+// override, which the README has platform teams add to KServe's
+// serviceAnnotationDisallowedList (doctor checks the stamp), and the local
+// model cache annotations KServe's defaulter writes after canary-guard's
+// first pass (setLocalModelLabel).
+func defaulterOrGuardAnnotation(k string) bool {
+	return k == AnnotationStepAt || k == AnnotationOverride ||
+		k == constants.LocalModelSourceUriAnnotationKey || k == constants.LocalModelPVCNameAnnotationKey
+}
+
+// sameMode reports whether two deploymentMode annotation values name the
+// same mode: KServe's defaulter rewrites the legacy names (Serverless,
+// RawDeployment) after canary-guard's first pass.
+func sameMode(a, b string) bool {
+	ma, okA := ParseDeploymentMode(a)
+	mb, okB := ParseDeploymentMode(b)
+	return a == b || (okA && okB && ma == mb)
 }
 
 // ksvcAnnotation reports whether KServe moves annotation k from the

@@ -706,3 +706,25 @@ spec:
 		t.Errorf("added transformer: %+v alwaysAdmit=%v", tr, f.AlwaysAdmit)
 	}
 }
+
+func TestFacts_MetadataOthersRewriteCreatesNoRevision(t *testing.T) {
+	tests := []struct {
+		name, oldMeta, newMeta string
+		wantRevision           bool
+	}{
+		{"canary-guard's step stamp", `annotations: {canary-guard.dev/step-at: "2026-11-25T12:00:00Z"}`, `annotations: {canary-guard.dev/step-at: "2026-11-25T12:05:00Z"}`, false},
+		{"an override", ``, `annotations: {canary-guard.dev/override: "incident 42"}`, false},
+		{"a legacy deploymentMode name for the stored one", `annotations: {serving.kserve.io/deploymentMode: Knative}`, `annotations: {serving.kserve.io/deploymentMode: Serverless}`, false},
+		{"the local model label", `labels: {internal.serving.kserve.io/localmodel: iris}`, ``, false},
+		{"another deploymentMode", `annotations: {serving.kserve.io/deploymentMode: Knative}`, `annotations: {serving.kserve.io/deploymentMode: Standard}`, true},
+		{"a label of the user's", ``, `labels: {team: a}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, manifestWithMeta(tt.oldMeta, sklearnV1), manifestWithMeta(tt.newMeta, sklearnV1))
+			if f.RevisionChanged != tt.wantRevision {
+				t.Errorf("revisionChanged = %v (metadata %v), want %v", f.RevisionChanged, f.MetadataChanged, tt.wantRevision)
+			}
+		})
+	}
+}
