@@ -198,6 +198,12 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
 	case o.Model == nil || n.Model == nil:
 		d.add(prefix, "model.modelFormat")
 	default:
+		if noResources(n.Model.Resources) && !noResources(o.Model.Resources) {
+			// Left for KServe's defaulter to fill in, as it did before.
+			m := *n.Model
+			m.Resources = o.Model.Resources
+			n.Model = &m
+		}
 		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
 	}
 	o.Model, n.Model = nil, nil
@@ -242,6 +248,9 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 		oa.Name, na.Name = "", ""
 		if na.RuntimeVersion == nil {
 			na.RuntimeVersion = oa.RuntimeVersion
+		}
+		if noResources(na.Resources) {
+			na.Resources = oa.Resources
 		}
 		if !equal(oa.Resources, na.Resources) {
 			d.add(prefix, "art.resources")
@@ -301,21 +310,35 @@ func compareContainers(d *diff, prefix string, o, n []corev1.Container) {
 		return
 	}
 	if len(o) == len(n) {
-		onlyResources := true
+		onlyResources, refilled := true, true
 		for i := range o {
 			oc, nc := o[i], n[i]
+			if !equal(oc.Resources, nc.Resources) && !noResources(nc.Resources) {
+				refilled = false
+			}
 			oc.Resources, nc.Resources = corev1.ResourceRequirements{}, corev1.ResourceRequirements{}
 			if !equal(oc, nc) {
 				onlyResources = false
 				break
 			}
 		}
-		if onlyResources {
+		switch {
+		case onlyResources && refilled:
+			// Sent without the resources KServe's defaulter fills in
+			// (setResourceRequirementDefaults): the same containers.
+			return
+		case onlyResources:
 			d.add(prefix, "containers.resources")
 			return
 		}
 	}
 	d.add(prefix, "containers")
+}
+
+// noResources reports resources left unset, which KServe's defaulter
+// fills in.
+func noResources(r corev1.ResourceRequirements) bool {
+	return len(r.Limits) == 0 && len(r.Requests) == 0 && len(r.Claims) == 0
 }
 
 // compareStruct compares the exported fields of two values of the same

@@ -619,3 +619,37 @@ spec:
 		t.Errorf("fields %v: the legacy block's new storageUri must count as a model change", d.fields)
 	}
 }
+
+func TestCompare_ResourcesLeftForKServesDefaulterAreNoChange(t *testing.T) {
+	const defaults = `resources: {requests: {cpu: "1", memory: 2Gi}, limits: {cpu: "1", memory: 2Gi}}`
+	tests := []struct {
+		name, stored, sent string
+		wantRevision       bool
+	}{
+		{"custom container sent without resources",
+			`containers: [{name: kserve-container, image: "example/model:1", ` + defaults + `}]`,
+			`containers: [{name: kserve-container, image: "example/model:1"}]`, false},
+		{"custom container with other resources",
+			`containers: [{name: kserve-container, image: "example/model:1", ` + defaults + `}]`,
+			`containers: [{name: kserve-container, image: "example/model:1", resources: {limits: {cpu: "2"}}}]`, true},
+		{"model sent without resources",
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", ` + defaults + `}`,
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}`, false},
+		{"model with other resources",
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", ` + defaults + `}`,
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", resources: {limits: {cpu: "2"}}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := componentByID(t, updateFacts(t, predictorManifest(tt.stored), predictorManifest(tt.sent)), KindPredictor)
+			if p.RevisionChanged != tt.wantRevision || p.ModelChanged {
+				t.Errorf("revisionChanged=%v modelChanged=%v (%v), want revision %v and no model change", p.RevisionChanged, p.ModelChanged, p.ChangedFields, tt.wantRevision)
+			}
+		})
+	}
+	stored := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", ` + defaults + `}`
+	e := componentByID(t, updateFacts(t, fmt.Sprintf(explainerBase, stored), fmt.Sprintf(explainerBase, `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`)), KindExplainer)
+	if e.RevisionChanged {
+		t.Errorf("ART explainer sent without resources: revisionChanged (%v)", e.ChangedFields)
+	}
+}
