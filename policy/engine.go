@@ -157,13 +157,19 @@ func readsObjects(modules map[string]*ast.Module) bool {
 	found := false
 	for _, m := range modules {
 		ast.WalkRefs(m, func(r ast.Ref) bool {
-			if r.HasPrefix(obj) || r.HasPrefix(old) || r.Equal(input) {
+			// input[k] with a key known only at evaluation may be either.
+			if r.HasPrefix(obj) || r.HasPrefix(old) || r.Equal(input) || (r.HasPrefix(input) && len(r) > 1 && !isString(r[1])) {
 				found = true
 			}
 			return found
 		})
 	}
 	return found
+}
+
+func isString(t *ast.Term) bool {
+	_, ok := t.Value.(ast.String)
+	return ok
 }
 
 // Eval evaluates the policy on one input. Evaluation stops when ctx is done.

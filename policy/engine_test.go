@@ -91,3 +91,31 @@ func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
 		t.Errorf("err = %v, want an error about deny", err)
 	}
 }
+
+func TestCompile_ComputedInputKeysGetTheObjects(t *testing.T) {
+	src, err := BundleSources(shippedBundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, rule := range map[string]string{
+		"a variable key":        `deny contains {"rule": "x", "msg": "y"} if { k := "object"; input[k].spec.predictor }`,
+		"an iterated key":       `deny contains {"rule": "x", "msg": "y"} if { some k in ["object"]; input[k].spec }`,
+		"a literal object path": `deny contains {"rule": "x", "msg": "y"} if { input.object.spec }`,
+	} {
+		p, err := Compile(context.Background(), append(src, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + rule + "\n")}))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !p.readsObjects {
+			t.Errorf("%s: the rule does not get the objects", name)
+		}
+	}
+	p, err := Compile(context.Background(), append(src, Source{Name: "team.rego", Content: []byte(
+		"package canary_guard\n\ndeny contains {\"rule\": \"x\", \"msg\": \"y\"} if { input[\"rollout\"].modelChanged }\n")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.readsObjects {
+		t.Error("a rule reading input[\"rollout\"] gets the objects it does not read")
+	}
+}
