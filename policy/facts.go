@@ -502,9 +502,17 @@ func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {
 		if cs.Name != c.Name {
 			continue
 		}
-		if cs.Ready {
+		switch {
+		case c.OldPercent != nil && int64(cs.TrafficPercent) != *c.OldPercent:
+			// The controller writes the entry's trafficPercent with its
+			// status: a different one is a status from before the last
+			// change, whose readiness may be the old Deployment's.
+			c.CanaryReady = ReadyFalse
+			c.CanaryReadyReason = fmt.Sprintf("status has not caught up with the spec yet (its canaryStatuses give canary %s %d %%, the spec %d %%)",
+				c.Name, cs.TrafficPercent, *c.OldPercent)
+		case cs.Ready:
 			c.CanaryReady, c.CanaryReadyReason = ReadyTrue, "canary "+c.Name+" is ready"
-		} else {
+		default:
 			c.CanaryReady, c.CanaryReadyReason = ReadyFalse, "canary "+c.Name+" is not ready"
 		}
 	}

@@ -428,6 +428,14 @@ func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 		if got := componentByID(t, f, "canary:v2").CanaryReady; got != ReadyUnknown {
 			t.Errorf("without status: canaryReady = %q, want unknown", got)
 		}
+		// The status is from before the step to 35: its readiness is the
+		// controller's view of the old spec.
+		behind := standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 35)) +
+			"status: {canaryStatuses: [{name: v2, ready: true, trafficPercent: 10}]}\n"
+		c := componentByID(t, updateFacts(t, behind, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 60))), "canary:v2")
+		if c.CanaryReady != ReadyFalse || !strings.Contains(c.CanaryReadyReason, "status has not caught up with the spec yet (its canaryStatuses give canary v2 10 %, the spec 35 %)") {
+			t.Errorf("status behind the spec: canaryReady = %q (%s), want false, caught up not", c.CanaryReady, c.CanaryReadyReason)
+		}
 	})
 }
 
