@@ -45,6 +45,10 @@ func (v Violation) String() string { return "[" + v.Rule + "] " + v.Msg }
 type Result struct {
 	Deny []Violation
 	Warn []Violation
+	// BuiltinErrors are built-in calls that failed during evaluation
+	// (a division by zero, to_number("abc")): as in opa eval, each left
+	// its rule undefined rather than failing the evaluation.
+	BuiltinErrors []string
 }
 
 // Policy is a compiled policy set, prepared once and evaluated per request
@@ -195,6 +199,7 @@ func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
 	defer p.store.Abort(ctx, txn)
 
 	var deny, warn *ast.Term
+	var builtinErrs []topdown.Error
 	err = topdown.NewQuery(p.compiledQuery).
 		WithQueryCompiler(p.queryCompiler).
 		WithCompiler(p.compiler).
@@ -204,6 +209,7 @@ func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
 		WithMetrics(metrics.NoOp()).
 		WithCancel(cancel).
 		WithStrictBuiltinErrors(false).
+		WithBuiltinErrorList(&builtinErrs).
 		Iter(ctx, func(qr topdown.QueryResult) error {
 			if deny == nil {
 				deny, warn = qr[p.denyVar], qr[p.warnVar]
@@ -224,7 +230,11 @@ func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("reading warn: %w", err)
 	}
-	return Result{Deny: denials, Warn: warnings}, nil
+	r := Result{Deny: denials, Warn: warnings}
+	for _, e := range builtinErrs {
+		r.BuiltinErrors = append(r.BuiltinErrors, e.Error())
+	}
+	return r, nil
 }
 
 // violations reads a rule set of {"rule": id, "msg": text} objects.

@@ -119,3 +119,41 @@ func TestCompile_ComputedInputKeysGetTheObjects(t *testing.T) {
 		t.Error("a rule reading input[\"rollout\"] gets the objects it does not read")
 	}
 }
+
+func TestValidate_FailingBuiltinsLeaveTheRuleUndefinedAndAreReported(t *testing.T) {
+	src, err := BundleSources(shippedBundle(), "rego/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	div0 := Source{Name: "team.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "div0", "msg": sprintf("%d", [x])} if {
+	x := input.config.maxStepPercent / 0
+}
+`)}
+	p, err := Compile(context.Background(), append(src, div0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(p, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || hasRule(d.Denials, "div0") || len(d.BuiltinErrors) != 1 || !strings.Contains(d.BuiltinErrors[0], "divide by zero") {
+		t.Errorf("allowed=%v denials=%v builtinErrors=%q, want admitted with the division reported", d.Allowed, d.Denials, d.BuiltinErrors)
+	}
+	// The shipped bundle fails no built-in on the updates of a rollout.
+	shipped := newGuard(t, "minStepIntervalSeconds: 60")
+	for _, pair := range [][2]string{
+		{stableV1, newModelNoCanary}, {canaryAt(10, true), canaryAt(35, true)}, {canaryAt(10, false), canaryAt(100, false)},
+		{canaryAt(35, true), canaryAt(0, true)}, {canaryAt(85, true), stableV1},
+	} {
+		if d, err := shipped.Validate(context.Background(), update(t, pair[0], pair[1])); err != nil || len(d.BuiltinErrors) > 0 {
+			t.Errorf("shipped bundle: err=%v builtinErrors=%q", err, d.BuiltinErrors)
+		}
+	}
+}

@@ -124,6 +124,9 @@ type Decision struct {
 	Reason string `json:"reason,omitempty"`
 	// Error is set when the policy could not be evaluated.
 	Error string `json:"error,omitempty"`
+	// BuiltinErrors are built-in calls that failed, each leaving its rule
+	// undefined (Result.BuiltinErrors).
+	BuiltinErrors []string `json:"builtinErrors,omitempty"`
 	// PolicyRevision is the revision of the policy that decided.
 	PolicyRevision string `json:"policyRevision"`
 	// EvalDuration is the time spent computing facts and evaluating.
@@ -168,7 +171,7 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: fmt.Sprintf(
 			"the policy could not be evaluated (%v). Retry; if it persists, ask the platform team to check canary-guard's logs.", err)}}}
 	}
-	d.Denials, d.Warnings = res.Deny, res.Warn
+	d.Denials, d.Warnings, d.BuiltinErrors = res.Deny, res.Warn, res.BuiltinErrors
 	if len(d.Denials) == 0 {
 		return d, nil
 	}

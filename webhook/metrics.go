@@ -17,6 +17,7 @@ type Metrics struct {
 	reloads        *prometheus.CounterVec
 	policyInfo     *prometheus.GaugeVec
 	lastReloadGood *prometheus.GaugeVec
+	builtinErrors  prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -56,8 +57,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canary_guard_last_reload_successful",
 			Help: "1 when the last reload attempt succeeded, 0 when the webhook serves an older policy or configuration.",
 		}, nil),
+		builtinErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canary_guard_policy_builtin_errors_total",
+			Help: "Built-in calls that failed during policy evaluation (division by zero, a number that does not parse, ...); each left its rule undefined.",
+		}),
 	}
-	reg.MustRegister(m.decisions, m.rules, m.duration, m.evalDuration, m.certExpiry, m.reloads, m.policyInfo, m.lastReloadGood)
+	reg.MustRegister(m.decisions, m.rules, m.duration, m.evalDuration, m.certExpiry, m.reloads, m.policyInfo, m.lastReloadGood, m.builtinErrors)
 	return m
 }
 

@@ -124,6 +124,13 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 	if d.EvalDuration > 0 {
 		v.obs.Metrics.evalDuration.Observe(d.EvalDuration.Seconds())
 	}
+	if len(d.BuiltinErrors) > 0 {
+		// Not an error of the request: a rule the platform team should
+		// fix, which said nothing this time.
+		v.obs.Metrics.builtinErrors.Add(float64(len(d.BuiltinErrors)))
+		v.obs.Log.Warn("a policy built-in failed; the rule calling it was undefined for this request",
+			"namespace", r.Namespace, "name", r.Name, "errors", d.BuiltinErrors)
+	}
 	for _, x := range d.Denials {
 		v.obs.Metrics.rules.WithLabelValues(x.Rule, "deny", enforcement).Inc()
 	}
