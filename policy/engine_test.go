@@ -50,14 +50,7 @@ deny contains {"rule": "storage-location", "msg": msg} if {
 	msg := sprintf("storageUri %s is outside gs://approved/", [input.object.spec.predictor.model.storageUri])
 }
 `)}
-	src, err := BundleSources(shippedBundle(), "rego/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(context.Background(), append(src, reads))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := policyWith(t, reads)
 	if !p.readsObjects {
 		t.Fatal("a rule reading input.object must get the objects")
 	}
@@ -93,53 +86,31 @@ func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
 }
 
 func TestCompile_ComputedInputKeysGetTheObjects(t *testing.T) {
-	src, err := BundleSources(shippedBundle(), "rego/")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, rule := range map[string]string{
 		"a variable key":        `deny contains {"rule": "x", "msg": "y"} if { k := "object"; input[k].spec.predictor }`,
 		"an iterated key":       `deny contains {"rule": "x", "msg": "y"} if { some k in ["object"]; input[k].spec }`,
 		"a literal object path": `deny contains {"rule": "x", "msg": "y"} if { input.object.spec }`,
 	} {
-		p, err := Compile(context.Background(), append(src, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + rule + "\n")}))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		p := policyWith(t, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + rule + "\n")})
 		if !p.readsObjects {
 			t.Errorf("%s: the rule does not get the objects", name)
 		}
 	}
-	p, err := Compile(context.Background(), append(src, Source{Name: "team.rego", Content: []byte(
-		"package canary_guard\n\ndeny contains {\"rule\": \"x\", \"msg\": \"y\"} if { input[\"rollout\"].modelChanged }\n")}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := policyWith(t, Source{Name: "team.rego", Content: []byte(
+		"package canary_guard\n\ndeny contains {\"rule\": \"x\", \"msg\": \"y\"} if { input[\"rollout\"].modelChanged }\n")})
 	if p.readsObjects {
 		t.Error("a rule reading input[\"rollout\"] gets the objects it does not read")
 	}
 }
 
 func TestValidate_FailingBuiltinsLeaveTheRuleUndefinedAndAreReported(t *testing.T) {
-	src, err := BundleSources(shippedBundle(), "rego/")
-	if err != nil {
-		t.Fatal(err)
-	}
 	div0 := Source{Name: "team.rego", Content: []byte(`package canary_guard
 
 deny contains {"rule": "div0", "msg": sprintf("%d", [x])} if {
 	x := input.config.maxStepPercent / 0
 }
 `)}
-	p, err := Compile(context.Background(), append(src, div0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := NewGuard(p, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	d, err := guardWith(t, div0).Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
 	if err != nil {
 		t.Fatal(err)
 	}

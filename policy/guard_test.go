@@ -247,18 +247,7 @@ func TestValidate_RollbackIsAdmittedWhateverCustomRulesSay(t *testing.T) {
 
 deny contains {"rule": "deny-everything", "msg": "no"} if true
 `)}
-	src, err := BundleSources(shippedBundle(), "rego/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(context.Background(), append(src, custom))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := NewGuard(p, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := guardWith(t, custom)
 	tests := []struct {
 		name     string
 		old, new string
@@ -290,18 +279,7 @@ deny contains {"rule": "slow", "msg": "never"} if {
 	i < 0
 }
 `)}
-	src, err := BundleSources(shippedBundle(), "rego/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(context.Background(), append(src, loop))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := NewGuard(p, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := guardWith(t, loop)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"io/fs"
 	"testing"
 	"time"
 
@@ -38,15 +37,33 @@ func update(t testing.TB, oldManifest, newManifest string) *Request {
 // shippedPolicy compiles the shipped bundle.
 func shippedPolicy(t testing.TB) *Policy {
 	t.Helper()
+	return policyWith(t)
+}
+
+// policyWith compiles the shipped bundle with custom sources beside it,
+// as canary-guard serve compiles a policy directory.
+func policyWith(t testing.TB, custom ...Source) *Policy {
+	t.Helper()
 	src, err := BundleSources(rego.Bundle(), "rego/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(context.Background(), src)
+	p, err := Compile(context.Background(), append(src, custom...))
 	if err != nil {
-		t.Fatalf("compiling shipped bundle: %v", err)
+		t.Fatalf("compiling the shipped bundle with %d custom sources: %v", len(custom), err)
 	}
 	return p
+}
+
+// guardWith is a guard with the default configuration, the shipped bundle
+// and custom sources.
+func guardWith(t testing.TB, custom ...Source) *Guard {
+	t.Helper()
+	g, err := NewGuard(policyWith(t, custom...), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // newGuard returns a guard with the shipped bundle and the given config YAML.
@@ -62,6 +79,3 @@ func newGuard(t testing.TB, configYAML string) *Guard {
 	}
 	return g
 }
-
-// shippedBundle is the embedded bundle file system.
-func shippedBundle() fs.FS { return rego.Bundle() }
