@@ -153,6 +153,15 @@ type ComponentFacts struct {
 	// over the old stable predictor): empty when the promotion takes the
 	// canary's model to all traffic, as it should.
 	PromotedCanaryChangedFields []string `json:"promotedCanaryChangedFields"`
+	// OldReplicas and NewReplicas are, in Standard mode, the minimum
+	// replicas KServe runs for the stable predictor and for each
+	// spec.canary[] entry (standardReplicas); 0 otherwise.
+	OldReplicas int64 `json:"oldReplicas"`
+	NewReplicas int64 `json:"newReplicas"`
+	// MinReplicasToKeep is, on a Standard-mode predictor whose replicas
+	// the update lowers, the smallest spec.predictor.minReplicas that
+	// keeps OldReplicas beside the new entries; 0 when there is none.
+	MinReplicasToKeep int64 `json:"minReplicasToKeep"`
 
 	// ranAs is a removed canary entry as it ran (merged over the old
 	// stable predictor), kept for markPromotion.
@@ -214,6 +223,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 		f.Components = append(f.Components, canaries...)
 		markPromotion(&f.Components[0], oldObj, newObj, canaries)
+	}
+	if f.DeploymentMode == ModeStandard {
+		setStandardReplicas(f.Components, oldObj, newObj)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]

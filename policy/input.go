@@ -32,6 +32,7 @@ var inputKeys = []string{
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
 	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields",
+	"oldReplicas", "newReplicas", "minReplicasToKeep",
 }
 
 func newKeyTerms() keyTerms {
@@ -217,6 +218,9 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanary", b.str(c.PromotedCanary)),
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
+		b.item("oldReplicas", integer(c.OldReplicas)),
+		b.item("newReplicas", integer(c.NewReplicas)),
+		b.item("minReplicasToKeep", integer(c.MinReplicasToKeep)),
 	)
 }
 

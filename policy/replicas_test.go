@@ -1,0 +1,123 @@
+package policy
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+)
+
+// entry is a spec.canary[] entry at percent, with its own minReplicas
+// when min is not nil.
+func entry(name string, percent int32, min *int32) v1beta1.CanarySpec {
+	e := v1beta1.CanarySpec{TrafficPercent: percent}
+	e.Predictor.Name = name
+	e.Predictor.MinReplicas = min
+	return e
+}
+
+func TestStandardReplicas_FollowKServe(t *testing.T) {
+	tests := []struct {
+		name        string
+		stableMin   *int32
+		entries     []v1beta1.CanarySpec
+		wantEntries []int64
+		wantStable  int64
+	}{
+		{"no minReplicas: the default 1, not adjusted", nil, []v1beta1.CanarySpec{entry("v2", 10, nil)}, []int64{1}, 1},
+		{"no entries", ptr(int32(4)), nil, nil, 4},
+		{"10 % of 4 rounds up to 1", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 10, nil)}, []int64{1}, 3},
+		{"35 % of 4", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 35, nil)}, []int64{2}, 2},
+		{"60 % of 4", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 60, nil)}, []int64{3}, 1},
+		{"85 % of 4: the stable keeps at least 1", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 85, nil)}, []int64{4}, 1},
+		{"0 % runs no replicas", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 0, nil)}, []int64{0}, 4},
+		{"an entry's minReplicas wins over its percent", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 0, ptr(int32(2)))}, []int64{2}, 2},
+		{"two entries", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 10, nil), entry("v3", 10, nil)}, []int64{1, 1}, 2},
+		{"33 % of 10", ptr(int32(10)), []v1beta1.CanarySpec{entry("v2", 33, nil)}, []int64{4}, 6},
+		{"minReplicas 0 with an entry is raised to 1", ptr(int32(0)), []v1beta1.CanarySpec{entry("v2", 10, nil)}, []int64{0}, 1},
+		{"minReplicas 0 without entries stays 0", ptr(int32(0)), nil, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := v1beta1.InferenceServiceSpec{Canary: tt.entries}
+			spec.Predictor.MinReplicas = tt.stableMin
+			for i := range tt.entries {
+				if got := canaryReplicas(tt.stableMin, &tt.entries[i]); got != tt.wantEntries[i] {
+					t.Errorf("entry %s: %d replicas, want %d", tt.entries[i].Predictor.Name, got, tt.wantEntries[i])
+				}
+			}
+			if got := stableReplicas(&spec, tt.stableMin); got != tt.wantStable {
+				t.Errorf("stable: %d replicas, want %d", got, tt.wantStable)
+			}
+		})
+	}
+}
+
+func TestMinReplicasToKeep(t *testing.T) {
+	tests := []struct {
+		name      string
+		stableMin *int32
+		entries   []v1beta1.CanarySpec
+		want      int64
+		keep      int64
+	}{
+		{"entries sized by percent grow with it", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 35, nil)}, 3, 5},
+		{"entries of fixed size do not", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 10, ptr(int32(4)))}, 3, 7},
+		{"from an unset minReplicas", nil, []v1beta1.CanarySpec{entry("v2", 50, nil)}, 2, 4},
+		{"none when the entries take every replica", ptr(int32(4)), []v1beta1.CanarySpec{entry("v2", 60, nil), entry("v3", 40, nil)}, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := v1beta1.InferenceServiceSpec{Canary: tt.entries}
+			spec.Predictor.MinReplicas = tt.stableMin
+			if got := minReplicasToKeep(&spec, tt.want); got != tt.keep {
+				t.Errorf("minReplicasToKeep(%d) = %d, want %d", tt.want, got, tt.keep)
+			}
+		})
+	}
+}
+
+func TestFacts_StandardReplicas(t *testing.T) {
+	stable := func(min int) string {
+		return fmt.Sprintf("minReplicas: %d\n    %s", min, stdStableV1)
+	}
+	tests := []struct {
+		name                       string
+		old, new                   string
+		wantOld, wantNew, wantKeep int64
+		wantEntryOld, wantEntryNew int64
+	}{
+		{"a step takes a replica from the stable",
+			standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, 10)), standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, 35)),
+			3, 2, 5, 1, 2},
+		{"a new entry",
+			standardManifest("", stable(4)), standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, 10)),
+			4, 3, 5, 0, 1},
+		{"removing the entry gives them back",
+			standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, 35)), standardManifest("", stable(4)),
+			2, 4, 0, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			p := componentByID(t, f, KindPredictor)
+			if p.OldReplicas != tt.wantOld || p.NewReplicas != tt.wantNew || p.MinReplicasToKeep != tt.wantKeep {
+				t.Errorf("stable replicas %d -> %d, keep with %d; want %d -> %d, keep with %d",
+					p.OldReplicas, p.NewReplicas, p.MinReplicasToKeep, tt.wantOld, tt.wantNew, tt.wantKeep)
+			}
+			c := componentByID(t, f, "canary:v2")
+			if c.OldReplicas != tt.wantEntryOld || c.NewReplicas != tt.wantEntryNew {
+				t.Errorf("entry replicas %d -> %d, want %d -> %d", c.OldReplicas, c.NewReplicas, tt.wantEntryOld, tt.wantEntryNew)
+			}
+		})
+	}
+
+	t.Run("Knative mode has none", func(t *testing.T) {
+		f := updateFacts(t,
+			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 4\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}",
+			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 2\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}")
+		if p := componentByID(t, f, KindPredictor); p.OldReplicas != 0 || p.NewReplicas != 0 {
+			t.Errorf("replicas %d -> %d, want 0 -> 0 outside Standard mode", p.OldReplicas, p.NewReplicas)
+		}
+	})
+}
