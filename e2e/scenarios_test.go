@@ -12,6 +12,7 @@ import (
 	"github.com/kserve/kserve/pkg/constants"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -301,6 +302,46 @@ func TestScenarios(t *testing.T) {
 		s.waitDeployment(constants.PredictorServiceName(s.name, "v2"))
 	})
 
+	// 9b. Standard mode: KServe runs an entry on replicas taken from the
+	// stable predictor's minReplicas; canary-guard's count of them must be
+	// the controller's (read from the HorizontalPodAutoscalers it makes).
+	t.Run("09b-standard-replicas", func(t *testing.T) {
+		s := newScenario(t, ctx, c, "s09b-std-replicas", "stdrep")
+		manifest := strings.Replace(sklearnISVC(s.name, modelURI(1)), "metadata:\n", "metadata:\n  annotations:\n    serving.kserve.io/deploymentMode: Standard\n", 1)
+		manifest = strings.Replace(manifest, "  predictor:\n", "  predictor:\n    minReplicas: 4\n", 1)
+		s.admitted(s.apply(manifest), "creating a Standard-mode InferenceService with minReplicas 4")
+		stable := constants.PredictorServiceName(s.name)
+		canary := constants.PredictorServiceName(s.name, "v2")
+		s.waitMinReplicas(stable, 4)
+
+		a := s.patch(`{"spec":{"canary":[{"trafficPercent":10,"predictor":{"name":"v2","model":{"modelFormat":{"name":"sklearn"},"storageUri":"` + modelURI(2) + `"}}}]}}`)
+		s.admitted(a, "a spec.canary[] entry at 10 %")
+		s.warned(a, "a spec.canary[] entry at 10 %",
+			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 1 replica (v2: 1, was 0)",
+			"the stable predictor's minimum drops from 4 to 3 replicas", "To keep 4, set spec.predictor.minReplicas: 5 in the same update.")
+		s.waitMinReplicas(canary, 1)
+		s.waitMinReplicas(stable, 3)
+		s.waitStatus("canary v2 is ready at 10 %", func(isvc *kservev1beta1.InferenceService) (bool, string) {
+			cs := isvc.Status.CanaryStatuses
+			return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == 10, fmt.Sprintf("canaryStatuses %+v", cs)
+		})
+
+		a = s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p", `[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":35}]`)
+		s.admitted(a, "spec.canary[0].trafficPercent 10 → 35")
+		s.warned(a, "spec.canary[0].trafficPercent 10 → 35",
+			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 2 replicas (v2: 2, was 1)",
+			"drops from 3 to 2 replicas", "To keep 3, set spec.predictor.minReplicas: 5")
+		s.waitMinReplicas(canary, 2)
+		s.waitMinReplicas(stable, 2)
+
+		// The minReplicas the warning names gives the stable its 3 back.
+		a = s.patch(`{"spec":{"predictor":{"minReplicas":5}}}`)
+		s.admitted(a, "spec.predictor.minReplicas 4 → 5")
+		s.noWarnings(a, "spec.predictor.minReplicas 4 → 5")
+		s.waitMinReplicas(canary, 2)
+		s.waitMinReplicas(stable, 3)
+	})
+
 	// 10. warn and audit namespaces admit what enforce would refuse.
 	t.Run("10-warn-and-audit", func(t *testing.T) {
 		withCanary := `{"spec":{"predictor":{"canaryTrafficPercent":10,"model":{"storageUri":"` + modelURI(2) + `"}}}}`
@@ -501,6 +542,23 @@ func (s *scenario) waitDeployment(name string) *appsv1.Deployment {
 		return false, fmt.Sprintf("status %+v", d.Status)
 	})
 	return d
+}
+
+// waitMinReplicas waits until the HorizontalPodAutoscaler KServe makes for
+// a Standard-mode Deployment has the given minimum.
+func (s *scenario) waitMinReplicas(name string, want int32) {
+	s.t.Helper()
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+	waitUntil(s.t, s.ctx, time.Minute, fmt.Sprintf("HorizontalPodAutoscaler %s has minReplicas %d", name, want), func() (bool, string) {
+		if err := s.c.Client().Get(s.ctx, types.NamespacedName{Namespace: s.ns, Name: name}, hpa); err != nil {
+			return false, err.Error()
+		}
+		got := int32(1)
+		if hpa.Spec.MinReplicas != nil {
+			got = *hpa.Spec.MinReplicas
+		}
+		return got == want, fmt.Sprintf("minReplicas %d", got)
+	})
 }
 
 // grantEdit lets the given (impersonated) groups edit InferenceServices.

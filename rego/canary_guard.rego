@@ -451,6 +451,49 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	)
 }
 
+# KServe v0.20 runs spec.canary[] entries on replicas taken from the
+# stable predictor's minReplicas, yet routes the InferenceService's own
+# host to the stable alone: a rise that takes more of them shrinks the
+# predictor that still serves every request (input: oldReplicas,
+# newReplicas, minReplicasToKeep).
+warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.operation == "UPDATE"
+	some c in input.rollout.components
+	c.kind == "predictor"
+	c.newReplicas < c.oldReplicas
+	entries_new := sum([e.newReplicas | some e in input.rollout.components; e.kind == "canary"])
+	entries_old := sum([e.oldReplicas | some e in input.rollout.components; e.kind == "canary"])
+	entries_new > entries_old
+	msg := sprintf(
+		"%s: the spec.canary[] entries would run %s (%s), and KServe takes them from spec.predictor.minReplicas: the stable predictor's minimum drops from %d to %s, while it still serves every request to %s (KServe v0.20 routes only an entry's own Service, %s-<name>-predictor, to the entry). %s",
+		[
+			c.path, replica_count(entries_new), entry_replicas_desc, c.oldReplicas, replica_count(c.newReplicas),
+			input.request.name, input.request.name, keep_replicas_hint(c),
+		],
+	)
+}
+
+entry_replicas_desc := concat(", ", [sprintf("%s: %d, was %d", [e.name, e.newReplicas, e.oldReplicas]) |
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.newReplicas != e.oldReplicas
+])
+
+replica_count(n) := "1 replica" if n == 1
+
+else := sprintf("%d replicas", [n])
+
+keep_replicas_hint(c) := sprintf(
+	"To keep %d, set spec.predictor.minReplicas: %d in the same update.",
+	[c.oldReplicas, c.minReplicasToKeep],
+) if {
+	c.minReplicasToKeep > 0
+} else := sprintf(
+	"No spec.predictor.minReplicas keeps %d beside these entries; lower their trafficPercent or minReplicas to leave the stable its replicas.",
+	[c.oldReplicas],
+)
+
 # --- Every mode --------------------------------------------------------------
 
 # Adding or removing a transformer or explainer changes the path of every

@@ -79,6 +79,9 @@ base_component := {
 	"promotedCanary": "",
 	"promotedCanaryPercent": 0,
 	"promotedCanaryChangedFields": [],
+	"oldReplicas": 0,
+	"newReplicas": 0,
+	"minReplicasToKeep": 0,
 }
 
 # The model of a component changes (v1 -> v2), which creates a revision.
@@ -854,6 +857,70 @@ test_standard_mode_skips_knative_rules if {
 	not "max-step" in rules(deny_of(inp))
 	d := deny_of(standard_update([standard_predictor({}), transformer(null, null, container_change("transformer"))]))
 	not "canary-required" in rules(d)
+}
+
+# replicas(old, new): a component's minimum replicas as KServe runs them.
+replicas(old, new) := {"oldReplicas": old, "newReplicas": new}
+
+test_standard_step_that_shrinks_the_stable_is_warned if {
+	# spec.predictor.minReplicas 4; the entry goes 10 -> 35 %, 1 -> 2 replicas.
+	inp := standard_update([
+		standard_predictor(object.union(replicas(3, 2), {"minReplicasToKeep": 5})),
+		canary_entry("v2", 0, 10, 35, replicas(1, 2)),
+	])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"standard-stable-replicas"}
+	fires(w, "standard-stable-replicas", [
+		"spec.predictor: the spec.canary[] entries would run 2 replicas (v2: 2, was 1)",
+		"the stable predictor's minimum drops from 3 to 2 replicas",
+		"still serves every request to my-model",
+		"my-model-<name>-predictor",
+		"To keep 3, set spec.predictor.minReplicas: 5 in the same update.",
+	])
+}
+
+test_standard_entry_min_replicas_raise_is_warned if {
+	# The entry's own minReplicas sizes it, whatever its trafficPercent.
+	inp := standard_update([
+		standard_predictor(object.union(replicas(3, 1), {"minReplicasToKeep": 6})),
+		canary_entry("v2", 0, 10, 10, replicas(1, 3)),
+	])
+	fires(warn_of(inp), "standard-stable-replicas", ["would run 3 replicas (v2: 3, was 1)", "from 3 to 1", "minReplicas: 6"])
+}
+
+test_standard_stable_replicas_without_a_way_to_keep_them if {
+	inp := standard_update([
+		standard_predictor(replicas(2, 1)),
+		canary_entry("v2", 0, 50, 60, replicas(1, 2)),
+		canary_entry("v3", 1, 40, 40, replicas(1, 1)),
+	])
+	fires(warn_of(inp), "standard-stable-replicas", [
+		"would run 3 replicas (v2: 2, was 1)",
+		"No spec.predictor.minReplicas keeps 2 beside these entries; lower their trafficPercent or minReplicas",
+	])
+}
+
+test_standard_stable_replicas_not_warned if {
+	cases := [
+		# The stable's minimum stays (default minReplicas 1, clamped).
+		[standard_predictor(replicas(1, 1)), canary_entry("v2", 0, null, 10, object.union(new_entry, replicas(0, 1)))],
+		# The user lowers spec.predictor.minReplicas; the entries take no more.
+		[standard_predictor(object.union(revision_change, replicas(9, 3))), canary_entry("v2", 0, 10, 10, replicas(1, 1))],
+		# A rollback gives the stable its replicas back.
+		[standard_predictor(replicas(2, 4)), canary_entry("v2", 0, 35, null, replicas(2, 0))],
+	]
+	every components in cases {
+		not "standard-stable-replicas" in rules(warn_of(standard_update(components)))
+	}
+}
+
+test_standard_stable_replicas_counts_one_replica if {
+	inp := standard_update([
+		standard_predictor(object.union(replicas(2, 1), {"minReplicasToKeep": 3})),
+		canary_entry("v2", 0, null, 10, object.union(new_entry, replicas(0, 1))),
+	])
+	fires(warn_of(inp), "standard-stable-replicas", ["would run 1 replica (v2: 1, was 0)", "drops from 2 to 1 replica,"])
 }
 
 # --- Every mode ------------------------------------------------------------------
