@@ -2,8 +2,8 @@
 #
 # A model change (or a new InferenceService) whose new storage URI is not
 # under one of its namespace's allowed prefixes is denied, with the allowed
-# prefixes in the message; so is a rise of traffic to such a model (the way
-# in for one launched dark at 0 %).
+# prefixes in the message; so is a rise of traffic to such a model (one
+# that came in before this rule, or through an override).
 #
 # The URI comes from input.rollout.components[].newModel, the model summary
 # canary-guard computes anyway: the storage URI of the component (the legacy
