@@ -317,7 +317,7 @@ func TestScenarios(t *testing.T) {
 		a := s.patch(`{"spec":{"canary":[{"trafficPercent":10,"predictor":{"name":"v2","model":{"modelFormat":{"name":"sklearn"},"storageUri":"` + modelURI(2) + `"}}}]}}`)
 		s.admitted(a, "a spec.canary[] entry at 10 %")
 		s.warned(a, "a spec.canary[] entry at 10 %",
-			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 1 replica (v2: 1, was 0)",
+			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 1 replica (v2 0 → 1), taken from spec.predictor.minReplicas 4",
 			"the stable predictor's minimum drops from 4 to 3 replicas", "To keep 4, set spec.predictor.minReplicas: 5 in the same update.")
 		s.waitMinReplicas(canary, 1)
 		s.waitMinReplicas(stable, 3)
@@ -329,7 +329,7 @@ func TestScenarios(t *testing.T) {
 		a = s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p", `[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":35}]`)
 		s.admitted(a, "spec.canary[0].trafficPercent 10 → 35")
 		s.warned(a, "spec.canary[0].trafficPercent 10 → 35",
-			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 2 replicas (v2: 2, was 1)",
+			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 2 replicas (v2 1 → 2)",
 			"drops from 3 to 2 replicas", "To keep 3, set spec.predictor.minReplicas: 5")
 		s.waitMinReplicas(canary, 2)
 		s.waitMinReplicas(stable, 2)

@@ -153,15 +153,9 @@ type ComponentFacts struct {
 	// over the old stable predictor): empty when the promotion takes the
 	// canary's model to all traffic, as it should.
 	PromotedCanaryChangedFields []string `json:"promotedCanaryChangedFields"`
-	// OldReplicas and NewReplicas are, in Standard mode, the minimum
-	// replicas KServe runs for the stable predictor and for each
-	// spec.canary[] entry (standardReplicas); 0 otherwise.
-	OldReplicas int64 `json:"oldReplicas"`
-	NewReplicas int64 `json:"newReplicas"`
-	// MinReplicasToKeep is, on a Standard-mode predictor whose replicas
-	// the update lowers, the smallest spec.predictor.minReplicas that
-	// keeps OldReplicas beside the new entries; 0 when there is none.
-	MinReplicasToKeep int64 `json:"minReplicasToKeep"`
+	// Replicas is, in Standard mode, what KServe configures for the
+	// stable predictor and each spec.canary[] entry; nil otherwise.
+	Replicas *ReplicaFacts `json:"replicas"`
 
 	// ranAs is a removed canary entry as it ran (merged over the old
 	// stable predictor), kept for markPromotion.

@@ -32,7 +32,7 @@ var inputKeys = []string{
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
 	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields",
-	"oldReplicas", "newReplicas", "minReplicasToKeep",
+	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 }
 
 func newKeyTerms() keyTerms {
@@ -218,9 +218,22 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanary", b.str(c.PromotedCanary)),
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
-		b.item("oldReplicas", integer(c.OldReplicas)),
-		b.item("newReplicas", integer(c.NewReplicas)),
-		b.item("minReplicasToKeep", integer(c.MinReplicasToKeep)),
+		b.item("replicas", b.replicas(c.Replicas)),
+	)
+}
+
+func (b *inputBuilder) replicas(r *ReplicaFacts) *ast.Term {
+	if r == nil {
+		return ast.InternedNullTerm
+	}
+	return b.object(
+		b.item("old", integer(r.Old)),
+		b.item("new", integer(r.New)),
+		b.item("oldMinReplicas", optInt(r.OldMinReplicas)),
+		b.item("newMinReplicas", optInt(r.NewMinReplicas)),
+		b.item("maxReplicas", integer(r.MaxReplicas)),
+		b.item("autoscalerClass", b.str(r.AutoscalerClass)),
+		b.item("minReplicasToKeep", integer(r.MinReplicasToKeep)),
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	"github.com/kserve/kserve/pkg/constants"
 )
 
 // In Standard mode KServe v0.20 sizes each spec.canary[] entry by
@@ -14,6 +15,30 @@ import (
 // follow that code, so the policies can say what a step does to the
 // stable's capacity.
 
+// ReplicaFacts describes the replicas KServe configures in Standard mode
+// for the stable predictor or a spec.canary[] entry.
+type ReplicaFacts struct {
+	// Old and New are the minimum replicas: an entry's fixed count, or
+	// the stable predictor's minReplicas less the entries' (at least 1).
+	Old int64 `json:"old"`
+	New int64 `json:"new"`
+	// The fields below are the stable predictor's only.
+	// OldMinReplicas and NewMinReplicas are spec.predictor.minReplicas,
+	// nil when unset (KServe then leaves the stable at 1, unadjusted).
+	OldMinReplicas *int64 `json:"oldMinReplicas"`
+	NewMinReplicas *int64 `json:"newMinReplicas"`
+	// MaxReplicas is the new spec.predictor.maxReplicas, 0 when unset.
+	MaxReplicas int64 `json:"maxReplicas"`
+	// AutoscalerClass is the new object's serving.kserve.io/autoscalerClass
+	// (the predictor's annotation, else the InferenceService's), else hpa.
+	// A ServingRuntime may set it too; canary-guard does not see it.
+	AutoscalerClass string `json:"autoscalerClass"`
+	// MinReplicasToKeep is, when New < Old, the smallest
+	// spec.predictor.minReplicas with which the stable keeps Old beside
+	// the new entries; 0 otherwise, or when none does.
+	MinReplicasToKeep int64 `json:"minReplicasToKeep"`
+}
+
 // maxMinReplicasSearch bounds the search for a spec.predictor.minReplicas
 // that keeps the stable's replicas: with the entries' percents summing to
 // nearly 100, none may exist.
@@ -22,24 +47,53 @@ const maxMinReplicasSearch = 1000
 // setStandardReplicas records the replicas of the stable predictor
 // (comps[0]) and of each spec.canary[] entry before and after the update.
 func setStandardReplicas(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) {
-	pred := &comps[0]
-	pred.OldReplicas = stableReplicas(&oldObj.Spec, oldObj.Spec.Predictor.MinReplicas)
-	pred.NewReplicas = stableReplicas(&newObj.Spec, newObj.Spec.Predictor.MinReplicas)
+	oldMin, newMin := oldObj.Spec.Predictor.MinReplicas, newObj.Spec.Predictor.MinReplicas
+	stable := &ReplicaFacts{
+		Old:             stableReplicas(&oldObj.Spec, oldMin),
+		New:             stableReplicas(&newObj.Spec, newMin),
+		OldMinReplicas:  widen(oldMin),
+		NewMinReplicas:  widen(newMin),
+		MaxReplicas:     int64(newObj.Spec.Predictor.MaxReplicas),
+		AutoscalerClass: autoscalerClass(newObj),
+	}
+	if stable.New < stable.Old {
+		stable.MinReplicasToKeep = minReplicasToKeep(&newObj.Spec, stable.Old)
+	}
+	comps[0].Replicas = stable
 	for i := range comps {
 		c := &comps[i]
 		if c.Kind != KindCanary {
 			continue
 		}
+		r := &ReplicaFacts{}
 		if e := canaryEntry(&oldObj.Spec, c.Name); c.InOld && e != nil {
-			c.OldReplicas = canaryReplicas(oldObj.Spec.Predictor.MinReplicas, e)
+			r.Old = canaryReplicas(oldMin, e)
 		}
 		if e := canaryEntry(&newObj.Spec, c.Name); c.InNew && e != nil {
-			c.NewReplicas = canaryReplicas(newObj.Spec.Predictor.MinReplicas, e)
+			r.New = canaryReplicas(newMin, e)
 		}
+		c.Replicas = r
 	}
-	if pred.NewReplicas < pred.OldReplicas {
-		pred.MinReplicasToKeep = minReplicasToKeep(&newObj.Spec, pred.OldReplicas)
+}
+
+func widen(p *int32) *int64 {
+	if p == nil {
+		return nil
 	}
+	return ptr(int64(*p))
+}
+
+// autoscalerClass resolves the stable predictor's autoscaler class as
+// KServe's buildObjectMeta merges annotations: the component's over the
+// InferenceService's.
+func autoscalerClass(obj *v1beta1.InferenceService) string {
+	if c := obj.Spec.Predictor.Annotations[constants.AutoscalerClass]; c != "" {
+		return c
+	}
+	if c := obj.Annotations[constants.AutoscalerClass]; c != "" {
+		return c
+	}
+	return string(constants.DefaultAutoscalerClass)
 }
 
 func canaryEntry(spec *v1beta1.InferenceServiceSpec, name string) *v1beta1.CanarySpec {
@@ -88,13 +142,14 @@ func stableReplicas(spec *v1beta1.InferenceServiceSpec, stableMin *int32) int64 
 // entries of spec; entries sized by percent grow with it. 0 when none up
 // to maxMinReplicasSearch more does.
 func minReplicasToKeep(spec *v1beta1.InferenceServiceSpec, want int64) int64 {
-	from := int32(1)
+	from := int64(1)
 	if m := spec.Predictor.MinReplicas; m != nil {
-		from = *m + 1
+		from = int64(*m) + 1
 	}
-	for m := from; m < from+maxMinReplicasSearch; m++ {
-		if stableReplicas(spec, &m) >= want {
-			return int64(m)
+	for m := from; m < from+maxMinReplicasSearch && m <= math.MaxInt32; m++ {
+		m32 := int32(m)
+		if stableReplicas(spec, &m32) >= want {
+			return m
 		}
 	}
 	return 0

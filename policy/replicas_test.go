@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
@@ -79,7 +80,7 @@ func TestMinReplicasToKeep(t *testing.T) {
 
 func TestFacts_StandardReplicas(t *testing.T) {
 	stable := func(min int) string {
-		return fmt.Sprintf("minReplicas: %d\n    %s", min, stdStableV1)
+		return fmt.Sprintf("minReplicas: %d\n    maxReplicas: 8\n    %s", min, stdStableV1)
 	}
 	tests := []struct {
 		name                       string
@@ -100,24 +101,48 @@ func TestFacts_StandardReplicas(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := updateFacts(t, tt.old, tt.new)
-			p := componentByID(t, f, KindPredictor)
-			if p.OldReplicas != tt.wantOld || p.NewReplicas != tt.wantNew || p.MinReplicasToKeep != tt.wantKeep {
-				t.Errorf("stable replicas %d -> %d, keep with %d; want %d -> %d, keep with %d",
-					p.OldReplicas, p.NewReplicas, p.MinReplicasToKeep, tt.wantOld, tt.wantNew, tt.wantKeep)
+			p := componentByID(t, f, KindPredictor).Replicas
+			if p == nil {
+				t.Fatal("predictor replicas = nil in Standard mode")
 			}
-			c := componentByID(t, f, "canary:v2")
-			if c.OldReplicas != tt.wantEntryOld || c.NewReplicas != tt.wantEntryNew {
-				t.Errorf("entry replicas %d -> %d, want %d -> %d", c.OldReplicas, c.NewReplicas, tt.wantEntryOld, tt.wantEntryNew)
+			if p.Old != tt.wantOld || p.New != tt.wantNew || p.MinReplicasToKeep != tt.wantKeep {
+				t.Errorf("stable replicas %d -> %d, keep with %d; want %d -> %d, keep with %d",
+					p.Old, p.New, p.MinReplicasToKeep, tt.wantOld, tt.wantNew, tt.wantKeep)
+			}
+			if ptrText(p.OldMinReplicas) != "4" || ptrText(p.NewMinReplicas) != "4" || p.MaxReplicas != 8 || p.AutoscalerClass != "hpa" {
+				t.Errorf("minReplicas %s -> %s, maxReplicas %d, autoscalerClass %q; want 4 -> 4, 8, hpa",
+					ptrText(p.OldMinReplicas), ptrText(p.NewMinReplicas), p.MaxReplicas, p.AutoscalerClass)
+			}
+			c := componentByID(t, f, "canary:v2").Replicas
+			if c == nil || c.Old != tt.wantEntryOld || c.New != tt.wantEntryNew {
+				t.Errorf("entry replicas %+v, want %d -> %d", c, tt.wantEntryOld, tt.wantEntryNew)
 			}
 		})
 	}
+
+	t.Run("the autoscaler class: the predictor's annotation over the InferenceService's", func(t *testing.T) {
+		withClass := func(isvcClass, predictorClass string) string {
+			m := standardManifest("", stable(4))
+			m = strings.Replace(m, "annotations: {", "annotations: {serving.kserve.io/autoscalerClass: "+isvcClass+", ", 1)
+			if predictorClass != "" {
+				m = strings.Replace(m, "  predictor:\n", "  predictor:\n    annotations: {serving.kserve.io/autoscalerClass: "+predictorClass+"}\n", 1)
+			}
+			return m
+		}
+		for _, tt := range []struct{ isvc, predictor, want string }{{"none", "", "none"}, {"none", "external", "external"}} {
+			f := updateFacts(t, withClass(tt.isvc, tt.predictor), withClass(tt.isvc, tt.predictor))
+			if got := componentByID(t, f, KindPredictor).Replicas.AutoscalerClass; got != tt.want {
+				t.Errorf("InferenceService %s, predictor %q: class %q, want %q", tt.isvc, tt.predictor, got, tt.want)
+			}
+		}
+	})
 
 	t.Run("Knative mode has none", func(t *testing.T) {
 		f := updateFacts(t,
 			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 4\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}",
 			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 2\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}")
-		if p := componentByID(t, f, KindPredictor); p.OldReplicas != 0 || p.NewReplicas != 0 {
-			t.Errorf("replicas %d -> %d, want 0 -> 0 outside Standard mode", p.OldReplicas, p.NewReplicas)
+		if r := componentByID(t, f, KindPredictor).Replicas; r != nil {
+			t.Errorf("replicas %+v, want nil outside Standard mode", r)
 		}
 	})
 }

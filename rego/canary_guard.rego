@@ -453,46 +453,81 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 
 # KServe v0.20 runs spec.canary[] entries on replicas taken from the
 # stable predictor's minReplicas, yet routes the InferenceService's own
-# host to the stable alone: a rise that takes more of them shrinks the
-# predictor that still serves every request (input: oldReplicas,
-# newReplicas, minReplicasToKeep).
+# host to the stable alone: an update whose entries take more of them
+# shrinks the predictor that still serves every request. Not when the
+# autoscaler is external (KServe then sets no replicas), when
+# minReplicas is unset (KServe adjusts nothing), or when an entry asks
+# for more than the stable's minReplicas (KServe rejects the update).
 warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.operation == "UPDATE"
 	some c in input.rollout.components
 	c.kind == "predictor"
-	c.newReplicas < c.oldReplicas
-	entries_new := sum([e.newReplicas | some e in input.rollout.components; e.kind == "canary"])
-	entries_old := sum([e.oldReplicas | some e in input.rollout.components; e.kind == "canary"])
+	r := c.replicas
+	r.new < r.old
+	r.newMinReplicas != null
+	r.autoscalerClass != "external"
+	entries_new := sum([e.replicas.new | some e in input.rollout.components; e.kind == "canary"])
+	entries_old := sum([e.replicas.old | some e in input.rollout.components; e.kind == "canary"])
 	entries_new > entries_old
+	count([e |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.replicas.new > r.newMinReplicas
+	]) == 0
 	msg := sprintf(
-		"%s: the spec.canary[] entries would run %s (%s), and KServe takes them from spec.predictor.minReplicas: the stable predictor's minimum drops from %d to %s, while it still serves every request to %s (KServe v0.20 routes only an entry's own Service, %s-<name>-predictor, to the entry). %s",
+		"%s: the spec.canary[] entries would run %s (%s), taken from spec.predictor.minReplicas %s: the stable predictor's minimum drops from %d to %s, yet it still serves every request to %s (KServe v0.20 routes none to an entry; it answers only in-cluster, at %s).%s %s",
 		[
-			c.path, replica_count(entries_new), entry_replicas_desc, c.oldReplicas, replica_count(c.newReplicas),
-			input.request.name, input.request.name, keep_replicas_hint(c),
+			c.path, replica_count(entries_new), entry_replicas_desc, min_replicas_desc(r),
+			r.old, replica_count(r.new), input.request.name, entry_services, autoscaler_note(r),
+			keep_replicas_hint(r),
 		],
 	)
 }
 
-entry_replicas_desc := concat(", ", [sprintf("%s: %d, was %d", [e.name, e.newReplicas, e.oldReplicas]) |
+entry_replicas_desc := concat("; ", [sprintf("%s %d → %d", [e.name, e.replicas.old, e.replicas.new]) |
 	some e in input.rollout.components
 	e.kind == "canary"
-	e.newReplicas != e.oldReplicas
+	e.replicas.new != e.replicas.old
 ])
+
+entry_services := concat(", ", [sprintf("%s-%s-predictor", [input.request.name, e.name]) |
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.inNew
+])
+
+min_replicas_desc(r) := sprintf("%d", [r.newMinReplicas]) if {
+	r.oldMinReplicas == r.newMinReplicas
+} else := sprintf("%d (was %d)", [r.newMinReplicas, r.oldMinReplicas]) if {
+	r.oldMinReplicas != null
+} else := sprintf("%d (was unset)", [r.newMinReplicas])
 
 replica_count(n) := "1 replica" if n == 1
 
 else := sprintf("%d replicas", [n])
 
-keep_replicas_hint(c) := sprintf(
-	"To keep %d, set spec.predictor.minReplicas: %d in the same update.",
-	[c.oldReplicas, c.minReplicasToKeep],
+# Under an autoscaler the minimum is a floor it may scale above.
+autoscaler_note(r) := sprintf(" Its autoscaler (%s) may still scale it up to maxReplicas %d.", [r.autoscalerClass, r.maxReplicas]) if {
+	r.autoscalerClass != "none"
+	r.maxReplicas > r.new
+} else := ""
+
+keep_replicas_hint(r) := sprintf(
+	"To keep %d, set spec.predictor.minReplicas: %d%s in the same update.",
+	[r.old, r.minReplicasToKeep, max_replicas_hint(r)],
 ) if {
-	c.minReplicasToKeep > 0
+	r.minReplicasToKeep > 0
 } else := sprintf(
-	"No spec.predictor.minReplicas keeps %d beside these entries; lower their trafficPercent or minReplicas to leave the stable its replicas.",
-	[c.oldReplicas],
+	"No spec.predictor.minReplicas keeps %d beside these entries; lower their trafficPercent, or give them a fixed minReplicas, to leave the stable its replicas.",
+	[r.old],
 )
+
+# KServe refuses a minReplicas above a maxReplicas that is set.
+max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToKeep]) if {
+	r.maxReplicas > 0
+	r.maxReplicas < r.minReplicasToKeep
+} else := ""
 
 # --- Every mode --------------------------------------------------------------
 

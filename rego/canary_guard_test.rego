@@ -79,9 +79,7 @@ base_component := {
 	"promotedCanary": "",
 	"promotedCanaryPercent": 0,
 	"promotedCanaryChangedFields": [],
-	"oldReplicas": 0,
-	"newReplicas": 0,
-	"minReplicasToKeep": 0,
+	"replicas": null,
 }
 
 # The model of a component changes (v1 -> v2), which creates a revision.
@@ -859,56 +857,111 @@ test_standard_mode_skips_knative_rules if {
 	not "canary-required" in rules(d)
 }
 
-# replicas(old, new): a component's minimum replicas as KServe runs them.
-replicas(old, new) := {"oldReplicas": old, "newReplicas": new}
+# entry_replicas(old, new): a spec.canary[] entry's replicas.
+entry_replicas(old, new) := {"replicas": {
+	"old": old, "new": new, "oldMinReplicas": null, "newMinReplicas": null,
+	"maxReplicas": 0, "autoscalerClass": "", "minReplicasToKeep": 0,
+}}
+
+# stable_replicas(old, new, over): the stable predictor's replicas with
+# spec.predictor.minReplicas 4, autoscaler class hpa, no maxReplicas.
+stable_replicas(old, new, over) := {"replicas": object.union(
+	{
+		"old": old, "new": new, "oldMinReplicas": 4, "newMinReplicas": 4,
+		"maxReplicas": 0, "autoscalerClass": "hpa", "minReplicasToKeep": 0,
+	},
+	over,
+)}
 
 test_standard_step_that_shrinks_the_stable_is_warned if {
-	# spec.predictor.minReplicas 4; the entry goes 10 -> 35 %, 1 -> 2 replicas.
+	# The entry goes 10 -> 35 %, 1 -> 2 of minReplicas 4.
 	inp := standard_update([
-		standard_predictor(object.union(replicas(3, 2), {"minReplicasToKeep": 5})),
-		canary_entry("v2", 0, 10, 35, replicas(1, 2)),
+		standard_predictor(stable_replicas(3, 2, {"minReplicasToKeep": 5})),
+		canary_entry("v2", 0, 10, 35, entry_replicas(1, 2)),
 	])
 	count(deny_of(inp)) == 0
 	w := warn_of(inp)
 	rules(w) == {"standard-stable-replicas"}
 	fires(w, "standard-stable-replicas", [
-		"spec.predictor: the spec.canary[] entries would run 2 replicas (v2: 2, was 1)",
-		"the stable predictor's minimum drops from 3 to 2 replicas",
-		"still serves every request to my-model",
-		"my-model-<name>-predictor",
+		"spec.predictor: the spec.canary[] entries would run 2 replicas (v2 1 → 2), taken from spec.predictor.minReplicas 4:",
+		"the stable predictor's minimum drops from 3 to 2 replicas, yet it still serves every request to my-model",
+		"it answers only in-cluster, at my-model-v2-predictor).",
 		"To keep 3, set spec.predictor.minReplicas: 5 in the same update.",
 	])
+	not contains(w_msg(w), "autoscaler")
 }
+
+w_msg(w) := concat("\n", [v.msg | some v in w])
 
 test_standard_entry_min_replicas_raise_is_warned if {
 	# The entry's own minReplicas sizes it, whatever its trafficPercent.
 	inp := standard_update([
-		standard_predictor(object.union(replicas(3, 1), {"minReplicasToKeep": 6})),
-		canary_entry("v2", 0, 10, 10, replicas(1, 3)),
+		standard_predictor(stable_replicas(3, 1, {"minReplicasToKeep": 7})),
+		canary_entry("v2", 0, 10, 10, entry_replicas(1, 4)),
 	])
-	fires(warn_of(inp), "standard-stable-replicas", ["would run 3 replicas (v2: 3, was 1)", "from 3 to 1", "minReplicas: 6"])
+	fires(warn_of(inp), "standard-stable-replicas", ["would run 4 replicas (v2 1 → 4)", "from 3 to 1 replica,", "minReplicas: 7 in"])
 }
 
-test_standard_stable_replicas_without_a_way_to_keep_them if {
+test_standard_stable_replicas_names_every_entry_and_the_lowered_min if {
 	inp := standard_update([
-		standard_predictor(replicas(2, 1)),
-		canary_entry("v2", 0, 50, 60, replicas(1, 2)),
-		canary_entry("v3", 1, 40, 40, replicas(1, 1)),
+		standard_predictor(stable_replicas(9, 2, {"oldMinReplicas": 10, "newMinReplicas": 5, "minReplicasToKeep": 0})),
+		canary_entry("v2", 0, 10, 40, entry_replicas(1, 2)),
+		canary_entry("v3", 1, null, 10, object.union(new_entry, entry_replicas(0, 1))),
 	])
 	fires(warn_of(inp), "standard-stable-replicas", [
-		"would run 3 replicas (v2: 2, was 1)",
-		"No spec.predictor.minReplicas keeps 2 beside these entries; lower their trafficPercent or minReplicas",
+		"would run 3 replicas (v2 1 → 2; v3 0 → 1), taken from spec.predictor.minReplicas 5 (was 10)",
+		"at my-model-v2-predictor, my-model-v3-predictor)",
+		"No spec.predictor.minReplicas keeps 9 beside these entries; lower their trafficPercent, or give them a fixed minReplicas",
 	])
+}
+
+test_standard_stable_replicas_under_an_autoscaler_with_room if {
+	inp := standard_update([
+		standard_predictor(stable_replicas(3, 2, {"maxReplicas": 8, "minReplicasToKeep": 5})),
+		canary_entry("v2", 0, 10, 35, entry_replicas(1, 2)),
+	])
+	fires(warn_of(inp), "standard-stable-replicas", [
+		"Its autoscaler (hpa) may still scale it up to maxReplicas 8. To keep 3, set spec.predictor.minReplicas: 5 in the same update.",
+	])
+}
+
+test_standard_stable_replicas_names_max_replicas_when_the_hint_exceeds_it if {
+	inp := standard_update([
+		standard_predictor(stable_replicas(3, 2, {"maxReplicas": 4, "minReplicasToKeep": 5})),
+		canary_entry("v2", 0, 10, 35, entry_replicas(1, 2)),
+	])
+	fires(warn_of(inp), "standard-stable-replicas", ["set spec.predictor.minReplicas: 5 and maxReplicas: 5 in the same update."])
 }
 
 test_standard_stable_replicas_not_warned if {
 	cases := [
-		# The stable's minimum stays (default minReplicas 1, clamped).
-		[standard_predictor(replicas(1, 1)), canary_entry("v2", 0, null, 10, object.union(new_entry, replicas(0, 1)))],
+		# The stable's minimum stays (minReplicas 1: clamped).
+		[
+			standard_predictor(stable_replicas(1, 1, {"oldMinReplicas": 1, "newMinReplicas": 1})),
+			canary_entry("v2", 0, null, 10, object.union(new_entry, entry_replicas(0, 1))),
+		],
 		# The user lowers spec.predictor.minReplicas; the entries take no more.
-		[standard_predictor(object.union(revision_change, replicas(9, 3))), canary_entry("v2", 0, 10, 10, replicas(1, 1))],
+		[
+			standard_predictor(object.union(revision_change, stable_replicas(9, 3, {"oldMinReplicas": 10, "newMinReplicas": 4}))),
+			canary_entry("v2", 0, 10, 10, entry_replicas(1, 1)),
+		],
 		# A rollback gives the stable its replicas back.
-		[standard_predictor(replicas(2, 4)), canary_entry("v2", 0, 35, null, replicas(2, 0))],
+		[standard_predictor(stable_replicas(2, 4, {})), canary_entry("v2", 0, 35, null, entry_replicas(2, 0))],
+		# minReplicas removed: KServe leaves the stable at 1, unadjusted.
+		[
+			standard_predictor(stable_replicas(3, 1, {"newMinReplicas": null})),
+			canary_entry("v2", 0, 10, 35, entry_replicas(1, 1)),
+		],
+		# An external autoscaler: KServe sets no replicas.
+		[
+			standard_predictor(stable_replicas(3, 2, {"autoscalerClass": "external"})),
+			canary_entry("v2", 0, 10, 35, entry_replicas(1, 2)),
+		],
+		# An entry above the stable's minReplicas: KServe rejects the update.
+		[
+			standard_predictor(stable_replicas(3, 1, {})),
+			canary_entry("v2", 0, 10, 10, entry_replicas(1, 6)),
+		],
 	]
 	every components in cases {
 		not "standard-stable-replicas" in rules(warn_of(standard_update(components)))
@@ -917,10 +970,10 @@ test_standard_stable_replicas_not_warned if {
 
 test_standard_stable_replicas_counts_one_replica if {
 	inp := standard_update([
-		standard_predictor(object.union(replicas(2, 1), {"minReplicasToKeep": 3})),
-		canary_entry("v2", 0, null, 10, object.union(new_entry, replicas(0, 1))),
+		standard_predictor(stable_replicas(2, 1, {"oldMinReplicas": 2, "newMinReplicas": 2, "minReplicasToKeep": 3})),
+		canary_entry("v2", 0, null, 10, object.union(new_entry, entry_replicas(0, 1))),
 	])
-	fires(warn_of(inp), "standard-stable-replicas", ["would run 1 replica (v2: 1, was 0)", "drops from 2 to 1 replica,"])
+	fires(warn_of(inp), "standard-stable-replicas", ["would run 1 replica (v2 0 → 1)", "drops from 2 to 1 replica,"])
 }
 
 # --- Every mode ------------------------------------------------------------------
