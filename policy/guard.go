@@ -116,7 +116,8 @@ type Decision struct {
 	// Denials are what the rules denied, before enforcement, overrides and
 	// the always-admit rule were applied.
 	Denials []Violation `json:"denials"`
-	// Warnings are returned to the client as admission warnings.
+	// Warnings are logged and counted, and returned to the client as
+	// admission warnings except in audit mode (ClientWarnings).
 	Warnings []Violation `json:"warnings"`
 	// Reason says why a request was admitted in spite of denials, or why
 	// it was not evaluated: exempt, always-admit:<why>, override,
@@ -132,6 +133,15 @@ type Decision struct {
 	// EvalDuration is the time spent computing facts and evaluating.
 	EvalDuration time.Duration `json:"-"`
 	Facts        *Facts        `json:"facts,omitempty"`
+}
+
+// ClientWarnings are the warnings returned to the client: none in audit
+// mode, which admits silently.
+func (d *Decision) ClientWarnings() []Violation {
+	if d.Enforcement == EnforcementAudit {
+		return nil
+	}
+	return d.Warnings
 }
 
 // Message is the denial text shown to the user.
@@ -196,7 +206,6 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Warnings = append(slices.Clone(d.Denials), d.Warnings...)
 	case EnforcementAudit:
 		d.Reason = "enforcement:audit"
-		d.Warnings = nil
 	default:
 		d.Allowed = false
 	}

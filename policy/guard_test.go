@@ -533,7 +533,45 @@ func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
 	if d, err = audit.Validate(context.Background(), update(t, standard("10"), standard("0"))); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Warnings) != 0 || len(d.Denials) == 0 {
-		t.Errorf("audit mode: warnings %v, denials %v; want the denials logged, not shown", d.Warnings, d.Denials)
+	if len(d.ClientWarnings()) != 0 || len(d.Denials) == 0 {
+		t.Errorf("audit mode: client warnings %v, denials %v; want the denials logged, not shown", d.ClientWarnings(), d.Denials)
+	}
+}
+
+func TestValidate_AuditModeShowsTheClientNothing(t *testing.T) {
+	stable := "minReplicas: 4\n    " + stdStableV1
+	entryAt := func(p int) string {
+		return standardManifest("", stable, fmt.Sprintf(stdCanaryV2, p)) +
+			"status: {deploymentMode: Standard, canaryStatuses: [{name: v2, ready: true, trafficPercent: 10}]}\n"
+	}
+	tests := []struct {
+		name       string
+		to         int
+		wantDenied bool
+	}{
+		{"a warning alone", 35, false},
+		{"a warning beside a denial", 60, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := update(t, entryAt(10), entryAt(tt.to))
+			enforce, err := newGuard(t, "").Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if enforce.Allowed == tt.wantDenied || !hasRule(enforce.ClientWarnings(), "standard-stable-replicas") {
+				t.Fatalf("enforce: allowed=%v client warnings %v; want allowed=%v and the replicas warning", enforce.Allowed, enforce.ClientWarnings(), !tt.wantDenied)
+			}
+			audit, err := newGuard(t, "enforcement: audit").Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !audit.Allowed || len(audit.ClientWarnings()) != 0 {
+				t.Errorf("audit: allowed=%v client warnings %v; want admitted silently", audit.Allowed, audit.ClientWarnings())
+			}
+			if !hasRule(audit.Warnings, "standard-stable-replicas") || (len(audit.Denials) > 0) != tt.wantDenied {
+				t.Errorf("audit: warnings %v, denials %v; want both kept for the log", audit.Warnings, audit.Denials)
+			}
+		})
 	}
 }

@@ -22,7 +22,7 @@ func validationResponse(d *policy.Decision) *admissionv1.AdmissionResponse {
 			Message: d.Message(),
 		}
 	}
-	resp.Warnings = warningStrings(d.Warnings)
+	resp.Warnings = warningStrings(d.ClientWarnings())
 	return resp
 }
 

@@ -103,7 +103,7 @@ func (o *Outcome) Denials() []policy.Violation { return o.Decision.Denials }
 func (o *Outcome) Warnings() []policy.Violation {
 	out := make([]policy.Violation, 0, len(o.Mutation.Warnings)+len(o.Decision.Warnings))
 	out = append(out, o.Mutation.Warnings...)
-	return append(out, o.Decision.Warnings...)
+	return append(out, o.Decision.ClientWarnings()...)
 }
 
 // Percent returns a component's canary percent in the patched object, nil
