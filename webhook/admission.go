@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -42,7 +41,7 @@ type decider func(ctx context.Context, req *wireRequest, raw func() (object, old
 // half (BenchmarkCorpus).
 type reviewHandler struct {
 	webhook string
-	log     *slog.Logger
+	obs     *Observers
 	decide  decider
 	// bodies hold request bodies between requests: a review is ten
 	// kilobytes or more, and reading each into a fresh, growing slice was
@@ -51,8 +50,8 @@ type reviewHandler struct {
 	bodies sync.Pool
 }
 
-func newReviewHandler(webhook string, log *slog.Logger, decide decider) *reviewHandler {
-	h := &reviewHandler{webhook: webhook, log: log, decide: decide}
+func newReviewHandler(webhook string, obs *Observers, decide decider) *reviewHandler {
+	h := &reviewHandler{webhook: webhook, obs: obs, decide: decide}
 	h.bodies.New = func() any { return new(bytes.Buffer) }
 	return h
 }
@@ -64,19 +63,23 @@ func (h *reviewHandler) putBody(b *bytes.Buffer) {
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The duration covers the whole answer: reading, decoding, deciding
+	// and encoding.
+	start := time.Now()
+	defer func() { h.obs.Metrics.duration.WithLabelValues(h.webhook).Observe(time.Since(start).Seconds()) }()
 	apiVersion := admissionv1.SchemeGroupVersion.String()
 	resp := func() (resp *admissionv1.AdmissionResponse) {
 		defer func() {
 			if p := recover(); p != nil {
-				h.log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
+				h.obs.Log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
 				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
 			}
 		}()
 		if r.Method != http.MethodPost {
-			return erroredResponse(http.StatusMethodNotAllowed, fmt.Errorf("canary-guard: method %s, want POST", r.Method))
+			return h.unreadable(http.StatusMethodNotAllowed, fmt.Errorf("canary-guard: method %s, want POST", r.Method))
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: contentType=%s, expected application/json", ct))
+			return h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: contentType=%s, expected application/json", ct))
 		}
 		buf := h.bodies.Get().(*bytes.Buffer)
 		defer h.putBody(buf)
@@ -89,14 +92,13 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				return erroredResponse(http.StatusRequestEntityTooLarge, fmt.Errorf("canary-guard: request entity is too large; limit is %d bytes", maxRequestBytes))
+				return h.unreadable(http.StatusRequestEntityTooLarge, fmt.Errorf("canary-guard: request entity is too large; limit is %d bytes", maxRequestBytes))
 			}
-			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: reading the request: %w", err))
+			return h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: reading the request: %w", err))
 		}
 		review, err := decodeReview(body)
 		if err != nil {
-			h.log.Warn("bad admission request", "webhook", h.webhook, "error", err)
-			return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+			return h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
 		}
 		apiVersion = review.APIVersion
 		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
@@ -117,8 +119,16 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.NewEncoder(w).Encode(&out); err != nil {
 		// The connection is gone; there is no one to answer.
-		h.log.Warn("writing an admission response", "webhook", h.webhook, "error", err)
+		h.obs.Log.Warn("writing an admission response", "webhook", h.webhook, "error", err)
 	}
+}
+
+// unreadable answers a request that carries no review to decide: it is
+// logged and counted as errored, its namespace unknown.
+func (h *reviewHandler) unreadable(code int32, err error) *admissionv1.AdmissionResponse {
+	h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
+	h.obs.Log.Warn("bad admission request", "webhook", h.webhook, "status", code, "error", err)
+	return erroredResponse(code, err)
 }
 
 // decodeReview decodes an AdmissionReview and its InferenceServices.

@@ -224,7 +224,7 @@ func TestAPIServerTimeout_LeavesTimeToAnswer(t *testing.T) {
 func TestHandlers_DecideWithinTheAPIServersTimeout(t *testing.T) {
 	var deadline time.Time
 	var hasDeadline bool
-	h := newReviewHandler("validate", slog.New(slog.NewTextHandler(io.Discard, nil)),
+	h := newReviewHandler("validate", &Observers{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry())},
 		func(ctx context.Context, _ *wireRequest, _ func() ([]byte, []byte, error)) *admissionv1.AdmissionResponse {
 			deadline, hasDeadline = ctx.Deadline()
 			return allowedResponse()

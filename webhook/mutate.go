@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +22,7 @@ type Mutator struct {
 // NewMutator returns a mutating handler.
 func NewMutator(g *policy.Guard, obs Observers) *Mutator {
 	m := &Mutator{guard: g, obs: obs}
-	m.http = newReviewHandler("mutate", obs.Log, m.handle)
+	m.http = newReviewHandler("mutate", &m.obs, m.handle)
 	return m
 }
 
@@ -34,9 +33,6 @@ func (h *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handle answers one admission request with the patches to apply.
 func (h *Mutator) handle(ctx context.Context, req *wireRequest, _ func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
-	start := time.Now()
-	defer func() { h.obs.Metrics.duration.WithLabelValues("mutate").Observe(time.Since(start).Seconds()) }()
-
 	r, err := decode(req)
 	var skip errSkip
 	if errors.As(err, &skip) {

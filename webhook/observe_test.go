@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -165,4 +168,46 @@ func httptestRequest(t *testing.T, body string) *wireRequest {
 		t.Fatal(err)
 	}
 	return review.Request
+}
+
+func TestMetrics_UnreadableRequestsAreCountedAndTimed(t *testing.T) {
+	p, cfg, err := policy.Loader{}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := policy.NewGuard(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	metrics := NewMetrics(prometheus.NewRegistry())
+	v := NewValidator(g, Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics}, 0)
+
+	post(t, v, ValidatePath, "application/json", `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {`)
+	post(t, v, ValidatePath, "text/plain", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	rec := httptest.NewRecorder()
+	v.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ValidatePath, nil))
+	post(t, v, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+
+	if got := testutil.ToFloat64(metrics.decisions.WithLabelValues("validate", "errored", "", "")); got != 3 {
+		t.Errorf("errored decisions = %v, want 3 (truncated JSON, wrong content type, GET)", got)
+	}
+	if got := testutil.CollectAndCount(metrics.duration); got != 1 {
+		t.Fatalf("duration series = %d, want 1", got)
+	}
+	if n := histogramCount(t, metrics.duration.WithLabelValues("validate")); n != 4 {
+		t.Errorf("durations observed = %d, want 4, one per request answered", n)
+	}
+	if got := strings.Count(logs.String(), `"msg":"bad admission request"`); got != 3 {
+		t.Errorf("bad admission request logged %d times, want 3:\n%s", got, logs.String())
+	}
+}
+
+func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := o.(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

@@ -48,7 +48,7 @@ type Validator struct {
 // evaluation in addition to the request's own deadline.
 func NewValidator(g *policy.Guard, obs Observers, timeout time.Duration) *Validator {
 	v := &Validator{guard: g, obs: obs, timeout: timeout}
-	v.http = newReviewHandler("validate", obs.Log, v.handle)
+	v.http = newReviewHandler("validate", &v.obs, v.handle)
 	return v
 }
 
@@ -70,9 +70,6 @@ func (v *Validator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handle decides one admission request.
 func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
-	start := time.Now()
-	defer func() { v.obs.Metrics.duration.WithLabelValues("validate").Observe(time.Since(start).Seconds()) }()
-
 	r, err := decode(req)
 	var skip errSkip
 	if errors.As(err, &skip) {
