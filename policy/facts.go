@@ -449,6 +449,9 @@ func (c *ComponentFacts) setKnativePercents(oldPct, newPct *int64) {
 
 func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, component v1beta1.ComponentType, knative bool) {
 	c.CanaryReady, c.CanaryReadyReason = ReadyUnknown, "status has no revisions for "+c.Kind
+	if !knative {
+		c.CanaryReadyReason = "Standard mode has no revisions for " + c.Kind + "; readiness is read for spec.canary[] entries"
+	}
 	st, ok := oldObj.Status.Components[component]
 	if !ok {
 		return

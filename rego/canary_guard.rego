@@ -180,7 +180,7 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "unknown"
 	msg := sprintf(
-		"%s %s → %s: the status does not say whether the canary is ready (%s); admitted. Check the canary before the next step.",
+		"%s %s → %s: the status does not say whether the canary is ready (%s), so readiness was not checked. Check the canary before the next step.",
 		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
 	)
 }

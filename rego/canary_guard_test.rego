@@ -427,7 +427,7 @@ test_rise_with_readiness_unknown_is_warned if {
 	fires(w, "canary-ready-unknown", [
 		"spec.predictor.canaryTrafficPercent 10 → 35",
 		"does not say whether the canary is ready (status has no revisions for predictor)",
-		"admitted",
+		"so readiness was not checked",
 		"Check the canary before the next step",
 	])
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -212,22 +213,18 @@ func writeEvalJSON(w io.Writer, out *suite.Outcome) error {
 		Allowed:     out.Allowed(),
 		Enforcement: out.Enforcement(),
 		Reason:      out.Reason(),
-		Patches:     nonNil(out.Mutation.Patches),
-		Denials:     nonNil(out.Denials()),
-		Warnings:    nonNil(out.Warnings()),
+		Patches:     out.Mutation.Patches,
+		Denials:     out.Denials(),
+		Warnings:    out.Warnings(),
 		Facts:       out.Decision.Facts,
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+	// JSON v2 writes empty lists as [] at any depth, so .facts reads as
+	// the policies' input.rollout does.
+	if err := jsonv2.MarshalWrite(w, r, jsontext.WithIndent("  "), jsontext.EscapeForHTML(false)); err != nil {
+		return err
 	}
-	return s
+	_, err := io.WriteString(w, "\n")
+	return err
 }
 
 // writeEvalText prints the answer for people:

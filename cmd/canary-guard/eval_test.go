@@ -200,7 +200,11 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 		Denials  []struct{ Rule, Msg string } `json:"denials"`
 		Warnings []struct{ Rule, Msg string } `json:"warnings"`
 		Facts    struct {
-			ModelChanged bool `json:"modelChanged"`
+			ModelChanged               bool     `json:"modelChanged"`
+			InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
+			Components                 []struct {
+				PromotedCanaryChangedFields []string `json:"promotedCanaryChangedFields"`
+			} `json:"components"`
 		} `json:"facts"`
 	}
 	if err := json.Unmarshal([]byte(out), &report); err != nil {
@@ -214,6 +218,10 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 	}
 	if report.Denials == nil || len(report.Denials) != 0 {
 		t.Errorf("denials = %#v, want an empty array", report.Denials)
+	}
+	// .facts reads as input.rollout does: empty lists are arrays.
+	if f := report.Facts; f.InternalAnnotationsChanged == nil || len(f.Components) == 0 || f.Components[0].PromotedCanaryChangedFields == nil {
+		t.Errorf("facts = %+v, want empty lists as [] like input.rollout", f)
 	}
 	if len(report.Warnings) != 1 || report.Warnings[0].Rule != "canary-injected" {
 		t.Errorf("warnings = %+v, want canary-injected", report.Warnings)
