@@ -219,7 +219,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		markPromotion(&f.Components[0], oldObj, newObj, canaries)
 	}
 	if f.DeploymentMode == ModeStandard {
-		setStandardReplicas(f.Components, oldObj, newObj)
+		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]

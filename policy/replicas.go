@@ -35,7 +35,8 @@ type ReplicaFacts struct {
 	AutoscalerClass string `json:"autoscalerClass"`
 	// MinReplicasToKeep is, when New < Old, the smallest
 	// spec.predictor.minReplicas with which the stable keeps Old beside
-	// the new entries; 0 otherwise, or when none does.
+	// the new entries; on CREATE, when New < NewMinReplicas, the smallest
+	// with which it runs NewMinReplicas; 0 otherwise, or when none does.
 	MinReplicasToKeep int64 `json:"minReplicasToKeep"`
 }
 
@@ -46,7 +47,7 @@ const maxMinReplicasSearch = 1000
 
 // setStandardReplicas records the replicas of the stable predictor
 // (comps[0]) and of each spec.canary[] entry before and after the update.
-func setStandardReplicas(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) {
+func setStandardReplicas(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService, create bool) {
 	oldMin, newMin := oldObj.Spec.Predictor.MinReplicas, newObj.Spec.Predictor.MinReplicas
 	stable := &ReplicaFacts{
 		Old:             stableReplicas(&oldObj.Spec, oldMin),
@@ -56,7 +57,10 @@ func setStandardReplicas(comps []ComponentFacts, oldObj, newObj *v1beta1.Inferen
 		MaxReplicas:     int64(newObj.Spec.Predictor.MaxReplicas),
 		AutoscalerClass: autoscalerClass(newObj),
 	}
-	if stable.New < stable.Old {
+	switch {
+	case create && newMin != nil && stable.New < int64(*newMin):
+		stable.MinReplicasToKeep = minReplicasToKeep(&newObj.Spec, int64(*newMin))
+	case stable.New < stable.Old:
 		stable.MinReplicasToKeep = minReplicasToKeep(&newObj.Spec, stable.Old)
 	}
 	comps[0].Replicas = stable

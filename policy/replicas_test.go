@@ -137,6 +137,18 @@ func TestFacts_StandardReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a CREATE with entries names the minReplicas for a full stable", func(t *testing.T) {
+		req := &Request{Operation: OperationCreate, Object: isvc(t, standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, 50)))}
+		f, err := BuildFacts(req, FactsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := componentByID(t, f, KindPredictor).Replicas
+		if p.Old != 2 || p.New != 2 || p.MinReplicasToKeep != 8 {
+			t.Errorf("stable replicas %d -> %d, keep with %d; want 2 -> 2, a stable of 4 with 8", p.Old, p.New, p.MinReplicasToKeep)
+		}
+	})
+
 	t.Run("Knative mode has none", func(t *testing.T) {
 		f := updateFacts(t,
 			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 4\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}",

@@ -485,6 +485,42 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 	)
 }
 
+# A new InferenceService with entries starts its stable predictor short.
+warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.operation == "CREATE"
+	some c in input.rollout.components
+	c.kind == "predictor"
+	r := c.replicas
+	r.newMinReplicas != null
+	r.new < r.newMinReplicas
+	r.autoscalerClass != "external"
+	count([e |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.replicas.new > r.newMinReplicas
+	]) == 0
+	entries := [sprintf("%s %d", [e.name, e.replicas.new]) |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.replicas.new > 0
+	]
+	msg := sprintf(
+		"%s: the spec.canary[] entries run %s, taken from spec.predictor.minReplicas %d: the stable predictor starts with a minimum of %s, yet serves every request to %s (KServe v0.20 routes none to an entry; it answers only in-cluster, at %s).%s %s",
+		[
+			c.path, concat("; ", entries), r.newMinReplicas, replica_count(r.new),
+			input.request.name, entry_services, autoscaler_note(r), create_replicas_hint(r),
+		],
+	)
+}
+
+create_replicas_hint(r) := sprintf(
+	"For a stable of %d, set spec.predictor.minReplicas: %d%s.",
+	[r.newMinReplicas, r.minReplicasToKeep, max_replicas_hint(r)],
+) if {
+	r.minReplicasToKeep > 0
+} else := "Lower the entries' trafficPercent or minReplicas to leave the stable more."
+
 entry_replicas_desc := concat("; ", [sprintf("%s %d → %d", [e.name, e.replicas.old, e.replicas.new]) |
 	some e in input.rollout.components
 	e.kind == "canary"

@@ -968,6 +968,23 @@ test_standard_stable_replicas_not_warned if {
 	}
 }
 
+test_standard_create_with_entries_that_shrink_the_stable_is_warned if {
+	inp := create_input("Standard", [
+		standard_predictor(stable_replicas(2, 2, {"minReplicasToKeep": 8})),
+		canary_entry("v2", 0, 50, 50, entry_replicas(2, 2)),
+	])
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "standard-stable-replicas", [
+		"spec.predictor: the spec.canary[] entries run v2 2, taken from spec.predictor.minReplicas 4: the stable predictor starts with a minimum of 2 replicas",
+		"at my-model-v2-predictor). For a stable of 4, set spec.predictor.minReplicas: 8.",
+	])
+}
+
+test_standard_create_without_entries_is_not_warned if {
+	inp := create_input("Standard", [standard_predictor(stable_replicas(4, 4, {}))])
+	not "standard-stable-replicas" in rules(warn_of(inp))
+}
+
 test_standard_stable_replicas_counts_one_replica if {
 	inp := standard_update([
 		standard_predictor(stable_replicas(2, 1, {"oldMinReplicas": 2, "newMinReplicas": 2, "minReplicasToKeep": 3})),
