@@ -27,7 +27,8 @@
 // MutatingWebhookConfiguration and the ValidatingWebhookConfiguration
 // named WebhookConfigurations (get, compare, update; retried on conflict)
 // and touches no other configuration. A bundle reset by `helm upgrade` is
-// thereby restored within one check.
+// thereby restored within one check, and recorded as injected anew, so a
+// CA switch waits the overlap again.
 //
 // Every replica, the leader included, follows the Secret through a watch
 // and writes tls.crt and tls.key into its certificate directory (each file
@@ -42,20 +43,27 @@
 // answer is to write nothing. The first rule that matches wins:
 //
 //  1. No Secret, or ca.crt is not a bundle of CA certificates:
-//     CREATE a new CA and a serving certificate from it; the bundle is the
-//     new CA alone. Garbage is logged and replaced: a Secret that does not
-//     parse says nothing that could be kept, and the new bundle reaches
-//     the webhooks in the same check.
+//     CREATE a new CA. Garbage is logged and replaced. When the webhooks
+//     already trust CAs (the Secret was deleted or garbled under running
+//     replicas), the bundle keeps their unexpired CAs beside the new one
+//     and the serving pair is left empty: the replicas keep serving their
+//     files, which those CAs verify, and rule 3 moves them to the new CA
+//     after the overlap. Otherwise (a first install) the bundle is the new
+//     CA alone, with a serving certificate from it at once.
 //  2. ca.key is missing, unusable or matches no CA of the bundle, or the
 //     signing CA expires within RenewBefore:
 //     ROTATE-CA: generate a new CA, which becomes the signing CA (ca.key);
 //     the bundle becomes the old bundle's unexpired CAs plus the new one.
 //     The serving certificate is left alone: it still chains to an old CA
 //     that the bundle keeps.
-//  3. The serving pair is missing or unusable, does not verify against the
-//     bundle now, or lacks one of the Service's DNS names:
-//     ISSUE a serving certificate from the signing CA at once (there is
-//     nothing working to keep).
+//  3. The serving pair does not verify against the bundle now, or lacks
+//     <service>.<namespace>.svc, the name the API server calls: every call
+//     fails already, so ISSUE from the signing CA at once. The pair is
+//     missing or unusable, or lacks another of the Service's DNS names:
+//     ISSUE once a certificate from the signing CA may be served (the
+//     Secret's certificate comes from it already, it is the bundle's only
+//     CA, or the bundle has been recorded as injected for Overlap);
+//     WAIT until then.
 //  4. The serving certificate was issued by a CA other than the signing CA
 //     (a CA rotation is under way):
 //     WAIT while the current bundle is not yet recorded as injected, or

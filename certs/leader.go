@@ -3,10 +3,12 @@ package certs
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -35,8 +37,11 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			// Injection failing must not stop the Secret's upkeep: a
 			// missing webhook configuration only holds back the switch to
 			// a new CA, which waits for a recorded injection.
-			injectErr = m.inject(ctx, st.bundlePEM)
-			if hash := bundleHash(st.bundlePEM); injectErr == nil && st.injectedHash != hash {
+			// A bundle written back (a webhook reset by helm, or a stale
+			// write) is recorded again: the overlap starts over.
+			var rewritten bool
+			rewritten, injectErr = m.inject(ctx, st.bundlePEM)
+			if hash := bundleHash(st.bundlePEM); injectErr == nil && (st.injectedHash != hash || rewritten) {
 				if err := m.recordInjected(ctx, secret, hash); err != nil && !apierrors.IsConflict(err) {
 					return err
 				}
@@ -86,6 +91,17 @@ func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretSta
 		ca, err := newCA(now, m.opts.CAValidity, m.caName(now))
 		if err != nil {
 			return err
+		}
+		// The CAs the webhooks trust now verify what the replicas serve
+		// (a Secret deleted or garbled under running replicas): they stay
+		// in the bundle, and the serving pair is left empty, so the
+		// replicas keep their files until the new CA has been injected
+		// for the overlap (decide, rule 3).
+		if trusted := m.webhookCAs(ctx, now); len(trusted) > 0 {
+			data[KeyCABundle], data[KeyCAKey] = encodeBundle(append(trusted, ca.cert)), ca.keyPEM
+			data[KeyServingCert], data[KeyServingKey] = []byte{}, []byte{}
+			attrs = append(attrs, "caNotAfter", ca.cert.NotAfter, "keptCAs", len(trusted))
+			break
 		}
 		serving, err := newServingCert(now, m.opts.CertValidity, ca, m.rules.dnsNames)
 		if err != nil {
@@ -145,6 +161,41 @@ func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretSta
 	return nil
 }
 
+// webhookCAs returns the unexpired CA certificates in the caBundle of any
+// webhook of the two configurations. What cannot be read is left out
+// (logged): the new CA is then served at once, as on a first install.
+func (m *Manager) webhookCAs(ctx context.Context, now time.Time) []*x509.Certificate {
+	admission := m.client.AdmissionregistrationV1()
+	var bundles [][]byte
+	if c, err := admission.MutatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{}); err == nil {
+		for _, w := range c.Webhooks {
+			bundles = append(bundles, w.ClientConfig.CABundle)
+		}
+	} else {
+		m.log.Warn("reading the webhooks' CA bundle to keep it", "kind", "MutatingWebhookConfiguration", "error", err)
+	}
+	if c, err := admission.ValidatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{}); err == nil {
+		for _, w := range c.Webhooks {
+			bundles = append(bundles, w.ClientConfig.CABundle)
+		}
+	} else {
+		m.log.Warn("reading the webhooks' CA bundle to keep it", "kind", "ValidatingWebhookConfiguration", "error", err)
+	}
+	var out []*x509.Certificate
+	for _, b := range bundles {
+		cas, err := parseBundle(b)
+		if err != nil {
+			continue
+		}
+		for _, ca := range unexpired(cas, now) {
+			if !slices.ContainsFunc(out, ca.Equal) {
+				out = append(out, ca)
+			}
+		}
+	}
+	return out
+}
+
 // replacesGarbage reports whether step d replaces content of an existing
 // Secret that did not parse, which someone should hear about.
 func replacesGarbage(st secretState, d decision) bool {
@@ -183,12 +234,13 @@ func (m *Manager) recordInjected(ctx context.Context, secret *corev1.Secret, has
 }
 
 // inject writes bundle into clientConfig.caBundle of every webhook of the
-// two named webhook configurations, and of nothing else.
-func (m *Manager) inject(ctx context.Context, bundle []byte) error {
+// two named webhook configurations, and of nothing else. It reports
+// whether any webhook held another bundle.
+func (m *Manager) inject(ctx context.Context, bundle []byte) (bool, error) {
 	name := m.opts.WebhookConfigurations
 	admission := m.client.AdmissionregistrationV1()
 	mutating, validating := admission.MutatingWebhookConfigurations(), admission.ValidatingWebhookConfigurations()
-	errM := injectInto(ctx, m.log, "MutatingWebhookConfiguration", name, bundle,
+	changedM, errM := injectInto(ctx, m.log, "MutatingWebhookConfiguration", name, bundle,
 		func(ctx context.Context) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
 			return mutating.Get(ctx, name, metav1.GetOptions{})
 		},
@@ -203,7 +255,7 @@ func (m *Manager) inject(ctx context.Context, bundle []byte) error {
 			_, err := mutating.Update(ctx, c, metav1.UpdateOptions{})
 			return err
 		})
-	errV := injectInto(ctx, m.log, "ValidatingWebhookConfiguration", name, bundle,
+	changedV, errV := injectInto(ctx, m.log, "ValidatingWebhookConfiguration", name, bundle,
 		func(ctx context.Context) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 			return validating.Get(ctx, name, metav1.GetOptions{})
 		},
@@ -218,7 +270,7 @@ func (m *Manager) inject(ctx context.Context, bundle []byte) error {
 			_, err := validating.Update(ctx, c, metav1.UpdateOptions{})
 			return err
 		})
-	return errors.Join(errM, errV)
+	return changedM || changedV, errors.Join(errM, errV)
 }
 
 // injectInto is inject for one configuration: get, set every differing
@@ -228,7 +280,8 @@ func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string,
 	get func(context.Context) (T, error),
 	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig,
 	update func(context.Context, T) error,
-) error {
+) (bool, error) {
+	wrote := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		config, err := get(ctx)
 		if err != nil {
@@ -247,11 +300,12 @@ func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string,
 		if err := update(ctx, config); err != nil {
 			return err
 		}
+		wrote = true
 		log.Info("CA bundle written", "kind", kind, "name", name, "webhooks", changed)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing the CA bundle into %s %s: %w", kind, name, err)
+		return wrote, fmt.Errorf("writing the CA bundle into %s %s: %w", kind, name, err)
 	}
-	return nil
+	return wrote, nil
 }

@@ -191,6 +191,8 @@ func NewManager(client kubernetes.Interface, opts Options, log *slog.Logger) (*M
 			overlap:     opts.Overlap,
 			retention:   opts.RenewBefore,
 			dnsNames:    DNSNames(opts.ServiceName, opts.Namespace),
+			// The API server calls a Service reference by this name.
+			apiServerName: opts.ServiceName + "." + opts.Namespace + ".svc",
 		},
 		log:             log.With("secret", opts.Namespace+"/"+opts.SecretName, "identity", opts.Identity),
 		secretChanged:   make(chan struct{}, 1),

@@ -172,8 +172,11 @@ func TestTwoReplicasShareOneRotatingCertificate(t *testing.T) {
 	c.verify(servingC, clock.Now(), c.injectedBundle(ctx))
 	t.Logf("4. old CA dropped after %s", time.Since(started).Round(time.Millisecond))
 
-	// 5. Garbage in the Secret: the replicas never write it, the leader
-	// replaces it.
+	// 5. Garbage in the Secret (or a Secret deleted): the replicas never
+	// write it; the leader replaces it with a bundle that keeps the CA the
+	// webhooks trust beside a new one, and no serving pair, so the
+	// replicas keep serving what every webhook verifies until the new CA
+	// has been injected for the overlap.
 	garbled := c.secret(ctx)
 	garbled.Data[certs.KeyServingCert] = []byte("garbage")
 	garbled.Data[certs.KeyServingKey] = []byte("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
@@ -181,21 +184,43 @@ func TestTwoReplicasShareOneRotatingCertificate(t *testing.T) {
 	if _, err := c.admin.CoreV1().Secrets(namespace).Update(ctx, garbled, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var freshCA *x509.Certificate
 	c.eventually(ctx, "the leader to replace the garbage", func(ctx context.Context) (bool, string) {
-		for _, r := range replicas {
-			r.servedCert(t) // fails the test if a replica wrote garbage
+		if ok, why := c.servedTrusted(ctx, replicas, clock.Now()); !ok {
+			c.t.Fatal(why)
 		}
-		s := c.secret(ctx)
-		cas, err := tryParseBundle(s.Data[certs.KeyCABundle])
+		cas, err := tryParseBundle(c.secret(ctx).Data[certs.KeyCABundle])
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(cas) == 1 && !cas[0].Equal(newCA), "bundle parses"
+		if len(cas) != 2 || !cas[0].Equal(newCA) {
+			return false, fmt.Sprintf("%d CAs", len(cas))
+		}
+		freshCA = cas[1]
+		return true, ""
 	})
 	c.waitBundleInjected(ctx)
+	c.consistently(ctx, 6*checkInterval, "the replicas to keep the trusted certificate through the overlap", func(ctx context.Context) (bool, string) {
+		if len(c.secret(ctx).Data[certs.KeyServingCert]) != 0 {
+			return false, "a serving certificate was issued within the overlap"
+		}
+		for id, r := range replicas {
+			if crt := r.servedCert(t); !crt.Equal(servingC) {
+				return false, id + "'s certificate changed"
+			}
+		}
+		return c.servedTrusted(ctx, replicas, clock.Now())
+	})
+	clock.Set(clock.Now().Add(2 * overlap))
+	repairedCert := c.waitServingChange(ctx, servingC)
+	if !issuedBy(repairedCert, freshCA) {
+		t.Fatal("after the overlap the certificate does not come from the new CA")
+	}
 	c.waitFilesFollow(ctx, replicas)
+	if ok, why := c.servedTrusted(ctx, replicas, clock.Now()); !ok {
+		t.Fatal(why)
+	}
 	repaired := c.secret(ctx)
-	c.verify(parseCert(t, repaired.Data[certs.KeyServingCert]), clock.Now(), c.injectedBundle(ctx))
 	t.Logf("5. garbage replaced after %s", time.Since(started).Round(time.Millisecond))
 
 	// 6. The leader stops: the other replica takes over the Lease and the
@@ -394,6 +419,27 @@ func (c *cluster) waitFilesFollow(ctx context.Context, replicas map[string]*repl
 	})
 }
 
+// servedTrusted reports whether every webhook's bundle verifies the
+// certificate every replica serves, as the API server would.
+func (c *cluster) servedTrusted(ctx context.Context, replicas map[string]*replica, now time.Time) (bool, string) {
+	for i, bundle := range c.webhookBundles(ctx) {
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(bundle) {
+			return false, fmt.Sprintf("webhook %d holds no CA", i)
+		}
+		for id, r := range replicas {
+			crt := r.servedCert(c.t)
+			if _, err := crt.Verify(x509.VerifyOptions{
+				DNSName: fullname + "." + namespace + ".svc", Roots: roots, CurrentTime: now,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			}); err != nil {
+				return false, fmt.Sprintf("webhook %d does not verify %s's certificate: %v", i, id, err)
+			}
+		}
+	}
+	return true, ""
+}
+
 // verify checks that bundle verifies cert as the API server would, for
 // the name it calls the webhook by.
 func (c *cluster) verify(cert *x509.Certificate, now time.Time, bundle []byte) {
@@ -456,12 +502,15 @@ func (c *cluster) consistently(ctx context.Context, d time.Duration, what string
 func TestLeaderWritesAWipedBundleBackAtOnce(t *testing.T) {
 	c, user := startCluster(t)
 	ctx := t.Context()
-	r := startReplica(t, user, "replica-a", &fakeClock{now: time.Now().Truncate(time.Second)}, time.Hour)
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	r := startReplica(t, user, "replica-a", clock, time.Hour)
 	if err := r.manager.WaitForCertificate(ctx, waitTimeout); err != nil {
 		t.Fatal(err)
 	}
 	c.waitBundleInjected(ctx)
 	want := c.injectedBundle(ctx)
+	firstInjectedAt := c.secret(ctx).Annotations[certs.AnnotationInjectedAt]
+	clock.Set(clock.Now().Add(time.Hour))
 
 	validating := c.admin.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	v, err := validating.Get(ctx, fullname, metav1.GetOptions{})
@@ -481,6 +530,12 @@ func TestLeaderWritesAWipedBundleBackAtOnce(t *testing.T) {
 			}
 		}
 		return true, ""
+	})
+	// Written back, the bundle counts as injected from then: a CA switch
+	// waits the overlap again.
+	c.eventually(ctx, "the injection recorded again", func(ctx context.Context) (bool, string) {
+		at := c.secret(ctx).Annotations[certs.AnnotationInjectedAt]
+		return at != firstInjectedAt, "injected at " + at
 	})
 	c.checkUnrelatedUntouched(ctx)
 }

@@ -153,6 +153,9 @@ type rules struct {
 	// moved to the signing CA, even when they have not expired.
 	retention time.Duration
 	dnsNames  []string
+	// apiServerName is the DNS name the API server calls the Service by
+	// (<service>.<namespace>.svc): a certificate without it fails every call.
+	apiServerName string
 }
 
 // decide is the state machine of the package comment: the one step to
@@ -168,8 +171,11 @@ func decide(now time.Time, st secretState, r rules) decision {
 	case !now.Before(st.signer.cert.NotAfter.Add(-r.renewBefore)):
 		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA expires at %s", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))}
 	}
-	if problem := servingProblem(now, st, r.dnsNames); problem != "" {
-		return decision{action: actionIssue, reason: problem}
+	if problem, urgent := servingProblem(now, st, r); problem != "" {
+		if urgent || signerTrusted(now, st, r) {
+			return decision{action: actionIssue, reason: problem}
+		}
+		return decision{action: actionWait, reason: problem + "; the replicas keep what they serve until the bundle with the signing CA has been injected for the overlap"}
 	}
 	if !issuedBy(st.serving, st.signer.cert) {
 		if st.injectedHash != bundleHash(st.bundlePEM) {
@@ -199,10 +205,14 @@ func decide(now time.Time, st secretState, r rules) decision {
 	return decision{action: actionNone}
 }
 
-// servingProblem says why the serving certificate cannot be kept, or "".
-func servingProblem(now time.Time, st secretState, dnsNames []string) string {
+// servingProblem says why the serving certificate cannot be kept, or "",
+// and whether it is urgent: a certificate the API server cannot verify, or
+// one without the name it calls the Service by, fails every call already.
+// A pair missing from the Secret is not urgent (the replicas keep serving
+// their files), nor is a missing short name.
+func servingProblem(now time.Time, st secretState, r rules) (string, bool) {
 	if st.servingErr != nil {
-		return fmt.Sprintf("no usable serving certificate (%v)", st.servingErr)
+		return fmt.Sprintf("no usable serving certificate (%v)", st.servingErr), false
 	}
 	roots := x509.NewCertPool()
 	for _, ca := range st.bundle {
@@ -210,14 +220,31 @@ func servingProblem(now time.Time, st secretState, dnsNames []string) string {
 	}
 	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	if _, err := st.serving.Verify(opts); err != nil {
-		return fmt.Sprintf("the serving certificate does not verify against the CA bundle (%v)", err)
+		return fmt.Sprintf("the serving certificate does not verify against the CA bundle (%v)", err), true
 	}
-	for _, name := range dnsNames {
+	if r.apiServerName != "" && st.serving.VerifyHostname(r.apiServerName) != nil {
+		return fmt.Sprintf("the serving certificate lacks the DNS name %s", r.apiServerName), true
+	}
+	for _, name := range r.dnsNames {
 		if err := st.serving.VerifyHostname(name); err != nil {
-			return fmt.Sprintf("the serving certificate lacks the DNS name %s", name)
+			return fmt.Sprintf("the serving certificate lacks the DNS name %s", name), false
 		}
 	}
-	return ""
+	return "", false
+}
+
+// signerTrusted reports whether a certificate from the signing CA may be
+// served now: the replicas serve one already, the bundle holds no other
+// CA (nothing served could be kept), or the bundle has been injected with
+// it for the overlap, so every API server trusts it.
+func signerTrusted(now time.Time, st secretState, r rules) bool {
+	switch {
+	case st.serving != nil && issuedBy(st.serving, st.signer.cert):
+		return true
+	case len(st.bundle) == 1:
+		return true
+	}
+	return st.injectedHash == bundleHash(st.bundlePEM) && !now.Before(st.injectedAt.Add(r.overlap))
 }
 
 // unexpired returns the CAs still valid at now.

@@ -17,6 +17,8 @@ var testRules = rules{
 	overlap:     time.Minute,
 	retention:   15 * day,
 	dnsNames:    DNSNames("canary-guard", "guard-system"),
+	// The name the API server calls the Service by.
+	apiServerName: "canary-guard.guard-system.svc",
 }
 
 // secretOf builds the Secret a leader would have written.
@@ -73,6 +75,9 @@ func TestDecide(t *testing.T) {
 	otherCA := mustCA(t, t0, 365*day)
 	servingFromOther := mustServing(t, t0, 90*day, otherCA, names)
 	servingOtherService := mustServing(t, t0, 90*day, oldCA, DNSNames("renamed", "guard-system"))
+	// Only the names with .svc, as cert-manager's Certificate of the chart has them.
+	servingLongNamesOnly := mustServing(t, t0, 90*day, oldCA, names[2:])
+	noPair := map[string]string{KeyServingCert: "", KeyServingKey: ""}
 
 	cases := []struct {
 		name       string
@@ -196,6 +201,45 @@ func TestDecide(t *testing.T) {
 			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: servingNearCAExpiry,
 				injected: []*keyPair{oldCA, newCA}, injectedAt: rotatedAt.Add(time.Hour - time.Minute)}.build(),
 			want: actionIssue, wantReason: "moving the serving certificate",
+		},
+		{
+			name:   "a Secret replaced under running replicas waits until the new CA is injected",
+			now:    t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair}.build(),
+			want:   actionWait, wantReason: "the replicas keep what they serve",
+		},
+		{
+			name: "a Secret replaced under running replicas waits through the overlap",
+			now:  t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair,
+				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour - 30*time.Second)}.build(),
+			want: actionWait, wantReason: "no usable serving certificate",
+		},
+		{
+			name: "a Secret replaced under running replicas gets a certificate after the overlap",
+			now:  t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair,
+				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour - time.Minute)}.build(),
+			want: actionIssue, wantReason: "no usable serving certificate",
+		},
+		{
+			name: "a certificate without the short names waits for a new signing CA's overlap",
+			now:  t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: servingLongNamesOnly,
+				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour)}.build(),
+			want: actionWait, wantReason: "lacks the DNS name canary-guard",
+		},
+		{
+			name:   "a certificate without the short names is reissued at once from its own CA",
+			now:    t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA}, signer: oldCA, serving: servingLongNamesOnly}.build(),
+			want:   actionIssue, wantReason: "lacks the DNS name canary-guard",
+		},
+		{
+			name:   "a certificate without the API server's name is reissued at once, even mid-rotation",
+			now:    t0.Add(time.Hour),
+			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: servingOtherService}.build(),
+			want:   actionIssue, wantReason: "lacks the DNS name canary-guard.guard-system.svc",
 		},
 		{
 			name: "old CA stays in the bundle while valid and recently replaced",
