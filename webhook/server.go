@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -241,7 +240,10 @@ func (s *Server) healthHandler(webhookAddr string) http.Handler {
 }
 
 // ready checks that the server is not shutting down, that a policy is
-// compiled, and that TLS is served with the certificate now on disk.
+// compiled, and that TLS is served with a certificate valid now. The files
+// on disk do not count: a broken pair there is not loaded (certwatcher
+// keeps the last good one), and making every replica unready over it
+// would take a fail-closed webhook's endpoints away while it still serves.
 func (s *Server) ready(ctx context.Context, webhookAddr string) error {
 	if s.draining.Load() {
 		return errors.New("shutting down")
@@ -256,19 +258,22 @@ func (s *Server) ready(ctx context.Context, webhookAddr string) error {
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only compares the served certificate with the one on disk
+	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only reads the served certificate's validity
 	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return fmt.Errorf("webhook TLS not served: %w", err)
 	}
 	defer conn.Close()
 	served := conn.(*tls.Conn).ConnectionState().PeerCertificates
-	onDisk, err := tls.LoadX509KeyPair(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
-	if err != nil {
-		return fmt.Errorf("reading certificate: %w", err)
+	if len(served) == 0 {
+		return errors.New("webhook serves no certificate")
 	}
-	if len(served) == 0 || !bytes.Equal(served[0].Raw, onDisk.Certificate[0]) {
-		return errors.New("webhook serves an older certificate than the one on disk (reload pending)")
+	now := time.Now()
+	switch leaf := served[0]; {
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("the served certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	case !now.Before(leaf.NotAfter):
+		return fmt.Errorf("the served certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -26,6 +26,13 @@ import (
 // writeCert writes a fresh self-signed serving certificate for 127.0.0.1.
 func writeCert(t *testing.T, dir string) {
 	t.Helper()
+	writeCertValid(t, dir, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+}
+
+// writeCertValid writes a self-signed serving pair valid from notBefore
+// to notAfter.
+func writeCertValid(t *testing.T, dir string, notBefore, notAfter time.Time) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +41,8 @@ func writeCert(t *testing.T, dir string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "canary-guard"},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -268,6 +275,29 @@ func TestServer_RotatedCertificateIsServedWithoutRestart(t *testing.T) {
 	writeCert(t, r.certDir)
 	eventually(t, func() bool { return string(servedCert(t, r.webhook)) != string(first) }, "new certificate served")
 	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusOK }, "ready with the new certificate")
+}
+
+func TestServer_ReadinessFollowsTheServedCertificateNotTheFilesOnDisk(t *testing.T) {
+	r := startServer(t, Options{})
+	first := servedCert(t, r.webhook)
+
+	// A key that does not match the certificate: certwatcher keeps the
+	// last good pair, and the replica stays ready while it serves it.
+	writeAtomic(t, filepath.Join(r.certDir, "tls.key"), []byte("-----BEGIN EC PRIVATE KEY-----\nbm90IGEga2V5\n-----END EC PRIVATE KEY-----\n"))
+	for range 20 {
+		if code := get(r.health, "/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz = %d with a broken pair on disk, want 200 while the last good certificate is served", code)
+		}
+		if string(servedCert(t, r.webhook)) != string(first) {
+			t.Fatal("the served certificate changed to a broken pair")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// An expired certificate, served: every call would fail verification.
+	writeCertValid(t, r.certDir, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	eventually(t, func() bool { return string(servedCert(t, r.webhook)) != string(first) }, "the expired certificate served")
+	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "unready with an expired certificate")
 }
 
 func servedCert(t *testing.T, addr string) []byte {
