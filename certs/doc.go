@@ -56,6 +56,8 @@
 //     the bundle becomes the old bundle's unexpired CAs plus the new one.
 //     The serving certificate is left alone: it still chains to an old CA
 //     that the bundle keeps.
+//     A signing CA not valid yet (made by a leader whose clock ran ahead)
+//     is WAITED on, not issued from.
 //  3. The serving pair does not verify against the bundle now, or lacks
 //     <service>.<namespace>.svc, the name the API server calls: every call
 //     fails already, so ISSUE from the signing CA at once. The pair is

@@ -244,6 +244,7 @@ func (m *Manager) inject(ctx context.Context, bundle []byte) (bool, error) {
 		func(ctx context.Context) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
 			return mutating.Get(ctx, name, metav1.GetOptions{})
 		},
+		func(c *admissionregistrationv1.MutatingWebhookConfiguration) *metav1.ObjectMeta { return &c.ObjectMeta },
 		func(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
 			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
 			for i := range c.Webhooks {
@@ -259,6 +260,9 @@ func (m *Manager) inject(ctx context.Context, bundle []byte) (bool, error) {
 		func(ctx context.Context) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 			return validating.Get(ctx, name, metav1.GetOptions{})
 		},
+		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) *metav1.ObjectMeta {
+			return &c.ObjectMeta
+		},
 		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
 			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
 			for i := range c.Webhooks {
@@ -273,11 +277,18 @@ func (m *Manager) inject(ctx context.Context, bundle []byte) (bool, error) {
 	return changedM || changedV, errors.Join(errM, errV)
 }
 
+// annotationCertManagerInject marks a configuration whose caBundle
+// cert-manager's CA injector writes: the two would overwrite each other.
+const annotationCertManagerInject = "cert-manager.io/inject-ca-from"
+
 // injectInto is inject for one configuration: get, set every differing
 // caBundle, update; again from the get on a conflict (someone, such as
-// helm, wrote in between).
+// helm, wrote in between). A configuration cert-manager injects (the
+// chart switched to certs.mode=cert-manager under running pods) is left
+// to it.
 func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string, bundle []byte,
 	get func(context.Context) (T, error),
+	meta func(T) *metav1.ObjectMeta,
 	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig,
 	update func(context.Context, T) error,
 ) (bool, error) {
@@ -286,6 +297,11 @@ func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string,
 		config, err := get(ctx)
 		if err != nil {
 			return err
+		}
+		if from, ok := meta(config).Annotations[annotationCertManagerInject]; ok {
+			log.Error("not writing the CA bundle: cert-manager injects this configuration (certs.mode switched in place?)",
+				"kind", kind, "name", name, "injectCAFrom", from)
+			return nil
 		}
 		changed := 0
 		for _, cc := range clientConfigs(config) {

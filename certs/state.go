@@ -170,6 +170,11 @@ func decide(now time.Time, st secretState, r rules) decision {
 		return decision{action: actionRotateCA, reason: fmt.Sprintf("no usable signing CA (%v)", st.signerErr)}
 	case !now.Before(st.signer.cert.NotAfter.Add(-r.renewBefore)):
 		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA expires at %s", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))}
+	case now.Before(st.signer.cert.NotBefore):
+		// Made by a leader whose clock ran ahead of this one's by more
+		// than the skew allowance: issuing from it again and again would
+		// not help.
+		return decision{action: actionWait, reason: fmt.Sprintf("the signing CA is not valid before %s: is this node's clock behind?", st.signer.cert.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	if problem, urgent := servingProblem(now, st, r); problem != "" {
 		if urgent || signerTrusted(now, st, r) {

@@ -78,6 +78,11 @@ func TestDecide(t *testing.T) {
 	// Only the names with .svc, as cert-manager's Certificate of the chart has them.
 	servingLongNamesOnly := mustServing(t, t0, 90*day, oldCA, names[2:])
 	noPair := map[string]string{KeyServingCert: "", KeyServingKey: ""}
+	// A CA made to replace a lost Secret, half an hour in.
+	freshCA := mustCA(t, t0.Add(30*time.Minute), 365*day)
+	// Made by a leader whose clock ran an hour ahead.
+	futureCA := mustCA(t, t0.Add(time.Hour), 365*day)
+	servingFromFuture := mustServing(t, t0.Add(time.Hour), 90*day, futureCA, names)
 
 	cases := []struct {
 		name       string
@@ -205,28 +210,28 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "a Secret replaced under running replicas waits until the new CA is injected",
 			now:    t0.Add(time.Hour),
-			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair}.build(),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair}.build(),
 			want:   actionWait, wantReason: "the replicas keep what they serve",
 		},
 		{
 			name: "a Secret replaced under running replicas waits through the overlap",
 			now:  t0.Add(time.Hour),
-			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair,
-				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour - 30*time.Second)}.build(),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair,
+				injected: []*keyPair{oldCA, freshCA}, injectedAt: t0.Add(time.Hour - 30*time.Second)}.build(),
 			want: actionWait, wantReason: "no usable serving certificate",
 		},
 		{
 			name: "a Secret replaced under running replicas gets a certificate after the overlap",
 			now:  t0.Add(time.Hour),
-			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: noPair,
-				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour - time.Minute)}.build(),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair,
+				injected: []*keyPair{oldCA, freshCA}, injectedAt: t0.Add(time.Hour - time.Minute)}.build(),
 			want: actionIssue, wantReason: "no usable serving certificate",
 		},
 		{
 			name: "a certificate without the short names waits for a new signing CA's overlap",
 			now:  t0.Add(time.Hour),
-			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: servingLongNamesOnly,
-				injected: []*keyPair{oldCA, newCA}, injectedAt: t0.Add(time.Hour)}.build(),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, serving: servingLongNamesOnly,
+				injected: []*keyPair{oldCA, freshCA}, injectedAt: t0.Add(time.Hour)}.build(),
 			want: actionWait, wantReason: "lacks the DNS name canary-guard",
 		},
 		{
@@ -238,8 +243,14 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "a certificate without the API server's name is reissued at once, even mid-rotation",
 			now:    t0.Add(time.Hour),
-			secret: secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: servingOtherService}.build(),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, serving: servingOtherService}.build(),
 			want:   actionIssue, wantReason: "lacks the DNS name canary-guard.guard-system.svc",
+		},
+		{
+			name:   "a signing CA not valid yet waits instead of issuing from it again and again",
+			now:    t0,
+			secret: secretOf{bundle: []*keyPair{futureCA}, signer: futureCA, serving: servingFromFuture}.build(),
+			want:   actionWait, wantReason: "is this node's clock behind?",
 		},
 		{
 			name: "old CA stays in the bundle while valid and recently replaced",
