@@ -465,16 +465,10 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 	c.kind == "predictor"
 	r := c.replicas
 	r.new < r.old
-	r.newMinReplicas != null
-	r.autoscalerClass != "external"
+	replicas_apply(r)
 	entries_new := sum([e.replicas.new | some e in input.rollout.components; e.kind == "canary"])
 	entries_old := sum([e.replicas.old | some e in input.rollout.components; e.kind == "canary"])
 	entries_new > entries_old
-	count([e |
-		some e in input.rollout.components
-		e.kind == "canary"
-		e.replicas.new > r.newMinReplicas
-	]) == 0
 	msg := sprintf(
 		"%s: the spec.canary[] entries would run %s (%s), taken from spec.predictor.minReplicas %s: the stable predictor's minimum drops from %d to %s, yet it still serves every request to %s (KServe v0.20 routes none to an entry; it answers only in-cluster, at %s).%s %s",
 		[
@@ -492,15 +486,9 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 	some c in input.rollout.components
 	c.kind == "predictor"
 	r := c.replicas
-	r.newMinReplicas != null
+	replicas_apply(r)
 	r.new < r.newMinReplicas
-	r.autoscalerClass != "external"
-	count([e |
-		some e in input.rollout.components
-		e.kind == "canary"
-		e.replicas.new > r.newMinReplicas
-	]) == 0
-	entries := [sprintf("%s %d", [e.name, e.replicas.new]) |
+	entries := [sprintf("%s: %d", [e.name, e.replicas.new]) |
 		some e in input.rollout.components
 		e.kind == "canary"
 		e.replicas.new > 0
@@ -512,6 +500,19 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 			input.request.name, entry_services, autoscaler_note(r), create_replicas_hint(r),
 		],
 	)
+}
+
+# KServe adjusts the stable's replicas only when its minReplicas is set,
+# sets none under an external autoscaler, and refuses an entry whose
+# minReplicas exceeds the stable's.
+replicas_apply(r) if {
+	r.newMinReplicas != null
+	r.autoscalerClass != "external"
+	count([e |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.replicas.new > r.newMinReplicas
+	]) == 0
 }
 
 create_replicas_hint(r) := sprintf(

@@ -975,7 +975,7 @@ test_standard_create_with_entries_that_shrink_the_stable_is_warned if {
 	])
 	count(deny_of(inp)) == 0
 	fires(warn_of(inp), "standard-stable-replicas", [
-		"spec.predictor: the spec.canary[] entries run v2 2, taken from spec.predictor.minReplicas 4: the stable predictor starts with a minimum of 2 replicas",
+		"spec.predictor: the spec.canary[] entries run v2: 2, taken from spec.predictor.minReplicas 4: the stable predictor starts with a minimum of 2 replicas",
 		"at my-model-v2-predictor). For a stable of 4, set spec.predictor.minReplicas: 8.",
 	])
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/canary-guard/canary-guard/policy"
 )
 
-// testHandler serves both webhooks with the shipped bundle and defaults.
-func testHandler(t testing.TB) http.Handler {
+// shippedGuard is a guard on the shipped bundle and the default settings.
+func shippedGuard(t testing.TB) *policy.Guard {
 	t.Helper()
 	p, cfg, err := policy.Loader{}.Load(context.Background())
 	if err != nil {
@@ -29,6 +29,13 @@ func testHandler(t testing.TB) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+// testHandler serves both webhooks with the shipped bundle and defaults.
+func testHandler(t testing.TB) http.Handler {
+	t.Helper()
+	g := shippedGuard(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0)}
 	mux := http.NewServeMux()

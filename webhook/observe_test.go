@@ -134,14 +134,7 @@ func TestEvents_InjectionAndWarnModeViolationsAreRecordedButNotForDryRun(t *test
 }
 
 func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues(t *testing.T) {
-	p, cfg, err := policy.Loader{}.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := policy.NewGuard(p, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := shippedGuard(t)
 	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
 	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}, 0).WithConcurrencyLimit(1)
 	// Hold the only slot, as a slow evaluation would.
@@ -171,17 +164,9 @@ func httptestRequest(t *testing.T, body string) *wireRequest {
 }
 
 func TestMetrics_UnreadableRequestsAreCountedAndTimed(t *testing.T) {
-	p, cfg, err := policy.Loader{}.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := policy.NewGuard(p, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs bytes.Buffer
 	metrics := NewMetrics(prometheus.NewRegistry())
-	v := NewValidator(g, Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics}, 0)
+	v := NewValidator(shippedGuard(t), Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics}, 0)
 
 	post(t, v, ValidatePath, "application/json", `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {`)
 	post(t, v, ValidatePath, "text/plain", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))

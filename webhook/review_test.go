@@ -87,14 +87,7 @@ func TestDecodeReview_AcceptsV1beta1Reviews(t *testing.T) {
 // answer on the same review.
 func TestDecodeReview_GivesTheValidatingWebhooksDecision(t *testing.T) {
 	h := testHandler(t)
-	p, cfg, err := policy.Loader{}.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := policy.NewGuard(p, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := shippedGuard(t)
 	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
 	to0 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":0`, 1)
 	tests := []struct {
