@@ -43,21 +43,22 @@
 // answer is to write nothing. The first rule that matches wins:
 //
 //  1. No Secret, or ca.crt is not a bundle of CA certificates:
-//     CREATE a new CA. Garbage is logged and replaced. When the webhooks
+//     CREATE a new CA. Garbage is logged and replaced. The webhooks'
+//     bundles are read first; an error other than not-found retries the
+//     check. When the webhooks
 //     already trust CAs (the Secret was deleted or garbled under running
 //     replicas), the bundle keeps their unexpired CAs beside the new one
 //     and the serving pair is left empty: the replicas keep serving their
 //     files, which those CAs verify, and rule 3 moves them to the new CA
 //     after the overlap. Otherwise (a first install) the bundle is the new
 //     CA alone, with a serving certificate from it at once.
-//  2. ca.key is missing, unusable or matches no CA of the bundle, or the
-//     signing CA expires within RenewBefore:
+//  2. ca.key is missing, unusable or matches no CA of the bundle, the
+//     signing CA expires within RenewBefore, or it is not valid yet on this
+//     clock (made by a leader whose clock ran ahead):
 //     ROTATE-CA: generate a new CA, which becomes the signing CA (ca.key);
 //     the bundle becomes the old bundle's unexpired CAs plus the new one.
 //     The serving certificate is left alone: it still chains to an old CA
 //     that the bundle keeps.
-//     A signing CA not valid yet (made by a leader whose clock ran ahead)
-//     is WAITED on, not issued from.
 //  3. The serving pair does not verify against the bundle now, or lacks
 //     <service>.<namespace>.svc, the name the API server calls: every call
 //     fails already, so ISSUE from the signing CA at once. The pair is
@@ -65,7 +66,10 @@
 //     ISSUE once a certificate from the signing CA may be served (the
 //     Secret's certificate comes from it already, it is the bundle's only
 //     CA, or the bundle has been recorded as injected for Overlap);
-//     WAIT until then.
+//     WAIT until then, and check again when the overlap ends. A missing
+//     pair whose bundle cannot be recorded as injected (a configuration
+//     missing or refusing updates) waits 2×Overlap from the CA's making
+//     at most, so that replicas starting without files can start.
 //  4. The serving certificate was issued by a CA other than the signing CA
 //     (a CA rotation is under way):
 //     WAIT while the current bundle is not yet recorded as injected, or

@@ -3,6 +3,7 @@ package certs
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +39,11 @@ func (m *Manager) syncFiles() error {
 			m.log.Warn("the Secret holds no usable serving certificate; keeping the files as they are until it is repaired",
 				"resourceVersion", secret.ResourceVersion, "error", err)
 		}
+		// A container restarted while the leader waits for a new CA's
+		// overlap starts on the valid pair its directory still holds.
+		if m.filesValid() {
+			m.markReady()
+		}
 		return nil
 	}
 
@@ -63,6 +69,21 @@ func (m *Manager) syncFiles() error {
 	}
 	m.markReady()
 	return nil
+}
+
+// filesValid reports whether the certificate directory holds a pair that
+// loads and is valid now.
+func (m *Manager) filesValid() bool {
+	pair, err := tls.LoadX509KeyPair(filepath.Join(m.opts.CertDir, KeyServingCert), filepath.Join(m.opts.CertDir, KeyServingKey))
+	if err != nil {
+		return false
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return false
+	}
+	now := m.opts.Now()
+	return !now.Before(leaf.NotBefore) && now.Before(leaf.NotAfter)
 }
 
 // filesHold reports whether the two files hold exactly the given contents.

@@ -258,3 +258,41 @@ func TestWaitForCertificateReturnsOnceReady(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSyncFilesStartsOnAValidPairLeftOnDiskWhileTheSecretHasNone(t *testing.T) {
+	ca := mustCA(t, time.Now(), 365*day)
+	valid := mustServing(t, time.Now(), 90*day, ca, testRules.dnsNames)
+	expired := mustServing(t, time.Now().Add(-100*day), 90*day, ca, testRules.dnsNames)
+	for _, tc := range []struct {
+		name      string
+		onDisk    *keyPair
+		wantReady bool
+	}{
+		{"a valid pair from before the restart", valid, true},
+		{"an expired pair", expired, false},
+		{"nothing", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.onDisk != nil {
+				if err := writeFileAtomic(filepath.Join(dir, KeyServingKey), tc.onDisk.keyPEM, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := writeFileAtomic(filepath.Join(dir, KeyServingCert), tc.onDisk.certPEM, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, store := fileManager(t, dir)
+			// The leader waits out a new CA's overlap: no pair in the Secret.
+			if err := store.Add(servingSecret("1", []byte{}, []byte{})); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.syncFiles(); err != nil {
+				t.Fatal(err)
+			}
+			if got := isReady(m); got != tc.wantReady {
+				t.Errorf("ready = %v, want %v", got, tc.wantReady)
+			}
+		})
+	}
+}

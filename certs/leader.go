@@ -25,45 +25,50 @@ const maxSteps = 6
 // reconcile is one check of the leader: inject the Secret's bundle into
 // the webhooks, record it, then take decide's steps until none is left.
 // Every write carries the resourceVersion just read; a conflict re-reads.
-func (m *Manager) reconcile(ctx context.Context) error {
+// It returns when a wait may end, where known.
+func (m *Manager) reconcile(ctx context.Context) (time.Time, error) {
 	var injectErr error
+	// A bundle written back (a webhook reset by helm, or a stale write) is
+	// recorded again, so the overlap starts over; kept across a conflict.
+	rerecord := false
 	for range maxSteps {
 		secret, err := m.getSecret(ctx)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		st := parseSecret(secret)
 		if st.bundleErr == nil {
 			// Injection failing must not stop the Secret's upkeep: a
 			// missing webhook configuration only holds back the switch to
 			// a new CA, which waits for a recorded injection.
-			// A bundle written back (a webhook reset by helm, or a stale
-			// write) is recorded again: the overlap starts over.
 			var rewritten bool
 			rewritten, injectErr = m.inject(ctx, st.bundlePEM)
-			if hash := bundleHash(st.bundlePEM); injectErr == nil && (st.injectedHash != hash || rewritten) {
-				if err := m.recordInjected(ctx, secret, hash); err != nil && !apierrors.IsConflict(err) {
-					return err
+			rerecord = rerecord || rewritten
+			if hash := bundleHash(st.bundlePEM); injectErr == nil && (st.injectedHash != hash || rerecord) {
+				err := m.recordInjected(ctx, secret, hash)
+				if err != nil && !apierrors.IsConflict(err) {
+					return time.Time{}, err
 				}
+				rerecord = rerecord && err != nil
 				continue
 			}
 		}
 		d := decide(m.opts.Now(), st, m.rules)
 		switch d.action {
 		case actionNone:
-			return injectErr
+			return time.Time{}, injectErr
 		case actionWait:
 			m.log.Info("certificate rotation in progress", "reason", d.reason)
-			return injectErr
+			return d.recheckAt, injectErr
 		}
 		if err := m.apply(ctx, secret, st, d); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 				continue
 			}
-			return errors.Join(injectErr, err)
+			return time.Time{}, errors.Join(injectErr, err)
 		}
 	}
-	return errors.Join(injectErr, fmt.Errorf("the Secret %s/%s did not settle after %d steps", m.opts.Namespace, m.opts.SecretName, maxSteps))
+	return time.Time{}, errors.Join(injectErr, fmt.Errorf("the Secret %s/%s did not settle after %d steps", m.opts.Namespace, m.opts.SecretName, maxSteps))
 }
 
 // getSecret reads the Secret; nil when it does not exist.
@@ -97,7 +102,11 @@ func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretSta
 		// in the bundle, and the serving pair is left empty, so the
 		// replicas keep their files until the new CA has been injected
 		// for the overlap (decide, rule 3).
-		if trusted := m.webhookCAs(ctx, now); len(trusted) > 0 {
+		trusted, err := m.webhookCAs(ctx, now)
+		if err != nil {
+			return err
+		}
+		if len(trusted) > 0 {
 			data[KeyCABundle], data[KeyCAKey] = encodeBundle(append(trusted, ca.cert)), ca.keyPEM
 			data[KeyServingCert], data[KeyServingKey] = []byte{}, []byte{}
 			attrs = append(attrs, "caNotAfter", ca.cert.NotAfter, "keptCAs", len(trusted))
@@ -162,24 +171,29 @@ func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretSta
 }
 
 // webhookCAs returns the unexpired CA certificates in the caBundle of any
-// webhook of the two configurations. What cannot be read is left out
-// (logged): the new CA is then served at once, as on a first install.
-func (m *Manager) webhookCAs(ctx context.Context, now time.Time) []*x509.Certificate {
+// webhook of the two configurations; a configuration that does not exist
+// holds none. Any other error is returned: the check is retried rather
+// than taken for a first install.
+func (m *Manager) webhookCAs(ctx context.Context, now time.Time) ([]*x509.Certificate, error) {
 	admission := m.client.AdmissionregistrationV1()
 	var bundles [][]byte
-	if c, err := admission.MutatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{}); err == nil {
+	c, err := admission.MutatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{})
+	switch {
+	case err == nil:
 		for _, w := range c.Webhooks {
 			bundles = append(bundles, w.ClientConfig.CABundle)
 		}
-	} else {
-		m.log.Warn("reading the webhooks' CA bundle to keep it", "kind", "MutatingWebhookConfiguration", "error", err)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading the CA bundle of MutatingWebhookConfiguration %s: %w", m.opts.WebhookConfigurations, err)
 	}
-	if c, err := admission.ValidatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{}); err == nil {
-		for _, w := range c.Webhooks {
+	v, err := admission.ValidatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		for _, w := range v.Webhooks {
 			bundles = append(bundles, w.ClientConfig.CABundle)
 		}
-	} else {
-		m.log.Warn("reading the webhooks' CA bundle to keep it", "kind", "ValidatingWebhookConfiguration", "error", err)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading the CA bundle of ValidatingWebhookConfiguration %s: %w", m.opts.WebhookConfigurations, err)
 	}
 	var out []*x509.Certificate
 	for _, b := range bundles {
@@ -193,7 +207,7 @@ func (m *Manager) webhookCAs(ctx context.Context, now time.Time) []*x509.Certifi
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // replacesGarbage reports whether step d replaces content of an existing
@@ -299,9 +313,8 @@ func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string,
 			return err
 		}
 		if from, ok := meta(config).Annotations[annotationCertManagerInject]; ok {
-			log.Error("not writing the CA bundle: cert-manager injects this configuration (certs.mode switched in place?)",
-				"kind", kind, "name", name, "injectCAFrom", from)
-			return nil
+			// An error, so the bundle is never recorded as injected.
+			return fmt.Errorf("cert-manager injects it (%s: %s; certs.mode switched in place?)", annotationCertManagerInject, from)
 		}
 		changed := 0
 		for _, cc := range clientConfigs(config) {

@@ -349,17 +349,30 @@ func (m *Manager) lead(ctx context.Context) {
 	defer watchers.Wait()
 	watchers.Go(func() { m.watchWebhooks(ctx) })
 	for {
-		if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
+		recheckAt, err := m.reconcile(ctx)
+		if err != nil && ctx.Err() == nil {
 			m.noteError(err)
 			m.log.Error("certificate check failed; retrying at the next check", "error", err)
+		}
+		// A wait that ends before the next check (the overlap of a new
+		// CA) is checked again when it ends, not up to a check later.
+		var recheck <-chan time.Time
+		var timer *time.Timer
+		if d := recheckAt.Sub(m.opts.Now()); !recheckAt.IsZero() && d < m.opts.CheckInterval {
+			timer = time.NewTimer(max(d, 0) + time.Second)
+			recheck = timer.C
 		}
 		select {
 		case <-ctx.Done():
 			m.log.Info("stopped leading certificate rotation")
 			return
 		case <-ticker.C:
+		case <-recheck:
 		case <-m.secretChanged:
 		case <-m.webhooksChanged:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }

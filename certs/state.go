@@ -105,10 +105,12 @@ type action int
 const (
 	// actionNone: the Secret is as it should be.
 	actionNone action = iota
-	// actionWait: a CA rotation is under way and the serving certificate
-	// must not move to the new CA yet.
+	// actionWait: the serving certificate must not move to the signing
+	// CA yet (the webhooks may not trust it); decision.recheckAt says when
+	// it may, where known.
 	actionWait
-	// actionCreate: new CA and serving certificate; nothing is kept.
+	// actionCreate: a new CA; the CAs the webhooks trust are kept beside
+	// it, else a serving certificate from it at once.
 	actionCreate
 	// actionRotateCA: a new signing CA joins the bundle.
 	actionRotateCA
@@ -139,6 +141,8 @@ func (a action) String() string {
 type decision struct {
 	action action
 	reason string
+	// recheckAt is when a wait may end; zero when unknown.
+	recheckAt time.Time
 	// keep is the bundle after actionDropCAs.
 	keep []*x509.Certificate
 }
@@ -158,6 +162,11 @@ type rules struct {
 	apiServerName string
 }
 
+// trustWaitLimit bounds how long a Secret without a usable serving pair
+// waits, from its signing CA's making, for the injection to be recorded:
+// past it a certificate is issued anyway.
+func (r rules) trustWaitLimit() time.Duration { return 2 * r.overlap }
+
 // decide is the state machine of the package comment: the one step to
 // take on the Secret at now.
 func decide(now time.Time, st secretState, r rules) decision {
@@ -172,22 +181,32 @@ func decide(now time.Time, st secretState, r rules) decision {
 		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA expires at %s", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))}
 	case now.Before(st.signer.cert.NotBefore):
 		// Made by a leader whose clock ran ahead of this one's by more
-		// than the skew allowance: issuing from it again and again would
-		// not help.
-		return decision{action: actionWait, reason: fmt.Sprintf("the signing CA is not valid before %s: is this node's clock behind?", st.signer.cert.NotBefore.UTC().Format(time.RFC3339))}
+		// than the skew allowance: nothing it signs verifies here.
+		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA is not valid before %s (made on a clock ahead of this node's)", st.signer.cert.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	if problem, urgent := servingProblem(now, st, r); problem != "" {
-		if urgent || signerTrusted(now, st, r) {
+		trusted, recheckAt := signerTrusted(now, st, r)
+		// No pair, and the bundle's injection not recorded (a webhook
+		// configuration missing or refusing updates): bounded, so that
+		// replicas starting without files can start.
+		stuck := st.servingErr != nil && recheckAt.IsZero()
+		limit := signerMadeAt(st).Add(r.trustWaitLimit())
+		switch {
+		case urgent || trusted:
 			return decision{action: actionIssue, reason: problem}
+		case stuck && !now.Before(limit):
+			return decision{action: actionIssue, reason: fmt.Sprintf("%s; the bundle with the signing CA was not recorded as injected within %s, issuing so that replicas starting without a certificate can start", problem, r.trustWaitLimit())}
+		case stuck:
+			recheckAt = limit
 		}
-		return decision{action: actionWait, reason: problem + "; the replicas keep what they serve until the bundle with the signing CA has been injected for the overlap"}
+		return decision{action: actionWait, recheckAt: recheckAt, reason: problem + "; the replicas keep what they serve until the bundle with the signing CA has been injected for the overlap"}
 	}
 	if !issuedBy(st.serving, st.signer.cert) {
 		if st.injectedHash != bundleHash(st.bundlePEM) {
 			return decision{action: actionWait, reason: "CA rotation: waiting until the bundle with the new CA is injected"}
 		}
 		if switchAt := st.injectedAt.Add(r.overlap); now.Before(switchAt) {
-			return decision{action: actionWait, reason: fmt.Sprintf("CA rotation: the serving certificate moves to the new CA at %s", switchAt.UTC().Format(time.RFC3339))}
+			return decision{action: actionWait, recheckAt: switchAt, reason: fmt.Sprintf("CA rotation: the serving certificate moves to the new CA at %s", switchAt.UTC().Format(time.RFC3339))}
 		}
 		return decision{action: actionIssue, reason: fmt.Sprintf("CA rotation: the bundle with the new CA was injected at %s; moving the serving certificate to it", st.injectedAt.UTC().Format(time.RFC3339))}
 	}
@@ -241,16 +260,24 @@ func servingProblem(now time.Time, st secretState, r rules) (string, bool) {
 // signerTrusted reports whether a certificate from the signing CA may be
 // served now: the replicas serve one already, the bundle holds no other
 // CA (nothing served could be kept), or the bundle has been injected with
-// it for the overlap, so every API server trusts it.
-func signerTrusted(now time.Time, st secretState, r rules) bool {
+// it for the overlap, so every API server trusts it. Otherwise it says
+// when the overlap ends, if the injection is recorded.
+func signerTrusted(now time.Time, st secretState, r rules) (bool, time.Time) {
 	switch {
 	case st.serving != nil && issuedBy(st.serving, st.signer.cert):
-		return true
+		return true, time.Time{}
 	case len(st.bundle) == 1:
-		return true
+		return true, time.Time{}
+	case st.injectedHash != bundleHash(st.bundlePEM):
+		return false, time.Time{}
 	}
-	return st.injectedHash == bundleHash(st.bundlePEM) && !now.Before(st.injectedAt.Add(r.overlap))
+	switchAt := st.injectedAt.Add(r.overlap)
+	return !now.Before(switchAt), switchAt
 }
+
+// signerMadeAt is when the signing CA was made: newCA backdates NotBefore
+// by the clock skew allowance.
+func signerMadeAt(st secretState) time.Time { return st.signer.cert.NotBefore.Add(clockSkew) }
 
 // unexpired returns the CAs still valid at now.
 func unexpired(cas []*x509.Certificate, now time.Time) []*x509.Certificate {

@@ -91,6 +91,8 @@ func TestDecide(t *testing.T) {
 		want       action
 		wantReason string
 		wantKeep   []*keyPair
+		// wantRecheck is when a wait says to look again; zero: not checked.
+		wantRecheck time.Time
 	}{
 		{
 			name: "no Secret creates a CA and a certificate",
@@ -209,16 +211,16 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "a Secret replaced under running replicas waits until the new CA is injected",
-			now:    t0.Add(time.Hour),
+			now:    freshCA.cert.NotBefore.Add(clockSkew + time.Minute),
 			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair}.build(),
-			want:   actionWait, wantReason: "the replicas keep what they serve",
+			want:   actionWait, wantReason: "the replicas keep what they serve", wantRecheck: freshCA.cert.NotBefore.Add(clockSkew + 2*time.Minute),
 		},
 		{
 			name: "a Secret replaced under running replicas waits through the overlap",
 			now:  t0.Add(time.Hour),
 			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair,
 				injected: []*keyPair{oldCA, freshCA}, injectedAt: t0.Add(time.Hour - 30*time.Second)}.build(),
-			want: actionWait, wantReason: "no usable serving certificate",
+			want: actionWait, wantReason: "no usable serving certificate", wantRecheck: t0.Add(time.Hour + 30*time.Second),
 		},
 		{
 			name: "a Secret replaced under running replicas gets a certificate after the overlap",
@@ -235,6 +237,12 @@ func TestDecide(t *testing.T) {
 			want: actionWait, wantReason: "lacks the DNS name canary-guard",
 		},
 		{
+			name:   "a Secret replaced under running replicas gets a certificate when the injection is never recorded",
+			now:    freshCA.cert.NotBefore.Add(clockSkew + 2*time.Minute),
+			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair}.build(),
+			want:   actionIssue, wantReason: "not recorded as injected within 2m0s",
+		},
+		{
 			name:   "a certificate without the short names is reissued at once from its own CA",
 			now:    t0.Add(time.Hour),
 			secret: secretOf{bundle: []*keyPair{oldCA}, signer: oldCA, serving: servingLongNamesOnly}.build(),
@@ -247,10 +255,10 @@ func TestDecide(t *testing.T) {
 			want:   actionIssue, wantReason: "lacks the DNS name canary-guard.guard-system.svc",
 		},
 		{
-			name:   "a signing CA not valid yet waits instead of issuing from it again and again",
+			name:   "a signing CA not valid yet is replaced by one valid on this clock",
 			now:    t0,
 			secret: secretOf{bundle: []*keyPair{futureCA}, signer: futureCA, serving: servingFromFuture}.build(),
-			want:   actionWait, wantReason: "is this node's clock behind?",
+			want:   actionRotateCA, wantReason: "made on a clock ahead of this node's",
 		},
 		{
 			name: "old CA stays in the bundle while valid and recently replaced",
@@ -286,6 +294,9 @@ func TestDecide(t *testing.T) {
 			d := decide(tc.now, parseSecret(tc.secret), testRules)
 			if d.action != tc.want {
 				t.Fatalf("action %s (%s), want %s", d.action, d.reason, tc.want)
+			}
+			if !tc.wantRecheck.IsZero() && !d.recheckAt.Equal(tc.wantRecheck) {
+				t.Errorf("recheck at %s, want %s", d.recheckAt, tc.wantRecheck)
 			}
 			if !strings.Contains(d.reason, tc.wantReason) {
 				t.Errorf("reason %q, want it to contain %q", d.reason, tc.wantReason)

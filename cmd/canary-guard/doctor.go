@@ -263,7 +263,13 @@ func (d *doctor) checkServedCertificate(ctx context.Context, targets []webhookTa
 				continue
 			}
 			block, _ := pem.Decode(secret.Data["tls.crt"])
-			if block == nil {
+			switch {
+			case block == nil && len(secret.Data["tls.crt"]) == 0 && len(secret.Data["ca.crt"]) > 0:
+				// Self-managed mode replacing a lost Secret: the pods keep
+				// their certificate until the new CA is trusted.
+				d.warn("Secret %s has no tls.crt yet: canary-guard waits until the webhooks have trusted its new CA for a minute; the pods keep serving their certificate meanwhile. Run doctor again in two minutes", key)
+				continue
+			case block == nil:
 				d.fail("Secret %s has no PEM tls.crt", key)
 				continue
 			}
