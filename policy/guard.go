@@ -239,7 +239,7 @@ func alwaysAdmitted(reason string) string {
 type PatchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
+	Value any    `json:"value,omitzero"`
 }
 
 // Mutation is the mutating webhook's answer to one request.

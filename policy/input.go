@@ -54,8 +54,9 @@ type inputBuilder struct {
 // sized by termsFor, runs out (long lists).
 const termSlab = 32
 
-// termsFor estimates the terms of an input: about 18 for the request and
-// the rollout, 17 for each component.
+// termsFor estimates the terms carved for an input: about 18 for the
+// request and the rollout, 17 for each component (interned numbers,
+// booleans and null take none).
 func termsFor(f *Facts) int { return 18 + 17*len(f.Components) }
 
 func (b *inputBuilder) term(v ast.Value) *ast.Term {

@@ -503,8 +503,8 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 }
 
 # KServe adjusts the stable's replicas only when its minReplicas is set,
-# sets none under an external autoscaler, and refuses an entry whose
-# minReplicas exceeds the stable's.
+# sets none under an external autoscaler, and refuses entries whose
+# minReplicas exceeds the stable's or whose trafficPercent sum over 100.
 replicas_apply(r) if {
 	r.newMinReplicas != null
 	r.autoscalerClass != "external"
@@ -513,6 +513,7 @@ replicas_apply(r) if {
 		e.kind == "canary"
 		e.replicas.new > r.newMinReplicas
 	]) == 0
+	sum([e.newEffectivePercent | some e in input.rollout.components; e.kind == "canary"]) <= 100
 }
 
 create_replicas_hint(r) := sprintf(

@@ -962,6 +962,12 @@ test_standard_stable_replicas_not_warned if {
 			standard_predictor(stable_replicas(3, 1, {})),
 			canary_entry("v2", 0, 10, 10, entry_replicas(1, 6)),
 		],
+		# Entries over 100 % together: KServe rejects the update too.
+		[
+			standard_predictor(stable_replicas(3, 1, {})),
+			canary_entry("v2", 0, 10, 10, entry_replicas(1, 1)),
+			canary_entry("v3", 1, null, 95, object.union(new_entry, entry_replicas(0, 4))),
+		],
 	]
 	every components in cases {
 		not "standard-stable-replicas" in rules(warn_of(standard_update(components)))

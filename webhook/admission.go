@@ -71,6 +71,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := func() (resp *admissionv1.AdmissionResponse) {
 		defer func() {
 			if p := recover(); p != nil {
+				h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
 				h.obs.Log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
 				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
 			}

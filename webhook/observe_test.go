@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -185,6 +186,24 @@ func TestMetrics_UnreadableRequestsAreCountedAndTimed(t *testing.T) {
 	}
 	if got := strings.Count(logs.String(), `"msg":"bad admission request"`); got != 3 {
 		t.Errorf("bad admission request logged %d times, want 3:\n%s", got, logs.String())
+	}
+}
+
+func TestMetrics_APanicIsAnsweredCountedAndLogged(t *testing.T) {
+	var logs bytes.Buffer
+	obs := &Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: NewMetrics(prometheus.NewRegistry())}
+	h := newReviewHandler("validate", obs, func(context.Context, *wireRequest, func() ([]byte, []byte, error)) *admissionv1.AdmissionResponse {
+		panic("a bug")
+	})
+	resp := post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
+		t.Errorf("response %+v, want a 500 that admits nothing", resp)
+	}
+	if got := testutil.ToFloat64(obs.Metrics.decisions.WithLabelValues("validate", "errored", "", "")); got != 1 {
+		t.Errorf("errored decisions = %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "panic answering an admission request") {
+		t.Errorf("the panic was not logged:\n%s", logs.String())
 	}
 }
 

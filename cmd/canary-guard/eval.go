@@ -205,22 +205,26 @@ type evalReport struct {
 	Patches     []policy.PatchOp   `json:"patches"`
 	Denials     []policy.Violation `json:"denials"`
 	Warnings    []policy.Violation `json:"warnings"`
-	Facts       *policy.Facts      `json:"facts"`
+	// LoggedWarnings are warnings an audit namespace logs without
+	// returning them to the client.
+	LoggedWarnings []policy.Violation `json:"loggedWarnings"`
+	Facts          *policy.Facts      `json:"facts"`
 }
 
 func writeEvalJSON(w io.Writer, out *suite.Outcome) error {
 	r := evalReport{
-		Allowed:     out.Allowed(),
-		Enforcement: out.Enforcement(),
-		Reason:      out.Reason(),
-		Patches:     out.Mutation.Patches,
-		Denials:     out.Denials(),
-		Warnings:    out.Warnings(),
-		Facts:       out.Decision.Facts,
+		Allowed:        out.Allowed(),
+		Enforcement:    out.Enforcement(),
+		Reason:         out.Reason(),
+		Patches:        out.Mutation.Patches,
+		Denials:        out.Denials(),
+		Warnings:       out.Warnings(),
+		LoggedWarnings: out.LoggedWarnings(),
+		Facts:          out.Decision.Facts,
 	}
 	// JSON v2 writes empty lists as [] at any depth, so .facts reads as
 	// the policies' input.rollout does.
-	if err := jsonv2.MarshalWrite(w, r, jsontext.WithIndent("  "), jsontext.EscapeForHTML(false)); err != nil {
+	if err := jsonv2.MarshalWrite(w, r, jsonv2.Deterministic(true), jsontext.WithIndent("  "), jsontext.EscapeForHTML(false)); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")
@@ -260,6 +264,9 @@ func writeEvalText(w io.Writer, out *suite.Outcome) error {
 	}
 	if warnings := out.Warnings(); len(warnings) > 0 {
 		b.WriteString("warnings:\n" + indent(violationText(warnings)))
+	}
+	if logged := out.LoggedWarnings(); len(logged) > 0 {
+		b.WriteString("warnings (logged, not shown to the client):\n" + indent(violationText(logged)))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -186,7 +186,7 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"allowed", "denials", "enforcement", "facts", "patches", "reason", "warnings"}; !slices.Equal(keys, want) {
+	if want := []string{"allowed", "denials", "enforcement", "facts", "loggedWarnings", "patches", "reason", "warnings"}; !slices.Equal(keys, want) {
 		t.Errorf("keys = %v, want %v", keys, want)
 	}
 	var report struct {
