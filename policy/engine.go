@@ -71,6 +71,8 @@ type Policy struct {
 	Revision string
 	// Files lists the loaded file names.
 	Files []string
+	// Warnings are mistakes that do not stop compilation (ruleIDWarnings).
+	Warnings []string
 }
 
 // deniedBuiltins reach outside the process; a policy that calls one does
@@ -150,6 +152,7 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	}
 	p.store = inmem.New()
 	p.readsObjects = readsObjects(modules)
+	p.Warnings = ruleIDWarnings(modules)
 	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil
 }

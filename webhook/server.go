@@ -102,6 +102,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	s.fingerprint = fp
 	s.metrics.ReloadSucceeded(p.Revision)
 	log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
+	logPolicyWarnings(log, p)
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
 	if s.certs, err = certwatcher.New(certFile, keyFile); err != nil {
@@ -319,4 +320,12 @@ func (s *Server) Reload(ctx context.Context) {
 	}
 	s.metrics.ReloadSucceeded(p.Revision)
 	s.log.Info("policy reloaded", "revision", p.Revision, "files", p.Files)
+	logPolicyWarnings(s.log, p)
+}
+
+// logPolicyWarnings logs what compiled but is likely a mistake.
+func logPolicyWarnings(log *slog.Logger, p *policy.Policy) {
+	for _, w := range p.Warnings {
+		log.Warn("policy warning", "warning", w)
+	}
 }

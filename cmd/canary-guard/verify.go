@@ -89,7 +89,12 @@ func runVerify(ctx context.Context, o verifyOptions, w io.Writer) error {
 // Rego tests.
 func verifyRego(ctx context.Context, runner *suite.Runner, o verifyOptions, w io.Writer, t *verifyTally) {
 	label := "rego tests in " + o.policyDir
-	_, err := runner.Policy(ctx, o.policyDir)
+	p, err := runner.Policy(ctx, o.policyDir)
+	if err == nil {
+		for _, warning := range p.Warnings {
+			fmt.Fprintf(w, "WARN  %s\n", warning)
+		}
+	}
 	var has bool
 	if err == nil {
 		has, err = suite.HasRegoTests(o.policyDir)

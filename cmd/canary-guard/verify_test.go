@@ -56,6 +56,7 @@ test_staging_rise_denied if {
 }
 `,
 		"bad-policies/team.rego": "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
+		"reused-id/team.rego":    "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -92,6 +93,8 @@ test_staging_rise_denied if {
 			wantOut: []string{"ERROR rego tests in " + f("bad-policies") + ":\n        compiling policies: 1 error occurred: " + f("bad-policies") + "/team.rego:3: rego_type_error: undefined function http.send", "0 passed, 0 failed, 1 could not run\n"}},
 		{name: "a suite whose policy does not compile is an error", args: []string{"--policy-dir", f("bad-policies"), f("passing.yaml")}, wantCode: 2,
 			wantOut: []string{"ERROR " + f("passing.yaml") + ":\n        suite passing: compiling policies: ", "0 passed, 0 failed, 2 could not run\n"}},
+		{name: "a rule id reused from the shipped bundle is warned of", args: []string{"--policy-dir", f("reused-id")}, wantCode: 0,
+			wantOut: []string{"WARN  rule id \"max-step\" is emitted from more than one file (" + f("reused-id") + "/team.rego:3, rego/canary_guard.rego:"}},
 		{name: "nothing to verify is an error", args: nil, wantCode: 2, wantOut: []string{"give suite files, or --policy-dir"}},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,76 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// ruleIDWarnings reports rule ids the metrics and the decision log could
+// not tell apart: an id that rules in more than one file emit (a custom
+// rule reusing a shipped id such as max-step), and an id that is not a
+// string (counted as "custom"). It reads the constant "rule" of each
+// deny/warn rule head; an id computed at evaluation is not checked.
+// Compilation still succeeds: these are mistakes, not errors.
+func ruleIDWarnings(modules map[string]*ast.Module) []string {
+	type site struct {
+		file string
+		row  int
+	}
+	byID := map[string][]site{}
+	var warnings []string
+	names := make([]string, 0, len(modules))
+	for name := range modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, r := range modules[name].Rules {
+			ref := r.Head.Ref()
+			if len(ref) != 1 || (!ref[0].Equal(ast.VarTerm("deny")) && !ref[0].Equal(ast.VarTerm("warn"))) || r.Head.Key == nil {
+				continue
+			}
+			obj, ok := r.Head.Key.Value.(ast.Object)
+			if !ok {
+				continue
+			}
+			id := obj.Get(ast.StringTerm("rule"))
+			if id == nil {
+				continue
+			}
+			switch v := id.Value.(type) {
+			case ast.String:
+				byID[string(v)] = append(byID[string(v)], site{name, r.Location.Row})
+			case ast.Var, ast.Ref, ast.Call:
+				// Computed at evaluation.
+			default:
+				warnings = append(warnings, fmt.Sprintf("%s:%d: rule id %v is not a string; its results count as rule \"custom\"", name, r.Location.Row, id))
+			}
+		}
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		sites := byID[id]
+		files := map[string]bool{}
+		for _, s := range sites {
+			files[s.file] = true
+		}
+		if len(files) < 2 {
+			continue
+		}
+		where := ""
+		for i, s := range sites {
+			if i > 0 {
+				where += ", "
+			}
+			where += fmt.Sprintf("%s:%d", s.file, s.row)
+		}
+		warnings = append(warnings, fmt.Sprintf("rule id %q is emitted from more than one file (%s): metrics and the decision log count them as one rule", id, where))
+	}
+	return warnings
+}

@@ -1,0 +1,74 @@
+package policy
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCompile_WarnsOfRuleIDsMetricsCannotTellApart(t *testing.T) {
+	tests := []struct {
+		name   string
+		custom string
+		want   []string
+	}{
+		{
+			name: "a custom rule reusing a shipped id",
+			custom: `package canary_guard
+deny contains {"rule": "max-step", "msg": "prod steps are 10"} if input.rollout.raised == true`,
+			want: []string{`rule id "max-step" is emitted from more than one file (custom/prod.rego:2, rego/canary_guard.rego:`},
+		},
+		{
+			name: "an id that is not a string",
+			custom: `package canary_guard
+warn contains {"rule": 5, "msg": "x"} if input.rollout.raised == true`,
+			want: []string{`custom/prod.rego:2: rule id 5 is not a string`},
+		},
+		{
+			name: "an id of its own, and one computed at evaluation",
+			custom: `package canary_guard
+deny contains {"rule": "prod-max-step", "msg": "x"} if input.rollout.raised == true
+warn contains {"rule": id, "msg": "y"} if {
+	input.rollout.raised == true
+	id := "max-step"
+}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)})
+			if len(p.Warnings) != len(tt.want) {
+				t.Fatalf("warnings %q, want %d", p.Warnings, len(tt.want))
+			}
+			for i, want := range tt.want {
+				if !strings.Contains(p.Warnings[i], want) {
+					t.Errorf("warning %q, want it to contain %q", p.Warnings[i], want)
+				}
+			}
+		})
+	}
+}
+
+func TestCompile_TheShippedBundleAndItsExamplesRaiseNoWarnings(t *testing.T) {
+	if w := shippedPolicy(t).Warnings; len(w) != 0 {
+		t.Errorf("shipped bundle: %q", w)
+	}
+	dirs, err := filepath.Glob(filepath.Join("..", "rego", "examples", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("examples: %v (%d)", err, len(dirs))
+	}
+	for _, dir := range dirs {
+		p, _, err := Loader{PolicyDir: dir}.Load(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		if len(p.Warnings) != 0 {
+			t.Errorf("%s: %q", dir, p.Warnings)
+		}
+		if !slices.ContainsFunc(p.Files, func(f string) bool { return strings.HasPrefix(f, dir) }) {
+			t.Errorf("%s: its files were not loaded: %v", dir, p.Files)
+		}
+	}
+}
