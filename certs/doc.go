@@ -22,13 +22,17 @@
 // canary-guard.dev/ca-bundle-injected (SHA-256 of ca.crt) and
 // canary-guard.dev/ca-bundle-injected-at (RFC 3339).
 //
-// On every check (each CheckInterval and on every change of the Secret) the
+// On every check (each CheckInterval, every change of the Secret or of the
+// two webhook configurations, and when a wait for an overlap ends) the
 // leader writes ca.crt into clientConfig.caBundle of every webhook of the
 // MutatingWebhookConfiguration and the ValidatingWebhookConfiguration
 // named WebhookConfigurations (get, compare, update; retried on conflict)
 // and touches no other configuration. A bundle reset by `helm upgrade` is
 // thereby restored within one check, and recorded as injected anew, so a
-// CA switch waits the overlap again.
+// CA switch waits the overlap again. A configuration that does not exist
+// needs no bundle; one that refuses the update, or that carries
+// cert-manager's cert-manager.io/inject-ca-from, is an error of the check
+// and keeps the injection unrecorded, so no switch to a new CA follows.
 //
 // Every replica, the leader included, follows the Secret through a watch
 // and writes tls.crt and tls.key into its certificate directory (each file
@@ -66,10 +70,11 @@
 //     ISSUE once a certificate from the signing CA may be served (the
 //     Secret's certificate comes from it already, it is the bundle's only
 //     CA, or the bundle has been recorded as injected for Overlap);
-//     WAIT until then, and check again when the overlap ends. A missing
-//     pair whose bundle cannot be recorded as injected (a configuration
-//     missing or refusing updates) waits 2×Overlap from the CA's making
-//     at most, so that replicas starting without files can start.
+//     WAIT until then, and check again when the overlap ends. (A replica
+//     that restarts meanwhile starts on the valid pair its directory still
+//     holds.) A certificate that is not valid yet on this clock, made by a
+//     leader whose clock ran ahead, is not urgent: the API servers may
+//     accept it.
 //  4. The serving certificate was issued by a CA other than the signing CA
 //     (a CA rotation is under way):
 //     WAIT while the current bundle is not yet recorded as injected, or

@@ -41,7 +41,7 @@ func (m *Manager) syncFiles() error {
 		}
 		// A container restarted while the leader waits for a new CA's
 		// overlap starts on the valid pair its directory still holds.
-		if m.filesValid() {
+		if m.filesValid(secret.Data[KeyCABundle]) {
 			m.markReady()
 		}
 		return nil
@@ -72,8 +72,9 @@ func (m *Manager) syncFiles() error {
 }
 
 // filesValid reports whether the certificate directory holds a pair that
-// loads and is valid now.
-func (m *Manager) filesValid() bool {
+// loads, is valid now for the name the API server calls, and chains to
+// the Secret's CA bundle.
+func (m *Manager) filesValid(bundlePEM []byte) bool {
 	pair, err := tls.LoadX509KeyPair(filepath.Join(m.opts.CertDir, KeyServingCert), filepath.Join(m.opts.CertDir, KeyServingKey))
 	if err != nil {
 		return false
@@ -82,8 +83,15 @@ func (m *Manager) filesValid() bool {
 	if err != nil {
 		return false
 	}
-	now := m.opts.Now()
-	return !now.Before(leaf.NotBefore) && now.Before(leaf.NotAfter)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(bundlePEM) {
+		return false
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{
+		Roots: roots, DNSName: m.rules.apiServerName, CurrentTime: m.opts.Now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err == nil
 }
 
 // filesHold reports whether the two files hold exactly the given contents.

@@ -261,8 +261,11 @@ func TestWaitForCertificateReturnsOnceReady(t *testing.T) {
 
 func TestSyncFilesStartsOnAValidPairLeftOnDiskWhileTheSecretHasNone(t *testing.T) {
 	ca := mustCA(t, time.Now(), 365*day)
+	foreignCA := mustCA(t, time.Now(), 365*day)
 	valid := mustServing(t, time.Now(), 90*day, ca, testRules.dnsNames)
 	expired := mustServing(t, time.Now().Add(-100*day), 90*day, ca, testRules.dnsNames)
+	foreign := mustServing(t, time.Now(), 90*day, foreignCA, testRules.dnsNames)
+	otherService := mustServing(t, time.Now(), 90*day, ca, DNSNames("unrelated", "elsewhere"))
 	for _, tc := range []struct {
 		name      string
 		onDisk    *keyPair
@@ -270,6 +273,8 @@ func TestSyncFilesStartsOnAValidPairLeftOnDiskWhileTheSecretHasNone(t *testing.T
 	}{
 		{"a valid pair from before the restart", valid, true},
 		{"an expired pair", expired, false},
+		{"a pair from a CA outside the bundle", foreign, false},
+		{"a pair for another Service", otherService, false},
 		{"nothing", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,7 +289,9 @@ func TestSyncFilesStartsOnAValidPairLeftOnDiskWhileTheSecretHasNone(t *testing.T
 			}
 			m, store := fileManager(t, dir)
 			// The leader waits out a new CA's overlap: no pair in the Secret.
-			if err := store.Add(servingSecret("1", []byte{}, []byte{})); err != nil {
+			waiting := servingSecret("1", []byte{}, []byte{})
+			waiting.Data[KeyCABundle] = ca.certPEM
+			if err := store.Add(waiting); err != nil {
 				t.Fatal(err)
 			}
 			if err := m.syncFiles(); err != nil {

@@ -74,31 +74,41 @@ func TestInject_LeavesConfigurationsCertManagerInjects(t *testing.T) {
 }
 
 func TestReconcile_NeverRecordsAnInjectionCertManagerHeldBack(t *testing.T) {
-	// A CA rotation under way: [old, new], serving from old.
+	// A CA rotation under way: [old, new], serving from old, or (a Secret
+	// replaced under running replicas) no serving pair at all.
 	names := DNSNames("canary-guard", "guard-system")
 	oldCA := mustCA(t, t0, 365*day)
 	newCA := mustCA(t, t0, 365*day)
 	serving := mustServing(t, t0, 90*day, oldCA, names)
-	secret := secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: serving}.build()
-	secret.Namespace = "guard-system"
-	mutating, validating := webhookConfigurations(encodeBundle(certsOf([]*keyPair{oldCA})), true)
-	client := fake.NewClientset(secret, mutating, validating)
-
-	for _, now := range []time.Time{t0.Add(time.Hour), t0.Add(2 * time.Hour)} {
-		m := testManager(t, client, now)
-		if _, err := m.reconcile(context.Background()); err == nil {
-			t.Errorf("reconcile at %s: no error, want cert-manager's injection reported", now)
-		}
-	}
-	got, err := client.CoreV1().Secrets("guard-system").Get(context.Background(), "canary-guard-tls", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Annotations[AnnotationInjected] != "" {
-		t.Error("the bundle was recorded as injected though cert-manager's configuration never took it")
-	}
-	if !bytes.Equal(got.Data[KeyServingCert], serving.certPEM) {
-		t.Error("the serving certificate moved to the new CA, which no webhook trusts")
+	for _, tc := range []struct {
+		name   string
+		secret secretOf
+	}{
+		{"serving from the old CA", secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, serving: serving}},
+		{"no serving pair", secretOf{bundle: []*keyPair{oldCA, newCA}, signer: newCA, raw: map[string]string{KeyServingCert: "", KeyServingKey: ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := tc.secret.build()
+			secret.Namespace = "guard-system"
+			mutating, validating := webhookConfigurations(encodeBundle(certsOf([]*keyPair{oldCA})), true)
+			client := fake.NewClientset(secret, mutating, validating)
+			for _, now := range []time.Time{t0.Add(time.Hour), t0.Add(2 * time.Hour), t0.Add(30 * day)} {
+				m := testManager(t, client, now)
+				if _, err := m.reconcile(context.Background()); err == nil {
+					t.Errorf("reconcile at %s: no error, want cert-manager's injection reported", now)
+				}
+			}
+			got, err := client.CoreV1().Secrets("guard-system").Get(context.Background(), "canary-guard-tls", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Annotations[AnnotationInjected] != "" {
+				t.Error("the bundle was recorded as injected though cert-manager's configuration never took it")
+			}
+			if !bytes.Equal(got.Data[KeyServingCert], secret.Data[KeyServingCert]) {
+				t.Error("the serving certificate moved to the new CA, which cert-manager's configuration does not trust")
+			}
+		})
 	}
 }
 
@@ -124,5 +134,22 @@ func TestApply_CreateKeepsTheCAsTheWebhooksTrust(t *testing.T) {
 	}
 	if got.Type != corev1.SecretTypeTLS {
 		t.Errorf("Secret type %q", got.Type)
+	}
+}
+
+func TestReconcile_AMissingConfigurationNeedsNoBundle(t *testing.T) {
+	trustedCA := mustCA(t, t0, 365*day)
+	_, validating := webhookConfigurations(encodeBundle(certsOf([]*keyPair{trustedCA})), false)
+	client := fake.NewClientset(validating) // no MutatingWebhookConfiguration
+	m := testManager(t, client, t0.Add(time.Hour))
+	if _, err := m.reconcile(context.Background()); err != nil {
+		t.Fatalf("reconcile: %v, want a missing configuration to need nothing", err)
+	}
+	got, err := client.CoreV1().Secrets("guard-system").Get(context.Background(), "canary-guard-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[AnnotationInjected] != bundleHash(got.Data[KeyCABundle]) {
+		t.Error("the injection into the configuration that exists was not recorded")
 	}
 }

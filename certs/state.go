@@ -162,11 +162,6 @@ type rules struct {
 	apiServerName string
 }
 
-// trustWaitLimit bounds how long a Secret without a usable serving pair
-// waits, from its signing CA's making, for the injection to be recorded:
-// past it a certificate is issued anyway.
-func (r rules) trustWaitLimit() time.Duration { return 2 * r.overlap }
-
 // decide is the state machine of the package comment: the one step to
 // take on the Secret at now.
 func decide(now time.Time, st secretState, r rules) decision {
@@ -185,19 +180,13 @@ func decide(now time.Time, st secretState, r rules) decision {
 		return decision{action: actionRotateCA, reason: fmt.Sprintf("the signing CA is not valid before %s (made on a clock ahead of this node's)", st.signer.cert.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	if problem, urgent := servingProblem(now, st, r); problem != "" {
+		// A webhook configuration that refuses the bundle (or that
+		// cert-manager injects) keeps the injection unrecorded: the wait
+		// goes on, since a certificate from the new CA would fail every
+		// call to it. A configuration that does not exist needs nothing.
 		trusted, recheckAt := signerTrusted(now, st, r)
-		// No pair, and the bundle's injection not recorded (a webhook
-		// configuration missing or refusing updates): bounded, so that
-		// replicas starting without files can start.
-		stuck := st.servingErr != nil && recheckAt.IsZero()
-		limit := signerMadeAt(st).Add(r.trustWaitLimit())
-		switch {
-		case urgent || trusted:
+		if urgent || trusted {
 			return decision{action: actionIssue, reason: problem}
-		case stuck && !now.Before(limit):
-			return decision{action: actionIssue, reason: fmt.Sprintf("%s; the bundle with the signing CA was not recorded as injected within %s, issuing so that replicas starting without a certificate can start", problem, r.trustWaitLimit())}
-		case stuck:
-			recheckAt = limit
 		}
 		return decision{action: actionWait, recheckAt: recheckAt, reason: problem + "; the replicas keep what they serve until the bundle with the signing CA has been injected for the overlap"}
 	}
@@ -244,7 +233,10 @@ func servingProblem(now time.Time, st secretState, r rules) (string, bool) {
 	}
 	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	if _, err := st.serving.Verify(opts); err != nil {
-		return fmt.Sprintf("the serving certificate does not verify against the CA bundle (%v)", err), true
+		// Not valid yet here, it was valid where it was made: a leader
+		// with a clock ahead. The API servers may well accept it, so it
+		// is replaced through the overlap like any other.
+		return fmt.Sprintf("the serving certificate does not verify against the CA bundle (%v)", err), !now.Before(st.serving.NotBefore)
 	}
 	if r.apiServerName != "" && st.serving.VerifyHostname(r.apiServerName) != nil {
 		return fmt.Sprintf("the serving certificate lacks the DNS name %s", r.apiServerName), true
@@ -274,10 +266,6 @@ func signerTrusted(now time.Time, st secretState, r rules) (bool, time.Time) {
 	switchAt := st.injectedAt.Add(r.overlap)
 	return !now.Before(switchAt), switchAt
 }
-
-// signerMadeAt is when the signing CA was made: newCA backdates NotBefore
-// by the clock skew allowance.
-func signerMadeAt(st secretState) time.Time { return st.signer.cert.NotBefore.Add(clockSkew) }
 
 // unexpired returns the CAs still valid at now.
 func unexpired(cas []*x509.Certificate, now time.Time) []*x509.Certificate {

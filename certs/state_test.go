@@ -213,7 +213,7 @@ func TestDecide(t *testing.T) {
 			name:   "a Secret replaced under running replicas waits until the new CA is injected",
 			now:    freshCA.cert.NotBefore.Add(clockSkew + time.Minute),
 			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair}.build(),
-			want:   actionWait, wantReason: "the replicas keep what they serve", wantRecheck: freshCA.cert.NotBefore.Add(clockSkew + 2*time.Minute),
+			want:   actionWait, wantReason: "the replicas keep what they serve",
 		},
 		{
 			name: "a Secret replaced under running replicas waits through the overlap",
@@ -237,10 +237,10 @@ func TestDecide(t *testing.T) {
 			want: actionWait, wantReason: "lacks the DNS name canary-guard",
 		},
 		{
-			name:   "a Secret replaced under running replicas gets a certificate when the injection is never recorded",
-			now:    freshCA.cert.NotBefore.Add(clockSkew + 2*time.Minute),
+			name:   "a Secret replaced under running replicas keeps waiting while a webhook refuses the new CA",
+			now:    freshCA.cert.NotBefore.Add(30 * day),
 			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, raw: noPair}.build(),
-			want:   actionIssue, wantReason: "not recorded as injected within 2m0s",
+			want:   actionWait, wantReason: "the replicas keep what they serve",
 		},
 		{
 			name:   "a certificate without the short names is reissued at once from its own CA",
@@ -253,6 +253,13 @@ func TestDecide(t *testing.T) {
 			now:    t0.Add(time.Hour),
 			secret: secretOf{bundle: []*keyPair{oldCA, freshCA}, signer: freshCA, serving: servingOtherService}.build(),
 			want:   actionIssue, wantReason: "lacks the DNS name canary-guard.guard-system.svc",
+		},
+		{
+			name: "a certificate not valid yet on this clock moves to the new CA through the overlap",
+			now:  t0,
+			secret: secretOf{bundle: []*keyPair{futureCA, otherCA}, signer: otherCA, serving: servingFromFuture,
+				injected: []*keyPair{futureCA, otherCA}, injectedAt: t0}.build(),
+			want: actionWait, wantReason: "does not verify", wantRecheck: t0.Add(time.Minute),
 		},
 		{
 			name:   "a signing CA not valid yet is replaced by one valid on this clock",

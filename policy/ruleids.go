@@ -7,12 +7,16 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
+// reservedRuleIDs are the ids canary-guard itself gives results.
+var reservedRuleIDs = map[string]bool{"policy-error": true, "canary-injected": true, "custom": true}
+
 // ruleIDWarnings reports rule ids the metrics and the decision log could
 // not tell apart: an id that rules in more than one file emit (a custom
-// rule reusing a shipped id such as max-step), and an id that is not a
-// string (counted as "custom"). It reads the constant "rule" of each
-// deny/warn rule head; an id computed at evaluation is not checked.
-// Compilation still succeeds: these are mistakes, not errors.
+// rule reusing a shipped id such as max-step), one canary-guard gives its
+// own results, and one that is empty or not a string (counted as
+// "custom"). It reads the constant "rule" of each deny/warn rule head; an
+// id built in the rule body or at evaluation is not checked. Compilation
+// still succeeds: these are mistakes, not errors.
 func ruleIDWarnings(modules map[string]*ast.Module) []string {
 	type site struct {
 		file string
@@ -41,10 +45,18 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 			}
 			switch v := id.Value.(type) {
 			case ast.String:
-				byID[string(v)] = append(byID[string(v)], site{name, r.Location.Row})
-			case ast.Var, ast.Ref, ast.Call:
-				// Computed at evaluation.
+				switch {
+				case v == "":
+					warnings = append(warnings, fmt.Sprintf("%s:%d: rule id is empty; its results count as rule \"custom\"", name, r.Location.Row))
+				case reservedRuleIDs[string(v)]:
+					warnings = append(warnings, fmt.Sprintf("%s:%d: rule id %q is canary-guard's own; pick another", name, r.Location.Row, string(v)))
+				default:
+					byID[string(v)] = append(byID[string(v)], site{name, r.Location.Row})
+				}
 			default:
+				if !id.IsGround() {
+					continue // built at evaluation (a variable, a call, a template string)
+				}
 				warnings = append(warnings, fmt.Sprintf("%s:%d: rule id %v is not a string; its results count as rule \"custom\"", name, r.Location.Row, id))
 			}
 		}

@@ -27,12 +27,23 @@ warn contains {"rule": 5, "msg": "x"} if input.rollout.raised == true`,
 			want: []string{`custom/prod.rego:2: rule id 5 is not a string`},
 		},
 		{
-			name: "an id of its own, and one computed at evaluation",
+			name: "an empty id and one of canary-guard's own",
+			custom: `package canary_guard
+deny contains {"rule": "", "msg": "x"} if input.rollout.raised == true
+deny contains {"rule": "policy-error", "msg": "y"} if input.rollout.raised == true`,
+			want: []string{`custom/prod.rego:2: rule id is empty`, `custom/prod.rego:3: rule id "policy-error" is canary-guard's own`},
+		},
+		{
+			name: "an id of its own, and ones built at evaluation",
 			custom: `package canary_guard
 deny contains {"rule": "prod-max-step", "msg": "x"} if input.rollout.raised == true
 warn contains {"rule": id, "msg": "y"} if {
 	input.rollout.raised == true
 	id := "max-step"
+}
+warn contains {"rule": $"team-{x}", "msg": "z"} if {
+	input.rollout.raised == true
+	x := "a"
 }`,
 		},
 	}

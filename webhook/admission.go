@@ -13,6 +13,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // maxRequestBytes bounds a review body: the API server's 3 MiB object
@@ -68,12 +69,16 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { h.obs.Metrics.duration.WithLabelValues(h.webhook).Observe(time.Since(start).Seconds()) }()
 	apiVersion := admissionv1.SchemeGroupVersion.String()
+	// uid answers the review even from a panic, once it is known: the API
+	// server reports a missing one instead of the error.
+	var uid types.UID
 	resp := func() (resp *admissionv1.AdmissionResponse) {
 		defer func() {
 			if p := recover(); p != nil {
 				h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
 				h.obs.Log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
 				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
+				resp.UID = uid
 			}
 		}()
 		if r.Method != http.MethodPost {
@@ -101,7 +106,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
 		}
-		apiVersion = review.APIVersion
+		apiVersion, uid = review.APIVersion, review.Request.UID
 		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
 		ctx := r.Context()
 		if d, ok := apiServerTimeout(r.URL.RawQuery); ok {

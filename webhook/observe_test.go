@@ -199,6 +199,9 @@ func TestMetrics_APanicIsAnsweredCountedAndLogged(t *testing.T) {
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
 		t.Errorf("response %+v, want a 500 that admits nothing", resp)
 	}
+	if resp.UID == "" {
+		t.Error("the answer lacks the review's uid")
+	}
 	if got := testutil.ToFloat64(obs.Metrics.decisions.WithLabelValues("validate", "errored", "", "")); got != 1 {
 		t.Errorf("errored decisions = %v, want 1", got)
 	}
