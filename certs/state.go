@@ -191,13 +191,14 @@ func decide(now time.Time, st secretState, r rules) decision {
 		return decision{action: actionWait, recheckAt: recheckAt, reason: problem + "; the replicas keep what they serve until the bundle with the signing CA has been injected for the overlap"}
 	}
 	if !issuedBy(st.serving, st.signer.cert) {
-		if st.injectedHash != bundleHash(st.bundlePEM) {
+		switch trusted, switchAt := signerTrusted(now, st, r); {
+		case trusted:
+			return decision{action: actionIssue, reason: fmt.Sprintf("CA rotation: the bundle with the new CA was injected at %s; moving the serving certificate to it", st.injectedAt.UTC().Format(time.RFC3339))}
+		case switchAt.IsZero():
 			return decision{action: actionWait, reason: "CA rotation: waiting until the bundle with the new CA is injected"}
-		}
-		if switchAt := st.injectedAt.Add(r.overlap); now.Before(switchAt) {
+		default:
 			return decision{action: actionWait, recheckAt: switchAt, reason: fmt.Sprintf("CA rotation: the serving certificate moves to the new CA at %s", switchAt.UTC().Format(time.RFC3339))}
 		}
-		return decision{action: actionIssue, reason: fmt.Sprintf("CA rotation: the bundle with the new CA was injected at %s; moving the serving certificate to it", st.injectedAt.UTC().Format(time.RFC3339))}
 	}
 	if !now.Before(st.serving.NotAfter.Add(-r.renewBefore)) {
 		return decision{action: actionIssue, reason: fmt.Sprintf("the serving certificate expires at %s", st.serving.NotAfter.UTC().Format(time.RFC3339))}

@@ -144,6 +144,15 @@ func (d *Decision) ClientWarnings() []Violation {
 	return d.Warnings
 }
 
+// LoggedOnlyWarnings are the warnings ClientWarnings leaves out: logged
+// and counted only.
+func (d *Decision) LoggedOnlyWarnings() []Violation {
+	if d.Enforcement != EnforcementAudit {
+		return nil
+	}
+	return d.Warnings
+}
+
 // Message is the denial text shown to the user.
 func (d *Decision) Message() string {
 	msg := "canary-guard denied this update:"

@@ -108,12 +108,7 @@ func (o *Outcome) Warnings() []policy.Violation {
 
 // LoggedWarnings are the validating decision's warnings the client does
 // not see: in audit mode they are logged and counted only.
-func (o *Outcome) LoggedWarnings() []policy.Violation {
-	if o.Decision.Enforcement != policy.EnforcementAudit {
-		return nil
-	}
-	return o.Decision.Warnings
-}
+func (o *Outcome) LoggedWarnings() []policy.Violation { return o.Decision.LoggedOnlyWarnings() }
 
 // Percent returns a component's canary percent in the patched object, nil
 // when absent. Components are predictor, transformer, explainer and
