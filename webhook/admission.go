@@ -115,7 +115,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 		resp = h.decide(ctx, review.Request, raw)
-		resp.UID = review.Request.UID
+		resp.UID = uid
 		return resp
 	}()
 	w.Header().Set("Content-Type", "application/json")
