@@ -175,26 +175,12 @@ func (m *Manager) apply(ctx context.Context, secret *corev1.Secret, st secretSta
 // holds none. Any other error is returned: the check is retried rather
 // than taken for a first install.
 func (m *Manager) webhookCAs(ctx context.Context, now time.Time) ([]*x509.Certificate, error) {
-	admission := m.client.AdmissionregistrationV1()
-	var bundles [][]byte
-	c, err := admission.MutatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		for _, w := range c.Webhooks {
-			bundles = append(bundles, w.ClientConfig.CABundle)
-		}
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading the CA bundle of MutatingWebhookConfiguration %s: %w", m.opts.WebhookConfigurations, err)
+	bundlesM, errM := m.mutatingConfig().caBundles(ctx)
+	bundlesV, errV := m.validatingConfig().caBundles(ctx)
+	if err := errors.Join(errM, errV); err != nil {
+		return nil, err
 	}
-	v, err := admission.ValidatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurations, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		for _, w := range v.Webhooks {
-			bundles = append(bundles, w.ClientConfig.CABundle)
-		}
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading the CA bundle of ValidatingWebhookConfiguration %s: %w", m.opts.WebhookConfigurations, err)
-	}
+	bundles := append(bundlesM, bundlesV...)
 	var out []*x509.Certificate
 	for _, b := range bundles {
 		cas, err := parseBundle(b)
@@ -251,79 +237,114 @@ func (m *Manager) recordInjected(ctx context.Context, secret *corev1.Secret, has
 // two named webhook configurations, and of nothing else. It reports
 // whether any webhook held another bundle.
 func (m *Manager) inject(ctx context.Context, bundle []byte) (bool, error) {
+	changedM, errM := m.mutatingConfig().inject(ctx, m.log, bundle)
+	changedV, errV := m.validatingConfig().inject(ctx, m.log, bundle)
+	return changedM || changedV, errors.Join(errM, errV)
+}
+
+// webhookConfig reaches one of the two webhook configurations the leader
+// keeps, whatever its kind.
+type webhookConfig[T any] struct {
+	kind, name    string
+	get           func(context.Context) (T, error)
+	meta          func(T) *metav1.ObjectMeta
+	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig
+	update        func(context.Context, T) error
+}
+
+func (m *Manager) mutatingConfig() webhookConfig[*admissionregistrationv1.MutatingWebhookConfiguration] {
+	api := m.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	name := m.opts.WebhookConfigurations
-	admission := m.client.AdmissionregistrationV1()
-	mutating, validating := admission.MutatingWebhookConfigurations(), admission.ValidatingWebhookConfigurations()
-	changedM, errM := injectInto(ctx, m.log, "MutatingWebhookConfiguration", name, bundle,
-		func(ctx context.Context) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
-			return mutating.Get(ctx, name, metav1.GetOptions{})
+	return webhookConfig[*admissionregistrationv1.MutatingWebhookConfiguration]{
+		kind: "MutatingWebhookConfiguration", name: name,
+		get: func(ctx context.Context) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+			return api.Get(ctx, name, metav1.GetOptions{})
 		},
-		func(c *admissionregistrationv1.MutatingWebhookConfiguration) *metav1.ObjectMeta { return &c.ObjectMeta },
-		func(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+		meta: func(c *admissionregistrationv1.MutatingWebhookConfiguration) *metav1.ObjectMeta { return &c.ObjectMeta },
+		clientConfigs: func(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
 			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
 			for i := range c.Webhooks {
 				out = append(out, &c.Webhooks[i].ClientConfig)
 			}
 			return out
 		},
-		func(ctx context.Context, c *admissionregistrationv1.MutatingWebhookConfiguration) error {
-			_, err := mutating.Update(ctx, c, metav1.UpdateOptions{})
+		update: func(ctx context.Context, c *admissionregistrationv1.MutatingWebhookConfiguration) error {
+			_, err := api.Update(ctx, c, metav1.UpdateOptions{})
 			return err
-		})
-	changedV, errV := injectInto(ctx, m.log, "ValidatingWebhookConfiguration", name, bundle,
-		func(ctx context.Context) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
-			return validating.Get(ctx, name, metav1.GetOptions{})
 		},
-		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) *metav1.ObjectMeta {
+	}
+}
+
+func (m *Manager) validatingConfig() webhookConfig[*admissionregistrationv1.ValidatingWebhookConfiguration] {
+	api := m.client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	name := m.opts.WebhookConfigurations
+	return webhookConfig[*admissionregistrationv1.ValidatingWebhookConfiguration]{
+		kind: "ValidatingWebhookConfiguration", name: name,
+		get: func(ctx context.Context) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+			return api.Get(ctx, name, metav1.GetOptions{})
+		},
+		meta: func(c *admissionregistrationv1.ValidatingWebhookConfiguration) *metav1.ObjectMeta {
 			return &c.ObjectMeta
 		},
-		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+		clientConfigs: func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
 			out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(c.Webhooks))
 			for i := range c.Webhooks {
 				out = append(out, &c.Webhooks[i].ClientConfig)
 			}
 			return out
 		},
-		func(ctx context.Context, c *admissionregistrationv1.ValidatingWebhookConfiguration) error {
-			_, err := validating.Update(ctx, c, metav1.UpdateOptions{})
+		update: func(ctx context.Context, c *admissionregistrationv1.ValidatingWebhookConfiguration) error {
+			_, err := api.Update(ctx, c, metav1.UpdateOptions{})
 			return err
-		})
-	return changedM || changedV, errors.Join(errM, errV)
+		},
+	}
+}
+
+// caBundles returns the caBundle of every webhook of the configuration;
+// none when it does not exist.
+func (c webhookConfig[T]) caBundles(ctx context.Context) ([][]byte, error) {
+	config, err := c.get(ctx)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA bundle of %s %s: %w", c.kind, c.name, err)
+	}
+	var out [][]byte
+	for _, cc := range c.clientConfigs(config) {
+		out = append(out, cc.CABundle)
+	}
+	return out, nil
 }
 
 // annotationCertManagerInject marks a configuration whose caBundle
 // cert-manager's CA injector writes: the two would overwrite each other.
 const annotationCertManagerInject = "cert-manager.io/inject-ca-from"
 
-// injectInto is inject for one configuration: get, set every differing
-// caBundle, update; again from the get on a conflict (someone, such as
-// helm, wrote in between). A configuration cert-manager injects (the
-// chart switched to certs.mode=cert-manager under running pods) is left
-// to it.
-func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string, bundle []byte,
-	get func(context.Context) (T, error),
-	meta func(T) *metav1.ObjectMeta,
-	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig,
-	update func(context.Context, T) error,
-) (bool, error) {
+// inject is Manager.inject for one configuration: get, set every
+// differing caBundle, update; again from the get on a conflict (someone,
+// such as helm, wrote in between). A configuration cert-manager injects
+// (the chart switched to certs.mode=cert-manager under running pods) is
+// left to it.
+func (c webhookConfig[T]) inject(ctx context.Context, log *slog.Logger, bundle []byte) (bool, error) {
 	wrote := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		config, err := get(ctx)
+		config, err := c.get(ctx)
 		if apierrors.IsNotFound(err) {
 			// The API server calls no webhook of a configuration that
 			// does not exist: there is nothing to make trust a CA.
-			log.Warn("webhook configuration not found; no CA bundle to write", "kind", kind, "name", name)
+			log.Warn("webhook configuration not found; no CA bundle to write", "kind", c.kind, "name", c.name)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if from, ok := meta(config).Annotations[annotationCertManagerInject]; ok {
+		if from, ok := c.meta(config).Annotations[annotationCertManagerInject]; ok {
 			// An error, so the bundle is never recorded as injected.
 			return fmt.Errorf("cert-manager injects it (%s: %s; certs.mode switched in place?)", annotationCertManagerInject, from)
 		}
 		changed := 0
-		for _, cc := range clientConfigs(config) {
+		for _, cc := range c.clientConfigs(config) {
 			if !bytes.Equal(cc.CABundle, bundle) {
 				cc.CABundle = bundle
 				changed++
@@ -332,15 +353,15 @@ func injectInto[T any](ctx context.Context, log *slog.Logger, kind, name string,
 		if changed == 0 {
 			return nil
 		}
-		if err := update(ctx, config); err != nil {
+		if err := c.update(ctx, config); err != nil {
 			return err
 		}
 		wrote = true
-		log.Info("CA bundle written", "kind", kind, "name", name, "webhooks", changed)
+		log.Info("CA bundle written", "kind", c.kind, "name", c.name, "webhooks", changed)
 		return nil
 	})
 	if err != nil {
-		return wrote, fmt.Errorf("writing the CA bundle into %s %s: %w", kind, name, err)
+		return wrote, fmt.Errorf("writing the CA bundle into %s %s: %w", c.kind, c.name, err)
 	}
 	return wrote, nil
 }
