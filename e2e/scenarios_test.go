@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
@@ -340,6 +341,31 @@ func TestScenarios(t *testing.T) {
 		s.noWarnings(a, "spec.predictor.minReplicas 4 → 5")
 		s.waitMinReplicas(canary, 2)
 		s.waitMinReplicas(stable, 3)
+
+		// A promotion from 75 % of minReplicas 5: the entry runs 4, and
+		// its Deployment becomes the stable one, which needs 5, while
+		// KServe deletes the old stable's.
+		for _, step := range []int32{60, 75} {
+			what := fmt.Sprintf("spec.canary[0].trafficPercent → %d", step)
+			s.admitted(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p",
+				fmt.Sprintf(`[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":%d}]`, step)), what)
+			s.waitStatus(fmt.Sprintf("canary v2 is ready at %d %%", step), func(isvc *kservev1beta1.InferenceService) (bool, string) {
+				cs := isvc.Status.CanaryStatuses
+				return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == step, fmt.Sprintf("canaryStatuses %+v", cs)
+			})
+		}
+		s.waitMinReplicas(canary, 4)
+		a = s.patch(`{"spec":{"canary":null,"predictor":{"name":"v2","model":{"storageUri":"` + modelURI(2) + `"}}}}`)
+		s.admitted(a, "promoting v2 at 75 %")
+		s.warned(a, "promoting v2 at 75 %",
+			guardWarning+"[standard-promotion-replicas] spec.predictor: promoting v2 makes its Deployment "+canary+" the stable one",
+			"while it runs 4 replicas of the 5 the stable needs", "so all traffic rests on 4 replicas until it has 5 ready.",
+			"first set spec.canary[0].predictor.minReplicas: 5, wait until "+canary+" has 5 ready replicas, then promote.")
+		s.waitMinReplicas(canary, 5)
+		waitUntil(t, ctx, time.Minute, "the old stable Deployment "+stable+" is deleted", func() (bool, string) {
+			err := c.Client().Get(ctx, types.NamespacedName{Namespace: s.ns, Name: stable}, &appsv1.Deployment{})
+			return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+		})
 	})
 
 	// 10. warn and audit namespaces admit what enforce would refuse.

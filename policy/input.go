@@ -33,6 +33,7 @@ var inputKeys = []string{
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
 	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
+	"minReplicasToPromote",
 }
 
 func newKeyTerms() keyTerms {
@@ -235,6 +236,7 @@ func (b *inputBuilder) replicas(r *ReplicaFacts) *ast.Term {
 		b.item("maxReplicas", integer(r.MaxReplicas)),
 		b.item("autoscalerClass", b.str(r.AutoscalerClass)),
 		b.item("minReplicasToKeep", integer(r.MinReplicasToKeep)),
+		b.item("minReplicasToPromote", integer(r.MinReplicasToPromote)),
 	)
 }
 

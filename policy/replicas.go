@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
@@ -38,6 +39,12 @@ type ReplicaFacts struct {
 	// the new entries; on CREATE, when New < NewMinReplicas, the smallest
 	// with which it runs NewMinReplicas; 0 otherwise, or when none does.
 	MinReplicasToKeep int64 `json:"minReplicasToKeep"`
+	// MinReplicasToPromote is set on a promotion whose entry ran fewer
+	// replicas than New: the smallest spec.predictor.minReplicas with
+	// which the stable would have kept Old had the entry run New replicas
+	// of its own minReplicas before the promotion (KServe refuses an
+	// entry's minReplicas above the stable's); 0 otherwise, or when none does.
+	MinReplicasToPromote int64 `json:"minReplicasToPromote"`
 }
 
 // maxMinReplicasSearch bounds the search for a spec.predictor.minReplicas
@@ -72,12 +79,35 @@ func setStandardReplicas(comps []ComponentFacts, oldObj, newObj *v1beta1.Inferen
 		r := &ReplicaFacts{}
 		if e := canaryEntry(&oldObj.Spec, c.Name); c.InOld && e != nil {
 			r.Old = canaryReplicas(oldMin, e)
+			if c.Name == comps[0].PromotedCanary && r.Old < stable.New {
+				stable.MinReplicasToPromote = minReplicasToPromote(&oldObj.Spec, c.Name, stable.New, stable.Old)
+			}
 		}
 		if e := canaryEntry(&newObj.Spec, c.Name); c.InNew && e != nil {
 			r.New = canaryReplicas(newMin, e)
 		}
 		c.Replicas = r
 	}
+}
+
+// minReplicasToPromote finds the smallest spec.predictor.minReplicas of
+// spec, at least the entry's size, with which the stable keeps want
+// replicas beside the entry name sized to size replicas by its own
+// minReplicas. 0 when none up to maxMinReplicasSearch more does.
+func minReplicasToPromote(spec *v1beta1.InferenceServiceSpec, name string, size, want int64) int64 {
+	prepared := *spec
+	prepared.Canary = slices.Clone(spec.Canary)
+	e := canaryEntry(&prepared, name)
+	if e == nil || size > math.MaxInt32 {
+		return 0
+	}
+	size32 := int32(size)
+	e.Predictor.MinReplicas = &size32
+	from := size
+	if m := spec.Predictor.MinReplicas; m != nil {
+		from = max(from, int64(*m))
+	}
+	return searchMinReplicas(&prepared, from, want)
 }
 
 func widen(p *int32) *int64 {
@@ -150,6 +180,13 @@ func minReplicasToKeep(spec *v1beta1.InferenceServiceSpec, want int64) int64 {
 	if m := spec.Predictor.MinReplicas; m != nil {
 		from = int64(*m) + 1
 	}
+	return searchMinReplicas(spec, from, want)
+}
+
+// searchMinReplicas returns the smallest spec.predictor.minReplicas from
+// from on with which the stable keeps want replicas beside the entries of
+// spec, or 0 when none up to maxMinReplicasSearch more does.
+func searchMinReplicas(spec *v1beta1.InferenceServiceSpec, from, want int64) int64 {
 	for m := from; m < from+maxMinReplicasSearch && m <= math.MaxInt32; m++ {
 		m32 := int32(m)
 		if stableReplicas(spec, &m32) >= want {

@@ -149,6 +149,29 @@ func TestFacts_StandardReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a promotion onto fewer replicas names the minReplicas that prepares it", func(t *testing.T) {
+		v2 := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`
+		for _, tt := range []struct {
+			percent           int
+			wantEntry, wantTo int64
+		}{
+			{50, 2, 6}, // the entry needs 4 of its own, the stable keeps its 2
+			{75, 3, 4}, // the stable keeps its 1 at minReplicas 4 already
+			{100, 4, 0},
+		} {
+			f := updateFacts(t,
+				standardManifest("", stable(4), fmt.Sprintf(stdCanaryV2, tt.percent)),
+				standardManifest("v2", fmt.Sprintf("minReplicas: 4\n    maxReplicas: 8\n    %s", v2)))
+			p := componentByID(t, f, KindPredictor)
+			if p.PromotedCanary != "v2" || p.Replicas.New != 4 {
+				t.Fatalf("promoted %q, stable needs %d; want v2, 4", p.PromotedCanary, p.Replicas.New)
+			}
+			if e := componentByID(t, f, "canary:v2").Replicas; e.Old != tt.wantEntry || p.Replicas.MinReplicasToPromote != tt.wantTo {
+				t.Errorf("%d %%: entry ran %d, minReplicasToPromote %d; want %d, %d", tt.percent, e.Old, p.Replicas.MinReplicasToPromote, tt.wantEntry, tt.wantTo)
+			}
+		}
+	})
+
 	t.Run("Knative mode has none", func(t *testing.T) {
 		f := updateFacts(t,
 			"metadata: {name: m}\nspec:\n  predictor:\n    minReplicas: 4\n    model: {modelFormat: {name: sklearn}, storageUri: gs://m/v1}",

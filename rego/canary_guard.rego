@@ -502,6 +502,53 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 	)
 }
 
+# A promotion makes the entry's Deployment the stable one and KServe
+# deletes the old stable's in the same reconcile: until the autoscaler (or,
+# with class none, KServe) has started the rest of the stable's replicas,
+# the entry's replicas serve every request.
+warn contains {"rule": "standard-promotion-replicas", "msg": msg} if {
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.operation == "UPDATE"
+	some c in input.rollout.components
+	c.kind == "predictor"
+	c.promotedCanary != ""
+	r := c.replicas
+	r.autoscalerClass != "external"
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.name == c.promotedCanary
+	e.replicas.old < r.new
+	msg := sprintf(
+		"%s: promoting %s makes its Deployment %s-%s-predictor the stable one, which serves every request to %s, while it runs %s of the %d the stable needs; KServe deletes the old stable's Deployment (a minimum of %s) at once, so all traffic rests on %s until it has %d ready. %s",
+		[
+			c.path, e.name, input.request.name, e.name, input.request.name,
+			replica_count(e.replicas.old), r.new, replica_count(r.old),
+			replica_count(e.replicas.old), r.new, promote_replicas_hint(e, r),
+		],
+	)
+}
+
+promote_replicas_hint(e, r) := sprintf(
+	"To promote at full capacity, first set %s.predictor.minReplicas: %d%s, wait until %s-%s-predictor has %d ready replicas, then promote.",
+	[e.path, r.new, promote_min_replicas_hint(r), input.request.name, e.name, r.new],
+)
+
+promote_min_replicas_hint(r) := sprintf(" and spec.predictor.minReplicas: %d%s (the stable keeps its %d)", [
+	r.minReplicasToPromote,
+	promote_max_replicas_hint(r), r.old,
+]) if {
+	r.minReplicasToPromote > 0
+	r.minReplicasToPromote != r.oldMinReplicas
+} else := "" if {
+	r.minReplicasToPromote > 0
+} else := sprintf(" (no spec.predictor.minReplicas keeps the stable's %d beside it)", [r.old])
+
+# KServe refuses a minReplicas above a maxReplicas that is set.
+promote_max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToPromote]) if {
+	r.maxReplicas > 0
+	r.maxReplicas < r.minReplicasToPromote
+} else := ""
+
 # KServe adjusts the stable's replicas only when its minReplicas is set,
 # sets none under an external autoscaler, and refuses entries whose
 # minReplicas exceeds the stable's or whose trafficPercent sum over 100.

@@ -1310,3 +1310,52 @@ test_a_transformer_on_create_is_not_warned if {
 	])
 	not "component-added" in rules(warn_of(inp))
 }
+
+# promoted(entry_old, stable): a promotion of v2, which ran entry_old replicas.
+promoted(entry_old, stable) := [
+	standard_predictor(object.union(model_change, object.union(
+		{"promotedCanary": "v2", "promotedCanaryPercent": 75},
+		stable,
+	))),
+	canary_entry("v2", 0, 75, null, entry_replicas(entry_old, 0)),
+]
+
+test_standard_promotion_onto_fewer_replicas_is_warned if {
+	# minReplicas 4: the entry at 75 % ran 3, the stable 1.
+	inp := standard_update(promoted(3, stable_replicas(1, 4, {"minReplicasToPromote": 4})))
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"standard-promotion-replicas"}
+	fires(w, "standard-promotion-replicas", [
+		"spec.predictor: promoting v2 makes its Deployment my-model-v2-predictor the stable one, which serves every request to my-model, while it runs 3 replicas of the 4 the stable needs;",
+		"deletes the old stable's Deployment (a minimum of 1 replica) at once, so all traffic rests on 3 replicas until it has 4 ready.",
+		"To promote at full capacity, first set spec.canary[0].predictor.minReplicas: 4, wait until my-model-v2-predictor has 4 ready replicas, then promote.",
+	])
+}
+
+test_standard_promotion_replicas_hint_raises_the_stable if {
+	inp := standard_update(promoted(1, stable_replicas(3, 4, {"minReplicasToPromote": 7, "maxReplicas": 5})))
+	fires(warn_of(inp), "standard-promotion-replicas", [
+		"runs 1 replica of the 4",
+		"first set spec.canary[0].predictor.minReplicas: 4 and spec.predictor.minReplicas: 7 and maxReplicas: 7 (the stable keeps its 3), wait until",
+	])
+}
+
+test_standard_promotion_replicas_hint_without_a_min_that_keeps_the_stable if {
+	inp := standard_update(promoted(1, stable_replicas(3, 4, {})))
+	fires(warn_of(inp), "standard-promotion-replicas", [
+		"spec.canary[0].predictor.minReplicas: 4 (no spec.predictor.minReplicas keeps the stable's 3 beside it), wait",
+	])
+}
+
+test_standard_promotion_replicas_not_warned if {
+	cases := [
+		# The entry already runs what the stable needs.
+		promoted(4, stable_replicas(1, 4, {})),
+		# An external autoscaler: KServe sets no replicas.
+		promoted(1, stable_replicas(3, 4, {"autoscalerClass": "external"})),
+	]
+	every components in cases {
+		not "standard-promotion-replicas" in rules(warn_of(standard_update(components)))
+	}
+}
