@@ -94,18 +94,29 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 	}
 }
 
-// rollbackCondition is the validating webhook's rollback matchCondition.
+// rollbackCondition is the rollback matchCondition, which both webhooks
+// must carry word for word: the mutating webhook too may be down, and a
+// rollback must not wait for it.
 func rollbackCondition(t *testing.T, r *renderedChart) string {
 	t.Helper()
+	find := func(kind string, conds []admissionregistrationv1.MatchCondition) string {
+		for _, mc := range conds {
+			if mc.Name == rollbackCondName {
+				return mc.Expression
+			}
+		}
+		t.Fatalf("the %s webhook has no matchCondition %s", kind, rollbackCondName)
+		return ""
+	}
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
-	for _, mc := range vwc.Webhooks[0].MatchConditions {
-		if mc.Name == rollbackCondName {
-			return mc.Expression
-		}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	r.decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
+	validating := find("validating", vwc.Webhooks[0].MatchConditions)
+	if mutating := find("mutating", mwc.Webhooks[0].MatchConditions); mutating != validating {
+		t.Fatalf("the webhooks' %s conditions differ:\nmutating:   %s\nvalidating: %s", rollbackCondName, mutating, validating)
 	}
-	t.Fatalf("the validating webhook has no matchCondition %s", rollbackCondName)
-	return ""
+	return validating
 }
 
 // compileCEL compiles an admission CEL expression over object, oldObject
@@ -138,7 +149,7 @@ func toMap(t *testing.T, obj any) map[string]any {
 	return m
 }
 
-// TestChartRollbackConditionCEL: the validating webhook's not-a-rollback
+// TestChartRollbackConditionCEL: the webhooks' not-a-rollback
 // matchCondition lets the API server skip canary-guard (so that it passes
 // while canary-guard is down) for every kind of rollback, and only for
 // updates canary-guard itself always admits.

@@ -725,7 +725,7 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 		conds   []string
 	}{
 		{mutating, "mutate.canary-guard.dev", "/mutate-inferenceservice", want.mutatingFailure,
-			append([]string{"may-need-mutation", "not-being-deleted", "changes-spec-or-metadata"}, want.extraConditions...)},
+			append([]string{"may-need-mutation", rollbackCondName, "not-being-deleted", "changes-spec-or-metadata"}, want.extraConditions...)},
 		{validating, "validate.canary-guard.dev", "/validate-inferenceservice", want.validatingFailure,
 			append([]string{rollbackCondName, "not-being-deleted", "changes-spec-or-metadata"}, want.extraConditions...)},
 	} {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-guard/canary-guard/e2e/cluster"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -504,9 +505,21 @@ func TestScenarios(t *testing.T) {
 			`failed calling webhook "validate.canary-guard.dev"`)
 		s.storedPercent(10)
 
-		// A rollback never reaches it (matchCondition).
+		// A rollback reaches neither webhook (matchCondition): the API
+		// server neither waits for the mutating one nor fails open on it.
+		failedOpen := func() float64 {
+			text, _, err := c.Kubectl(ctx, "get", "--raw", "/metrics")
+			if err != nil {
+				t.Fatalf("reading the API server's metrics: %v", err)
+			}
+			return cluster.MetricValue(text, "apiserver_admission_webhook_fail_open_count", `name="mutate.canary-guard.dev"`)
+		}
+		before := failedOpen()
 		s.admitted(s.setPercent("0"), "the rollback to 0 with canary-guard down")
 		s.storedPercent(0)
+		if n := failedOpen() - before; n != 0 {
+			t.Errorf("the rollback called the mutating webhook: %v calls failed open", n)
+		}
 		s.waitRollout("predictor", rev1, latestAt(rev2, 0), prevAt(rev1, 100))
 
 		// Only a rollback: a model change that keeps 0 % still needs

@@ -139,3 +139,46 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
 {'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'initial': ['{{ .initial }}'], 'exemptUsers': {{ .users | toJson }}, 'exemptGroups': {{ .groups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
 {{- end -}}
 
+{{/* not-a-rollback, on both webhooks: see the comment inside. */}}
+{{- define "canary-guard.notARollback" -}}
+# A rollback is never blocked, not even by a webhook that is down while
+# failurePolicy is Fail: the API server calls neither webhook at all
+# for an update that only takes traffic away from canaries and changes
+# nothing else in the spec nor any internal annotation:
+# - in Knative mode, a predictor, transformer or explainer whose
+#   canaryTrafficPercent goes to 0 (the rollback) or lower, all its other
+#   fields unchanged;
+# - spec.canary[] entries removed (the Standard-mode rollback) or their
+#   trafficPercent lowered, each entry's predictor unchanged;
+# and every component's percent, old and new, within 0..100 (anything
+# else is no percent, and never always admitted).
+# Anything more is canary-guard's to decide: a model change at 0 %, and
+# any other Standard-mode update, where KServe ignores the percent and 0
+# is no rollback. canary-guard itself always admits all of these.
+{{- $components := "['predictor', 'transformer', 'explainer']" }}
+- name: not-a-rollback
+  expression: >-
+    !(request.operation == 'UPDATE'
+    && object.spec.all(k, k in {{ $components }} || k == 'canary' || (k in oldObject.spec && object.spec[k] == oldObject.spec[k]))
+    && oldObject.spec.all(k, k in {{ $components }} || k == 'canary' || k in object.spec)
+    && {{ $components }}.all(c, (c in object.spec) == (c in oldObject.spec) && (!(c in object.spec)
+    || object.spec[c].?canaryTrafficPercent.orValue(0) >= 0 && object.spec[c].?canaryTrafficPercent.orValue(0) <= 100
+    && oldObject.spec[c].?canaryTrafficPercent.orValue(0) >= 0 && oldObject.spec[c].?canaryTrafficPercent.orValue(0) <= 100
+    && (object.spec[c] == oldObject.spec[c]
+    || (object.spec[c].all(k, k == 'canaryTrafficPercent' || (k in oldObject.spec[c] && object.spec[c][k] == oldObject.spec[c][k]))
+    && oldObject.spec[c].all(k, k == 'canaryTrafficPercent' || k in object.spec[c])
+    && (object.spec[c].?canaryTrafficPercent.orValue(-1) == 0
+    || (object.spec[c].?canaryTrafficPercent.orValue(-1) > 0 && object.spec[c].?canaryTrafficPercent.orValue(-1) < oldObject.spec[c].?canaryTrafficPercent.orValue(-1)
+    && oldObject.spec[c].?canaryTrafficPercent.orValue(-1) <= 100))))))
+    && object.spec.?canary.orValue([]).all(e, oldObject.spec.?canary.orValue([]).exists(o,
+    e.all(k, k == 'trafficPercent' || (k in o && e[k] == o[k])) && o.all(k, k == 'trafficPercent' || k in e)
+    && e.?trafficPercent.orValue(-1) >= 0 && e.?trafficPercent.orValue(-1) <= o.?trafficPercent.orValue(-1)))
+    && (object.spec.?canary.orValue([]) != oldObject.spec.?canary.orValue([])
+    || {{ $components }}.exists(c, c in object.spec && object.spec[c] != oldObject.spec[c])
+    && {{- include "canary-guard.modeCEL" . | nindent 6 }}
+    in ['Knative', 'Serverless'])
+    && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
+    || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
+    && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
+    || k in object.metadata.?annotations.orValue({})))
+{{- end -}}
