@@ -105,6 +105,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.newPercent == null
+	not mid_rollout_denied(c)
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -120,6 +121,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	c.newPercent != null
 	valid_percent(c.newPercent)
 	not entry_ok(c)
+	not mid_rollout_denied(c)
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -234,14 +236,28 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 	)
 }
 
+# With midRolloutModelChange deny, a new model over a running canary is
+# refused whatever its percent: the rules that would ask for another
+# percent stand down, so the denial names the one step that helps.
+mid_rollout_denied(c) if {
+	input.config.midRolloutModelChange == "deny"
+	c.kind != "canary"
+	c.canaryInProgress
+}
+
+mid_rollout_denied(c) if {
+	input.config.midRolloutModelChange == "deny"
+	c.kind == "canary"
+	c.inOld
+}
+
 deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
-	input.config.midRolloutModelChange == "deny"
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	c.canaryInProgress
+	mid_rollout_denied(c)
 	msg := sprintf(
 		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Promote it or roll it back (set %s: 0) first, then change the model.",
 		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), model_desc(c.newModel), field(c)],
@@ -364,6 +380,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	c := input.rollout.components[i]
 	entering(c)
 	not entry_ok(c)
+	not mid_rollout_denied(c)
 	msg := sprintf(
 		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, c.name, model_desc(c.newModel), c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -427,11 +444,10 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Standard"
 	input.rollout.modelChanged == true
-	input.config.midRolloutModelChange == "deny"
 	some i in canary_entries
 	c := input.rollout.components[i]
-	c.inOld
 	c.modelChanged
+	mid_rollout_denied(c)
 	msg := sprintf(
 		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Promote it or remove the entry first, then add the new model as a new entry.",
 		[c.path, c.name, c.oldEffectivePercent, model_desc(c.newModel)],

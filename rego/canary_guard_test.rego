@@ -503,6 +503,22 @@ test_model_change_mid_rollout_is_denied_when_configured if {
 	not "mid-rollout-restart" in rules(warn_of(inp))
 }
 
+test_model_change_mid_rollout_denied_names_only_the_way_out if {
+	# Whatever percent comes with it, asking for another would not help.
+	every new in [35, null, 100] {
+		d := deny_of(knative_update_with([predictor(35, new, mid_rollout_change)], {"midRolloutModelChange": "deny"}))
+		rules(d) == {"mid-rollout"}
+	}
+}
+
+test_standard_entry_model_change_mid_rollout_denied_names_only_the_way_out if {
+	inp := standard_update_with(
+		[standard_predictor({}), canary_entry("v2", 0, 35, 35, {"modelChanged": true, "revisionChanged": true})],
+		{"midRolloutModelChange": "deny"},
+	)
+	rules(deny_of(inp)) == {"mid-rollout"}
+}
+
 test_model_change_mid_rollout_restarts_with_warning if {
 	inp := knative_update([predictor(35, 10, mid_rollout_change)])
 	count(deny_of(inp)) == 0
