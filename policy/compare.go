@@ -185,7 +185,10 @@ func (d *diff) add(prefix, field string) {
 }
 
 // comparePredictors compares two predictor specs form-agnostically.
-func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
+// selectedRuntime is the runtime KServe selected for oldP ("" when not
+// known): KServe fills an unset model.runtime and protocolVersion in
+// memory only, so naming the values it chose changes no pod template.
+func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selectedRuntime string) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
 	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
@@ -204,6 +207,11 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
 			m.Resources = o.Model.Resources
 			n.Model = &m
 		}
+		if spellsOutSelection(o.Model, n.Model, selectedRuntime) {
+			m := *n.Model
+			m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
+			n.Model = &m
+		}
 		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
 	}
 	o.Model, n.Model = nil, nil
@@ -211,6 +219,37 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec) diff {
 	o.Containers, n.Containers = nil, nil
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
 	return d
+}
+
+// spellsOutSelection reports whether n differs from o at most by naming
+// what KServe's controller chose for o in memory: the runtime it selected
+// (auto-selection of an unset runtime, recorded in the status) and the
+// protocol, which for an unset protocolVersion is the lowest the runtime
+// supports, v1 wherever the model may run unset (the formats that default
+// to v2 are filled in by normalizePredictor). Such an update changes no
+// pod template, so no revision: taking it for a model change would
+// inject a percent and send traffic back to the previous model.
+func spellsOutSelection(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	sameRuntime := equalStringPtr(o.Runtime, n.Runtime) ||
+		o.Runtime == nil && n.Runtime != nil && selectedRuntime != "" && *n.Runtime == selectedRuntime
+	sameProtocol := protocolOrV1(o.ProtocolVersion) == protocolOrV1(n.ProtocolVersion)
+	return sameRuntime && sameProtocol &&
+		(!equalStringPtr(o.Runtime, n.Runtime) || !equalProtocolPtr(o.ProtocolVersion, n.ProtocolVersion))
+}
+
+func protocolOrV1(p *constants.InferenceServiceProtocol) constants.InferenceServiceProtocol {
+	if p == nil {
+		return constants.ProtocolV1
+	}
+	return *p
+}
+
+func equalStringPtr(a, b *string) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+func equalProtocolPtr(a, b *constants.InferenceServiceProtocol) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // compareTransformers compares two transformer specs.

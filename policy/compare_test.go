@@ -482,6 +482,76 @@ func TestCompare_ModelFormWithoutProtocolIsV1ExceptTritonAndVLLM(t *testing.T) {
 	})
 }
 
+func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
+	// KServe's controller fills an unset runtime (auto-selection, recorded
+	// in the status) and protocolVersion in memory only: naming them
+	// changes no pod template, so no revision, and injecting a percent
+	// there would send traffic back to the previous model.
+	withStatus := func(status string, lines ...string) string {
+		return predictorManifest(lines...) + "status: " + status + "\n"
+	}
+	const selected = "{clusterServingRuntimeName: kserve-sklearnserver}"
+	tests := []struct {
+		name       string
+		old, new   string
+		wantFields []string // nil: neither a model nor a revision change
+	}{
+		{"the selected ClusterServingRuntime named",
+			withStatus(selected, sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
+		{"the selected ServingRuntime named",
+			withStatus("{servingRuntimeName: team-sklearn}", sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: team-sklearn}`), nil},
+		{"the selected runtime named on a legacy block",
+			withStatus(selected, `sklearn: {storageUri: "gs://models/iris/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
+		{"protocolVersion v1 named",
+			predictorManifest(sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", protocolVersion: v1}`), nil},
+		{"protocolVersion v1 removed",
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", protocolVersion: v1}`),
+			predictorManifest(sklearnV1), nil},
+		{"both named at once",
+			withStatus(selected, sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver, protocolVersion: v1}`), nil},
+		{"another runtime named",
+			withStatus(selected, sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver}`),
+			[]string{"spec.predictor.model.runtime"}},
+		{"a runtime named without a recorded selection",
+			predictorManifest(sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
+			[]string{"spec.predictor.model.runtime"}},
+		{"a named runtime removed: auto-selection may pick another",
+			withStatus(selected, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
+			predictorManifest(sklearnV1),
+			[]string{"spec.predictor.model.runtime"}},
+		{"protocolVersion v2 named",
+			predictorManifest(sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", protocolVersion: v2}`),
+			[]string{"spec.predictor.model.protocolVersion"}},
+		{"the selected runtime named with a new model",
+			withStatus(selected, sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtime: kserve-sklearnserver}`),
+			[]string{"spec.predictor.model.storageUri"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			p := componentByID(t, f, KindPredictor)
+			if tt.wantFields == nil {
+				if p.ModelChanged || p.RevisionChanged || len(p.ChangedFields) > 0 {
+					t.Errorf("modelChanged=%v revisionChanged=%v changedFields=%v, want no change", p.ModelChanged, p.RevisionChanged, p.ChangedFields)
+				}
+				return
+			}
+			if !p.ModelChanged || !slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("modelChanged=%v changedFields=%v, want a model change in %v", p.ModelChanged, p.ChangedFields, tt.wantFields)
+			}
+		})
+	}
+}
+
 const transformerBase = `
 metadata: {name: my-model, namespace: models}
 spec:
@@ -614,7 +684,7 @@ spec:
     tensorflow: {storageUri: "gs://models/v2"}
     model: {modelFormat: {name: tensorflow}, storageUri: "gs://models/v1"}
 `)
-	d := comparePredictors("spec.predictor", &stored.Spec.Predictor, &applied.Spec.Predictor)
+	d := comparePredictors("spec.predictor", &stored.Spec.Predictor, &applied.Spec.Predictor, "")
 	if !d.model {
 		t.Errorf("fields %v: the legacy block's new storageUri must count as a model change", d.fields)
 	}

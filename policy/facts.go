@@ -263,13 +263,22 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 	if percentsOnly {
 		c.setDiff(percentDiff(c.Path, oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent))
 	} else {
-		c.setDiff(comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor))
+		c.setDiff(comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor, selectedRuntime(&oldObj.Status)))
 	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
 	c.setKnativePercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent)
 	c.setKnativeStatus(oldObj, v1beta1.PredictorComponent, knative)
 	return c
+}
+
+// selectedRuntime is the serving runtime KServe's controller selected for
+// the predictor, from the status it wrote.
+func selectedRuntime(st *v1beta1.InferenceServiceStatus) string {
+	if st.ClusterServingRuntimeName != "" {
+		return st.ClusterServingRuntimeName
+	}
+	return st.ServingRuntimeName
 }
 
 func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
@@ -355,13 +364,13 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.OldPercent = ptr(int64(oc.TrafficPercent))
 			c.OldEffectivePercent = int64(oc.TrafficPercent)
 			c.OldModel = predictorModel(&oldMerged)
-			c.setDiff(comparePredictors(c.Path+".predictor", &oldMerged, &newMerged))
+			c.setDiff(comparePredictors(c.Path+".predictor", &oldMerged, &newMerged, ""))
 			c.CanaryInProgress = true
 		} else {
 			// A new entry enters with a model of its own; compare it with
 			// the stable predictor it will run beside.
 			c.OldModel = predictorModel(&oldObj.Spec.Predictor)
-			d := comparePredictors(c.Path+".predictor", &oldObj.Spec.Predictor, &newMerged)
+			d := comparePredictors(c.Path+".predictor", &oldObj.Spec.Predictor, &newMerged, "")
 			c.ChangedFields = d.fields
 			c.ModelChanged = d.model
 			c.RevisionChanged = true
@@ -425,7 +434,7 @@ func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceServic
 		pred.PromotedCanary = c.Name
 		pred.PromotedCanaryPercent = c.OldEffectivePercent
 		if c.ranAs != nil {
-			d := comparePredictors(pred.Path, c.ranAs, &newObj.Spec.Predictor)
+			d := comparePredictors(pred.Path, c.ranAs, &newObj.Spec.Predictor, "")
 			pred.PromotedCanaryChangedFields = d.modelFields(pred.Path)
 		}
 		return

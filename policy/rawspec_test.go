@@ -72,7 +72,7 @@ func FuzzOnlyPercentsDiffer(f *testing.F) {
 			return
 		}
 		for _, d := range []diff{
-			comparePredictors("spec.predictor", &oldSpec.Predictor, &newSpec.Predictor),
+			comparePredictors("spec.predictor", &oldSpec.Predictor, &newSpec.Predictor, ""),
 			compareOptional(compareTransformers, oldSpec.Transformer, newSpec.Transformer),
 			compareOptional(compareExplainers, oldSpec.Explainer, newSpec.Explainer),
 		} {

@@ -141,6 +141,7 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	st := &obj.Status
 	st.ObservedGeneration = f.Status.ObservedGeneration
 	st.DeploymentMode = f.Status.DeploymentMode
+	st.ServingRuntimeName, st.ClusterServingRuntimeName = f.Status.ServingRuntimeName, f.Status.ClusterServingRuntimeName
 	if len(f.Status.Components) > 0 {
 		st.Components = make(map[v1beta1.ComponentType]v1beta1.ComponentStatusSpec, len(f.Status.Components))
 		for k, c := range f.Status.Components {
@@ -174,12 +175,16 @@ type wireObjectMeta struct {
 }
 
 type wireStatus struct {
-	ObservedGeneration int64                                         `json:"observedGeneration,omitempty"`
-	DeploymentMode     string                                        `json:"deploymentMode,omitempty"`
-	Components         map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
-	CanaryStatuses     []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
-	Conditions         skipped                                       `json:"conditions"`
-	ModelStatus        skipped                                       `json:"modelStatus"`
+	ObservedGeneration int64  `json:"observedGeneration,omitempty"`
+	DeploymentMode     string `json:"deploymentMode,omitempty"`
+	ServingRuntimeName string `json:"servingRuntimeName,omitempty"`
+	// ClusterServingRuntimeName and ServingRuntimeName name the runtime
+	// KServe selected for a predictor whose spec names none.
+	ClusterServingRuntimeName string                                        `json:"clusterServingRuntimeName,omitempty"`
+	Components                map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
+	CanaryStatuses            []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
+	Conditions                skipped                                       `json:"conditions"`
+	ModelStatus               skipped                                       `json:"modelStatus"`
 }
 
 type wireComponentStatus struct {

@@ -29,6 +29,10 @@ func TestWireDecodingKeepsEveryFact(t *testing.T) {
 		"model change": review("UPDATE", "InferenceService", isvcV2, isvcV1),
 		"promotion":    review("UPDATE", "InferenceService", isvcV2Promoted, isvcV2At10),
 		"create":       review("CREATE", "InferenceService", isvcV1, ""),
+		// The runtime KServe selected, named: the status says which.
+		"selected runtime named": review("UPDATE", "InferenceService",
+			strings.Replace(isvcV1, `"storageUri"`, `"runtime":"kserve-tensorflow-serving","storageUri"`, 1),
+			strings.Replace(isvcV1, `}}}}`, `}}},"status":{"clusterServingRuntimeName":"kserve-tensorflow-serving","servingRuntimeName":"x"}}`, 1)),
 		// A repeated spec member is merged into one spec: the model
 		// change in the first must not hide behind a step in the second.
 		"repeated spec": review("UPDATE", "InferenceService",
