@@ -202,6 +202,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// A step of a rollout changes nothing but percents: then the raw specs
 	// settle it, without comparing the decoded components.
 	percentsOnly := req.OldSpecJSON != nil && req.SpecJSON != nil && onlyPercentsDiffer(req.OldSpecJSON, req.SpecJSON)
+	if !percentsOnly {
+		f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, componentInternalAnnotations(&oldObj.Spec, &newObj.Spec)...)
+	}
 	pred := predictorFacts(oldObj, newObj, knative, percentsOnly)
 	f.Components = append(f.Components, pred)
 	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
@@ -684,6 +687,43 @@ func ksvcAnnotation(k string) bool {
 func userInternalAnnotation(k string) bool {
 	return strings.HasPrefix(k, internalAnnotationPrefix) &&
 		k != constants.LocalModelSourceUriAnnotationKey && k != constants.LocalModelPVCNameAnnotationKey
+}
+
+// componentInternalAnnotations lists, as paths, the internal annotations
+// changed on a component: KServe merges a component's annotations over
+// the ones it derives from the storage spec (buildObjectMeta), so they
+// too can swap the model the pods load.
+func componentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec) []string {
+	var out []string
+	add := func(path string, a, b map[string]string) {
+		for _, k := range changedKeys(a, b, userInternalAnnotation) {
+			out = append(out, path+".annotations."+k)
+		}
+	}
+	add("spec.predictor", o.Predictor.Annotations, n.Predictor.Annotations)
+	ot, oe := optionalComponentAnnotations(o)
+	nt, ne := optionalComponentAnnotations(n)
+	add("spec.transformer", ot, nt)
+	add("spec.explainer", oe, ne)
+	for i := range n.Canary {
+		e := &n.Canary[i]
+		var old map[string]string
+		if oe := canaryEntry(o, e.Predictor.Name); oe != nil {
+			old = oe.Predictor.Annotations
+		}
+		add(fmt.Sprintf("spec.canary[%d].predictor", i), old, e.Predictor.Annotations)
+	}
+	return out
+}
+
+func optionalComponentAnnotations(s *v1beta1.InferenceServiceSpec) (transformer, explainer map[string]string) {
+	if s.Transformer != nil {
+		transformer = s.Transformer.Annotations
+	}
+	if s.Explainer != nil {
+		explainer = s.Explainer.Annotations
+	}
+	return transformer, explainer
 }
 
 // changedKeys lists, sorted, the keys accepted by keep whose value

@@ -495,6 +495,27 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 			t.Errorf("internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
 		}
 	})
+	t.Run("internal annotations of components are listed by path", func(t *testing.T) {
+		// KServe merges a component's annotations over the storage-spec
+		// ones it derives: they too swap the model the pods load.
+		key := "internal.serving.kserve.io/storage-spec-key"
+		f := updateFacts(t, base, predictorManifest(sklearnV1, `canaryTrafficPercent: 30`, `annotations: {`+key+`: other-bucket, example.com/x: "z"}`))
+		if want := []string{"spec.predictor.annotations." + key}; !slices.Equal(f.InternalAnnotationsChanged, want) {
+			t.Errorf("predictor: internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
+		}
+		entry := `{predictor: {name: v2, annotations: {` + key + `: %s}, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}}, trafficPercent: 10}`
+		f = updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(entry, "a")), standardManifest("", stdStableV1, fmt.Sprintf(entry, "b")))
+		if want := []string{"spec.canary[0].predictor.annotations." + key}; !slices.Equal(f.InternalAnnotationsChanged, want) {
+			t.Errorf("canary entry: internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
+		}
+		withTransformer := func(value string) string {
+			return base + "  transformer:\n    annotations: {" + key + ": " + value + "}\n    containers: [{name: kserve-container, image: t:1}]\n"
+		}
+		f = updateFacts(t, withTransformer("a"), withTransformer("b"))
+		if want := []string{"spec.transformer.annotations." + key}; !slices.Equal(f.InternalAnnotationsChanged, want) {
+			t.Errorf("transformer: internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, want)
+		}
+	})
 	t.Run("the local model cache annotations KServe writes are not listed", func(t *testing.T) {
 		f := updateFacts(t,
 			manifestWithMeta(`annotations: {internal.serving.kserve.io/localmodel-sourceuri: "gs://models/iris", internal.serving.kserve.io/localmodel-pvc-name: iris-a}`, sklearnV1, `canaryTrafficPercent: 30`),
