@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -311,7 +312,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	_, tagRoutingSet := req.Object.Annotations[AnnotationTagRouting]
 	// Past 46 characters the latest- host exceeds a DNS label: tag
 	// routing would break the route, not help (tag-routing-name warns).
-	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName &&
+	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName(&req.Object.Spec) &&
 		(req.Operation == OperationCreate || facts.RevisionChanged) {
 		annotations[AnnotationTagRouting] = "true"
 	}
@@ -335,8 +336,15 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 }
 
 // maxTagRoutingName is the longest InferenceService name whose tag-routing
-// host label latest-<name>-predictor fits the 63 characters of a DNS label.
-const maxTagRoutingName = 63 - len("latest-") - len("-predictor")
+// host labels fit the 63 characters of a DNS label: latest-<name>-predictor
+// (-explainer is as long), and latest-<name>-transformer when there is a
+// transformer, whose Knative Service gets the tag as well.
+func maxTagRoutingName(spec *v1beta1.InferenceServiceSpec) int {
+	if spec.Transformer != nil {
+		return 63 - len("latest-") - len("-transformer")
+	}
+	return 63 - len("latest-") - len("-predictor")
+}
 
 // needsInjection reports whether a model change arrives without a percent
 // the user chose for it (absent, 100, or left as the old object had it)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 )
 
 // Manifests of one Knative rollout, with the status KServe writes.
@@ -469,6 +471,41 @@ func TestMutate_StandardModeStampsStepsOfCanaryEntriesOnly(t *testing.T) {
 	}
 }
 
+func TestMutate_TagRoutingOnlyWhereEveryTaggedHostFits(t *testing.T) {
+	// latest-<name>-transformer is two characters longer than the
+	// predictor's: with a transformer the name must be 44 at most.
+	g := newGuard(t, "")
+	const transformer = "\n  transformer:\n    containers: [{name: kserve-container, image: t:1}]\n"
+	tests := []struct {
+		name         string
+		length       int
+		transformer  bool
+		wantInjected bool
+	}{
+		{"46 characters, predictor only", 46, false, true},
+		{"47 characters, predictor only", 47, false, false},
+		{"44 characters with a transformer", 44, true, true},
+		{"45 characters with a transformer", 45, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.Repeat("m", tt.length)
+			manifest := fmt.Sprintf("metadata: {name: %s, namespace: models}\nspec:\n  predictor:\n    %s", name, sklearnV1)
+			if tt.transformer {
+				manifest += transformer
+			}
+			req := &Request{Operation: OperationCreate, Namespace: "models", Name: name, Object: isvc(t, manifest)}
+			m, err := g.Mutate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if injected := len(m.Patches) > 0; injected != tt.wantInjected {
+				t.Errorf("tag routing injected: %v, want %v (patches %+v)", injected, tt.wantInjected, m.Patches)
+			}
+		})
+	}
+}
+
 func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 	g := newGuard(t, "")
 	tests := []struct {
@@ -489,7 +526,7 @@ func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 					"metadata: {name: my-model, namespace: models, annotations: {serving.kserve.io/enable-tag-routing: "+tt.annotation+"}}", 1)
 			}
 			if strings.Contains(tt.name, "too long") {
-				long := "name: " + strings.Repeat("m", maxTagRoutingName+1) + ","
+				long := "name: " + strings.Repeat("m", maxTagRoutingName(&v1beta1.InferenceServiceSpec{})+1) + ","
 				sent, old = strings.Replace(sent, "name: my-model,", long, 1), strings.Replace(old, "name: my-model,", long, 1)
 			}
 			m, err := g.Mutate(context.Background(), update(t, old, sent))

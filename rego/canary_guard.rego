@@ -706,27 +706,56 @@ groups_desc(g) := concat(", ", g) if count(g) > 0
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "CREATE"
 	input.rollout.deploymentMode == "Knative"
-	count(input.request.name) > 46
+	count(input.request.name) > latest_host_limit
 	msg := sprintf(
-		"name %s is %d characters: the tag-routing host latest-%s-predictor... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most 46 characters to use tag routing.%s",
-		[input.request.name, count(input.request.name), input.request.name, prev_host_note(input.request.name)],
+		"name %s is %d characters: the tag-routing host latest-%s%s... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most %d characters to use tag routing.%s",
+		[input.request.name, count(input.request.name), input.request.name, tagged_suffix, latest_host_limit, prev_host_note],
 	)
 }
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
-	count(input.request.name) > 46
+	count(input.request.name) > latest_host_limit
 	input.rollout.tagRouting.old == false
 	input.rollout.tagRouting.new == true
 	msg := sprintf(
-		"name %s is %d characters: tag routing, turned on by this update, needs a host latest-%s-predictor... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.%s",
-		[input.request.name, count(input.request.name), input.request.name, prev_host_note(input.request.name)],
+		"name %s is %d characters: tag routing, turned on by this update, needs a host latest-%s%s... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.%s",
+		[input.request.name, count(input.request.name), input.request.name, tagged_suffix, prev_host_note],
 	)
 }
 
+# A canary split on a name too long for the prev- host cannot be routed:
+# Knative refuses the route and the rollout stalls where it was.
+warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	input.request.operation == "UPDATE"
+	input.rollout.deploymentMode == "Knative"
+	count(input.request.name) > prev_host_limit
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.newEffectivePercent < 100
+	c.newEffectivePercent > 0
+	c.newEffectivePercent != c.oldEffectivePercent
+	msg := sprintf(
+		"%s: name %s is %d characters, and KServe tags the previous revision with the host prev-%s%s... whenever traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
+		[c.path, input.request.name, count(input.request.name), input.request.name, tagged_suffix, prev_host_limit],
+	)
+}
+
+# KServe tags the Knative Services of the predictor, the explainer and the
+# transformer; -transformer is the longest suffix.
+tagged_suffix := "-transformer" if {
+	some c in input.rollout.components
+	c.kind == "transformer"
+	c.inNew
+} else := "-predictor"
+
+latest_host_limit := (63 - count("latest-")) - count(tagged_suffix)
+
+prev_host_limit := (63 - count("prev-")) - count(tagged_suffix)
+
 # KServe tags the previous revision prev whenever traffic is split, tag
 # routing or not (kserve #2428).
-prev_host_note(name) := " Any canary also gets the host prev-<name>-predictor..., which exceeds it past 48 characters: canaries need a name of at most 48." if {
-	count(name) > 48
+prev_host_note := sprintf(" Any canary also gets the host prev-<name>%s..., which exceeds it past %d characters: canaries need a name of at most %d.", [tagged_suffix, prev_host_limit, prev_host_limit]) if {
+	count(input.request.name) > prev_host_limit
 } else := ""

@@ -1151,6 +1151,32 @@ test_long_name_past_48_is_told_about_the_prev_host if {
 	not fires(warn_of(short), "tag-routing-name", ["canaries need"])
 }
 
+test_long_name_with_a_transformer_is_warned_from_45_characters if {
+	# latest-<name>-transformer is two characters longer.
+	components := [predictor(null, null, {}), transformer(null, null, {})]
+	name := substring(long_name, 0, 45)
+	inp := with_request(create_input("Knative", components), {"name": name})
+	fires(warn_of(inp), "tag-routing-name", [
+		sprintf("latest-%s-transformer", [name]),
+		"at most 44 characters",
+	])
+	short := with_request(create_input("Knative", components), {"name": substring(long_name, 0, 44)})
+	not "tag-routing-name" in rules(warn_of(short))
+}
+
+test_canary_on_a_name_too_long_for_the_prev_host_is_warned if {
+	name := concat("", [long_name, "ab"]) # 49 characters
+	inp := with_request(knative_update([predictor(null, 10, model_change)]), {"name": name})
+	fires(warn_of(inp), "tag-routing-name", [
+		sprintf("spec.predictor: name %s is 49 characters", [name]),
+		sprintf("prev-%s-predictor", [name]),
+		"Knative cannot route this canary",
+		"at most 48 characters",
+	])
+	fits := with_request(knative_update([predictor(null, 10, model_change)]), {"name": concat("", [long_name, "a"])})
+	not "tag-routing-name" in rules(warn_of(fits))
+}
+
 test_name_of_46_characters_is_not_warned if {
 	name := substring(long_name, 0, 46)
 	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
