@@ -306,3 +306,60 @@ func text(p *int64) string {
 	}
 	return strconv.FormatInt(*p, 10)
 }
+
+// TestChartBackstopStorageUriCEL: the backstop reads the predictor's
+// storage URI in both forms, so an object stored before KServe's defaulter
+// moved its legacy block into model{} is no model change when only the
+// form changes, and is one when the URI does.
+func TestChartBackstopStorageUriCEL(t *testing.T) {
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	renderChart(t, chartRelease, chartNamespace).decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+	programs := map[string]cel.Program{}
+	for _, v := range vap.Spec.Variables {
+		if v.Name == "oldUri" || v.Name == "newUri" {
+			programs[v.Name] = compileCEL(t, "the backstop's "+v.Name, v.Expression)
+		}
+	}
+	if len(programs) != 2 {
+		t.Fatalf("the backstop has variables %v, want oldUri and newUri", programs)
+	}
+	uri := func(s string) *string { return &s }
+	legacy := func(u string) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{}
+		o.Spec.Predictor.SKLearn = &kservev1beta1.SKLearnSpec{PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri(u)}}
+		return o
+	}
+	model := func(u string) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{}
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri(u)}}
+		return o
+	}
+	custom := &kservev1beta1.InferenceService{}
+	custom.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:1"}}
+	cases := []struct {
+		name             string
+		old, new         *kservev1beta1.InferenceService
+		wantOld, wantNew string
+	}{
+		{"legacy block stored, rewritten by the defaulter", legacy("gs://m/v1"), model("gs://m/v1"), "gs://m/v1", "gs://m/v1"},
+		{"legacy block, new URI", legacy("gs://m/v1"), legacy("gs://m/v2"), "gs://m/v1", "gs://m/v2"},
+		{"legacy block stored, new URI in model{}", legacy("gs://m/v1"), model("gs://m/v2"), "gs://m/v1", "gs://m/v2"},
+		{"model{}", model("gs://m/v1"), model("gs://m/v2"), "gs://m/v1", "gs://m/v2"},
+		{"no storage URI", custom, custom, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]any{"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old)}
+			for name, want := range map[string]string{"oldUri": tc.wantOld, "newUri": tc.wantNew} {
+				out, _, err := programs[name].Eval(vars)
+				if err != nil {
+					t.Fatalf("evaluating %s: %v", name, err)
+				}
+				if out.Value() != want {
+					t.Errorf("%s = %v, want %q", name, out.Value(), want)
+				}
+			}
+		})
+	}
+}

@@ -175,10 +175,20 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
     && e.?trafficPercent.orValue(-1) >= 0 && e.?trafficPercent.orValue(-1) <= o.?trafficPercent.orValue(-1)))
     && (object.spec.?canary.orValue([]) != oldObject.spec.?canary.orValue([])
     || {{ $components }}.exists(c, c in object.spec && object.spec[c] != oldObject.spec[c])
-    && {{- include "canary-guard.modeCEL" . | nindent 6 }}
+    && {{- include "canary-guard.modeCEL" . | nindent 4 }}
     in ['Knative', 'Serverless'])
     && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
     && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
     || k in object.metadata.?annotations.orValue({})))
+{{- end -}}
+
+{{/* The predictor's storage URI of the object named by the argument, as a
+CEL expression: a legacy framework block's, else model{}'s, else ''. */}}
+{{- define "canary-guard.storageUriCEL" -}}
+{{- $obj := . -}}
+{{- range list "sklearn" "tensorflow" "xgboost" "pytorch" "triton" "onnx" "huggingface" "pmml" "lightgbm" "paddle" "model" -}}
+has({{ $obj }}.spec.predictor.{{ . }}) && has({{ $obj }}.spec.predictor.{{ . }}.storageUri) ? {{ $obj }}.spec.predictor.{{ . }}.storageUri
+: {{ end -}}
+''
 {{- end -}}
