@@ -21,6 +21,8 @@ type Guard struct {
 	state atomic.Pointer[state]
 	now   func() time.Time
 	keys  keyTerms
+	// evalTimeout bounds one evaluation (WithEvalTimeout); 0 is unbounded.
+	evalTimeout time.Duration
 }
 
 // state is one loaded policy with one loaded configuration.
@@ -38,6 +40,30 @@ type GuardOption func(*Guard)
 // WithClock sets the clock used for step intervals.
 func WithClock(now func() time.Time) GuardOption {
 	return func(g *Guard) { g.now = now }
+}
+
+// DefaultEvalTimeout is the default evaluation timeout of canary-guard
+// serve, eval and verify (--eval-timeout).
+const DefaultEvalTimeout = 2 * time.Second
+
+// WithEvalTimeout bounds each policy evaluation (Validate) to d, on top of
+// the deadline of the caller's context; 0 or less leaves only that. An
+// evaluation that runs out of time is a policy error: [policy-error],
+// refused in enforce namespaces, admitted in warn and audit namespaces and
+// for rollbacks.
+func WithEvalTimeout(d time.Duration) GuardOption {
+	return func(g *Guard) { g.evalTimeout = d }
+}
+
+// EvalContext returns ctx bounded by the evaluation timeout
+// (WithEvalTimeout). Validate applies it; a caller whose work for an
+// evaluation starts earlier (the webhook waiting for an evaluation slot)
+// calls it first, so that work counts against the same timeout.
+func (g *Guard) EvalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g.evalTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, g.evalTimeout)
 }
 
 // NewGuard returns a Guard serving the given policy and configuration.
@@ -164,8 +190,9 @@ func (d *Decision) Message() string {
 }
 
 // Validate decides a request. It returns an error only for requests it
-// cannot read (no object, UPDATE without oldObject); policy failures are
-// decisions, made by the enforcement mode.
+// cannot read (no object, UPDATE without oldObject); policy failures,
+// running out of time (ctx, WithEvalTimeout) included, are decisions, made
+// by the enforcement mode.
 func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	st := g.state.Load()
 	settings, configValue := st.settingsFor(req.Namespace)
@@ -174,6 +201,8 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Reason = "exempt"
 		return d, nil
 	}
+	ctx, cancel := g.EvalContext(ctx)
+	defer cancel()
 	start := time.Now()
 	defer func() { d.EvalDuration = time.Since(start) }()
 	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})

@@ -308,6 +308,40 @@ deny contains {"rule": "slow", "msg": "never"} if {
 	}
 }
 
+func TestValidate_EvalTimeoutBoundsEvaluationWithoutADeadlineFromTheCaller(t *testing.T) {
+	slow := Source{Name: "custom/slow.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "slow", "msg": "never"} if {
+	some i in numbers.range(1, 1000)
+	some j in numbers.range(1, 1000)
+	some k in numbers.range(1, 1000)
+	i * j * k < 0
+}
+`)}
+	g, err := NewGuard(policyWith(t, slow), DefaultConfig(), WithEvalTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("evaluation ran for %v with a 50ms evaluation timeout", time.Since(start))
+	}
+	if d.Allowed || d.Error == "" || !hasRule(d.Denials, "policy-error") {
+		t.Errorf("enforce mode must deny when the policy runs out of time: allowed=%v error=%q denials=%v", d.Allowed, d.Error, d.Denials)
+	}
+	// The timeout survives a policy swap (a reload).
+	if err := g.Update(policyWith(t, slow), nil); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true))); err != nil || !hasRule(d.Denials, "policy-error") {
+		t.Errorf("after Update: err=%v denials=%v, want [policy-error]", err, d.Denials)
+	}
+}
+
 func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 	tests := []struct {
 		name        string

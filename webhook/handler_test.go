@@ -19,13 +19,13 @@ import (
 )
 
 // shippedGuard is a guard on the shipped bundle and the default settings.
-func shippedGuard(t testing.TB) *policy.Guard {
+func shippedGuard(t testing.TB, opts ...policy.GuardOption) *policy.Guard {
 	t.Helper()
 	p, cfg, err := policy.Loader{}.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := policy.NewGuard(p, cfg)
+	g, err := policy.NewGuard(p, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func testHandler(t testing.TB) http.Handler {
 	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0)}
 	mux := http.NewServeMux()
 	mux.Handle(MutatePath, NewMutator(g, obs))
-	mux.Handle(ValidatePath, NewValidator(g, obs, 0))
+	mux.Handle(ValidatePath, NewValidator(g, obs))
 	return mux
 }
 

@@ -56,7 +56,7 @@ func observedHandler(t *testing.T, config string) (http.Handler, *bytes.Buffer, 
 	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0), Events: events}
 	mux := http.NewServeMux()
 	mux.Handle(MutatePath, NewMutator(g, obs))
-	mux.Handle(ValidatePath, NewValidator(g, obs, 0))
+	mux.Handle(ValidatePath, NewValidator(g, obs))
 	return mux, &logs, events
 }
 
@@ -137,7 +137,7 @@ func TestEvents_InjectionAndWarnModeViolationsAreRecordedButNotForDryRun(t *test
 func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues(t *testing.T) {
 	g := shippedGuard(t)
 	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
-	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}, 0).WithConcurrencyLimit(1)
+	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}).WithConcurrencyLimit(1)
 	// Hold the only slot, as a slow evaluation would.
 	v.slots <- struct{}{}
 	to35 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":35`, 1)
@@ -154,6 +154,25 @@ func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues
 	}
 }
 
+func TestValidate_TheEvalTimeoutAlsoBoundsTheWaitForASlot(t *testing.T) {
+	g := shippedGuard(t, policy.WithEvalTimeout(50*time.Millisecond))
+	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
+	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}).WithConcurrencyLimit(1)
+	v.slots <- struct{}{}
+	defer func() { <-v.slots }()
+	req := httptestRequest(t, review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	done := make(chan *admissionv1.AdmissionResponse, 1)
+	go func() { done <- v.handle(context.Background(), req, nil) }()
+	select {
+	case resp := <-done:
+		if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusTooManyRequests {
+			t.Errorf("answer with no free slot = %+v, want a 429 error", resp.Result)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request without a deadline waited for a slot past the evaluation timeout")
+	}
+}
+
 // httptestRequest decodes a review body as the handlers do.
 func httptestRequest(t *testing.T, body string) *wireRequest {
 	t.Helper()
@@ -167,7 +186,7 @@ func httptestRequest(t *testing.T, body string) *wireRequest {
 func TestMetrics_UnreadableRequestsAreCountedAndTimed(t *testing.T) {
 	var logs bytes.Buffer
 	metrics := NewMetrics(prometheus.NewRegistry())
-	v := NewValidator(shippedGuard(t), Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics}, 0)
+	v := NewValidator(shippedGuard(t), Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics})
 
 	post(t, v, ValidatePath, "application/json", `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {`)
 	post(t, v, ValidatePath, "text/plain", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))

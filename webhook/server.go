@@ -47,7 +47,8 @@ type Options struct {
 	ShutdownDelay time.Duration
 	// ReloadInterval is how often the config and policy files are checked.
 	ReloadInterval time.Duration
-	// EvalTimeout bounds one policy evaluation.
+	// EvalTimeout bounds one policy evaluation (policy.WithEvalTimeout);
+	// 0 leaves only the request's deadline.
 	EvalTimeout time.Duration
 	// MaxConcurrentEvaluations bounds the validating evaluations that run
 	// at once; 0 is unbounded.
@@ -96,7 +97,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	if err != nil {
 		return nil, err
 	}
-	if s.guard, err = policy.NewGuard(p, cfg); err != nil {
+	if s.guard, err = policy.NewGuard(p, cfg, policy.WithEvalTimeout(opts.EvalTimeout)); err != nil {
 		return nil, err
 	}
 	s.fingerprint = fp
@@ -131,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(MutatePath, NewMutator(s.guard, obs))
-	mux.Handle(ValidatePath, NewValidator(s.guard, obs, s.opts.EvalTimeout).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations))
+	mux.Handle(ValidatePath, NewValidator(s.guard, obs).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations))
 	return mux
 }
 

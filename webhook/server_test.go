@@ -248,6 +248,33 @@ func TestServer_BrokenPolicyReloadKeepsServingTheLastGoodOne(t *testing.T) {
 	eventually(t, func() bool { ok, _ := r.validate(t, deny); return ok }, "fixed policy loaded")
 }
 
+func TestServer_EvalTimeoutStopsASlowRuleWithPolicyError(t *testing.T) {
+	r := startServer(t, Options{EvalTimeout: 100 * time.Millisecond})
+	step := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
+	slow := `package canary_guard
+
+deny contains {"rule": "slow", "msg": "never reached"} if {
+	some i in numbers.range(1, 1000)
+	some j in numbers.range(1, 1000)
+	some k in numbers.range(1, 1000)
+	i * j * k < 0
+}
+`
+	// Loaded by a reload: the timeout outlives the policy it started with.
+	if err := os.WriteFile(filepath.Join(r.policyDir, "slow.rego"), []byte(slow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, step); return !ok }, "slow rule loaded")
+	start := time.Now()
+	ok, body := r.validate(t, step)
+	if ok || !strings.Contains(body, "[policy-error]") {
+		t.Errorf("want a [policy-error] denial: %s", body)
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("answered after %v with --eval-timeout 100ms", elapsed)
+	}
+}
+
 func TestServer_BrokenConfigReloadKeepsServingTheLastGoodOne(t *testing.T) {
 	r := startServer(t, Options{})
 	jump := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":40`, 1), isvcV2At10)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,18 +35,18 @@ func (o *Observers) events() Events {
 // Validator answers the validating webhook: it caps percent jumps, lets
 // rollbacks through and evaluates the Rego policies.
 type Validator struct {
-	guard   *policy.Guard
-	obs     Observers
-	timeout time.Duration
+	guard *policy.Guard
+	obs   Observers
 	// slots bounds concurrent evaluations; nil is unbounded.
 	slots chan struct{}
 	http  *reviewHandler
 }
 
-// NewValidator returns a validating handler. timeout bounds policy
-// evaluation in addition to the request's own deadline.
-func NewValidator(g *policy.Guard, obs Observers, timeout time.Duration) *Validator {
-	v := &Validator{guard: g, obs: obs, timeout: timeout}
+// NewValidator returns a validating handler. The guard's evaluation
+// timeout (policy.WithEvalTimeout) bounds the wait for an evaluation slot
+// and the evaluation together, in addition to the request's own deadline.
+func NewValidator(g *policy.Guard, obs Observers) *Validator {
+	v := &Validator{guard: g, obs: obs}
 	v.http = newReviewHandler("validate", &v.obs, v.handle)
 	return v
 }
@@ -83,11 +82,8 @@ func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (ob
 		v.obs.Log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
-	if v.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, v.timeout)
-		defer cancel()
-	}
+	ctx, cancel := v.guard.EvalContext(ctx)
+	defer cancel()
 	if v.slots != nil {
 		select {
 		case v.slots <- struct{}{}:

@@ -32,7 +32,7 @@ func guardServer(t *testing.T) *httptest.Server {
 	obs := webhook.Observers{Log: log, Metrics: webhook.NewMetrics(prometheus.NewRegistry())}
 	mux := http.NewServeMux()
 	mux.Handle(webhook.MutatePath, webhook.NewMutator(g, obs))
-	mux.Handle(webhook.ValidatePath, webhook.NewValidator(g, obs, 0))
+	mux.Handle(webhook.ValidatePath, webhook.NewValidator(g, obs))
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
