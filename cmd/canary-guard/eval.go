@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -68,6 +69,7 @@ type evalOptions struct {
 	groups                       []string
 	dryRun                       bool
 	output                       string
+	evalTimeout                  time.Duration
 }
 
 func newEvalCommand() *cobra.Command {
@@ -78,7 +80,9 @@ func newEvalCommand() *cobra.Command {
 		Long: `Decide one InferenceService change as the API server and canary-guard's webhooks
 would: the mutating webhook's patches are applied to the new object, and the
 validating webhook decides on the patched object, with the same configuration
-and policies as canary-guard serve.
+and policies as canary-guard serve. The policy evaluation is bounded by
+--eval-timeout as serve bounds it: one that runs out is answered
+[policy-error], refused in enforce namespaces.
 
 The change is given as manifests (YAML or JSON, one InferenceService per file;
 without --old it is a CREATE) or as a recorded AdmissionReview v1 (--review).
@@ -105,6 +109,7 @@ a policy that does not compile).`,
 	f.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "mark the request as a dry run")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	addEvalTimeoutFlag(f, &o.evalTimeout, ", as in canary-guard serve")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return failed(err) })
 	return cmd
 }
@@ -123,7 +128,7 @@ func runEval(ctx context.Context, o evalOptions, w io.Writer) error {
 	if err != nil {
 		return failed(err)
 	}
-	g, err := policy.NewGuard(p, cfg)
+	g, err := policy.NewGuard(p, cfg, policy.WithEvalTimeout(o.evalTimeout))
 	if err != nil {
 		return failed(err)
 	}

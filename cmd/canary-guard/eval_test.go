@@ -9,9 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/canary-guard/canary-guard/policy"
 )
 
 // Manifests of KServe's rollout sample (docs/samples/v1beta1/rollout),
@@ -168,6 +171,71 @@ deny contains msg if { http.send({}) ; msg := "x" }
 				}
 			}
 		})
+	}
+}
+
+// slowRule never finishes: only a deadline stops it.
+const slowRule = `package canary_guard
+
+deny contains {"rule": "slow", "msg": "never reached"} if {
+	some i in numbers.range(1, 1000)
+	some j in numbers.range(1, 1000)
+	some k in numbers.range(1, 1000)
+	i * j * k < 0
+}
+`
+
+func TestEval_EvalTimeoutGivesServesPolicyErrorAnswer(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"at10.yaml":          sampleCanary10,
+		"at35.yaml":          at("35"),
+		"at0.yaml":           at("0"),
+		"warn.yaml":          "enforcement: warn\n",
+		"policies/slow.rego": slowRule,
+	})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+	}{
+		{name: "enforce refuses what it could not evaluate", args: []string{"--old", f("at10.yaml"), "--new", f("at35.yaml")}, wantCode: 1,
+			wantOut: []string{"DENIED: UPDATE models/my-model", "[policy-error] the policy could not be evaluated"}},
+		{name: "warn admits it", args: []string{"--old", f("at10.yaml"), "--new", f("at35.yaml"), "--config", f("warn.yaml")}, wantCode: 0,
+			wantOut: []string{"ADMITTED with warnings", "reason: enforcement:warn", "[policy-error]"}},
+		{name: "a rollback is admitted", args: []string{"--old", f("at35.yaml"), "--new", f("at0.yaml")}, wantCode: 0,
+			wantOut: []string{"ADMITTED", "always admitted: rollback"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			out, code := execute(t, append([]string{"eval", "--policy-dir", f("policies"), "--eval-timeout", "100ms"}, tc.args...)...)
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("eval took %v with --eval-timeout 100ms", elapsed)
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d; output:\n%s", code, tc.wantCode, out)
+			}
+			for _, want := range tc.wantOut {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestEvalTimeout_EvalAndVerifyDefaultToServes(t *testing.T) {
+	serve := newServeCommand().Flags().Lookup("eval-timeout")
+	if serve == nil || serve.DefValue != policy.DefaultEvalTimeout.String() {
+		t.Fatalf("serve --eval-timeout = %+v, want default %v", serve, policy.DefaultEvalTimeout)
+	}
+	for _, cmd := range []*cobra.Command{newEvalCommand(), newVerifyCommand()} {
+		f := cmd.Flags().Lookup("eval-timeout")
+		if f == nil || f.DefValue != serve.DefValue || f.Value.Type() != serve.Value.Type() {
+			t.Errorf("%s --eval-timeout = %+v, want serve's (default %s)", cmd.Name(), f, serve.DefValue)
+		}
 	}
 }
 

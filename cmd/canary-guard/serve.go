@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
@@ -197,7 +198,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.StringVar(&tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
 	f.DurationVar(&shutdownDelay, "shutdown-delay", 5*time.Second, "how long to keep serving, unready, after SIGTERM so the API server stops sending first")
 	f.DurationVar(&reloadInterval, "reload-interval", 2*time.Second, "how often the config and policy files are checked for changes")
-	f.DurationVar(&evalTimeout, "eval-timeout", 2*time.Second, "the most one policy evaluation may take (the request's own deadline also applies)")
+	addEvalTimeoutFlag(f, &evalTimeout, " (the request's own deadline also applies)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.IntVar(&maxConcurrent, "max-concurrent-evaluations", 64, "validating evaluations that run at once; more wait for a slot until their deadline, then get an error (0: unbounded)")
 	f.BoolVar(&decisionLogs, "decision-logs", true, "log one JSON line per denial, warning, injection and override")
@@ -212,6 +213,14 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.DurationVar(&selfManaged.caValidity, "ca-validity", certs.DefaultCAValidity, "self-managed: validity of the CA")
 	f.DurationVar(&selfManaged.renewBefore, "cert-renew-before", certs.DefaultRenewBefore, "self-managed: renew the serving certificate, and rotate the CA, this long before they expire")
 	return cmd
+}
+
+// addEvalTimeoutFlag adds --eval-timeout, which serve, eval and verify
+// share so that an offline decision is bounded as serve's is
+// (policy.WithEvalTimeout). note adds to its help.
+func addEvalTimeoutFlag(f *pflag.FlagSet, d *time.Duration, note string) {
+	f.DurationVar(d, "eval-timeout", policy.DefaultEvalTimeout,
+		"the most one policy evaluation may take"+note+"; one that runs out is answered [policy-error], refused in enforce namespaces (0: no limit)")
 }
 
 // serveSelfManaged runs the certificate manager and, once the first

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,9 +15,10 @@ import (
 
 // verifyOptions are the flags and arguments of canary-guard verify.
 type verifyOptions struct {
-	suites    []string
-	policyDir string
-	verbose   bool
+	suites      []string
+	policyDir   string
+	verbose     bool
+	evalTimeout time.Duration
 }
 
 func newVerifyCommand() *cobra.Command {
@@ -26,7 +28,8 @@ func newVerifyCommand() *cobra.Command {
 		Short: "Run suites of InferenceService changes and the decisions they must get",
 		Long: `Run verify suites: YAML files of cases, each an InferenceService change
 (old and new manifests) and the decision it must get, decided as canary-guard
-eval decides (mutating webhook, patches applied, validating webhook). The
+eval decides (mutating webhook, patches applied, validating webhook), each
+policy evaluation bounded by --eval-timeout as in canary-guard serve. The
 format is documented in package policy/suite and in
 rego/canary_guard_suite.yaml, the shipped bundle's own suite.
 
@@ -47,6 +50,7 @@ Each failing case or test is reported with what differed; the last line is
 	f := cmd.Flags()
 	f.StringVar(&o.policyDir, "policy-dir", "", "directory of extra .rego files: its *_test.rego run, and suites without policyDir use it")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also list passing cases and tests")
+	addEvalTimeoutFlag(f, &o.evalTimeout, " in a case, as in canary-guard serve (Rego tests keep their own bound, 30s each)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return failed(err) })
 	return cmd
 }
@@ -64,7 +68,7 @@ func runVerify(ctx context.Context, o verifyOptions, w io.Writer) error {
 		return failed(errors.New("give suite files, or --policy-dir to run its Rego tests"))
 	}
 	var t verifyTally
-	runner := &suite.Runner{PolicyDir: o.policyDir}
+	runner := &suite.Runner{PolicyDir: o.policyDir, EvalTimeout: o.evalTimeout}
 	if o.policyDir != "" {
 		verifyRego(ctx, runner, o, w, &t)
 	}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // indented returns a manifest as a YAML block scalar's content.
@@ -114,6 +115,32 @@ test_staging_rise_denied if {
 				}
 			}
 		})
+	}
+}
+
+func TestVerify_EvalTimeoutBoundsEachCaseAsServeDoes(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"suite.yaml": `name: slow
+policyDir: policies
+cases:
+- name: enforce refuses what it could not evaluate
+  old: |
+` + indented(sampleCanary10) + `
+  new: |
+` + indented(at("35")) + `
+  expect:
+    allowed: false
+    denials: ['^\[policy-error\] ']
+`,
+		"policies/slow.rego": slowRule,
+	})
+	start := time.Now()
+	out, code := execute(t, "verify", "--eval-timeout", "100ms", filepath.Join(dir, "suite.yaml"))
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("verify took %v with --eval-timeout 100ms", elapsed)
+	}
+	if code != 0 || !strings.Contains(out, "1 passed, 0 failed\n") {
+		t.Errorf("exit status %d, want 0:\n%s", code, out)
 	}
 }
 

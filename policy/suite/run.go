@@ -19,6 +19,9 @@ type Runner struct {
 	// PolicyDir is the policy directory of suites that name none; it is
 	// used as given, not relative to the suites.
 	PolicyDir string
+	// EvalTimeout bounds each case's policy evaluation as serve's
+	// --eval-timeout does (policy.WithEvalTimeout); 0 is no bound.
+	EvalTimeout time.Duration
 
 	policies map[string]*policy.Policy
 }
@@ -74,7 +77,7 @@ func (r *Runner) Run(ctx context.Context, s *Suite) (*Result, error) {
 	res := &Result{Suite: s}
 	for i := range s.Cases {
 		c := &s.Cases[i]
-		out, err := s.evaluate(ctx, c, p, cfg)
+		out, err := s.evaluate(ctx, c, p, cfg, r.EvalTimeout)
 		res.Cases = append(res.Cases, CaseResult{Name: c.Name, Failures: c.Expect.check(out, err), Outcome: out, Err: err})
 	}
 	return res, nil
@@ -110,7 +113,7 @@ func (s *Suite) loadConfig(inline, file string) (*policy.Config, error) {
 }
 
 // evaluate runs one case through the admission chain.
-func (s *Suite) evaluate(ctx context.Context, c *Case, p *policy.Policy, cfg *policy.Config) (*Outcome, error) {
+func (s *Suite) evaluate(ctx context.Context, c *Case, p *policy.Policy, cfg *policy.Config, evalTimeout time.Duration) (*Outcome, error) {
 	if c.Config != nil || c.ConfigFile != "" {
 		var inline string
 		if c.Config != nil {
@@ -121,7 +124,7 @@ func (s *Suite) evaluate(ctx context.Context, c *Case, p *policy.Policy, cfg *po
 			return nil, err
 		}
 	}
-	var opts []policy.GuardOption
+	opts := []policy.GuardOption{policy.WithEvalTimeout(evalTimeout)}
 	if now := firstTime(c.now, s.now); !now.IsZero() {
 		opts = append(opts, policy.WithClock(func() time.Time { return now }))
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestShippedSuite runs rego/canary_guard_suite.yaml, the shipped bundle's
@@ -172,6 +173,57 @@ deny contains {"rule": "no-jumps", "msg": "no"} if {
 	res, err := (&Runner{}).Run(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range res.Cases {
+		if !c.Passed() {
+			t.Errorf("case %q: %v (err %v)", c.Name, c.Failures, c.Err)
+		}
+	}
+}
+
+// slowRule never finishes: only a deadline stops it.
+const slowRule = `package canary_guard
+
+deny contains {"rule": "slow", "msg": "never reached"} if {
+	some i in numbers.range(1, 1000)
+	some j in numbers.range(1, 1000)
+	some k in numbers.range(1, 1000)
+	i * j * k < 0
+}
+`
+
+func TestRun_EvalTimeoutBoundsEachCaseAsServeDoes(t *testing.T) {
+	step := strings.Replace(testNew100, "canaryTrafficPercent: 100", "canaryTrafficPercent: 30", 1)
+	s := writeSuite(t, map[string]string{
+		"suite.yaml": `
+policyDir: policies
+cases:
+- name: enforce refuses what it could not evaluate
+  old: |` + testOld + `
+  new: |` + step + `
+  expect:
+    allowed: false
+    denials: ['^\[policy-error\] ']
+- name: warn admits it
+  config: "enforcement: warn"
+  old: |` + testOld + `
+  new: |` + step + `
+  expect:
+    allowed: true
+    reason: enforcement:warn
+`,
+		"policies/slow.rego": slowRule,
+	})
+	// Without the evaluation timeout, this deadline ends the cases, late.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := (&Runner{EvalTimeout: 50 * time.Millisecond}).Run(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("two cases took %v with a 50ms evaluation timeout", elapsed)
 	}
 	for _, c := range res.Cases {
 		if !c.Passed() {
