@@ -213,7 +213,10 @@ type evalReport struct {
 	// LoggedWarnings are warnings an audit namespace logs without
 	// returning them to the client.
 	LoggedWarnings []policy.Violation `json:"loggedWarnings"`
-	Facts          *policy.Facts      `json:"facts"`
+	// BuiltinErrors are built-in calls that failed, each leaving the rule
+	// calling it undefined (serve logs and counts them).
+	BuiltinErrors []string      `json:"builtinErrors"`
+	Facts         *policy.Facts `json:"facts"`
 }
 
 func writeEvalJSON(w io.Writer, out *suite.Outcome) error {
@@ -225,6 +228,7 @@ func writeEvalJSON(w io.Writer, out *suite.Outcome) error {
 		Denials:        out.Denials(),
 		Warnings:       out.Warnings(),
 		LoggedWarnings: out.LoggedWarnings(),
+		BuiltinErrors:  out.BuiltinErrors(),
 		Facts:          out.Decision.Facts,
 	}
 	// JSON v2 writes empty lists as [] at any depth, so .facts reads as
@@ -242,6 +246,8 @@ func writeEvalJSON(w io.Writer, out *suite.Outcome) error {
 //	enforcement: enforce
 //	denials:
 //	  [max-step] spec.predictor.canaryTrafficPercent 10 → 100 rises by 90; ...
+//	builtin errors (each left the rule calling it undefined, as in serve):
+//	  team.rego:6: eval_builtin_error: to_number: strconv.ParseFloat: ...
 func writeEvalText(w io.Writer, out *suite.Outcome) error {
 	var b strings.Builder
 	req := out.Request
@@ -272,6 +278,10 @@ func writeEvalText(w io.Writer, out *suite.Outcome) error {
 	}
 	if logged := out.LoggedWarnings(); len(logged) > 0 {
 		b.WriteString("warnings (logged, not shown to the client):\n" + indent(violationText(logged)))
+	}
+	if errs := out.BuiltinErrors(); len(errs) > 0 {
+		b.WriteString("builtin errors (each left the rule calling it undefined, as in serve):\n" +
+			indent(strings.Join(errs, "\n")+"\n"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

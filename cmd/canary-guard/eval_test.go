@@ -239,6 +239,49 @@ func TestEvalTimeout_EvalAndVerifyDefaultToServes(t *testing.T) {
 	}
 }
 
+// builtinErrorRule is a custom deny rule whose built-in call fails: the
+// rule is undefined, so it denies nothing (OPA's non-strict semantics).
+const builtinErrorRule = `package canary_guard
+
+deny contains {"rule": "team-cap", "msg": "above the team's cap"} if {
+	input.rollout.raised == true
+	some c in input.rollout.components
+	c.newEffectivePercent > to_number("twenty")
+}
+`
+
+func TestEval_ShowsBuiltinErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"at10.yaml": sampleCanary10, "at35.yaml": at("35"), "policies/cap.rego": builtinErrorRule})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	args := []string{"eval", "--old", f("at10.yaml"), "--new", f("at35.yaml"), "--policy-dir", f("policies")}
+	wantErr := f("policies/cap.rego") + `:6: eval_builtin_error: to_number: strconv.ParseFloat: parsing "twenty": invalid syntax`
+
+	out, code := execute(t, args...)
+	if code != 0 || !strings.HasPrefix(out, "ADMITTED") {
+		t.Errorf("exit status %d, want 0: the failed built-in leaves the rule undefined, as in serve:\n%s", code, out)
+	}
+	if want := "builtin errors (each left the rule calling it undefined, as in serve):\n  " + wantErr + "\n"; !strings.Contains(out, want) {
+		t.Errorf("text output lacks:\n%s\noutput:\n%s", want, out)
+	}
+
+	out, code = execute(t, append(args, "-o", "json")...)
+	var report struct {
+		Allowed       bool     `json:"allowed"`
+		BuiltinErrors []string `json:"builtinErrors"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("exit status %d, output is not JSON: %v\n%s", code, err, out)
+	}
+	if !report.Allowed || !slices.Equal(report.BuiltinErrors, []string{wantErr}) {
+		t.Errorf("allowed=%v builtinErrors=%q, want true and [%q]", report.Allowed, report.BuiltinErrors, wantErr)
+	}
+
+	// Without builtin errors there is no section.
+	if out, _ := execute(t, "eval", "--old", f("at10.yaml"), "--new", f("at35.yaml")); strings.Contains(out, "builtin errors") {
+		t.Errorf("a section without builtin errors:\n%s", out)
+	}
+}
+
 func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"stable.yaml": sampleStable, "new-model.yaml": sampleNewModel})
 	out, code := execute(t, "eval", "--old", filepath.Join(dir, "stable.yaml"), "--new", filepath.Join(dir, "new-model.yaml"), "-o", "json", "--user", "alice", "--group", "ml", "--group", "eu")
@@ -254,7 +297,7 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"allowed", "denials", "enforcement", "facts", "loggedWarnings", "patches", "reason", "warnings"}; !slices.Equal(keys, want) {
+	if want := []string{"allowed", "builtinErrors", "denials", "enforcement", "facts", "loggedWarnings", "patches", "reason", "warnings"}; !slices.Equal(keys, want) {
 		t.Errorf("keys = %v, want %v", keys, want)
 	}
 	var report struct {
@@ -265,9 +308,10 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 			Path  string `json:"path"`
 			Value any    `json:"value"`
 		} `json:"patches"`
-		Denials  []struct{ Rule, Msg string } `json:"denials"`
-		Warnings []struct{ Rule, Msg string } `json:"warnings"`
-		Facts    struct {
+		Denials       []struct{ Rule, Msg string } `json:"denials"`
+		Warnings      []struct{ Rule, Msg string } `json:"warnings"`
+		BuiltinErrors []string                     `json:"builtinErrors"`
+		Facts         struct {
 			ModelChanged               bool     `json:"modelChanged"`
 			InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
 			Components                 []struct {
@@ -286,6 +330,9 @@ func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 	}
 	if report.Denials == nil || len(report.Denials) != 0 {
 		t.Errorf("denials = %#v, want an empty array", report.Denials)
+	}
+	if report.BuiltinErrors == nil || len(report.BuiltinErrors) != 0 {
+		t.Errorf("builtinErrors = %#v, want an empty array", report.BuiltinErrors)
 	}
 	// .facts reads as input.rollout does: empty lists are arrays.
 	if f := report.Facts; f.InternalAnnotationsChanged == nil || len(f.Components) == 0 || f.Components[0].PromotedCanaryChangedFields == nil {

@@ -110,6 +110,12 @@ func (o *Outcome) Warnings() []policy.Violation {
 // not see: in audit mode they are logged and counted only.
 func (o *Outcome) LoggedWarnings() []policy.Violation { return o.Decision.LoggedOnlyWarnings() }
 
+// BuiltinErrors are the built-in calls that failed in the validating
+// webhook's evaluation, each leaving its rule undefined (as in opa eval): a
+// deny or warn rule that said nothing because of one. serve logs and
+// counts them (canary_guard_policy_builtin_errors_total).
+func (o *Outcome) BuiltinErrors() []string { return o.Decision.BuiltinErrors }
+
 // Percent returns a component's canary percent in the patched object, nil
 // when absent. Components are predictor, transformer, explainer and
 // canary:<name> (a spec.canary[] entry's trafficPercent).
