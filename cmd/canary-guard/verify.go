@@ -37,9 +37,13 @@ With --policy-dir, the Rego unit tests (*_test.rego) in that directory run
 too, compiled with the shipped bundle as canary-guard serve compiles
 policies, and suites that name no policyDir use that directory.
 
-Each failing case or test is reported with what differed; the last line is
-"N passed, M failed". Exit status: 0 all passed, 1 a case or test failed,
-2 a suite or the policy directory could not be read or compiled.`,
+Each failing case or test is reported with what differed. A case whose
+evaluation had built-in errors (a failed to_number, a division by zero:
+the rule calling it was undefined, as in serve, which logs and counts them)
+gets a WARN line naming the case and the error, passed or failed alike.
+The last line is "N passed, M failed". Exit status: 0 all passed, 1 a case
+or test failed, 2 a suite or the policy directory could not be read or
+compiled.`,
 		Example: `  canary-guard verify rego/canary_guard_suite.yaml
   canary-guard verify --policy-dir policies/ policies/suites/*.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -155,18 +159,24 @@ func verifySuite(ctx context.Context, runner *suite.Runner, path string, verbose
 func reportSuite(res *suite.Result, path string, verbose bool, w io.Writer, t *verifyTally) {
 	label := fmt.Sprintf("%s (%s)", res.Suite.Name, path)
 	for i, c := range res.Cases {
-		if c.Passed() {
-			if verbose {
-				fmt.Fprintf(w, "ok    %s: %s\n", label, c.Name)
+		switch {
+		case !c.Passed():
+			fmt.Fprintf(w, "FAIL  %s: cases[%d] %s\n", label, i, c.Name)
+			for _, f := range c.Failures {
+				fmt.Fprint(w, indentBy(f+"\n", "        "))
 			}
-			continue
-		}
-		fmt.Fprintf(w, "FAIL  %s: cases[%d] %s\n", label, i, c.Name)
-		for _, f := range c.Failures {
-			fmt.Fprint(w, indentBy(f+"\n", "        "))
+			if c.Outcome != nil {
+				fmt.Fprint(w, indentBy("got:\n"+outcomeSummary(c.Outcome), "        "))
+			}
+		case verbose:
+			fmt.Fprintf(w, "ok    %s: %s\n", label, c.Name)
 		}
 		if c.Outcome != nil {
-			fmt.Fprint(w, indentBy("got:\n"+outcomeSummary(c.Outcome), "        "))
+			// Not a failure (serve admits or denies the same way), but a
+			// rule that said nothing because a built-in failed.
+			for _, e := range c.Outcome.BuiltinErrors() {
+				fmt.Fprintf(w, "WARN  %s: cases[%d] %s: builtin error, the rule calling it was undefined: %s\n", label, i, c.Name, e)
+			}
 		}
 	}
 	passed, failedN := res.Counts()

@@ -144,6 +144,42 @@ cases:
 	}
 }
 
+func TestVerify_WarnsOfBuiltinErrorsWithoutFailingTheCase(t *testing.T) {
+	stepCase := func(name, expect string) string {
+		return `- name: ` + name + `
+  old: |
+` + indented(sampleCanary10) + `
+  new: |
+` + indented(at("35")) + `
+  expect:
+` + expect + "\n"
+	}
+	dir := writeFiles(t, map[string]string{
+		"suite.yaml": "name: cap\npolicyDir: policies\ncases:\n" +
+			stepCase("the step is admitted", "    allowed: true") +
+			stepCase("the team cap denies it", "    allowed: false"),
+		"policies/cap.rego": builtinErrorRule,
+	})
+	suite := filepath.Join(dir, "suite.yaml")
+	wantErr := filepath.Join(dir, "policies", "cap.rego") + `:6: eval_builtin_error: to_number: strconv.ParseFloat: parsing "twenty": invalid syntax`
+	out, code := execute(t, "verify", suite)
+	if code != 1 {
+		t.Errorf("exit status %d, want 1 (the second case fails on its decision, not on the error):\n%s", code, out)
+	}
+	for _, want := range []string{
+		"WARN  cap (" + suite + "): cases[0] the step is admitted: builtin error, the rule calling it was undefined: " + wantErr + "\n",
+		"WARN  cap (" + suite + "): cases[1] the team cap denies it: builtin error, the rule calling it was undefined: " + wantErr + "\n",
+		"FAIL  cap (" + suite + "): 1 passed, 1 failed\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\noutput:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "FAIL  cap ("+suite+"): cases[0]") {
+		t.Errorf("a builtin error failed a case that got its decision:\n%s", out)
+	}
+}
+
 func TestVerify_ShippedSuitePasses(t *testing.T) {
 	out, code := execute(t, "verify", filepath.Join("..", "..", "rego", "canary_guard_suite.yaml"))
 	if code != 0 || !strings.Contains(out, " 0 failed\n") {
