@@ -63,6 +63,11 @@ func (g *Guard) EvalContext(ctx context.Context) (context.Context, context.Cance
 	if g.evalTimeout <= 0 {
 		return ctx, func() {}
 	}
+	// Already bounded as tightly (the webhook handler called it first):
+	// no second timer on the request path.
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= g.evalTimeout {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, g.evalTimeout)
 }
 
