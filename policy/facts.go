@@ -76,6 +76,11 @@ type Facts struct {
 	// lowering a percent, and updates that change nothing revision-relevant.
 	AlwaysAdmit       bool   `json:"alwaysAdmit"`
 	AlwaysAdmitReason string `json:"alwaysAdmitReason"`
+	// CanaryEntriesAccepted is whether KServe accepts spec.canary[]
+	// entries beside the new stable predictor (validateCanarySpecs): only
+	// in Standard mode, and only for a predictor with a model (model{} or
+	// a framework block) or a STORAGE_URI env on its kserve-container.
+	CanaryEntriesAccepted bool `json:"canaryEntriesAccepted"`
 }
 
 // Transition is a boolean before and after the request.
@@ -148,6 +153,12 @@ type ComponentFacts struct {
 	// (Standard mode: predictor.name set to it and the entry removed).
 	PromotedCanary        string `json:"promotedCanary"`
 	PromotedCanaryPercent int64  `json:"promotedCanaryPercent"`
+	// PromotionRestarts is true for a promotion that keeps the stable
+	// predictor's name: KServe rolls the stable Deployment to the
+	// canary's model (a restart) instead of making the entry's Deployment
+	// the stable one. KServe refuses a rename without a new storage URI,
+	// so a model change in args, env or image can only be promoted so.
+	PromotionRestarts bool `json:"promotionRestarts"`
 	// PromotedCanaryChangedFields lists the model fields in which the new
 	// spec.predictor differs from the promoted entry as it ran (merged
 	// over the old stable predictor): empty when the promotion takes the
@@ -223,6 +234,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	}
 	if f.DeploymentMode == ModeStandard {
 		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
+		f.CanaryEntriesAccepted = acceptsCanaryEntries(&newObj.Spec.Predictor)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]
@@ -424,24 +436,57 @@ func mergeCanary(stable *v1beta1.PredictorSpec, canary *v1beta1.CanarySpec) (v1b
 // predictor.name set to a canary's name whose entry is removed. KServe then
 // serves the new spec.predictor under the canary's name, so it records
 // too where that spec's model differs from the one the canary ran.
+// Without a rename, a stable predictor that takes exactly the model a
+// removed entry ran is a promotion too, one that restarts the stable
+// Deployment (KServe's "promote without restart" is the rename).
 func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceService, canaries []ComponentFacts) {
 	newName := newObj.Spec.Predictor.Name
-	if newName == "" || newName == oldObj.Spec.Predictor.Name {
+	renamed := newName != "" && newName != oldObj.Spec.Predictor.Name
+	if !renamed && !pred.ModelChanged {
 		return
 	}
 	for i := range canaries {
 		c := &canaries[i]
-		if c.Name != newName || !c.InOld || c.InNew {
+		if !c.InOld || c.InNew || renamed && c.Name != newName {
+			continue
+		}
+		var changed []string
+		if c.ranAs != nil {
+			d := comparePredictors(pred.Path, c.ranAs, &newObj.Spec.Predictor, "")
+			changed = d.modelFields(pred.Path)
+		}
+		if !renamed && (c.ranAs == nil || len(changed) > 0) {
 			continue
 		}
 		pred.PromotedCanary = c.Name
 		pred.PromotedCanaryPercent = c.OldEffectivePercent
-		if c.ranAs != nil {
-			d := comparePredictors(pred.Path, c.ranAs, &newObj.Spec.Predictor, "")
-			pred.PromotedCanaryChangedFields = d.modelFields(pred.Path)
-		}
+		pred.PromotedCanaryChangedFields = changed
+		pred.PromotionRestarts = !renamed
 		return
 	}
+}
+
+// acceptsCanaryEntries reports whether KServe's validator accepts
+// spec.canary[] entries beside stable predictor p: it needs a model, in
+// model{} or a framework block, or the STORAGE_URI env of its
+// kserve-container.
+func acceptsCanaryEntries(p *v1beta1.PredictorSpec) bool {
+	n := normalizePredictor(p) // framework blocks into model{}, the container named
+	if n.Model != nil {
+		return true
+	}
+	for _, c := range n.Containers {
+		if c.Name != constants.InferenceServiceContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == constants.CustomSpecStorageUriEnvVarKey {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func (c *ComponentFacts) setDiff(d diff) {

@@ -415,6 +415,64 @@ func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 		}
 	})
 
+	t.Run("without a rename, taking the model the removed entry ran is a promotion that restarts", func(t *testing.T) {
+		// KServe refuses predictor.name changes without a new storage
+		// URI: an args-only model change can only be promoted so.
+		hf := func(id string) string {
+			return fmt.Sprintf(`model: {modelFormat: {name: huggingface}, args: ["--model_id=%s"], protocolVersion: v2}`, id)
+		}
+		entry := `{predictor: {name: v2, model: {modelFormat: {name: huggingface}, args: ["--model_id=org/b"], protocolVersion: v2}}, trafficPercent: 80}`
+		for _, tt := range []struct {
+			name, stable, newStable string
+			want                    bool
+		}{
+			{"args-only change", hf("org/a"), hf("org/b"), true},
+			{"storage URI change", stdStableV1, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtimeVersion: "1.3.0"}`, true},
+			{"not as it ran", stdStableV1, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtimeVersion: "1.4.0"}`, false},
+			{"another model", hf("org/a"), hf("org/c"), false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				e := entry
+				if !strings.Contains(tt.stable, "huggingface") {
+					e = fmt.Sprintf(stdCanaryV2, 80)
+				}
+				f := updateFacts(t, standardManifest("", tt.stable, e), standardManifest("", tt.newStable))
+				p := componentByID(t, f, KindPredictor)
+				if got := p.PromotedCanary == "v2" && p.PromotionRestarts && len(p.PromotedCanaryChangedFields) == 0; got != tt.want {
+					t.Errorf("promotedCanary=%q restarts=%v changed=%v, want a restart promotion: %v", p.PromotedCanary, p.PromotionRestarts, p.PromotedCanaryChangedFields, tt.want)
+				}
+				if !p.ModelChanged {
+					t.Error("the stable predictor's model change is not reported")
+				}
+			})
+		}
+		f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 30)), standardManifest("v2", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtimeVersion: "1.3.0"}`))
+		if p := componentByID(t, f, KindPredictor); p.PromotedCanary != "v2" || p.PromotionRestarts {
+			t.Errorf("a rename: promotedCanary=%q restarts=%v, want v2 without a restart", p.PromotedCanary, p.PromotionRestarts)
+		}
+	})
+
+	t.Run("KServe accepts entries beside a predictor with a model or a STORAGE_URI only", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, stable string
+			want         bool
+		}{
+			{"model{}", stdStableV1, true},
+			{"framework block", `sklearn: {storageUri: "gs://models/iris/v1"}`, true},
+			{"custom container with STORAGE_URI", `containers: [{name: kserve-container, image: "server:1", env: [{name: STORAGE_URI, value: "gs://m/v1"}]}]`, true},
+			{"lone unnamed container with STORAGE_URI", `containers: [{image: "server:1", env: [{name: STORAGE_URI, value: "gs://m/v1"}]}]`, true},
+			{"custom container without", `containers: [{name: kserve-container, image: "server:1"}]`, false},
+		} {
+			f := updateFacts(t, standardManifest("", tt.stable), standardManifest("", tt.stable))
+			if f.CanaryEntriesAccepted != tt.want {
+				t.Errorf("%s: canaryEntriesAccepted = %v, want %v", tt.name, f.CanaryEntriesAccepted, tt.want)
+			}
+		}
+		if f := updateFacts(t, predictorManifest(sklearnV1), predictorManifest(sklearnV1)); f.CanaryEntriesAccepted {
+			t.Error("Knative mode: canaryEntriesAccepted = true, want false (entries are Standard mode's)")
+		}
+	})
+
 	t.Run("canary readiness from status.canaryStatuses", func(t *testing.T) {
 		for _, ready := range []bool{true, false} {
 			old := standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)) +

@@ -31,7 +31,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields",
+	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "canaryEntriesAccepted",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 }
@@ -188,6 +188,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		)),
 		b.item("alwaysAdmit", boolean(f.AlwaysAdmit)),
 		b.item("alwaysAdmitReason", b.str(f.AlwaysAdmitReason)),
+		b.item("canaryEntriesAccepted", boolean(f.CanaryEntriesAccepted)),
 	)
 }
 
@@ -220,6 +221,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanary", b.str(c.PromotedCanary)),
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
+		b.item("promotionRestarts", boolean(c.PromotionRestarts)),
 		b.item("replicas", b.replicas(c.Replicas)),
 	)
 }

@@ -350,9 +350,27 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	c.kind == "predictor"
 	c.modelChanged
 	c.promotedCanary == ""
+	input.rollout.canaryEntriesAccepted == true
 	msg := sprintf(
-		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name.%s",
+		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name and removing the entry (KServe needs a new storageUri for that; without one, set spec.predictor to the canary's predictor as it ran and remove the entry).%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, promotion_hint(c)],
+	)
+}
+
+# KServe refuses spec.canary[] entries beside a predictor without a model
+# or STORAGE_URI (a custom container): there is no canary to ask for.
+warn contains {"rule": "standard-no-canary", "msg": msg} if {
+	input.rollout.deploymentMode == "Standard"
+	input.rollout.modelChanged == true
+	input.rollout.canaryEntriesAccepted == false
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.kind == "predictor"
+	c.modelChanged
+	c.promotedCanary == ""
+	msg := sprintf(
+		"%s: the model %s by a rolling update of all replicas; KServe accepts no spec.canary[] entry beside a predictor without a model or a STORAGE_URI env, so Standard mode has no canary for it.",
+		[c.path, change_desc(c)],
 	)
 }
 
@@ -360,8 +378,8 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 # this update removes, the update was meant as a promotion without the
 # name that makes it one.
 promotion_hint(c) := sprintf(
-	" To promote canary %s, keep this spec.predictor and also set spec.predictor.name: %s.",
-	[name, name],
+	" spec.predictor takes the model of canary %s, which this update removes, but not as it ran: to promote it, set spec.predictor to the predictor it ran (the entry merged over the old spec.predictor).",
+	[name],
 ) if {
 	names := {e.name |
 		some e in input.rollout.components
@@ -528,6 +546,7 @@ warn contains {"rule": "standard-promotion-replicas", "msg": msg} if {
 	some c in input.rollout.components
 	c.kind == "predictor"
 	c.promotedCanary != ""
+	c.promotionRestarts == false
 	r := c.replicas
 	r.autoscalerClass != "external"
 	some e in input.rollout.components

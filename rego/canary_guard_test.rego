@@ -79,6 +79,7 @@ base_component := {
 	"promotedCanary": "",
 	"promotedCanaryPercent": 0,
 	"promotedCanaryChangedFields": [],
+	"promotionRestarts": false,
 	"replicas": null,
 }
 
@@ -196,6 +197,8 @@ make_input(rollout_over, config_over) := {
 } if {
 	r0 := object.union(base_rollout, rollout_over)
 	r := object.union(r0, {
+		# KServe accepts spec.canary[] entries in Standard mode only.
+		"canaryEntriesAccepted": object.get(r0, "canaryEntriesAccepted", r0.deploymentMode == "Standard"),
 		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
@@ -630,11 +633,40 @@ test_standard_stable_model_change_is_denied if {
 		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
 		"add the new model as a spec.canary[] entry",
 		"trafficPercent: 10",
-		"setting spec.predictor.name to the canary's name",
+		"setting spec.predictor.name to the canary's name and removing the entry",
+		"without one, set spec.predictor to the canary's predictor as it ran",
 	])
 
 	# standard-no-canary is for the transformer and explainer only.
 	count(warn_of(inp)) == 0
+}
+
+test_standard_custom_predictor_without_storage_uri_is_warned_not_denied if {
+	# KServe refuses spec.canary[] entries beside it: no canary to ask for.
+	inp := standard_update_with([standard_predictor(model_change)], {})
+	no_entries := object.union(inp, {"rollout": {"canaryEntriesAccepted": false}})
+	count(deny_of(no_entries)) == 0
+	fires(warn_of(no_entries), "standard-no-canary", [
+		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
+		"KServe accepts no spec.canary[] entry beside a predictor without a model or a STORAGE_URI env",
+	])
+}
+
+test_standard_promotion_with_restart_is_a_promotion if {
+	# The facts mark it (promotionRestarts): the floor applies, not
+	# standard-canary-required, nor the replica warning of a rename.
+	restart := {"promotedCanary": "v2", "promotedCanaryPercent": 75, "promotionRestarts": true}
+	inp := standard_update([
+		standard_predictor(object.union(model_change, object.union(restart, stable_replicas(1, 4, {})))),
+		canary_entry("v2", 0, 75, null, entry_replicas(3, 0)),
+	])
+	count(deny_of(inp)) == 0
+	not "standard-promotion-replicas" in rules(warn_of(inp))
+	low := standard_update([
+		standard_predictor(object.union(model_change, object.union(restart, {"promotedCanaryPercent": 50}))),
+		canary_entry("v2", 0, 50, null, {}),
+	])
+	rules(deny_of(low)) == {"promotion-step"}
 }
 
 test_standard_promotion_without_the_name_says_how_to_promote if {
@@ -646,7 +678,7 @@ test_standard_promotion_without_the_name_says_how_to_promote if {
 	rules(d) == {"standard-canary-required"}
 	fires(d, "standard-canary-required", [
 		"the model changes from gs://models/v1 to gs://models/v2 by a rolling update",
-		"To promote canary canary-v2, keep this spec.predictor and also set spec.predictor.name: canary-v2.",
+		"spec.predictor takes the model of canary canary-v2, which this update removes, but not as it ran: to promote it, set spec.predictor to the predictor it ran",
 	])
 }
 
