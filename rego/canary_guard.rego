@@ -228,10 +228,11 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 	c := input.rollout.components[i]
 	next_ns := time.parse_rfc3339_ns(input.rollout.step.lastStepAt) + (input.config.minStepIntervalSeconds * 1000000000)
 	msg := sprintf(
-		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or set 0 to roll back.",
+		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or %s.",
 		[
 			field(c), pct(c.oldPercent), pct(c.newPercent), input.rollout.step.secondsSinceLastStep,
 			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, time.format([next_ns, "UTC", "2006-01-02T15:04:05Z07:00"]),
+			roll_back_hint(c),
 		],
 	)
 }
@@ -713,14 +714,14 @@ warn contains {"rule": "override-ignored", "msg": msg} if {
 	input.rollout.override.requested == true
 	input.rollout.override.allowed == false
 	msg := sprintf(
-		"%s may not override (not in override.groups); the annotation canary-guard.dev/override was ignored and the rules apply. Ask a member of %s.",
-		[input.request.user.username, groups_desc(input.config.override.groups)],
+		"%s may not override (not in override.groups); the annotation canary-guard.dev/override was ignored and the rules apply. %s",
+		[input.request.user.username, override_next_step(input.config.override.groups)],
 	)
 }
 
-groups_desc(g) := "the override groups (none are configured)" if count(g) == 0
-
-groups_desc(g) := concat(", ", g) if count(g) > 0
+override_next_step(g) := "No override groups are configured here: follow the rules' next steps, or ask the platform team to name the groups that may override (override.groups)." if {
+	count(g) == 0
+} else := sprintf("Ask a member of %s.", [concat(", ", g)])
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "CREATE"

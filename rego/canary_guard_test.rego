@@ -850,7 +850,7 @@ test_standard_entry_rise_before_step_interval_is_denied if {
 		object.union(step_at(60), {"deploymentMode": "Standard", "components": [standard_predictor({}), canary_entry("canary-v2", 0, 10, 35, {})]}),
 		{"minStepIntervalSeconds": 600},
 	)
-	fires(deny_of(inp), "step-interval", ["spec.canary[0].trafficPercent 10 → 35 comes 60 s after the last step"])
+	fires(deny_of(inp), "step-interval", ["spec.canary[0].trafficPercent 10 → 35 comes 60 s after the last step", ", or remove the entry to roll back."])
 }
 
 entry_model_change := object.union(model_change, {"oldModel": "gs://models/v2", "newModel": "gs://models/v3"})
@@ -1150,7 +1150,7 @@ test_override_with_no_groups_configured_says_so if {
 		},
 		{},
 	)
-	fires(warn_of(inp), "override-ignored", ["Ask a member of the override groups (none are configured)"])
+	fires(warn_of(inp), "override-ignored", ["No override groups are configured here: follow the rules' next steps, or ask the platform team"])
 }
 
 test_no_override_requested_is_not_warned if {
