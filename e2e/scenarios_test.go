@@ -381,7 +381,7 @@ func TestScenarios(t *testing.T) {
 				a := s.setPercent("100")
 				s.admitted(a, "10 → 100 in a "+mode+" namespace")
 				if mode == "warn" {
-					s.warned(a, "10 → 100", guardWarning+maxStep)
+					s.warned(a, "10 → 100", guardWarning+strings.Replace(maxStep, "] ", "] (warn mode, not enforced) ", 1))
 				} else {
 					s.noWarnings(a, "10 → 100")
 				}

@@ -247,7 +247,9 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	switch settings.Enforcement {
 	case EnforcementWarn:
 		d.Reason = "enforcement:warn"
-		d.Warnings = append(slices.Clone(d.Denials), d.Warnings...)
+		// Marked, so a denial admitted here does not read like one
+		// that refused the update, as the mutating webhook marks its own.
+		d.Warnings = append(asWarnings(WarnModeDenialPrefix, d.Denials), d.Warnings...)
 	case EnforcementAudit:
 		d.Reason = "enforcement:audit"
 	default:
@@ -255,6 +257,10 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	}
 	return d, nil
 }
+
+// WarnModeDenialPrefix starts the message of each denial a warn-mode
+// namespace returns as a warning.
+const WarnModeDenialPrefix = "(warn mode, not enforced) "
 
 // asWarnings turns denials that do not refuse the update (an override,
 // an always-admitted update) into warnings that say why.
