@@ -300,6 +300,13 @@ func goValue(v ast.Value) any {
 // BundleSources reads the .rego files of a file system, skipping tests
 // and hidden files and directories.
 func BundleSources(fsys fs.FS, prefix string) ([]Source, error) {
+	return walkSources(fsys, prefix, func(name string) bool { return !strings.HasSuffix(name, "_test.rego") })
+}
+
+// walkSources reads the .rego files of a file system that keep says to
+// keep, skipping hidden files and directories. It is the one walk of a
+// policy directory: serve, eval and verify, its policies and its tests.
+func walkSources(fsys fs.FS, prefix string, keep func(name string) bool) ([]Source, error) {
 	var out []Source
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -308,7 +315,7 @@ func BundleSources(fsys fs.FS, prefix string) ([]Source, error) {
 		if skip, err := skipHidden(name, d); skip {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
+		if d.IsDir() || !strings.HasSuffix(name, ".rego") || !keep(name) {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, name)
@@ -342,11 +349,22 @@ func skipHidden(name string, d fs.DirEntry) (bool, error) {
 // DirSources reads the .rego files under dir (recursively), skipping tests
 // and hidden files and directories.
 func DirSources(dir string) ([]Source, error) {
+	return dirSources(dir, func(name string) bool { return !strings.HasSuffix(name, "_test.rego") })
+}
+
+// DirTestSources reads the Rego test files (*_test.rego) under dir, by the
+// walk of DirSources: hidden files and directories are skipped, so the
+// tests of a ConfigMap volume are read once.
+func DirTestSources(dir string) ([]Source, error) {
+	return dirSources(dir, func(name string) bool { return strings.HasSuffix(name, "_test.rego") })
+}
+
+func dirSources(dir string, keep func(name string) bool) ([]Source, error) {
 	if dir == "" {
 		return nil, nil
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("policy dir: %w", err)
 	}
-	return BundleSources(os.DirFS(dir), filepath.Clean(dir)+string(filepath.Separator))
+	return walkSources(os.DirFS(dir), filepath.Clean(dir)+string(filepath.Separator), keep)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,5 +185,92 @@ func TestVerify_ShippedSuitePasses(t *testing.T) {
 	out, code := execute(t, "verify", filepath.Join("..", "..", "rego", "canary_guard_suite.yaml"))
 	if code != 0 || !strings.Contains(out, " 0 failed\n") {
 		t.Errorf("exit status %d:\n%s", code, out)
+	}
+}
+
+// TestVerify_ReadsThePolicyDirAsServeDoes: verify --policy-dir reads the
+// directory by serve's walk, so a ConfigMap volume's tests run once and
+// hidden files and directories are neither compiled nor tested.
+func TestVerify_ReadsThePolicyDirAsServeDoes(t *testing.T) {
+	const team = `package canary_guard
+
+default team_strict := false
+
+deny contains {"rule": "team-no-jumps", "msg": "no jumps"} if {
+	input.rollout.raised == true
+	some c in input.rollout.components
+	c.newEffectivePercent - c.oldEffectivePercent > 50
+}
+`
+	const teamTest = `package team_test
+
+import data.canary_guard
+
+test_jump_denied if {
+	some d in canary_guard.deny with input as {"rollout": {"raised": true, "components": [{"oldEffectivePercent": 0, "newEffectivePercent": 60}]}}
+	d.rule == "team-no-jumps"
+}
+`
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+	}{
+		{name: "a ConfigMap volume", setup: func(t *testing.T, dir string) {
+			configMapLayout(t, dir, map[string]string{"team.rego": team, "team_test.rego": teamTest})
+		}},
+		{name: "a hidden directory beside the files", setup: func(t *testing.T, dir string) {
+			writeFilesIn(t, dir, map[string]string{
+				"team.rego": team, "team_test.rego": teamTest,
+				".archive/old.rego":      "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
+				".archive/old_test.rego": "package old_test\n\ntest_fails if false\n",
+			})
+		}},
+		{name: "a hidden test file", setup: func(t *testing.T, dir string) {
+			writeFilesIn(t, dir, map[string]string{
+				"team.rego": team, "team_test.rego": teamTest,
+				".team_test.rego": "package old_test\n\ntest_fails if false\n",
+			})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			out, code := execute(t, "verify", "--policy-dir", dir)
+			want := "ok    rego tests in " + dir + ": 1 passed, 0 failed\n"
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("exit status %d, want 0 and %q; output:\n%s", code, want, out)
+			}
+		})
+	}
+}
+
+// writeFilesIn writes files (names relative to dir) into dir.
+func writeFilesIn(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// configMapLayout lays files out as the kubelet mounts a ConfigMap: each
+// name a link into ..data, itself a link to a timestamped directory.
+func configMapLayout(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	const stamp = "..2026_11_26_10_00_00.000000001"
+	writeFilesIn(t, filepath.Join(dir, stamp), files)
+	if err := os.Symlink(stamp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

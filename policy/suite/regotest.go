@@ -3,9 +3,6 @@ package suite
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,27 +65,24 @@ func RunRegoTests(ctx context.Context, dir string) ([]RegoTestResult, error) {
 	return out, nil
 }
 
-// regoModules parses the shipped bundle's policies and every .rego file
-// under dir, tests included.
+// regoModules parses the shipped bundle's policies and the .rego files
+// under dir, tests included, read as canary-guard serve reads the
+// directory (policy.DirSources): hidden files and directories, such as a
+// ConfigMap volume's ..data, are skipped.
 func regoModules(dir string) (map[string]*ast.Module, error) {
 	sources, err := policy.BundleSources(rego.Bundle(), "rego/")
 	if err != nil {
 		return nil, err
 	}
-	err = filepath.WalkDir(dir, func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".rego") {
-			return err
-		}
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		sources = append(sources, policy.Source{Name: name, Content: data})
-		return nil
-	})
+	policies, err := policy.DirSources(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading policy dir: %w", err)
+		return nil, err
 	}
+	tests, err := policy.DirTestSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	sources = append(append(sources, policies...), tests...)
 	modules := make(map[string]*ast.Module, len(sources))
 	for _, src := range sources {
 		m, err := ast.ParseModuleWithOpts(src.Name, string(src.Content), ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -100,23 +94,14 @@ func regoModules(dir string) (map[string]*ast.Module, error) {
 	return modules, nil
 }
 
-// HasRegoTests reports whether dir holds any *_test.rego file.
+// HasRegoTests reports whether dir holds any *_test.rego file outside
+// hidden files and directories.
 func HasRegoTests(dir string) (bool, error) {
-	found := false
-	err := filepath.WalkDir(dir, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(name, "_test.rego") {
-			found = true
-			return fs.SkipAll
-		}
-		return nil
-	})
+	tests, err := policy.DirTestSources(dir)
 	if err != nil {
-		return false, fmt.Errorf("reading policy dir: %w", err)
+		return false, err
 	}
-	return found, nil
+	return len(tests) > 0, nil
 }
 
 func locationText(l *ast.Location) string {
