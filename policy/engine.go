@@ -30,6 +30,10 @@ const query = "deny := data." + PackagePath + ".deny; warn := data." + PackagePa
 type Source struct {
 	Name    string
 	Content []byte
+	// Shipped marks the files of the shipped bundle (ShippedSources). The
+	// others are custom: they may add to deny and warn but define no other
+	// name the shipped files define (customErrors).
+	Shipped bool
 }
 
 // Violation is one element of a deny or warn set.
@@ -96,9 +100,12 @@ func Capabilities() *ast.Capabilities {
 }
 
 // Compile parses and compiles policy sources (Rego v1). Errors name the
-// file and line. Test files (_test.rego) are not part of the policy.
+// file and line. Test files (_test.rego) are not part of the policy. A
+// custom source that defines a name the shipped ones define, other than
+// by adding to deny or warn, is refused (customErrors).
 func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	modules := make(map[string]*ast.Module, len(sources))
+	var shipped, custom []*ast.Module
 	hash := sha256.New()
 	p := &Policy{}
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Name < sources[j].Name })
@@ -118,12 +125,18 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 			continue
 		}
 		modules[src.Name] = m
+		if src.Shipped {
+			shipped = append(shipped, m)
+		} else {
+			custom = append(custom, m)
+		}
 		p.Files = append(p.Files, src.Name)
 		hash.Write([]byte(src.Name))
 		hash.Write([]byte{0})
 		hash.Write(src.Content)
 		hash.Write([]byte{0})
 	}
+	errs = append(errs, checkCustom(shipped, custom)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/canary-guard/canary-guard/rego"
 )
 
 // testNow is the fixed clock of the tests.
@@ -44,7 +42,7 @@ func shippedPolicy(t testing.TB) *Policy {
 // as canary-guard serve compiles a policy directory.
 func policyWith(t testing.TB, custom ...Source) *Policy {
 	t.Helper()
-	src, err := BundleSources(rego.Bundle(), "rego/")
+	src, err := ShippedSources()
 	if err != nil {
 		t.Fatal(err)
 	}

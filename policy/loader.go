@@ -3,12 +3,15 @@ package policy
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/canary-guard/canary-guard/rego"
 )
@@ -32,7 +35,7 @@ func (l Loader) Load(ctx context.Context) (*Policy, *Config, error) {
 			return nil, nil, err
 		}
 	}
-	sources, err := BundleSources(rego.Bundle(), "rego/")
+	sources, err := ShippedSources()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,6 +48,56 @@ func (l Loader) Load(ctx context.Context) (*Policy, *Config, error) {
 		return nil, nil, fmt.Errorf("compiling policies: %w", err)
 	}
 	return p, cfg, nil
+}
+
+// ShippedSources returns the shipped bundle's policies (rego/*.rego,
+// tests left out), marked Shipped.
+func ShippedSources() ([]Source, error) {
+	sources, err := BundleSources(rego.Bundle(), "rego/")
+	for i := range sources {
+		sources[i].Shipped = true
+	}
+	return sources, err
+}
+
+// TestModules parses what the Rego tests of a policy directory run on: the
+// shipped bundle's policies and the directory's .rego files, tests
+// included, read by Load's walk. The directory's files, tests included,
+// are checked as Load checks its policies: a test file of package
+// canary_guard that defines one of the shipped bundle's names would
+// change the rules under test.
+func TestModules(dir string) (map[string]*ast.Module, error) {
+	sources, err := ShippedSources()
+	if err != nil {
+		return nil, err
+	}
+	policies, err := DirSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	tests, err := DirTestSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	sources = append(append(sources, policies...), tests...)
+	modules := make(map[string]*ast.Module, len(sources))
+	var shipped, custom []*ast.Module
+	for _, src := range sources {
+		m, err := ast.ParseModuleWithOpts(src.Name, string(src.Content), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, err
+		}
+		modules[src.Name] = m
+		if src.Shipped {
+			shipped = append(shipped, m)
+		} else {
+			custom = append(custom, m)
+		}
+	}
+	if err := errors.Join(checkCustom(shipped, custom)...); err != nil {
+		return nil, err
+	}
+	return modules, nil
 }
 
 // Fingerprint hashes the content of the configuration file and of every

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -408,5 +409,40 @@ func TestServer_RuleReadingTheObjectSeesIt(t *testing.T) {
 	eventually(t, func() bool { ok, _ := r.validate(t, step); return !ok }, "rule reading input.object loaded")
 	if _, body := r.validate(t, step); !strings.Contains(body, "[object-seen] object my-model, old percent 10") {
 		t.Errorf("the rule did not see the request's objects: %s", body)
+	}
+}
+
+// TestServer_ReloadOfARefusedCustomFileKeepsTheLastGoodPolicy: what the
+// loader refuses beyond compile errors takes the path of a broken file.
+func TestServer_ReloadOfARefusedCustomFileKeepsTheLastGoodPolicy(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{name: "a rule named like a shipped helper", file: "package canary_guard\n\nentry_ok(c) if true\n",
+			want: "team.rego:3: entry_ok is also defined by the shipped bundle"},
+		{name: "a default deny", file: "package canary_guard\n\ndefault deny := set()\n",
+			want: "team.rego:3: deny: a custom file may only add to deny"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			certDir, policyDir := t.TempDir(), t.TempDir()
+			writeCert(t, certDir)
+			var logs bytes.Buffer
+			srv, err := NewServer(context.Background(), Options{CertDir: certDir}, policy.Loader{PolicyDir: policyDir}, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := srv.Guard().Policy().Revision
+			if err := os.WriteFile(filepath.Join(policyDir, "team.rego"), []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv.Reload(context.Background())
+			if got := srv.Guard().Policy().Revision; got != good {
+				t.Errorf("revision %s after the reload, want the last good %s", got, good)
+			}
+			if !strings.Contains(logs.String(), "reload failed") || !strings.Contains(logs.String(), tc.want) {
+				t.Errorf("log lacks the failed reload naming %q:\n%s", tc.want, logs.String())
+			}
+		})
 	}
 }

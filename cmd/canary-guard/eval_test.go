@@ -132,6 +132,7 @@ metadata: {name: x}
 
 deny contains msg if { http.send({}) ; msg := "x" }
 `,
+		"clashing/team.rego": "package canary_guard\n\nentry_ok(c) if true\n",
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -155,6 +156,8 @@ deny contains msg if { http.send({}) ; msg := "x" }
 		{name: "an unknown field is an error", args: []string{"--new", f("typo.yaml")}, wantCode: 2, wantOut: []string{`unknown field "spec.predictor.tensorflow.storageURI"`}},
 		{name: "a bad configuration is an error", args: []string{"--new", f("new-model.yaml"), "--config", f("bad-config.yaml")}, wantCode: 2, wantOut: []string{"maxStepPercnt"}},
 		{name: "a policy that does not compile is an error", args: []string{"--new", f("new-model.yaml"), "--policy-dir", f("policies")}, wantCode: 2, wantOut: []string{"broken.rego:3", "http.send"}},
+		{name: "a policy redefining a shipped helper is an error", args: []string{"--old", f("stable.yaml"), "--new", f("new-model.yaml"), "--policy-dir", f("clashing")}, wantCode: 2,
+			wantOut: []string{f("clashing/team.rego") + ":3: entry_ok is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
 		{name: "no manifest is an error", args: nil, wantCode: 2, wantOut: []string{"--new (or --review) is required"}},
 		{name: "an unknown flag is an error", args: []string{"--bogus"}, wantCode: 2, wantOut: []string{"unknown flag"}},
 		{name: "an unknown output format is an error", args: []string{"--new", f("new-model.yaml"), "-o", "xml"}, wantCode: 2, wantOut: []string{"want text or json"}},

@@ -57,8 +57,10 @@ test_staging_rise_denied if {
 	d.rule == "prod-step"
 }
 `,
-		"bad-policies/team.rego": "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
-		"reused-id/team.rego":    "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
+		"bad-policies/team.rego":       "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
+		"clashing/team.rego":           "package canary_guard\n\noutside_percent(p) if false\n",
+		"clashing-test/team_test.rego": "package canary_guard\n\npct(p) := \"x\"\n\ntest_pct if pct(1) == \"x\"\n",
+		"reused-id/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -95,6 +97,10 @@ test_staging_rise_denied if {
 			wantOut: []string{"ERROR rego tests in " + f("bad-policies") + ":\n        compiling policies: 1 error occurred: " + f("bad-policies") + "/team.rego:3: rego_type_error: undefined function http.send", "0 passed, 0 failed, 1 could not run\n"}},
 		{name: "a suite whose policy does not compile is an error", args: []string{"--policy-dir", f("bad-policies"), f("passing.yaml")}, wantCode: 2,
 			wantOut: []string{"ERROR " + f("passing.yaml") + ":\n        suite passing: compiling policies: ", "0 passed, 0 failed, 2 could not run\n"}},
+		{name: "a policy redefining a shipped helper is an error", args: []string{"--policy-dir", f("clashing")}, wantCode: 2,
+			wantOut: []string{"ERROR rego tests in " + f("clashing") + ":\n        compiling policies: " + f("clashing") + "/team.rego:3: outside_percent is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
+		{name: "a test file of package canary_guard redefining a shipped helper is an error", args: []string{"--policy-dir", f("clashing-test")}, wantCode: 2,
+			wantOut: []string{"ERROR rego tests in " + f("clashing-test") + ":\n        " + f("clashing-test") + "/team_test.rego:3: pct is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
 		{name: "a rule id reused from the shipped bundle is warned of", args: []string{"--policy-dir", f("reused-id")}, wantCode: 0,
 			wantOut: []string{"WARN  rule id \"max-step\" is emitted from more than one file (" + f("reused-id") + "/team.rego:3, rego/canary_guard.rego:"}},
 		{name: "nothing to verify is an error", args: nil, wantCode: 2, wantOut: []string{"give suite files, or --policy-dir"}},

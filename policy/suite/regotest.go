@@ -11,7 +11,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/canary-guard/canary-guard/policy"
-	"github.com/canary-guard/canary-guard/rego"
 )
 
 // regoTestTimeout bounds one Rego test.
@@ -35,7 +34,7 @@ type RegoTestResult struct {
 // them (policy.Capabilities()), like `opa test rego/ dir` minus the
 // shipped bundle's own tests. It fails when the files do not compile.
 func RunRegoTests(ctx context.Context, dir string) ([]RegoTestResult, error) {
-	modules, err := regoModules(dir)
+	modules, err := policy.TestModules(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -63,35 +62,6 @@ func RunRegoTests(ctx context.Context, dir string) ([]RegoTestResult, error) {
 		})
 	}
 	return out, nil
-}
-
-// regoModules parses the shipped bundle's policies and the .rego files
-// under dir, tests included, read as canary-guard serve reads the
-// directory (policy.DirSources): hidden files and directories, such as a
-// ConfigMap volume's ..data, are skipped.
-func regoModules(dir string) (map[string]*ast.Module, error) {
-	sources, err := policy.BundleSources(rego.Bundle(), "rego/")
-	if err != nil {
-		return nil, err
-	}
-	policies, err := policy.DirSources(dir)
-	if err != nil {
-		return nil, err
-	}
-	tests, err := policy.DirTestSources(dir)
-	if err != nil {
-		return nil, err
-	}
-	sources = append(append(sources, policies...), tests...)
-	modules := make(map[string]*ast.Module, len(sources))
-	for _, src := range sources {
-		m, err := ast.ParseModuleWithOpts(src.Name, string(src.Content), ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			return nil, err
-		}
-		modules[src.Name] = m
-	}
-	return modules, nil
 }
 
 // HasRegoTests reports whether dir holds any *_test.rego file outside

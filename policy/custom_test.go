@@ -1,0 +1,145 @@
+package policy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// shippedAt is file:line of the first line of rego/canary_guard.rego that
+// starts with def, where the errors say the shipped name is defined.
+func shippedAt(t *testing.T, def string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "rego", "canary_guard.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, def) {
+			return "rego/canary_guard.rego:" + strconv.Itoa(i+1)
+		}
+	}
+	t.Fatalf("rego/canary_guard.rego defines no %q", def)
+	return ""
+}
+
+func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
+	tests := []struct {
+		name string
+		rule string // line 3 of team.rego
+		// want are parts of the error; none: the file compiles.
+		want []string
+	}{
+		{name: "a helper that would let every entry pass", rule: "entry_ok(c) if true",
+			want: []string{"custom/team.rego:3: entry_ok is also defined by the shipped bundle (" + shippedAt(t, "entry_ok(c)") + ")", "rename it"}},
+		{name: "a function that would make percents never outside", rule: "outside_percent(p) if false",
+			want: []string{"team.rego:3: outside_percent is also defined by the shipped bundle (" + shippedAt(t, "outside_percent(p)") + ")", "rename it"}},
+		{name: "a function that conflicts only at evaluation", rule: `pct(p) := "some"`,
+			want: []string{"team.rego:3: pct is also defined by the shipped bundle (" + shippedAt(t, "pct(p)") + ")", "rename it"}},
+		{name: "next_step", rule: "next_step(old) := 100",
+			want: []string{"team.rego:3: next_step is also defined by the shipped bundle", "rename it"}},
+		{name: "field", rule: `field(c) := "x"`,
+			want: []string{"team.rego:3: field is also defined by the shipped bundle", "rename it"}},
+		{name: "a shorthand the bundle gives custom rules", rule: "cfg := {}",
+			want: []string{"team.rego:3: cfg is also defined by the shipped bundle", "rename it"}},
+		{name: "a set the shipped rules iterate", rule: "updated_components contains 7 if true",
+			want: []string{"team.rego:3: updated_components is also defined by the shipped bundle", "rename it"}},
+		{name: "a ref head under a shipped name", rule: `pct_share.x := 1`,
+			want: []string{"team.rego:3: pct_share is also defined by the shipped bundle", "rename it"}},
+		{name: "a default deny", rule: "default deny := set()",
+			want: []string{"team.rego:3: deny: a custom file may only add to deny, with `deny contains", "(" + shippedAt(t, "deny contains") + ")"}},
+		{name: "a complete warn", rule: "warn := set()",
+			want: []string{"team.rego:3: warn: a custom file may only add to warn"}},
+		{name: "a deny function", rule: `deny(x) := {"y"}`,
+			want: []string{"team.rego:3: deny: a custom file may only add to deny"}},
+		{name: "adding to deny", rule: `deny contains {"rule": "team-x", "msg": "x"} if input.rollout.raised == true`},
+		{name: "adding to warn", rule: `warn contains {"rule": "team-x", "msg": "x"} if input.rollout.raised == true`},
+		{name: "helpers of its own", rule: `team_pct(p) := sprintf("%d", [p])`},
+		{name: "reading shipped helpers", rule: `warn contains {"rule": "team-x", "msg": pct(c.newPercent)} if { some c in input.rollout.components; entry_ok(c) }`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			shipped, err := ShippedSources()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Compile(context.Background(), append(shipped, Source{Name: "custom/team.rego", Content: []byte("package canary_guard\n\n" + tc.rule + "\n")}))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("compiled; want an error with %q", tc.want)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoad_RefusesEveryClashOfTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"a.rego": "package canary_guard\n\npct(p) := \"x\"\n",
+		"b.rego": "package canary_guard\n\nteam_ok if true\n\nentry_ok(c) if true\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := Loader{PolicyDir: dir}.Load(context.Background())
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	a, b := filepath.Join(dir, "a.rego")+":3: pct", filepath.Join(dir, "b.rego")+":5: entry_ok"
+	if msg := err.Error(); !strings.Contains(msg, a) || !strings.Contains(msg, b) || strings.Index(msg, a) > strings.Index(msg, b) {
+		t.Errorf("error %q, want %q then %q", msg, a, b)
+	}
+}
+
+func TestTestModules_ChecksTestFilesOfThePackage(t *testing.T) {
+	const team = "package canary_guard\n\ndeny contains {\"rule\": \"team-x\", \"msg\": \"x\"} if team_applies\n\nteam_applies if input.rollout.raised == true\n"
+	tests := []struct {
+		name string
+		test string // team_test.rego
+		want string // part of the error; "" for none
+	}{
+		{name: "tests in a package of their own may use any name",
+			test: "package team_test\n\nimport data.canary_guard\n\npct(p) := \"x\"\n\ntest_x if canary_guard.team_applies with input.rollout.raised as true\n"},
+		{name: "tests in package canary_guard may define test_ rules and helpers of their own",
+			test: "package canary_guard\n\nteam_input := {\"rollout\": {\"raised\": true}}\n\ntest_x if team_applies with input as team_input\n"},
+		{name: "tests in package canary_guard may not redefine a shipped helper",
+			test: "package canary_guard\n\nentry_ok(c) if true\n\ntest_x if team_applies with input.rollout.raised as true\n",
+			want: "team_test.rego:3: entry_ok is also defined by the shipped bundle"},
+		{name: "a test package under a shipped name",
+			test: "package canary_guard.field\n\ntest_x if true\n",
+			want: "team_test.rego:1: package canary_guard.field: field is also defined by the shipped bundle"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range map[string]string{"team.rego": team, "team_test.rego": tc.test} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			modules, err := TestModules(dir)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "" && len(modules) < 3:
+				t.Errorf("modules %d, want the bundle's, team.rego and team_test.rego", len(modules))
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
