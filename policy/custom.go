@@ -99,15 +99,63 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
 	return errs
 }
 
-// checkCustom applies customErrors to every custom module, in file order.
+// dataErrors returns the references of a custom module to documents under
+// data that are not the rules of a package in allowed. canary-guard reads
+// only .rego files and its store is empty, so data.x outside the rules is
+// never defined: a rule reading data.team_buckets, with the values in a
+// data.json beside it, passes `opa test dir/` (which loads the JSON) and
+// never fires in serve. A reference whose second term is not a constant
+// (data[x]) is not checked. Each name is reported once per file.
+func dataErrors(m *ast.Module, allowed []ast.Ref) []error {
+	var errs []error
+	seen := map[string]bool{}
+	ast.WalkRefs(m, func(r ast.Ref) bool {
+		if len(r) < 2 || !r[0].Equal(ast.DefaultRootDocument) {
+			return false
+		}
+		if _, ok := r[1].Value.(ast.String); !ok {
+			return false
+		}
+		for _, a := range allowed {
+			if r.HasPrefix(a) {
+				return false
+			}
+		}
+		name := r[:2].String()
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		row := m.Package.Location.Row
+		if r[0].Location != nil {
+			row = r[0].Location.Row
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: %s: canary-guard reads only .rego files; %s is never defined — put the values in a rule of package %s",
+			m.Package.Location.File, row, name, name, PackagePath))
+		return false
+	})
+	return errs
+}
+
+// checkCustom applies customErrors and dataErrors to every custom module,
+// in file order. Custom modules may read data.canary_guard and the
+// packages of the modules given (test packages); the shipped bundle's
+// package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
 	names := shippedRules(shipped)
+	allowed := []ast.Ref{ast.MustParseRef("data." + PackagePath)}
+	for _, m := range slices.Concat(shipped, custom) {
+		if !slices.ContainsFunc(allowed, func(r ast.Ref) bool { return r.Equal(m.Package.Path) }) {
+			allowed = append(allowed, m.Package.Path)
+		}
+	}
 	slices.SortFunc(custom, func(a, b *ast.Module) int {
 		return strings.Compare(a.Package.Location.File, b.Package.Location.File)
 	})
 	var errs []error
 	for _, m := range custom {
 		errs = append(errs, customErrors(m, names)...)
+		errs = append(errs, dataErrors(m, allowed)...)
 	}
 	return errs
 }

@@ -143,3 +143,80 @@ func TestTestModules_ChecksTestFilesOfThePackage(t *testing.T) {
 		})
 	}
 }
+
+func TestCompile_RefusesReadsOfDataOutsideThePackage(t *testing.T) {
+	const never = ": canary-guard reads only .rego files; %s is never defined — put the values in a rule of package canary_guard"
+	tests := []struct {
+		name string
+		src  string // after the package line and a blank line
+		want []string
+	}{
+		{name: "values expected from a data.json beside the rules",
+			src:  "deny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome c in input.rollout.components\n\tsome b in data.team_blocked_buckets\n\tstartswith(c.newModel, b)\n}\n",
+			want: []string{"team.rego:5: data.team_blocked_buckets" + strings.Replace(never, "%s", "data.team_blocked_buckets", 1)}},
+		{name: "an import", src: "import data.team_config\n\nwarn contains \"x\" if team_config.on\n",
+			want: []string{"team.rego:3: data.team_config: canary-guard reads only .rego files"}},
+		{name: "a nested path, reported once per file",
+			src:  "warn contains \"x\" if data.teams.ml.on\n\nwarn contains \"y\" if data.teams.ml.off\n",
+			want: []string{"team.rego:3: data.teams: canary-guard reads only .rego files"}},
+		{name: "a with", src: "warn contains \"x\" if team_on with data.team as {}\n\nteam_on if input.rollout.raised == true\n",
+			want: []string{"team.rego:3: data.team: canary-guard reads only .rego files"}},
+		{name: "the rules of the package", src: "warn contains \"x\" if data.canary_guard.team_on\n\nteam_on if data.canary_guard.cfg.maxStepPercent > 10\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			shipped, err := ShippedSources()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Compile(context.Background(), append(shipped, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + tc.src)}))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("compiled; want an error with %q", tc.want)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q, want it to contain %q", err, want)
+				}
+			}
+			if n := strings.Count(err.Error(), "never defined"); n != len(tc.want) {
+				t.Errorf("%d errors, want %d: %v", n, len(tc.want), err)
+			}
+		})
+	}
+}
+
+func TestTestModules_TestsMayReadTheirOwnPackagesButNoOtherData(t *testing.T) {
+	const team = "package canary_guard\n\nwarn contains {\"rule\": \"team-x\", \"msg\": \"x\"} if input.rollout.raised == true\n"
+	tests := []struct {
+		name, test, want string
+	}{
+		{name: "its own package and the policy's",
+			test: "package team_test\n\ninp := {\"rollout\": {\"raised\": true}}\n\ntest_x if count(data.canary_guard.warn) > 0 with input as data.team_test.inp\n"},
+		{name: "fixtures from a data.json",
+			test: "package team_test\n\ntest_x if count(data.canary_guard.warn) > 0 with input as data.team_fixtures.raised\n",
+			want: "team_test.rego:3: data.team_fixtures: canary-guard reads only .rego files"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range map[string]string{"team.rego": team, "team_test.rego": tc.test} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := TestModules(dir)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -422,6 +422,8 @@ func TestServer_ReloadOfARefusedCustomFileKeepsTheLastGoodPolicy(t *testing.T) {
 			want: "team.rego:3: entry_ok is also defined by the shipped bundle"},
 		{name: "a default deny", file: "package canary_guard\n\ndefault deny := set()\n",
 			want: "team.rego:3: deny: a custom file may only add to deny"},
+		{name: "a read of data outside the rules", file: "package canary_guard\n\nwarn contains \"x\" if \"gs://a\" in data.team_buckets\n",
+			want: "team.rego:3: data.team_buckets: canary-guard reads only .rego files"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

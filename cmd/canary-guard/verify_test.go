@@ -60,6 +60,8 @@ test_staging_rise_denied if {
 		"bad-policies/team.rego":       "package canary_guard\n\ndeny contains x if { http.send({}); x := 1 }\n",
 		"clashing/team.rego":           "package canary_guard\n\noutside_percent(p) if false\n",
 		"clashing-test/team_test.rego": "package canary_guard\n\npct(p) := \"x\"\n\ntest_pct if pct(1) == \"x\"\n",
+		"data-json/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome b in data.team_blocked_buckets\n\tstartswith(input.rollout.components[_].newModel, b)\n}\n",
+		"data-json/data.json":          `{"team_blocked_buckets": ["gs://blocked/"]}`,
 		"reused-id/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
@@ -101,6 +103,8 @@ test_staging_rise_denied if {
 			wantOut: []string{"ERROR rego tests in " + f("clashing") + ":\n        compiling policies: " + f("clashing") + "/team.rego:3: outside_percent is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
 		{name: "a test file of package canary_guard redefining a shipped helper is an error", args: []string{"--policy-dir", f("clashing-test")}, wantCode: 2,
 			wantOut: []string{"ERROR rego tests in " + f("clashing-test") + ":\n        " + f("clashing-test") + "/team_test.rego:3: pct is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
+		{name: "a policy reading data beside the rules is an error", args: []string{"--policy-dir", f("data-json")}, wantCode: 2,
+			wantOut: []string{f("data-json") + "/team.rego:4: data.team_blocked_buckets: canary-guard reads only .rego files; data.team_blocked_buckets is never defined"}},
 		{name: "a rule id reused from the shipped bundle is warned of", args: []string{"--policy-dir", f("reused-id")}, wantCode: 0,
 			wantOut: []string{"WARN  rule id \"max-step\" is emitted from more than one file (" + f("reused-id") + "/team.rego:3, rego/canary_guard.rego:"}},
 		{name: "nothing to verify is an error", args: nil, wantCode: 2, wantOut: []string{"give suite files, or --policy-dir"}},
