@@ -54,8 +54,11 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 					byID[string(v)] = append(byID[string(v)], site{name, r.Location.Row})
 				}
 			default:
-				if !id.IsGround() {
-					continue // built at evaluation (a variable, a call, a template string)
+				// Ref.IsGround ignores the variable at the head of a ref
+				// (c of c.newModel), so a call such as
+				// sprintf("team-%s", [c.newModel]) looked ground.
+				if !ast.IsConstant(id.Value) {
+					continue // built at evaluation (a variable, a ref, a call, a template string)
 				}
 				warnings = append(warnings, fmt.Sprintf("%s:%d: rule id %v is not a string; its results count as rule \"custom\"", name, r.Location.Row, id))
 			}

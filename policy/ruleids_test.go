@@ -46,6 +46,29 @@ warn contains {"rule": $"team-{x}", "msg": "z"} if {
 	x := "a"
 }`,
 		},
+		{
+			name: "ids computed in the head from the rule's variables",
+			custom: `package canary_guard
+deny contains {"rule": sprintf("team-model-%s", [c.newModel]), "msg": "x"} if {
+	input.rollout.modelChanged == true
+	some c in input.rollout.components
+}
+warn contains {"rule": c.name, "msg": "y"} if {
+	input.rollout.modelChanged == true
+	some c in input.rollout.components
+}
+warn contains {"rule": concat("-", ["team", c.kind]), "msg": "z"} if {
+	input.rollout.modelChanged == true
+	some c in input.rollout.components
+}`,
+		},
+		{
+			name: "constant ids that are not strings",
+			custom: `package canary_guard
+warn contains {"rule": ["team-a"], "msg": "x"} if input.rollout.raised == true
+warn contains {"rule": {"id": "team-b"}, "msg": "y"} if input.rollout.raised == true`,
+			want: []string{`custom/prod.rego:2: rule id ["team-a"] is not a string`, `custom/prod.rego:3: rule id {"id": "team-b"} is not a string`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
