@@ -77,6 +77,9 @@ type Policy struct {
 	Files []string
 	// Warnings are mistakes that do not stop compilation (ruleIDWarnings).
 	Warnings []string
+	// metricRuleIDs are the rule ids metrics may carry (MetricRuleID);
+	// built at load, never written after.
+	metricRuleIDs map[string]struct{}
 }
 
 // deniedBuiltins reach outside the process; a policy that calls one does
@@ -166,6 +169,7 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	p.store = inmem.New()
 	p.readsObjects = readsObjects(modules)
 	p.Warnings = ruleIDWarnings(modules)
+	p.metricRuleIDs = metricRuleIDs(modules)
 	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil
 }

@@ -165,7 +165,14 @@ type Decision struct {
 	// EvalDuration is the time spent computing facts and evaluating.
 	EvalDuration time.Duration `json:"-"`
 	Facts        *Facts        `json:"facts,omitempty"`
+	// policy is the policy that decided, for MetricRuleID.
+	policy *Policy
 }
+
+// MetricRuleID is the rule label a result of rule id is counted under in
+// the metrics: the id when the deciding policy knew it at load, else
+// "custom" (Policy.MetricRuleID).
+func (d *Decision) MetricRuleID(id string) string { return d.policy.MetricRuleID(id) }
 
 // ClientWarnings are the warnings returned to the client: none in audit
 // mode, which admits silently.
@@ -201,7 +208,7 @@ func (d *Decision) Message() string {
 func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	st := g.state.Load()
 	settings, configValue := st.settingsFor(req.Namespace)
-	d := &Decision{Allowed: true, Enforcement: settings.Enforcement, PolicyRevision: st.policy.Revision}
+	d := &Decision{Allowed: true, Enforcement: settings.Enforcement, PolicyRevision: st.policy.Revision, policy: st.policy}
 	if exempt(settings, req.User) {
 		d.Reason = "exempt"
 		return d, nil

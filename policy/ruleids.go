@@ -31,15 +31,7 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, r := range modules[name].Rules {
-			ref := r.Head.Ref()
-			if len(ref) != 1 || (!ref[0].Equal(ast.VarTerm("deny")) && !ref[0].Equal(ast.VarTerm("warn"))) || r.Head.Key == nil {
-				continue
-			}
-			obj, ok := r.Head.Key.Value.(ast.Object)
-			if !ok {
-				continue
-			}
-			id := obj.Get(ast.StringTerm("rule"))
+			id := headRuleID(r)
 			if id == nil {
 				continue
 			}
@@ -88,4 +80,56 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 		warnings = append(warnings, fmt.Sprintf("rule id %q is emitted from more than one file (%s): metrics and the decision log count them as one rule", id, where))
 	}
 	return warnings
+}
+
+// headRuleID returns the "rule" term of a deny or warn rule's head
+// (deny contains {"rule": id, "msg": ...}), nil for other rules.
+func headRuleID(r *ast.Rule) *ast.Term {
+	ref := r.Head.Ref()
+	if len(ref) != 1 || (!ref[0].Equal(ast.VarTerm("deny")) && !ref[0].Equal(ast.VarTerm("warn"))) || r.Head.Key == nil {
+		return nil
+	}
+	obj, ok := r.Head.Key.Value.(ast.Object)
+	if !ok {
+		return nil
+	}
+	return obj.Get(ast.StringTerm("rule"))
+}
+
+// metricRuleIDs are the rule ids known at load: the non-empty constant
+// strings of the deny and warn rule heads, and canary-guard's own. Only
+// they label canary_guard_rule_results_total (MetricRuleID): an id built
+// at evaluation (sprintf("team-%s", [c.newModel])) could take a value per
+// object, and every label value is a series of its own, kept for the life
+// of the process.
+func metricRuleIDs(modules map[string]*ast.Module) map[string]struct{} {
+	ids := make(map[string]struct{}, len(reservedRuleIDs))
+	for id := range reservedRuleIDs {
+		ids[id] = struct{}{}
+	}
+	for _, m := range modules {
+		for _, r := range m.Rules {
+			if id := headRuleID(r); id != nil {
+				if s, ok := id.Value.(ast.String); ok && s != "" {
+					ids[string(s)] = struct{}{}
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// MetricRuleID is the rule label canary_guard_rule_results_total counts a
+// result of rule id under: id itself when it is known at load (a constant
+// id of a deny/warn rule head, or one of canary-guard's own), else
+// "custom". A nil policy knows only canary-guard's own ids.
+func (p *Policy) MetricRuleID(id string) string {
+	if p != nil {
+		if _, ok := p.metricRuleIDs[id]; ok {
+			return id
+		}
+	} else if reservedRuleIDs[id] {
+		return id
+	}
+	return "custom"
 }

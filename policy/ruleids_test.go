@@ -106,3 +106,32 @@ func TestCompile_TheShippedBundleAndItsExamplesRaiseNoWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicy_MetricRuleIDIsAnIDKnownAtLoadElseCustom(t *testing.T) {
+	p := policyWith(t, Source{Name: "custom/team.rego", Content: []byte(`package canary_guard
+deny contains {"rule": "team-freeze", "msg": "x"} if input.rollout.raised == true
+warn contains {"rule": sprintf("team-model-%s", [c.newModel]), "msg": "y"} if {
+	input.rollout.modelChanged == true
+	some c in input.rollout.components
+}`)})
+	tests := []struct {
+		policy   *Policy
+		id, want string
+	}{
+		{p, "max-step", "max-step"},
+		{p, "canary-ready-unknown", "canary-ready-unknown"},
+		{p, "team-freeze", "team-freeze"},
+		{p, "team-model-gs://models/v2", "custom"},
+		{p, "policy-error", "policy-error"},
+		{p, "custom", "custom"},
+		{p, "", "custom"},
+		{shippedPolicy(t), "team-freeze", "custom"},
+		{nil, "policy-error", "policy-error"},
+		{nil, "max-step", "custom"},
+	}
+	for _, tc := range tests {
+		if got := tc.policy.MetricRuleID(tc.id); got != tc.want {
+			t.Errorf("MetricRuleID(%q) = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -236,4 +237,70 @@ func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount()
+}
+
+// TestMetrics_OnlyRuleIDsKnownAtLoadLabelRuleResults: an id built at
+// evaluation may name the object, and every label value is a series.
+func TestMetrics_OnlyRuleIDsKnownAtLoadLabelRuleResults(t *testing.T) {
+	tests := []struct {
+		name, head, body, want string
+	}{
+		{name: "a constant id of a custom rule", head: `"team-freeze"`, want: "team-freeze"},
+		{name: "an id built from the object's name", head: `sprintf("team-%s", [input.request.name])`, want: "custom"},
+		{name: "an id built from a component", head: `sprintf("team-model-%s", [c.newModel])`, body: "some c in input.rollout.components", want: "custom"},
+		{name: "an id set in the body", head: "id", body: `id := "team-body"`, want: "custom"},
+		{name: "an id known at load, set in the body", head: "id", body: `id := "max-step"`, want: "max-step"},
+	}
+	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			shipped, err := policy.ShippedSources()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rule := "package canary_guard\n\nwarn contains {\"rule\": " + tc.head + ", \"msg\": \"x\"} if {\n\tinput.rollout.raised == true\n\t" + tc.body + "\n}\n"
+			p, err := policy.Compile(context.Background(), append(shipped, policy.Source{Name: "team.rego", Content: []byte(rule)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := policy.NewGuard(p, policy.DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			obs := Observers{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg)}
+			post(t, NewValidator(g, obs, 0), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+
+			got := map[string]float64{}
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range families {
+				if f.GetName() != "canary_guard_rule_results_total" {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "rule" {
+							got[l.GetValue()+"/"+resultLabel(m)] += m.GetCounter().GetValue()
+						}
+					}
+				}
+			}
+			want := map[string]float64{"max-step/deny": 1, tc.want + "/warn": 1}
+			if len(got) != len(want) || got["max-step/deny"] != 1 || got[tc.want+"/warn"] != 1 {
+				t.Errorf("rule results %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func resultLabel(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "result" {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

@@ -124,11 +124,13 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 		v.obs.Log.Warn("a policy built-in failed; the rule calling it was undefined for this request",
 			"namespace", r.Namespace, "name", r.Name, "errors", d.BuiltinErrors)
 	}
+	// Only ids known at load label the metric: an id built at evaluation
+	// could name the object (one series per InferenceService).
 	for _, x := range d.Denials {
-		v.obs.Metrics.rules.WithLabelValues(x.Rule, "deny", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "deny", enforcement).Inc()
 	}
 	for _, x := range d.Warnings {
-		v.obs.Metrics.rules.WithLabelValues(x.Rule, "warn", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "warn", enforcement).Inc()
 	}
 	v.obs.Decisions.Validation(ctx, outcome, r, d)
 	if r.DryRun {
