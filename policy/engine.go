@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -259,7 +260,9 @@ func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
 
 // violations reads a rule set of {"rule": id, "msg": text} objects.
 // A plain string element is accepted as a message of rule "custom". An
-// array is read like a set.
+// array is read like a set. Any other element fails the evaluation: the
+// error shows it as Rego (resultText) and names its rule id when it has
+// one, for the platform team to find the rule.
 func violations(v ast.Value) ([]Violation, error) {
 	var elems []*ast.Term
 	switch v := v.(type) {
@@ -269,29 +272,51 @@ func violations(v ast.Value) ([]Violation, error) {
 		elems = make([]*ast.Term, 0, v.Len())
 		v.Foreach(func(t *ast.Term) { elems = append(elems, t) })
 	default:
-		return nil, fmt.Errorf("want a set, got %T", goValue(v))
+		return nil, fmt.Errorf("the result is %s, want a set of {\"rule\": id, \"msg\": text}", resultText(ast.NewTerm(v)))
 	}
 	out := make([]Violation, 0, len(elems))
 	for _, e := range elems {
-		switch e := e.Value.(type) {
+		switch o := e.Value.(type) {
 		case ast.String:
-			out = append(out, Violation{Rule: "custom", Msg: string(e)})
+			out = append(out, Violation{Rule: "custom", Msg: string(o)})
 		case ast.Object:
-			rule, _ := stringField(e, "rule")
-			msg, _ := stringField(e, "msg")
+			rule, _ := stringField(o, "rule")
+			msg, _ := stringField(o, "msg")
+			if msg == "" {
+				of := ""
+				if rule != "" {
+					of = fmt.Sprintf(" of rule %q", rule)
+				}
+				return nil, fmt.Errorf("element %s%s has no non-empty string \"msg\"; want {\"rule\": id, \"msg\": text}", resultText(e), of)
+			}
 			if rule == "" {
 				rule = "custom"
 			}
-			if msg == "" {
-				return nil, fmt.Errorf("element without a msg string: %v", goValue(e))
-			}
 			out = append(out, Violation{Rule: rule, Msg: msg})
 		default:
-			return nil, fmt.Errorf("element is %T, want {\"rule\", \"msg\"}", goValue(e))
+			return nil, fmt.Errorf("element %s is neither an object {\"rule\": id, \"msg\": text} nor a string", resultText(e))
 		}
 	}
 	slices.SortFunc(out, func(a, b Violation) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
+}
+
+// maxResultText bounds how much of a malformed result an error shows: it
+// reaches the user in the [policy-error] denial.
+const maxResultText = 200
+
+// resultText is a rule result as Rego writes it ({"msg": ["a", "b"],
+// "rule": "team-arr"}), cut to maxResultText bytes.
+func resultText(t *ast.Term) string {
+	s := t.String()
+	if len(s) > maxResultText {
+		cut := maxResultText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
 }
 
 // stringField returns the string value of an object's key.
@@ -302,16 +327,6 @@ func stringField(o ast.Object, key string) (string, bool) {
 	}
 	s, ok := t.Value.(ast.String)
 	return string(s), ok
-}
-
-// goValue converts a value to Go the way results used to be converted, so
-// that error messages print the same. Only error paths call it.
-func goValue(v ast.Value) any {
-	x, err := ast.JSON(v)
-	if err != nil {
-		return v
-	}
-	return x
 }
 
 // BundleSources reads the .rego files of a file system, skipping tests

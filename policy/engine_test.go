@@ -85,6 +85,62 @@ func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
 	}
 }
 
+// TestValidate_MalformedResultsAreShownAsRegoWithTheirRuleID: the
+// [policy-error] denial shows the offending element as Rego, not as Go's
+// map[msg:[a b] rule:team-arr], and names its rule id.
+func TestValidate_MalformedResultsAreShownAsRegoWithTheirRuleID(t *testing.T) {
+	tests := []struct {
+		name string
+		rule string
+		want string
+	}{
+		{name: "a msg that is not a string", rule: `deny contains {"rule": "team-arr", "msg": ["a", "b"]} if true`,
+			want: `reading deny: element {"msg": ["a", "b"], "rule": "team-arr"} of rule "team-arr" has no non-empty string "msg"`},
+		{name: "message instead of msg", rule: `warn contains {"rule": "team-x", "message": "hi"} if true`,
+			want: `reading warn: element {"message": "hi", "rule": "team-x"} of rule "team-x" has no non-empty string "msg"`},
+		{name: "an empty msg", rule: `warn contains {"rule": "team-x", "msg": ""} if true`,
+			want: `reading warn: element {"msg": "", "rule": "team-x"} of rule "team-x" has no non-empty string "msg"`},
+		{name: "no rule id", rule: `deny contains {"msg": 5} if true`,
+			want: `reading deny: element {"msg": 5} has no non-empty string "msg"; want {"rule": id, "msg": text}`},
+		{name: "a number", rule: `deny contains 42 if true`,
+			want: `reading deny: element 42 is neither an object {"rule": id, "msg": text} nor a string`},
+		{name: "an array", rule: `warn contains ["team-x", "hi"] if true`,
+			want: `reading warn: element ["team-x", "hi"] is neither an object`},
+		{name: "a long element is cut", rule: `deny contains {"rule": "team-long", "msg": numbers.range(1, 500)} if true`,
+			want: `reading deny: element {"msg": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := guardWith(t, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + tc.rule + "\n")})
+			d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed || len(d.Denials) != 1 || d.Denials[0].Rule != "policy-error" {
+				t.Fatalf("allowed=%v denials=%v, want a policy-error denial", d.Allowed, d.Denials)
+			}
+			msg := d.Denials[0].Msg
+			if !strings.Contains(msg, tc.want) || !strings.Contains(d.Error, tc.want) || strings.Contains(msg, "map[") {
+				t.Errorf("denial %q\nerror %q\nwant both to contain %q", msg, d.Error, tc.want)
+			}
+			if len(msg) > 600 {
+				t.Errorf("denial of %d bytes: %q", len(msg), msg)
+			}
+		})
+	}
+}
+
+func TestEval_AResultThatIsNotASetIsShownAsRego(t *testing.T) {
+	p, err := Compile(context.Background(), []Source{{Name: "odd.rego", Content: []byte("package canary_guard\n\ndeny := {\"rule\": \"x\"}\n\nwarn := set()\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Eval(context.Background(), ast.NewObject())
+	if want := `reading deny: the result is {"rule": "x"}, want a set`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to contain %q", err, want)
+	}
+}
+
 func TestCompile_ComputedInputKeysGetTheObjects(t *testing.T) {
 	for name, rule := range map[string]string{
 		"a variable key":        `deny contains {"rule": "x", "msg": "y"} if { k := "object"; input[k].spec.predictor }`,
