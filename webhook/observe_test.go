@@ -269,7 +269,7 @@ func TestMetrics_OnlyRuleIDsKnownAtLoadLabelRuleResults(t *testing.T) {
 			}
 			reg := prometheus.NewRegistry()
 			obs := Observers{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg)}
-			post(t, NewValidator(g, obs, 0), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+			post(t, NewValidator(g, obs), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
 
 			got := map[string]float64{}
 			families, err := reg.Gather()
