@@ -119,7 +119,7 @@ Exit status 1 when a check fails; warnings do not fail.`,
 		},
 	}
 	f := cmd.Flags()
-	kube.add(f)
+	kube.add(f, "the namespace canary-guard is installed in (default: canary-guard, not the context's)")
 	f.StringVar(&d.release, "release", "canary-guard", "the Helm release name (its pods carry it; its objects are named after it as the chart names them)")
 	f.StringVar(&d.fullname, "fullname", "", "the name of the release's objects, when the chart's fullnameOverride or nameOverride set it (default: the release name, with -canary-guard appended unless it contains canary-guard)")
 	f.StringVar(&d.kserveNS, "kserve-namespace", "kserve", "namespace of KServe's inferenceservice-config")

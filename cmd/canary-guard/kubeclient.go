@@ -24,10 +24,12 @@ type kubeFlags struct {
 	namespace  string
 }
 
-func (k *kubeFlags) add(f *pflag.FlagSet) {
+// add registers the flags; namespaceHelp says what --namespace selects and
+// its default, which differs between subcommands.
+func (k *kubeFlags) add(f *pflag.FlagSet, namespaceHelp string) {
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&k.context, "context", "", "the kubeconfig context to use")
-	f.StringVarP(&k.namespace, "namespace", "n", "", "the namespace (default: the context's)")
+	f.StringVarP(&k.namespace, "namespace", "n", "", namespaceHelp)
 }
 
 func (k *kubeFlags) loader() clientcmd.ClientConfig {

@@ -101,7 +101,7 @@ The next step is decided by the same code as the webhook, with --config and
 		},
 	}
 	f := cmd.Flags()
-	kube.add(f)
+	kube.add(f, "the namespace of the InferenceServices (default: the context's)")
 	f.BoolVarP(&allNamespaces, "all-namespaces", "A", false, "list InferenceServices in every namespace")
 	f.StringVar(&configFile, "config", "", "canary-guard's configuration YAML; empty uses the defaults")
 	f.StringVar(&policyDir, "policy-dir", "", "directory of extra .rego files")
