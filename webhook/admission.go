@@ -104,7 +104,14 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		review, err := decodeReview(body)
 		if err != nil {
-			return h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+			// The API server shows an answer only when it carries the
+			// review's uid: read it, if the review's head is readable.
+			if v, id, ok := reviewHead(body); ok {
+				apiVersion, uid = v, id
+			}
+			resp := h.unreadable(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
+			resp.UID = uid
+			return resp
 		}
 		apiVersion, uid = review.APIVersion, review.Request.UID
 		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
@@ -135,6 +142,16 @@ func (h *reviewHandler) unreadable(code int32, err error) *admissionv1.Admission
 	h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
 	h.obs.Log.Warn("bad admission request", "webhook", h.webhook, "status", code, "error", err)
 	return erroredResponse(code, err)
+}
+
+// reviewHead reads the apiVersion and uid of a review that failed to
+// decode, when its head is readable and of a version canary-guard speaks.
+func reviewHead(body []byte) (string, types.UID, bool) {
+	var head wireHead
+	if unmarshal(body, &head) != nil || head.Request == nil || !supportedReview(head.APIVersion) {
+		return "", "", false
+	}
+	return head.APIVersion, head.Request.UID, true
 }
 
 // decodeReview decodes an AdmissionReview and its InferenceServices.

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	"k8s.io/apimachinery/pkg/types"
 	"reflect"
 	"runtime"
 	"strings"
@@ -126,6 +127,12 @@ func TestHandlers_HostileInput(t *testing.T) {
 				if tc.wantCode != 0 && (resp.Result == nil || resp.Result.Code != tc.wantCode) {
 					t.Errorf("result = %+v, want code %d", resp.Result, tc.wantCode)
 				}
+				// The API server shows an answer only with the review's
+				// uid: every answer carries it when the head is readable
+				// (a body over the limit is not read to the end).
+				if want := readableUID(tc.body); tc.wantCode != 413 && resp.UID != want {
+					t.Errorf("uid = %q, want %q", resp.UID, want)
+				}
 				if tc.wantMessage != "" && (resp.Result == nil || !strings.Contains(resp.Result.Message, tc.wantMessage)) {
 					msg := ""
 					if resp.Result != nil {
@@ -152,6 +159,22 @@ func TestHandlers_HostileInput(t *testing.T) {
 	if resp := post(t, h, ValidatePath, "application/json", good); !resp.Allowed {
 		t.Errorf("good request after hostile input was not admitted: %+v", resp.Result)
 	}
+}
+
+// readableUID is the uid of a review whose head (apiVersion v1 or v1beta1,
+// request.uid) encoding/json can read, else "".
+func readableUID(body string) types.UID {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Request    *struct {
+			UID types.UID `json:"uid"`
+		} `json:"request"`
+	}
+	if json.Unmarshal([]byte(body), &head) != nil || head.Request == nil ||
+		head.APIVersion != "admission.k8s.io/v1" && head.APIVersion != "admission.k8s.io/v1beta1" {
+		return ""
+	}
+	return head.Request.UID
 }
 
 func jsonEqual(t *testing.T, a, b string) bool {
