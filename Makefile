@@ -104,6 +104,7 @@ fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s); crashes land in tes
 	go test -run '^$$' -fuzz '^FuzzValidateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
 	go test -run '^$$' -fuzz '^FuzzMutateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
 	go test -run '^$$' -fuzz '^FuzzRawSpecFacts$$' -fuzztime $(FUZZTIME) ./webhook/
+	go test -run '^$$' -fuzz '^FuzzParseSecretAndDecide$$' -fuzztime $(FUZZTIME) ./certs/
 
 $(OPA):
 	@echo "==> building opa $(OPA_VERSION) into bin/ (first build takes a few minutes)" >&2
