@@ -79,9 +79,9 @@ func (l *DecisionLog) Validation(ctx context.Context, outcome string, r *policy.
 		slog.String("operation", r.Operation),
 		slog.Bool("dryRun", r.DryRun),
 		slog.String("policyRevision", d.PolicyRevision),
-		slog.Any("rules", ruleIDs(d.Denials, d.Warnings)),
-		slog.Any("denials", d.Denials),
-		slog.Any("warnings", d.Warnings),
+		slog.Any("rules", list(ruleIDs(d.Denials, d.Warnings))),
+		slog.Any("denials", list(d.Denials)),
+		slog.Any("warnings", list(d.Warnings)),
 		slog.Any("components", components(d.Facts)),
 		slog.String("error", d.Error),
 	)
@@ -101,10 +101,19 @@ func (l *DecisionLog) Mutation(ctx context.Context, outcome string, r *policy.Re
 		slog.String("name", r.Name),
 		slog.String("operation", r.Operation),
 		slog.Bool("dryRun", r.DryRun),
-		slog.Any("injected", m.Injected),
-		slog.Any("patches", m.Patches),
-		slog.Any("rules", ruleIDs(m.Warnings)),
-		slog.Any("warnings", m.Warnings),
+		slog.Any("injected", list(m.Injected)),
+		slog.Any("patches", list(m.Patches)),
+		slog.Any("rules", list(ruleIDs(m.Warnings))),
+		slog.Any("warnings", list(m.Warnings)),
 		slog.Any("components", components(m.Facts)),
 	)
+}
+
+// list keeps an empty list a list in the log ([], not null), so that log
+// queries need not tell the two apart.
+func list[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

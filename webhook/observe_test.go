@@ -106,6 +106,22 @@ func TestDecisionLog_DenialIsOneJSONLineWithWhoWhatAndWhy(t *testing.T) {
 	}
 }
 
+func TestDecisionLog_EmptyListsAreListsNotNull(t *testing.T) {
+	// A warn-mode mutation patches nothing; a log query reading
+	// .patches | length must not meet a null.
+	h, logs, _ := observedHandler(t, "enforcement: warn")
+	post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", isvcV2, isvcV1))
+	lines := decisionLines(t, logs)
+	if len(lines) != 1 {
+		t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs)
+	}
+	for _, k := range []string{"injected", "patches", "rules", "warnings"} {
+		if _, ok := lines[0][k].([]any); !ok {
+			t.Errorf("%s = %v, want a list", k, lines[0][k])
+		}
+	}
+}
+
 func TestDecisionLog_UneventfulAdmissionsAreNotLoggedByDefault(t *testing.T) {
 	h, logs, _ := observedHandler(t, "")
 	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2Promoted, isvcV2Promoted))
