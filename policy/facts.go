@@ -685,8 +685,9 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 		out = append(out, "metadata.annotations."+k)
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
-		// KServe's defaulter sets and removes the local model label itself.
-		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) && k != constants.LocalModelLabel
+		// KServe's defaulter sets and removes the local model labels itself.
+		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) &&
+			k != constants.LocalModelLabel && k != constants.LocalModelNamespaceLabel
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}

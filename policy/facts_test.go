@@ -526,6 +526,9 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 		{"a rollback while KServe's defaulter adds the local model cache annotations", base,
 			manifestWithMeta(`annotations: {internal.serving.kserve.io/localmodel-sourceuri: "gs://models/iris", internal.serving.kserve.io/localmodel-pvc-name: iris-gpu}`,
 				sklearnV1, `canaryTrafficPercent: 0`), true, "rollback"},
+		{"a rollback while KServe's defaulter adds the local model labels", base,
+			manifestWithMeta(`labels: {internal.serving.kserve.io/localmodel: iris, internal.serving.kserve.io/localmodel-namespace: kserve-localmodel-jobs}`,
+				sklearnV1, `canaryTrafficPercent: 0`), true, "rollback"},
 		// Not a percent: Knative rejects the route, so no rollback.
 		{"a negative percent", base, predictorManifest(sklearnV1, `canaryTrafficPercent: -5`), false, ""},
 		{"a percent above 100 after a rollback", predictorManifest(sklearnV1, `canaryTrafficPercent: 0`),
