@@ -201,12 +201,9 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 	case o.Model == nil || n.Model == nil:
 		d.add(prefix, "model.modelFormat")
 	default:
-		if noResources(n.Model.Resources) && !noResources(o.Model.Resources) {
-			// Left for KServe's defaulter to fill in, as it did before.
-			m := *n.Model
-			m.Resources = o.Model.Resources
-			n.Model = &m
-		}
+		// Resources left out of model{} are not refilled: KServe's defaulter
+		// moves a framework block into model{} before defaulting, and
+		// ModelSpec.Default sets nothing, so stored ones are the user's.
 		if spellsOutSelection(o.Model, n.Model, selectedRuntime) {
 			m := *n.Model
 			m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion

@@ -702,9 +702,11 @@ func TestCompare_ResourcesLeftForKServesDefaulterAreNoChange(t *testing.T) {
 		{"custom container with other resources",
 			`containers: [{name: kserve-container, image: "example/model:1", ` + defaults + `}]`,
 			`containers: [{name: kserve-container, image: "example/model:1", resources: {limits: {cpu: "2"}}}]`, true},
+		// KServe's defaulter fills no resources into model{}
+		// (ModelSpec.Default): stored ones were the user's to remove.
 		{"model sent without resources",
 			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", ` + defaults + `}`,
-			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}`, false},
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1"}`, true},
 		{"model with other resources",
 			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", ` + defaults + `}`,
 			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1", resources: {limits: {cpu: "2"}}}`, true},
