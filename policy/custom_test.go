@@ -43,7 +43,7 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 			want: []string{"team.rego:3: next_step is also defined by the shipped bundle", "rename it"}},
 		{name: "field", rule: `field(c) := "x"`,
 			want: []string{"team.rego:3: field is also defined by the shipped bundle", "rename it"}},
-		{name: "a shorthand the bundle gives custom rules", rule: "cfg := {}",
+		{name: "an alias the bundle defines", rule: "cfg := {}",
 			want: []string{"team.rego:3: cfg is also defined by the shipped bundle", "rename it"}},
 		{name: "a set the shipped rules iterate", rule: "updated_components contains 7 if true",
 			want: []string{"team.rego:3: updated_components is also defined by the shipped bundle", "rename it"}},

@@ -17,7 +17,9 @@ package canary_guard
 # as `c.field == false` rather than `not c.field`: a negation is a
 # sub-query of its own.
 
-# Shorthands for custom rules.
+# Aliases of the input documents, for queries and tests (opa eval
+# 'data.canary_guard.rollout'); rules read input.config and input.rollout
+# directly, which OPA's index can use.
 cfg := input.config
 
 rollout := input.rollout
