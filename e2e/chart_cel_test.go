@@ -22,7 +22,8 @@ import (
 // and canary-guard's rollout facts on the same objects and configuration.
 func TestChartDeploymentModeCEL(t *testing.T) {
 	r := renderChart(t, chartRelease, chartNamespace, "--set-json", `config={"defaultDeploymentMode":"Knative","namespaces":[`+
-		`{"match":"legacy-*","defaultDeploymentMode":"RawDeployment"},{"match":"legacy-kn","defaultDeploymentMode":"Knative"},{"match":"team-?"}]}`)
+		`{"match":"legacy-*","defaultDeploymentMode":"RawDeployment"},{"match":"legacy-kn","defaultDeploymentMode":"Knative"},{"match":"team-?"},`+
+		`{"match":"ops-[a-c]","defaultDeploymentMode":"Standard"},{"match":"ops-[^a-c]x","defaultDeploymentMode":"Standard"}]}`)
 	cm := &corev1.ConfigMap{}
 	r.decode(t, "ConfigMap", chartFullname+"-config", cm)
 	cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
@@ -64,6 +65,10 @@ func TestChartDeploymentModeCEL(t *testing.T) {
 		{name: "first matching entry wins", namespace: "legacy-kn"},
 		{name: "entry without a default inherits the top level", namespace: "team-a"},
 		{name: "glob ? matches one character", namespace: "team-ab"},
+		{name: "glob class", namespace: "ops-b"},
+		{name: "glob class, no match", namespace: "ops-d"},
+		{name: "negated glob class", namespace: "ops-dx"},
+		{name: "negated glob class, no match", namespace: "ops-ax"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
