@@ -1205,3 +1205,24 @@ func TestChartPolicyChangeRollsThePods(t *testing.T) {
 		t.Error("a configuration change rolls the pods; it is reloaded in place")
 	}
 }
+
+// TestChartCommonMetadataOnEveryObject: commonLabels and
+// commonAnnotations reach every object the chart renders, in both
+// certificate modes and with every optional object on.
+func TestChartCommonMetadataOnEveryObject(t *testing.T) {
+	for _, mode := range []string{"cert-manager", "self-managed"} {
+		t.Run(mode, func(t *testing.T) {
+			r := renderChart(t, chartRelease, chartNamespace, "--set", "certs.mode="+mode,
+				"--set", "replicaCount=2", "--set", "metrics.serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true",
+				"--set", "commonLabels.team=ml", "--set", "commonAnnotations.owner=platform")
+			for _, d := range r.docs {
+				if got := d.obj.GetLabels()["team"]; got != "ml" {
+					t.Errorf("%s %s (%s): label team=%q, want ml", d.gvk.Kind, d.name, d.source, got)
+				}
+				if got := d.obj.GetAnnotations()["owner"]; got != "platform" {
+					t.Errorf("%s %s (%s): annotation owner=%q, want platform", d.gvk.Kind, d.name, d.source, got)
+				}
+			}
+		})
+	}
+}
