@@ -125,12 +125,7 @@ func TestTestModules_ChecksTestFilesOfThePackage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, content := range map[string]string{"team.rego": team, "team_test.rego": tc.test} {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := teamDir(t, team, tc.test)
 			modules, err := TestModules(dir)
 			switch {
 			case tc.want == "" && err != nil:
@@ -204,12 +199,7 @@ func TestTestModules_TestsMayReadTheirOwnPackagesButNoOtherData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, content := range map[string]string{"team.rego": team, "team_test.rego": tc.test} {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := teamDir(t, team, tc.test)
 			_, err := TestModules(dir)
 			switch {
 			case tc.want == "" && err != nil:
@@ -219,4 +209,16 @@ func TestTestModules_TestsMayReadTheirOwnPackagesButNoOtherData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// teamDir is a policy directory holding team.rego and team_test.rego.
+func teamDir(t *testing.T, policy, test string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{"team.rego": policy, "team_test.rego": test} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
