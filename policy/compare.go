@@ -221,24 +221,34 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 // spellsOutSelection reports whether n differs from o at most by naming
 // what KServe's controller chose for o in memory: the runtime it selected
 // (auto-selection of an unset runtime, recorded in the status) and the
-// protocol, which for an unset protocolVersion is the lowest the runtime
-// supports, v1 wherever the model may run unset (the formats that default
-// to v2 are filled in by normalizePredictor). Such an update changes no
-// pod template, so no revision: taking it for a model change would
-// inject a percent and send traffic back to the previous model.
+// protocol. An unset protocolVersion is the lowest the runtime supports:
+// v1 under auto-selection, which picks only runtimes that support v1 (the
+// formats that default to v2 are filled in by normalizePredictor); with a
+// runtime named it depends on that runtime, which canary-guard does not
+// see, so any change counts. Such an update changes no pod template, so
+// no revision: taken for a model change, the percent injected on it would
+// send traffic back to the previous model.
 func spellsOutSelection(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 	sameRuntime := equalStringPtr(o.Runtime, n.Runtime) ||
 		o.Runtime == nil && n.Runtime != nil && selectedRuntime != "" && *n.Runtime == selectedRuntime
-	sameProtocol := protocolOrV1(o.ProtocolVersion) == protocolOrV1(n.ProtocolVersion)
+	op, np := servedProtocol(o), servedProtocol(n)
+	sameProtocol := equalProtocolPtr(o.ProtocolVersion, n.ProtocolVersion) ||
+		op != "" && op == np
 	return sameRuntime && sameProtocol &&
 		(!equalStringPtr(o.Runtime, n.Runtime) || !equalProtocolPtr(o.ProtocolVersion, n.ProtocolVersion))
 }
 
-func protocolOrV1(p *constants.InferenceServiceProtocol) constants.InferenceServiceProtocol {
-	if p == nil {
+// servedProtocol is the protocol m is served with when KServe can tell
+// from m alone: its protocolVersion, else v1 under auto-selection; ""
+// when an unset protocol depends on a named runtime.
+func servedProtocol(m *v1beta1.ModelSpec) constants.InferenceServiceProtocol {
+	switch {
+	case m.ProtocolVersion != nil:
+		return *m.ProtocolVersion
+	case m.Runtime == nil:
 		return constants.ProtocolV1
 	}
-	return *p
+	return ""
 }
 
 func equalStringPtr(a, b *string) bool {

@@ -77,9 +77,10 @@ type Facts struct {
 	AlwaysAdmit       bool   `json:"alwaysAdmit"`
 	AlwaysAdmitReason string `json:"alwaysAdmitReason"`
 	// CanaryEntriesAccepted is whether KServe accepts spec.canary[]
-	// entries beside the new stable predictor (validateCanarySpecs): only
-	// in Standard mode, and only for a predictor with a model (model{} or
-	// a framework block) or a STORAGE_URI env on its kserve-container.
+	// entries beside the stable predictor as it is (the old object's;
+	// validateCanarySpecs): only in Standard mode, and only for a
+	// predictor with a model (model{} or a framework block) or a
+	// STORAGE_URI env on its kserve-container.
 	CanaryEntriesAccepted bool `json:"canaryEntriesAccepted"`
 }
 
@@ -234,7 +235,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	}
 	if f.DeploymentMode == ModeStandard {
 		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
-		f.CanaryEntriesAccepted = acceptsCanaryEntries(&newObj.Spec.Predictor)
+		// Beside the stable as it is: a model change is to leave it so and
+		// come in as an entry.
+		f.CanaryEntriesAccepted = acceptsCanaryEntries(&oldObj.Spec.Predictor)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]

@@ -468,6 +468,15 @@ func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 				t.Errorf("%s: canaryEntriesAccepted = %v, want %v", tt.name, f.CanaryEntriesAccepted, tt.want)
 			}
 		}
+		// The stable as it is decides: a model swapped for a custom
+		// container must still come in as an entry beside the model.
+		custom := `containers: [{name: kserve-container, image: "ghcr.io/acme/anything:latest"}]`
+		if f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", custom)); !f.CanaryEntriesAccepted {
+			t.Error("model{} → custom container: canaryEntriesAccepted = false, want true (the entry runs beside model{})")
+		}
+		if f := updateFacts(t, standardManifest("", custom), standardManifest("", stdStableV1)); f.CanaryEntriesAccepted {
+			t.Error("custom container → model{}: canaryEntriesAccepted = true, want false (KServe refuses entries beside the custom container)")
+		}
 		if f := updateFacts(t, predictorManifest(sklearnV1), predictorManifest(sklearnV1)); f.CanaryEntriesAccepted {
 			t.Error("Knative mode: canaryEntriesAccepted = true, want false (entries are Standard mode's)")
 		}

@@ -725,17 +725,21 @@ override_next_step(g) := "No override groups are configured here: follow the rul
 	count(g) == 0
 } else := sprintf("Ask a member of %s.", [concat(", ", g)])
 
+# The shortest host limits open the rules, so that OPA's index and the
+# first statement skip them for almost every name.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	count(input.request.name) > 44
 	input.request.operation == "CREATE"
 	input.rollout.deploymentMode == "Knative"
 	count(input.request.name) > latest_host_limit
 	msg := sprintf(
 		"name %s is %d characters: the tag-routing host latest-%s%s... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most %d characters to use tag routing.%s",
-		[input.request.name, count(input.request.name), input.request.name, tagged_suffix, latest_host_limit, prev_host_note],
+		[input.request.name, count(input.request.name), input.request.name, latest_suffix, latest_host_limit, prev_host_note],
 	)
 }
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	count(input.request.name) > 44
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
 	count(input.request.name) > latest_host_limit
@@ -743,41 +747,48 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.rollout.tagRouting.new == true
 	msg := sprintf(
 		"name %s is %d characters: tag routing, turned on by this update, needs a host latest-%s%s... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.%s",
-		[input.request.name, count(input.request.name), input.request.name, tagged_suffix, prev_host_note],
+		[input.request.name, count(input.request.name), input.request.name, latest_suffix, prev_host_note],
 	)
 }
 
-# A canary split on a name too long for the prev- host cannot be routed:
-# Knative refuses the route and the rollout stalls where it was.
+# A canary split on a name too long for the prev- host of the component
+# split cannot be routed: Knative refuses the route and the rollout stalls
+# where it was.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	count(input.request.name) > 46
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
-	count(input.request.name) > prev_host_limit
 	some i in updated_components
 	c := input.rollout.components[i]
+	count(input.request.name) > prev_host_limit(c.kind)
 	c.newEffectivePercent < 100
 	c.newEffectivePercent > 0
 	c.newEffectivePercent != c.oldEffectivePercent
 	msg := sprintf(
-		"%s: name %s is %d characters, and KServe tags the previous revision with the host prev-%s%s... whenever traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
-		[c.path, input.request.name, count(input.request.name), input.request.name, tagged_suffix, prev_host_limit],
+		"%s: name %s is %d characters, and KServe tags the previous revision of the %s with the host prev-%s-%s... whenever its traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries of the %s need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
+		[c.path, input.request.name, count(input.request.name), c.kind, input.request.name, c.kind, c.kind, prev_host_limit(c.kind)],
 	)
 }
 
-# KServe tags the Knative Services of the predictor, the explainer and the
-# transformer; -transformer is the longest suffix.
-tagged_suffix := "-transformer" if {
+# KServe tags every component's Knative Service latest, so the longest
+# suffix counts: -transformer is two characters longer than -predictor
+# and -explainer.
+latest_suffix := "-transformer" if {
 	some c in input.rollout.components
 	c.kind == "transformer"
 	c.inNew
 } else := "-predictor"
 
-latest_host_limit := (63 - count("latest-")) - count(tagged_suffix)
+latest_host_limit := (63 - count("latest-")) - count(latest_suffix)
 
-prev_host_limit := (63 - count("prev-")) - count(tagged_suffix)
+# The prev tag goes only on the component whose traffic is split.
+prev_host_limit(kind) := ((63 - count("prev-")) - count(kind)) - 1
 
 # KServe tags the previous revision prev whenever traffic is split, tag
 # routing or not (kserve #2428).
-prev_host_note := sprintf(" Any canary also gets the host prev-<name>%s..., which exceeds it past %d characters: canaries need a name of at most %d.", [tagged_suffix, prev_host_limit, prev_host_limit]) if {
-	count(input.request.name) > prev_host_limit
+prev_host_note := sprintf(" A canary of the predictor also gets the host prev-<name>-predictor..., which exceeds it past %d characters: canaries need a name of at most %d.", [prev_host_limit("predictor"), prev_host_limit("predictor")]) if {
+	count(input.request.name) > prev_host_limit("predictor")
+} else := sprintf(" A canary of the transformer also gets the host prev-<name>-transformer..., which exceeds it past %d characters: canaries of the transformer need a name of at most %d.", [prev_host_limit("transformer"), prev_host_limit("transformer")]) if {
+	latest_suffix == "-transformer"
+	count(input.request.name) > prev_host_limit("transformer")
 } else := ""

@@ -1209,6 +1209,19 @@ test_canary_on_a_name_too_long_for_the_prev_host_is_warned if {
 	not "tag-routing-name" in rules(warn_of(fits))
 }
 
+test_prev_host_is_the_split_components_own if {
+	# KServe tags prev only on the component whose traffic is split:
+	# prev-<47>-predictor fits, prev-<47>-transformer does not.
+	predictor_canary := with_request(knative_update([predictor(null, 10, model_change), transformer(null, null, {})]), {"name": long_name})
+	not "tag-routing-name" in rules(warn_of(predictor_canary))
+	transformer_canary := with_request(knative_update([predictor(null, null, {}), transformer(null, 10, model_change)]), {"name": long_name})
+	fires(warn_of(transformer_canary), "tag-routing-name", [
+		sprintf("spec.transformer: name %s is 47 characters", [long_name]),
+		sprintf("prev-%s-transformer", [long_name]),
+		"Canaries of the transformer need a name of at most 46 characters",
+	])
+}
+
 test_name_of_46_characters_is_not_warned if {
 	name := substring(long_name, 0, 46)
 	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
