@@ -725,12 +725,12 @@ override_next_step(g) := "No override groups are configured here: follow the rul
 	count(g) == 0
 } else := sprintf("Ask a member of %s.", [concat(", ", g)])
 
-# The shortest host limits open the rules, so that OPA's index and the
-# first statement skip them for almost every name.
+# After the comparisons OPA's index uses, the shortest host limit comes
+# first, so that almost every name stops there.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
-	count(input.request.name) > 44
 	input.request.operation == "CREATE"
 	input.rollout.deploymentMode == "Knative"
+	count(input.request.name) > 44
 	count(input.request.name) > latest_host_limit
 	msg := sprintf(
 		"name %s is %d characters: the tag-routing host latest-%s%s... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most %d characters to use tag routing.%s",
@@ -739,31 +739,33 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 }
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
-	count(input.request.name) > 44
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
+	input.rollout.tagRouting.new == true
+	count(input.request.name) > 44
 	count(input.request.name) > latest_host_limit
 	input.rollout.tagRouting.old == false
-	input.rollout.tagRouting.new == true
 	msg := sprintf(
 		"name %s is %d characters: tag routing, turned on by this update, needs a host latest-%s%s... longer than the 63-character DNS label. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" to keep it off.%s",
 		[input.request.name, count(input.request.name), input.request.name, latest_suffix, prev_host_note],
 	)
 }
 
-# A canary split on a name too long for the prev- host of the component
-# split cannot be routed: Knative refuses the route and the rollout stalls
-# where it was.
+# A canary of a model on a name too long for the prev- host of the
+# component split cannot be routed: Knative refuses the route and the
+# rollout stalls where it was. The split starts with the model change
+# (later steps wait for a ready canary), so steps skip the rule.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
-	count(input.request.name) > 46
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
+	input.rollout.modelChanged == true
+	count(input.request.name) > 46
 	some i in updated_components
 	c := input.rollout.components[i]
+	c.modelChanged
 	count(input.request.name) > prev_host_limit(c.kind)
 	c.newEffectivePercent < 100
 	c.newEffectivePercent > 0
-	c.newEffectivePercent != c.oldEffectivePercent
 	msg := sprintf(
 		"%s: name %s is %d characters, and KServe tags the previous revision of the %s with the host prev-%s-%s... whenever its traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries of the %s need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
 		[c.path, input.request.name, count(input.request.name), c.kind, input.request.name, c.kind, c.kind, prev_host_limit(c.kind)],
