@@ -285,6 +285,24 @@ revision_desc(r) := r if r != ""
 
 revision_desc(r) := "(unknown: status has none)" if r == ""
 
+# In Knative mode spec.predictor.name is part of the predictor's Knative
+# Service (<isvc>-<name>-predictor): a new name starts a new service,
+# whose first revision is no canary beside the running one, and whose
+# split would name a revision of the old service. KServe allows a rename
+# only with a new storage URI, so it always brings a new model.
+deny contains {"rule": "predictor-rename", "msg": msg} if {
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.revisionChanged == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.kind == "predictor"
+	"spec.predictor.name" in c.changedFields
+	msg := sprintf(
+		"%s.name changes: in Knative mode the name is part of the predictor's Knative Service (%s-<name>-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s; the name promotes spec.canary[] entries in Standard mode only.",
+		[c.path, input.request.name, model_desc(c.newModel), field(c)],
+	)
+}
+
 warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.percentChanged == true

@@ -1446,3 +1446,15 @@ test_standard_promotion_replicas_not_warned if {
 		not "standard-promotion-replicas" in rules(warn_of(standard_update(components)))
 	}
 }
+
+test_knative_predictor_rename_is_denied if {
+	rename := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name", "spec.predictor.canaryTrafficPercent"]})
+	d := deny_of(knative_update([predictor(null, 10, rename)]))
+	rules(d) == {"predictor-rename"}
+	fires(d, "predictor-rename", [
+		"spec.predictor.name changes: in Knative mode the name is part of the predictor's Knative Service (my-model-<name>-predictor)",
+		"so the model gs://models/v2 would start in a new service",
+		"Keep spec.predictor.name as it was and change the model with spec.predictor.canaryTrafficPercent",
+	])
+	count(deny_of(knative_update([predictor(null, 10, model_change)]))) == 0
+}
