@@ -82,6 +82,9 @@ type Facts struct {
 	// predictor with a model (model{} or a framework block) or a
 	// STORAGE_URI env on its kserve-container.
 	CanaryEntriesAccepted bool `json:"canaryEntriesAccepted"`
+	// PredictorName is the new spec.predictor.name, "" when unset. KServe
+	// names the predictor's Service <isvc>-<name>-predictor with it.
+	PredictorName string `json:"predictorName"`
 }
 
 // Transition is a boolean before and after the request.
@@ -206,6 +209,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	knative := f.DeploymentMode == ModeKnative
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
+	f.PredictorName = newObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Override = overrideFacts(oldObj, newObj, req, s)
 	f.Step = stepFacts(oldObj, opts.Now)
@@ -236,8 +240,10 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if f.DeploymentMode == ModeStandard {
 		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
 		// Beside the stable as it is: a model change is to leave it so and
-		// come in as an entry.
-		f.CanaryEntriesAccepted = acceptsCanaryEntries(&oldObj.Spec.Predictor)
+		// come in as an entry, which KServe merges over it, so the entry
+		// cannot turn a model into a custom container or back.
+		f.CanaryEntriesAccepted = acceptsCanaryEntries(&oldObj.Spec.Predictor) &&
+			customPredictor(&oldObj.Spec.Predictor) == customPredictor(&newObj.Spec.Predictor)
 	}
 	for i := range f.Components {
 		c := &f.Components[i]
@@ -467,6 +473,13 @@ func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceServic
 		pred.PromotionRestarts = !renamed
 		return
 	}
+}
+
+// customPredictor reports whether p serves a custom container rather
+// than a model (model{} or a framework block).
+func customPredictor(p *v1beta1.PredictorSpec) bool {
+	_, ext := legacyFramework(p)
+	return p.Model == nil && ext == nil
 }
 
 // acceptsCanaryEntries reports whether KServe's validator accepts

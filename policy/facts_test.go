@@ -468,11 +468,16 @@ func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 				t.Errorf("%s: canaryEntriesAccepted = %v, want %v", tt.name, f.CanaryEntriesAccepted, tt.want)
 			}
 		}
-		// The stable as it is decides: a model swapped for a custom
-		// container must still come in as an entry beside the model.
+		// The stable as it is decides, and an entry cannot change the
+		// kind of predictor it runs.
 		custom := `containers: [{name: kserve-container, image: "ghcr.io/acme/anything:latest"}]`
-		if f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", custom)); !f.CanaryEntriesAccepted {
-			t.Error("model{} → custom container: canaryEntriesAccepted = false, want true (the entry runs beside model{})")
+		// KServe merges an entry over the stable: an entry without
+		// model{} still runs the stable's model, not a custom container.
+		if f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", custom)); f.CanaryEntriesAccepted {
+			t.Error("model{} → custom container: canaryEntriesAccepted = true, want false (an entry cannot drop the stable's model)")
+		}
+		if f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`)); !f.CanaryEntriesAccepted {
+			t.Error("model{} → model{}: canaryEntriesAccepted = false, want true")
 		}
 		if f := updateFacts(t, standardManifest("", custom), standardManifest("", stdStableV1)); f.CanaryEntriesAccepted {
 			t.Error("custom container → model{}: canaryEntriesAccepted = true, want false (KServe refuses entries beside the custom container)")

@@ -384,13 +384,18 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 
 // maxTagRoutingName is the longest InferenceService name whose tag-routing
 // host labels fit the 63 characters of a DNS label: latest-<name>-predictor
-// (-explainer is as long), and latest-<name>-transformer when there is a
-// transformer, whose Knative Service gets the tag as well.
+// (-explainer is as long; a spec.predictor.name adds -<that name>), and
+// latest-<name>-transformer when there is a transformer, whose Knative
+// Service gets the tag as well.
 func maxTagRoutingName(spec *v1beta1.InferenceServiceSpec) int {
-	if spec.Transformer != nil {
-		return 63 - len("latest-") - len("-transformer")
+	suffix := len("-predictor")
+	if spec.Predictor.Name != "" {
+		suffix += len(spec.Predictor.Name) + 1
 	}
-	return 63 - len("latest-") - len("-predictor")
+	if spec.Transformer != nil {
+		suffix = max(suffix, len("-transformer"))
+	}
+	return 63 - len("latest-") - suffix
 }
 
 // needsInjection reports whether a model change arrives without a percent

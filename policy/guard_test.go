@@ -520,11 +520,16 @@ func TestMutate_TagRoutingOnlyWhereEveryTaggedHostFits(t *testing.T) {
 		{"47 characters, predictor only", 47, false, false},
 		{"44 characters with a transformer", 44, true, true},
 		{"45 characters with a transformer", 45, true, false},
+		{"43 characters with a predictor named v1", 43, false, true},
+		{"44 characters with a predictor named v1", 44, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := strings.Repeat("m", tt.length)
 			manifest := fmt.Sprintf("metadata: {name: %s, namespace: models}\nspec:\n  predictor:\n    %s", name, sklearnV1)
+			if strings.Contains(tt.name, "named v1") {
+				manifest += "\n    name: v1"
+			}
 			if tt.transformer {
 				manifest += transformer
 			}

@@ -297,9 +297,26 @@ deny contains {"rule": "predictor-rename", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.kind == "predictor"
 	"spec.predictor.name" in c.changedFields
+	input.rollout.predictorName != ""
 	msg := sprintf(
-		"%s.name changes: in Knative mode the name is part of the predictor's Knative Service (%s-<name>-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s; the name promotes spec.canary[] entries in Standard mode only.",
-		[c.path, input.request.name, model_desc(c.newModel), field(c)],
+		"%s.name changes to %s: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s; the name promotes spec.canary[] entries in Standard mode only.",
+		[c.path, input.rollout.predictorName, input.request.name, input.rollout.predictorName, model_desc(c.newModel), field(c)],
+	)
+}
+
+# Removing the name goes back to the default service: admitted, so that
+# a rename made before (in warn mode, under an override) can be undone.
+warn contains {"rule": "predictor-rename", "msg": msg} if {
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.revisionChanged == true
+	input.rollout.predictorName == ""
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.kind == "predictor"
+	"spec.predictor.name" in c.changedFields
+	msg := sprintf(
+		"%s.name is removed: the predictor moves back to the Knative Service %s-predictor, whose latest revision (model %s) takes all of its traffic once ready, without a canary.",
+		[c.path, input.request.name, model_desc(c.newModel)],
 	)
 }
 
@@ -743,12 +760,14 @@ override_next_step(g) := "No override groups are configured here: follow the rul
 	count(g) == 0
 } else := sprintf("Ask a member of %s.", [concat(", ", g)])
 
-# After the comparisons OPA's index uses, the shortest host limit comes
-# first, so that almost every name stops there.
+# After the comparisons OPA's index uses, a lower bound of the host
+# limits comes first, so that almost every name stops there: every limit
+# is at most 45 less the length of spec.predictor.name, or 44 (46 for
+# prev-) with a transformer.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "CREATE"
 	input.rollout.deploymentMode == "Knative"
-	count(input.request.name) > 44
+	count(input.request.name) + count(input.rollout.predictorName) > 43
 	count(input.request.name) > latest_host_limit
 	msg := sprintf(
 		"name %s is %d characters: the tag-routing host latest-%s%s... exceeds the 63-character DNS label, so canary-guard does not turn tag routing on. Use a name of at most %d characters to use tag routing.%s",
@@ -760,7 +779,7 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.tagRouting.new == true
-	count(input.request.name) > 44
+	count(input.request.name) + count(input.rollout.predictorName) > 43
 	count(input.request.name) > latest_host_limit
 	input.rollout.tagRouting.old == false
 	msg := sprintf(
@@ -769,44 +788,52 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	)
 }
 
-# A canary of a model on a name too long for the prev- host of the
-# component split cannot be routed: Knative refuses the route and the
-# rollout stalls where it was. The split starts with the model change
-# (later steps wait for a ready canary), so steps skip the rule.
+# A model that enters as a canary (below 100 %, 0 included) on a name too
+# long for the prev- host of the component split cannot be routed:
+# Knative refuses the route and the rollout stalls where it was. The
+# split starts with the model change (later steps wait for a ready
+# canary), so steps skip the rule.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "UPDATE"
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.modelChanged == true
-	count(input.request.name) > 46
+	count(input.request.name) + count(input.rollout.predictorName) > 45
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	count(input.request.name) > prev_host_limit(c.kind)
 	c.newEffectivePercent < 100
-	c.newEffectivePercent > 0
+	count(input.request.name) > prev_host_limit(c.kind)
 	msg := sprintf(
-		"%s: name %s is %d characters, and KServe tags the previous revision of the %s with the host prev-%s-%s... whenever its traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries of the %s need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
-		[c.path, input.request.name, count(input.request.name), c.kind, input.request.name, c.kind, c.kind, prev_host_limit(c.kind)],
+		"%s: name %s is %d characters, and KServe tags the previous revision of the %s with the host prev-%s%s... whenever its traffic is split, which exceeds the 63-character DNS label: Knative cannot route this canary, and traffic stays where it was (kserve #2428). Canaries of the %s need a name of at most %d characters: recreate the InferenceService under a shorter name, or have a member of the override groups roll this model out without a canary.",
+		[c.path, input.request.name, count(input.request.name), c.kind, input.request.name, host_suffix(c.kind), c.kind, prev_host_limit(c.kind)],
 	)
 }
 
+# host_suffix is what KServe appends to the InferenceService's name for a
+# component's Service: -<spec.predictor.name>-predictor when the predictor
+# is named.
+host_suffix(kind) := concat("", ["-", input.rollout.predictorName, "-predictor"]) if {
+	kind == "predictor"
+	input.rollout.predictorName != ""
+} else := concat("", ["-", kind])
+
 # KServe tags every component's Knative Service latest, so the longest
-# suffix counts: -transformer is two characters longer than -predictor
-# and -explainer.
-latest_suffix := "-transformer" if {
+# suffix counts.
+latest_suffix := host_suffix("transformer") if {
 	some c in input.rollout.components
 	c.kind == "transformer"
 	c.inNew
-} else := "-predictor"
+	count(host_suffix("transformer")) > count(host_suffix("predictor"))
+} else := host_suffix("predictor")
 
 latest_host_limit := (63 - count("latest-")) - count(latest_suffix)
 
 # The prev tag goes only on the component whose traffic is split.
-prev_host_limit(kind) := ((63 - count("prev-")) - count(kind)) - 1
+prev_host_limit(kind) := (63 - count("prev-")) - count(host_suffix(kind))
 
 # KServe tags the previous revision prev whenever traffic is split, tag
 # routing or not (kserve #2428).
-prev_host_note := sprintf(" A canary of the predictor also gets the host prev-<name>-predictor..., which exceeds it past %d characters: canaries need a name of at most %d.", [prev_host_limit("predictor"), prev_host_limit("predictor")]) if {
+prev_host_note := sprintf(" A canary of the predictor also gets the host prev-<name>%s..., which exceeds it past %d characters: canaries need a name of at most %d.", [host_suffix("predictor"), prev_host_limit("predictor"), prev_host_limit("predictor")]) if {
 	count(input.request.name) > prev_host_limit("predictor")
 } else := sprintf(" A canary of the transformer also gets the host prev-<name>-transformer..., which exceeds it past %d characters: canaries of the transformer need a name of at most %d.", [prev_host_limit("transformer"), prev_host_limit("transformer")]) if {
 	latest_suffix == "-transformer"

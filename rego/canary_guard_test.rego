@@ -47,6 +47,7 @@ base_rollout := {
 	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
 	"alwaysAdmit": false,
 	"alwaysAdmitReason": "",
+	"predictorName": "",
 }
 
 # A predictor that exists before and after the update and changes nothing:
@@ -1222,6 +1223,26 @@ test_prev_host_is_the_split_components_own if {
 	])
 }
 
+test_a_named_predictor_lengthens_the_hosts if {
+	# KServe names the Service <isvc>-<spec.predictor.name>-predictor.
+	named := {"rollout": {"predictorName": "v1"}}
+	name := substring(long_name, 0, 44)
+	inp := object.union(with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name}), named)
+	fires(warn_of(inp), "tag-routing-name", [
+		sprintf("latest-%s-v1-predictor", [name]),
+		"at most 43 characters",
+	])
+	fits := object.union(with_request(create_input("Knative", [predictor(null, null, {})]), {"name": substring(long_name, 0, 43)}), named)
+	not "tag-routing-name" in rules(warn_of(fits))
+}
+
+test_a_model_entering_at_0_on_a_name_too_long_for_prev_is_warned if {
+	# KServe tags prev below 100 %, 0 included.
+	name := concat("", [long_name, "ab"]) # 49 characters
+	inp := with_request(knative_update([predictor(null, 0, model_change)]), {"name": name})
+	fires(warn_of(inp), "tag-routing-name", ["Knative cannot route this canary"])
+}
+
 test_name_of_46_characters_is_not_warned if {
 	name := substring(long_name, 0, 46)
 	inp := with_request(create_input("Knative", [predictor(null, null, {})]), {"name": name})
@@ -1449,12 +1470,20 @@ test_standard_promotion_replicas_not_warned if {
 
 test_knative_predictor_rename_is_denied if {
 	rename := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name", "spec.predictor.canaryTrafficPercent"]})
-	d := deny_of(knative_update([predictor(null, 10, rename)]))
+	named := {"rollout": {"predictorName": "v2"}}
+	d := deny_of(object.union(knative_update([predictor(null, 10, rename)]), named))
 	rules(d) == {"predictor-rename"}
 	fires(d, "predictor-rename", [
-		"spec.predictor.name changes: in Knative mode the name is part of the predictor's Knative Service (my-model-<name>-predictor)",
+		"spec.predictor.name changes to v2: in Knative mode the name is part of the predictor's Knative Service (my-model-v2-predictor)",
 		"so the model gs://models/v2 would start in a new service",
 		"Keep spec.predictor.name as it was and change the model with spec.predictor.canaryTrafficPercent",
 	])
 	count(deny_of(knative_update([predictor(null, 10, model_change)]))) == 0
+}
+
+test_knative_predictor_rename_back_to_the_default_is_warned_not_denied if {
+	undo := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name"]})
+	inp := knative_update([predictor(null, 10, undo)])
+	not "predictor-rename" in rules(deny_of(inp))
+	fires(warn_of(inp), "predictor-rename", ["spec.predictor.name is removed: the predictor moves back to the Knative Service my-model-predictor"])
 }
