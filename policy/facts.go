@@ -85,6 +85,9 @@ type Facts struct {
 	// PredictorName is the new spec.predictor.name, "" when unset. KServe
 	// names the predictor's Service <isvc>-<name>-predictor with it.
 	PredictorName string `json:"predictorName"`
+	// PredictorRenamed is true when spec.predictor.name differs between
+	// the old and the new object.
+	PredictorRenamed bool `json:"predictorRenamed"`
 }
 
 // Transition is a boolean before and after the request.
@@ -210,6 +213,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
 	f.PredictorName = newObj.Spec.Predictor.Name
+	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Override = overrideFacts(oldObj, newObj, req, s)
 	f.Step = stepFacts(oldObj, opts.Now)

@@ -832,3 +832,23 @@ func TestFacts_MetadataOthersRewriteCreatesNoRevision(t *testing.T) {
 		})
 	}
 }
+
+func TestFacts_PredictorNameAndRename(t *testing.T) {
+	named := func(name string) string {
+		if name == "" {
+			return predictorManifest(sklearnV1)
+		}
+		return predictorManifest("name: "+name, sklearnV1)
+	}
+	for _, tt := range []struct {
+		old, new    string
+		wantRenamed bool
+	}{
+		{"", "", false}, {"", "v2", true}, {"v2", "v2", false}, {"v2", "v3", true}, {"v2", "", true},
+	} {
+		f := updateFacts(t, named(tt.old), named(tt.new))
+		if f.PredictorName != tt.new || f.PredictorRenamed != tt.wantRenamed {
+			t.Errorf("%q → %q: predictorName %q renamed %v, want %q, %v", tt.old, tt.new, f.PredictorName, f.PredictorRenamed, tt.new, tt.wantRenamed)
+		}
+	}
+}

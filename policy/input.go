@@ -31,7 +31,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "canaryEntriesAccepted", "predictorName",
+	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 }
@@ -190,6 +190,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("alwaysAdmitReason", b.str(f.AlwaysAdmitReason)),
 		b.item("canaryEntriesAccepted", boolean(f.CanaryEntriesAccepted)),
 		b.item("predictorName", b.str(f.PredictorName)),
+		b.item("predictorRenamed", boolean(f.PredictorRenamed)),
 	)
 }
 

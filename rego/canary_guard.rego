@@ -292,12 +292,12 @@ revision_desc(r) := "(unknown: status has none)" if r == ""
 # only with a new storage URI, so it always brings a new model.
 deny contains {"rule": "predictor-rename", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
-	input.rollout.revisionChanged == true
+	input.rollout.predictorRenamed == true
+	input.rollout.operation == "UPDATE"
+	input.rollout.predictorName != ""
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.kind == "predictor"
-	"spec.predictor.name" in c.changedFields
-	input.rollout.predictorName != ""
 	msg := sprintf(
 		"%s.name changes to %s: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s; the name promotes spec.canary[] entries in Standard mode only.",
 		[c.path, input.rollout.predictorName, input.request.name, input.rollout.predictorName, model_desc(c.newModel), field(c)],
@@ -308,12 +308,12 @@ deny contains {"rule": "predictor-rename", "msg": msg} if {
 # a rename made before (in warn mode, under an override) can be undone.
 warn contains {"rule": "predictor-rename", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
-	input.rollout.revisionChanged == true
+	input.rollout.predictorRenamed == true
+	input.rollout.operation == "UPDATE"
 	input.rollout.predictorName == ""
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.kind == "predictor"
-	"spec.predictor.name" in c.changedFields
 	msg := sprintf(
 		"%s.name is removed: the predictor moves back to the Knative Service %s-predictor, whose latest revision (model %s) takes all of its traffic once ready, without a canary.",
 		[c.path, input.request.name, model_desc(c.newModel)],

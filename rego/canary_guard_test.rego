@@ -48,6 +48,7 @@ base_rollout := {
 	"alwaysAdmit": false,
 	"alwaysAdmitReason": "",
 	"predictorName": "",
+	"predictorRenamed": false,
 }
 
 # A predictor that exists before and after the update and changes nothing:
@@ -1470,7 +1471,7 @@ test_standard_promotion_replicas_not_warned if {
 
 test_knative_predictor_rename_is_denied if {
 	rename := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name", "spec.predictor.canaryTrafficPercent"]})
-	named := {"rollout": {"predictorName": "v2"}}
+	named := {"rollout": {"predictorName": "v2", "predictorRenamed": true}}
 	d := deny_of(object.union(knative_update([predictor(null, 10, rename)]), named))
 	rules(d) == {"predictor-rename"}
 	fires(d, "predictor-rename", [
@@ -1483,7 +1484,7 @@ test_knative_predictor_rename_is_denied if {
 
 test_knative_predictor_rename_back_to_the_default_is_warned_not_denied if {
 	undo := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name"]})
-	inp := knative_update([predictor(null, 10, undo)])
+	inp := object.union(knative_update([predictor(null, 10, undo)]), {"rollout": {"predictorRenamed": true}})
 	not "predictor-rename" in rules(deny_of(inp))
 	fires(warn_of(inp), "predictor-rename", ["spec.predictor.name is removed: the predictor moves back to the Knative Service my-model-predictor"])
 }
