@@ -342,7 +342,10 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	if knative && settings.OnModelChange == OnModelChangeInject && req.Operation == OperationUpdate {
 		for i := range facts.Components {
 			c := &facts.Components[i]
-			if !needsInjection(c, settings) {
+			// A renamed predictor moves to another Knative Service, where
+			// the split would name a revision of the old one (Knative
+			// refuses it): predictor-rename speaks for it.
+			if !needsInjection(c, settings) || c.Kind == KindPredictor && facts.PredictorRenamed {
 				continue
 			}
 			m.Injected = append(m.Injected, c.ID)

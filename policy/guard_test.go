@@ -651,3 +651,27 @@ func TestValidate_AuditModeShowsTheClientNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestMutate_NoCanaryInjectedOnARenamedPredictor(t *testing.T) {
+	// A renamed predictor moves to another Knative Service: a percent
+	// would split toward a revision of the old one.
+	g := newGuard(t, "")
+	named := strings.Replace(stableV1, "  predictor:\n", "  predictor:\n    name: v1\n", 1)
+	for _, tc := range []struct{ name, old, new string }{
+		{"name removed", named, newModelNoCanary},
+		{"name set", stableV1, strings.Replace(newModelNoCanary, "  predictor:\n", "  predictor:\n    name: v2\n", 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := g.Mutate(context.Background(), update(t, tc.old, tc.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Injected) > 0 {
+				t.Errorf("injected %v, want none", m.Injected)
+			}
+		})
+	}
+	if m, err := g.Mutate(context.Background(), update(t, stableV1, newModelNoCanary)); err != nil || len(m.Injected) != 1 {
+		t.Errorf("without a rename: injected %v (%v), want the predictor", m.Injected, err)
+	}
+}

@@ -108,6 +108,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.modelChanged
 	c.newPercent == null
 	not mid_rollout_denied(c)
+	not renames_service(c)
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -124,6 +125,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	valid_percent(c.newPercent)
 	not entry_ok(c)
 	not mid_rollout_denied(c)
+	not renames_service(c)
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -304,6 +306,13 @@ deny contains {"rule": "predictor-rename", "msg": msg} if {
 	)
 }
 
+# A predictor whose name changes moves to another Knative Service, where
+# no percent makes a canary: predictor-rename speaks for it.
+renames_service(c) if {
+	c.kind == "predictor"
+	input.rollout.predictorRenamed == true
+}
+
 # Removing the name goes back to the default service: admitted, so that
 # a rename made before (in warn mode, under an override) can be undone.
 warn contains {"rule": "predictor-rename", "msg": msg} if {
@@ -315,10 +324,20 @@ warn contains {"rule": "predictor-rename", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.kind == "predictor"
 	msg := sprintf(
-		"%s.name is removed: the predictor moves back to the Knative Service %s-predictor, whose latest revision (model %s) takes all of its traffic once ready, without a canary.",
-		[c.path, input.request.name, model_desc(c.newModel)],
+		"%s.name is removed: the predictor moves back to the Knative Service %s-predictor, whose latest revision (model %s) takes all of its traffic once ready, without a canary. %s",
+		[c.path, input.request.name, model_desc(c.newModel), rename_percent_note(c)],
 	)
 }
+
+# KServe would split the new service's traffic with the last rolled-out
+# revision, which belongs to the old service: Knative refuses that route.
+rename_percent_note(c) := sprintf(
+	"Remove %s in the same update: a split would name a revision of the old service, which Knative refuses.",
+	[field(c)],
+) if {
+	c.newPercent != null
+	c.newPercent != 100
+} else := "Leave canaryTrafficPercent unset until the next model change."
 
 warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
@@ -407,7 +426,7 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	c.modelChanged
 	c.promotedCanary == ""
 	msg := sprintf(
-		"%s: the model %s by a rolling update of all replicas; KServe accepts no spec.canary[] entry beside a predictor without a model or a STORAGE_URI env, so Standard mode has no canary for it.",
+		"%s: the model %s by a rolling update of all replicas; no spec.canary[] entry can bring it in (KServe accepts none beside a predictor without a model or a STORAGE_URI env, and merges each entry over the stable predictor, so an entry cannot turn a model into a custom container or back), so Standard mode has no canary for it.",
 		[c.path, change_desc(c)],
 	)
 }
@@ -760,10 +779,10 @@ override_next_step(g) := "No override groups are configured here: follow the rul
 	count(g) == 0
 } else := sprintf("Ask a member of %s.", [concat(", ", g)])
 
-# After the comparisons OPA's index uses, a lower bound of the host
-# limits comes first, so that almost every name stops there: every limit
-# is at most 45 less the length of spec.predictor.name, or 44 (46 for
-# prev-) with a transformer.
+# After the comparisons OPA's index uses, a bound below every host limit
+# comes first, so that almost every name stops there: a name over a limit
+# is, with the length of spec.predictor.name added, over 43 (latest-) and
+# over 45 (prev-).
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "CREATE"
 	input.rollout.deploymentMode == "Knative"

@@ -650,7 +650,7 @@ test_standard_custom_predictor_without_storage_uri_is_warned_not_denied if {
 	count(deny_of(no_entries)) == 0
 	fires(warn_of(no_entries), "standard-no-canary", [
 		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
-		"KServe accepts no spec.canary[] entry beside a predictor without a model or a STORAGE_URI env",
+		"no spec.canary[] entry can bring it in (KServe accepts none beside a predictor without a model or a STORAGE_URI env",
 	])
 }
 
@@ -1484,7 +1484,14 @@ test_knative_predictor_rename_is_denied if {
 
 test_knative_predictor_rename_back_to_the_default_is_warned_not_denied if {
 	undo := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name"]})
-	inp := object.union(knative_update([predictor(null, 10, undo)]), {"rollout": {"predictorRenamed": true}})
-	not "predictor-rename" in rules(deny_of(inp))
-	fires(warn_of(inp), "predictor-rename", ["spec.predictor.name is removed: the predictor moves back to the Knative Service my-model-predictor"])
+	renamed := {"rollout": {"predictorRenamed": true}}
+	inp := object.union(knative_update([predictor(null, null, undo)]), renamed)
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "predictor-rename", [
+		"spec.predictor.name is removed: the predictor moves back to the Knative Service my-model-predictor",
+		"Leave canaryTrafficPercent unset",
+	])
+	with_percent := object.union(knative_update([predictor(null, 10, undo)]), renamed)
+	count(deny_of(with_percent)) == 0
+	fires(warn_of(with_percent), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
 }
