@@ -229,13 +229,13 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 // no revision: taken for a model change, the percent injected on it would
 // send traffic back to the previous model.
 func spellsOutSelection(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
-	sameRuntime := equalStringPtr(o.Runtime, n.Runtime) ||
+	sameRuntime := equalPtr(o.Runtime, n.Runtime) ||
 		o.Runtime == nil && n.Runtime != nil && selectedRuntime != "" && *n.Runtime == selectedRuntime
 	op, np := servedProtocol(o), servedProtocol(n)
-	sameProtocol := equalProtocolPtr(o.ProtocolVersion, n.ProtocolVersion) ||
+	sameProtocol := equalPtr(o.ProtocolVersion, n.ProtocolVersion) ||
 		op != "" && op == np
 	return sameRuntime && sameProtocol &&
-		(!equalStringPtr(o.Runtime, n.Runtime) || !equalProtocolPtr(o.ProtocolVersion, n.ProtocolVersion))
+		(!equalPtr(o.Runtime, n.Runtime) || !equalPtr(o.ProtocolVersion, n.ProtocolVersion))
 }
 
 // servedProtocol is the protocol m is served with when KServe can tell
@@ -249,14 +249,6 @@ func servedProtocol(m *v1beta1.ModelSpec) constants.InferenceServiceProtocol {
 		return constants.ProtocolV1
 	}
 	return ""
-}
-
-func equalStringPtr(a, b *string) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
-}
-
-func equalProtocolPtr(a, b *constants.InferenceServiceProtocol) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // compareTransformers compares two transformer specs.
@@ -335,7 +327,7 @@ func onlyPercentDiffers[T any](d *diff, prefix string, o, n *T, op, np **int64) 
 // differ in nothing but their canary percent.
 func percentDiff(prefix string, oldPct, newPct *int64) diff {
 	var d diff
-	if !equalPercent(oldPct, newPct) {
+	if !equalPtr(oldPct, newPct) {
 		d.add(prefix, "canaryTrafficPercent")
 	}
 	return d

@@ -403,7 +403,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.ModelChanged = d.model
 			c.RevisionChanged = true
 		}
-		c.PercentChanged = !equalPercent(c.OldPercent, c.NewPercent)
+		c.PercentChanged = !equalPtr(c.OldPercent, c.NewPercent)
 		c.setCanaryStatus(oldObj)
 		out = append(out, c)
 	}
@@ -520,7 +520,7 @@ func (c *ComponentFacts) setDiff(d diff) {
 func (c *ComponentFacts) setKnativePercents(oldPct, newPct *int64) {
 	c.OldPercent, c.NewPercent = oldPct, newPct
 	c.OldEffectivePercent, c.NewEffectivePercent = effectivePercent(oldPct), effectivePercent(newPct)
-	c.PercentChanged = c.InOld && !equalPercent(oldPct, newPct)
+	c.PercentChanged = c.InOld && !equalPtr(oldPct, newPct)
 	c.CanaryInProgress = c.InOld && oldPct != nil && *oldPct > 0 && *oldPct < 100
 }
 
@@ -842,7 +842,8 @@ func effectivePercent(p *int64) int64 {
 	return *p
 }
 
-func equalPercent(a, b *int64) bool {
+// equalPtr reports whether two optional values are both unset or equal.
+func equalPtr[T comparable](a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
