@@ -302,6 +302,29 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("stored spec.canary = %+v, want one entry at 35", isvc.Spec.Canary)
 		}
 		s.waitDeployment(constants.PredictorServiceName(s.name, "v2"))
+
+		// A promotion that keeps the stable's name, the one KServe allows
+		// for any model change: the stable Deployment rolls to the model
+		// the canary ran, and the entry's Deployment goes.
+		for _, step := range []int32{60, 85} {
+			s.admitted(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p",
+				fmt.Sprintf(`[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":%d}]`, step)), fmt.Sprintf("spec.canary[0].trafficPercent → %d", step))
+			s.waitStatus(fmt.Sprintf("canary v2 is ready at %d %%", step), func(isvc *kservev1beta1.InferenceService) (bool, string) {
+				cs := isvc.Status.CanaryStatuses
+				return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == step, fmt.Sprintf("canaryStatuses %+v", cs)
+			})
+		}
+		s.admitted(s.patch(`{"spec":{"canary":null,"predictor":{"model":{"storageUri":"`+modelURI(2)+`"}}}}`),
+			"promoting v2 at 85 % by taking the predictor it ran, without a rename")
+		waitUntil(t, ctx, time.Minute, "the stable Deployment serves the promoted model and the entry's is gone", func() (bool, string) {
+			d := &appsv1.Deployment{}
+			if err := c.Client().Get(ctx, types.NamespacedName{Namespace: s.ns, Name: constants.PredictorServiceName(s.name)}, d); err != nil {
+				return false, err.Error()
+			}
+			got := d.Spec.Template.Annotations[constants.StorageInitializerSourceUriInternalAnnotationKey]
+			err := c.Client().Get(ctx, types.NamespacedName{Namespace: s.ns, Name: constants.PredictorServiceName(s.name, "v2")}, &appsv1.Deployment{})
+			return got == modelURI(2) && apierrors.IsNotFound(err), fmt.Sprintf("stable serves %q; entry's Deployment: %v", got, err)
+		})
 	})
 
 	// 9b. Standard mode: KServe runs an entry on replicas taken from the
