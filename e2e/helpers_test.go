@@ -118,6 +118,23 @@ func (s *scenario) setPercent(p string, extra ...string) answer {
 	return s.patch(`{"spec":{"predictor":{"canaryTrafficPercent":`+p+`}}}`, extra...)
 }
 
+// setEntryPercent sets the trafficPercent of the first spec.canary[] entry.
+func (s *scenario) setEntryPercent(p int32) answer {
+	s.t.Helper()
+	return s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p",
+		fmt.Sprintf(`[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":%d}]`, p))
+}
+
+// waitEntryReady waits until the status has the only spec.canary[] entry,
+// name, ready at percent p.
+func (s *scenario) waitEntryReady(name string, p int32) {
+	s.t.Helper()
+	s.waitStatus(fmt.Sprintf("canary %s is ready at %d %%", name, p), func(isvc *kservev1beta1.InferenceService) (bool, string) {
+		cs := isvc.Status.CanaryStatuses
+		return len(cs) == 1 && cs[0].Name == name && cs[0].Ready && cs[0].TrafficPercent == p, fmt.Sprintf("canaryStatuses %+v", cs)
+	})
+}
+
 // changeModel sets the predictor's storageUri, leaving the percent alone.
 func (s *scenario) changeModel(uri string, extra ...string) answer {
 	s.t.Helper()

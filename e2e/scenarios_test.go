@@ -293,10 +293,10 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("stable Deployment %s serves %q, want %q", stable.Name, got, modelURI(1))
 		}
 
-		s.denied(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p", `[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":60}]`),
+		s.denied(s.setEntryPercent(60),
 			"spec.canary[0].trafficPercent 10 → 60", deniedByGuard,
 			"[max-step] spec.canary[0].trafficPercent (canary v2) 10 → 60 rises by 50; at most 25 per update. Set 35 now, or remove the entry to roll back.")
-		s.admitted(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p", `[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":35}]`),
+		s.admitted(s.setEntryPercent(35),
 			"spec.canary[0].trafficPercent 10 → 35")
 		if isvc := s.get(); len(isvc.Spec.Canary) != 1 || isvc.Spec.Canary[0].TrafficPercent != 35 {
 			t.Errorf("stored spec.canary = %+v, want one entry at 35", isvc.Spec.Canary)
@@ -307,12 +307,8 @@ func TestScenarios(t *testing.T) {
 		// for any model change: the stable Deployment rolls to the model
 		// the canary ran, and the entry's Deployment goes.
 		for _, step := range []int32{60, 85} {
-			s.admitted(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p",
-				fmt.Sprintf(`[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":%d}]`, step)), fmt.Sprintf("spec.canary[0].trafficPercent → %d", step))
-			s.waitStatus(fmt.Sprintf("canary v2 is ready at %d %%", step), func(isvc *kservev1beta1.InferenceService) (bool, string) {
-				cs := isvc.Status.CanaryStatuses
-				return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == step, fmt.Sprintf("canaryStatuses %+v", cs)
-			})
+			s.admitted(s.setEntryPercent(step), fmt.Sprintf("spec.canary[0].trafficPercent → %d", step))
+			s.waitEntryReady("v2", step)
 		}
 		s.admitted(s.patch(`{"spec":{"canary":null,"predictor":{"model":{"storageUri":"`+modelURI(2)+`"}}}}`),
 			"promoting v2 at 85 % by taking the predictor it ran, without a rename")
@@ -346,12 +342,9 @@ func TestScenarios(t *testing.T) {
 			"the stable predictor's minimum drops from 4 to 3 replicas", "To keep 4, set spec.predictor.minReplicas: 5 in the same update.")
 		s.waitMinReplicas(canary, 1)
 		s.waitMinReplicas(stable, 3)
-		s.waitStatus("canary v2 is ready at 10 %", func(isvc *kservev1beta1.InferenceService) (bool, string) {
-			cs := isvc.Status.CanaryStatuses
-			return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == 10, fmt.Sprintf("canaryStatuses %+v", cs)
-		})
+		s.waitEntryReady("v2", 10)
 
-		a = s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p", `[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":35}]`)
+		a = s.setEntryPercent(35)
 		s.admitted(a, "spec.canary[0].trafficPercent 10 → 35")
 		s.warned(a, "spec.canary[0].trafficPercent 10 → 35",
 			guardWarning+"[standard-stable-replicas] spec.predictor: the spec.canary[] entries would run 2 replicas (v2 1 → 2)",
@@ -370,13 +363,8 @@ func TestScenarios(t *testing.T) {
 		// its Deployment becomes the stable one, which needs 5, while
 		// KServe deletes the old stable's.
 		for _, step := range []int32{60, 75} {
-			what := fmt.Sprintf("spec.canary[0].trafficPercent → %d", step)
-			s.admitted(s.kubectl("patch", "inferenceservice", s.name, "--type=json", "-p",
-				fmt.Sprintf(`[{"op":"replace","path":"/spec/canary/0/trafficPercent","value":%d}]`, step)), what)
-			s.waitStatus(fmt.Sprintf("canary v2 is ready at %d %%", step), func(isvc *kservev1beta1.InferenceService) (bool, string) {
-				cs := isvc.Status.CanaryStatuses
-				return len(cs) == 1 && cs[0].Ready && cs[0].TrafficPercent == step, fmt.Sprintf("canaryStatuses %+v", cs)
-			})
+			s.admitted(s.setEntryPercent(step), fmt.Sprintf("spec.canary[0].trafficPercent → %d", step))
+			s.waitEntryReady("v2", step)
 		}
 		s.waitMinReplicas(canary, 4)
 		a = s.patch(`{"spec":{"canary":null,"predictor":{"name":"v2","model":{"storageUri":"` + modelURI(2) + `"}}}}`)
