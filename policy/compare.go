@@ -204,9 +204,18 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// Resources left out of model{} are not refilled: KServe's defaulter
 		// moves a framework block into model{} before defaulting, and
 		// ModelSpec.Default sets nothing, so stored ones are the user's.
-		if spellsOutSelection(o.Model, n.Model, selectedRuntime) {
+		spelled := spellsOutSelection(o.Model, n.Model, selectedRuntime)
+		pinned := namesRuntimeInUse(o.Model, n.Model, selectedRuntime) &&
+			o.Model.ModelFormat.Name == n.Model.ModelFormat.Name &&
+			!equalPtr(o.Model.ModelFormat.Version, n.Model.ModelFormat.Version)
+		if spelled || pinned {
 			m := *n.Model
-			m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
+			if spelled {
+				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
+			}
+			if pinned {
+				m.ModelFormat.Version = o.Model.ModelFormat.Version
+			}
 			n.Model = &m
 		}
 		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
@@ -236,6 +245,20 @@ func spellsOutSelection(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		op != "" && op == np
 	return sameRuntime && sameProtocol &&
 		(!equalPtr(o.Runtime, n.Runtime) || !equalPtr(o.ProtocolVersion, n.ProtocolVersion))
+}
+
+// namesRuntimeInUse reports whether n names the runtime o runs on: the
+// same one o names, or the one KServe auto-selected for o. Beside a named
+// runtime, modelFormat.version steers nothing: KServe reads it only to
+// auto-select a runtime and to check the named one lists the format
+// (RuntimeSupportsModel), and copies it into no pod template. Pinning or
+// changing it there makes no revision.
+func namesRuntimeInUse(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	if n.Runtime == nil {
+		return false
+	}
+	return equalPtr(o.Runtime, n.Runtime) ||
+		o.Runtime == nil && selectedRuntime != "" && *n.Runtime == selectedRuntime
 }
 
 // servedProtocol is the protocol m is served with when KServe can tell
