@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -70,7 +69,7 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	metrics  *Metrics
-	certs    *certwatcher.CertWatcher
+	certs    *servingCert
 	draining atomic.Bool
 	// fingerprint of the files behind the loaded policy and config.
 	fingerprint string
@@ -106,15 +105,15 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	logPolicyWarnings(log, p)
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
-	if s.certs, err = certwatcher.New(certFile, keyFile); err != nil {
-		return nil, fmt.Errorf("loading serving certificate from %s: %w", opts.CertDir, err)
-	}
-	s.certs.RegisterCallback(func(cert tls.Certificate) {
+	loaded := func(cert tls.Certificate) {
 		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
 			s.metrics.CertificateLoaded(leaf.NotAfter)
 			log.Info("serving certificate loaded", "notAfter", leaf.NotAfter, "serial", leaf.SerialNumber.String())
 		}
-	})
+	}
+	if s.certs, err = newServingCert(certFile, keyFile, watchCertFiles, loaded, log); err != nil {
+		return nil, fmt.Errorf("loading serving certificate from %s: %w", opts.CertDir, err)
+	}
 	return s, nil
 }
 
