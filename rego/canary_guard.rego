@@ -151,11 +151,31 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	)
 }
 
-# The next step, now, unless the canary-not-ready rule refuses it too.
-next_step_desc(c) := sprintf("Once the canary is ready, set %d", [next_step(c.oldEffectivePercent)]) if {
+# The next step, now, unless the canary-not-ready or step-interval rule
+# refuses it too: then when it will be admitted.
+next_step_desc(c) := sprintf("Once the canary is ready, and at or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
+	step_interval_pending
+} else := sprintf("Once the canary is ready, set %d", [next_step(c.oldEffectivePercent)]) if {
+	input.config.requireReadyCanary == true
+	c.canaryReady == "false"
+} else := sprintf("At or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
+	step_interval_pending
 } else := sprintf("Set %d now", [next_step(c.oldEffectivePercent)])
+
+# A rise now comes sooner than minStepIntervalSeconds after the last step.
+step_interval_pending if {
+	input.config.minStepIntervalSeconds > 0
+	input.rollout.step.secondsSinceLastStep >= 0
+	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
+}
+
+# The earliest time the next rise is admitted (RFC 3339, UTC).
+next_step_at := time.format([
+	time.parse_rfc3339_ns(input.rollout.step.lastStepAt) + (input.config.minStepIntervalSeconds * 1000000000),
+	"UTC", "2006-01-02T15:04:05Z07:00",
+])
 
 # How to roll a component back: a Standard-mode entry is removed.
 roll_back_hint(c) := "remove the entry to roll back" if c.kind == "canary"
@@ -230,12 +250,11 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
 	some i in rising_components
 	c := input.rollout.components[i]
-	next_ns := time.parse_rfc3339_ns(input.rollout.step.lastStepAt) + (input.config.minStepIntervalSeconds * 1000000000)
 	msg := sprintf(
 		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or %s.",
 		[
 			field(c), pct(c.oldPercent), pct(c.newPercent), input.rollout.step.secondsSinceLastStep,
-			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, time.format([next_ns, "UTC", "2006-01-02T15:04:05Z07:00"]),
+			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, next_step_at,
 			roll_back_hint(c),
 		],
 	)

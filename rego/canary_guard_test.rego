@@ -492,6 +492,41 @@ test_lowering_before_step_interval_is_allowed if {
 	count(deny_of(interval_update([predictor(35, 10, {})], 5, 600))) == 0
 }
 
+# A jump before the interval is up: max-step's next step must not say
+# "now" while step-interval refuses any rise until later.
+test_max_step_next_step_waits_for_step_interval if {
+	d := deny_of(interval_update([predictor(10, 60, {})], 120, 600))
+	rules(d) == {"max-step", "step-interval"}
+	fires(d, "max-step", ["At or after 2026-11-25T12:05:00Z, set 35, or 0 to roll back."])
+	not fires(d, "max-step", ["now"])
+	fires(d, "step-interval", ["Raise it at or after 2026-11-25T12:05:00Z"])
+}
+
+test_max_step_next_step_waits_for_ready_canary_and_step_interval if {
+	d := deny_of(interval_update([predictor(10, 60, not_ready)], 120, 600))
+	fires(d, "max-step", ["Once the canary is ready, and at or after 2026-11-25T12:05:00Z, set 35, or 0 to roll back."])
+}
+
+test_standard_max_step_next_step_waits_for_step_interval if {
+	inp := make_input(
+		{
+			"deploymentMode": "Standard",
+			"components": [standard_predictor({}), canary_entry("v2", 0, 10, 60, {})],
+			"step": {"lastStepAt": "2026-11-25T12:00:00Z", "secondsSinceLastStep": 60},
+		},
+		{"minStepIntervalSeconds": 300},
+	)
+	d := deny_of(inp)
+	rules(d) == {"max-step", "step-interval"}
+	fires(d, "max-step", ["At or after 2026-11-25T12:05:00Z, set 35, or remove the entry to roll back."])
+}
+
+test_max_step_next_step_is_now_once_step_interval_is_up if {
+	d := deny_of(interval_update([predictor(10, 60, {})], 600, 600))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", ["Set 35 now"])
+}
+
 # --- Knative: a model change during a canary -------------------------------------
 
 mid_rollout_change := object.union(model_change, {"newModel": "gs://models/v3"})
