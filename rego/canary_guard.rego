@@ -86,10 +86,35 @@ deny contains {"rule": "percent-range", "msg": msg} if {
 	c.newPercent != null
 	outside_percent(c.newPercent)
 	msg := sprintf(
-		"%s %d is outside 0..100; Knative would reject it and leave traffic where it is. Set a value from 0 to 100 (0 rolls back).",
-		[field(c), c.newPercent],
+		"%s %d is outside 0..100; Knative would reject it and leave traffic where it is. %s",
+		[field(c), c.newPercent, range_next_step(c)],
 	)
 }
+
+# What the other rules admit in place of an out-of-range percent: the
+# initial percent for a new model, the next step of a running canary.
+range_next_step(c) := sprintf(
+	"A new model may enter with at most %d %%: set %s: %d (or less).",
+	[input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
+) if {
+	c.inOld
+	c.modelChanged
+	not mid_rollout_denied(c)
+	not renames_service(c)
+} else := sprintf("%s, %s.", [next_step_desc(c), roll_back_desc(c.oldEffectivePercent)]) if {
+	c.inOld
+	c.modelChanged == false
+	c.oldEffectivePercent < 100
+} else := "Remove it to keep all traffic on the current model, or set 0 to roll back." if {
+	c.inOld
+	c.modelChanged == false
+} else := sprintf("Leave it %s and the model as it was.", [keep_percent_desc(c.oldPercent)]) if {
+	c.inOld
+} else := "Set a value from 0 to 100."
+
+keep_percent_desc(p) := "unset" if p == null
+
+else := sprintf("at %d", [p])
 
 valid_percent(p) if {
 	p >= 0

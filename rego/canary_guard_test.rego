@@ -309,13 +309,27 @@ test_percent_above_100_is_denied if {
 	fires(d, "percent-range", [
 		"spec.predictor.canaryTrafficPercent 150 is outside 0..100",
 		"Knative would reject it",
-		"Set a value from 0 to 100 (0 rolls back)",
+		"Set 35 now, or 0 to roll back.",
 	])
 }
 
 test_negative_percent_is_denied if {
 	d := deny_of(knative_update([predictor(10, -5, {})]))
-	fires(d, "percent-range", ["canaryTrafficPercent -5 is outside 0..100"])
+	fires(d, "percent-range", ["canaryTrafficPercent -5 is outside 0..100", "Set 35 now, or 0 to roll back."])
+}
+
+# The value to set instead is one the other rules admit: not "0 to 100"
+# when max-step, canary-not-ready or initial-percent would refuse most of it.
+test_percent_range_names_what_the_other_rules_admit if {
+	fires(deny_of(knative_update([predictor(10, 150, not_ready)])), "percent-range", ["Once the canary is ready, set 35, or 0 to roll back."])
+	fires(deny_of(knative_update([predictor(0, 150, {})])), "percent-range", ["Set 25 now, or leave it at 0."])
+	fires(deny_of(knative_update([predictor(null, 150, model_change)])), "percent-range", [
+		"A new model may enter with at most 10 %: set spec.predictor.canaryTrafficPercent: 10 (or less).",
+	])
+	fires(deny_of(knative_update([predictor(null, 150, {})])), "percent-range", ["Remove it to keep all traffic on the current model, or set 0 to roll back."])
+	inp := knative_update_with([predictor(35, 150, mid_rollout_change)], {"midRolloutModelChange": "deny"})
+	fires(deny_of(inp), "percent-range", ["Leave it at 35 and the model as it was."])
+	fires(deny_of(inp), "mid-rollout", ["Promote it or roll it back"])
 }
 
 test_negative_percent_after_promotion_is_only_a_range_denial if {
