@@ -321,6 +321,11 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.canaryInProgress
+
+	# Only when the new model re-enters as a canary: above the initial
+	# percent canary-required or initial-percent refuses it, and at 100 %
+	# prev would keep nothing.
+	entry_ok(c)
 	msg := sprintf(
 		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
 		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],

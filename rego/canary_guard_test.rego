@@ -801,10 +801,20 @@ test_standard_promotion_before_step_interval_is_denied if {
 	rules(deny_of(inp)) == {"step-interval"}
 }
 
-test_mid_rollout_restart_without_percent_reads_well if {
-	inp := knative_update([predictor(35, null, model_change)])
-	w := warn_of(inp)
-	fires(w, "mid-rollout-restart", ["it re-enters at 100 % (no canaryTrafficPercent)"])
+# A new model mid-rollout that does not enter as a canary is refused
+# (canary-required, initial-percent): no warning says it "re-enters at
+# 100 %" or 35 % with "prev stays on" the stable revision.
+test_mid_rollout_restart_is_not_warned_beside_a_refused_entry if {
+	every new in [null, 100, 35] {
+		inp := knative_update_with([predictor(35, new, model_change)], {"onModelChange": "deny"})
+		count(deny_of(inp)) == 1
+		not "mid-rollout-restart" in rules(warn_of(inp))
+	}
+}
+
+test_mid_rollout_restart_is_warned_at_0 if {
+	w := warn_of(knative_update([predictor(35, 0, model_change)]))
+	fires(w, "mid-rollout-restart", ["it re-enters at 0 %", "prev stays on my-model-predictor-00001"])
 }
 
 test_added_component_with_percent_out_of_range_is_denied if {
