@@ -399,10 +399,19 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent < 100
 	c.newPercent >= 0
 	msg := sprintf(
-		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). Remove the field to keep all traffic on the current model.",
-		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(c.previousRevision)],
+		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
+		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(c.previousRevision), back_to_current(c)],
 	)
 }
+
+# Once the lower percent is in place, removing the field again is a rise
+# to 100 like any other: max-step caps it.
+back_to_current(c) := "Remove the field to keep all traffic on the current model." if {
+	c.newPercent >= promotion_floor
+} else := sprintf(
+	"To keep all traffic on the current model, leave the field unset; once this is applied, going back to 100 %% is a rise of at most %d per update: set %d next.",
+	[input.config.maxStepPercent, next_step(c.newPercent)],
+)
 
 # --- Standard mode -----------------------------------------------------------
 

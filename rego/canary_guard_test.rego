@@ -607,8 +607,19 @@ test_percent_set_without_revision_after_promotion_is_warned if {
 	fires(w, "traffic-to-previous", [
 		"spec.predictor.canaryTrafficPercent set to 10 with no model change after a full promotion",
 		"90 % of traffic goes back to the previous model (revision my-model-predictor-00000)",
-		"Remove the field",
+		"To keep all traffic on the current model, leave the field unset",
+		"going back to 100 % is a rise of at most 25 per update: set 35 next.",
 	])
+}
+
+# Removing the field again after this update is a rise max-step caps:
+# the warning offers it only where max-step admits it.
+test_traffic_to_previous_way_back_is_one_max_step_admits if {
+	fires(warn_of(knative_update([predictor(null, 80, {})])), "traffic-to-previous", ["Remove the field to keep all traffic on the current model."])
+	fires(warn_of(knative_update([predictor(null, 75, {})])), "traffic-to-previous", ["Remove the field"])
+	not fires(warn_of(knative_update([predictor(null, 60, {})])), "traffic-to-previous", ["Remove the field"])
+	fires(deny_of(knative_update([predictor(60, null, {})])), "max-step", ["Set 85 now"])
+	count(deny_of(knative_update([predictor(75, null, {})]))) == 0
 }
 
 test_percent_set_to_100_without_revision_is_not_warned if {
