@@ -350,9 +350,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			}
 			m.Injected = append(m.Injected, c.ID)
 			m.Patches = append(m.Patches, PatchOp{Op: "add", Path: "/" + jsonPointer(c.Path) + "/canaryTrafficPercent", Value: settings.InitialCanaryPercent})
-			m.Warnings = append(m.Warnings, Violation{Rule: "canary-injected", Msg: fmt.Sprintf(
-				"%s: the model %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
-				c.Path, changeText(c), c.Path, settings.InitialCanaryPercent, percentText(c.NewPercent), settings.MaxStepPercent)})
+			m.Warnings = append(m.Warnings, Violation{Rule: "canary-injected", Msg: injectedText(c, settings)})
 			inj := settings.InitialCanaryPercent
 			c.NewPercent, c.NewEffectivePercent = &inj, inj
 		}
@@ -383,6 +381,28 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 		m.Patches, m.Injected = nil, nil
 	}
 	return m, nil
+}
+
+// injectedText is the canary-injected warning. A warn-mode namespace is
+// not patched, so there it says what enforce mode would set, and no next
+// step for a percent the object does not have.
+func injectedText(c *ComponentFacts, s *Settings) string {
+	if s.Enforcement == EnforcementWarn {
+		return fmt.Sprintf(
+			"%s: the model %s; in enforce mode %s.canaryTrafficPercent would be set to %d (it is %s) so that it enters as a canary. Here it enters with %s of traffic; to canary it, set %s.canaryTrafficPercent: %d in this update.",
+			c.Path, changeText(c), c.Path, s.InitialCanaryPercent, percentText(c.NewPercent), shareText(c.NewPercent), c.Path, s.InitialCanaryPercent)
+	}
+	return fmt.Sprintf(
+		"%s: the model %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
+		c.Path, changeText(c), c.Path, s.InitialCanaryPercent, percentText(c.NewPercent), s.MaxStepPercent)
+}
+
+// shareText is the traffic share a percent gives the latest revision.
+func shareText(p *int64) string {
+	if p == nil {
+		return "100 %"
+	}
+	return strconv.FormatInt(*p, 10) + " %"
 }
 
 // maxTagRoutingName is the longest InferenceService name whose tag-routing

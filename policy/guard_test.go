@@ -435,6 +435,16 @@ func TestMutate_WarnModeSaysWhatItWouldDoAndChangesNothing(t *testing.T) {
 	if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0].Msg, "not applied") {
 		t.Errorf("warnings = %v, want the injection it would have made", m.Warnings)
 	}
+	// Nothing was set: no next step for a percent the object does not
+	// have ("remove the field to promote"), and the share it does get.
+	for _, tt := range []struct{ bad, want string }{
+		{"remove the field", "would be set to 10 (it is absent)"},
+		{"set to 10 (was absent)", "Here it enters with 100 % of traffic; to canary it, set spec.predictor.canaryTrafficPercent: 10 in this update."},
+	} {
+		if msg := m.Warnings[0].Msg; strings.Contains(msg, tt.bad) || !strings.Contains(msg, tt.want) {
+			t.Errorf("warning %q: want %q, not %q", msg, tt.want, tt.bad)
+		}
+	}
 }
 
 func TestMutate_StepIntervalStampsEachStep(t *testing.T) {
