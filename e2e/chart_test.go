@@ -318,6 +318,8 @@ func TestChartSchema(t *testing.T) {
 		{"bad failure policy", []string{"--set", "webhook.validating.failurePolicy=Never"}, "/webhook/validating/failurePolicy"},
 		{"bad duration", []string{"--set", "certs.selfManaged.renewBefore=15d"}, "/certs/selfManaged/renewBefore"},
 		{"policy file name", []string{"--set", "policies.team\\.txt=x"}, "'team.txt' does not match pattern"},
+		{"budget not a percentage", []string{"--set", "podDisruptionBudget.minAvailable=abc"}, "/podDisruptionBudget/minAvailable"},
+		{"shutdown delay that stalls drains", []string{"--set", "shutdownDelaySeconds=61"}, "/shutdownDelaySeconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, cmd := range [][]string{
@@ -332,6 +334,40 @@ func TestChartSchema(t *testing.T) {
 				if msg := out + stderr; !strings.Contains(msg, tc.want) || !strings.Contains(msg, "schema") {
 					t.Errorf("helm %s %s: the refusal does not name %q:\n%s", cmd[0], strings.Join(tc.args, " "), tc.want, msg)
 				}
+			}
+		})
+	}
+}
+
+// TestChartRefusesABudgetThatBlocksDrains: a PodDisruptionBudget whose
+// minAvailable covers every replica allows no eviction, so every node drain
+// would hang on canary-guard's pods; the chart refuses to render one.
+func TestChartRefusesABudgetThatBlocksDrains(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		refused bool
+	}{
+		{"default", nil, false},
+		{"minAvailable = replicas", []string{"--set", "podDisruptionBudget.minAvailable=2"}, true},
+		{"minAvailable above replicas", []string{"--set", "replicaCount=3", "--set", "podDisruptionBudget.minAvailable=4"}, true},
+		{"100 %", []string{"--set", "podDisruptionBudget.minAvailable=100%"}, true},
+		{"51 % of 2, rounded up", []string{"--set", "podDisruptionBudget.minAvailable=51%"}, true},
+		{"50 % of 2", []string{"--set", "podDisruptionBudget.minAvailable=50%"}, false},
+		{"2 of 3", []string{"--set", "replicaCount=3", "--set", "podDisruptionBudget.minAvailable=2"}, false},
+		{"one replica renders no budget", []string{"--set", "replicaCount=1", "--set", "podDisruptionBudget.minAvailable=1"}, false},
+		{"budget disabled", []string{"--set", "podDisruptionBudget.enabled=false", "--set", "podDisruptionBudget.minAvailable=2"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"template", chartRelease, chartPath(t), "--namespace", chartNamespace}, tc.args...)
+			_, stderr, err := runHelm(t, args...)
+			switch {
+			case tc.refused && err == nil:
+				t.Errorf("helm template %s: rendered a budget that allows no eviction", strings.Join(tc.args, " "))
+			case tc.refused && !strings.Contains(stderr, "blocks every node drain"):
+				t.Errorf("helm template %s: the refusal does not say why:\n%s", strings.Join(tc.args, " "), stderr)
+			case !tc.refused && err != nil:
+				t.Errorf("helm template %s: %v\n%s", strings.Join(tc.args, " "), err, stderr)
 			}
 		})
 	}
