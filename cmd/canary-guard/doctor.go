@@ -148,9 +148,62 @@ func (d *doctor) run(ctx context.Context) {
 	bundle := d.checkWebhookConfigurations(ctx)
 	d.checkServedCertificate(ctx, bundle)
 	d.checkCertManager(ctx)
+	d.checkLeftOpen(ctx)
 	d.checkReplicas(ctx)
 	d.checkStepAnnotation(ctx)
 	d.checkRevisionGC(ctx)
+}
+
+// checkLeftOpen finds what the emergency runbook opens and an operator may
+// forget to close: the validating webhook failing open, namespaces labelled
+// out of canary-guard, the backstop's binding deleted. Each is a warning:
+// the chart allows them on purpose too, but nobody should find out about
+// them from the next full cutover.
+func (d *doctor) checkLeftOpen(ctx context.Context) {
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, vwc); err == nil {
+		optOut := map[string]bool{}
+		for _, w := range vwc.Webhooks {
+			if w.FailurePolicy != nil && *w.FailurePolicy == admissionregistrationv1.Ignore {
+				d.warn("ValidatingWebhookConfiguration %s webhook %s has failurePolicy Ignore: while canary-guard is down or slow, every InferenceService change passes unchecked. If the emergency runbook set it, restore the chart's with helm upgrade %s charts/canary-guard -n %s --reset-then-reuse-values",
+					d.objectName(), w.Name, d.release, d.namespace)
+			}
+			if w.NamespaceSelector == nil {
+				continue
+			}
+			for _, e := range w.NamespaceSelector.MatchExpressions {
+				if e.Operator == metav1.LabelSelectorOpDoesNotExist {
+					optOut[e.Key] = true
+				}
+			}
+		}
+		for key := range optOut {
+			namespaces := &corev1.NamespaceList{}
+			if err := d.c.List(ctx, namespaces, client.HasLabels{key}); err != nil {
+				d.warn("listing namespaces labelled %s: %v", key, err)
+				continue
+			}
+			if len(namespaces.Items) == 0 {
+				continue
+			}
+			names := make([]string, 0, len(namespaces.Items))
+			for _, ns := range namespaces.Items {
+				names = append(names, ns.Name)
+			}
+			d.warn("%d namespace(s) labelled %s are left out of canary-guard and its backstop: %s (if the emergency runbook labelled them: kubectl label namespace NS %s-)",
+				len(names), key, strings.Join(names, ", "), key)
+		}
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	name := d.objectName() + "-backstop"
+	if err := d.c.Get(ctx, client.ObjectKey{Name: name}, policy); err != nil {
+		return // backstop.enabled=false, or an API server without the API
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+	if err := d.c.Get(ctx, client.ObjectKey{Name: name}, binding); apierrors.IsNotFound(err) {
+		d.warn("ValidatingAdmissionPolicy %s has no binding %s: the backstop is off and a full cutover passes while canary-guard is down. If the emergency runbook deleted it, helm upgrade %s charts/canary-guard -n %s --reset-then-reuse-values restores it",
+			name, name, d.release, d.namespace)
+	}
 }
 
 // webhookTarget is where a webhook configuration sends requests.

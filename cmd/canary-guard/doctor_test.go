@@ -8,6 +8,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -139,5 +140,59 @@ func TestDoctor_MetricsPortIsTheOneThePodNames(t *testing.T) {
 	}
 	if got := metricsPort(pod()); got != "8080" {
 		t.Errorf("metricsPort without ports = %s, want 8080", got)
+	}
+}
+
+// The emergency runbook fails the validating webhook open, labels
+// namespaces out or deletes the backstop's binding; doctor must say so
+// once the incident is over, instead of "No problems found".
+func TestDoctor_RunbookLeftoversAreWarned(t *testing.T) {
+	vwc := func(policy admissionregistrationv1.FailurePolicyType) *admissionregistrationv1.ValidatingWebhookConfiguration {
+		return &admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "canary-guard"},
+			Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+				Name:          "validate.canary-guard.dev",
+				FailurePolicy: &policy,
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "canary-guard"}},
+					{Key: "canary-guard.dev/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+				}},
+			}},
+		}
+	}
+	ns := func(name string, labels map[string]string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "canary-guard-backstop"}}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "canary-guard-backstop"}}
+
+	d := fakeDoctor(t, vwc(admissionregistrationv1.Fail), ns("models", nil), policy, binding)
+	d.checkLeftOpen(context.Background())
+	if got := findings(d); got != "" {
+		t.Errorf("as the chart installs it: %s", got)
+	}
+
+	d = fakeDoctor(t, vwc(admissionregistrationv1.Ignore), ns("models", map[string]string{"canary-guard.dev/ignore": "true"}), ns("other", nil), policy)
+	d.checkLeftOpen(context.Background())
+	got := findings(d)
+	for _, want := range []string{
+		"warn ValidatingWebhookConfiguration canary-guard webhook validate.canary-guard.dev has failurePolicy Ignore",
+		"warn 1 namespace(s) labelled canary-guard.dev/ignore are left out of canary-guard and its backstop: models (",
+		"warn ValidatingAdmissionPolicy canary-guard-backstop has no binding canary-guard-backstop",
+		"helm upgrade canary-guard charts/canary-guard -n canary-guard --reset-then-reuse-values",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after the runbook, findings lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "FAIL") || strings.Contains(got, "other") {
+		t.Errorf("after the runbook: %s", got)
+	}
+
+	// backstop.enabled=false: no policy, nothing to say about its binding.
+	d = fakeDoctor(t, vwc(admissionregistrationv1.Fail))
+	d.checkLeftOpen(context.Background())
+	if got := findings(d); got != "" {
+		t.Errorf("without the backstop: %s", got)
 	}
 }
