@@ -192,6 +192,12 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 		case <-gctx.Done():
 		case <-ctx.Done():
 			s.draining.Store(true)
+			// Leaving the endpoints moves no established connection:
+			// close each kept-alive one after its next answer, so the
+			// API server dials again through the Service, to a replica
+			// that stays, instead of racing Shutdown's close of the
+			// idle connection with a request it is writing.
+			servers[0].SetKeepAlivesEnabled(false)
 			s.log.Info("shutting down: serving unready for the shutdown delay", "delay", s.opts.ShutdownDelay)
 			select {
 			case <-time.After(s.opts.ShutdownDelay):

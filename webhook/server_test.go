@@ -357,6 +357,43 @@ func TestServer_ShutdownKeepsServingUnreadyForTheDelay(t *testing.T) {
 	}
 }
 
+// TestServer_ShutdownDelayClosesKeptAliveConnections: the API server keeps
+// its connections to a pod alive, and removing the pod from the Service's
+// endpoints does not move an established connection. Answers during the
+// shutdown delay therefore carry Connection: close, so the API server's
+// next call dials again, through the Service, to a replica that stays;
+// otherwise it would keep using this pod until Shutdown closes the idle
+// connection, racing a request being written to it, which fails that
+// request (a POST is not retried) and, with failurePolicy Fail, the
+// user's write.
+func TestServer_ShutdownDelayClosesKeptAliveConnections(t *testing.T) {
+	r := startServer(t, Options{ShutdownDelay: 2 * time.Second})
+	client := httpsClient(tls.VersionTLS12, 0)
+	post := func() *http.Response {
+		t.Helper()
+		resp, err := client.Post("https://"+r.webhook+ValidatePath, "application/json",
+			strings.NewReader(review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)))
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp
+	}
+	if resp := post(); resp.Close {
+		t.Fatal("before SIGTERM: the answer closes the connection, want it kept alive")
+	}
+	r.cancel()
+	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "unready after SIGTERM")
+	resp := post()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("during the shutdown delay: %s, want an answer", resp.Status)
+	}
+	if !resp.Close {
+		t.Error("during the shutdown delay: the answer keeps the connection alive, want Connection: close")
+	}
+}
+
 func TestNewServer_MissingCertificateIsAClearError(t *testing.T) {
 	_, err := NewServer(context.Background(), Options{CertDir: t.TempDir()}, policy.Loader{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "tls.crt") {
