@@ -318,6 +318,12 @@ func TestChartSchema(t *testing.T) {
 		{"bad failure policy", []string{"--set", "webhook.validating.failurePolicy=Never"}, "/webhook/validating/failurePolicy"},
 		{"bad duration", []string{"--set", "certs.selfManaged.renewBefore=15d"}, "/certs/selfManaged/renewBefore"},
 		{"policy file name", []string{"--set", "policies.team\\.txt=x"}, "'team.txt' does not match pattern"},
+		// Globs canary-guard's path.Match refuses (at reload and at start)
+		// though the backstop's regular expression compiles: one let
+		// through would take down every replica at its next restart.
+		{"namespace glob path.Match refuses", []string{"--set-json", `config.namespaces=[{"match":"prod-[b-]"}]`}, "/config/namespaces/0/match"},
+		{"unclosed namespace glob class", []string{"--set-json", `config.namespaces=[{"match":"prod-["}]`}, "/config/namespaces/0/match"},
+		{"namespace glob escape", []string{"--set-json", `config.namespaces=[{"match":"prod-\\"}]`}, "/config/namespaces/0/match"},
 		{"budget not a percentage", []string{"--set", "podDisruptionBudget.minAvailable=abc"}, "/podDisruptionBudget/minAvailable"},
 		{"shutdown delay that stalls drains", []string{"--set", "shutdownDelaySeconds=61"}, "/shutdownDelaySeconds"},
 	} {
