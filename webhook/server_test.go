@@ -369,27 +369,28 @@ func TestServer_ShutdownKeepsServingUnreadyForTheDelay(t *testing.T) {
 func TestServer_ShutdownDelayClosesKeptAliveConnections(t *testing.T) {
 	r := startServer(t, Options{ShutdownDelay: 2 * time.Second})
 	client := httpsClient(tls.VersionTLS12, 0)
-	post := func() *http.Response {
+	// post answers the status and whether the answer closes the connection.
+	post := func() (status int, closes bool) {
 		t.Helper()
 		resp, err := client.Post("https://"+r.webhook+ValidatePath, "application/json",
 			strings.NewReader(review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)))
 		if err != nil {
 			t.Fatalf("POST: %v", err)
 		}
+		defer resp.Body.Close()
 		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		return resp
+		return resp.StatusCode, resp.Close
 	}
-	if resp := post(); resp.Close {
+	if _, closes := post(); closes {
 		t.Fatal("before SIGTERM: the answer closes the connection, want it kept alive")
 	}
 	r.cancel()
 	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "unready after SIGTERM")
-	resp := post()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("during the shutdown delay: %s, want an answer", resp.Status)
+	status, closes := post()
+	if status != http.StatusOK {
+		t.Errorf("during the shutdown delay: status %d, want an answer", status)
 	}
-	if !resp.Close {
+	if !closes {
 		t.Error("during the shutdown delay: the answer keeps the connection alive, want Connection: close")
 	}
 }
