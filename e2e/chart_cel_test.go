@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -303,6 +304,69 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestChartMutationConditionCEL: the mutating webhook's may-need-mutation
+// condition skips updates that leave it nothing to do, and still sends it
+// every change of canary-guard's step stamp, which it puts back.
+func TestChartMutationConditionCEL(t *testing.T) {
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	renderChart(t, chartRelease, chartNamespace).decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
+	var expr string
+	for _, mc := range mwc.Webhooks[0].MatchConditions {
+		if mc.Name == "may-need-mutation" {
+			expr = mc.Expression
+		}
+	}
+	if expr == "" {
+		t.Fatal("the mutating webhook has no matchCondition may-need-mutation")
+	}
+	program := compileCEL(t, "may-need-mutation", expr)
+
+	uri := func(s string) *string { return &s }
+	isvc := func(annotations map[string]string, f ...func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "prod",
+			Annotations: map[string]string{"serving.kserve.io/enable-tag-routing": "true"}}}
+		for k, v := range annotations {
+			o.Annotations[k] = v
+		}
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri("gs://models/v2")}}
+		for _, edit := range f {
+			edit(o)
+		}
+		return o
+	}
+	const stamp = policy.AnnotationStepAt
+	at := func(v string) map[string]string { return map[string]string{stamp: v} }
+	cases := []struct {
+		name     string
+		old, new *kservev1beta1.InferenceService
+		called   bool
+	}{
+		{"an annotation change", isvc(at("2026-11-25T12:00:00Z")), isvc(map[string]string{stamp: "2026-11-25T12:00:00Z", "team": "a"}), false},
+		{"a scaling change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.MinReplicas = ptr.To(int32(2)) }), false},
+		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true},
+		{"the step stamp back-dated", isvc(at("2026-11-25T12:00:00Z")), isvc(at("2026-11-25T10:00:00Z")), true},
+		{"the step stamp removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil), true},
+		{"the step stamp emptied", isvc(at("2026-11-25T12:00:00Z")), isvc(at("")), true},
+		{"a step stamp added", isvc(nil), isvc(at("2026-11-25T12:00:00Z")), true},
+		{"all annotations removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Annotations = nil }), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := program.Eval(map[string]any{
+				"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
+				"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
+			})
+			if err != nil {
+				t.Fatalf("evaluating may-need-mutation: %v", err)
+			}
+			if called := out.Value() == true; called != tc.called {
+				t.Errorf("the API server calls the mutating webhook: %v, want %v", called, tc.called)
+			}
+		})
+	}
 }
 
 func text(p *int64) string {

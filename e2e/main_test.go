@@ -32,6 +32,8 @@ namespaces:
 - match: "*-exempt"
   exempt:
     users: [release-bot]
+- match: "*-interval"
+  minStepIntervalSeconds: 600
 `
 
 // suiteHelmValues render the chart with the same configuration, so that
@@ -47,6 +49,8 @@ var suiteHelmValues = []string{
 	"config.namespaces[2].onModelChange=deny",
 	"config.namespaces[3].match=*-exempt",
 	"config.namespaces[3].exempt.users={release-bot}",
+	"config.namespaces[4].match=*-interval",
+	"config.namespaces[4].minStepIntervalSeconds=600",
 }
 
 // The control plane every test of the package shares, started once by

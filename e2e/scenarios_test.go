@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canary-guard/canary-guard/e2e/cluster"
+	"github.com/canary-guard/canary-guard/policy"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -241,6 +242,32 @@ func TestScenarios(t *testing.T) {
 		s.warned(a, "a new model at 35 %", guardWarning+"[canary-injected]", "set to 10 (was 35)")
 		s.storedPercent(10)
 		s.waitRollout("predictor", rev1, latestAt(rev3, 10), prevAt(rev1, 90))
+	})
+
+	// 7b. The step interval: the model change is stamped, and an update
+	// that back-dates or removes the stamp gets it back, so the next rise
+	// is still refused.
+	t.Run("07b-step-interval", func(t *testing.T) {
+		s := newScenario(t, ctx, c, "s07b-interval", "interval")
+		s.startCanary(modelChange(2))
+		stamp := s.get().Annotations[policy.AnnotationStepAt]
+		if stamp == "" {
+			t.Fatalf("the model change entering at 10 %% carries no %s stamp", policy.AnnotationStepAt)
+		}
+		for what, patch := range map[string]string{
+			"back-dating the stamp": `{"metadata":{"annotations":{"` + policy.AnnotationStepAt + `":"2020-01-01T00:00:00Z"}}}`,
+			"removing the stamp":    `{"metadata":{"annotations":{"` + policy.AnnotationStepAt + `":null}}}`,
+		} {
+			a := s.patch(patch)
+			s.admitted(a, what)
+			s.warned(a, what, guardWarning+"[step-stamp-kept]", "so it was kept at "+stamp)
+			if got := s.get().Annotations[policy.AnnotationStepAt]; got != stamp {
+				t.Errorf("after %s the stored stamp is %q, want %q", what, got, stamp)
+			}
+		}
+		s.denied(s.setPercent("35"), "10 → 35 within the interval", "[step-interval]", "steps need 600 s between them")
+		s.admitted(s.setPercent("0"), "the rollback")
+		s.storedPercent(0)
 	})
 
 	// 8. The transformer is canaried on its own.

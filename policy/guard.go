@@ -364,10 +364,22 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 		(req.Operation == OperationCreate || facts.RevisionChanged) {
 		annotations[AnnotationTagRouting] = "true"
 	}
-	if settings.MinStepIntervalSeconds > 0 && req.Operation == OperationUpdate && stepped(facts) {
-		annotations[AnnotationStepAt] = g.now().UTC().Format(time.RFC3339)
+	var keep *PatchOp
+	if settings.MinStepIntervalSeconds > 0 && req.Operation == OperationUpdate {
+		if stepped(facts) {
+			annotations[AnnotationStepAt] = g.now().UTC().Format(time.RFC3339)
+		} else if v, ok := keepStepStamp(req); ok {
+			keep = &PatchOp{Op: "remove", Path: "/metadata/annotations/" + escapePointer(AnnotationStepAt)}
+			if v != nil {
+				annotations[AnnotationStepAt], keep = *v, nil
+			}
+			m.Warnings = append(m.Warnings, Violation{Rule: "step-stamp-kept", Msg: stampKeptText(req, v, settings)})
+		}
 	}
 	m.Patches = append(m.Patches, annotationPatches(req.Object.Annotations, annotations)...)
+	if keep != nil {
+		m.Patches = append(m.Patches, *keep)
+	}
 	if settings.Enforcement != EnforcementEnforce && len(m.Patches) > 0 {
 		// warn and audit namespaces are observed, not changed.
 		if settings.Enforcement == EnforcementWarn {
@@ -455,6 +467,42 @@ func stepped(f *Facts) bool {
 		}
 	}
 	return false
+}
+
+// keepStepStamp reports whether an update that is no step changes the
+// step stamp, and the old stamp to put back (nil: none, remove it). The
+// stamp is canary-guard's record of the last step: an update that
+// back-dated or removed it would let the next rise skip
+// minStepIntervalSeconds. Undone rather than refused, because a
+// server-side apply of a manifest without it (GitOps) removes it too.
+func keepStepStamp(req *Request) (*string, bool) {
+	oldV, oldOK := req.OldObject.Annotations[AnnotationStepAt]
+	newV, newOK := req.Object.Annotations[AnnotationStepAt]
+	if oldOK == newOK && oldV == newV {
+		return nil, false
+	}
+	if !oldOK {
+		return nil, true
+	}
+	return &oldV, true
+}
+
+// stampKeptText is the step-stamp-kept warning.
+func stampKeptText(req *Request, kept *string, s *Settings) string {
+	changed := "removed it"
+	if v, ok := req.Object.Annotations[AnnotationStepAt]; ok {
+		changed = fmt.Sprintf("set it to %q", v)
+	}
+	if kept == nil {
+		return fmt.Sprintf("metadata.annotations[%s] is set by canary-guard on each step (minStepIntervalSeconds: %d); this update is no step and %s, so it was removed again. Leave it out of your manifests.",
+			AnnotationStepAt, s.MinStepIntervalSeconds, changed)
+	}
+	next := fmt.Sprintf("%d s after that step", s.MinStepIntervalSeconds)
+	if at, err := time.Parse(time.RFC3339, *kept); err == nil {
+		next = "at or after " + at.Add(time.Duration(s.MinStepIntervalSeconds)*time.Second).UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("metadata.annotations[%s] is canary-guard's record of the last step, which minStepIntervalSeconds (%d) counts from; this update is no step and %s, so it was kept at %s. Leave it out of your manifests: the next rise is admitted %s.",
+		AnnotationStepAt, s.MinStepIntervalSeconds, changed, *kept, next)
 }
 
 // annotationPatches adds annotations, creating the map when the object has none.

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -456,6 +457,65 @@ func TestMutate_StepIntervalStampsEachStep(t *testing.T) {
 	want := PatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{AnnotationStepAt: testNow.Format(time.RFC3339)}}
 	if len(m.Patches) != 1 || m.Patches[0].Path != want.Path || m.Patches[0].Value.(map[string]string)[AnnotationStepAt] != testNow.Format(time.RFC3339) {
 		t.Errorf("patches = %+v, want %+v", m.Patches, want)
+	}
+}
+
+// withStepAt puts a step stamp on a manifest from canaryAt.
+func withStepAt(manifest string, at time.Time) string {
+	return strings.Replace(manifest, "metadata: {name: my-model, namespace: models}",
+		"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/step-at: \""+at.Format(time.RFC3339)+"\"}}", 1)
+}
+
+func TestMutate_StepStampChangedByAnUpdateThatIsNoStepIsUndone(t *testing.T) {
+	last := testNow.Add(-time.Minute)
+	lastStamp := last.Format(time.RFC3339)
+	const stampPath = "/metadata/annotations/canary-guard.dev~1step-at"
+	tests := []struct {
+		name     string
+		config   string
+		old, new string
+		want     []PatchOp // the stamp's patches
+		warning  string    // "" for none
+	}{
+		{"back-dated", "minStepIntervalSeconds: 300",
+			withStepAt(canaryAt(10, true), last), withStepAt(canaryAt(10, true), testNow.Add(-2*time.Hour)),
+			[]PatchOp{{Op: "add", Path: stampPath, Value: lastStamp}},
+			"this update is no step and set it to \"2026-11-25T10:00:00Z\", so it was kept at " + lastStamp + ". Leave it out of your manifests: the next rise is admitted at or after 2026-11-25T12:04:00Z."},
+		{"removed (a server-side apply of a manifest without it)", "minStepIntervalSeconds: 300",
+			withStepAt(canaryAt(10, true), last), canaryAt(10, true),
+			[]PatchOp{{Op: "add", Path: "/metadata/annotations", Value: map[string]string{AnnotationStepAt: lastStamp}}},
+			"removed it, so it was kept at " + lastStamp},
+		{"added where canary-guard set none", "minStepIntervalSeconds: 300",
+			canaryAt(10, true), withStepAt(canaryAt(10, true), testNow.Add(time.Hour)),
+			[]PatchOp{{Op: "remove", Path: stampPath}},
+			"so it was removed again"},
+		{"changed by a step: stamped anew", "minStepIntervalSeconds: 300",
+			withStepAt(canaryAt(10, true), last), withStepAt(canaryAt(35, true), testNow.Add(-2*time.Hour)),
+			[]PatchOp{{Op: "add", Path: stampPath, Value: testNow.Format(time.RFC3339)}}, ""},
+		{"left as it was", "minStepIntervalSeconds: 300",
+			withStepAt(canaryAt(10, true), last), withStepAt(canaryAt(10, true), last), nil, ""},
+		{"step interval off: the stamp is not read", "",
+			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil, ""},
+		{"warn mode: said, not done", "minStepIntervalSeconds: 300\nenforcement: warn",
+			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil, "(warn mode, not applied) metadata.annotations[canary-guard.dev/step-at]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := newGuard(t, tt.config).Mutate(context.Background(), update(t, tt.old, tt.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(m.Patches) != fmt.Sprint(tt.want) {
+				t.Errorf("patches = %+v, want %+v", m.Patches, tt.want)
+			}
+			kept := slices.IndexFunc(m.Warnings, func(v Violation) bool { return v.Rule == "step-stamp-kept" })
+			switch {
+			case tt.warning == "" && kept >= 0:
+				t.Errorf("unexpected warning %v", m.Warnings[kept])
+			case tt.warning != "" && (kept < 0 || !strings.Contains(m.Warnings[kept].Msg, tt.warning)):
+				t.Errorf("warnings = %v, want step-stamp-kept containing %q", m.Warnings, tt.warning)
+			}
+		})
 	}
 }
 
