@@ -673,6 +673,13 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	if got := flags["--shutdown-delay"]; got != fmt.Sprintf("%ds", want.shutdownDelay) {
 		t.Errorf("--shutdown-delay=%s, want %ds", got, want.shutdownDelay)
 	}
+	// Go's memory limit follows the container's (serve takes 90 % of it):
+	// the flag names an environment variable the kubelet fills from it.
+	memEnv := strings.TrimSuffix(strings.TrimPrefix(flags["--memory-limit"], "$("), ")")
+	if i := slices.IndexFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == memEnv }); i < 0 || ctr.Env[i].ValueFrom == nil ||
+		ctr.Env[i].ValueFrom.ResourceFieldRef == nil || ctr.Env[i].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("--memory-limit=%s is not an environment variable set from limits.memory (env %+v)", flags["--memory-limit"], ctr.Env)
+	}
 	ports := map[string]int32{}
 	for _, p := range ctr.Ports {
 		ports[p.Name] = p.ContainerPort

@@ -24,3 +24,25 @@ func TestGCPercent_FlagThenEnvironmentThenDefault(t *testing.T) {
 		})
 	}
 }
+
+func TestGoMemoryLimit_LeavesHeadroomUnlessGOMEMLIMITIsSet(t *testing.T) {
+	tests := []struct {
+		name        string
+		limit       int64
+		env         bool
+		want        int64
+		wantApplied bool
+	}{
+		{name: "a 256 MiB container: 90 % of it", limit: 256 << 20, want: 241591910, wantApplied: true},
+		{name: "GOMEMLIMIT set: the runtime's setting stays", limit: 256 << 20, env: true},
+		{name: "no limit given", limit: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, applied := goMemoryLimit(tt.limit, tt.env)
+			if applied != tt.wantApplied || got != tt.want {
+				t.Errorf("goMemoryLimit(%d, %v) = %d, %v; want %d, %v", tt.limit, tt.env, got, applied, tt.want, tt.wantApplied)
+			}
+		})
+	}
+}
