@@ -230,7 +230,7 @@ func startSelfManaged(t *testing.T, ctx context.Context, c *cluster.Cluster, opt
 		}
 		var args []string
 		replaced := 0
-		for _, a := range podSpec.Containers[0].Args {
+		for _, a := range kubeletExpand(t, podSpec.Containers[0], r.ns, rep.name) {
 			if k, _, ok := strings.Cut(a, "="); ok {
 				if v, ok := local[k]; ok {
 					a = k + "=" + v
@@ -1045,4 +1045,42 @@ func (r *selfManagedRelease) configVersions() (mutating, validating string) {
 		r.t.Fatal(err)
 	}
 	return m.ResourceVersion, v.ResourceVersion
+}
+
+// kubeletExpand returns the container's args with each $(VAR) replaced by
+// the value the kubelet would give the container's environment variable
+// VAR: a literal, the pod's namespace or name, or a resource limit. (The
+// kubelet's expansion lives in k8s.io/kubernetes, which is not meant to be
+// imported; the chart uses only this much of it.)
+func kubeletExpand(t *testing.T, ctr corev1.Container, namespace, pod string) []string {
+	t.Helper()
+	values := map[string]string{}
+	for _, e := range ctr.Env {
+		switch {
+		case e.ValueFrom == nil:
+			values[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			values[e.Name] = namespace
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			values[e.Name] = pod
+		case e.ValueFrom.ResourceFieldRef != nil:
+			res := corev1.ResourceName(strings.TrimPrefix(e.ValueFrom.ResourceFieldRef.Resource, "limits."))
+			limit, ok := ctr.Resources.Limits[res]
+			if !ok {
+				t.Fatalf("env %s: the container sets no %s", e.Name, e.ValueFrom.ResourceFieldRef.Resource)
+			}
+			values[e.Name] = fmt.Sprint(limit.Value())
+		}
+	}
+	ref := regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	out := make([]string, len(ctr.Args))
+	for i, a := range ctr.Args {
+		out[i] = ref.ReplaceAllStringFunc(a, func(m string) string {
+			if v, ok := values[ref.FindStringSubmatch(m)[1]]; ok {
+				return v
+			}
+			return m // the kubelet leaves an unknown reference as it is
+		})
+	}
+	return out
 }
