@@ -171,7 +171,7 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	http1.SetHTTP1(true)
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{
-		{Handler: s.Handler(), TLSConfig: tlsConfig, Protocols: &http1, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
+		{Handler: s.closeWhileDraining(s.Handler()), TLSConfig: tlsConfig, Protocols: &http1, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 		{Handler: s.healthHandler(webhookLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 		{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog},
 	}
@@ -191,13 +191,9 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 		select {
 		case <-gctx.Done():
 		case <-ctx.Done():
+			// From here on each answer closes its connection
+			// (closeWhileDraining).
 			s.draining.Store(true)
-			// Leaving the endpoints moves no established connection:
-			// close each kept-alive one after its next answer, so the
-			// API server dials again through the Service, to a replica
-			// that stays, instead of racing Shutdown's close of the
-			// idle connection with a request it is writing.
-			servers[0].SetKeepAlivesEnabled(false)
 			s.log.Info("shutting down: serving unready for the shutdown delay", "delay", s.opts.ShutdownDelay)
 			select {
 			case <-time.After(s.opts.ShutdownDelay):
@@ -215,6 +211,23 @@ func (s *Server) Serve(ctx context.Context, webhookLn, healthLn, metricsLn net.L
 	})
 	s.log.Info("serving", "webhook", webhookLn.Addr().String(), "health", healthLn.Addr().String(), "metrics", metricsLn.Addr().String())
 	return g.Wait()
+}
+
+// closeWhileDraining answers with Connection: close during the shutdown
+// delay. Leaving the endpoints moves no established connection: closing
+// each kept-alive one after its next answer makes the API server dial
+// again through the Service, to a replica that stays. Not with
+// http.Server.SetKeepAlivesEnabled(false): that also closes every idle
+// connection at once, at SIGTERM, while the API server still sends here
+// and may be writing a request to one of them, which then fails (a POST
+// is not retried) and, with failurePolicy Fail, so does the user's write.
+func (s *Server) closeWhileDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // metricsHandler serves /metrics and, when profiling is on, the profiles.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,6 +370,14 @@ func TestServer_ShutdownKeepsServingUnreadyForTheDelay(t *testing.T) {
 func TestServer_ShutdownDelayClosesKeptAliveConnections(t *testing.T) {
 	r := startServer(t, Options{ShutdownDelay: 2 * time.Second})
 	client := httpsClient(tls.VersionTLS12, 0)
+	// Count the connections: the kept-alive one must still be there after
+	// SIGTERM, and be closed only after its next answer.
+	var dials atomic.Int32
+	transport := client.Transport.(*http.Transport)
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
 	// post answers the status and whether the answer closes the connection.
 	post := func() (status int, closes bool) {
 		t.Helper()
@@ -386,12 +395,18 @@ func TestServer_ShutdownDelayClosesKeptAliveConnections(t *testing.T) {
 	}
 	r.cancel()
 	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "unready after SIGTERM")
+	// Time for a close of the idle connection at SIGTERM to happen and
+	// reach the client, which then dials again (or, racing it, fails).
+	time.Sleep(200 * time.Millisecond)
 	status, closes := post()
 	if status != http.StatusOK {
 		t.Errorf("during the shutdown delay: status %d, want an answer", status)
 	}
 	if !closes {
 		t.Error("during the shutdown delay: the answer keeps the connection alive, want Connection: close")
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections dialled, want 1: SIGTERM closed the idle kept-alive connection the API server may be writing to", n)
 	}
 }
 
