@@ -177,24 +177,27 @@ deny contains {"rule": "max-step", "msg": msg} if {
 }
 
 # The next step, now, unless the canary-not-ready or step-interval rule
-# refuses it too: then when it will be admitted.
-next_step_desc(c) := sprintf("Once the canary is ready, and at or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
+# refuses it too: then when it will be admitted. The first branch is the
+# common case, settled in two comparisons; the step-interval test is
+# spelled out (as in that rule) rather than a rule of its own, each read
+# of which would be a rule evaluation.
+next_step_desc(c) := sprintf("Set %d now", [next_step(c.oldEffectivePercent)]) if {
+	input.config.minStepIntervalSeconds == 0
+	c.canaryReady != "false"
+} else := sprintf("Once the canary is ready, and at or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
-	step_interval_pending
+	input.config.minStepIntervalSeconds > 0
+	input.rollout.step.secondsSinceLastStep >= 0
+	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
 } else := sprintf("Once the canary is ready, set %d", [next_step(c.oldEffectivePercent)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
 } else := sprintf("At or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
-	step_interval_pending
-} else := sprintf("Set %d now", [next_step(c.oldEffectivePercent)])
-
-# A rise now comes sooner than minStepIntervalSeconds after the last step.
-step_interval_pending if {
 	input.config.minStepIntervalSeconds > 0
 	input.rollout.step.secondsSinceLastStep >= 0
 	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
-}
+} else := sprintf("Set %d now", [next_step(c.oldEffectivePercent)])
 
 # The earliest time the next rise is admitted (RFC 3339, UTC).
 next_step_at := time.format([
