@@ -327,8 +327,10 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 
 	# Only when the new model re-enters as a canary: above the initial
 	# percent canary-required or initial-percent refuses it, and at 100 %
-	# prev would keep nothing.
+	# prev would keep nothing. A renamed predictor starts in another
+	# Knative Service, without a canary: predictor-rename speaks for it.
 	entry_ok(c)
+	not renames_service(c)
 	msg := sprintf(
 		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
 		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],

@@ -1565,3 +1565,16 @@ test_knative_predictor_rename_back_to_the_default_is_warned_not_denied if {
 	count(deny_of(with_percent)) == 0
 	fires(warn_of(with_percent), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
 }
+
+# A renamed predictor moves to another Knative Service, where the new
+# model takes all of that service's traffic: no "re-enters at 10 %"
+# beside predictor-rename (denied when named, warned when removed).
+test_mid_rollout_restart_is_not_warned_beside_a_rename if {
+	rename := object.union(mid_rollout_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name"]})
+	named := object.union(knative_update([predictor(10, 10, rename)]), {"rollout": {"predictorName": "v2", "predictorRenamed": true}})
+	rules(deny_of(named)) == {"predictor-rename"}
+	not "mid-rollout-restart" in rules(warn_of(named))
+	unnamed := object.union(knative_update([predictor(10, 10, rename)]), {"rollout": {"predictorRenamed": true}})
+	"predictor-rename" in rules(warn_of(unnamed))
+	not "mid-rollout-restart" in rules(warn_of(unnamed))
+}
