@@ -92,15 +92,21 @@ deny contains {"rule": "percent-range", "msg": msg} if {
 }
 
 # What the other rules admit in place of an out-of-range percent: the
-# initial percent for a new model, the next step of a running canary.
-range_next_step(c) := sprintf(
+# initial percent for a new model, the next step of a running canary. A
+# predictor whose name is removed moves back to its default Knative
+# Service, where predictor-rename asks for no percent; one given a name
+# is refused, and predictor-rename asks to keep the name and enter with
+# a percent.
+range_next_step(c) := "Remove it in the same update: a split would name a revision of the old Knative Service, which Knative refuses." if {
+	renames_service(c)
+	input.rollout.predictorName == ""
+} else := sprintf(
 	"A new model may enter with at most %d %%: set %s: %d (or less).",
 	[input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
 ) if {
 	c.inOld
 	c.modelChanged
 	not mid_rollout_denied(c)
-	not renames_service(c)
 } else := sprintf("%s, %s.", [next_step_desc(c), roll_back_desc(c.oldEffectivePercent)]) if {
 	c.inOld
 	c.modelChanged == false

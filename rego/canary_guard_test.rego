@@ -1578,3 +1578,17 @@ test_mid_rollout_restart_is_not_warned_beside_a_rename if {
 	"predictor-rename" in rules(warn_of(unnamed))
 	not "mid-rollout-restart" in rules(warn_of(unnamed))
 }
+
+# Beside predictor-rename, percent-range asks for what that rule asks
+# for: keep the name and enter with the initial percent (name set), or
+# no percent at all (name removed); not "the model as it was".
+test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
+	rename := object.union(model_change, {"changedFields": ["spec.predictor.model.storageUri", "spec.predictor.name"]})
+	named := object.union(knative_update([predictor(null, 150, rename)]), {"rollout": {"predictorName": "v2", "predictorRenamed": true}})
+	fires(deny_of(named), "predictor-rename", ["change the model with spec.predictor.canaryTrafficPercent"])
+	fires(deny_of(named), "percent-range", ["A new model may enter with at most 10 %: set spec.predictor.canaryTrafficPercent: 10 (or less)."])
+	unnamed := object.union(knative_update([predictor(null, 150, rename)]), {"rollout": {"predictorRenamed": true}})
+	fires(warn_of(unnamed), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
+	fires(deny_of(unnamed), "percent-range", ["Remove it in the same update"])
+	not fires(deny_of(unnamed), "percent-range", ["the model as it was"])
+}
