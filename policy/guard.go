@@ -475,13 +475,15 @@ func stepped(f *Facts) bool {
 // back-dated or removed it would let the next rise skip
 // minStepIntervalSeconds. Undone rather than refused, because a
 // server-side apply of a manifest without it (GitOps) removes it too.
+// An empty stamp is none, as the validating webhook reads it (stepFacts):
+// absent and "" are not told apart, and nothing is put back as "".
 func keepStepStamp(req *Request) (*string, bool) {
-	oldV, oldOK := req.OldObject.Annotations[AnnotationStepAt]
-	newV, newOK := req.Object.Annotations[AnnotationStepAt]
-	if oldOK == newOK && oldV == newV {
+	oldV := req.OldObject.Annotations[AnnotationStepAt]
+	newV := req.Object.Annotations[AnnotationStepAt]
+	if oldV == newV {
 		return nil, false
 	}
-	if !oldOK {
+	if oldV == "" {
 		return nil, true
 	}
 	return &oldV, true

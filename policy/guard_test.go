@@ -462,8 +462,13 @@ func TestMutate_StepIntervalStampsEachStep(t *testing.T) {
 
 // withStepAt puts a step stamp on a manifest from canaryAt.
 func withStepAt(manifest string, at time.Time) string {
+	return withStamp(manifest, at.Format(time.RFC3339))
+}
+
+// withStamp puts the step stamp value on a manifest from canaryAt.
+func withStamp(manifest, value string) string {
 	return strings.Replace(manifest, "metadata: {name: my-model, namespace: models}",
-		"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/step-at: \""+at.Format(time.RFC3339)+"\"}}", 1)
+		"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/step-at: \""+value+"\"}}", 1)
 }
 
 func TestMutate_StepStampChangedByAnUpdateThatIsNoStepIsUndone(t *testing.T) {
@@ -494,6 +499,18 @@ func TestMutate_StepStampChangedByAnUpdateThatIsNoStepIsUndone(t *testing.T) {
 			[]PatchOp{{Op: "add", Path: stampPath, Value: testNow.Format(time.RFC3339)}}, ""},
 		{"left as it was", "minStepIntervalSeconds: 300",
 			withStepAt(canaryAt(10, true), last), withStepAt(canaryAt(10, true), last), nil, ""},
+		// An empty stamp is no stamp (the validating webhook reads none):
+		// nothing to keep, nothing to remove.
+		{"an empty stamp removed", "minStepIntervalSeconds: 300",
+			withStamp(canaryAt(10, true), ""), canaryAt(10, true), nil, ""},
+		{"an empty stamp added", "minStepIntervalSeconds: 300",
+			canaryAt(10, true), withStamp(canaryAt(10, true), ""), nil, ""},
+		{"an empty stamp back-dated", "minStepIntervalSeconds: 300",
+			withStamp(canaryAt(10, true), ""), withStepAt(canaryAt(10, true), last),
+			[]PatchOp{{Op: "remove", Path: stampPath}}, "so it was removed again"},
+		{"a stamp emptied", "minStepIntervalSeconds: 300",
+			withStepAt(canaryAt(10, true), last), withStamp(canaryAt(10, true), ""),
+			[]PatchOp{{Op: "add", Path: stampPath, Value: lastStamp}}, "set it to \"\", so it was kept at " + lastStamp},
 		{"step interval off: the stamp is not read", "",
 			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil, ""},
 		{"warn mode: said, not done", "minStepIntervalSeconds: 300\nenforcement: warn",
