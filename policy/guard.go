@@ -373,7 +373,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			if v != nil {
 				annotations[AnnotationStepAt], keep = *v, nil
 			}
-			m.Warnings = append(m.Warnings, Violation{Rule: "step-stamp-kept", Msg: stampKeptText(req, v, settings)})
+			m.Warnings = append(m.Warnings, Violation{Rule: "step-stamp-kept", Msg: stampKeptText(req, v, settings, g.now())})
 		}
 	}
 	m.Patches = append(m.Patches, annotationPatches(req.Object.Annotations, annotations)...)
@@ -490,7 +490,7 @@ func keepStepStamp(req *Request) (*string, bool) {
 }
 
 // stampKeptText is the step-stamp-kept warning.
-func stampKeptText(req *Request, kept *string, s *Settings) string {
+func stampKeptText(req *Request, kept *string, s *Settings, now time.Time) string {
 	changed := "removed it"
 	if v, ok := req.Object.Annotations[AnnotationStepAt]; ok {
 		changed = fmt.Sprintf("set it to %q", v)
@@ -501,7 +501,10 @@ func stampKeptText(req *Request, kept *string, s *Settings) string {
 	}
 	next := fmt.Sprintf("%d s after that step", s.MinStepIntervalSeconds)
 	if at, err := time.Parse(time.RFC3339, *kept); err == nil {
-		next = "at or after " + at.Add(time.Duration(s.MinStepIntervalSeconds)*time.Second).UTC().Format(time.RFC3339)
+		next = "now"
+		if t := at.Add(time.Duration(s.MinStepIntervalSeconds) * time.Second); t.After(now) {
+			next = "at or after " + t.UTC().Format(time.RFC3339)
+		}
 	}
 	return fmt.Sprintf("metadata.annotations[%s] is canary-guard's record of the last step, which minStepIntervalSeconds (%d) counts from; this update is no step and %s, so it was kept at %s. Leave it out of your manifests: the next rise is admitted %s.",
 		AnnotationStepAt, s.MinStepIntervalSeconds, changed, *kept, next)
