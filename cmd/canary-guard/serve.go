@@ -41,7 +41,7 @@ const certWaitTimeout = 2 * time.Minute
 // tens of kilobytes, so at Go's default of 100 the collector runs every
 // few hundred reviews: at 400, CPU per review under load dropped about 12 %
 // (make bench-load) for about 35 MiB more resident memory, well inside
-// the chart's limit, which GOMEMLIMIT makes the collector respect.
+// the chart's limit, 90 % of which (--memory-limit) the collector respects.
 const defaultGCPercent = 400
 
 // memoryLimitShare is the share of --memory-limit the Go runtime's soft
@@ -215,7 +215,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.StringVar(&policyDir, "policy-dir", "", "directory of extra .rego files in package canary_guard (reloaded when they change)")
 	f.StringVar(&healthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&metricsAddr, "metrics-addr", ":8080", "address of Prometheus /metrics")
-	f.IntVar(&gcTarget, "gc-percent", defaultGCPercent, "Go's garbage collection target (GOGC): heap growth, in percent of the live heap, that starts a collection; the GOGC environment variable wins unless this flag is given, and GOMEMLIMIT still bounds the heap")
+	f.IntVar(&gcTarget, "gc-percent", defaultGCPercent, "Go's garbage collection target (GOGC): heap growth, in percent of the live heap, that starts a collection; the GOGC environment variable wins unless this flag is given, and the memory limit (--memory-limit, GOMEMLIMIT) still bounds the heap")
 	f.Int64Var(&memoryLimit, "memory-limit", 0, "the container's memory limit in bytes; the Go runtime's soft memory limit is set to 90 % of it, leaving the rest for memory Go does not manage (GOMEMLIMIT wins); 0 sets none")
 	f.BoolVar(&profiling, "enable-profiling", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on --metrics-addr")
 	f.StringVar(&tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
