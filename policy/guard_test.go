@@ -541,10 +541,7 @@ func TestMutate_StepStampChangedByAnUpdateThatIsNoStepIsUndone(t *testing.T) {
 }
 
 func TestValidate_StepIntervalDeniesEarlyRises(t *testing.T) {
-	stamped := func(manifest string, at time.Time) string {
-		return strings.Replace(manifest, "metadata: {name: my-model, namespace: models}",
-			"metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/step-at: \""+at.Format(time.RFC3339)+"\"}}", 1)
-	}
+	stamped := withStepAt
 	g := newGuard(t, "minStepIntervalSeconds: 300")
 	early := update(t, stamped(canaryAt(10, true), testNow.Add(-time.Minute)), stamped(canaryAt(35, true), testNow.Add(-time.Minute)))
 	d, err := g.Validate(context.Background(), early)
