@@ -348,6 +348,12 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			if !needsInjection(c, settings) || c.Kind == KindPredictor && facts.PredictorRenamed {
 				continue
 			}
+			// A percent an apply declares (GitOps) is the manifest's: the
+			// next sync would set it again over an injected one. Validation
+			// asks for the initial percent in the manifest instead.
+			if c.NewPercent != nil && appliedPercent(req.Object, c.Path) {
+				continue
+			}
 			m.Injected = append(m.Injected, c.ID)
 			m.Patches = append(m.Patches, PatchOp{Op: "add", Path: "/" + jsonPointer(c.Path) + "/canaryTrafficPercent", Value: settings.InitialCanaryPercent})
 			m.Warnings = append(m.Warnings, Violation{Rule: "canary-injected", Msg: injectedText(c, settings)})

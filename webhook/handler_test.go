@@ -246,3 +246,27 @@ func TestHandlers_DecideWithinTheAPIServersTimeout(t *testing.T) {
 		t.Error("a request without ?timeout= got a deadline of its own")
 	}
 }
+
+// A server-side apply (Flux, Argo CD's ServerSideApply) that owns the
+// percent keeps it: the managedFields the API server sends say so, and
+// injecting over it would be set back by the next sync.
+func TestMutate_PercentOwnedByAServerSideApplyIsNotInjectedOver(t *testing.T) {
+	h := testHandler(t)
+	const managed = `"managedFields":[{"manager":"kserve-manager","operation":"Update","time":"2026-11-25T12:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:finalizers":{}}}},` +
+		`{"manager":"kustomize-controller","operation":"Apply","time":"2026-11-25T12:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:predictor":{"f:canaryTrafficPercent":{},"f:model":{"f:storageUri":{}}}}}}]`
+	withPercent := func(obj, pct string) string {
+		obj = strings.Replace(obj, `"namespace":"models"}`, `"namespace":"models",`+managed+`}`, 1)
+		return strings.Replace(obj, `"predictor":{`, `"predictor":{"canaryTrafficPercent":`+pct+`,`, 1)
+	}
+	resp := post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", withPercent(isvcV2, "100"), withPercent(isvcV1, "100")))
+	if !resp.Allowed {
+		t.Fatalf("not allowed: %+v", resp.Result)
+	}
+	if strings.Contains(string(resp.Patch), "canaryTrafficPercent") {
+		t.Errorf("patch %s injects a percent the server-side apply owns", resp.Patch)
+	}
+	resp = post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", withPercent(isvcV2, "100"), withPercent(isvcV1, "100")))
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "[initial-percent]") {
+		t.Errorf("validation %+v, want the initial-percent denial", resp.Result)
+	}
+}
