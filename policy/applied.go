@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -13,34 +12,63 @@ import (
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // appliedPercent reports whether an apply declares the canaryTrafficPercent
-// of the component at path ("spec.predictor") in obj: a server-side apply
-// owns it (a managedFields entry of operation Apply, as Flux and Argo CD's
-// ServerSideApply write), or kubectl's client-side apply recorded it in its
-// last-applied-configuration. The next apply of the same manifest sets that
-// value again, so a percent injected over it would not stay: the GitOps
-// tool would raise the new model to the manifest's percent on its next
-// sync, or fail every sync on max-step.
-func appliedPercent(obj *v1beta1.InferenceService, path string) bool {
+// of the component at path ("spec.predictor") in the request's object: a
+// server-side apply owns it (a managedFields entry of operation Apply, as
+// Flux and Argo CD's ServerSideApply write), or kubectl's client-side apply
+// recorded it in its last-applied-configuration. The next apply of the
+// same manifest sets that value again, so a percent injected over it would
+// not stay: the GitOps tool would raise the new model to the manifest's
+// percent on its next sync, or fail every sync on max-step.
+//
+// It runs only where a percent would be injected over one the object has,
+// so the managed fields are read from the raw object then, not decoded
+// for every request.
+func appliedPercent(req *Request, path string) bool {
 	component, ok := strings.CutPrefix(path, "spec.")
 	if !ok || strings.Contains(component, ".") {
 		return false
 	}
-	for i := range obj.ManagedFields {
-		e := &obj.ManagedFields[i]
-		if e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil && ownsPercent(e.FieldsV1.Raw, component) {
-			return true
-		}
-	}
-	if la, ok := obj.Annotations[annotationLastApplied]; ok {
+	if la, ok := req.Object.Annotations[annotationLastApplied]; ok {
 		var m struct {
 			Spec map[string]map[string]json.RawMessage `json:"spec"`
 		}
 		if json.Unmarshal([]byte(la), &m) == nil {
-			v, ok := m.Spec[component]["canaryTrafficPercent"]
-			return ok && string(v) != "null"
+			if v, ok := m.Spec[component]["canaryTrafficPercent"]; ok && string(v) != "null" {
+				return true
+			}
+		}
+	}
+	for _, e := range managedFields(req) {
+		if e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil && ownsPercent(e.FieldsV1.Raw, component) {
+			return true
 		}
 	}
 	return false
+}
+
+// managedFields are the object's managed fields: decoded where the whole
+// object was, else read from the raw object (the webhooks decode only what
+// the rollout facts need).
+func managedFields(req *Request) []metav1.ManagedFieldsEntry {
+	if len(req.Object.ManagedFields) > 0 {
+		return req.Object.ManagedFields
+	}
+	raw := req.ObjectJSON
+	if len(raw) == 0 && req.LoadObjects != nil {
+		var err error
+		if raw, _, err = req.LoadObjects(); err != nil {
+			return nil
+		}
+	}
+	var obj struct {
+		Metadata struct {
+			ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
+	}
+	return obj.Metadata.ManagedFields
 }
 
 // ownsPercent reports whether a managedFields entry's fieldsV1 holds

@@ -351,7 +351,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			// A percent an apply declares (GitOps) is the manifest's: the
 			// next sync would set it again over an injected one. Validation
 			// asks for the initial percent in the manifest instead.
-			if c.NewPercent != nil && appliedPercent(req.Object, c.Path) {
+			if c.NewPercent != nil && appliedPercent(req, c.Path) {
 				continue
 			}
 			m.Injected = append(m.Injected, c.ID)

@@ -32,11 +32,16 @@ func (h *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle answers one admission request with the patches to apply.
-func (h *Mutator) handle(ctx context.Context, req *wireRequest, _ func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
+func (h *Mutator) handle(ctx context.Context, req *wireRequest, raw func() (object, oldObject []byte, err error)) *admissionv1.AdmissionResponse {
 	r, err := decode(req)
 	var skip errSkip
 	if errors.As(err, &skip) {
 		return allowedResponse()
+	}
+	if err == nil {
+		// The managed fields, which decode leaves out, are read from the
+		// raw object when a percent an apply may declare is at stake.
+		r.LoadObjects = raw
 	}
 	if err != nil {
 		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", req.Namespace).Inc()

@@ -137,7 +137,6 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		Name: f.Metadata.Name, Namespace: f.Metadata.Namespace, UID: f.Metadata.UID,
 		ResourceVersion: f.Metadata.ResourceVersion, Generation: f.Metadata.Generation,
 		Labels: f.Metadata.Labels, Annotations: f.Metadata.Annotations,
-		ManagedFields: f.Metadata.ManagedFields,
 	}
 	st := &obj.Status
 	st.ObservedGeneration = f.Status.ObservedGeneration
@@ -172,36 +171,7 @@ type wireObjectMeta struct {
 	Generation      int64             `json:"generation,omitempty"`
 	Labels          map[string]string `json:"labels,omitempty"`
 	Annotations     map[string]string `json:"annotations,omitempty"`
-	ManagedFields   wireManagedFields `json:"managedFields"`
-}
-
-// wireManagedFields keeps the managedFields entries of server-side applies
-// (operation Apply) with their fieldsV1: the mutating webhook does not
-// inject a canary percent an apply owns (policy.appliedPercent). The
-// others (Update entries, timestamps) are only scanned.
-type wireManagedFields []metav1.ManagedFieldsEntry
-
-func (m *wireManagedFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	var entries []struct {
-		Manager   string         `json:"manager"`
-		Operation string         `json:"operation"`
-		FieldsV1  jsontext.Value `json:"fieldsV1"`
-		Time      skipped        `json:"time"`
-	}
-	if err := jsonv2.UnmarshalDecode(dec, &entries); err != nil {
-		return err
-	}
-	*m = (*m)[:0]
-	for _, e := range entries {
-		if metav1.ManagedFieldsOperationType(e.Operation) != metav1.ManagedFieldsOperationApply || len(e.FieldsV1) == 0 {
-			continue
-		}
-		*m = append(*m, metav1.ManagedFieldsEntry{
-			Manager: e.Manager, Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: bytes.Clone(e.FieldsV1)},
-		})
-	}
-	return nil
+	ManagedFields   skipped           `json:"managedFields"`
 }
 
 type wireStatus struct {
