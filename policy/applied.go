@@ -12,7 +12,8 @@ import (
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // appliedPercent reports whether an apply declares the canaryTrafficPercent
-// of the component at path ("spec.predictor") in the request's object: a
+// the component at path ("spec.predictor") has in the request's object: the
+// request says so (Request.Applied), a
 // server-side apply owns it (a managedFields entry of operation Apply, as
 // Flux and Argo CD's ServerSideApply write), or kubectl's client-side apply
 // recorded it in its last-applied-configuration. The next apply of the
@@ -27,6 +28,9 @@ func appliedPercent(req *Request, path string) bool {
 	component, ok := strings.CutPrefix(path, "spec.")
 	if !ok || strings.Contains(component, ".") {
 		return false
+	}
+	if req.Applied {
+		return true
 	}
 	if la, ok := req.Object.Annotations[annotationLastApplied]; ok {
 		var m struct {

@@ -25,6 +25,11 @@ type Request struct {
 	Name      string
 	User      UserInfo
 	DryRun    bool
+	// Applied says the new object is written by an apply of itself
+	// (kubectl apply, a GitOps sync): every field it sets is one the apply
+	// declares. The webhooks learn that from the object's managed fields
+	// and kubectl's last-applied-configuration; eval of a manifest is told.
+	Applied bool
 	// Object is the new object; OldObject is nil on CREATE.
 	Object    *v1beta1.InferenceService
 	OldObject *v1beta1.InferenceService

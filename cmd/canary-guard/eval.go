@@ -68,6 +68,7 @@ type evalOptions struct {
 	namespace, user              string
 	groups                       []string
 	dryRun                       bool
+	apply                        bool
 	output                       string
 	evalTimeout                  time.Duration
 }
@@ -108,6 +109,7 @@ a policy that does not compile).`,
 	f.StringVar(&o.user, "user", "", "the requesting user")
 	f.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "mark the request as a dry run")
+	f.BoolVar(&o.apply, "apply", false, "--new is written by an apply of itself (kubectl apply, a GitOps sync): a canaryTrafficPercent it sets is not injected over, as the webhook sees from the object's managed fields")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	addEvalTimeoutFlag(f, &o.evalTimeout, ", as in canary-guard serve")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return failed(err) })
@@ -156,8 +158,8 @@ func evalRequest(o evalOptions) (*policy.Request, error) {
 		if o.oldFile != "" || o.newFile != "" {
 			return nil, errors.New("--review excludes --old and --new")
 		}
-		if o.namespace != "" || o.user != "" || len(o.groups) > 0 || o.dryRun {
-			return nil, errors.New("--review carries the namespace, user, groups and dry-run flag: --namespace, --user, --group and --dry-run apply to --old/--new only")
+		if o.namespace != "" || o.user != "" || len(o.groups) > 0 || o.dryRun || o.apply {
+			return nil, errors.New("--review carries the namespace, user, groups, dry-run flag and managed fields: --namespace, --user, --group, --dry-run and --apply apply to --old/--new only")
 		}
 		data, err := os.ReadFile(o.reviewFile)
 		if err != nil {
@@ -186,6 +188,7 @@ func evalRequest(o evalOptions) (*policy.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.newFile, err)
 	}
+	req.Applied = o.apply
 	return req, nil
 }
 

@@ -106,13 +106,15 @@ func execute(t *testing.T, args ...string) (string, int) {
 
 func TestEval_ExitStatusSaysAdmittedDeniedOrError(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"stable.yaml":    sampleStable,
-		"new-model.yaml": sampleNewModel,
-		"at10.yaml":      sampleCanary10,
-		"at35.yaml":      at("35"),
-		"at100.yaml":     at("100"),
-		"at0.yaml":       at("0"),
-		"bad.yaml":       "spec: [",
+		"stable.yaml":        sampleStable,
+		"new-model.yaml":     sampleNewModel,
+		"at10.yaml":          sampleCanary10,
+		"at35.yaml":          at("35"),
+		"at100.yaml":         at("100"),
+		"at0.yaml":           at("0"),
+		"stable-100.yaml":    strings.Replace(sampleStable, "    tensorflow:", "    canaryTrafficPercent: 100\n    tensorflow:", 1),
+		"new-model-100.yaml": strings.Replace(sampleNewModel, "    tensorflow:", "    canaryTrafficPercent: 100\n    tensorflow:", 1),
+		"bad.yaml":           "spec: [",
 		"deployment.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: x}
@@ -139,6 +141,11 @@ deny contains msg if { http.send({}) ; msg := "x" }
 		{name: "a rollback is admitted and says why", args: []string{"--old", f("at35.yaml"), "--new", f("at0.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED", "always admitted: rollback"}},
 		{name: "a model change is patched to the initial percent", args: []string{"--old", f("stable.yaml"), "--new", f("new-model.yaml")}, wantCode: 0,
 			wantOut: []string{"ADMITTED with warnings", "patch:\n  metadata:\n    annotations:\n      serving.kserve.io/enable-tag-routing: \"true\"\n  spec:\n    predictor:\n      canaryTrafficPercent: 10\n", "[canary-injected] spec.predictor"}},
+		{name: "a model change keeping 100 is injected over", args: []string{"--old", f("stable-100.yaml"), "--new", f("new-model-100.yaml")}, wantCode: 0,
+			wantOut: []string{"canaryTrafficPercent: 10\n", "[canary-injected] spec.predictor"}},
+		{name: "a model change keeping 100 that an apply declares is refused with the percent to write", args: []string{"--old", f("stable-100.yaml"), "--new", f("new-model-100.yaml"), "--apply"}, wantCode: 1,
+			wantOut: []string{"DENIED", "[initial-percent]", "Set spec.predictor.canaryTrafficPercent: 10 (or less)"}},
+		{name: "--apply is for manifests", args: []string{"--review", f("stable.yaml"), "--apply"}, wantCode: 2, wantOut: []string{"--apply apply to --old/--new only"}},
 		{name: "the configuration is used", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml"), "--config", f("config.yaml")}, wantCode: 0},
 		{name: "a create without --old", args: []string{"--new", f("new-model.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED: CREATE models/my-model", "enable-tag-routing"}},
 		{name: "the namespace flag must agree with the manifest", args: []string{"--new", f("new-model.yaml"), "--namespace", "other"}, wantCode: 2, wantOut: []string{`metadata.namespace "models" differs from the request's namespace "other"`}},
