@@ -141,10 +141,21 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	msg := sprintf(
-		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.",
-		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
+		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
+		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
 	)
 }
+
+# A model change without a percent during a canary is often meant as the
+# rollback (a Git revert of the model change). It is none: KServe routes
+# all traffic to the latest ready revision, the canary itself, until the
+# new revision is ready (ksvc_reconciler: no percent, latestRevision 100).
+revert_hint(c) := sprintf(
+	" To roll the canary back instead, leave the model as it is and set %s: 0; without a percent, all traffic would go to the latest ready revision, the canary %s, until the new one is ready.",
+	[field(c), revision_desc(c.latestCreatedRevision)],
+) if {
+	c.canaryInProgress
+} else := ""
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"

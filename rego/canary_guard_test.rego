@@ -265,6 +265,21 @@ test_model_change_without_percent_is_denied if {
 	])
 }
 
+# During a canary, a model change without a percent is often a Git revert
+# meant as the rollback: the denial says how to roll back, and why the
+# revert is none (KServe sends all traffic to the canary until the new
+# revision is ready).
+test_model_change_without_percent_during_a_canary_names_the_rollback if {
+	d := deny_of(knative_update([predictor(10, null, mid_rollout_change)]))
+	rules(d) == {"canary-required"}
+	fires(d, "canary-required", [
+		"Set spec.predictor.canaryTrafficPercent: 10 in the same update",
+		"To roll the canary back instead, leave the model as it is and set spec.predictor.canaryTrafficPercent: 0;",
+		"the canary my-model-predictor-00002, until the new one is ready.",
+	])
+	not fires(deny_of(knative_update([predictor(null, null, model_change)])), "canary-required", ["roll the canary back"])
+}
+
 test_model_change_from_unset_model_names_it_not_set if {
 	d := deny_of(knative_update([predictor(null, null, object.union(model_change, {"oldModel": ""}))]))
 	fires(d, "canary-required", ["from (not set) to gs://models/v2"])
