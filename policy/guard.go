@@ -501,9 +501,20 @@ func stampKeptText(req *Request, kept *string, s *Settings, now time.Time) strin
 	if v, ok := req.Object.Annotations[AnnotationStepAt]; ok {
 		changed = fmt.Sprintf("set it to %q", v)
 	}
+	// A warn-mode namespace is not patched and refuses no rise: there
+	// the warning says what enforce mode would do, and no next rise.
+	warn := s.Enforcement == EnforcementWarn
 	if kept == nil {
-		return fmt.Sprintf("metadata.annotations[%s] is set by canary-guard on each step (minStepIntervalSeconds: %d); this update is no step and %s, so it was removed again. Leave it out of your manifests.",
-			AnnotationStepAt, s.MinStepIntervalSeconds, changed)
+		undone := "so it was removed again"
+		if warn {
+			undone = "which enforce mode would remove again"
+		}
+		return fmt.Sprintf("metadata.annotations[%s] is set by canary-guard on each step (minStepIntervalSeconds: %d); this update is no step and %s, %s. Leave it out of your manifests.",
+			AnnotationStepAt, s.MinStepIntervalSeconds, changed, undone)
+	}
+	if warn {
+		return fmt.Sprintf("metadata.annotations[%s] is canary-guard's record of the last step, which minStepIntervalSeconds (%d) counts from; this update is no step and %s, which enforce mode would undo, keeping it at %s. Leave it out of your manifests.",
+			AnnotationStepAt, s.MinStepIntervalSeconds, changed, *kept)
 	}
 	next := fmt.Sprintf("%d s after that step", s.MinStepIntervalSeconds)
 	if at, err := time.Parse(time.RFC3339, *kept); err == nil {

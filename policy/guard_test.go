@@ -519,6 +519,13 @@ func TestMutate_StepStampChangedByAnUpdateThatIsNoStepIsUndone(t *testing.T) {
 			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil, ""},
 		{"warn mode: said, not done", "minStepIntervalSeconds: 300\nenforcement: warn",
 			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil, "(warn mode, not applied) metadata.annotations[canary-guard.dev/step-at]"},
+		// Not patched, so not "kept"; and warn mode refuses no rise.
+		{"warn mode: says what enforce mode would do, no next rise", "minStepIntervalSeconds: 300\nenforcement: warn",
+			withStepAt(canaryAt(10, true), last), canaryAt(10, true), nil,
+			"this update is no step and removed it, which enforce mode would undo, keeping it at " + lastStamp + ". Leave it out of your manifests."},
+		{"warn mode: an added stamp", "minStepIntervalSeconds: 300\nenforcement: warn",
+			canaryAt(10, true), withStepAt(canaryAt(10, true), testNow.Add(time.Hour)), nil,
+			"which enforce mode would remove again. Leave it out of your manifests."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
