@@ -1035,9 +1035,10 @@ func checkServiceMonitor(t *testing.T, r *renderedChart) {
 		Spec       struct {
 			Selector  metav1.LabelSelector `json:"selector"`
 			Endpoints []struct {
-				Port     string `json:"port"`
-				Path     string `json:"path"`
-				Interval string `json:"interval"`
+				Port        string `json:"port"`
+				Path        string `json:"path"`
+				Interval    string `json:"interval"`
+				HonorLabels bool   `json:"honorLabels"`
 			} `json:"endpoints"`
 		} `json:"spec"`
 	}
@@ -1062,6 +1063,11 @@ func checkServiceMonitor(t *testing.T, r *renderedChart) {
 	if len(sm.Spec.Endpoints) != 1 || metricsPort == nil || sm.Spec.Endpoints[0].Port != metricsPort.Name ||
 		metricsPort.TargetPort != intstr.FromString("metrics") || sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Interval != "15s" {
 		t.Errorf("ServiceMonitor endpoints %+v, Service metrics port %+v: want port metrics (→ container port metrics), /metrics every 15s", sm.Spec.Endpoints, metricsPort)
+	}
+	// The decisions' namespace label is the InferenceService's; without
+	// honorLabels Prometheus renames it exported_namespace.
+	if len(sm.Spec.Endpoints) == 1 && !sm.Spec.Endpoints[0].HonorLabels {
+		t.Error("ServiceMonitor endpoint without honorLabels: the decisions' namespace label would become exported_namespace")
 	}
 }
 
