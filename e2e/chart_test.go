@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +40,7 @@ import (
 
 	"github.com/canary-guard/canary-guard/certs"
 	"github.com/canary-guard/canary-guard/e2e/cluster"
+	"github.com/canary-guard/canary-guard/webhook"
 )
 
 // The Helm chart (issue "Install it as a cluster-wide guardrail"): every
@@ -168,6 +171,12 @@ func chartCases(t *testing.T) []chartCase {
 				"--set", "metrics.serviceMonitor.labels.release=prometheus"},
 			want:  defaultChartWant(),
 			check: checkServiceMonitor,
+		},
+		{
+			name:  "prometheus-rule",
+			args:  []string{"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.labels.release=prometheus"},
+			want:  defaultChartWant(),
+			check: checkPrometheusRule,
 		},
 		{
 			name: "network-policy",
@@ -1071,6 +1080,90 @@ func checkServiceMonitor(t *testing.T, r *renderedChart) {
 	}
 }
 
+func checkPrometheusRule(t *testing.T, r *renderedChart) {
+	t.Helper()
+	d := r.find("PrometheusRule", chartFullname)
+	if d == nil {
+		t.Fatalf("metrics.prometheusRule.enabled renders no PrometheusRule; it renders %s", r.names())
+	}
+	// No pinned module ships prometheus-operator's types or CRD: the
+	// rendered YAML is checked field by field.
+	var pr struct {
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   metav1.ObjectMeta `json:"metadata"`
+		Spec       struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Alert       string            `json:"alert"`
+					Expr        string            `json:"expr"`
+					For         string            `json:"for"`
+					Labels      map[string]string `json:"labels"`
+					Annotations map[string]string `json:"annotations"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict(d.data, &pr); err != nil {
+		t.Fatalf("PrometheusRule: %v\n%s", err, d.data)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Metadata.Namespace != chartNamespace || pr.Metadata.Labels["release"] != "prometheus" {
+		t.Errorf("PrometheusRule %s %s/%s labels %v", pr.APIVersion, pr.Metadata.Namespace, pr.Metadata.Name, pr.Metadata.Labels)
+	}
+	// Every canary_guard_* series an alert reads is one canary-guard
+	// exports (a histogram's _bucket, _sum and _count included).
+	exported := map[string]bool{}
+	webhook.NewMetrics(descRecorder(func(desc *prometheus.Desc) {
+		if m := regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(desc.String()); m != nil {
+			for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+				exported[m[1]+suffix] = true
+			}
+		}
+	}))
+	alerts := 0
+	for _, g := range pr.Spec.Groups {
+		for _, rule := range g.Rules {
+			alerts++
+			if rule.Alert == "" || rule.Expr == "" || rule.Labels["severity"] == "" || rule.Annotations["summary"] == "" {
+				t.Errorf("alert %q: want a name, an expression, a severity and a summary: %+v", rule.Alert, rule)
+			}
+			if strings.Contains(rule.Annotations["summary"], "{{ .") {
+				t.Errorf("alert %s: the summary holds an unrendered Helm template: %s", rule.Alert, rule.Annotations["summary"])
+			}
+			for _, name := range regexp.MustCompile(`canary_guard_[a-z_]+`).FindAllString(rule.Expr, -1) {
+				if !exported[name] {
+					t.Errorf("alert %s reads %s, which canary-guard does not export", rule.Alert, name)
+				}
+			}
+		}
+	}
+	if alerts < 5 {
+		t.Errorf("PrometheusRule has %d alerts", alerts)
+	}
+}
+
+// descRecorder is a prometheus.Registerer that hands each collector's
+// descriptions to a function.
+type descRecorder func(*prometheus.Desc)
+
+func (f descRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		f(d)
+	}
+	return nil
+}
+
+func (f descRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = f.Register(c)
+	}
+}
+
+func (f descRecorder) Unregister(prometheus.Collector) bool { return false }
+
 func checkNetworkPolicy(t *testing.T, r *renderedChart) {
 	t.Helper()
 	np := &networkingv1.NetworkPolicy{}
@@ -1268,7 +1361,7 @@ func TestChartCommonMetadataOnEveryObject(t *testing.T) {
 	for _, mode := range []string{"cert-manager", "self-managed"} {
 		t.Run(mode, func(t *testing.T) {
 			r := renderChart(t, chartRelease, chartNamespace, "--set", "certs.mode="+mode,
-				"--set", "replicaCount=2", "--set", "metrics.serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true",
+				"--set", "replicaCount=2", "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true", "--set", "networkPolicy.enabled=true",
 				"--set", "commonLabels.team=ml", "--set", "commonAnnotations.owner=platform")
 			for _, d := range r.docs {
 				if got := d.obj.GetLabels()["team"]; got != "ml" {
