@@ -148,14 +148,24 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 
 # A model change without a percent during a canary is often meant as the
 # rollback (a Git revert of the model change). It is none: KServe routes
-# all traffic to the latest ready revision, the canary itself, until the
-# new revision is ready (ksvc_reconciler: no percent, latestRevision 100).
+# all traffic to the latest ready revision, the canary itself once it is
+# ready, until the new revision is ready (ksvc_reconciler: no percent,
+# latestRevision 100, which Knative resolves to the latest ready one).
 revert_hint(c) := sprintf(
-	" To roll the canary back instead, leave the model as it is and set %s: 0; without a percent, all traffic would go to the latest ready revision, the canary %s, until the new one is ready.",
-	[field(c), revision_desc(c.latestCreatedRevision)],
+	" To roll the canary back instead, leave the model as it is and set %s: 0; without a percent, all traffic would go to the latest ready revision, %s, until the new one is ready.",
+	[field(c), latest_ready_desc(c)],
 ) if {
 	c.canaryInProgress
 } else := ""
+
+# The latest ready revision: the canary, unless it never became ready
+# (then an older one, the stable revision as a rule).
+latest_ready_desc(c) := sprintf("the canary %s", [c.latestReadyRevision]) if {
+	c.latestReadyRevision != ""
+	c.latestReadyRevision == c.latestCreatedRevision
+} else := sprintf("%s (the canary %s is not ready)", [c.latestReadyRevision, revision_desc(c.latestCreatedRevision)]) if {
+	c.latestReadyRevision != ""
+} else := revision_desc("")
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"

@@ -280,6 +280,21 @@ test_model_change_without_percent_during_a_canary_names_the_rollback if {
 	not fires(deny_of(knative_update([predictor(null, null, model_change)])), "canary-required", ["roll the canary back"])
 }
 
+# A canary that never became ready is not the latest ready revision:
+# without a percent Knative keeps the traffic on the one that is (here the
+# stable revision) until the new revision is ready, and the hint names it.
+test_model_change_without_percent_during_an_unready_canary_names_the_latest_ready_revision if {
+	c := predictor(10, null, object.union_n([mid_rollout_change, not_ready, {"latestReadyRevision": "my-model-predictor-00001"}]))
+	d := deny_of(knative_update([c]))
+	fires(d, "canary-required", [
+		"set spec.predictor.canaryTrafficPercent: 0;",
+		"the latest ready revision, my-model-predictor-00001 (the canary my-model-predictor-00002 is not ready), until the new one is ready.",
+	])
+	not fires(d, "canary-required", ["the canary my-model-predictor-00002, until"])
+	unknown := predictor(10, null, object.union(mid_rollout_change, {"latestReadyRevision": "", "latestCreatedRevision": ""}))
+	fires(deny_of(knative_update([unknown])), "canary-required", ["the latest ready revision, (unknown: status has none), until"])
+}
+
 test_model_change_from_unset_model_names_it_not_set if {
 	d := deny_of(knative_update([predictor(null, null, object.union(model_change, {"oldModel": ""}))]))
 	fires(d, "canary-required", ["from (not set) to gs://models/v2"])
