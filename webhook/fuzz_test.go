@@ -21,7 +21,18 @@ import (
 func fuzzSeeds() []string {
 	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
 	to0 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":0`, 1)
+	// A model change keeping 100 that an apply declares: the mutating
+	// webhook reads the managed fields from the raw object
+	// (Request.LoadObjects) and kubectl's last-applied-configuration.
+	at100 := func(obj, metadata string) string {
+		obj = strings.Replace(obj, `"namespace":"models"}`, `"namespace":"models",`+metadata+`}`, 1)
+		return strings.Replace(obj, `"predictor":{`, `"predictor":{"canaryTrafficPercent":100,`, 1)
+	}
+	const ssa = `"managedFields":[{"manager":"kustomize-controller","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:predictor":{"f:canaryTrafficPercent":{}}}}}]`
+	const csa = `"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"predictor\":{\"canaryTrafficPercent\":100}}}"}`
 	return []string{
+		review("UPDATE", "InferenceService", at100(isvcV2, ssa), at100(isvcV1, ssa)),
+		review("UPDATE", "InferenceService", at100(isvcV2, csa), at100(isvcV1, csa)),
 		review("CREATE", "InferenceService", isvcV1, ""),
 		review("UPDATE", "InferenceService", isvcV2, isvcV1),
 		review("UPDATE", "InferenceService", isvcV2At10, isvcV1),
