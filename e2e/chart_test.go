@@ -1141,6 +1141,17 @@ func checkPrometheusRule(t *testing.T, r *renderedChart) {
 	if alerts < 5 {
 		t.Errorf("PrometheusRule has %d alerts", alerts)
 	}
+	// A webhook the API server cannot call is refused writes under
+	// failurePolicy Fail (rejection_count) but let through under Ignore,
+	// the mutating webhook's default (fail_open_count): the alert reads both.
+	for _, g := range pr.Spec.Groups {
+		for _, rule := range g.Rules {
+			if rule.Alert == "CanaryGuardUnreachable" &&
+				(!strings.Contains(rule.Expr, "apiserver_admission_webhook_rejection_count") || !strings.Contains(rule.Expr, "apiserver_admission_webhook_fail_open_count")) {
+				t.Errorf("CanaryGuardUnreachable reads %s: want the calls refused and those failed open", rule.Expr)
+			}
+		}
+	}
 }
 
 // descRecorder is a prometheus.Registerer that hands each collector's
