@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,6 +347,11 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			// the split would name a revision of the old one (Knative
 			// refuses it): predictor-rename speaks for it.
 			if !needsInjection(c, settings) || c.Kind == KindPredictor && facts.PredictorRenamed {
+				continue
+			}
+			// A new object without a predictor (KServe's CRD requires one)
+			// has nowhere to put the percent: the patch would not apply.
+			if c.Kind == KindPredictor && reflect.ValueOf(&req.Object.Spec.Predictor).Elem().IsZero() {
 				continue
 			}
 			// A percent an apply declares (GitOps) is the manifest's: the
