@@ -31,6 +31,10 @@ func TestGitOpsServerSideApply(t *testing.T) {
 	a := sync(modelURI(2), "100")
 	s.denied(a, "a model change keeping the manifest's 100", deniedByGuard, "[initial-percent]",
 		"Set spec.predictor.canaryTrafficPercent: 10 (or less)")
+	// The mutating webhook's warning reaches kubectl beside the denial: it
+	// names whose percent it left alone and where to write the new one.
+	s.warned(a, "a model change keeping the manifest's 100", guardWarning+"[percent-applied]",
+		`declared by the server-side apply of field manager "kustomize-controller"`, "in the manifest that apply comes from")
 	s.storedPercent(100)
 
 	s.admitted(sync(modelURI(2), "10"), "the model change with 10")

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,7 +12,7 @@ import (
 // default sync) records the manifest it applied.
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// appliedPercent reports whether an apply declares the canaryTrafficPercent
+// appliedPercent reports, and names by what, whether an apply declares the canaryTrafficPercent
 // the component at path ("spec.predictor") has in the request's object: the
 // request says so (Request.Applied), a
 // server-side apply owns it (a managedFields entry of operation Apply, as
@@ -24,13 +25,13 @@ const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // It runs only where a percent would be injected over one the object has,
 // so the managed fields are read from the raw object then, not decoded
 // for every request.
-func appliedPercent(req *Request, path string) bool {
+func appliedPercent(req *Request, path string) (by string, ok bool) {
 	component, ok := strings.CutPrefix(path, "spec.")
 	if !ok || strings.Contains(component, ".") {
-		return false
+		return "", false
 	}
 	if req.Applied {
-		return true
+		return "the apply of this manifest", true
 	}
 	if la, ok := req.Object.Annotations[annotationLastApplied]; ok {
 		var m struct {
@@ -38,16 +39,16 @@ func appliedPercent(req *Request, path string) bool {
 		}
 		if json.Unmarshal([]byte(la), &m) == nil {
 			if v, ok := m.Spec[component]["canaryTrafficPercent"]; ok && string(v) != "null" {
-				return true
+				return "kubectl apply (its " + annotationLastApplied + ")", true
 			}
 		}
 	}
 	for _, e := range managedFields(req) {
 		if e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil && ownsPercent(e.FieldsV1.Raw, component) {
-			return true
+			return "the server-side apply of field manager " + strconv.Quote(e.Manager), true
 		}
 	}
-	return false
+	return "", false
 }
 
 // managedFields are the object's managed fields: decoded where the whole

@@ -28,10 +28,13 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 		managedFields []metav1.ManagedFieldsEntry
 		lastApplied   string
 		wantInjected  bool
+		wantBy        string // whose percent, when not injected
 	}{
-		{name: "100 owned by a server-side apply", new: at100, managedFields: owning(metav1.ManagedFieldsOperationApply, percentOwned)},
+		{name: "100 owned by a server-side apply", new: at100, managedFields: owning(metav1.ManagedFieldsOperationApply, percentOwned),
+			wantBy: `the server-side apply of field manager "kustomize-controller"`},
 		{name: "100 recorded by kubectl's client-side apply", new: at100,
-			lastApplied: `{"spec":{"predictor":{"canaryTrafficPercent":100,"model":{"storageUri":"gs://models/v2"}}}}`},
+			lastApplied: `{"spec":{"predictor":{"canaryTrafficPercent":100,"model":{"storageUri":"gs://models/v2"}}}}`,
+			wantBy:      "kubectl apply (its kubectl.kubernetes.io/last-applied-configuration)"},
 		{name: "100 set by an update (kubectl patch)", new: at100, managedFields: owning(metav1.ManagedFieldsOperationUpdate, percentOwned), wantInjected: true},
 		{name: "100 the server-side apply does not own", new: at100, managedFields: owning(metav1.ManagedFieldsOperationApply, percentNotOwned), wantInjected: true},
 		{name: "absent, server-side apply", new: newModelNoCanary, managedFields: owning(metav1.ManagedFieldsOperationApply, percentNotOwned), wantInjected: true},
@@ -60,6 +63,11 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 			}
 			if injected {
 				return
+			}
+			// The mutating webhook says whose percent it left alone.
+			if len(m.Warnings) != 1 || m.Warnings[0].Rule != "percent-applied" || !strings.Contains(m.Warnings[0].Msg, tc.wantBy) ||
+				!strings.Contains(m.Warnings[0].Msg, "Write spec.predictor.canaryTrafficPercent: 10 with the new model in the manifest") {
+				t.Errorf("warnings %v, want percent-applied naming %s", m.Warnings, tc.wantBy)
 			}
 			d, err := g.Validate(context.Background(), req)
 			if err != nil {

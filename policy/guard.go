@@ -357,8 +357,13 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			// A percent an apply declares (GitOps) is the manifest's: the
 			// next sync would set it again over an injected one. Validation
 			// asks for the initial percent in the manifest instead.
-			if c.NewPercent != nil && appliedPercent(req, c.Path) {
-				continue
+			if c.NewPercent != nil {
+				if by, ok := appliedPercent(req, c.Path); ok {
+					m.Warnings = append(m.Warnings, Violation{Rule: "percent-applied", Msg: fmt.Sprintf(
+						"%s.canaryTrafficPercent %d is declared by %s, whose next apply would set it again, so canary-guard does not set it to %d for the new model. Write %s.canaryTrafficPercent: %d with the new model in the manifest that apply comes from (in Git), not in a change of your own.",
+						c.Path, *c.NewPercent, by, settings.InitialCanaryPercent, c.Path, settings.InitialCanaryPercent)})
+					continue
+				}
 			}
 			m.Injected = append(m.Injected, c.ID)
 			m.Patches = append(m.Patches, PatchOp{Op: "add", Path: "/" + jsonPointer(c.Path) + "/canaryTrafficPercent", Value: settings.InitialCanaryPercent})
