@@ -96,15 +96,20 @@ bench-apiserver: build envtest-assets $(HELM) ## InferenceService update latency
 	done; exit $$status
 
 FUZZTIME ?= 30s
+# Go minimises each input that finds new coverage for up to 60 s by
+# default; with handlers that take a millisecond a run, that spent the
+# whole FUZZTIME minimising (34 runs in 30 s against about 3,000 at 3 s).
+FUZZMINIMIZETIME ?= 3s
+FUZZ = go test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
 .PHONY: fuzz
-fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s); crashes land in testdata/fuzz.
-	go test -run '^$$' -fuzz '^FuzzBuildFacts$$' -fuzztime $(FUZZTIME) ./policy/
-	go test -run '^$$' -fuzz '^FuzzOnlyPercentsDiffer$$' -fuzztime $(FUZZTIME) ./policy/
-	go test -run '^$$' -fuzz '^FuzzValidateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
-	go test -run '^$$' -fuzz '^FuzzMutateHandler$$' -fuzztime $(FUZZTIME) ./webhook/
-	go test -run '^$$' -fuzz '^FuzzRawSpecFacts$$' -fuzztime $(FUZZTIME) ./webhook/
-	go test -run '^$$' -fuzz '^FuzzParseSecretAndDecide$$' -fuzztime $(FUZZTIME) ./certs/
+fuzz: ## Run each Go fuzz target for FUZZTIME (default 30s), minimising new inputs for FUZZMINIMIZETIME (3s); crashes land in testdata/fuzz.
+	$(FUZZ) -fuzz '^FuzzBuildFacts$$' ./policy/
+	$(FUZZ) -fuzz '^FuzzOnlyPercentsDiffer$$' ./policy/
+	$(FUZZ) -fuzz '^FuzzValidateHandler$$' ./webhook/
+	$(FUZZ) -fuzz '^FuzzMutateHandler$$' ./webhook/
+	$(FUZZ) -fuzz '^FuzzRawSpecFacts$$' ./webhook/
+	$(FUZZ) -fuzz '^FuzzParseSecretAndDecide$$' ./certs/
 
 $(OPA):
 	@echo "==> building opa $(OPA_VERSION) into bin/ (first build takes a few minutes)" >&2
