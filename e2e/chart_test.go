@@ -1029,14 +1029,22 @@ func checkSelfManaged(t *testing.T, r *renderedChart, fn, certValidity, caValidi
 	}
 }
 
+// decodeOperatorObject decodes the rendered prometheus-operator object
+// kind into out, strictly: no pinned module ships prometheus-operator's
+// types or CRD, so the rendered YAML is checked field by field.
+func decodeOperatorObject(t *testing.T, r *renderedChart, kind, value string, out any) {
+	t.Helper()
+	d := r.find(kind, chartFullname)
+	if d == nil {
+		t.Fatalf("%s renders no %s; it renders %s", value, kind, r.names())
+	}
+	if err := yaml.UnmarshalStrict(d.data, out); err != nil {
+		t.Fatalf("%s: %v\n%s", kind, err, d.data)
+	}
+}
+
 func checkServiceMonitor(t *testing.T, r *renderedChart) {
 	t.Helper()
-	d := r.find("ServiceMonitor", chartFullname)
-	if d == nil {
-		t.Fatalf("metrics.serviceMonitor.enabled renders no ServiceMonitor; it renders %s", r.names())
-	}
-	// No pinned module ships prometheus-operator's types or CRD: the
-	// rendered YAML is checked field by field.
 	var sm struct {
 		APIVersion string            `json:"apiVersion"`
 		Kind       string            `json:"kind"`
@@ -1051,9 +1059,7 @@ func checkServiceMonitor(t *testing.T, r *renderedChart) {
 			} `json:"endpoints"`
 		} `json:"spec"`
 	}
-	if err := yaml.UnmarshalStrict(d.data, &sm); err != nil {
-		t.Fatalf("ServiceMonitor: %v\n%s", err, d.data)
-	}
+	decodeOperatorObject(t, r, "ServiceMonitor", "metrics.serviceMonitor.enabled", &sm)
 	svc := &corev1.Service{}
 	r.decode(t, "Service", chartFullname, svc)
 	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Metadata.Namespace != chartNamespace || sm.Metadata.Labels["release"] != "prometheus" {
@@ -1082,12 +1088,6 @@ func checkServiceMonitor(t *testing.T, r *renderedChart) {
 
 func checkPrometheusRule(t *testing.T, r *renderedChart) {
 	t.Helper()
-	d := r.find("PrometheusRule", chartFullname)
-	if d == nil {
-		t.Fatalf("metrics.prometheusRule.enabled renders no PrometheusRule; it renders %s", r.names())
-	}
-	// No pinned module ships prometheus-operator's types or CRD: the
-	// rendered YAML is checked field by field.
 	var pr struct {
 		APIVersion string            `json:"apiVersion"`
 		Kind       string            `json:"kind"`
@@ -1105,9 +1105,7 @@ func checkPrometheusRule(t *testing.T, r *renderedChart) {
 			} `json:"groups"`
 		} `json:"spec"`
 	}
-	if err := yaml.UnmarshalStrict(d.data, &pr); err != nil {
-		t.Fatalf("PrometheusRule: %v\n%s", err, d.data)
-	}
+	decodeOperatorObject(t, r, "PrometheusRule", "metrics.prometheusRule.enabled", &pr)
 	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Metadata.Namespace != chartNamespace || pr.Metadata.Labels["release"] != "prometheus" {
 		t.Errorf("PrometheusRule %s %s/%s labels %v", pr.APIVersion, pr.Metadata.Namespace, pr.Metadata.Name, pr.Metadata.Labels)
 	}
