@@ -12,14 +12,14 @@ import (
 // default sync) records the manifest it applied.
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// appliedPercent reports, and names by what, whether an apply declares the canaryTrafficPercent
-// the component at path ("spec.predictor") has in the request's object: the
-// request says so (Request.Applied), a
-// server-side apply owns it (a managedFields entry of operation Apply, as
-// Flux and Argo CD's ServerSideApply write), or kubectl's client-side apply
-// recorded it in its last-applied-configuration. The next apply of the
-// same manifest sets that value again, so a percent injected over it would
-// not stay: the GitOps tool would raise the new model to the manifest's
+// appliedPercent reports whether an apply declares the canaryTrafficPercent
+// the component at path ("spec.predictor") has in the request's object, and
+// names the apply: the request says so (Request.Applied), a server-side
+// apply owns it (a managedFields entry of operation Apply, as Flux and
+// Argo CD's ServerSideApply write), or kubectl's client-side apply recorded
+// it in its last-applied-configuration. The next apply of the same
+// manifest sets that value again, so a percent injected over it would not
+// stay: the GitOps tool would raise the new model to the manifest's
 // percent on its next sync, or fail every sync on max-step.
 //
 // It runs only where a percent would be injected over one the object has,

@@ -490,8 +490,9 @@ func stepped(f *Facts) bool {
 // step stamp, and the old stamp to put back (nil: none, remove it). The
 // stamp is canary-guard's record of the last step: an update that
 // back-dated or removed it would let the next rise skip
-// minStepIntervalSeconds. Undone rather than refused, because a
-// server-side apply of a manifest without it (GitOps) removes it too.
+// minStepIntervalSeconds. Undone rather than refused: a manifest that
+// carried a copy of it, synced by a GitOps tool, would otherwise fail
+// every sync.
 // An empty stamp is none, as the validating webhook reads it (stepFacts):
 // absent and "" are not told apart, and nothing is put back as "".
 func keepStepStamp(req *Request) (*string, bool) {
