@@ -62,25 +62,7 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			shipped, err := ShippedSources()
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Compile(context.Background(), append(shipped, Source{Name: "custom/team.rego", Content: []byte("package canary_guard\n\n" + tc.rule + "\n")}))
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("compiled; want an error with %q", tc.want)
-			}
-			for _, want := range tc.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q, want it to contain %q", err, want)
-				}
-			}
+			_ = compileBesideShipped(t, "custom/team.rego", tc.rule+"\n", tc.want)
 		})
 	}
 }
@@ -160,24 +142,9 @@ func TestCompile_RefusesReadsOfDataOutsideThePackage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			shipped, err := ShippedSources()
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Compile(context.Background(), append(shipped, Source{Name: "team.rego", Content: []byte("package canary_guard\n\n" + tc.src)}))
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
+			err := compileBesideShipped(t, "team.rego", tc.src, tc.want)
 			if err == nil {
-				t.Fatalf("compiled; want an error with %q", tc.want)
-			}
-			for _, want := range tc.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q, want it to contain %q", err, want)
-				}
+				return
 			}
 			if n := strings.Count(err.Error(), "never defined"); n != len(tc.want) {
 				t.Errorf("%d errors, want %d: %v", n, len(tc.want), err)
@@ -221,4 +188,32 @@ func teamDir(t *testing.T, policy, test string) string {
 		}
 	}
 	return dir
+}
+
+// compileBesideShipped compiles a custom file of package canary_guard
+// (body after the package line and a blank line) with the shipped bundle.
+// With want empty it must compile; else the error must contain each of
+// want. It returns the error.
+func compileBesideShipped(t *testing.T, name, body string, want []string) error {
+	t.Helper()
+	shipped, err := ShippedSources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compile(context.Background(), append(shipped, Source{Name: name, Content: []byte("package canary_guard\n\n" + body)}))
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return nil
+	}
+	if err == nil {
+		t.Fatalf("compiled; want an error with %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q, want it to contain %q", err, w)
+		}
+	}
+	return err
 }
