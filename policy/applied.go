@@ -12,7 +12,15 @@ import (
 // default sync) records the manifest it applied.
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// appliedPercent reports whether an apply declares the canaryTrafficPercent
+// appliedPercents tells, for one request, which component percents an
+// apply declares.
+type appliedPercents struct {
+	req    *Request
+	fields []metav1.ManagedFieldsEntry
+	loaded bool
+}
+
+// declared reports whether an apply declares the canaryTrafficPercent
 // the component at path ("spec.predictor") has in the request's object, and
 // names the apply: the request says so (Request.Applied), a server-side
 // apply owns it (a managedFields entry of operation Apply, as Flux and
@@ -24,8 +32,9 @@ const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 //
 // It runs only where a percent would be injected over one the object has,
 // so the managed fields are read from the raw object then, not decoded
-// for every request.
-func appliedPercent(req *Request, path string) (by string, ok bool) {
+// for every request, and once for all the components of the request.
+func (a *appliedPercents) declared(path string) (by string, ok bool) {
+	req := a.req
 	component, ok := strings.CutPrefix(path, "spec.")
 	if !ok || strings.Contains(component, ".") {
 		return "", false
@@ -43,7 +52,10 @@ func appliedPercent(req *Request, path string) (by string, ok bool) {
 			}
 		}
 	}
-	for _, e := range managedFields(req) {
+	if !a.loaded {
+		a.fields, a.loaded = managedFields(req), true
+	}
+	for _, e := range a.fields {
 		if e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil && ownsPercent(e.FieldsV1.Raw, component) {
 			return "the server-side apply of field manager " + strconv.Quote(e.Manager), true
 		}

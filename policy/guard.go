@@ -341,6 +341,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	}
 	annotations := map[string]string{}
 	if knative && settings.OnModelChange == OnModelChangeInject && req.Operation == OperationUpdate {
+		applied := appliedPercents{req: req}
 		for i := range facts.Components {
 			c := &facts.Components[i]
 			// A renamed predictor moves to another Knative Service, where
@@ -358,7 +359,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 			// next sync would set it again over an injected one. Validation
 			// asks for the initial percent in the manifest instead.
 			if c.NewPercent != nil {
-				if by, ok := appliedPercent(req, c.Path); ok {
+				if by, ok := applied.declared(c.Path); ok {
 					m.Warnings = append(m.Warnings, Violation{Rule: "percent-applied", Msg: fmt.Sprintf(
 						"%s.canaryTrafficPercent %d is declared by %s, whose next apply would set it again, so canary-guard does not set it to %d for the new model. Write %s.canaryTrafficPercent: %d with the new model in the manifest that apply comes from (in Git), not in a change of your own.",
 						c.Path, *c.NewPercent, by, settings.InitialCanaryPercent, c.Path, settings.InitialCanaryPercent)})
