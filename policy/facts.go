@@ -178,6 +178,9 @@ type ComponentFacts struct {
 	// ranAs is a removed canary entry as it ran (merged over the old
 	// stable predictor), kept for markPromotion.
 	ranAs *v1beta1.PredictorSpec
+	// statusNotReady: the old object's canaryStatuses, current with the
+	// spec, show the entry not ready.
+	statusNotReady bool
 }
 
 // Raised reports whether the latest revision gets more traffic than before.
@@ -243,6 +246,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	}
 	if f.DeploymentMode == ModeStandard {
 		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
+		explainUnscaledEntries(f.Components, oldObj)
 		// Beside the stable as it is: a model change is to leave it so and
 		// come in as an entry, which KServe merges over it, so the entry
 		// cannot turn a model into a custom container or back.
@@ -600,6 +604,7 @@ func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {
 			c.CanaryReady, c.CanaryReadyReason = ReadyTrue, "canary "+c.Name+" is ready"
 		default:
 			c.CanaryReady, c.CanaryReadyReason = ReadyFalse, "canary "+c.Name+" is not ready"
+			c.statusNotReady = true
 		}
 	}
 }
@@ -860,3 +865,42 @@ func intersects(a, b []string) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// explainUnscaledEntries names why a spec.canary[] entry that runs no
+// replicas is not ready, and the step that gets it some. KServe sizes an
+// entry at ceil(stable minReplicas × trafficPercent / 100), 0 at 0 %;
+// with the autoscaler class none the Deployment then has 0 replicas, and
+// with keda the ScaledObject's minimum is 0, so the controller's
+// canaryStatuses (ready: availableReplicas > 0) stay false: waiting for it
+// to be ready, as canary-not-ready asks, never ends. The hpa class floors
+// the entry at 1 replica (createHPA), and external leaves the Deployment's
+// replicas to another controller, so those are left as they are.
+func explainUnscaledEntries(comps []ComponentFacts, oldObj *v1beta1.InferenceService) {
+	for i := range comps {
+		c := &comps[i]
+		if c.Kind != KindCanary || !c.InOld || !c.statusNotReady || c.Replicas == nil || c.Replicas.Old != 0 {
+			continue
+		}
+		e := canaryEntry(&oldObj.Spec, c.Name)
+		if e == nil {
+			continue
+		}
+		class := entryAutoscalerClass(oldObj, e)
+		if class != string(constants.AutoscalerClassNone) && class != string(constants.AutoscalerClassKeda) {
+			continue
+		}
+		c.CanaryReadyReason = fmt.Sprintf("canary %s is not ready, and cannot become ready: at %d %% KServe gives it 0 replicas "+
+			"(autoscalerClass %s), so first give it one with %s.predictor.minReplicas: 1, which is admitted on its own",
+			c.Name, e.TrafficPercent, class, c.Path)
+	}
+}
+
+// entryAutoscalerClass resolves a spec.canary[] entry's autoscaler class:
+// the entry's predictor is merged over the stable one, whose annotations
+// KServe merges over the InferenceService's.
+func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) string {
+	if cl := e.Predictor.Annotations[constants.AutoscalerClass]; cl != "" {
+		return cl
+	}
+	return autoscalerClass(obj)
+}

@@ -232,8 +232,11 @@ next_step_at := time.format([
 	"UTC", "2006-01-02T15:04:05Z07:00",
 ])
 
-# How to roll a component back: a Standard-mode entry is removed.
+# How to roll a component back: a Standard-mode entry is removed; a
+# Knative percent already at 0 is rolled back, so the way back is to stay.
 roll_back_hint(c) := "remove the entry to roll back" if c.kind == "canary"
+
+else := "leave it at 0" if c.oldEffectivePercent == 0
 
 else := "set 0 to roll back"
 

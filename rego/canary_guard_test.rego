@@ -498,6 +498,16 @@ test_lowering_while_canary_not_ready_is_allowed if {
 	count(warn_of(inp)) == 0
 }
 
+# From 0 (rolled back, or a model launched dark), setting 0 is no way
+# back: the denials of a rise say to leave it there.
+test_rise_from_zero_names_no_rollback_to_zero if {
+	d := deny_of(knative_update([predictor(0, 10, not_ready)]))
+	fires(d, "canary-not-ready", ["0 → 10 raises traffic", "Wait until it is ready, then raise it; or leave it at 0."])
+	not fires(d, "canary-not-ready", ["set 0 to roll back"])
+	d2 := deny_of(interval_update([predictor(0, 10, {})], 120, 600))
+	fires(d2, "step-interval", ["Raise it at or after 2026-11-25T12:05:00Z, or leave it at 0."])
+}
+
 # --- Knative: step interval ---------------------------------------------------
 
 step_at(seconds) := {"step": {"lastStepAt": "2026-11-25T11:55:00Z", "secondsSinceLastStep": seconds}}
