@@ -435,9 +435,19 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent >= 0
 	msg := sprintf(
 		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
-		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(c.previousRevision), back_to_current(c)],
+		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(traffic_back_revision(c)), back_to_current(c)],
 	)
 }
+
+# Where KServe sends the 100-N %: its prev target is latestRolledoutRevision
+# (ksvc_reconciler.go), which PropagateStatus moves back to
+# previousRolledoutRevision once the latest ready revision, rolled out at
+# 100 %, gets less. Until the controller has seen the promotion (the latest
+# ready revision is not yet the rolled-out one), that is the stable revision
+# itself, not the one before it.
+traffic_back_revision(c) := c.previousRevision if {
+	c.latestReadyRevision == c.stableRevision
+} else := c.stableRevision
 
 # Once the lower percent is in place, removing the field again is a rise
 # to 100 like any other: max-step caps it.

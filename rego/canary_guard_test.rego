@@ -639,17 +639,29 @@ test_model_change_after_rollback_to_0_is_not_mid_rollout if {
 
 # --- Knative: traffic back to the previous model ---------------------------------
 
+# The status after the controller has seen a promotion: the promoted
+# revision is the rolled-out one, the one before it previous.
+promoted_status := {"stableRevision": "my-model-predictor-00002", "previousRevision": "my-model-predictor-00001"}
+
 test_percent_set_without_revision_after_promotion_is_warned if {
-	inp := knative_update([predictor(null, 10, {})])
+	inp := knative_update([predictor(null, 10, promoted_status)])
 	count(deny_of(inp)) == 0
 	w := warn_of(inp)
 	rules(w) == {"traffic-to-previous"}
 	fires(w, "traffic-to-previous", [
 		"spec.predictor.canaryTrafficPercent set to 10 with no model change after a full promotion",
-		"90 % of traffic goes back to the previous model (revision my-model-predictor-00000)",
+		"90 % of traffic goes back to the previous model (revision my-model-predictor-00001)",
 		"To keep all traffic on the current model, leave the field unset",
 		"going back to 100 % is a rise of at most 25 per update: set 35 next.",
 	])
+}
+
+# A rollback right after a promotion the controller has not yet seen
+# (status still shows the rollout at 85 %: rolled out 00001, latest ready
+# 00002): KServe's prev target is still 00001, not the revision before it.
+test_traffic_to_previous_names_the_stable_until_the_promotion_is_seen if {
+	w := warn_of(knative_update([predictor(null, 0, {})]))
+	fires(w, "traffic-to-previous", ["100 % of traffic goes back to the previous model (revision my-model-predictor-00001)"])
 }
 
 # Removing the field again after this update is a rise max-step caps:
