@@ -9,6 +9,7 @@ import (
 	"dario.cat/mergo"
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
+	"github.com/kserve/kserve/pkg/utils"
 	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -68,6 +69,10 @@ type Facts struct {
 	InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
 	// TagRouting says whether tag routing is on before and after.
 	TagRouting Transition `json:"tagRouting"`
+	// Stopped says whether serving.kserve.io/stop stops the service before
+	// and after: KServe then deletes the components' Knative Services,
+	// revisions included, and clears the status.
+	Stopped Transition `json:"stopped"`
 	// Override is the state of the override annotation.
 	Override OverrideFacts `json:"override"`
 	// Step is the state of the step interval stamp.
@@ -218,6 +223,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	f.PredictorName = newObj.Spec.Predictor.Name
 	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
+	f.Stopped = Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
 	f.Override = overrideFacts(oldObj, newObj, req, s)
 	f.Step = stepFacts(oldObj, opts.Now)
 

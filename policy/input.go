@@ -24,7 +24,7 @@ var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
 	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged", "raised",
-	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -176,6 +176,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
 		b.item("tagRouting", b.object(b.item("old", boolean(f.TagRouting.Old)), b.item("new", boolean(f.TagRouting.New)))),
+		b.item("stopped", b.object(b.item("old", boolean(f.Stopped.Old)), b.item("new", boolean(f.Stopped.New)))),
 		b.item("override", b.object(
 			b.item("requested", boolean(f.Override.Requested)),
 			b.item("reason", b.str(f.Override.Reason)),

@@ -809,6 +809,41 @@ max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToKeep]) i
 	r.maxReplicas < r.minReplicasToKeep
 } else := ""
 
+# --- Knative: stopping and resuming (serving.kserve.io/stop) -----------------
+
+# Stopping deletes each component's Knative Service with all its revisions
+# and clears the status (components/predictor.go, ksvc_reconciler.go). On
+# resume a component starts over with no rolled-out revision to split
+# against, so the model in its spec takes all traffic, whatever its
+# canaryTrafficPercent says: stopping mid-canary ends the canary in a full
+# cutover to the canary's model, with no way back to the previous one.
+warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.stopped.new == true
+	input.rollout.stopped.old == false
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.canaryInProgress == true
+	msg := sprintf(
+		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. To take traffic off the canary and keep the previous model, set %s to 0 instead of stopping.",
+		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, model_desc(c.newModel), c.percentField, field(c)],
+	)
+}
+
+warn contains {"rule": "resume-without-canary", "msg": msg} if {
+	input.rollout.deploymentMode == "Knative"
+	input.rollout.stopped.old == true
+	input.rollout.stopped.new == false
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.newPercent != null
+	c.newPercent < 100
+	msg := sprintf(
+		"serving.kserve.io/stop removed: %s starts over with no rolled-out revision to split against, so its model in the spec (%s) takes all traffic at once; %s %d splits nothing until its next model change. Watch it as a full rollout; the next model change enters as a canary again.",
+		[c.path, model_desc(c.newModel), field(c), c.newPercent],
+	)
+}
+
 # --- Every mode --------------------------------------------------------------
 
 # Adding or removing a transformer or explainer changes the path of every

@@ -43,6 +43,7 @@ base_rollout := {
 	"metadataChanged": [],
 	"internalAnnotationsChanged": [],
 	"tagRouting": {"old": true, "new": true},
+	"stopped": {"old": false, "new": false},
 	"override": {"requested": false, "reason": "", "allowed": false, "active": false},
 	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
 	"alwaysAdmit": false,
@@ -1643,4 +1644,48 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 	fires(warn_of(unnamed), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
 	fires(deny_of(unnamed), "percent-range", ["Remove it in the same update"])
 	not fires(deny_of(unnamed), "percent-range", ["the model as it was"])
+}
+
+# --- Knative: stopping and resuming ------------------------------------------
+
+stop_update(components, old, new) := object.union(knative_update(components), {"rollout": {
+	"stopped": {"old": old, "new": new},
+	"metadataChanged": ["metadata.annotations.serving.kserve.io/stop"],
+	"revisionChanged": true,
+}})
+
+test_stop_during_a_canary_warns_of_the_cutover_on_resume if {
+	inp := stop_update([predictor(35, 35, {})], false, true)
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"stop-mid-rollout"}
+	fires(w, "stop-mid-rollout", [
+		"serving.kserve.io/stop set during a canary of spec.predictor (spec.predictor.canaryTrafficPercent 35)",
+		"the previous model's (revision my-model-predictor-00001, 65 % of traffic) included",
+		"starts over with the model in the spec (gs://models/v1) taking all traffic at once",
+		"set spec.predictor.canaryTrafficPercent to 0 instead of stopping",
+	])
+}
+
+test_stop_without_a_canary_is_silent if {
+	count(warn_of(stop_update([predictor(null, null, {})], false, true))) == 0
+	count(warn_of(stop_update([predictor(0, 0, {})], false, true))) == 0
+	count(warn_of(stop_update([predictor(100, 100, {})], false, true))) == 0
+}
+
+test_stop_in_standard_mode_is_silent if {
+	inp := object.union(stop_update([predictor(35, 35, {})], false, true), {"rollout": {"deploymentMode": "Standard"}})
+	not rules(warn_of(inp))["stop-mid-rollout"]
+}
+
+test_resume_with_a_percent_warns_that_it_splits_nothing if {
+	inp := stop_update([predictor(35, 35, {})], true, false)
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "resume-without-canary", [
+		"serving.kserve.io/stop removed: spec.predictor starts over with no rolled-out revision",
+		"its model in the spec (gs://models/v1) takes all traffic at once",
+		"spec.predictor.canaryTrafficPercent 35 splits nothing until its next model change",
+	])
+	not rules(warn_of(stop_update([predictor(null, null, {})], true, false)))["resume-without-canary"]
+	not rules(warn_of(stop_update([predictor(35, 35, {})], true, true)))["resume-without-canary"]
 }
