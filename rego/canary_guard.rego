@@ -361,10 +361,21 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	# Knative Service, without a canary: predictor-rename speaks for it.
 	entry_ok(c)
 	not renames_service(c)
+
+	# A percent set on the one revision there is (an InferenceService
+	# created with canaryTrafficPercent) splits it with itself: there is
+	# no canary revision to replace.
+	not single_revision(c)
 	msg := sprintf(
 		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
 		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],
 	)
+}
+
+# The status shows one revision, created, ready and rolled out.
+single_revision(c) if {
+	c.stableRevision != ""
+	c.latestCreatedRevision == c.stableRevision
 }
 
 revision_desc(r) := r if r != ""

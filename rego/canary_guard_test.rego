@@ -868,6 +868,16 @@ test_standard_promotion_before_step_interval_is_denied if {
 # A new model mid-rollout that does not enter as a canary is refused
 # (canary-required, initial-percent): no warning says it "re-enters at
 # 100 %" or 35 % with "prev stays on" the stable revision.
+# Created with canaryTrafficPercent set, an InferenceService has one
+# revision, which the percent splits with itself: a model change then
+# replaces no canary revision.
+test_mid_rollout_restart_is_not_warned_without_a_canary_revision if {
+	one := {"stableRevision": "my-model-predictor-00001", "latestReadyRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00001"}
+	c := predictor(10, 10, object.union(model_change, one))
+	not "mid-rollout-restart" in rules(warn_of(knative_update([c])))
+	count(deny_of(knative_update([c]))) == 0
+}
+
 test_mid_rollout_restart_is_not_warned_beside_a_refused_entry if {
 	every new in [null, 100, 35] {
 		inp := knative_update_with([predictor(35, new, model_change)], {"onModelChange": "deny"})
