@@ -46,6 +46,36 @@ func isAddition(r *ast.Rule) bool {
 	return !r.Default && len(r.Head.Ref()) == 1 && r.Head.Key != nil && r.Head.Value == nil && len(r.Head.Args) == 0
 }
 
+// builtinNames maps each name a rule of package canary_guard could take
+// from a built-in function to that built-in: count, sprintf, the
+// operators' names (gt, plus), and the first segment of a dotted one (time
+// of time.format). OPA resolves a call to such a name to the package's rule
+// when one is defined, in every file of the package, so a custom helper
+// named count or gt changes the shipped rules as silently as one named
+// entry_ok.
+func builtinNames() map[string]string {
+	names := map[string]string{}
+	for _, b := range Capabilities().Builtins {
+		root, _, _ := strings.Cut(b.Name, ".")
+		if _, seen := names[root]; !seen || root == b.Name {
+			names[root] = b.Name
+		}
+	}
+	return names
+}
+
+// builtinError is the error for a custom rule or package named like a
+// built-in.
+func builtinError(file string, row int, name, builtin string) error {
+	what := "the built-in function " + builtin
+	if builtin != name {
+		what = "the built-in functions " + name + ".* (" + builtin + ", ...)"
+	}
+	return fmt.Errorf("%s:%d: %s is the name of %s: files of package %s are one package, "+
+		"so a rule of this name replaces the built-in wherever the package calls it, the shipped bundle's rules included; rename it (prefix it with your rule's name, e.g. team_%s)",
+		file, row, name, what, PackagePath, name)
+}
+
 // customErrors returns what a custom module (a policy file of the policy
 // directory, or one of its tests) may not do to the shipped rules. Every
 // file of package canary_guard is one package: a rule of a custom file
@@ -66,6 +96,9 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
 	if len(path) > len(pkg) {
 		// package canary_guard.x defines data.canary_guard.x.
 		if s, ok := path[len(pkg)].Value.(ast.String); ok {
+			if builtin, clash := builtinNames()[string(s)]; clash {
+				return []error{builtinError(file, m.Package.Location.Row, string(s), builtin)}
+			}
 			if at, clash := shipped[string(s)]; clash {
 				return []error{fmt.Errorf("%s:%d: package %s: %s is also defined by the shipped bundle (%s:%d); rename the package",
 					file, m.Package.Location.Row, strings.TrimPrefix(path.String(), "data."), string(s), at.File, at.Row)}
@@ -74,9 +107,14 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
 		return nil
 	}
 	var errs []error
+	builtins := builtinNames()
 	for _, r := range m.Rules {
 		name, ok := ruleName(r)
 		if !ok {
+			continue
+		}
+		if builtin, clash := builtins[name]; clash {
+			errs = append(errs, builtinError(file, r.Location.Row, name, builtin))
 			continue
 		}
 		at, clash := shipped[name]

@@ -55,6 +55,16 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 			want: []string{"team.rego:3: warn: a custom file may only add to warn"}},
 		{name: "a deny function", rule: `deny(x) := {"y"}`,
 			want: []string{"team.rego:3: deny: a custom file may only add to deny"}},
+		{name: "a helper named like a built-in the shipped rules call", rule: "count(xs) := n if n := sum([1 | some _ in xs])",
+			want: []string{"team.rego:3: count is the name of the built-in function count", "rename it"}},
+		{name: "a helper named like an operator", rule: "gt(a, b) := false",
+			want: []string{"team.rego:3: gt is the name of the built-in function gt", "rename it"}},
+		{name: "a message helper", rule: `sprintf(f, a) := f`,
+			want: []string{"team.rego:3: sprintf is the name of the built-in function sprintf"}},
+		{name: "a two-argument min", rule: "min(a, b) := a if a <= b",
+			want: []string{"team.rego:3: min is the name of the built-in function min"}},
+		{name: "a rule named like a namespace of built-ins", rule: `time := {"zone": "UTC"}`,
+			want: []string{"team.rego:3: time is the name of the built-in functions time.* (time."}},
 		{name: "adding to deny", rule: `deny contains {"rule": "team-x", "msg": "x"} if input.rollout.raised == true`},
 		{name: "adding to warn", rule: `warn contains {"rule": "team-x", "msg": "x"} if input.rollout.raised == true`},
 		{name: "helpers of its own", rule: `team_pct(p) := sprintf("%d", [p])`},
@@ -216,4 +226,13 @@ func compileBesideShipped(t *testing.T, name, body string, want []string) error 
 		}
 	}
 	return err
+}
+
+func TestTestModules_RefusesATestPackageNamedLikeBuiltins(t *testing.T) {
+	dir := teamDir(t, "package canary_guard\n\nwarn contains {\"rule\": \"team-x\", \"msg\": \"x\"} if input.rollout.raised == true\n",
+		"package canary_guard.time\n\nformat(x) := \"noon\"\n")
+	_, err := TestModules(dir)
+	if err == nil || !strings.Contains(err.Error(), "team_test.rego:1: time is the name of the built-in functions time.*") {
+		t.Errorf("error %v, want one naming team_test.rego:1 and the built-ins time.*", err)
+	}
 }
