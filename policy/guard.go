@@ -193,9 +193,13 @@ func (d *Decision) LoggedOnlyWarnings() []Violation {
 	return d.Warnings
 }
 
-// Message is the denial text shown to the user.
+// Message is the denial text shown to the user. Custom rules may deny a
+// CREATE, which is no update.
 func (d *Decision) Message() string {
 	msg := "canary-guard denied this update:"
+	if d.Facts != nil && d.Facts.Operation == OperationCreate {
+		msg = "canary-guard denied creating this InferenceService:"
+	}
 	for _, v := range d.Denials {
 		msg += "\n" + v.String()
 	}

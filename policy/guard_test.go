@@ -770,3 +770,27 @@ func TestMutate_NoCanaryInjectedOnARenamedPredictor(t *testing.T) {
 		t.Errorf("without a rename: injected %v (%v), want the predictor", m.Injected, err)
 	}
 }
+
+func TestValidate_ACustomRuleDenyingACreateSaysCreating(t *testing.T) {
+	custom := Source{Name: "custom/team.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "team-label-required", "msg": "add a team label"} if input.request.operation == "CREATE"
+`)}
+	g := guardWith(t, custom)
+	req := update(t, canaryAt(10, true), canaryAt(10, true))
+	req.Operation, req.OldObject = OperationCreate, nil
+	d, err := g.Validate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "canary-guard denied creating this InferenceService:\n[team-label-required] add a team label"; d.Allowed || d.Message() != want {
+		t.Errorf("allowed %v, message %q; want refused with %q", d.Allowed, d.Message(), want)
+	}
+	d, err = g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(100, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := d.Message(); !strings.HasPrefix(msg, "canary-guard denied this update:\n") {
+		t.Errorf("update message %q, want it to start with canary-guard denied this update:", msg)
+	}
+}
