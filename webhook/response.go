@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"unicode"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,13 +44,31 @@ func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
 	return resp
 }
 
+// warningStrings formats warnings for the admission response. The API
+// server drops, silently, a warning with a control character (it must fit
+// an HTTP Warning header): a custom rule's message over several lines, or
+// an OPA error in a [policy-error] warning, would never reach the user. So
+// each run of control characters and the spaces around it becomes one space.
 func warningStrings(vs []policy.Violation) []string {
 	if len(vs) == 0 {
 		return nil
 	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
-		out[i] = "canary-guard: " + v.String()
+		out[i] = "canary-guard: " + oneLine(v.String())
 	}
 	return out
+}
+
+// oneLine replaces each run of control characters (newlines, tabs) in s,
+// with the spaces around it, by one space.
+func oneLine(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	parts := strings.FieldsFunc(s, unicode.IsControl)
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), " ")
 }
