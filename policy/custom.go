@@ -46,6 +46,47 @@ func isAddition(r *ast.Rule) bool {
 	return !r.Default && len(r.Head.Ref()) == 1 && r.Head.Key != nil && r.Head.Value == nil && len(r.Head.Args) == 0
 }
 
+// resultShapeError returns an error for a deny or warn result that is
+// malformed already at load: an object whose "msg" is a constant other
+// than a non-empty string, or whose keys are all constants and include no
+// "msg" ({"rule": id, "message": text}); or a constant neither a string
+// nor an object. Such a rule compiles, but each of its results fails the
+// evaluation, which refuses every update of an enforce namespace
+// ([policy-error]) and keeps the other rules from speaking in the rest.
+func resultShapeError(file, name string, r *ast.Rule) error {
+	key := r.Head.Key
+	var problem string
+	switch v := key.Value.(type) {
+	case ast.String, ast.Var, ast.Ref, ast.Call:
+		return nil
+	case ast.Object:
+		msg := v.Get(ast.StringTerm("msg"))
+		switch {
+		case msg == nil:
+			constantKeys := true
+			v.Foreach(func(k, _ *ast.Term) { constantKeys = constantKeys && ast.IsConstant(k.Value) })
+			if !constantKeys {
+				return nil
+			}
+			problem = "has no \"msg\""
+		case ast.IsConstant(msg.Value):
+			if s, ok := msg.Value.(ast.String); ok && s != "" {
+				return nil
+			}
+			problem = "has a \"msg\" that is no non-empty string"
+		default:
+			return nil
+		}
+	default:
+		if !ast.IsConstant(v) {
+			return nil
+		}
+		problem = "is neither an object nor a string"
+	}
+	return fmt.Errorf("%s:%d: %s result %v %s: each one would fail the evaluation ([policy-error], refusing every update in enforce namespaces); "+
+		"write %s contains {\"rule\": id, \"msg\": text}", file, r.Location.Row, name, key, problem, name)
+}
+
 // builtinNames maps each name a rule of package canary_guard could take
 // from a built-in function to that built-in: count, sprintf, the
 // operators' names (gt, plus), and the first segment of a dotted one (time
@@ -124,6 +165,9 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
 		switch {
 		case (name == "deny" || name == "warn") && isAddition(r):
 			// The one way to add a rule.
+			if err := resultShapeError(file, name, r); err != nil {
+				errs = append(errs, err)
+			}
 		case name == "deny" || name == "warn":
 			errs = append(errs, fmt.Errorf("%s:%d: %s: a custom file may only add to %s, with `%s contains {\"rule\": id, \"msg\": text} if {...}`; "+
 				"a default, a complete definition (`%s := ...`) or a function would replace or break the shipped bundle's %s set (%s:%d)",

@@ -87,26 +87,28 @@ func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
 
 // TestValidate_MalformedResultsAreShownAsRegoWithTheirRuleID: the
 // [policy-error] denial shows the offending element as Rego, not as Go's
-// map[msg:[a b] rule:team-arr], and names its rule id.
+// map[msg:[a b] rule:team-arr], and names its rule id. The results are
+// built at evaluation: those malformed already in the rule head
+// are refused at load (TestCompile_RefusesCustomRulesNamedLikeShippedOnes).
 func TestValidate_MalformedResultsAreShownAsRegoWithTheirRuleID(t *testing.T) {
 	tests := []struct {
 		name string
 		rule string
 		want string
 	}{
-		{name: "a msg that is not a string", rule: `deny contains {"rule": "team-arr", "msg": ["a", "b"]} if true`,
+		{name: "a msg that is not a string", rule: `deny contains x if x := {"rule": "team-arr", "msg": ["a", "b"]}`,
 			want: `reading deny: element {"msg": ["a", "b"], "rule": "team-arr"} of rule "team-arr" has no non-empty string "msg"`},
-		{name: "message instead of msg", rule: `warn contains {"rule": "team-x", "message": "hi"} if true`,
+		{name: "message instead of msg", rule: `warn contains x if x := {"rule": "team-x", "message": "hi"}`,
 			want: `reading warn: element {"message": "hi", "rule": "team-x"} of rule "team-x" has no non-empty string "msg"`},
-		{name: "an empty msg", rule: `warn contains {"rule": "team-x", "msg": ""} if true`,
+		{name: "an empty msg", rule: `warn contains x if x := {"rule": "team-x", "msg": ""}`,
 			want: `reading warn: element {"msg": "", "rule": "team-x"} of rule "team-x" has no non-empty string "msg"`},
-		{name: "no rule id", rule: `deny contains {"msg": 5} if true`,
+		{name: "no rule id", rule: `deny contains x if x := {"msg": 5}`,
 			want: `reading deny: element {"msg": 5} has no non-empty string "msg"; want {"rule": id, "msg": text}`},
-		{name: "a number", rule: `deny contains 42 if true`,
+		{name: "a number", rule: `deny contains x if x := 42`,
 			want: `reading deny: element 42 is neither an object {"rule": id, "msg": text} nor a string`},
-		{name: "an array", rule: `warn contains ["team-x", "hi"] if true`,
+		{name: "an array", rule: `warn contains x if x := ["team-x", "hi"]`,
 			want: `reading warn: element ["team-x", "hi"] is neither an object`},
-		{name: "a long element is cut", rule: `deny contains {"rule": "team-long", "msg": numbers.range(1, 500)} if true`,
+		{name: "a long element is cut", rule: `deny contains x if x := {"rule": "team-long", "msg": numbers.range(1, 500)}`,
 			want: `reading deny: element {"msg": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,`},
 	}
 	for _, tc := range tests {
