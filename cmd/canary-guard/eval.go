@@ -96,7 +96,7 @@ a policy that does not compile).`,
   canary-guard eval --review review.json --config config.yaml --policy-dir policies/ -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEval(cmd.Context(), o, cmd.OutOrStdout())
+			return runEval(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -116,9 +116,11 @@ a policy that does not compile).`,
 	return cmd
 }
 
-// runEval decides one request and prints the answer. The returned error is
-// an exitError: status 1 (nil err) for a denial, 2 for any failure.
-func runEval(ctx context.Context, o evalOptions, w io.Writer) error {
+// runEval decides one request and prints the answer, and on errW the
+// policy's warnings (a rule id reused from the shipped bundle, ...), as
+// serve logs them. The returned error is an exitError: status 1 (nil err)
+// for a denial, 2 for any failure.
+func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 	if o.output != "text" && o.output != "json" {
 		return failed(fmt.Errorf("--output %q: want text or json", o.output))
 	}
@@ -129,6 +131,9 @@ func runEval(ctx context.Context, o evalOptions, w io.Writer) error {
 	p, cfg, err := policy.Loader{ConfigFile: o.configFile, PolicyDir: o.policyDir}.Load(ctx)
 	if err != nil {
 		return failed(err)
+	}
+	for _, warning := range p.Warnings {
+		fmt.Fprintf(errW, "WARN  %s\n", warning)
 	}
 	g, err := policy.NewGuard(p, cfg, policy.WithEvalTimeout(o.evalTimeout))
 	if err != nil {

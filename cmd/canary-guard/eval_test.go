@@ -448,3 +448,21 @@ func TestExitStatus_MapsErrorsForMain(t *testing.T) {
 		})
 	}
 }
+
+// TestEval_WarnsOfARuleIDReusedFromTheBundle: eval loads a policy directory
+// as serve does, and says what serve would log about it.
+func TestEval_WarnsOfARuleIDReusedFromTheBundle(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"policies/team.rego": "package canary_guard\n\nwarn contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
+		"at10.yaml":          sampleCanary10,
+		"at35.yaml":          at("35"),
+	})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	out, code := execute(t, "eval", "--policy-dir", f("policies"), "--old", f("at10.yaml"), "--new", f("at35.yaml"))
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0:\n%s", code, out)
+	}
+	if want := "WARN  rule id \"max-step\" is emitted from more than one file (" + f("policies") + "/team.rego:3, rego/canary_guard.rego:"; !strings.Contains(out, want) {
+		t.Errorf("output lacks:\n%s\noutput:\n%s", want, out)
+	}
+}

@@ -62,6 +62,22 @@ compiled.`,
 // verifyTally counts what ran.
 type verifyTally struct {
 	passed, failed, errors int
+	// warned holds the policy directories whose warnings are printed.
+	warned map[string]bool
+}
+
+// policyWarnings prints the warnings of a policy directory, once.
+func (t *verifyTally) policyWarnings(w io.Writer, dir string, warnings []string) {
+	if t.warned[dir] {
+		return
+	}
+	if t.warned == nil {
+		t.warned = map[string]bool{}
+	}
+	t.warned[dir] = true
+	for _, warning := range warnings {
+		fmt.Fprintf(w, "WARN  %s\n", warning)
+	}
 }
 
 // runVerify runs the suites and the Rego tests and prints the results. The
@@ -99,9 +115,7 @@ func verifyRego(ctx context.Context, runner *suite.Runner, o verifyOptions, w io
 	label := "rego tests in " + o.policyDir
 	p, err := runner.Policy(ctx, o.policyDir)
 	if err == nil {
-		for _, warning := range p.Warnings {
-			fmt.Fprintf(w, "WARN  %s\n", warning)
-		}
+		t.policyWarnings(w, o.policyDir, p.Warnings)
 	}
 	var has bool
 	if err == nil {
@@ -158,6 +172,7 @@ func verifySuite(ctx context.Context, runner *suite.Runner, path string, verbose
 
 func reportSuite(res *suite.Result, path string, verbose bool, w io.Writer, t *verifyTally) {
 	label := fmt.Sprintf("%s (%s)", res.Suite.Name, path)
+	t.policyWarnings(w, res.PolicyDir, res.PolicyWarnings)
 	for i, c := range res.Cases {
 		switch {
 		case !c.Passed():

@@ -63,6 +63,7 @@ test_staging_rise_denied if {
 		"data-json/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome b in data.team_blocked_buckets\n\tstartswith(input.rollout.components[_].newModel, b)\n}\n",
 		"data-json/data.json":          `{"team_blocked_buckets": ["gs://blocked/"]}`,
 		"reused-id/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
+		"reused-id/suite.yaml": "name: reused\npolicyDir: .\ncases:\n" + jumpCase("a jump is denied", "    allowed: false"),
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -107,6 +108,10 @@ test_staging_rise_denied if {
 			wantOut: []string{f("data-json") + "/team.rego:4: data.team_blocked_buckets: canary-guard reads only .rego files; data.team_blocked_buckets is never defined"}},
 		{name: "a rule id reused from the shipped bundle is warned of", args: []string{"--policy-dir", f("reused-id")}, wantCode: 0,
 			wantOut: []string{"WARN  rule id \"max-step\" is emitted from more than one file (" + f("reused-id") + "/team.rego:3, rego/canary_guard.rego:"}},
+		// The layout docs/writing-policies.md recommends: the suite names
+		// its own policy directory.
+		{name: "a rule id reused in a suite's policy directory is warned of", args: []string{f("reused-id/suite.yaml")}, wantCode: 0,
+			wantOut: []string{"WARN  rule id \"max-step\" is emitted from more than one file (" + f("reused-id") + "/team.rego:3, rego/canary_guard.rego:", "ok    reused"}},
 		{name: "nothing to verify is an error", args: nil, wantCode: 2, wantOut: []string{"give suite files, or --policy-dir"}},
 	}
 	for _, tc := range tests {

@@ -30,6 +30,11 @@ type Runner struct {
 type Result struct {
 	Suite *Suite
 	Cases []CaseResult
+	// PolicyDir is the policy directory the suite ran with ("" for the
+	// shipped bundle alone), and PolicyWarnings the mistakes found in it
+	// that do not stop compilation (policy.Policy.Warnings).
+	PolicyDir      string
+	PolicyWarnings []string
 }
 
 // Counts returns how many cases passed and failed.
@@ -74,7 +79,7 @@ func (r *Runner) Run(ctx context.Context, s *Suite) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("suite %s: %w", s.Name, err)
 	}
-	res := &Result{Suite: s}
+	res := &Result{Suite: s, PolicyDir: dir, PolicyWarnings: p.Warnings}
 	for i := range s.Cases {
 		c := &s.Cases[i]
 		out, err := s.evaluate(ctx, c, p, cfg, r.EvalTimeout)
