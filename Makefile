@@ -12,12 +12,16 @@ export GOWORK := off
 OPA_VERSION := v1.22.3
 GOLANGCI_LINT_VERSION := v2.15.0
 HELM_VERSION := v3.19.5
+# The Kubernetes version helm assumes where no cluster is asked (helm
+# template, helm lint): its release builds take it from the client-go they
+# are built with (v0.34 for helm v3.19.5); a plain go install says 1.20.
+HELM_KUBE_VERSION := 1.34
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 
 # Versioned names: changing a pin builds the new version.
 OPA := $(BIN)/opa-$(OPA_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
-HELM := $(BIN)/helm-$(HELM_VERSION)
+HELM := $(BIN)/helm-$(HELM_VERSION)-k8s$(HELM_KUBE_VERSION)
 BENCHSTAT := $(BIN)/benchstat-$(BENCHSTAT_VERSION)
 CANARY_GUARD := $(BIN)/canary-guard
 
@@ -127,7 +131,10 @@ $(BENCHSTAT):
 
 $(HELM):
 	@echo "==> building helm $(HELM_VERSION) into bin/ (first build takes a few minutes)" >&2
-	GOBIN=$(BIN)/.build-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN)/.build-helm go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) $(foreach p,chartutil lint/rules,\
+		-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=$(word 1,$(subst ., ,$(HELM_KUBE_VERSION))) \
+		-X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=$(word 2,$(subst ., ,$(HELM_KUBE_VERSION))))" \
+		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/.build-helm/helm $@
 
 .PHONY: tools

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,20 +22,17 @@ import (
 	"github.com/canary-guard/canary-guard/internal/testpki"
 )
 
-// HelmVersion is the helm binary (bin/helm-<version>) the chart is rendered with.
-const HelmVersion = "v3.19.5"
+// HelmBinary is the helm binary in bin/ the chart is rendered with: the
+// Makefile's $(HELM), whose name carries the Kubernetes version it assumes
+// without a cluster.
+const HelmBinary = "helm-v3.19.5-k8s1.34"
 
 func (c *Cluster) helmPath() (string, error) {
-	path := filepath.Join(c.bin, "helm-"+HelmVersion)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+	path := filepath.Join(c.bin, HelmBinary)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("cluster: %s missing (run make tools): %w", path, err)
 	}
-	matches, _ := filepath.Glob(filepath.Join(c.bin, "helm-v*"))
-	sort.Strings(matches)
-	if len(matches) > 0 {
-		return matches[len(matches)-1], nil
-	}
-	return "", fmt.Errorf("cluster: %s missing (run make %s)", path, path)
+	return path, nil
 }
 
 func (c *Cluster) startCanaryGuardFirst(ctx context.Context) error {
