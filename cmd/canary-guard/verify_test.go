@@ -63,7 +63,7 @@ test_staging_rise_denied if {
 		"data-json/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome b in data.team_blocked_buckets\n\tstartswith(input.rollout.components[_].newModel, b)\n}\n",
 		"data-json/data.json":          `{"team_blocked_buckets": ["gs://blocked/"]}`,
 		"reused-id/team.rego":          "package canary_guard\n\ndeny contains {\"rule\": \"max-step\", \"msg\": \"prod\"} if input.rollout.raised == true\n",
-		"reused-id/suite.yaml": "name: reused\npolicyDir: .\ncases:\n" + jumpCase("a jump is denied", "    allowed: false"),
+		"reused-id/suite.yaml":         "name: reused\npolicyDir: .\ncases:\n" + jumpCase("a jump is denied", "    allowed: false"),
 	})
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
