@@ -234,8 +234,7 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	res, err := st.policy.Eval(ctx, input)
 	if err != nil {
 		d.Error = err.Error()
-		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: fmt.Sprintf(
-			"the policy could not be evaluated (%v). Retry; if it persists, ask the platform team to check canary-guard's logs.", err)}}}
+		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: policyErrorMessage(ctx, err)}}}
 	}
 	d.Denials, d.Warnings, d.BuiltinErrors = res.Deny, res.Warn, res.BuiltinErrors
 	if len(d.Denials) == 0 {
@@ -268,6 +267,18 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Allowed = false
 	}
 	return d, nil
+}
+
+// policyErrorMessage says why the policy could not decide, and what helps:
+// a retry where the evaluation ran out of time (a busy replica), the
+// platform team where a rule fails (a conflict, a malformed result), which
+// it does again on every retry.
+func policyErrorMessage(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return fmt.Sprintf("the policy could not be evaluated in time (%v). Retry; if it persists, ask the platform team to check canary-guard's logs.", err)
+	}
+	return fmt.Sprintf("the policy could not be evaluated (%v). This is a fault of the policy, not of this update, and retrying gives the same answer: "+
+		"ask the platform team to fix the rule named (canary-guard's logs have it too).", err)
 }
 
 // WarnModeDenialPrefix starts the message of each denial a warn-mode

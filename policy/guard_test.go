@@ -334,12 +334,49 @@ deny contains {"rule": "slow", "msg": "never"} if {
 	if d.Allowed || d.Error == "" || !hasRule(d.Denials, "policy-error") {
 		t.Errorf("enforce mode must deny when the policy runs out of time: allowed=%v error=%q denials=%v", d.Allowed, d.Error, d.Denials)
 	}
+	if msg := d.Denials[0].Msg; !strings.Contains(msg, "could not be evaluated in time") || !strings.Contains(msg, "Retry") {
+		t.Errorf("a policy out of time must say so and that a retry may pass: %q", msg)
+	}
 	// The timeout survives a policy swap (a reload).
 	if err := g.Update(policyWith(t, slow), nil); err != nil {
 		t.Fatal(err)
 	}
 	if d, err = g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true))); err != nil || !hasRule(d.Denials, "policy-error") {
 		t.Errorf("after Update: err=%v denials=%v, want [policy-error]", err, d.Denials)
+	}
+}
+
+// TestValidate_APolicyFaultIsNotOfferedARetry: a rule that fails on every
+// evaluation (conflicting values) fails the retry too; the denial sends
+// the user to the platform team instead.
+func TestValidate_APolicyFaultIsNotOfferedARetry(t *testing.T) {
+	conflict := Source{Name: "custom/team.rego", Content: []byte(`package canary_guard
+
+team_owner := "a" if input.rollout.raised == true
+
+team_owner := "b" if input.rollout.raised == true
+
+deny contains {"rule": "team-owner", "msg": team_owner} if team_owner == "c"
+`)}
+	g, err := NewGuard(policyWith(t, conflict), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || !hasRule(d.Denials, "policy-error") {
+		t.Fatalf("allowed=%v denials=%v, want a policy-error denial", d.Allowed, d.Denials)
+	}
+	msg := d.Denials[0].Msg
+	for _, want := range []string{"eval_conflict_error", "retrying gives the same answer", "ask the platform team to fix the rule named"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("denial lacks %q: %q", want, msg)
+		}
+	}
+	if strings.Contains(msg, "Retry;") {
+		t.Errorf("denial offers a retry that cannot pass: %q", msg)
 	}
 }
 
