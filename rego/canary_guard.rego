@@ -834,12 +834,27 @@ warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
 	input.rollout.stopped.old == false
 	some i in updated_components
 	c := input.rollout.components[i]
-	c.canaryInProgress == true
+	splits_two_revisions(c)
 	msg := sprintf(
-		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. To take traffic off the canary and keep the previous model, set %s to 0 instead of stopping.",
-		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, model_desc(c.newModel), c.percentField, field(c)],
+		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. %s",
+		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, model_desc(c.newModel), c.percentField, stop_instead(c)],
 	)
 }
+
+# The old route splits the latest revision with the rolled-out one: a
+# percent below 100, 0 included (a canary rolled back to 0 is still the
+# latest revision, and the model in the spec), and status showing two
+# revisions (a percent set at creation splits the one revision with itself).
+splits_two_revisions(c) if {
+	c.oldPercent != null
+	c.oldPercent >= 0
+	c.oldPercent < 100
+	not single_revision(c)
+}
+
+stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of stopping.", [field(c)]) if {
+	c.oldEffectivePercent > 0
+} else := "To keep the previous model after the resume, put it back in the spec before stopping."
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"

@@ -1679,8 +1679,26 @@ test_stop_during_a_canary_warns_of_the_cutover_on_resume if {
 
 test_stop_without_a_canary_is_silent if {
 	count(warn_of(stop_update([predictor(null, null, {})], false, true))) == 0
-	count(warn_of(stop_update([predictor(0, 0, {})], false, true))) == 0
 	count(warn_of(stop_update([predictor(100, 100, {})], false, true))) == 0
+}
+
+# A percent set at creation splits the one revision with itself: there is
+# no previous model to lose.
+test_stop_with_a_single_revision_is_silent if {
+	single := {"latestCreatedRevision": "my-model-predictor-00001", "latestReadyRevision": "my-model-predictor-00001"}
+	count(warn_of(stop_update([predictor(10, 10, single)], false, true))) == 0
+}
+
+# A canary rolled back to 0 is still the latest revision and the model in
+# the spec: on resume it takes all traffic.
+test_stop_after_a_rollback_to_0_warns_of_the_cutover_on_resume if {
+	w := warn_of(stop_update([predictor(0, 0, {})], false, true))
+	fires(w, "stop-mid-rollout", [
+		"the previous model's (revision my-model-predictor-00001, 100 % of traffic) included",
+		"taking all traffic at once",
+		"put it back in the spec before stopping",
+	])
+	not fires(w, "stop-mid-rollout", ["set spec.predictor.canaryTrafficPercent to 0 instead"])
 }
 
 test_stop_in_standard_mode_is_silent if {
