@@ -875,12 +875,17 @@ func ptr[T any](v T) *T { return &v }
 // explainUnscaledEntries names why a spec.canary[] entry that runs no
 // replicas is not ready, and the step that gets it some. KServe sizes an
 // entry at ceil(stable minReplicas × trafficPercent / 100), 0 at 0 %;
-// with the autoscaler class none the Deployment then has 0 replicas, and
-// with keda the ScaledObject's minimum is 0, so the controller's
-// canaryStatuses (ready: availableReplicas > 0) stay false: waiting for it
-// to be ready, as canary-not-ready asks, never ends. The hpa class floors
-// the entry at 1 replica (createHPA), and external leaves the Deployment's
-// replicas to another controller, so those are left as they are.
+// with the autoscaler class none the Deployment then has 0 replicas
+// (createRawDefaultDeployment sets them from minReplicas for none only),
+// so the controller's canaryStatuses (ready: availableReplicas > 0) stay
+// false: waiting for it to be ready, as canary-not-ready asks, never ends.
+// The other classes leave the Deployment's replicas unset (1): hpa floors
+// the entry at 1 replica (createHPA), external leaves them to another
+// controller, and keda gets no trigger for an entry (buildCanaryPredictor
+// clears AutoScaling), which KEDA refuses; an entry not ready there is
+// not for want of a replica, and minReplicas: 1 would not help. Nor is the
+// hint given where the stable's minReplicas is 0: KServe refuses an
+// entry's minReplicas above the stable's.
 func explainUnscaledEntries(comps []ComponentFacts, oldObj *v1beta1.InferenceService) {
 	for i := range comps {
 		c := &comps[i]
@@ -891,8 +896,11 @@ func explainUnscaledEntries(comps []ComponentFacts, oldObj *v1beta1.InferenceSer
 		if e == nil {
 			continue
 		}
+		if m := oldObj.Spec.Predictor.MinReplicas; m != nil && *m < 1 {
+			continue
+		}
 		class := entryAutoscalerClass(oldObj, e)
-		if class != string(constants.AutoscalerClassNone) && class != string(constants.AutoscalerClassKeda) {
+		if class != string(constants.AutoscalerClassNone) {
 			continue
 		}
 		c.CanaryReadyReason = fmt.Sprintf("canary %s is not ready, and cannot become ready: at %d %% KServe gives it 0 replicas "+

@@ -181,3 +181,68 @@ func TestFacts_StandardReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestFacts_UnscaledEntryHintFollowsKServe: the "cannot become ready" hint
+// is for an entry whose Deployment KServe sizes to 0, which only the
+// autoscaler class none does (createRawDefaultDeployment sets replicas
+// from minReplicas only for none; hpa and keda leave them to the
+// Deployment's default and the scaler, and a canary entry's ScaledObject
+// gets no triggers, AutoScaling being cleared by buildCanaryPredictor).
+// It names minReplicas: 1 only where KServe accepts it (an entry's
+// minReplicas may not exceed the stable's).
+func TestFacts_UnscaledEntryHintFollowsKServe(t *testing.T) {
+	manifest := func(class, stableMin string, pct int) string {
+		return fmt.Sprintf(`apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: sklearn-iris
+  annotations:
+    serving.kserve.io/deploymentMode: Standard
+    serving.kserve.io/autoscalerClass: %s
+spec:
+  predictor:%s
+    model:
+      modelFormat: {name: sklearn}
+      storageUri: gs://kfserving-examples/models/sklearn/1.0/model
+  canary:
+  - predictor:
+      name: v2
+      model:
+        modelFormat: {name: sklearn}
+        storageUri: gs://kfserving-examples/models/sklearn/1.0/model-2
+    trafficPercent: %d
+status:
+  deploymentMode: Standard
+  canaryStatuses:
+  - {name: v2, ready: false, trafficPercent: 0}
+`, class, stableMin, pct)
+	}
+	tests := []struct {
+		name, class, stableMin string
+		wantHint               bool
+	}{
+		{"none: 0 replicas", "none", "\n    minReplicas: 4", true},
+		{"none, stable minReplicas unset (1)", "none", "", true},
+		{"keda: the Deployment keeps its default replica", "keda", "\n    minReplicas: 4", false},
+		{"hpa: floored at 1", "hpa", "\n    minReplicas: 4", false},
+		{"none, stable minReplicas 0: KServe refuses an entry's minReplicas 1", "none", "\n    minReplicas: 0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := manifest(tt.class, tt.stableMin, 0)
+			f, err := BuildFacts(update(t, old, manifest(tt.class, tt.stableMin, 10)), FactsOptions{Settings: &DefaultConfig().Defaults, Now: testNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reason string
+			for _, c := range f.Components {
+				if c.Kind == KindCanary {
+					reason = c.CanaryReadyReason
+				}
+			}
+			if got := strings.Contains(reason, "minReplicas: 1"); got != tt.wantHint {
+				t.Errorf("reason %q: hint %v, want %v", reason, got, tt.wantHint)
+			}
+		})
+	}
+}
