@@ -124,7 +124,15 @@ func builtinError(file string, row int, name, builtin string) error {
 // definition of entry_ok(c), say, makes a refused entry pass) or makes
 // it fail only at evaluation (a conflict), so a custom module may define
 // no name the bundle defines except by adding to deny and warn.
-func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
+//
+// A rule named like a built-in (count, gt) is refused, as OPA calls it in
+// the built-in's place; one named like a namespace of built-ins (time of
+// time.format, object of object.get) only where it could take a call's
+// place: as a ref head (time.format(x) := ...), or where the shipped
+// bundle calls into that namespace (calledRoots), which it would break. A
+// helper such as `object := input.request.object` breaks no call of the
+// package that OPA would not report at compile.
+func customErrors(m *ast.Module, shipped map[string]*ast.Location, calledRoots map[string]bool) []error {
 	if len(shipped) == 0 {
 		return nil
 	}
@@ -154,7 +162,7 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location) []error {
 		if !ok {
 			continue
 		}
-		if builtin, clash := builtins[name]; clash {
+		if builtin, clash := builtins[name]; clash && (builtin == name || len(r.Head.Ref()) > 1 || calledRoots[name]) {
 			errs = append(errs, builtinError(file, r.Location.Row, name, builtin))
 			continue
 		}
@@ -225,6 +233,7 @@ func dataErrors(m *ast.Module, allowed []ast.Ref) []error {
 // package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
 	names := shippedRules(shipped)
+	roots := refRoots(shipped)
 	allowed := []ast.Ref{ast.MustParseRef("data." + PackagePath)}
 	for _, m := range slices.Concat(shipped, custom) {
 		if !slices.ContainsFunc(allowed, func(r ast.Ref) bool { return r.Equal(m.Package.Path) }) {
@@ -236,8 +245,24 @@ func checkCustom(shipped, custom []*ast.Module) []error {
 	})
 	var errs []error
 	for _, m := range custom {
-		errs = append(errs, customErrors(m, names)...)
+		errs = append(errs, customErrors(m, names, roots)...)
 		errs = append(errs, dataErrors(m, allowed)...)
 	}
 	return errs
+}
+
+// refRoots returns the first names of the dotted references in modules
+// (time of time.format(...), input of input.rollout): a superset of the
+// namespaces of built-ins they call.
+func refRoots(modules []*ast.Module) map[string]bool {
+	roots := map[string]bool{}
+	for _, m := range modules {
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if v, ok := r[0].Value.(ast.Var); ok && len(r) > 1 {
+				roots[string(v)] = true
+			}
+			return false
+		})
+	}
+	return roots
 }

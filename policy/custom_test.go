@@ -65,6 +65,12 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 			want: []string{"team.rego:3: min is the name of the built-in function min"}},
 		{name: "a rule named like a namespace of built-ins", rule: `time := {"zone": "UTC"}`,
 			want: []string{"team.rego:3: time is the name of the built-in functions time.* (time."}},
+		// A namespace the shipped rules do not call: a helper of this name
+		// breaks no call OPA would not report at compile.
+		{name: "a helper named object", rule: `object := input.request.object`},
+		{name: "a helper named uri", rule: `uri := "gs://acme-models/"`},
+		{name: "a ref head in a namespace of built-ins", rule: `object.get(o, k, d) := d`,
+			want: []string{"team.rego:3: object is the name of the built-in functions object.*"}},
 		// Results that would fail every evaluation: refused at load, so
 		// the last good policy keeps serving.
 		{name: "a result with message for msg", rule: `deny contains {"rule": "team-x", "message": "hi"} if input.rollout.raised == true`,
