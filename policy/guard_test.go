@@ -11,6 +11,12 @@ import (
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 )
 
+// promotedOverV0 is stableV1 rolled out over a revision before it: a
+// percent below 100 sends traffic back there (with none, KServe splits
+// 00001 with itself).
+var promotedOverV0 = strings.Replace(stableV1, "latestRolledoutRevision: my-model-predictor-00001}",
+	"latestRolledoutRevision: my-model-predictor-00001, previousRolledoutRevision: my-model-predictor-00000}", 1)
+
 // Manifests of one Knative rollout, with the status KServe writes.
 const (
 	stableV1 = `
@@ -128,7 +134,7 @@ func TestValidate_RolloutSteps(t *testing.T) {
 		{name: "a larger step cap admits 10 to 60", config: "maxStepPercent: 50", old: canaryAt(10, true), new: canaryAt(60, true), wantAllowed: true},
 		{name: "a new model mid-rollout restarts with a warning", old: canaryAt(35, true), new: strings.Replace(canaryAt(10, true), "gs://models/v2", "gs://models/v3", 1), wantAllowed: true, wantWarn: "mid-rollout-restart"},
 		{name: "a new model mid-rollout is denied in deny mode", config: "midRolloutModelChange: deny", old: canaryAt(35, true), new: strings.Replace(canaryAt(10, true), "gs://models/v2", "gs://models/v3", 1), wantDeny: "mid-rollout"},
-		{name: "a percent below 100 after full promotion warns of the previous model", old: stableV1, new: strings.Replace(stableV1, "    model:", "    canaryTrafficPercent: 20\n    model:", 1), wantAllowed: true, wantWarn: "traffic-to-previous"},
+		{name: "a percent below 100 after full promotion warns of the previous model", old: promotedOverV0, new: strings.Replace(stableV1, "    model:", "    canaryTrafficPercent: 20\n    model:", 1), wantAllowed: true, wantWarn: "traffic-to-previous"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

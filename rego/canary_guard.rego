@@ -444,10 +444,23 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent != null
 	c.newPercent < 100
 	c.newPercent >= 0
+
+	# With no previous rolled-out revision, PropagateStatus leaves the
+	# prev target on the latest revision: it splits with itself.
+	not no_previous_revision(c)
 	msg := sprintf(
 		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
 		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(traffic_back_revision(c)), back_to_current(c)],
 	)
+}
+
+# The status shows the one revision rolled out, with none before it
+# (inference_service_status.go rolls LatestRolledoutRevision back only to
+# a PreviousRolledoutRevision that is set).
+no_previous_revision(c) if {
+	c.stableRevision != ""
+	c.latestReadyRevision == c.stableRevision
+	c.previousRevision == ""
 }
 
 # Where KServe sends the 100-N %: its prev target is latestRolledoutRevision

@@ -657,6 +657,12 @@ test_percent_set_without_revision_after_promotion_is_warned if {
 	])
 }
 
+# One revision, never rolled out over another: KServe splits it with itself.
+test_traffic_to_previous_is_silent_without_a_previous_revision if {
+	first := {"stableRevision": "my-model-predictor-00001", "latestReadyRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00001", "previousRevision": ""}
+	not "traffic-to-previous" in rules(warn_of(knative_update([predictor(null, 50, first)])))
+}
+
 # A rollback right after a promotion the controller has not yet seen
 # (status still shows the rollout at 85 %: rolled out 00001, latest ready
 # 00002): KServe's prev target is still 00001, not the revision before it.
