@@ -158,6 +158,10 @@ type ComponentFacts struct {
 	PreviousRevision      string `json:"previousRevision"`
 	LatestReadyRevision   string `json:"latestReadyRevision"`
 	LatestCreatedRevision string `json:"latestCreatedRevision"`
+	// Stopped says whether serving.kserve.io/stop stops the component
+	// before and after (predictor, transformer, explainer): its own
+	// annotation where it sets one, else the InferenceService's.
+	Stopped Transition `json:"stopped"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -242,6 +246,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
 		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly))
 	}
+	setComponentsStopped(f.Components, oldObj, newObj)
 	if len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0 {
 		canaries, err := canaryFacts(oldObj, newObj)
 		if err != nil {
@@ -917,4 +922,37 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 		return cl
 	}
 	return autoscalerClass(obj)
+}
+
+// setComponentsStopped sets Stopped of the predictor, transformer and
+// explainer. A component's Knative Service template carries the
+// InferenceService's annotations merged with the component's, the
+// component's winning (buildObjectMeta), and ksvc_reconciler deletes the
+// service where serving.kserve.io/stop there is "true" (in any case).
+func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) {
+	ot, oe := optionalComponentAnnotations(&oldObj.Spec)
+	nt, ne := optionalComponentAnnotations(&newObj.Spec)
+	for i := range comps {
+		c := &comps[i]
+		var o, n map[string]string
+		switch c.Kind {
+		case KindPredictor:
+			o, n = oldObj.Spec.Predictor.Annotations, newObj.Spec.Predictor.Annotations
+		case KindTransformer:
+			o, n = ot, nt
+		case KindExplainer:
+			o, n = oe, ne
+		default:
+			continue
+		}
+		c.Stopped = Transition{Old: componentStopped(oldObj.Annotations, o), New: componentStopped(newObj.Annotations, n)}
+	}
+}
+
+func componentStopped(isvc, component map[string]string) bool {
+	v, ok := component[constants.StopAnnotationKey]
+	if !ok {
+		v = isvc[constants.StopAnnotationKey]
+	}
+	return strings.EqualFold(v, "true")
 }

@@ -55,10 +55,10 @@ type inputBuilder struct {
 // sized by termsFor, runs out (long lists).
 const termSlab = 32
 
-// termsFor estimates the terms carved for an input: about 18 for the
-// request and the rollout, 17 for each component (interned numbers,
+// termsFor estimates the terms carved for an input: about 19 for the
+// request and the rollout, 18 for each component (interned numbers,
 // booleans and null take none).
-func termsFor(f *Facts) int { return 18 + 17*len(f.Components) }
+func termsFor(f *Facts) int { return 19 + 18*len(f.Components) }
 
 func (b *inputBuilder) term(v ast.Value) *ast.Term {
 	if len(b.terms) == cap(b.terms) {
@@ -88,6 +88,10 @@ func (b *inputBuilder) str(s string) *ast.Term {
 }
 
 func boolean(b bool) *ast.Term { return ast.InternedTerm(b) }
+
+func (b *inputBuilder) transition(t Transition) *ast.Term {
+	return b.object(b.item("old", boolean(t.Old)), b.item("new", boolean(t.New)))
+}
 
 func integer(n int64) *ast.Term { return ast.InternedTerm(n) }
 
@@ -176,7 +180,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
 		b.item("tagRouting", b.object(b.item("old", boolean(f.TagRouting.Old)), b.item("new", boolean(f.TagRouting.New)))),
-		b.item("stopped", b.object(b.item("old", boolean(f.Stopped.Old)), b.item("new", boolean(f.Stopped.New)))),
+		b.item("stopped", b.transition(f.Stopped)),
 		b.item("override", b.object(
 			b.item("requested", boolean(f.Override.Requested)),
 			b.item("reason", b.str(f.Override.Reason)),
@@ -215,6 +219,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("newEffectivePercent", integer(c.NewEffectivePercent)),
 		b.item("percentChanged", boolean(c.PercentChanged)),
 		b.item("canaryInProgress", boolean(c.CanaryInProgress)),
+		b.item("stopped", b.transition(c.Stopped)),
 		b.item("stableRevision", b.str(c.StableRevision)),
 		b.item("previousRevision", b.str(c.PreviousRevision)),
 		b.item("latestReadyRevision", b.str(c.LatestReadyRevision)),

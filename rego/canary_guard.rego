@@ -843,10 +843,10 @@ max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToKeep]) i
 # cutover to the canary's model, with no way back to the previous one.
 warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
-	input.rollout.stopped.new == true
-	input.rollout.stopped.old == false
 	some i in updated_components
 	c := input.rollout.components[i]
+	c.stopped.new == true
+	c.stopped.old == false
 	splits_two_revisions(c)
 	msg := sprintf(
 		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. %s",
@@ -871,10 +871,10 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
-	input.rollout.stopped.old == true
-	input.rollout.stopped.new == false
 	some i in updated_components
 	c := input.rollout.components[i]
+	c.stopped.old == true
+	c.stopped.new == false
 	c.newPercent != null
 	c.newPercent < 100
 	msg := sprintf(

@@ -73,6 +73,7 @@ base_component := {
 	"newEffectivePercent": 100,
 	"percentChanged": false,
 	"canaryInProgress": false,
+	"stopped": {"old": false, "new": false},
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1664,11 +1665,16 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 
 # --- Knative: stopping and resuming ------------------------------------------
 
-stop_update(components, old, new) := object.union(knative_update(components), {"rollout": {
-	"stopped": {"old": old, "new": new},
-	"metadataChanged": ["metadata.annotations.serving.kserve.io/stop"],
-	"revisionChanged": true,
-}})
+# The stop annotation as KServe reads it for each component: the
+# InferenceService's, or the component's own where it sets one.
+stop_update(components, old, new) := object.union(
+	knative_update([object.union(c, {"stopped": {"old": old, "new": new}}) | some c in components]),
+	{"rollout": {
+		"stopped": {"old": old, "new": new},
+		"metadataChanged": ["metadata.annotations.serving.kserve.io/stop"],
+		"revisionChanged": true,
+	}},
+)
 
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {
 	inp := stop_update([predictor(35, 35, {})], false, true)
