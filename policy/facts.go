@@ -73,6 +73,9 @@ type Facts struct {
 	// and after: KServe then deletes the components' Knative Services,
 	// revisions included, and clears the status.
 	Stopped Transition `json:"stopped"`
+	// StopChanged is true when serving.kserve.io/stop stops or resumes
+	// some component (its stopped differs before and after).
+	StopChanged bool `json:"stopChanged"`
 	// Override is the state of the override annotation.
 	Override OverrideFacts `json:"override"`
 	// Step is the state of the step interval stamp.
@@ -246,7 +249,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
 		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly))
 	}
-	setComponentsStopped(f.Components, oldObj, newObj)
+	f.StopChanged = setComponentsStopped(f.Components, oldObj, newObj)
 	if len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0 {
 		canaries, err := canaryFacts(oldObj, newObj)
 		if err != nil {
@@ -928,8 +931,9 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 // explainer. A component's Knative Service template carries the
 // InferenceService's annotations merged with the component's, the
 // component's winning (buildObjectMeta), and ksvc_reconciler deletes the
-// service where serving.kserve.io/stop there is "true" (in any case).
-func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) {
+// service where serving.kserve.io/stop there is "true" (in any case). It
+// reports whether any component is stopped or resumed.
+func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed bool) {
 	ot, oe := optionalComponentAnnotations(&oldObj.Spec)
 	nt, ne := optionalComponentAnnotations(&newObj.Spec)
 	for i := range comps {
@@ -946,7 +950,9 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 			continue
 		}
 		c.Stopped = Transition{Old: componentStopped(oldObj.Annotations, o), New: componentStopped(newObj.Annotations, n)}
+		changed = changed || c.Stopped.Old != c.Stopped.New
 	}
+	return changed
 }
 
 func componentStopped(isvc, component map[string]string) bool {

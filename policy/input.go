@@ -24,7 +24,7 @@ var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
 	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged", "raised",
-	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -181,6 +181,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
 		b.item("tagRouting", b.object(b.item("old", boolean(f.TagRouting.Old)), b.item("new", boolean(f.TagRouting.New)))),
 		b.item("stopped", b.transition(f.Stopped)),
+		b.item("stopChanged", boolean(f.StopChanged)),
 		b.item("override", b.object(
 			b.item("requested", boolean(f.Override.Requested)),
 			b.item("reason", b.str(f.Override.Reason)),

@@ -843,6 +843,7 @@ max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToKeep]) i
 # cutover to the canary's model, with no way back to the previous one.
 warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
+	input.rollout.stopChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.stopped.new == true
@@ -871,6 +872,7 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
+	input.rollout.stopChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.stopped.old == true

@@ -44,6 +44,7 @@ base_rollout := {
 	"internalAnnotationsChanged": [],
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
+	"stopChanged": false,
 	"override": {"requested": false, "reason": "", "allowed": false, "active": false},
 	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
 	"alwaysAdmit": false,
@@ -1671,6 +1672,7 @@ stop_update(components, old, new) := object.union(
 	knative_update([object.union(c, {"stopped": {"old": old, "new": new}}) | some c in components]),
 	{"rollout": {
 		"stopped": {"old": old, "new": new},
+		"stopChanged": old != new,
 		"metadataChanged": ["metadata.annotations.serving.kserve.io/stop"],
 		"revisionChanged": true,
 	}},
