@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/canary-guard/canary-guard/policy"
+	"github.com/canary-guard/canary-guard/policy/suite"
 )
 
 // TestChartDeploymentModeCEL: the backstop and the rollback matchCondition
@@ -310,18 +314,7 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 // condition skips updates that leave it nothing to do, and still sends it
 // every change of canary-guard's step stamp, which it puts back.
 func TestChartMutationConditionCEL(t *testing.T) {
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	renderChart(t, chartRelease, chartNamespace).decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
-	var expr string
-	for _, mc := range mwc.Webhooks[0].MatchConditions {
-		if mc.Name == "may-need-mutation" {
-			expr = mc.Expression
-		}
-	}
-	if expr == "" {
-		t.Fatal("the mutating webhook has no matchCondition may-need-mutation")
-	}
-	program := compileCEL(t, "may-need-mutation", expr)
+	program := mutationCondition(t)
 
 	uri := func(s string) *string { return &s }
 	isvc := func(annotations map[string]string, f ...func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
@@ -431,4 +424,66 @@ func TestChartBackstopStorageUriCEL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mutationCondition compiles the chart's may-need-mutation matchCondition.
+func mutationCondition(t *testing.T) cel.Program {
+	t.Helper()
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	renderChart(t, chartRelease, chartNamespace).decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
+	for _, mc := range mwc.Webhooks[0].MatchConditions {
+		if mc.Name == "may-need-mutation" {
+			return compileCEL(t, "may-need-mutation", mc.Expression)
+		}
+	}
+	t.Fatal("the mutating webhook has no matchCondition may-need-mutation")
+	return nil
+}
+
+// TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch: over every
+// update of the shipped bundle's suite (steps, rollbacks, model changes in
+// every form, Standard-mode entries, overrides), the API server may skip
+// the mutating webhook only where canary-guard would patch nothing.
+func TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch(t *testing.T) {
+	program := mutationCondition(t)
+	s, err := suite.Load(filepath.Join(repoRoot(t), "rego", "canary_guard_suite.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&suite.Runner{}).Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := func(m *suite.Manifest) map[string]any {
+		var obj map[string]any
+		if err := yaml.Unmarshal(*m, &obj); err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+	skipped := 0
+	for i, c := range s.Cases {
+		out := res.Cases[i].Outcome
+		if c.Old == nil || c.New == nil || out == nil {
+			continue // a CREATE always reaches it; a file case or an error has no patch to check
+		}
+		val, _, err := program.Eval(map[string]any{
+			"object": manifest(c.New), "oldObject": manifest(c.Old),
+			"request": map[string]any{"operation": "UPDATE", "namespace": s.Namespace},
+		})
+		if err != nil {
+			t.Fatalf("%s: evaluating may-need-mutation: %v", c.Name, err)
+		}
+		if val.Value() == true {
+			continue
+		}
+		skipped++
+		if patches := out.Mutation.Patches; len(patches) > 0 {
+			t.Errorf("%s: the API server skips the mutating webhook, which would patch %v", c.Name, patches)
+		}
+	}
+	if skipped == 0 {
+		t.Fatal("no case of the suite skips the mutating webhook: the check checked nothing")
+	}
+	t.Logf("%d of %d cases skip the mutating webhook", skipped, len(s.Cases))
 }
