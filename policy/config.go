@@ -162,7 +162,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	for i, raw := range top.Namespaces {
 		// Each entry is decoded over a copy of the defaults, so it only
-		// needs to name the keys it overrides.
+		// needs to name the keys it overrides. Its lists are copies too:
+		// decoding a list reuses the backing array it is given, which would
+		// otherwise write the entry's values into the defaults.
 		entry := struct {
 			Match *string `json:"match"`
 			Settings
@@ -170,6 +172,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		entry.Override.Groups = slices.Clone(cfg.Defaults.Override.Groups)
 		entry.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
 		entry.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
+		entry.ServiceAnnotationDisallowedList = slices.Clone(cfg.Defaults.ServiceAnnotationDisallowedList)
 		if err := decodeStrict(raw, &entry); err != nil {
 			return nil, fmt.Errorf("namespaces[%d]: %w", i, err)
 		}

@@ -52,6 +52,41 @@ namespaces:
 	}
 }
 
+// An entry that sets a list replaces the inherited one and leaves the top
+// level's (and so every other namespace's) as it was: decoding into the
+// copy of the defaults must not write through the shared backing array.
+func TestConfig_EntryListsDoNotChangeTheTopLevel(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+serviceAnnotationDisallowedList: [team.io/a, team.io/b]
+override: {groups: [sre, leads]}
+exempt: {users: [bot-a, bot-b], groups: [g-a, g-b]}
+namespaces:
+- match: "prod-*"
+  serviceAnnotationDisallowedList: [team.io/c]
+  override: {groups: [prod-sre]}
+  exempt: {users: [prod-bot], groups: [prod-g]}
+- match: "staging-*"
+  enforcement: warn
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ namespace, list, groups, users, exemptGroups string }{
+		{"dev", "team.io/a,team.io/b", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
+		{"staging-x", "team.io/a,team.io/b", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
+		{"prod-x", "team.io/c", "prod-sre", "prod-bot", "prod-g"},
+	} {
+		s := cfg.For(tc.namespace)
+		got := []string{strings.Join(s.ServiceAnnotationDisallowedList, ","), strings.Join(s.Override.Groups, ","),
+			strings.Join(s.Exempt.Users, ","), strings.Join(s.Exempt.Groups, ",")}
+		want := []string{tc.list, tc.groups, tc.users, tc.exemptGroups}
+		if strings.Join(got, " | ") != strings.Join(want, " | ") {
+			t.Errorf("%s: serviceAnnotationDisallowedList | override.groups | exempt.users | exempt.groups = %q, want %q",
+				tc.namespace, strings.Join(got, " | "), strings.Join(want, " | "))
+		}
+	}
+}
+
 func TestConfig_LegacyModeNamesAreNormalised(t *testing.T) {
 	cfg, err := ParseConfig([]byte("defaultDeploymentMode: RawDeployment\n"))
 	if err != nil {
