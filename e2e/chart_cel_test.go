@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -486,4 +487,118 @@ func TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch(t *testing.T) 
 		t.Fatal("no case of the suite skips the mutating webhook: the check checked nothing")
 	}
 	t.Logf("%d of %d cases skip the mutating webhook", skipped, len(s.Cases))
+}
+
+// TestChartBackstopNeverDeniesWhatCanaryGuardAdmits: with canary-guard up,
+// its webhooks and the backstop both see an update (the backstop on the
+// object the mutating webhook patched), so the backstop must admit every
+// update canary-guard admits. Each case runs through canary-guard's
+// webhooks in process (policy/suite.Evaluate, the chart's configuration)
+// and through the rendered backstop, evaluated with its variables in order.
+func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
+	r := renderChart(t, chartRelease, chartNamespace, "--set-json", `config={"override":{"groups":["sre"]},"exempt":{"users":["release-bot"]},`+
+		`"namespaces":[{"match":"prod-*","exempt":{"users":["prod-bot"]}},{"match":"staging-*","enforcement":"warn"}]}`)
+	cm := &corev1.ConfigMap{}
+	r.decode(t, "ConfigMap", chartFullname+"-config", cm)
+	cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
+	if err != nil {
+		t.Fatalf("the chart's config.yaml: %v", err)
+	}
+	p, _, err := policy.Loader{}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := policy.NewGuard(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	r.decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+
+	uri := func(s string) *string { return &s }
+	isvc := func(ns, name string, pct *int64, model string) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{TypeMeta: metav1.TypeMeta{APIVersion: "serving.kserve.io/v1beta1", Kind: "InferenceService"},
+			ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: ns, Annotations: map[string]string{"serving.kserve.io/enable-tag-routing": "true"}}}
+		o.Spec.Predictor.Name = name
+		o.Spec.Predictor.CanaryTrafficPercent = pct
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri(model)}}
+		return o
+	}
+	cases := []struct {
+		name, namespace, user string
+		groups                []string
+		old, new              *kservev1beta1.InferenceService
+	}{
+		{name: "model change (injected)", namespace: "team-a", user: "alice",
+			old: isvc("team-a", "", nil, "gs://m/v1"), new: isvc("team-a", "", nil, "gs://m/v2")},
+		{name: "exempt user", namespace: "team-a", user: "release-bot",
+			old: isvc("team-a", "", nil, "gs://m/v1"), new: isvc("team-a", "", nil, "gs://m/v2")},
+		{name: "exempt in its entry only", namespace: "prod-a", user: "prod-bot",
+			old: isvc("prod-a", "", nil, "gs://m/v1"), new: isvc("prod-a", "", nil, "gs://m/v2")},
+		{name: "warn namespace", namespace: "staging-a", user: "alice",
+			old: isvc("staging-a", "", nil, "gs://m/v1"), new: isvc("staging-a", "", nil, "gs://m/v2")},
+		{name: "predictor name removed with a new model", namespace: "team-a", user: "alice",
+			old: isvc("team-a", "blue", nil, "gs://m/v1"), new: isvc("team-a", "", nil, "gs://m/v2")},
+		{name: "predictor name removed with a new model, prod", namespace: "prod-a", user: "alice",
+			old: isvc("prod-a", "blue", nil, "gs://m/v1"), new: isvc("prod-a", "", nil, "gs://m/v2")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			newJSON, err := json.Marshal(tc.new)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := &policy.Request{Operation: "UPDATE", Namespace: tc.namespace, Name: "m", Object: tc.new, ObjectJSON: newJSON, OldObject: tc.old,
+				User: policy.UserInfo{Username: tc.user, Groups: tc.groups}}
+			out, err := suite.Evaluate(context.Background(), g, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.Decision.Allowed {
+				t.Fatalf("canary-guard denies this update (%s): not a case for this test", out.Decision.Message())
+			}
+			vars := map[string]any{
+				"object": toMap(t, out.PatchedObject), "oldObject": toMap(t, tc.old),
+				"request": map[string]any{"namespace": tc.namespace, "operation": "UPDATE",
+					"userInfo": map[string]any{"username": tc.user, "groups": append([]string{}, tc.groups...)}},
+			}
+			variables := map[string]any{}
+			vars["variables"] = variables
+			for _, v := range vap.Spec.Variables {
+				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
+				if err != nil {
+					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
+				}
+				variables[v.Name] = val
+			}
+			for _, v := range vap.Spec.Validations {
+				val, _, err := compileBackstopCEL(t, "validation", v.Expression).Eval(vars)
+				if err != nil || val.Value() != true {
+					t.Errorf("canary-guard admits this update (%v), the backstop denies it (%v, %v)", out.Decision.Reason, val, err)
+				}
+			}
+		})
+	}
+}
+
+// compileBackstopCEL compiles one of the backstop's expressions, with the
+// variables the earlier ones define.
+func compileBackstopCEL(t *testing.T, what, expr string) cel.Program {
+	t.Helper()
+	env, err := cel.NewEnv(cel.OptionalTypes(),
+		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType),
+		cel.Variable("variables", cel.MapType(cel.StringType, cel.DynType)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, issues := env.Compile(expr)
+	if issues.Err() != nil {
+		t.Fatalf("%s: %v\n%s", what, issues.Err(), expr)
+	}
+	program, err := env.Program(compiled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return program
 }
