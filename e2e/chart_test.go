@@ -388,6 +388,31 @@ func TestChartRefusesABudgetThatBlocksDrains(t *testing.T) {
 	}
 }
 
+// TestChartRefusesABackwardsNamespaceRange: a glob class range whose ends
+// are reversed passes the schema's pattern, but canary-guard refuses it
+// (it would match nothing) and the API server would refuse the backstop's
+// regular expression; the chart refuses it first, naming the entry.
+func TestChartRefusesABackwardsNamespaceRange(t *testing.T) {
+	for _, tc := range []struct {
+		globs   string
+		refused string
+	}{
+		{`[{"match":"staging-*"},{"match":"prod-[z-a]*"}]`, `config.namespaces[1].match "prod-[z-a]*": the class range z-a runs backwards`},
+		{`[{"match":"team-[^9-0]"}]`, "the class range 9-0 runs backwards"},
+		{`[{"match":"ops-[a-c]"},{"match":"ops-[^a-c]x"},{"match":"prod-d-a"}]`, ""},
+	} {
+		t.Run(tc.globs, func(t *testing.T) {
+			_, stderr, err := runHelm(t, "template", chartRelease, chartPath(t), "--namespace", chartNamespace, "--set-json", "config.namespaces="+tc.globs)
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("refused: %v\n%s", err, stderr)
+			case tc.refused != "" && (err == nil || !strings.Contains(stderr, tc.refused)):
+				t.Errorf("err = %v, want a refusal naming %q:\n%s", err, tc.refused, stderr)
+			}
+		})
+	}
+}
+
 // TestChartRequiresKubernetes130: the backstop (ValidatingAdmissionPolicy
 // v1) and the webhooks' matchConditions exist from Kubernetes 1.30; before
 // it helm refuses the chart up front, instead of an install failing halfway

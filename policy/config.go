@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"reflect"
 	"slices"
+	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"sigs.k8s.io/yaml"
 )
 
@@ -140,7 +144,8 @@ func LoadConfigFile(name string) (*Config, error) {
 // ParseConfig parses a YAML configuration. Unknown keys are errors, so a
 // typo never silently falls back to a default.
 func ParseConfig(data []byte) (*Config, error) {
-	jsonData, err := yaml.YAMLToJSON(data)
+	// Strict: a key given twice is an error, not the last one silently winning.
+	jsonData, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing YAML: %w", err)
 	}
@@ -182,6 +187,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		if _, err := path.Match(*entry.Match, ""); err != nil {
 			return nil, fmt.Errorf("namespaces[%d]: match %q: %w", i, *entry.Match, err)
 		}
+		if r := reversedRange(*entry.Match); r != "" {
+			return nil, fmt.Errorf("namespaces[%d]: match %q: the class range %s runs backwards, so it matches no namespace", i, *entry.Match, r)
+		}
 		if err := entry.validate(); err != nil {
 			return nil, fmt.Errorf("namespaces[%d] (%s): %w", i, *entry.Match, err)
 		}
@@ -190,13 +198,94 @@ func ParseConfig(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decoding: %w", err)
+// reversedRange returns the first class range of glob whose ends are
+// reversed ([z-a]), or "". path.Match takes one without an error and
+// matches nothing with it, and the chart's backstop, which turns the glob
+// into a regular expression, would be refused by the API server.
+func reversedRange(glob string) string {
+	inClass := false
+	for i := 0; i < len(glob); i++ {
+		switch c := glob[i]; {
+		case c == '\\':
+			i++ // an escaped character stands for itself
+		case !inClass && c == '[':
+			inClass = true
+			if i+1 < len(glob) && glob[i+1] == '^' {
+				i++
+			}
+		case inClass && c == ']':
+			inClass = false
+		case inClass && i+2 < len(glob) && glob[i+1] == '-' && glob[i+2] != ']' && glob[i+2] != '\\':
+			if c > glob[i+2] {
+				return glob[i : i+3]
+			}
+			i += 2
+		}
 	}
-	return nil
+	return ""
+}
+
+// decodeStrict decodes data into v, refusing unknown keys. encoding/json
+// matches keys in any case, so maxsteppercent would be taken for
+// maxStepPercent; the JSON v2 implementation (github.com/go-json-experiment/json,
+// the basis of Go's encoding/json/v2) matches them exactly.
+func decodeStrict(data []byte, v any) error {
+	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	var semantic *jsonv2.SemanticError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &semantic) && semantic.JSONPointer != "":
+		// The key at fault, not the Go type it was decoded into.
+		key := strings.TrimPrefix(strings.ReplaceAll(string(semantic.JSONPointer), "/", "."), ".")
+		if errors.Is(err, jsonv2.ErrUnknownName) {
+			return fmt.Errorf("unknown field %q (keys are case-sensitive)", key)
+		}
+		if semantic.JSONKind != 0 && semantic.GoType != nil {
+			return fmt.Errorf("%s: got %s, want %s", key, yamlKind(semantic.JSONKind), yamlType(semantic.GoType))
+		}
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return fmt.Errorf("decoding: %w", err)
+}
+
+// yamlKind names a JSON kind as the YAML it came from.
+func yamlKind(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "true or false"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{':
+		return "a mapping"
+	case '[':
+		return "a list"
+	}
+	return k.String()
+}
+
+// yamlType names what a configuration key takes.
+func yamlType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
 }
 
 func (s *Settings) validate() error {

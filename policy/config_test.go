@@ -105,14 +105,24 @@ func TestConfig_BadValuesAreClearErrors(t *testing.T) {
 		{"initialCanaryPercent: 0", "initialCanaryPercent 0"},
 		{"maxStepPercent: 101", "maxStepPercent 101"},
 		{"onModelChange: rewrite", `onModelChange "rewrite"`},
-		{"tagRouting: on", `tagRouting`},
 		{"midRolloutModelChange: queue", `midRolloutModelChange "queue"`},
 		{"minStepIntervalSeconds: -1", "minStepIntervalSeconds -1"},
 		{"defaultDeploymentMode: Serverful", `defaultDeploymentMode "Serverful"`},
 		{"maxStepPercnt: 10", `unknown field "maxStepPercnt"`},
+		// encoding/json would take these for maxStepPercent, silently.
+		{"maxsteppercent: 10", `unknown field "maxsteppercent" (keys are case-sensitive)`},
+		{"namespaces: [{match: prod, MaxStepPercent: 10}]", `namespaces[0]: unknown field "MaxStepPercent"`},
+		{"override: {Groups: [sre]}", `unknown field "override.Groups"`},
+		// The last one would win without a word.
+		{"maxStepPercent: 10\nmaxStepPercent: 50", `"maxStepPercent" already set`},
+		{"maxStepPercent: ten", `maxStepPercent: got a string, want a whole number`},
+		{"exempt: {users: bot}", `exempt.users: got a string, want a list of strings`},
+		{"tagRouting: on", `tagRouting: got true or false, want a string`},
 		{"namespaces: [{enforcement: warn}]", "namespaces[0]: match is required"},
 		{"namespaces: [{match: \"[\", enforcement: warn}]", "namespaces[0]: match"},
 		{"namespaces: [{match: prod, maxStepPercent: 0}]", "namespaces[0] (prod): maxStepPercent 0"},
+		{"namespaces: [{match: \"prod-[z-a]*\"}]", `namespaces[0]: match "prod-[z-a]*": the class range z-a runs backwards`},
+		{"namespaces: [{match: \"team-[^9-0]\"}]", "the class range 9-0 runs backwards"},
 		{"maxStepPercent: [", "parsing YAML"},
 	}
 	for _, tc := range tests {
