@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -134,8 +136,17 @@ func rollbackCondition(t *testing.T, r *renderedChart) string {
 // and request, as the API server's optional types allow.
 func compileCEL(t *testing.T, what, expr string) cel.Program {
 	t.Helper()
-	env, err := cel.NewEnv(cel.OptionalTypes(),
-		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
+	return compileAdmissionCEL(t, what, expr)
+}
+
+// compileAdmissionCEL compiles expr in the API server's admission CEL
+// environment as far as the chart uses it (optional types, the strings
+// library), over object, oldObject, request and the extra variables.
+func compileAdmissionCEL(t *testing.T, what, expr string, vars ...cel.EnvOption) cel.Program {
+	t.Helper()
+	opts := append([]cel.EnvOption{cel.OptionalTypes(), ext.Strings(ext.StringsVersion(2)),
+		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType)}, vars...)
+	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,19 +597,52 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 // variables the earlier ones define.
 func compileBackstopCEL(t *testing.T, what, expr string) cel.Program {
 	t.Helper()
-	env, err := cel.NewEnv(cel.OptionalTypes(),
-		cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType),
-		cel.Variable("variables", cel.MapType(cel.StringType, cel.DynType)))
-	if err != nil {
-		t.Fatal(err)
+	return compileAdmissionCEL(t, what, expr, cel.Variable("variables", cel.MapType(cel.StringType, cel.DynType)))
+}
+
+// TestChartBackstopOverrideIsTrimmed: the backstop reads the override's
+// reason as canary-guard does, trimmed: a blank one, or one that changes
+// only in spaces, is no override.
+func TestChartBackstopOverrideIsTrimmed(t *testing.T) {
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	renderChart(t, chartRelease, chartNamespace, "--set-json", `config={"override":{"groups":["sre"]}}`).
+		decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+	obj := func(reason *string) map[string]any {
+		o := map[string]any{"metadata": map[string]any{"name": "m"}}
+		if reason != nil {
+			o["metadata"].(map[string]any)["annotations"] = map[string]any{policy.AnnotationOverride: *reason}
+		}
+		return o
 	}
-	compiled, issues := env.Compile(expr)
-	if issues.Err() != nil {
-		t.Fatalf("%s: %v\n%s", what, issues.Err(), expr)
+	s := func(v string) *string { return &v }
+	for _, tc := range []struct {
+		name     string
+		old, new *string
+		fresh    bool
+	}{
+		{"a reason set", nil, s("incident 42"), true},
+		{"a new reason", s("incident 41"), s("incident 42"), true},
+		{"a blank reason", nil, s("  "), false},
+		{"only spaces added", s("incident 42"), s(" incident 42 "), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]any{"object": obj(tc.new), "oldObject": obj(tc.old),
+				"request": map[string]any{"namespace": "prod", "operation": "UPDATE", "userInfo": map[string]any{"username": "oncall", "groups": []string{"sre"}}}}
+			variables := map[string]any{}
+			vars["variables"] = variables
+			for _, v := range vap.Spec.Variables {
+				if v.Name != "namespaceRules" && v.Name != "rule" && v.Name != "freshOverride" {
+					continue
+				}
+				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
+				if err != nil {
+					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
+				}
+				variables[v.Name] = val
+			}
+			if got := variables["freshOverride"].(ref.Val).Value(); got != tc.fresh {
+				t.Errorf("freshOverride = %v, want %v", got, tc.fresh)
+			}
+		})
 	}
-	program, err := env.Program(compiled)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return program
 }
