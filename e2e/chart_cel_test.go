@@ -646,3 +646,60 @@ func TestChartBackstopOverrideIsTrimmed(t *testing.T) {
 		})
 	}
 }
+
+// TestChartBackstopMessageNamesCanaryGuardsNextStep: where the backstop
+// refuses an update canary-guard refuses too, its message names the step
+// canary-guard names: keep a predictor's name, finish a running canary in
+// a namespace that takes no new model mid-rollout, else set the percent.
+func TestChartBackstopMessageNamesCanaryGuardsNextStep(t *testing.T) {
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	renderChart(t, chartRelease, chartNamespace, "--set-json", `config={"namespaces":[{"match":"prod-*","midRolloutModelChange":"deny"}]}`).
+		decode(t, "ValidatingAdmissionPolicy", chartFullname+"-backstop", vap)
+	isvc := func(ns, name string, pct *int64, model string) *kservev1beta1.InferenceService {
+		o := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: ns}}
+		o.Spec.Predictor.Name = name
+		o.Spec.Predictor.CanaryTrafficPercent = pct
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: ptr.To(model)}}
+		return o
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *kservev1beta1.InferenceService
+		want     string
+	}{
+		{"a plain model change", isvc("team-a", "", nil, "gs://m/v1"), isvc("team-a", "", nil, "gs://m/v2"),
+			"Set spec.predictor.canaryTrafficPercent: 10 in the same update."},
+		{"a new model while a canary runs, restart namespace", isvc("team-a", "", ptr.To(int64(35)), "gs://m/v2"), isvc("team-a", "", nil, "gs://m/v3"),
+			"Set spec.predictor.canaryTrafficPercent: 10 in the same update."},
+		{"a new model while a canary runs, deny namespace", isvc("prod-a", "", ptr.To(int64(35)), "gs://m/v2"), isvc("prod-a", "", nil, "gs://m/v3"),
+			"A canary is running (spec.predictor.canaryTrafficPercent 35) and this namespace takes no new model mid-rollout: promote it (remove canaryTrafficPercent) or roll it back (set it to 0) first."},
+		{"a new model under a new predictor name", isvc("team-a", "", nil, "gs://m/v1"), isvc("team-a", "blue", nil, "gs://m/v2"),
+			"keep spec.predictor.name as it was and set spec.predictor.canaryTrafficPercent: 10 in the same update."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]any{"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
+				"request": map[string]any{"namespace": tc.new.Namespace, "operation": "UPDATE", "userInfo": map[string]any{"username": "alice", "groups": []string{}}}}
+			variables := map[string]any{}
+			vars["variables"] = variables
+			for _, v := range vap.Spec.Variables {
+				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
+				if err != nil {
+					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
+				}
+				variables[v.Name] = val
+			}
+			v := vap.Spec.Validations[0]
+			if allowed, _, err := compileBackstopCEL(t, "validation", v.Expression).Eval(vars); err != nil || allowed.Value() != false {
+				t.Fatalf("the backstop admits this update (%v, %v): not a case for this test", allowed, err)
+			}
+			msg, _, err := compileBackstopCEL(t, "messageExpression", v.MessageExpression).Eval(vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, _ := msg.Value().(string); !strings.Contains(s, tc.want) {
+				t.Errorf("message %q\nwant it to contain %q", s, tc.want)
+			}
+		})
+	}
+}

@@ -133,10 +133,11 @@ expression, escaped for a single-quoted CEL string. */}}
 
 {{/* One namespace rule of the backstop as a CEL map. CEL literals must be
 homogeneous: every value is a list of strings, the regular expression,
-applies ('true' or 'false') and the initial percent lists of one. Names are
+applies ('true' or 'false'), the initial percent and midRolloutModelChange
+lists of one. Names are
 JSON strings, which are CEL string literals too, quotes and all. */}}
 {{- define "canary-guard.backstopRule" -}}
-{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'initial': ['{{ .initial }}'], 'exemptUsers': {{ .users | toJson }}, 'exemptGroups': {{ .groups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
+{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'initial': ['{{ .initial }}'], 'midRollout': ['{{ .midRollout }}'], 'exemptUsers': {{ .users | toJson }}, 'exemptGroups': {{ .groups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
 {{- end -}}
 
 {{/* not-a-rollback, on both webhooks: see the comment inside. */}}
