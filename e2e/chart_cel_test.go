@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -574,15 +575,7 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 				"request": map[string]any{"namespace": tc.namespace, "operation": "UPDATE",
 					"userInfo": map[string]any{"username": tc.user, "groups": append([]string{}, tc.groups...)}},
 			}
-			variables := map[string]any{}
-			vars["variables"] = variables
-			for _, v := range vap.Spec.Variables {
-				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
-				if err != nil {
-					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
-				}
-				variables[v.Name] = val
-			}
+			evalBackstopVariables(t, vap, vars, nil)
 			for _, v := range vap.Spec.Validations {
 				val, _, err := compileBackstopCEL(t, "validation", v.Expression).Eval(vars)
 				if err != nil || val.Value() != true {
@@ -591,6 +584,26 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// evalBackstopVariables evaluates the backstop's variables in order (only
+// those named, if any) over vars, and sets vars["variables"] to them, as
+// the API server does before its validations.
+func evalBackstopVariables(t *testing.T, vap *admissionregistrationv1.ValidatingAdmissionPolicy, vars map[string]any, only []string) map[string]any {
+	t.Helper()
+	variables := map[string]any{}
+	vars["variables"] = variables
+	for _, v := range vap.Spec.Variables {
+		if only != nil && !slices.Contains(only, v.Name) {
+			continue
+		}
+		val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
+		if err != nil {
+			t.Fatalf("the backstop's variable %s: %v", v.Name, err)
+		}
+		variables[v.Name] = val
+	}
+	return variables
 }
 
 // compileBackstopCEL compiles one of the backstop's expressions, with the
@@ -628,18 +641,7 @@ func TestChartBackstopOverrideIsTrimmed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := map[string]any{"object": obj(tc.new), "oldObject": obj(tc.old),
 				"request": map[string]any{"namespace": "prod", "operation": "UPDATE", "userInfo": map[string]any{"username": "oncall", "groups": []string{"sre"}}}}
-			variables := map[string]any{}
-			vars["variables"] = variables
-			for _, v := range vap.Spec.Variables {
-				if v.Name != "namespaceRules" && v.Name != "rule" && v.Name != "freshOverride" {
-					continue
-				}
-				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
-				if err != nil {
-					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
-				}
-				variables[v.Name] = val
-			}
+			variables := evalBackstopVariables(t, vap, vars, []string{"namespaceRules", "rule", "freshOverride"})
 			if got := variables["freshOverride"].(ref.Val).Value(); got != tc.fresh {
 				t.Errorf("freshOverride = %v, want %v", got, tc.fresh)
 			}
@@ -680,15 +682,7 @@ func TestChartBackstopMessageNamesCanaryGuardsNextStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := map[string]any{"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
 				"request": map[string]any{"namespace": tc.new.Namespace, "operation": "UPDATE", "userInfo": map[string]any{"username": "alice", "groups": []string{}}}}
-			variables := map[string]any{}
-			vars["variables"] = variables
-			for _, v := range vap.Spec.Variables {
-				val, _, err := compileBackstopCEL(t, v.Name, v.Expression).Eval(vars)
-				if err != nil {
-					t.Fatalf("the backstop's variable %s: %v", v.Name, err)
-				}
-				variables[v.Name] = val
-			}
+			evalBackstopVariables(t, vap, vars, nil)
 			v := vap.Spec.Validations[0]
 			if allowed, _, err := compileBackstopCEL(t, "validation", v.Expression).Eval(vars); err != nil || allowed.Value() != false {
 				t.Fatalf("the backstop admits this update (%v, %v): not a case for this test", allowed, err)
