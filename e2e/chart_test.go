@@ -1301,17 +1301,17 @@ func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
 	// groups, inherited key by key from the top level as canary-guard does.
 	users := `["system:serviceaccount:argocd:bootstrap","o'brien@corp.example"]`
 	top := `'exemptUsers': ` + users + `, 'exemptGroups': [], 'overrideGroups': ["sre-oncall"]`
-	wantRules := `[{'re': ['^staging-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
-		`{'re': ['^sandbox\\.team-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
-		`{'re': ['^gitops-.*$'], 'applies': ['false'], 'initial': ['10'], ` + top + `}, ` +
-		`{'re': ['^prod-.*$'], 'applies': ['true'], 'initial': ['5'], 'exemptUsers': ` + users + `, 'exemptGroups': ["release-bots"], 'overrideGroups': []}]`
+	wantRules := `[{'re': ['^staging-.*$'], 'applies': ['false'], 'initial': ['10'], 'midRollout': ['restart'], ` + top + `}, ` +
+		`{'re': ['^sandbox\\.team-.*$'], 'applies': ['false'], 'initial': ['10'], 'midRollout': ['restart'], ` + top + `}, ` +
+		`{'re': ['^gitops-.*$'], 'applies': ['false'], 'initial': ['10'], 'midRollout': ['restart'], ` + top + `}, ` +
+		`{'re': ['^prod-.*$'], 'applies': ['true'], 'initial': ['5'], 'midRollout': ['restart'], 'exemptUsers': ` + users + `, 'exemptGroups': ["release-bots"], 'overrideGroups': []}]`
 	if vars["namespaceRules"] != wantRules {
 		t.Errorf("backstop namespaceRules\n%s\nwant\n%s", vars["namespaceRules"], wantRules)
 	}
 	if sel := vap.Spec.MatchConstraints.ObjectSelector; sel == nil || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != "canary-guard.dev/skip" {
 		t.Errorf("backstop objectSelector %v, want the webhooks' webhook.objectSelector", sel)
 	}
-	if !strings.Contains(vars["rule"], ": {'re': [''], 'applies': ['true'], 'initial': ['10'], "+top+"}") {
+	if !strings.Contains(vars["rule"], ": {'re': [''], 'applies': ['true'], 'initial': ['10'], 'midRollout': ['restart'], "+top+"}") {
 		t.Errorf("backstop rule %q lacks the top-level settings", vars["rule"])
 	}
 	var valid string
