@@ -69,9 +69,10 @@ type Facts struct {
 	InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
 	// TagRouting says whether tag routing is on before and after.
 	TagRouting Transition `json:"tagRouting"`
-	// Stopped says whether serving.kserve.io/stop stops the service before
-	// and after: KServe then deletes the components' Knative Services,
-	// revisions included, and clears the status.
+	// Stopped says whether the InferenceService's serving.kserve.io/stop
+	// stops it before and after: KServe then clears the status. Which
+	// components it stops (deleting their Knative Services, revisions
+	// included) is each component's Stopped: a component may set its own.
 	Stopped Transition `json:"stopped"`
 	// StopChanged is true when serving.kserve.io/stop stops or resumes
 	// some component (its stopped differs before and after).
