@@ -52,15 +52,6 @@ deny contains {"rule": "slow-check", "msg": "never reached"} if {
 }
 `
 
-// harmlessRule warns in namespace "bench" when the model changes; it
-// marks the custom policy as loaded without changing any answer.
-const harmlessRule = `package canary_guard
-
-warn contains {"rule": "team-notice", "msg": "model changes are announced in #ml-releases"} if {
-	input.rollout.modelChanged == true
-}
-`
-
 // startGuard runs canary-guard serve with the given policy files and
 // configuration (nil: none) and extra flags.
 func startGuard(t *testing.T, policies map[string]string, config string, args ...string) (*procs.Server, string) {
@@ -176,24 +167,52 @@ func waitMetric(t *testing.T, s *procs.Server, what string, cond func(float64) b
 
 func equals(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 
+// teamRule denies handing an InferenceService to the ml-serving team:
+// of the corpus, only the label change. Loaded, it turns that admission
+// into a denial, so every answer shows whether the custom policy serves.
+const teamRule = `package canary_guard
+
+deny contains {"rule": "team-handover", "msg": "ml-serving takes no new models this quarter"} if {
+	input.object.metadata.labels.team == "ml-serving"
+}
+`
+
+// goodConfig lowers the step cap from the default 25 to 20: loaded, it
+// turns the corpus's step 10 → 35 into a denial.
+const goodConfig = "maxStepPercent: 20\n"
+
 // TestReloadUnderLoad drops a broken Rego file, then a broken
 // configuration, into a serving canary-guard's directories mid-run: every
 // request is answered with the last good policy, the failures show in the
-// metrics and the log, and fixing the files recovers.
+// metrics and the log, and fixing the files recovers. The last good
+// policy and configuration each change an answer of the corpus, so a
+// server that fell back to the shipped bundle or to the default
+// configuration would answer wrong.
 func TestReloadUnderLoad(t *testing.T) {
-	s, dir := startGuard(t, map[string]string{"notice.rego": harmlessRule}, "")
-	policyFile, configFile := filepath.Join(dir, "policies", "notice.rego"), filepath.Join(dir, "config.yaml")
-	results := background(t, steady(s, corpus(t, "bench"), 6*time.Second))
+	s, dir := startGuard(t, map[string]string{"team.rego": teamRule}, goodConfig)
+	policyFile, configFile := filepath.Join(dir, "policies", "team.rego"), filepath.Join(dir, "config.yaml")
+	cases := corpus(t, "bench")
+	for i := range cases {
+		switch cases[i].Name {
+		case "validate: label change":
+			cases[i].Expect = load.Expect{Rule: "team-handover"}
+		case "validate: step 10 to 35":
+			cases[i].Expect = load.Expect{Rule: "max-step"}
+		}
+	}
+	results := background(t, steady(s, cases, 6*time.Second))
 
 	time.Sleep(time.Second)
-	writeFile(t, policyFile, harmlessRule+"\ndeny contains msg if {\n") // a syntax error
+	writeFile(t, policyFile, teamRule+"\ndeny contains msg if {\n") // a syntax error
 	waitMetric(t, s, "broken policy", equals(0), "canary_guard_last_reload_successful")
-	writeFile(t, policyFile, harmlessRule)
+	time.Sleep(500 * time.Millisecond) // served broken for a while
+	writeFile(t, policyFile, teamRule)
 	waitMetric(t, s, "fixed policy", equals(1), "canary_guard_last_reload_successful")
 
 	writeFile(t, configFile, "maxStepPercent: [not a number\n")
 	waitMetric(t, s, "broken configuration", equals(0), "canary_guard_last_reload_successful")
-	writeFile(t, configFile, "maxStepPercent: 25\n")
+	time.Sleep(500 * time.Millisecond)
+	writeFile(t, configFile, goodConfig)
 	waitMetric(t, s, "fixed configuration", equals(1), "canary_guard_last_reload_successful")
 
 	expectNoFailures(t, <-results)
@@ -202,10 +221,19 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"notice.rego", "config.yaml", "reload failed; serving the last good policy and configuration"} {
+	for _, want := range []string{"team.rego", "config.yaml", "reload failed; serving the last good policy and configuration"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("the log does not mention %q", want)
 		}
+	}
+
+	// Recovery: a fixed file that changes the policy is served.
+	writeFile(t, configFile, "maxStepPercent: 25\n")
+	waitMetric(t, s, "raised step cap", equals(4), "canary_guard_reloads_total", "result", "success") // the start, two fixes, this
+	step := pick(t, corpus(t, "bench"), "validate: step 10 to 35")
+	client := load.NewClient(s.CA.Pool(), 1, 10*time.Second)
+	if err := load.Send(context.Background(), client, s.URL, &step); err != nil {
+		t.Errorf("after the fixed configuration raised the cap: %v", err)
 	}
 }
 
