@@ -38,6 +38,10 @@ type Expect struct {
 	Patched bool
 	// Rule is the rule id a denial names ("[max-step]").
 	Rule string
+	// Warning, when set, is a rule id a warning must name; NoWarnings
+	// wants none. Unset, warnings are not checked.
+	Warning    string
+	NoWarnings bool
 }
 
 // Case is one AdmissionReview of the corpus and the answer it must get.

@@ -296,10 +296,11 @@ func (w wrongAnswer) Error() string { return w.msg }
 // answer is the part of an AdmissionReview response the generator checks.
 type answer struct {
 	Response *struct {
-		UID     string `json:"uid"`
-		Allowed bool   `json:"allowed"`
-		Patch   []byte `json:"patch"`
-		Status  *struct {
+		UID      string   `json:"uid"`
+		Allowed  bool     `json:"allowed"`
+		Patch    []byte   `json:"patch"`
+		Warnings []string `json:"warnings"`
+		Status   *struct {
 			Code    int32  `json:"code"`
 			Message string `json:"message"`
 		} `json:"status"`
@@ -340,6 +341,13 @@ func Send(ctx context.Context, client *http.Client, base string, c *Case) error 
 		if !a.Response.Allowed && (st.Code == http.StatusTooManyRequests || st.Code >= 500) {
 			return &StatusError{Case: c.Name, Code: int(st.Code), Errored: true, Body: msg}
 		}
+	}
+	warned := func(rule string) bool {
+		return slices.ContainsFunc(a.Response.Warnings, func(w string) bool { return strings.Contains(w, "["+rule+"]") })
+	}
+	if c.Expect.Warning != "" && !warned(c.Expect.Warning) || c.Expect.NoWarnings && len(a.Response.Warnings) > 0 {
+		return wrongAnswer{fmt.Sprintf("%s: warnings %q, want a [%s] warning (or none: %v)",
+			c.Name, a.Response.Warnings, c.Expect.Warning, c.Expect.NoWarnings)}
 	}
 	if a.Response.Allowed != c.Expect.Allowed || (len(a.Response.Patch) > 0) != c.Expect.Patched ||
 		(c.Expect.Rule != "" && !strings.Contains(msg, "["+c.Expect.Rule+"]")) {
