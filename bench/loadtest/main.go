@@ -240,8 +240,14 @@ func measure(ctx context.Context, s *procs.Server, cases []load.Case, cfg load.C
 	if warmup > 0 {
 		w := cfg
 		w.Duration = warmup
-		if _, err := load.Run(ctx, w); err != nil {
+		wres, err := load.Run(ctx, w)
+		if err != nil {
 			return measurement{}, err
+		}
+		// The warm-up is not measured, but its answers count: a request
+		// that fails while the server warms up fails all the same.
+		if wres.Failed() > 0 {
+			return measurement{}, fmt.Errorf("warm-up: %d of %d requests failed: %v", wres.Failed(), wres.Requests, wres.ErrorSamples)
 		}
 	}
 	before, err := takeCPUSnapshot(s)

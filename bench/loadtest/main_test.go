@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/canary-guard/canary-guard/bench/load"
+	"github.com/canary-guard/canary-guard/bench/procs"
+	"github.com/canary-guard/canary-guard/internal/testpki"
 )
 
 func TestMemoryFlat(t *testing.T) {
@@ -91,5 +99,35 @@ func TestPool(t *testing.T) {
 	}
 	if p.peakRSS != 100 {
 		t.Errorf("peak RSS %d, want the highest (100)", p.peakRSS)
+	}
+}
+
+// TestMeasure_AFailureInTheWarmUpFailsTheRun: the warm-up is not
+// measured, but a request that fails in it fails the run.
+func TestMeasure_AFailureInTheWarmUpFailsTheRun(t *testing.T) {
+	ca, err := testpki.NewCA("warm-up test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := ca.WriteServingCert(dir, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	defer srv.Close()
+
+	s := &procs.Server{Name: "failing", URL: srv.URL, CA: ca}
+	cases := []load.Case{{Name: "step", Path: "/validate-inferenceservice", UID: "u", Body: []byte(`{}`), Expect: load.Expect{Allowed: true}}}
+	_, err = measure(context.Background(), s, cases, load.Config{Workers: 1, Duration: 100 * time.Millisecond}, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "warm-up:") || !strings.Contains(err.Error(), "requests failed") {
+		t.Errorf("err = %v, want the warm-up's failed requests", err)
 	}
 }
