@@ -870,9 +870,14 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 	c.oldEffectivePercent > 0
 } else := "To keep the previous model after the resume, put it back in the spec before stopping."
 
+# The status is cleared only by a stop on the InferenceService
+# (components/predictor.go): a component stopped on its own annotation
+# keeps its rolled-out revision in status, a revision of the service
+# deleted since, so what its resume splits against is not known here.
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.deploymentMode == "Knative"
 	input.rollout.stopChanged == true
+	input.rollout.stopped.old == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.stopped.old == true

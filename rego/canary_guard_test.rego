@@ -1730,4 +1730,8 @@ test_resume_with_a_percent_warns_that_it_splits_nothing if {
 	])
 	not rules(warn_of(stop_update([predictor(null, null, {})], true, false)))["resume-without-canary"]
 	not rules(warn_of(stop_update([predictor(35, 35, {})], true, true)))["resume-without-canary"]
+	# A component resumed on its own annotation, under an InferenceService
+	# never stopped: its status was not cleared.
+	own := object.union(stop_update([predictor(35, 35, {})], true, false), {"rollout": {"stopped": {"old": false, "new": false}}})
+	not rules(warn_of(own))["resume-without-canary"]
 }
