@@ -37,11 +37,35 @@ var inputKeys = []string{
 }
 
 func newKeyTerms() keyTerms {
-	k := make(keyTerms, len(inputKeys))
+	k := make(keyTerms, len(inputKeys)+4)
 	for _, name := range inputKeys {
 		k[name] = ast.StringTerm(name)
 	}
+	// The four transitions ({"old": bool, "new": bool}), shared by every
+	// input: a stop, a resume or a change of tag routing is rare, and an
+	// object built per request and component would cost three allocations.
+	// Evaluation only reads input terms, so sharing them is safe.
+	for _, before := range []bool{false, true} {
+		for _, after := range []bool{false, true} {
+			k[transitionKey(Transition{Old: before, New: after})] = ast.NewTerm(ast.NewObject(
+				[2]*ast.Term{k["old"], boolean(before)}, [2]*ast.Term{k["new"], boolean(after)}))
+		}
+	}
 	return k
+}
+
+// transitionKey names a transition's shared term in keyTerms; no input
+// key starts with a NUL.
+func transitionKey(t Transition) string {
+	switch {
+	case !t.Old && !t.New:
+		return "\x00transition:false,false"
+	case !t.Old && t.New:
+		return "\x00transition:false,true"
+	case t.Old && !t.New:
+		return "\x00transition:true,false"
+	}
+	return "\x00transition:true,true"
 }
 
 // inputBuilder builds one input document. Its terms are carved from
@@ -55,10 +79,10 @@ type inputBuilder struct {
 // sized by termsFor, runs out (long lists).
 const termSlab = 32
 
-// termsFor estimates the terms carved for an input: about 19 for the
-// request and the rollout, 18 for each component (interned numbers,
+// termsFor estimates the terms carved for an input: about 18 for the
+// request and the rollout, 17 for each component (interned numbers,
 // booleans and null take none).
-func termsFor(f *Facts) int { return 19 + 18*len(f.Components) }
+func termsFor(f *Facts) int { return 18 + 17*len(f.Components) }
 
 func (b *inputBuilder) term(v ast.Value) *ast.Term {
 	if len(b.terms) == cap(b.terms) {
@@ -90,7 +114,7 @@ func (b *inputBuilder) str(s string) *ast.Term {
 func boolean(b bool) *ast.Term { return ast.InternedTerm(b) }
 
 func (b *inputBuilder) transition(t Transition) *ast.Term {
-	return b.object(b.item("old", boolean(t.Old)), b.item("new", boolean(t.New)))
+	return b.keys[transitionKey(t)]
 }
 
 func integer(n int64) *ast.Term { return ast.InternedTerm(n) }
@@ -179,7 +203,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("raised", boolean(f.Raised)),
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
-		b.item("tagRouting", b.object(b.item("old", boolean(f.TagRouting.Old)), b.item("new", boolean(f.TagRouting.New)))),
+		b.item("tagRouting", b.transition(f.TagRouting)),
 		b.item("stopped", b.transition(f.Stopped)),
 		b.item("stopChanged", boolean(f.StopChanged)),
 		b.item("override", b.object(
