@@ -43,7 +43,10 @@ test: test-unit test-rego e2e ## Run every test: Go unit tests, Rego tests and t
 
 .PHONY: test-unit
 test-unit: envtest-assets $(HELM) ## Go unit tests (with the Rego tests; the certificate tests run on a real API server).
-	go test -count=1 $(UNIT_PACKAGES)
+	@# One package at a time: the fault tests (bench/faults) load a server and
+	@# count requests that fall behind, and a control plane the certificate
+	@# tests start beside them on two cores stalled it for over a second.
+	go test -count=1 -p 1 $(UNIT_PACKAGES)
 
 .PHONY: e2e
 e2e: build envtest-assets $(HELM) ## End-to-end tests on a real kube-apiserver with KServe's controller.
