@@ -115,12 +115,8 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		apiVersion, uid = review.APIVersion, review.Request.UID
 		raw := func() ([]byte, []byte, error) { return rawObjects(body) }
-		ctx := r.Context()
-		if d, ok := apiServerTimeout(r.URL.RawQuery); ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d)
-			defer cancel()
-		}
+		ctx, cancel := context.WithTimeout(r.Context(), decisionTimeout(r.URL.RawQuery))
+		defer cancel()
 		resp = h.decide(ctx, review.Request, raw)
 		resp.UID = uid
 		return resp
@@ -262,13 +258,21 @@ func errored(err error) *admissionv1.AdmissionResponse {
 	return erroredResponse(http.StatusBadRequest, fmt.Errorf("canary-guard: %w", err))
 }
 
-// apiServerTimeout reads the timeout the API server puts on a webhook call
+// defaultWebhookTimeout is the API server's default timeoutSeconds of a
+// webhook registration: the bound of a request that names none.
+const defaultWebhookTimeout = 10 * time.Second
+
+// decisionTimeout reads the timeout the API server puts on a webhook call
 // (?timeout=10s, the registration's timeoutSeconds) and returns how long
 // canary-guard may take to decide: a fifth less, at most half a second,
 // left for the answer to travel back. Answering in time is what lets warn
 // and audit namespaces, and rollbacks, pass a rule that ran out of time;
 // an API server that gives up first applies the failure policy instead.
-func apiServerTimeout(rawQuery string) (time.Duration, bool) {
+// A request without a readable timeout (not the API server's: it always
+// sends one) gets the API server's default, so that nothing, a wait for an
+// evaluation slot included, waits without a bound.
+func decisionTimeout(rawQuery string) time.Duration {
+	d := defaultWebhookTimeout
 	for rawQuery != "" {
 		var kv string
 		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
@@ -276,11 +280,10 @@ func apiServerTimeout(rawQuery string) (time.Duration, bool) {
 		if !ok {
 			continue
 		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return 0, false
+		if t, err := time.ParseDuration(v); err == nil && t > 0 {
+			d = t
 		}
-		return d - min(d/5, 500*time.Millisecond), true
+		break
 	}
-	return 0, false
+	return d - min(d/5, 500*time.Millisecond)
 }

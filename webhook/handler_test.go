@@ -207,23 +207,25 @@ func TestValidate_RollbackIsAdmitted(t *testing.T) {
 	}
 }
 
-func TestAPIServerTimeout_LeavesTimeToAnswer(t *testing.T) {
+func TestDecisionTimeout_LeavesTimeToAnswer(t *testing.T) {
 	tests := []struct {
-		query  string
-		want   time.Duration
-		wantOK bool
+		query string
+		want  time.Duration
 	}{
-		{"", 0, false},
-		{"timeout=10s", 9500 * time.Millisecond, true},
-		{"timeout=1s", 800 * time.Millisecond, true},
-		{"dryRun=All&timeout=2s", 1600 * time.Millisecond, true},
-		{"timeout=soon", 0, false},
-		{"timeout=0s", 0, false},
+		{"timeout=10s", 9500 * time.Millisecond},
+		{"timeout=1s", 800 * time.Millisecond},
+		{"dryRun=All&timeout=2s", 1600 * time.Millisecond},
+		{"timeout=30s", 29500 * time.Millisecond},
+		// No readable timeout: the API server's default, never unbounded.
+		{"", 9500 * time.Millisecond},
+		{"dryRun=All", 9500 * time.Millisecond},
+		{"timeout=soon", 9500 * time.Millisecond},
+		{"timeout=0s", 9500 * time.Millisecond},
+		{"timeout=-1s", 9500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		got, ok := apiServerTimeout(tt.query)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("apiServerTimeout(%q) = %v, %v; want %v, %v", tt.query, got, ok, tt.want, tt.wantOK)
+		if got := decisionTimeout(tt.query); got != tt.want {
+			t.Errorf("decisionTimeout(%q) = %v, want %v", tt.query, got, tt.want)
 		}
 	}
 }
@@ -241,9 +243,13 @@ func TestHandlers_DecideWithinTheAPIServersTimeout(t *testing.T) {
 	if !hasDeadline || deadline.Sub(start) > 1700*time.Millisecond || deadline.Sub(start) < time.Second {
 		t.Errorf("deadline %v after the request (set: %v), want 1.6 s for the API server's 2 s", deadline.Sub(start), hasDeadline)
 	}
+	// Without ?timeout= (no API server sends that), the API server's
+	// default bounds the request: a wait for an evaluation slot under
+	// --eval-timeout 0 would otherwise never end.
+	start = time.Now()
 	post(t, h, ValidatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
-	if hasDeadline {
-		t.Error("a request without ?timeout= got a deadline of its own")
+	if !hasDeadline || deadline.Sub(start) > 9600*time.Millisecond || deadline.Sub(start) < 9*time.Second {
+		t.Errorf("deadline %v after a request without ?timeout= (set: %v), want 9.5 s for the API server's default 10 s", deadline.Sub(start), hasDeadline)
 	}
 }
 
