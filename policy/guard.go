@@ -24,6 +24,9 @@ type Guard struct {
 	keys  keyTerms
 	// evalTimeout bounds one evaluation (WithEvalTimeout); 0 is unbounded.
 	evalTimeout time.Duration
+	// slots bounds the evaluations that run at once
+	// (WithConcurrencyLimit); nil is unbounded.
+	slots chan struct{}
 }
 
 // state is one loaded policy with one loaded configuration.
@@ -56,16 +59,45 @@ func WithEvalTimeout(d time.Duration) GuardOption {
 	return func(g *Guard) { g.evalTimeout = d }
 }
 
-// EvalContext returns ctx bounded by the evaluation timeout
-// (WithEvalTimeout). Validate applies it; a caller whose work for an
-// evaluation starts earlier (the webhook waiting for an evaluation slot)
-// calls it first, so that work counts against the same timeout.
-func (g *Guard) EvalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// WithConcurrencyLimit bounds the policy evaluations that run at once to
+// n (0 or less: unbounded), so that a flood queues for the cores rather
+// than sharing them until every evaluation runs out of time. An
+// evaluation waits for a slot within its own time (WithEvalTimeout, the
+// request's deadline); one that gets none is decided as one that ran out
+// of time: [policy-error], refused in enforce namespaces, admitted in
+// warn and audit namespaces and for rollbacks, which a flood never blocks.
+func WithConcurrencyLimit(n int) GuardOption {
+	return func(g *Guard) {
+		if n > 0 {
+			g.slots = make(chan struct{}, n)
+		}
+	}
+}
+
+// errNoSlot is the evaluation error of a request that found every
+// evaluation slot busy until its deadline.
+var errNoSlot = errors.New("every evaluation slot stayed busy until the request's deadline")
+
+// eval evaluates the policy in a free evaluation slot.
+func (g *Guard) eval(ctx context.Context, p *Policy, input ast.Value) (Result, error) {
+	if g.slots != nil {
+		select {
+		case g.slots <- struct{}{}:
+			defer func() { <-g.slots }()
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("%w (%d at once, --max-concurrent-evaluations): %w", errNoSlot, cap(g.slots), ctx.Err())
+		}
+	}
+	return p.Eval(ctx, input)
+}
+
+// evalContext returns ctx bounded by the evaluation timeout
+// (WithEvalTimeout), which covers the wait for a slot too.
+func (g *Guard) evalContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if g.evalTimeout <= 0 {
 		return ctx, func() {}
 	}
-	// Already bounded as tightly (the webhook handler called it first):
-	// no second timer on the request path.
+	// The request's own deadline is as tight already: no timer.
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= g.evalTimeout {
 		return ctx, func() {}
 	}
@@ -158,6 +190,9 @@ type Decision struct {
 	Reason string `json:"reason,omitempty"`
 	// Error is set when the policy could not be evaluated.
 	Error string `json:"error,omitempty"`
+	// NoSlot is set when the policy was not evaluated because every
+	// evaluation slot stayed busy until the deadline (WithConcurrencyLimit).
+	NoSlot bool `json:"noSlot,omitempty"`
 	// BuiltinErrors are built-in calls that failed, each leaving its rule
 	// undefined (Result.BuiltinErrors).
 	BuiltinErrors []string `json:"builtinErrors,omitempty"`
@@ -218,7 +253,7 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Reason = "exempt"
 		return d, nil
 	}
-	ctx, cancel := g.EvalContext(ctx)
+	ctx, cancel := g.evalContext(ctx)
 	defer cancel()
 	start := time.Now()
 	defer func() { d.EvalDuration = time.Since(start) }()
@@ -231,9 +266,10 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := st.policy.Eval(ctx, input)
+	res, err := g.eval(ctx, st.policy, input)
 	if err != nil {
 		d.Error = err.Error()
+		d.NoSlot = errors.Is(err, errNoSlot)
 		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: policyErrorMessage(ctx, err)}}}
 	}
 	d.Denials, d.Warnings, d.BuiltinErrors = res.Deny, res.Warn, res.BuiltinErrors

@@ -352,6 +352,63 @@ deny contains {"rule": "slow", "msg": "never"} if {
 	}
 }
 
+// TestValidate_NoFreeEvaluationSlotIsDecidedAsRunningOutOfTime: under a
+// flood, a request that waits for an evaluation slot until its deadline
+// gets the answer of an evaluation out of time: refused only in enforce
+// namespaces, and never a rollback.
+func TestValidate_NoFreeEvaluationSlotIsDecidedAsRunningOutOfTime(t *testing.T) {
+	cfg, err := ParseConfig([]byte("namespaces:\n- match: staging\n  enforcement: warn\n- match: sandbox\n  enforcement: audit\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(shippedPolicy(t), cfg, WithConcurrencyLimit(1), WithEvalTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the only slot, as a slow evaluation would.
+	g.slots <- struct{}{}
+	tests := []struct {
+		name, namespace string
+		old, new        string
+		wantAllowed     bool
+		wantWarning     bool
+	}{
+		{name: "a step in enforce mode", namespace: "models", old: canaryAt(10, true), new: canaryAt(35, true)},
+		{name: "a rollback in enforce mode", namespace: "models", old: canaryAt(35, true), new: canaryAt(0, true), wantAllowed: true, wantWarning: true},
+		{name: "a step in warn mode", namespace: "staging", old: canaryAt(10, true), new: canaryAt(35, true), wantAllowed: true, wantWarning: true},
+		{name: "a step in audit mode", namespace: "sandbox", old: canaryAt(10, true), new: canaryAt(35, true), wantAllowed: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := update(t, tc.old, tc.new)
+			req.Namespace = tc.namespace
+			start := time.Now()
+			// No deadline from the caller: the evaluation timeout bounds the wait.
+			d, err := g.Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if waited := time.Since(start); waited > 5*time.Second {
+				t.Errorf("waited %v for a slot with a 50ms evaluation timeout", waited)
+			}
+			if !d.NoSlot || !hasRule(d.Denials, "policy-error") {
+				t.Fatalf("noSlot=%v denials=%v, want a policy-error for want of a slot", d.NoSlot, d.Denials)
+			}
+			if d.Allowed != tc.wantAllowed || hasRule(d.ClientWarnings(), "policy-error") != tc.wantWarning {
+				t.Errorf("allowed=%v warnings=%v, want allowed=%v and a policy-error warning: %v", d.Allowed, d.ClientWarnings(), tc.wantAllowed, tc.wantWarning)
+			}
+			if msg := d.Denials[0].Msg; !strings.Contains(msg, "evaluation slot") || !strings.Contains(msg, "Retry") {
+				t.Errorf("the denial must say every slot was busy and that a retry may pass: %q", msg)
+			}
+		})
+	}
+	<-g.slots
+	d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+	if err != nil || !d.Allowed || d.NoSlot {
+		t.Errorf("with a free slot: err=%v allowed=%v noSlot=%v denials=%v, want the step admitted", err, d.Allowed, d.NoSlot, d.Denials)
+	}
+}
+
 // TestValidate_APolicyFaultIsNotOfferedARetry: a rule that fails on every
 // evaluation (conflicting values) fails the retry too; the denial sends
 // the user to the platform team instead.

@@ -18,6 +18,7 @@ type Metrics struct {
 	policyInfo     *prometheus.GaugeVec
 	lastReloadGood *prometheus.GaugeVec
 	builtinErrors  prometheus.Counter
+	noSlot         prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -61,8 +62,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canary_guard_policy_builtin_errors_total",
 			Help: "Built-in calls that failed during policy evaluation (division by zero, a number that does not parse, ...); each left its rule undefined.",
 		}),
+		noSlot: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canary_guard_evaluation_slot_timeouts_total",
+			Help: "Validating requests not evaluated because every evaluation slot (--max-concurrent-evaluations) stayed busy until their deadline; each was decided as a [policy-error].",
+		}),
 	}
-	reg.MustRegister(m.decisions, m.rules, m.duration, m.evalDuration, m.certExpiry, m.reloads, m.policyInfo, m.lastReloadGood, m.builtinErrors)
+	reg.MustRegister(m.decisions, m.rules, m.duration, m.evalDuration, m.certExpiry, m.reloads, m.policyInfo, m.lastReloadGood, m.builtinErrors, m.noSlot)
 	return m
 }
 

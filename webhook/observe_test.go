@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -151,53 +151,24 @@ func TestEvents_InjectionAndWarnModeViolationsAreRecordedButNotForDryRun(t *test
 	}
 }
 
-func TestValidate_AFloodAboveTheConcurrencyLimitGetsFastErrorsNotUnboundedQueues(t *testing.T) {
-	g := shippedGuard(t)
-	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
-	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}).WithConcurrencyLimit(1)
-	// Hold the only slot, as a slow evaluation would.
-	v.slots <- struct{}{}
-	to35 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":35`, 1)
-	req := httptestRequest(t, review("UPDATE", "InferenceService", to35, isvcV2At10))
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	resp := v.handle(ctx, req, nil)
-	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusTooManyRequests || !strings.Contains(resp.Result.Message, "evaluation slots") {
-		t.Errorf("answer with no free slot = %+v, want a 429 error", resp.Result)
+// A request refused for want of an evaluation slot (policy.WithConcurrencyLimit)
+// is answered TooManyRequests, and counted.
+func TestValidate_NoFreeEvaluationSlotIsTooManyRequests(t *testing.T) {
+	v := NewValidator(shippedGuard(t), Observers{Log: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Metrics: NewMetrics(prometheus.NewRegistry())})
+	d := &policy.Decision{NoSlot: true, Enforcement: policy.EnforcementEnforce,
+		Denials: []policy.Violation{{Rule: "policy-error", Msg: "the policy could not be evaluated in time"}}}
+	resp := validationResponse(d)
+	if resp.Allowed || resp.Result.Code != http.StatusTooManyRequests || resp.Result.Reason != metav1.StatusReasonTooManyRequests {
+		t.Errorf("answer = %+v, want a 429 denial", resp.Result)
 	}
-	<-v.slots
-	if resp := v.handle(context.Background(), req, nil); !resp.Allowed {
-		t.Errorf("with a free slot the step was not admitted: %+v", resp.Result)
+	v.record(context.Background(), &policy.Request{Namespace: "models"}, d)
+	if got := testutil.ToFloat64(v.obs.Metrics.noSlot); got != 1 {
+		t.Errorf("canary_guard_evaluation_slot_timeouts_total = %v, want 1", got)
 	}
-}
-
-func TestValidate_TheEvalTimeoutAlsoBoundsTheWaitForASlot(t *testing.T) {
-	g := shippedGuard(t, policy.WithEvalTimeout(50*time.Millisecond))
-	log := slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))
-	v := NewValidator(g, Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry())}).WithConcurrencyLimit(1)
-	v.slots <- struct{}{}
-	defer func() { <-v.slots }()
-	req := httptestRequest(t, review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
-	done := make(chan *admissionv1.AdmissionResponse, 1)
-	go func() { done <- v.handle(context.Background(), req, nil) }()
-	select {
-	case resp := <-done:
-		if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusTooManyRequests {
-			t.Errorf("answer with no free slot = %+v, want a 429 error", resp.Result)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a request without a deadline waited for a slot past the evaluation timeout")
+	d.NoSlot = false
+	if resp := validationResponse(d); resp.Result.Code != http.StatusForbidden {
+		t.Errorf("a policy error with a slot answered %d, want 403", resp.Result.Code)
 	}
-}
-
-// httptestRequest decodes a review body as the handlers do.
-func httptestRequest(t *testing.T, body string) *wireRequest {
-	t.Helper()
-	review, err := decodeReview([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return review.Request
 }
 
 func TestMetrics_UnreadableRequestsAreCountedAndTimed(t *testing.T) {

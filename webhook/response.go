@@ -24,6 +24,11 @@ func validationResponse(d *policy.Decision) *admissionv1.AdmissionResponse {
 			Reason:  metav1.StatusReasonForbidden,
 			Message: d.Message(),
 		}
+		if d.NoSlot {
+			// Refused for want of a free evaluation slot, not for what
+			// the update does: the client sees TooManyRequests.
+			resp.Result.Code, resp.Result.Reason = http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests
+		}
 	}
 	resp.Warnings = warningStrings(d.ClientWarnings())
 	return resp

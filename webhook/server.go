@@ -50,7 +50,7 @@ type Options struct {
 	// 0 leaves only the request's deadline.
 	EvalTimeout time.Duration
 	// MaxConcurrentEvaluations bounds the validating evaluations that run
-	// at once; 0 is unbounded.
+	// at once (policy.WithConcurrencyLimit); 0 is unbounded.
 	MaxConcurrentEvaluations int
 	// NoDecisionLogs turns the decision log off; DecisionLogNoopSample is
 	// the fraction of uneventful admitted requests logged as well.
@@ -96,7 +96,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	if err != nil {
 		return nil, err
 	}
-	if s.guard, err = policy.NewGuard(p, cfg, policy.WithEvalTimeout(opts.EvalTimeout)); err != nil {
+	if s.guard, err = policy.NewGuard(p, cfg, policy.WithEvalTimeout(opts.EvalTimeout), policy.WithConcurrencyLimit(opts.MaxConcurrentEvaluations)); err != nil {
 		return nil, err
 	}
 	s.fingerprint = fp
@@ -131,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(MutatePath, NewMutator(s.guard, obs))
-	mux.Handle(ValidatePath, NewValidator(s.guard, obs).WithConcurrencyLimit(s.opts.MaxConcurrentEvaluations))
+	mux.Handle(ValidatePath, NewValidator(s.guard, obs))
 	return mux
 }
 

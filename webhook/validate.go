@@ -37,28 +37,15 @@ func (o *Observers) events() Events {
 type Validator struct {
 	guard *policy.Guard
 	obs   Observers
-	// slots bounds concurrent evaluations; nil is unbounded.
-	slots chan struct{}
 	http  *reviewHandler
 }
 
-// NewValidator returns a validating handler. The guard's evaluation
-// timeout (policy.WithEvalTimeout) bounds the wait for an evaluation slot
-// and the evaluation together, in addition to the request's own deadline.
+// NewValidator returns a validating handler. The guard bounds the
+// evaluations that run at once (policy.WithConcurrencyLimit) and how long
+// each may take, the wait for a slot included (policy.WithEvalTimeout).
 func NewValidator(g *policy.Guard, obs Observers) *Validator {
 	v := &Validator{guard: g, obs: obs}
 	v.http = newReviewHandler("validate", &v.obs, v.handle)
-	return v
-}
-
-// WithConcurrencyLimit bounds the evaluations that run at once to n (0 is
-// unbounded). Requests above it wait for a slot until their deadline, then
-// get an error answer: a flood degrades into bounded queueing and fast
-// errors, never unbounded memory.
-func (v *Validator) WithConcurrencyLimit(n int) *Validator {
-	if n > 0 {
-		v.slots = make(chan struct{}, n)
-	}
 	return v
 }
 
@@ -82,18 +69,6 @@ func (v *Validator) handle(ctx context.Context, req *wireRequest, raw func() (ob
 		v.obs.Log.Warn("bad admission request", "webhook", "validate", "uid", req.UID, "error", err)
 		return errored(err)
 	}
-	ctx, cancel := v.guard.EvalContext(ctx)
-	defer cancel()
-	if v.slots != nil {
-		select {
-		case v.slots <- struct{}{}:
-			defer func() { <-v.slots }()
-		case <-ctx.Done():
-			v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
-			return erroredResponse(http.StatusTooManyRequests,
-				fmt.Errorf("canary-guard: all %d evaluation slots stayed busy until the request's deadline; retry", cap(v.slots)))
-		}
-	}
 	d, err := v.guard.Validate(ctx, r)
 	if err != nil {
 		v.obs.Metrics.decisions.WithLabelValues("validate", "errored", "", r.Namespace).Inc()
@@ -114,7 +89,9 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 		outcome = "warned"
 	}
 	v.obs.Metrics.decisions.WithLabelValues("validate", outcome, enforcement, r.Namespace).Inc()
-	if d.EvalDuration > 0 {
+	if d.NoSlot {
+		v.obs.Metrics.noSlot.Inc()
+	} else if d.EvalDuration > 0 {
 		v.obs.Metrics.evalDuration.Observe(d.EvalDuration.Seconds())
 	}
 	if len(d.BuiltinErrors) > 0 {

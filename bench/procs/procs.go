@@ -230,6 +230,10 @@ type Stats struct {
 	CPU time.Duration
 	// RSS is the resident memory now; PeakRSS the most it ever was.
 	RSS, PeakRSS int64
+	// AnonRSS is the part of RSS the process allocated (the heap, stacks),
+	// without the pages of its binary and other files, which the kernel
+	// can drop when a container nears its memory limit.
+	AnonRSS int64
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; Linux reports
@@ -265,17 +269,20 @@ func ProcessStats(pid int) (Stats, error) {
 	sc := bufio.NewScanner(status)
 	for sc.Scan() {
 		key, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		if !ok || (key != "VmRSS" && key != "VmHWM" && key != "RssAnon") {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
 			return st, fmt.Errorf("/proc/%d/status %s: %w", pid, key, err)
 		}
-		if key == "VmRSS" {
+		switch key {
+		case "VmRSS":
 			st.RSS = kb << 10
-		} else {
+		case "VmHWM":
 			st.PeakRSS = kb << 10
+		default:
+			st.AnonRSS = kb << 10
 		}
 	}
 	return st, sc.Err()

@@ -223,7 +223,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.DurationVar(&reloadInterval, "reload-interval", 2*time.Second, "how often the config and policy files are checked for changes")
 	addEvalTimeoutFlag(f, &evalTimeout, " (the request's own deadline also applies)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.IntVar(&maxConcurrent, "max-concurrent-evaluations", 64, "validating evaluations that run at once; more wait for a slot until their deadline, then get an error (0: unbounded)")
+	f.IntVar(&maxConcurrent, "max-concurrent-evaluations", 64, "validating evaluations that run at once; more wait for a slot within --eval-timeout and the request's deadline, and one that gets none is answered as an evaluation out of time ([policy-error]: refused in enforce namespaces with HTTP 429, admitted in warn and audit namespaces and for rollbacks) (0: unbounded)")
 	f.BoolVar(&decisionLogs, "decision-logs", true, "log one JSON line per denial, warning, injection and override")
 	f.Float64Var(&noopSample, "decision-log-noop-sample", 0, "fraction (0..1) of admitted requests with nothing to report that are logged too")
 	f.BoolVar(&events, "events", true, "record Kubernetes Events on InferenceServices for injections, warn/audit violations and overrides (needs API server access)")
