@@ -50,9 +50,18 @@ type Facts struct {
 	DeploymentMode Mode `json:"deploymentMode"`
 	// DeploymentModeSource is where the mode came from: status, annotation or default.
 	DeploymentModeSource string `json:"deploymentModeSource"`
+	// RolloutMode is how KServe rolls Components out: the deployment
+	// mode, except for a ModelMesh InferenceService with a transformer,
+	// whose transformer and explainer KServe reconciles as Knative
+	// Services (Knative), while ModelMesh serves the predictor.
+	RolloutMode Mode `json:"rolloutMode"`
 	// Components has one entry per predictor, transformer, explainer and
-	// Standard-mode canary entry present in the old or new object.
+	// Standard-mode canary entry present in the old or new object, except
+	// a predictor ModelMesh serves beside a transformer (ModelMeshChanged).
 	Components []ComponentFacts `json:"components"`
+	// ModelMeshChanged lists the paths of the components ModelMesh serves
+	// whose model or canaryTrafficPercent changed: ModelMesh has no canary.
+	ModelMeshChanged []string `json:"modelMeshChanged"`
 	// ModelChanged, RevisionChanged and PercentChanged are true when they
 	// are for any component.
 	ModelChanged    bool `json:"modelChanged"`
@@ -223,9 +232,19 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		defaults := DefaultSettings()
 		s = &defaults
 	}
-	f := &Facts{Operation: req.Operation}
+	f := &Facts{Operation: req.Operation, ModelMeshChanged: []string{}}
 	f.DeploymentMode, f.DeploymentModeSource = resolveMode(oldObj, newObj, s.DefaultDeploymentMode)
-	knative := f.DeploymentMode == ModeKnative
+	f.RolloutMode = f.DeploymentMode
+	// KServe skips a ModelMesh InferenceService unless it has a
+	// transformer; then it reconciles the transformer and the explainer as
+	// in Knative mode (a Knative Service each, canaryTrafficPercent
+	// splitting it) and leaves the predictor to ModelMesh
+	// (inferenceservice/controller.go, components/transformer.go).
+	modelMeshBeside := f.DeploymentMode == ModeModelMesh && (oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil)
+	if modelMeshBeside {
+		f.RolloutMode = ModeKnative
+	}
+	knative := f.RolloutMode == ModeKnative
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
 	f.PredictorName = newObj.Spec.Predictor.Name
@@ -242,8 +261,14 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if !percentsOnly {
 		f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, componentInternalAnnotations(&oldObj.Spec, &newObj.Spec)...)
 	}
-	pred := predictorFacts(oldObj, newObj, knative, percentsOnly)
-	f.Components = append(f.Components, pred)
+	pred := predictorFacts(oldObj, newObj, knative && !modelMeshBeside, percentsOnly)
+	if modelMeshBeside {
+		if pred.ModelChanged || pred.PercentChanged {
+			f.ModelMeshChanged = append(f.ModelMeshChanged, pred.Path)
+		}
+	} else {
+		f.Components = append(f.Components, pred)
+	}
 	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
 		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative, percentsOnly))
 	}
@@ -251,7 +276,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly))
 	}
 	f.StopChanged = setComponentsStopped(f.Components, oldObj, newObj)
-	if len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0 {
+	if !modelMeshBeside && (len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0) {
 		canaries, err := canaryFacts(oldObj, newObj)
 		if err != nil {
 			return nil, err
@@ -277,6 +302,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
+		if f.RolloutMode == ModeModelMesh && (c.ModelChanged || c.PercentChanged) {
+			f.ModelMeshChanged = append(f.ModelMeshChanged, c.Path)
+		}
 	}
 	f.AlwaysAdmit, f.AlwaysAdmitReason = alwaysAdmit(f)
 	return f, nil
@@ -642,6 +670,12 @@ func alwaysAdmit(f *Facts) (bool, string) {
 		case c.Kind == KindCanary && c.InOld && !c.InNew:
 			// Removing a canary entry is the Standard-mode rollback.
 			rollback = true
+		case c.InOld && !c.InNew:
+			// Removing a transformer or explainer moves its traffic at
+			// once (the ingress follows spec.transformer): neither a
+			// rollback nor an update without a new revision, and the
+			// rules may deny it.
+			return false, ""
 		case c.ModelChanged, c.Raised(), c.InNew && !c.InOld, c.PromotedCanary != "":
 			// A new model, even one entering at 0 % (deployed, reachable
 			// through its tag, subject to every rule), a new component or
@@ -649,7 +683,7 @@ func alwaysAdmit(f *Facts) (bool, string) {
 			// traffic even when spec.predictor keeps its model: never
 			// always admitted.
 			return false, ""
-		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.DeploymentMode == ModeKnative || c.Kind == KindCanary):
+		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.RolloutMode == ModeKnative || c.Kind == KindCanary):
 			// All traffic pinned to the stable revision: the rollback.
 			// Only where the percent routes traffic: in Standard mode
 			// KServe ignores canaryTrafficPercent (kserve #5335).

@@ -121,6 +121,33 @@ spec:
 	}
 }
 
+// Removing a transformer moves every request off it at once: not a
+// rollback, and not an update without a new revision, even beside one.
+func TestFacts_RemovingATransformerIsNeverAlwaysAdmitted(t *testing.T) {
+	manifest := func(pred string, transformer bool) string {
+		m := fmt.Sprintf(`
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}
+    %s
+`, percentLine(pred))
+		if transformer {
+			m += "  transformer:\n    containers: [{name: kserve-container, image: \"registry.example/transformer:1\"}]\n"
+		}
+		return m
+	}
+	for _, tt := range []struct{ name, oldPct, newPct string }{
+		{"alone", "", ""},
+		{"beside a rollback", "35", "0"},
+	} {
+		f := updateFacts(t, manifest(tt.oldPct, true), manifest(tt.newPct, false))
+		if f.AlwaysAdmit {
+			t.Errorf("%s: removing the transformer is always admitted (%s)", tt.name, f.AlwaysAdmitReason)
+		}
+	}
+}
+
 const statusManifest = `
 metadata: {name: my-model, namespace: models, generation: %d%s}
 spec:

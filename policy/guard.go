@@ -382,8 +382,8 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	m.Facts = facts
 	// Knative mode gets the canary and tag routing; Standard mode only
 	// the step stamp of its spec.canary[] entries (minStepIntervalSeconds).
-	knative := facts.DeploymentMode == ModeKnative
-	if !knative && facts.DeploymentMode != ModeStandard {
+	knative := facts.RolloutMode == ModeKnative
+	if !knative && facts.RolloutMode != ModeStandard {
 		return m, nil
 	}
 	if facts.Override.Active {
@@ -528,7 +528,7 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 func stepped(f *Facts) bool {
 	for i := range f.Components {
 		c := &f.Components[i]
-		if f.DeploymentMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
+		if f.RolloutMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
 			continue
 		}
 		if c.NewEffectivePercent != c.OldEffectivePercent || c.PromotedCanary != "" {

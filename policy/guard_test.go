@@ -894,3 +894,55 @@ deny contains {"rule": "team-label-required", "msg": "add a team label"} if inpu
 		t.Errorf("update message %q, want it to start with canary-guard denied this update:", msg)
 	}
 }
+
+// A ModelMesh InferenceService with a transformer (KServe's feast sample):
+// KServe rolls the transformer out as a Knative Service, with
+// canaryTrafficPercent; ModelMesh serves the predictor with no canary.
+const modelMeshWithTransformer = `
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: driver, namespace: models, annotations: {serving.kserve.io/deploymentMode: ModelMesh}}
+spec:
+  transformer:
+    containers: [{name: driver-container, image: "example/driver-transformer:v1"}]
+  predictor:
+    sklearn: {storageUri: "gs://models/driver/v1"}
+`
+
+func TestGuard_ModelMeshTransformerRollsOutAsInKnativeMode(t *testing.T) {
+	g := newGuard(t, "")
+	newTransformer := strings.Replace(modelMeshWithTransformer, "driver-transformer:v1", "driver-transformer:v2", 1)
+	m, err := g.Mutate(context.Background(), update(t, modelMeshWithTransformer, newTransformer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(m.Patches, func(p PatchOp) bool {
+		return p.Path == "/spec/transformer/canaryTrafficPercent" && p.Value == int64(10)
+	}) {
+		t.Errorf("a new transformer image got patches %+v, want its canaryTrafficPercent set to 10", m.Patches)
+	}
+
+	at := func(manifest string, p int) string {
+		return strings.Replace(manifest, "  transformer:\n", "  transformer:\n    canaryTrafficPercent: "+itoa(p)+"\n", 1)
+	}
+	d, err := g.Validate(context.Background(), update(t, at(newTransformer, 10), at(newTransformer, 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || !hasRule(d.Denials, "max-step") {
+		t.Errorf("transformer 10 → 100: allowed=%v denials=%v, want the max-step denial", d.Allowed, d.Denials)
+	}
+
+	// The predictor is ModelMesh's: a new model there is warned, not injected.
+	newModel := strings.Replace(modelMeshWithTransformer, "gs://models/driver/v1", "gs://models/driver/v2", 1)
+	if m, err = g.Mutate(context.Background(), update(t, modelMeshWithTransformer, newModel)); err != nil || len(m.Patches) != 0 {
+		t.Errorf("a new predictor model under ModelMesh: err=%v patches=%+v, want none", err, m.Patches)
+	}
+	d, err = g.Validate(context.Background(), update(t, modelMeshWithTransformer, newModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || !hasRule(d.Warnings, "modelmesh") {
+		t.Errorf("a new predictor model under ModelMesh: allowed=%v warnings=%v, want admitted with the modelmesh warning", d.Allowed, d.Warnings)
+	}
+}

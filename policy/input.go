@@ -23,7 +23,7 @@ type keyTerms map[string]*ast.Term
 var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
-	"deploymentMode", "deploymentModeSource", "components", "modelChanged", "revisionChanged", "raised",
+	"deploymentMode", "deploymentModeSource", "rolloutMode", "modelMeshChanged", "components", "modelChanged", "revisionChanged", "raised",
 	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
@@ -34,6 +34,8 @@ var inputKeys = []string{
 	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
+	// Values as well: the deployment modes, in every input.
+	string(ModeKnative), string(ModeStandard), string(ModeModelMesh),
 }
 
 func newKeyTerms() keyTerms {
@@ -109,6 +111,14 @@ func (b *inputBuilder) str(s string) *ast.Term {
 		return ast.InternedEmptyString
 	}
 	return b.term(ast.String(s))
+}
+
+// mode returns a deployment mode's shared term.
+func (b *inputBuilder) mode(m Mode) *ast.Term {
+	if t, ok := b.keys[string(m)]; ok {
+		return t
+	}
+	return b.str(string(m))
 }
 
 func boolean(b bool) *ast.Term { return ast.InternedTerm(b) }
@@ -194,9 +204,11 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 	}
 	return b.object(
 		b.item("operation", b.str(f.Operation)),
-		b.item("deploymentMode", b.str(string(f.DeploymentMode))),
+		b.item("deploymentMode", b.mode(f.DeploymentMode)),
 		b.item("deploymentModeSource", b.str(f.DeploymentModeSource)),
+		b.item("rolloutMode", b.mode(f.RolloutMode)),
 		b.item("components", b.term(ast.NewArray(components...))),
+		b.item("modelMeshChanged", b.strings(f.ModelMeshChanged)),
 		b.item("modelChanged", boolean(f.ModelChanged)),
 		b.item("revisionChanged", boolean(f.RevisionChanged)),
 		b.item("percentChanged", boolean(f.PercentChanged)),

@@ -9,7 +9,7 @@
 package canary_guard
 
 # Rule bodies open with comparisons of input fields to constants
-# (deploymentMode, operation, raised, modelChanged, ...): OPA's rule index
+# (rolloutMode, operation, raised, modelChanged, ...): OPA's rule index
 # uses them to skip rules that cannot apply, which keeps evaluation on the
 # webhook's request path cheap. They read input.config and input.rollout
 # directly rather than through cfg and rollout: each read through a rule is
@@ -78,7 +78,7 @@ entry_ok(c) if {
 # --- Knative mode -----------------------------------------------------------
 
 deny contains {"rule": "percent-range", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.operation == "UPDATE"
 	some c in input.rollout.components
 	c.kind != "canary"
@@ -132,7 +132,7 @@ outside_percent(p) if p < 0
 outside_percent(p) if p > 100
 
 deny contains {"rule": "canary-required", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -168,7 +168,7 @@ latest_ready_desc(c) := sprintf("the canary %s", [c.latestReadyRevision]) if {
 } else := revision_desc("")
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -185,7 +185,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 }
 
 deny contains {"rule": "max-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.raised == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -271,7 +271,7 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 
 # Indices of the components whose existing canary rises, in either mode.
 rising_components contains i if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged == false
@@ -279,7 +279,7 @@ rising_components contains i if {
 }
 
 rising_components contains i if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	some i in canary_entries
 	c := input.rollout.components[i]
 	c.inOld
@@ -289,7 +289,7 @@ rising_components contains i if {
 
 # A Standard-mode promotion raises the promoted canary to all traffic.
 rising_components contains i if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.operation == "UPDATE"
 	some p in input.rollout.components
 	p.kind == "predictor"
@@ -334,7 +334,7 @@ mid_rollout_denied(c) if {
 }
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -347,7 +347,7 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 }
 
 warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	input.config.midRolloutModelChange == "restart"
 	some i in updated_components
@@ -388,7 +388,7 @@ revision_desc(r) := "(unknown: status has none)" if r == ""
 # split would name a revision of the old service. KServe allows a rename
 # only with a new storage URI, so it always brings a new model.
 deny contains {"rule": "predictor-rename", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.predictorRenamed == true
 	input.rollout.operation == "UPDATE"
 	input.rollout.predictorName != ""
@@ -411,7 +411,7 @@ renames_service(c) if {
 # Removing the name goes back to the default service: admitted, so that
 # a rename made before (in warn mode, under an override) can be undone.
 warn contains {"rule": "predictor-rename", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.predictorRenamed == true
 	input.rollout.operation == "UPDATE"
 	input.rollout.predictorName == ""
@@ -435,7 +435,7 @@ rename_percent_note(c) := sprintf(
 } else := "Leave canaryTrafficPercent unset until the next model change."
 
 warn contains {"rule": "traffic-to-previous", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.percentChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -485,7 +485,7 @@ back_to_current(c) := "Remove the field to keep all traffic on the current model
 # --- Standard mode -----------------------------------------------------------
 
 deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.newPercent != null
@@ -509,7 +509,7 @@ percent_touched(c) if c.percentChanged
 percent_touched(c) if c.modelChanged
 
 warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
@@ -527,7 +527,7 @@ percent_touched_on_update(c) if {
 }
 
 deny contains {"rule": "standard-canary-required", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -544,7 +544,7 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 # KServe refuses spec.canary[] entries beside a predictor without a model
 # or STORAGE_URI (a custom container): there is no canary to ask for.
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.modelChanged == true
 	input.rollout.canaryEntriesAccepted == false
 	some i in updated_components
@@ -577,7 +577,7 @@ promotion_hint(c) := sprintf(
 } else := ""
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	some i in canary_entries
 	c := input.rollout.components[i]
 	entering(c)
@@ -594,7 +594,7 @@ entering(c) if c.inOld == false
 entering(c) if c.modelChanged
 
 deny contains {"rule": "max-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.raised == true
 	some i in canary_entries
 	c := input.rollout.components[i]
@@ -612,7 +612,7 @@ deny contains {"rule": "max-step", "msg": msg} if {
 }
 
 deny contains {"rule": "promotion-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.raised == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -628,7 +628,7 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 # must be the model the canary ran, or that model takes all traffic
 # without ever having been a canary.
 deny contains {"rule": "promotion-model", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.raised == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -644,7 +644,7 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 }
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.modelChanged == true
 	some i in canary_entries
 	c := input.rollout.components[i]
@@ -657,7 +657,7 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 }
 
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -677,7 +677,7 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 # minReplicas is unset (KServe adjusts nothing), or when an entry asks
 # for more than the stable's minReplicas (KServe rejects the update).
 warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.operation == "UPDATE"
 	some c in input.rollout.components
 	c.kind == "predictor"
@@ -699,7 +699,7 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 
 # A new InferenceService with entries starts its stable predictor short.
 warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.operation == "CREATE"
 	some c in input.rollout.components
 	c.kind == "predictor"
@@ -725,7 +725,7 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 # with class none, KServe) has started the rest of the stable's replicas,
 # the entry's replicas serve every request.
 warn contains {"rule": "standard-promotion-replicas", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.operation == "UPDATE"
 	some c in input.rollout.components
 	c.kind == "predictor"
@@ -842,7 +842,7 @@ max_replicas_hint(r) := sprintf(" and maxReplicas: %d", [r.minReplicasToKeep]) i
 # canaryTrafficPercent says: stopping mid-canary ends the canary in a full
 # cutover to the canary's model, with no way back to the previous one.
 warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.stopChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
@@ -875,7 +875,7 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 # keeps its rolled-out revision in status, a revision of the service
 # deleted since, so what its resume splits against is not known here.
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.stopChanged == true
 	input.rollout.stopped.old == true
 	some i in updated_components
@@ -927,20 +927,23 @@ deny contains {"rule": "internal-annotation", "msg": msg} if {
 	)
 }
 
+# ModelMesh serves the predictor (and, without a transformer, every
+# component) with no canary. A transformer beside it is KServe's, rolled
+# out as in Knative mode (rolloutMode), and the rules above apply to it.
 warn contains {"rule": "modelmesh", "msg": msg} if {
 	input.rollout.deploymentMode == "ModelMesh"
 	input.rollout.operation == "UPDATE"
-	some c in input.rollout.components
-	policy_relevant(c)
+	some path in input.rollout.modelMeshChanged
 	msg := sprintf(
-		"%s: ModelMesh mode has no canary rollout; canary-guard's rollout policy does not apply to this update.",
-		[c.path],
+		"%s: ModelMesh serves it with no canary rollout; canary-guard's rollout policy does not apply to this change.%s",
+		[path, modelmesh_beside(path)],
 	)
 }
 
-policy_relevant(c) if c.modelChanged
-
-policy_relevant(c) if c.percentChanged
+modelmesh_beside(path) := " The transformer and explainer are rolled out by KServe and guarded as in Knative mode." if {
+	input.rollout.rolloutMode == "Knative"
+	path == "spec.predictor"
+} else := ""
 
 warn contains {"rule": "override", "msg": msg} if {
 	input.rollout.override.active == true
@@ -969,7 +972,7 @@ override_next_step(g) := "No override groups are configured here: follow the rul
 # over 45 (prev-).
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "CREATE"
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	count(input.request.name) + count(input.rollout.predictorName) > 43
 	count(input.request.name) > latest_host_limit
 	msg := sprintf(
@@ -980,7 +983,7 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "UPDATE"
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.tagRouting.new == true
 	count(input.request.name) + count(input.rollout.predictorName) > 43
 	count(input.request.name) > latest_host_limit
@@ -998,7 +1001,7 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 # canary), so steps skip the rule.
 warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	input.request.operation == "UPDATE"
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	count(input.request.name) + count(input.rollout.predictorName) > 45
 	some i in updated_components

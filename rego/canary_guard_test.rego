@@ -40,6 +40,7 @@ base_rollout := {
 	"deploymentMode": "Knative",
 	"deploymentModeSource": "status",
 	"components": [],
+	"modelMeshChanged": [],
 	"metadataChanged": [],
 	"internalAnnotationsChanged": [],
 	"tagRouting": {"old": true, "new": true},
@@ -204,6 +205,9 @@ make_input(rollout_over, config_over) := {
 	r := object.union(r0, {
 		# KServe accepts spec.canary[] entries in Standard mode only.
 		"canaryEntriesAccepted": object.get(r0, "canaryEntriesAccepted", r0.deploymentMode == "Standard"),
+		# As canary-guard sets it: the deployment mode, unless a test sets
+		# it (a ModelMesh InferenceService with a transformer: Knative).
+		"rolloutMode": object.get(rollout_over, "rolloutMode", r0.deploymentMode),
 		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
@@ -1226,15 +1230,15 @@ test_no_internal_annotation_change_is_not_denied if {
 }
 
 test_modelmesh_model_change_is_warned if {
-	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, model_change)]}, {})
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, model_change)], "modelMeshChanged": ["spec.predictor"]}, {})
 	count(deny_of(inp)) == 0
 	w := warn_of(inp)
 	rules(w) == {"modelmesh"}
-	fires(w, "modelmesh", ["spec.predictor: ModelMesh mode has no canary rollout", "does not apply to this update"])
+	fires(w, "modelmesh", ["spec.predictor: ModelMesh serves it with no canary rollout", "does not apply to this change."])
 }
 
 test_modelmesh_percent_change_is_warned if {
-	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(10, null, {})]}, {})
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(10, null, {})], "modelMeshChanged": ["spec.predictor"]}, {})
 	count(deny_of(inp)) == 0
 	"modelmesh" in rules(warn_of(inp))
 }
@@ -1242,6 +1246,27 @@ test_modelmesh_percent_change_is_warned if {
 test_modelmesh_unrelated_update_is_not_warned if {
 	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, revision_change)]}, {})
 	count(warn_of(inp)) == 0
+}
+
+# Beside a transformer, KServe rolls the transformer out as a Knative
+# Service, and the rules guard it; ModelMesh keeps the predictor.
+test_modelmesh_transformer_model_change_needs_a_canary if {
+	inp := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [transformer(null, null, model_change)]}, {})
+	"canary-required" in rules(deny_of(inp))
+}
+
+test_modelmesh_transformer_jump_is_capped if {
+	inp := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [transformer(10, 100, {})]}, {})
+	"max-step" in rules(deny_of(inp))
+}
+
+test_modelmesh_predictor_beside_a_transformer_is_warned if {
+	inp := make_input(
+		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [transformer(null, null, {})], "modelMeshChanged": ["spec.predictor"]},
+		{},
+	)
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "modelmesh", ["spec.predictor: ModelMesh serves it", "The transformer and explainer are rolled out by KServe and guarded as in Knative mode."])
 }
 
 test_modelmesh_create_is_not_warned if {
@@ -1716,7 +1741,7 @@ test_stop_after_a_rollback_to_0_warns_of_the_cutover_on_resume if {
 }
 
 test_stop_in_standard_mode_is_silent if {
-	inp := object.union(stop_update([predictor(35, 35, {})], false, true), {"rollout": {"deploymentMode": "Standard"}})
+	inp := object.union(stop_update([predictor(35, 35, {})], false, true), {"rollout": {"deploymentMode": "Standard", "rolloutMode": "Standard"}})
 	not rules(warn_of(inp))["stop-mid-rollout"]
 }
 
@@ -1730,6 +1755,7 @@ test_resume_with_a_percent_warns_that_it_splits_nothing if {
 	])
 	not rules(warn_of(stop_update([predictor(null, null, {})], true, false)))["resume-without-canary"]
 	not rules(warn_of(stop_update([predictor(35, 35, {})], true, true)))["resume-without-canary"]
+
 	# A component resumed on its own annotation, under an InferenceService
 	# never stopped: its status was not cleared.
 	own := object.union(stop_update([predictor(35, 35, {})], true, false), {"rollout": {"stopped": {"old": false, "new": false}}})

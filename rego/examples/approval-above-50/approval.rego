@@ -69,7 +69,7 @@ approval_routes_traffic(c) if c.kind == "canary"
 
 approval_routes_traffic(c) if {
 	c.kind != "canary"
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 }
 
 # What the user may do without an approval.

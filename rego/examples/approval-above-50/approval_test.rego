@@ -43,7 +43,7 @@ in_namespace(namespace, mode, components, old_annotations, new_annotations) := {
 	},
 	"config": {"enforcement": "enforce", "initialCanaryPercent": 10, "maxStepPercent": 25, "requireReadyCanary": true},
 	"rollout": {
-		"operation": "UPDATE", "deploymentMode": mode, "deploymentModeSource": "status",
+		"operation": "UPDATE", "deploymentMode": mode, "rolloutMode": mode, "deploymentModeSource": "status",
 		"components": components,
 		"modelChanged": false, "revisionChanged": false, "percentChanged": true, "raised": true,
 		"metadataChanged": [], "internalAnnotationsChanged": [],

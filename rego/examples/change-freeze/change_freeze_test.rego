@@ -100,7 +100,7 @@ update(namespace, components) := {
 	},
 	"config": config,
 	"rollout": {
-		"operation": "UPDATE", "deploymentMode": "Knative", "deploymentModeSource": "status",
+		"operation": "UPDATE", "deploymentMode": "Knative", "rolloutMode": "Knative", "deploymentModeSource": "status",
 		"components": components,
 		"modelChanged": any_of(components, "modelChanged"),
 		"revisionChanged": any_of(components, "revisionChanged"),

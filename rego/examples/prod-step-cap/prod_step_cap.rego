@@ -31,7 +31,7 @@ prod_step_namespace if {
 
 # Knative: predictor, transformer, explainer.
 deny contains {"rule": "prod-max-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Knative"
+	input.rollout.rolloutMode == "Knative"
 	input.rollout.raised == true
 	input.config.maxStepPercent > prod_step_max
 	prod_step_namespace
@@ -42,7 +42,7 @@ deny contains {"rule": "prod-max-step", "msg": msg} if {
 
 # Standard: spec.canary[] entries.
 deny contains {"rule": "prod-max-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.raised == true
 	input.config.maxStepPercent > prod_step_max
 	prod_step_namespace
@@ -70,7 +70,7 @@ prod_step_denial(c, rollback) := msg if {
 # Standard: promoting an entry (spec.predictor.name set to its name, the
 # entry removed) gives it all traffic.
 deny contains {"rule": "prod-max-step", "msg": msg} if {
-	input.rollout.deploymentMode == "Standard"
+	input.rollout.rolloutMode == "Standard"
 	input.rollout.raised == true
 	input.config.maxStepPercent > prod_step_max
 	prod_step_namespace

@@ -51,7 +51,7 @@ update(namespace, mode, max_step, components) := {
 	},
 	"config": config(max_step),
 	"rollout": {
-		"operation": "UPDATE", "deploymentMode": mode, "deploymentModeSource": "status",
+		"operation": "UPDATE", "deploymentMode": mode, "rolloutMode": mode, "deploymentModeSource": "status",
 		"components": components,
 		"modelChanged": any_model_change(components), "revisionChanged": any_model_change(components),
 		"percentChanged": true, "raised": raised(components),

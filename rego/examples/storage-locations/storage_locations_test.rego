@@ -56,7 +56,7 @@ request(operation, namespace, components) := {
 	},
 	"config": {"enforcement": "enforce", "initialCanaryPercent": 10, "maxStepPercent": 25},
 	"rollout": {
-		"operation": operation, "deploymentMode": "Knative", "deploymentModeSource": "annotation",
+		"operation": operation, "deploymentMode": "Knative", "rolloutMode": "Knative", "deploymentModeSource": "annotation",
 		"components": components,
 		"modelChanged": model_changed(components),
 		"revisionChanged": model_changed(components),
