@@ -7,6 +7,7 @@ import (
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
+	"github.com/kserve/kserve/pkg/utils"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 )
@@ -161,13 +162,17 @@ type diff struct {
 	fields   []string
 	model    bool
 	revision bool
+	// gpuImage is set when model.resources changes the serving image
+	// (gpuSwapsImage): then it is a model field too.
+	gpuImage bool
 }
 
 // modelFields lists the changed fields that are model fields.
 func (d *diff) modelFields(prefix string) []string {
 	var out []string
 	for _, f := range d.fields {
-		if modelFields[strings.TrimPrefix(f, prefix+".")] {
+		field := strings.TrimPrefix(f, prefix+".")
+		if modelFields[field] || d.gpuImage && field == "model.resources" {
 			out = append(out, f)
 		}
 	}
@@ -219,12 +224,52 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			n.Model = &m
 		}
 		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
+		if gpuSwapsImage(o.Model, n.Model, selectedRuntime) {
+			d.gpuImage, d.model = true, true
+		}
 	}
 	o.Model, n.Model = nil, nil
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
 	return d
+}
+
+// gpuSwapsImage reports whether a GPU added to or removed from the model's
+// container (an nvidia.com/gpu or nvidia.com/mig-* limit) swaps its
+// serving image, so the model server: KServe serves TensorFlow Serving,
+// TorchServe and the Hugging Face server with a GPU from the "-gpu" tag of
+// their image, and vLLM without one from its "-cpu" image, unless
+// runtimeVersion sets the tag (UpdateImageTag). The server is the named
+// runtime's, else the selected one's (status), else, before KServe
+// selected one, the runtime it auto-selects for the format. A runtime of
+// the cluster's own says its server type in an annotation canary-guard
+// does not see: there the image is taken to stay.
+func gpuSwapsImage(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	if o.RuntimeVersion != nil || n.RuntimeVersion != nil ||
+		utils.IsGPUEnabled(o.Resources) == utils.IsGPUEnabled(n.Resources) {
+		return false
+	}
+	runtime := selectedRuntime
+	if n.Runtime != nil {
+		runtime = *n.Runtime
+	}
+	switch constants.GetServerTypeFromRuntimeName(runtime) {
+	case constants.ServerTypeTensorflowServing, constants.ServerTypeTorchServe,
+		constants.ServerTypeHuggingFaceServer, constants.ServerTypeVLLMServer:
+		return true
+	case "":
+		if runtime != "" {
+			return false
+		}
+	default:
+		return false
+	}
+	switch n.ModelFormat.Name {
+	case constants.SupportedModelTensorflow, constants.SupportedModelPyTorch, constants.SupportedModelHuggingFace:
+		return true
+	}
+	return false
 }
 
 // spellsOutSelection reports whether n differs from o at most by naming

@@ -746,3 +746,38 @@ func TestCompare_ResourcesLeftForKServesDefaulterAreNoChange(t *testing.T) {
 		t.Errorf("ART explainer sent without resources: revisionChanged (%v)", e.ChangedFields)
 	}
 }
+
+// A GPU added to or removed from the model's container swaps the serving
+// image of TensorFlow Serving, TorchServe and the Hugging Face server
+// ("-gpu" tag) and of vLLM ("-cpu" image) unless runtimeVersion pins the
+// tag: the model server changes, as with runtimeVersion.
+func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
+	model := func(format, extra, resources string) string {
+		return fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://models/m/v1"%s, resources: %s}`, format, extra, resources)
+	}
+	const cpu, gpu, mig = `{limits: {cpu: "1"}}`, `{limits: {cpu: "1", nvidia.com/gpu: "1"}}`, `{limits: {cpu: "1", nvidia.com/mig-1g.5gb: "1"}}`
+	tests := []struct {
+		name      string
+		old, new  string
+		wantModel bool
+	}{
+		{"tensorflow gains a GPU", model("tensorflow", "", cpu), model("tensorflow", "", gpu), true},
+		{"pytorch loses its GPU", model("pytorch", "", gpu), model("pytorch", "", cpu), true},
+		{"huggingface gains a MIG slice", model("huggingface", "", cpu), model("huggingface", "", mig), true},
+		{"vLLM runtime loses its GPU", model("huggingface", ", runtime: kserve-vllmserver", gpu), model("huggingface", ", runtime: kserve-vllmserver", cpu), true},
+		{"runtimeVersion pins the tag", model("tensorflow", `, runtimeVersion: "2.6.2"`, cpu), model("tensorflow", `, runtimeVersion: "2.6.2"`, gpu), false},
+		{"sklearn has one image", model("sklearn", "", cpu), model("sklearn", "", gpu), false},
+		{"a runtime of the cluster's own", model("tensorflow", ", runtime: team-tf", cpu), model("tensorflow", ", runtime: team-tf", gpu), false},
+		{"a second GPU", model("tensorflow", "", gpu), model("tensorflow", "", `{limits: {cpu: "1", nvidia.com/gpu: "2"}}`), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(tt.old), predictorManifest(tt.new))
+			p := componentByID(t, f, KindPredictor)
+			if p.ModelChanged != tt.wantModel || !p.RevisionChanged {
+				t.Errorf("modelChanged=%v revisionChanged=%v (fields %v), want modelChanged=%v and a new revision",
+					p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantModel)
+			}
+		})
+	}
+}
