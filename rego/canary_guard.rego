@@ -491,10 +491,23 @@ deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	c.newPercent != null
 	percent_touched(c)
 	msg := sprintf(
-		"%s is ignored by KServe in Standard mode: %s. Remove %s and %s ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}).",
-		[field(c), ignored_effect(c), c.percentField, standard_canary_step(c), input.config.initialCanaryPercent],
+		"%s is ignored by KServe in Standard mode: %s. Remove %s%s.",
+		[field(c), ignored_effect(c), c.percentField, standard_percent_next(c)],
 	)
 }
+
+# spec.canary[] entries hold a predictor, one KServe accepts beside the
+# stable (canaryEntriesAccepted): elsewhere there is no canary to offer.
+standard_percent_next(c) := sprintf(
+	" and %s ({predictor: {name: <canary-name>, ...}, trafficPercent: %d})",
+	[standard_canary_step(c), input.config.initialCanaryPercent],
+) if {
+	c.kind == "predictor"
+	input.rollout.canaryEntriesAccepted == true
+} else := sprintf(
+	"; Standard mode has no canary for %s (spec.canary[] entries hold a predictor with a model or a STORAGE_URI only)",
+	[c.path],
+)
 
 ignored_effect(c) := "the model would be replaced for 100 % of traffic by a rolling update" if {
 	c.modelChanged

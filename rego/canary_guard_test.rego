@@ -731,6 +731,19 @@ test_standard_percent_kept_across_model_change_is_denied if {
 	])
 }
 
+# spec.canary[] entries hold predictors only: for a transformer, and for
+# a custom predictor KServe accepts no entries beside, none is offered.
+test_standard_percent_without_a_canary_to_offer_is_denied_without_one if {
+	custom := object.union(standard_update([standard_predictor(object.union(knative_percents(10, 10), model_change))]), {"rollout": {"canaryEntriesAccepted": false}})
+	trans := standard_update([standard_predictor({}), transformer(null, 10, model_change)])
+	some inp in [custom, trans]
+	d := deny_of(inp)
+	not contains(concat(" ", [v.msg | some v in d]), "trafficPercent:")
+	some v in d
+	v.rule == "standard-ignores-percent"
+	contains(v.msg, "Remove canaryTrafficPercent; Standard mode has no canary for spec.")
+}
+
 test_standard_untouched_percent_is_warned if {
 	inp := standard_update([standard_predictor(object.union(knative_percents(10, 10), revision_change))])
 	count(deny_of(inp)) == 0
