@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -337,8 +340,10 @@ func TestShutdownUnderLoad(t *testing.T) {
 // TestCertificateRotationUnderLoad replaces the serving certificate in
 // --cert-dir mid-run, as cert-manager does: first a renewal from the same
 // CA, then one from a new CA that the client already trusts (the CA
-// bundle's overlap). No request fails and new connections get the new
-// certificate.
+// bundle's overlap). Two loads run across both rotations: one on
+// keep-alive connections, one reconnecting for every request, so that
+// handshakes meet each swap. No request of either fails, and once a new
+// certificate is served, no handshake gets an older one.
 func TestCertificateRotationUnderLoad(t *testing.T) {
 	s, _ := startGuard(t, nil, "")
 	newCA, err := testpki.NewCA("canary-guard rotated")
@@ -347,10 +352,21 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	}
 	trusted := s.CA.Pool()
 	trusted.AppendCertsFromPEM(newCA.PEM)
-	cfg := steady(s, corpus(t, "bench"), 6*time.Second)
-	cfg.RootCAs = trusted
-	results := background(t, cfg)
+	kept := steady(s, corpus(t, "bench"), 6*time.Second)
+	kept.RootCAs = trusted
+	keptResults := background(t, kept)
 
+	handshakes := &servedCerts{}
+	fresh := load.Config{URL: s.URL, RootCAs: trusted, Cases: corpus(t, "bench"), Workers: 4, Rate: 100, Duration: 6 * time.Second,
+		NewConnections: true, VerifyConnection: handshakes.record}
+	freshResults := background(t, fresh)
+
+	first, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := [][]byte{first.Certificate[0]}
+	var since []time.Time
 	for i, ca := range []*testpki.CA{s.CA, newCA} {
 		time.Sleep(1500 * time.Millisecond)
 		if err := ca.WriteServingCert(s.CertDir, "canary-guard"); err != nil {
@@ -361,8 +377,58 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitServed(t, s.URL, trusted, onDisk.Certificate[0], fmt.Sprintf("rotation %d", i+1))
+		served = append(served, onDisk.Certificate[0])
+		since = append(since, time.Now())
 	}
-	expectNoFailures(t, <-results)
+	expectNoFailures(t, <-keptResults)
+	expectNoFailures(t, <-freshResults)
+
+	// A handshake that completed after a certificate was first served
+	// began, at the latest, a moment before: it must not get an older one.
+	const inFlight = 100 * time.Millisecond
+	counts := make([]int, len(served))
+	for _, h := range handshakes.all() {
+		got := slices.IndexFunc(served, func(c []byte) bool { return bytes.Equal(c, h.cert) })
+		if got < 0 {
+			t.Fatalf("a handshake got a certificate never written")
+		}
+		counts[got]++
+		for i, at := range since {
+			if h.at.After(at.Add(inFlight)) && got < i+1 {
+				t.Errorf("a handshake %v after rotation %d got the certificate before it", h.at.Sub(at), i+1)
+			}
+		}
+	}
+	t.Logf("new connections per certificate served (before, renewal, new CA): %v", counts)
+	for i, n := range counts {
+		if n == 0 {
+			t.Errorf("no new connection got certificate %d of %d: the reconnecting load did not span the rotations (%v)", i+1, len(counts), counts)
+		}
+	}
+}
+
+// servedCerts records the leaf certificate each TLS handshake got.
+type servedCerts struct {
+	mu   sync.Mutex
+	seen []servedCert
+}
+
+type servedCert struct {
+	at   time.Time
+	cert []byte
+}
+
+func (s *servedCerts) record(cs tls.ConnectionState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, servedCert{at: time.Now(), cert: cs.PeerCertificates[0].Raw})
+	return nil
+}
+
+func (s *servedCerts) all() []servedCert {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
 }
 
 // waitServed waits until a new TLS connection gets the certificate want.

@@ -50,6 +50,13 @@ type Config struct {
 	MaxRequests int
 	// Timeout bounds one request (10 s when zero).
 	Timeout time.Duration
+	// NewConnections sends each request on a new connection, a TLS
+	// handshake each, as clients that reconnect do: what a rotated
+	// certificate reaches first.
+	NewConnections bool
+	// VerifyConnection, if set, is called for each TLS handshake after
+	// the certificate is verified (tls.Config.VerifyConnection).
+	VerifyConnection func(tls.ConnectionState) error
 }
 
 // Result is the outcome of a run.
@@ -163,6 +170,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	client := NewClient(cfg.RootCAs, cfg.Workers, cfg.Timeout)
 	defer client.CloseIdleConnections()
+	if transport, ok := client.Transport.(*http.Transport); ok {
+		transport.DisableKeepAlives = cfg.NewConnections
+		transport.TLSClientConfig.VerifyConnection = cfg.VerifyConnection
+	}
 
 	// due carries the time each request is due: paced by the scheduler
 	// at a fixed rate, or right away in a closed loop.
