@@ -253,6 +253,10 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(standard(10), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = pct(0) }), false},
 		{"Standard predictor 10 → 0 (ignored by KServe)", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "Standard" }), false},
+		{"ModelMesh transformer 10 → 0 (rolled out as in Knative mode)", edit(knative(nil, pct(10), nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "ModelMesh" }),
+			edit(knative(nil, pct(0), nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "ModelMesh" }), true},
+		{"ModelMesh predictor 10 → 0 without a transformer (no canary)", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "ModelMesh" }),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Status.DeploymentMode = "ModelMesh" }), false},
 		{"Standard canary entry removed", standard(20), standard(), true},
 		{"Standard one of two entries removed", standard(20, 10), standard(20), true},
 		{"Standard canary entry 20 → 0", standard(20), standard(0), true},
@@ -299,7 +303,7 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 	// either mode: nothing skipped that canary-guard would evaluate.
 	t.Run("every combination of percents", func(t *testing.T) {
 		values := []*int64{nil, pct(-5), pct(0), pct(10), pct(30), pct(100), pct(150)}
-		for _, mode := range []string{"Knative", "Standard"} {
+		for _, mode := range []string{"Knative", "Standard", "ModelMesh"} {
 			for _, po := range values {
 				for _, pn := range values {
 					for _, to := range values {

@@ -895,7 +895,7 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	if len(validating.conditions) > 0 {
 		rb := validating.conditions[0]
 		for _, s := range []string{"request.operation == 'UPDATE'", "object.spec[c].?canaryTrafficPercent.orValue(-1) == 0",
-			"in ['Knative', 'Serverless']", "object.spec.?canary.orValue([]).all(e,", "!k.startsWith('internal.serving.kserve.io/')"} {
+			"in ('transformer' in object.spec ? ['Knative', 'Serverless', 'ModelMesh'] : ['Knative', 'Serverless'])", "object.spec.?canary.orValue([]).all(e,", "!k.startsWith('internal.serving.kserve.io/')"} {
 			if !strings.Contains(rb.Expression, s) {
 				t.Errorf("validating matchCondition %s = %q lacks %q", rb.Name, rb.Expression, s)
 			}

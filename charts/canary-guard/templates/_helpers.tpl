@@ -146,9 +146,10 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
 # failurePolicy is Fail: the API server calls neither webhook at all
 # for an update that only takes traffic away from canaries and changes
 # nothing else in the spec nor any internal annotation:
-# - in Knative mode, a predictor, transformer or explainer whose
-#   canaryTrafficPercent goes to 0 (the rollback) or lower, all its other
-#   fields unchanged;
+# - in Knative mode (and in ModelMesh mode with a transformer, which
+#   KServe rolls out as in Knative mode), a predictor, transformer or
+#   explainer whose canaryTrafficPercent goes to 0 (the rollback) or
+#   lower, all its other fields unchanged;
 # - spec.canary[] entries removed (the Standard-mode rollback) or their
 #   trafficPercent lowered, each entry's predictor unchanged;
 # and every component's percent, old and new, within 0..100 (anything
@@ -177,7 +178,7 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
     && (object.spec.?canary.orValue([]) != oldObject.spec.?canary.orValue([])
     || {{ $components }}.exists(c, c in object.spec && object.spec[c] != oldObject.spec[c])
     && {{- include "canary-guard.modeCEL" . | nindent 4 }}
-    in ['Knative', 'Serverless'])
+    in ('transformer' in object.spec ? ['Knative', 'Serverless', 'ModelMesh'] : ['Knative', 'Serverless']))
     && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
     && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
