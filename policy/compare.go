@@ -165,6 +165,9 @@ type diff struct {
 	// gpuImage is set when model.resources changes the serving image
 	// (gpuSwapsImage): then it is a model field too.
 	gpuImage bool
+	// versionSelectsRuntime is set when modelFormat.version is the only
+	// model field that changes while KServe auto-selects the runtime.
+	versionSelectsRuntime bool
 }
 
 // modelFields lists the changed fields that are model fields.
@@ -196,6 +199,7 @@ func (d *diff) add(prefix, field string) {
 func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selectedRuntime string) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
+	var autoSelected bool
 	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
 		return d
 	}
@@ -210,15 +214,18 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// moves a framework block into model{} before defaulting, and
 		// ModelSpec.Default sets nothing, so stored ones are the user's.
 		spelled := spellsOutSelection(o.Model, n.Model, selectedRuntime)
-		pinned := namesRuntimeInUse(o.Model, n.Model, selectedRuntime) &&
-			o.Model.ModelFormat.Name == n.Model.ModelFormat.Name &&
+		versionOnly := o.Model.ModelFormat.Name == n.Model.ModelFormat.Name &&
 			!equalPtr(o.Model.ModelFormat.Version, n.Model.ModelFormat.Version)
-		if spelled || pinned {
+		pinned := versionOnly && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
+		// Under auto-selection the version may select another runtime, or
+		// the same one: settled below, once every other field is compared.
+		autoSelected = versionOnly && o.Model.Runtime == nil && n.Model.Runtime == nil
+		if spelled || pinned || autoSelected {
 			m := *n.Model
 			if spelled {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
 			}
-			if pinned {
+			if pinned || autoSelected {
 				m.ModelFormat.Version = o.Model.ModelFormat.Version
 			}
 			n.Model = &m
@@ -232,6 +239,19 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 	compareContainers(&d, prefix, o.Containers, n.Containers)
 	o.Containers, n.Containers = nil, nil
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
+	switch {
+	case autoSelected && d.model:
+		// A model change anyway: the version comes with it.
+		d.add(prefix, "model.modelFormat")
+	case autoSelected:
+		// KServe reads the version only to select a runtime: whether it
+		// selects another one (a new model server, a revision) or the
+		// same one (no revision, where an injected percent would send
+		// traffic back to the previous model) is the cluster's runtimes'
+		// to say, which the request does not carry.
+		d.versionSelectsRuntime, d.revision = true, true
+		d.fields = append(d.fields, prefix+".model.modelFormat.version")
+	}
 	return d
 }
 

@@ -131,10 +131,6 @@ func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
 			[]string{sklearnV1},
 			[]string{`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/iris/v1"}`},
 			"spec.predictor.model.modelFormat"},
-		{"modelFormat version",
-			[]string{`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`},
-			[]string{`model: {modelFormat: {name: sklearn, version: "2"}, storageUri: "gs://models/iris/v1"}`},
-			"spec.predictor.model.modelFormat"},
 		{"runtime",
 			[]string{`model: {modelFormat: {name: sklearn}, runtime: kserve-sklearnserver, storageUri: "gs://models/iris/v1"}`},
 			[]string{`model: {modelFormat: {name: sklearn}, runtime: kserve-mlserver, storageUri: "gs://models/iris/v1"}`},
@@ -543,10 +539,6 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 		{"the selected runtime named and a version pinned at once",
 			withStatus(selected, sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
-		{"a modelFormat.version pinned under auto-selection: another runtime may be selected",
-			predictorManifest(sklearnV1),
-			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`),
-			[]string{"spec.predictor.model.modelFormat"}},
 		{"a modelFormat.version pinned beside a newly named runtime",
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
@@ -777,6 +769,44 @@ func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
 			if p.ModelChanged != tt.wantModel || !p.RevisionChanged {
 				t.Errorf("modelChanged=%v revisionChanged=%v (fields %v), want modelChanged=%v and a new revision",
 					p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantModel)
+			}
+		})
+	}
+}
+
+// Under auto-selection, modelFormat.version only selects a runtime: the
+// same one (no revision) or another (a new model server). Alone, it is
+// neither a model change nor no change; with another model field it is
+// part of a model change.
+func TestCompare_AVersionAloneUnderAutoSelectionIsUndecided(t *testing.T) {
+	tests := []struct {
+		name        string
+		old, new    string
+		wantSelects bool
+		wantModel   bool
+		wantFields  []string
+	}{
+		{"pinned", sklearnV1, `model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`,
+			true, false, []string{"spec.predictor.model.modelFormat.version"}},
+		{"changed", `model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`,
+			`model: {modelFormat: {name: sklearn, version: "2"}, storageUri: "gs://models/iris/v1"}`,
+			true, false, []string{"spec.predictor.model.modelFormat.version"}},
+		{"with a new storageUri", sklearnV1, `model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v2"}`,
+			false, true, []string{"spec.predictor.model.storageUri", "spec.predictor.model.modelFormat"}},
+		{"with a new format name", sklearnV1, `model: {modelFormat: {name: xgboost, version: "1"}, storageUri: "gs://models/iris/v1"}`,
+			false, true, []string{"spec.predictor.model.modelFormat"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(tt.old)+"status: {clusterServingRuntimeName: kserve-sklearnserver}\n", predictorManifest(tt.new))
+			p := componentByID(t, f, KindPredictor)
+			if p.VersionSelectsRuntime != tt.wantSelects || p.ModelChanged != tt.wantModel || !p.RevisionChanged ||
+				!slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("versionSelectsRuntime=%v modelChanged=%v revisionChanged=%v fields=%v, want %v %v true %v",
+					p.VersionSelectsRuntime, p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantSelects, tt.wantModel, tt.wantFields)
+			}
+			if p.RuntimeInUse != "kserve-sklearnserver" {
+				t.Errorf("runtimeInUse = %q, want the one the status names", p.RuntimeInUse)
 			}
 		})
 	}

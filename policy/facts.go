@@ -188,6 +188,14 @@ type ComponentFacts struct {
 	// the stable one. KServe refuses a rename without a new storage URI,
 	// so a model change in args, env or image can only be promoted so.
 	PromotionRestarts bool `json:"promotionRestarts"`
+	// VersionSelectsRuntime is true when modelFormat.version is the only
+	// model field that changes while KServe auto-selects the runtime:
+	// whether it selects another runtime is not known from the request.
+	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
+	// RuntimeInUse is the runtime the predictor runs on: the one it names,
+	// else the one KServe selected (the stored status); "" when unknown
+	// and for other components.
+	RuntimeInUse string `json:"runtimeInUse"`
 	// PromotedCanaryChangedFields lists the model fields in which the new
 	// spec.predictor differs from the promoted entry as it ran (merged
 	// over the old stable predictor): empty when the promotion takes the
@@ -342,6 +350,10 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
+	c.RuntimeInUse = selectedRuntime(&oldObj.Status)
+	if m := oldObj.Spec.Predictor.Model; m != nil && m.Runtime != nil {
+		c.RuntimeInUse = *m.Runtime
+	}
 	c.setKnativePercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent)
 	c.setKnativeStatus(oldObj, v1beta1.PredictorComponent, knative)
 	return c
@@ -560,6 +572,7 @@ func (c *ComponentFacts) setDiff(d diff) {
 	c.ChangedFields = d.fields
 	c.ModelChanged = d.model
 	c.RevisionChanged = d.revision
+	c.VersionSelectsRuntime = d.versionSelectsRuntime
 }
 
 // setKnativePercents records canaryTrafficPercent; absent means the

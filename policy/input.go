@@ -31,7 +31,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
+	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 	// Values as well: the deployment modes, in every input.
@@ -267,6 +267,8 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
 		b.item("promotionRestarts", boolean(c.PromotionRestarts)),
+		b.item("versionSelectsRuntime", boolean(c.VersionSelectsRuntime)),
+		b.item("runtimeInUse", b.str(c.RuntimeInUse)),
 		b.item("replicas", b.replicas(c.Replicas)),
 	)
 }

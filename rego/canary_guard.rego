@@ -146,6 +146,31 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	)
 }
 
+# Under auto-selection modelFormat.version only selects a runtime: KServe
+# may pick another one (a new model server, which must enter as a canary)
+# or the same one (no revision: a percent there splits the running
+# revision with itself, and KServe then sends the rest to the previous
+# model). The request cannot tell which; naming the runtime settles it.
+deny contains {"rule": "runtime-selection", "msg": msg} if {
+	input.rollout.revisionChanged == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.versionSelectsRuntime == true
+	input.rollout.rolloutMode != "ModelMesh"
+	msg := sprintf(
+		"%s.model.modelFormat.version changes while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (no new revision, where a canary percent would send traffic back to the previous model), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; another runtime's name moves to it as a canary.",
+		[c.path, runtime_in_use(c), c.path, runtime_name(c)],
+	)
+}
+
+runtime_in_use(c) := c.runtimeInUse if c.runtimeInUse != ""
+
+runtime_in_use(c) := "the one in use" if c.runtimeInUse == ""
+
+runtime_name(c) := c.runtimeInUse if c.runtimeInUse != ""
+
+runtime_name(c) := "<the runtime in status.clusterServingRuntimeName or status.servingRuntimeName>" if c.runtimeInUse == ""
+
 # A model change without a percent during a canary is often meant as the
 # rollback (a Git revert of the model change). It is none: KServe routes
 # all traffic to the latest ready revision, the canary itself once it is

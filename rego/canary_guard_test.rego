@@ -86,6 +86,8 @@ base_component := {
 	"promotedCanaryPercent": 0,
 	"promotedCanaryChangedFields": [],
 	"promotionRestarts": false,
+	"versionSelectsRuntime": false,
+	"runtimeInUse": "",
 	"replicas": null,
 }
 
@@ -1259,6 +1261,24 @@ test_modelmesh_percent_change_is_warned if {
 test_modelmesh_unrelated_update_is_not_warned if {
 	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, revision_change)]}, {})
 	count(warn_of(inp)) == 0
+}
+
+test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
+	c := predictor(null, null, object.union(revision_change, {"versionSelectsRuntime": true, "runtimeInUse": "kserve-sklearnserver", "changedFields": ["spec.predictor.model.modelFormat.version"]}))
+	d := deny_of(knative_update([c]))
+	rules(d) == {"runtime-selection"}
+	fires(d, "runtime-selection", [
+		"spec.predictor.model.modelFormat.version changes while KServe selects the runtime",
+		"or keep kserve-sklearnserver (no new revision",
+		"Name the runtime in the same update: spec.predictor.model.runtime: kserve-sklearnserver keeps the one in use",
+	])
+	"runtime-selection" in rules(deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))])))
+	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
+}
+
+test_a_version_selecting_an_unknown_runtime_says_where_to_read_it if {
+	c := predictor(null, null, object.union(revision_change, {"versionSelectsRuntime": true}))
+	fires(deny_of(knative_update([c])), "runtime-selection", ["or keep the one in use", "spec.predictor.model.runtime: <the runtime in status.clusterServingRuntimeName"])
 }
 
 # Beside a transformer, KServe rolls the transformer out as a Knative
