@@ -56,8 +56,8 @@ type Facts struct {
 	// Services (Knative), while ModelMesh serves the predictor.
 	RolloutMode Mode `json:"rolloutMode"`
 	// Components has one entry per predictor, transformer, explainer and
-	// Standard-mode canary entry present in the old or new object, except
-	// a predictor ModelMesh serves beside a transformer (ModelMeshChanged).
+	// Standard-mode canary entry present in the old or new object; those
+	// ModelMesh serves are marked (ComponentFacts.ModelMesh).
 	Components []ComponentFacts `json:"components"`
 	// ModelMeshChanged lists the paths of the components ModelMesh serves
 	// whose model or canaryTrafficPercent changed: ModelMesh has no canary.
@@ -147,6 +147,10 @@ type ComponentFacts struct {
 	PercentField string `json:"percentField"`
 	InOld        bool   `json:"inOld"`
 	InNew        bool   `json:"inNew"`
+	// ModelMesh is true for a component ModelMesh serves, with no canary
+	// (its percent routes nothing): in ModelMesh mode every component, and
+	// beside a transformer the predictor.
+	ModelMesh bool `json:"modelMesh"`
 	// ChangedFields are paths in the normalised model{} form.
 	ChangedFields   []string `json:"changedFields"`
 	ModelChanged    bool     `json:"modelChanged"`
@@ -269,14 +273,13 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if !percentsOnly {
 		f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, componentInternalAnnotations(&oldObj.Spec, &newObj.Spec)...)
 	}
+	// The predictor ModelMesh serves stays a component, marked: custom
+	// rules about models (storage locations, freezes) see it as in
+	// ModelMesh mode without a transformer, and its model change is no
+	// update without a new revision; rules about percents skip it.
 	pred := predictorFacts(oldObj, newObj, knative && !modelMeshBeside, percentsOnly)
-	if modelMeshBeside {
-		if pred.ModelChanged || pred.PercentChanged {
-			f.ModelMeshChanged = append(f.ModelMeshChanged, pred.Path)
-		}
-	} else {
-		f.Components = append(f.Components, pred)
-	}
+	pred.ModelMesh = modelMeshBeside
+	f.Components = append(f.Components, pred)
 	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
 		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative, percentsOnly))
 	}
@@ -310,7 +313,10 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
-		if f.RolloutMode == ModeModelMesh && (c.ModelChanged || c.PercentChanged) {
+		if f.RolloutMode == ModeModelMesh {
+			c.ModelMesh = true
+		}
+		if c.ModelMesh && (c.ModelChanged || c.PercentChanged) {
 			f.ModelMeshChanged = append(f.ModelMeshChanged, c.Path)
 		}
 	}
@@ -696,10 +702,11 @@ func alwaysAdmit(f *Facts) (bool, string) {
 			// traffic even when spec.predictor keeps its model: never
 			// always admitted.
 			return false, ""
-		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.RolloutMode == ModeKnative || c.Kind == KindCanary):
+		case c.InNew && c.NewPercent != nil && *c.NewPercent == 0 && (f.RolloutMode == ModeKnative && !c.ModelMesh || c.Kind == KindCanary):
 			// All traffic pinned to the stable revision: the rollback.
 			// Only where the percent routes traffic: in Standard mode
-			// KServe ignores canaryTrafficPercent (kserve #5335).
+			// KServe ignores canaryTrafficPercent (kserve #5335), and
+			// ModelMesh has no canary.
 			rollback = rollback || c.PercentChanged
 		case c.NewEffectivePercent < c.OldEffectivePercent:
 			lowered = true

@@ -430,7 +430,7 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	// Past 46 characters the latest- host exceeds a DNS label: tag
 	// routing would break the route, not help (tag-routing-name warns).
 	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName(&req.Object.Spec) &&
-		(req.Operation == OperationCreate || facts.RevisionChanged) {
+		(req.Operation == OperationCreate || knativeRevisionChanged(facts)) {
 		annotations[AnnotationTagRouting] = "true"
 	}
 	var keep *PatchOp
@@ -508,7 +508,7 @@ func maxTagRoutingName(spec *v1beta1.InferenceServiceSpec) int {
 // at or below it (0 after a rollback) is kept: injecting would raise the
 // new model's traffic above what the object asks for.
 func needsInjection(c *ComponentFacts, s *Settings) bool {
-	if c.Kind == KindCanary || !c.InOld || !c.InNew || !c.ModelChanged {
+	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
 	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {
@@ -524,14 +524,26 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 
 // stepped reports whether any component's traffic changes: in Standard
 // mode, where KServe ignores canaryTrafficPercent, only the spec.canary[]
-// entries' and a promotion's.
+// entries' and a promotion's; never a ModelMesh-served one's.
 func stepped(f *Facts) bool {
 	for i := range f.Components {
 		c := &f.Components[i]
-		if f.RolloutMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
+		if c.ModelMesh || f.RolloutMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
 			continue
 		}
 		if c.NewEffectivePercent != c.OldEffectivePercent || c.PromotedCanary != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// knativeRevisionChanged reports whether a component KServe runs as a
+// Knative Service gets a new revision: not the predictor ModelMesh serves
+// beside a transformer, whose change alone creates none.
+func knativeRevisionChanged(f *Facts) bool {
+	for i := range f.Components {
+		if c := &f.Components[i]; c.RevisionChanged && !c.ModelMesh {
 			return true
 		}
 	}

@@ -946,3 +946,46 @@ func TestGuard_ModelMeshTransformerRollsOutAsInKnativeMode(t *testing.T) {
 		t.Errorf("a new predictor model under ModelMesh: allowed=%v warnings=%v, want admitted with the modelmesh warning", d.Allowed, d.Warnings)
 	}
 }
+
+// The predictor ModelMesh serves beside a transformer loads its new model
+// as ModelMesh does without one: no update without a new revision, and
+// custom rules about models see it; the rules about percents skip it.
+func TestGuard_ModelMeshPredictorBesideATransformerIsSeenByCustomRules(t *testing.T) {
+	storage := Source{Name: "custom/storage.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "storage-location", "msg": c.newModel} if {
+	some c in input.rollout.components
+	c.modelChanged
+	not startswith(c.newModel, "gs://models/")
+}
+`)}
+	g := guardWith(t, storage)
+	newModel := strings.Replace(modelMeshWithTransformer, "gs://models/driver/v1", "gs://elsewhere/driver/v2", 1)
+	d, err := g.Validate(context.Background(), update(t, modelMeshWithTransformer, newModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Facts.AlwaysAdmit || d.Allowed || !hasRule(d.Denials, "storage-location") {
+		t.Errorf("a ModelMesh predictor's new model beside a transformer: alwaysAdmit=%v (%s) allowed=%v denials=%v, want the custom storage-location denial",
+			d.Facts.AlwaysAdmit, d.Facts.AlwaysAdmitReason, d.Allowed, d.Denials)
+	}
+	if hasRule(d.Denials, "canary-required") || !hasRule(d.Warnings, "modelmesh") {
+		t.Errorf("denials=%v warnings=%v, want no canary-required and the modelmesh warning", d.Denials, d.Warnings)
+	}
+
+	// Nor is 0 on that predictor a rollback: ModelMesh routes no percent.
+	at0 := strings.Replace(newModel, "  predictor:\n", "  predictor:\n    canaryTrafficPercent: 0\n", 1)
+	if d, err = g.Validate(context.Background(), update(t, modelMeshWithTransformer, at0)); err != nil {
+		t.Fatal(err)
+	}
+	if d.Facts.AlwaysAdmit || d.Allowed {
+		t.Errorf("the same at canaryTrafficPercent 0: alwaysAdmit=%v (%s) allowed=%v, want refused", d.Facts.AlwaysAdmit, d.Facts.AlwaysAdmitReason, d.Allowed)
+	}
+
+	// The mutating webhook neither injects a percent nor turns tag routing
+	// on for it: the annotation would give the transformer a new revision.
+	m, err := newGuard(t, "").Mutate(context.Background(), update(t, modelMeshWithTransformer, newModel))
+	if err != nil || len(m.Patches) != 0 {
+		t.Errorf("mutating a ModelMesh predictor's new model: err=%v patches=%+v, want none", err, m.Patches)
+	}
+}

@@ -31,7 +31,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
+	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 	// Values as well: the deployment modes, in every input.
@@ -245,6 +245,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("percentField", b.str(c.PercentField)),
 		b.item("inOld", boolean(c.InOld)),
 		b.item("inNew", boolean(c.InNew)),
+		b.item("modelMesh", boolean(c.ModelMesh)),
 		b.item("changedFields", b.strings(c.ChangedFields)),
 		b.item("modelChanged", boolean(c.ModelChanged)),
 		b.item("revisionChanged", boolean(c.RevisionChanged)),

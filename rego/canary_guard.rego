@@ -26,7 +26,7 @@ rollout := input.rollout
 
 # Indices into input.rollout.components of the components that exist
 # before and after an update and carry canaryTrafficPercent (predictor,
-# transformer, explainer). Sets of indices, not of the component objects:
+# transformer, explainer), but for one ModelMesh serves (no canary). Sets of indices, not of the component objects:
 # hashing whole objects into sets would cost more than the rules.
 updated_components contains i if {
 	input.rollout.operation == "UPDATE"
@@ -34,6 +34,7 @@ updated_components contains i if {
 	c.kind != "canary"
 	c.inOld
 	c.inNew
+	not c.modelMesh
 }
 
 # Indices of the Standard-mode spec.canary[] entries present after the update.
@@ -83,6 +84,7 @@ deny contains {"rule": "percent-range", "msg": msg} if {
 	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
+	not c.modelMesh
 	c.newPercent != null
 	outside_percent(c.newPercent)
 	msg := sprintf(

@@ -1302,6 +1302,20 @@ test_modelmesh_predictor_beside_a_transformer_is_warned if {
 	fires(warn_of(inp), "modelmesh", ["spec.predictor: ModelMesh serves it", "The transformer and explainer are rolled out by KServe and guarded as in Knative mode."])
 }
 
+# The predictor ModelMesh serves beside that transformer is a component,
+# marked: the rules about percents skip it.
+test_modelmesh_predictor_beside_a_transformer_needs_no_canary if {
+	mm := object.union(predictor(10, 100, model_change), {"modelMesh": true})
+	inp := make_input(
+		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [mm, transformer(null, null, {})], "modelMeshChanged": ["spec.predictor"]},
+		{},
+	)
+	count(deny_of(inp)) == 0
+	rules(warn_of(inp)) == {"modelmesh"}
+	range := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [object.union(predictor(10, 150, {}), {"modelMesh": true})]}, {})
+	count(deny_of(range)) == 0
+}
+
 test_modelmesh_create_is_not_warned if {
 	count(warn_of(create_input("ModelMesh", [predictor(null, null, {})]))) == 0
 }

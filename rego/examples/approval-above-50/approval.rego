@@ -70,6 +70,7 @@ approval_routes_traffic(c) if c.kind == "canary"
 approval_routes_traffic(c) if {
 	c.kind != "canary"
 	input.rollout.rolloutMode == "Knative"
+	not c.modelMesh
 }
 
 # What the user may do without an approval.

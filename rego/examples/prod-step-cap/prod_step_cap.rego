@@ -37,6 +37,7 @@ deny contains {"rule": "prod-max-step", "msg": msg} if {
 	prod_step_namespace
 	some c in input.rollout.components
 	c.kind != "canary"
+	not c.modelMesh
 	msg := prod_step_denial(c, "0")
 }
 
