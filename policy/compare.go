@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -264,7 +265,8 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 // runtime's, else the selected one's (status), else, before KServe
 // selected one, the runtime it auto-selects for the format. A runtime of
 // the cluster's own says its server type in an annotation canary-guard
-// does not see: there the image is taken to stay.
+// does not see: there the image is taken to stay. So is a model.image that
+// UpdateImageTag leaves as it is (servedImage).
 func gpuSwapsImage(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 	if o.RuntimeVersion != nil || n.RuntimeVersion != nil ||
 		utils.IsGPUEnabled(o.Resources) == utils.IsGPUEnabled(n.Resources) {
@@ -274,22 +276,50 @@ func gpuSwapsImage(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 	if n.Runtime != nil {
 		runtime = *n.Runtime
 	}
-	switch constants.GetServerTypeFromRuntimeName(runtime) {
-	case constants.ServerTypeTensorflowServing, constants.ServerTypeTorchServe,
-		constants.ServerTypeHuggingFaceServer, constants.ServerTypeVLLMServer:
-		return true
-	case "":
-		if runtime != "" {
-			return false
+	serverType := constants.GetServerTypeFromRuntimeName(runtime)
+	if serverType == "" && runtime == "" {
+		// Before KServe selected one: the runtime it auto-selects.
+		switch n.ModelFormat.Name {
+		case constants.SupportedModelTensorflow:
+			serverType = constants.ServerTypeTensorflowServing
+		case constants.SupportedModelPyTorch:
+			serverType = constants.ServerTypeTorchServe
+		case constants.SupportedModelHuggingFace:
+			serverType = constants.ServerTypeHuggingFaceServer
+		case constants.SupportedModelVLLM:
+			serverType = constants.ServerTypeVLLMServer
 		}
-	default:
-		return false
 	}
-	switch n.ModelFormat.Name {
-	case constants.SupportedModelTensorflow, constants.SupportedModelPyTorch, constants.SupportedModelHuggingFace:
-		return true
+	// A new model.image is a model change of its own.
+	return o.Image == n.Image && servedImage(o, serverType) != servedImage(n, serverType)
+}
+
+// imageTag is the ":tag" UpdateImageTag finds at the end of an image.
+var imageTag = regexp.MustCompile(`(:([\w.\-_]*))$`)
+
+// servedImage is the image KServe runs for m, as UpdateImageTag rewrites
+// it for the server type when no runtimeVersion is set: the model's own
+// image, else the runtime's (not seen here: taken to carry a tag). KServe
+// leaves an image with a digest or without a tag as it is, and one that
+// already ends in -gpu (vLLM: whose repository ends in -cpu).
+func servedImage(m *v1beta1.ModelSpec, serverType string) string {
+	image := m.Image
+	if image == "" {
+		image = "runtime-image:tag"
 	}
-	return false
+	tag := imageTag.FindString(image)
+	if strings.Contains(image, "@sha256:") || tag == "" {
+		return image
+	}
+	repo := strings.TrimSuffix(image, tag)
+	switch gpu := utils.IsGPUEnabled(m.Resources); {
+	case gpu && (serverType == constants.ServerTypeTensorflowServing || serverType == constants.ServerTypeTorchServe ||
+		serverType == constants.ServerTypeHuggingFaceServer) && !strings.HasSuffix(image, "-gpu"):
+		return image + "-gpu"
+	case !gpu && serverType == constants.ServerTypeVLLMServer && !strings.HasSuffix(repo, "-cpu"):
+		return repo + "-cpu" + tag
+	}
+	return image
 }
 
 // spellsOutSelection reports whether n differs from o at most by naming

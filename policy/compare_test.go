@@ -761,6 +761,13 @@ func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
 		{"sklearn has one image", model("sklearn", "", cpu), model("sklearn", "", gpu), false},
 		{"a runtime of the cluster's own", model("tensorflow", ", runtime: team-tf", cpu), model("tensorflow", ", runtime: team-tf", gpu), false},
 		{"a second GPU", model("tensorflow", "", gpu), model("tensorflow", "", `{limits: {cpu: "1", nvidia.com/gpu: "2"}}`), false},
+		// UpdateImageTag leaves these images as they are.
+		{"an image pinned by digest", model("tensorflow", `, image: "tensorflow/serving@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"`, cpu), model("tensorflow", `, image: "tensorflow/serving@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"`, gpu), false},
+		{"an image without a tag", model("tensorflow", `, image: "tensorflow/serving"`, cpu), model("tensorflow", `, image: "tensorflow/serving"`, gpu), false},
+		{"a -gpu image already", model("pytorch", `, image: "pytorch/torchserve:0.9.0-gpu"`, gpu), model("pytorch", `, image: "pytorch/torchserve:0.9.0-gpu"`, cpu), false},
+		{"a -cpu vLLM image already", model("vLLM", `, image: "vllm/vllm-openai-cpu:v0.9.0"`, gpu), model("vLLM", `, image: "vllm/vllm-openai-cpu:v0.9.0"`, cpu), false},
+		{"a tagged image of its own", model("tensorflow", `, image: "tensorflow/serving:2.6.2"`, cpu), model("tensorflow", `, image: "tensorflow/serving:2.6.2"`, gpu), true},
+		{"the vLLM format, auto-selected", model("vLLM", "", gpu), model("vLLM", "", cpu), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
