@@ -26,15 +26,16 @@ rollout := input.rollout
 
 # Indices into input.rollout.components of the components that exist
 # before and after an update and carry canaryTrafficPercent (predictor,
-# transformer, explainer), but for one ModelMesh serves (no canary). Sets of indices, not of the component objects:
-# hashing whole objects into sets would cost more than the rules.
+# transformer, explainer), but for one ModelMesh serves (no canary). Sets
+# of indices, not of the component objects: hashing whole objects into
+# sets would cost more than the rules.
 updated_components contains i if {
 	input.rollout.operation == "UPDATE"
 	some i, c in input.rollout.components
 	c.kind != "canary"
 	c.inOld
 	c.inNew
-	not c.modelMesh
+	c.modelMesh == false
 }
 
 # Indices of the Standard-mode spec.canary[] entries present after the update.
@@ -84,7 +85,7 @@ deny contains {"rule": "percent-range", "msg": msg} if {
 	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
-	not c.modelMesh
+	c.modelMesh == false
 	c.newPercent != null
 	outside_percent(c.newPercent)
 	msg := sprintf(

@@ -86,6 +86,7 @@ base_component := {
 	"promotedCanaryPercent": 0,
 	"promotedCanaryChangedFields": [],
 	"promotionRestarts": false,
+	"modelMesh": false,
 	"versionSelectsRuntime": false,
 	"runtimeInUse": "",
 	"replicas": null,
