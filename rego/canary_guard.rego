@@ -557,10 +557,15 @@ warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	c.newPercent != null
 	not percent_touched_on_update(c)
 	msg := sprintf(
-		"%s is ignored by KServe in Standard mode. Remove it; canaries in Standard mode are spec.canary[] entries.",
-		[field(c)],
+		"%s is ignored by KServe in Standard mode. Remove it; %s.",
+		[field(c), standard_canaries(c)],
 	)
 }
+
+standard_canaries(c) := "canaries in Standard mode are spec.canary[] entries" if {
+	c.kind == "predictor"
+	input.rollout.canaryEntriesAccepted == true
+} else := sprintf("Standard mode has no canary for %s", [c.path])
 
 percent_touched_on_update(c) if {
 	input.rollout.operation == "UPDATE"

@@ -747,6 +747,13 @@ test_standard_percent_without_a_canary_to_offer_is_denied_without_one if {
 	contains(v.msg, "Remove canaryTrafficPercent; Standard mode has no canary for spec.")
 }
 
+test_standard_untouched_transformer_percent_offers_no_canary_entry if {
+	inp := standard_update([standard_predictor({}), transformer(10, 10, revision_change)])
+	w := warn_of(inp)
+	fires(w, "standard-ignores-percent", ["spec.transformer.canaryTrafficPercent is ignored by KServe in Standard mode. Remove it; Standard mode has no canary for spec.transformer."])
+	not fires(w, "standard-ignores-percent", ["spec.canary[]"])
+}
+
 test_standard_untouched_percent_is_warned if {
 	inp := standard_update([standard_predictor(object.union(knative_percents(10, 10), revision_change))])
 	count(deny_of(inp)) == 0
