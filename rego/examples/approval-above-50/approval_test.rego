@@ -10,7 +10,7 @@ import data.canary_guard
 # A Knative predictor whose canaryTrafficPercent goes from old to new.
 predictor(old, new) := {
 	"id": "predictor", "kind": "predictor", "name": "predictor", "path": "spec.predictor",
-	"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true,
+	"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true, "modelMesh": false,
 	"changedFields": [], "modelChanged": false, "revisionChanged": false,
 	"oldModel": "gs://models/v2", "newModel": "gs://models/v2",
 	"oldPercent": old, "newPercent": new,

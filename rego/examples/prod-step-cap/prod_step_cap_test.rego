@@ -20,7 +20,7 @@ config(max_step) := {
 component(old, new, over) := object.union(
 	{
 		"id": "predictor", "kind": "predictor", "name": "predictor", "path": "spec.predictor",
-		"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true,
+		"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true, "modelMesh": false,
 		"changedFields": [], "modelChanged": false, "revisionChanged": false,
 		"oldModel": "gs://models/v2", "newModel": "gs://models/v2",
 		"oldPercent": old, "newPercent": new,

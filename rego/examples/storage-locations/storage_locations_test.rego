@@ -29,7 +29,7 @@ test_prefix_needs_the_slash if {
 component(over) := object.union(
 	{
 		"id": "predictor", "kind": "predictor", "name": "predictor", "path": "spec.predictor",
-		"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true,
+		"percentField": "canaryTrafficPercent", "inOld": true, "inNew": true, "modelMesh": false,
 		"changedFields": [], "modelChanged": false, "revisionChanged": false,
 		"oldModel": "gs://acme-models-prod/iris/v1", "newModel": "gs://acme-models-prod/iris/v1",
 		"oldPercent": null, "newPercent": null, "oldEffectivePercent": 100, "newEffectivePercent": 100,
