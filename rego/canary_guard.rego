@@ -959,10 +959,24 @@ warn contains {"rule": "component-removed", "msg": msg} if {
 	c.inOld
 	c.inNew == false
 	msg := sprintf(
-		"%s is removed (model %s): every request skips it at once. To undo, add it back as it was.",
-		[c.path, model_desc(c.oldModel)],
+		"%s is removed (model %s): %s. To undo, add it back as it was.",
+		[c.path, model_desc(c.oldModel), removal_effect(c)],
 	)
 }
+
+# KServe reconciles a ModelMesh InferenceService only while it has a
+# transformer (inferenceservice/controller.go): without one, nothing it
+# made is changed or deleted.
+removal_effect(c) := sprintf(
+	"KServe stops reconciling a ModelMesh InferenceService without a transformer, so the %s's Knative Service and the route through it stay as they were, serving until deleted by hand",
+	[c.kind],
+) if {
+	input.rollout.deploymentMode == "ModelMesh"
+	some t in input.rollout.components
+	t.kind == "transformer"
+	t.inOld
+	t.inNew == false
+} else := "every request skips it at once"
 
 deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"

@@ -1289,6 +1289,16 @@ test_a_version_selecting_an_unknown_runtime_says_where_to_read_it if {
 	fires(deny_of(knative_update([c])), "runtime-selection", ["or keep the one in use", "spec.predictor.model.runtime: <the runtime in status.clusterServingRuntimeName"])
 }
 
+test_modelmesh_transformer_removal_says_it_keeps_serving if {
+	removed := object.union(transformer(null, null, {}), {"inNew": false})
+	inp := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [removed]}, {})
+	fires(warn_of(inp), "component-removed", [
+		"spec.transformer is removed",
+		"KServe stops reconciling a ModelMesh InferenceService without a transformer, so the transformer's Knative Service and the route through it stay as they were",
+	])
+	fires(warn_of(knative_update([predictor(null, null, {}), removed])), "component-removed", ["every request skips it at once"])
+}
+
 # Beside a transformer, KServe rolls the transformer out as a Knative
 # Service, and the rules guard it; ModelMesh keeps the predictor.
 test_modelmesh_transformer_model_change_needs_a_canary if {
