@@ -41,7 +41,7 @@ rollbacks always pass, and Rego policies add the platform team's own rules.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newEvalCommand(), newVerifyCommand(), newStatusCommand(), newDoctorCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newEvalCommand(), newVerifyCommand(), newStatusCommand(), newDoctorCommand(), newUnregisterCommand(), newVersionCommand())
 	return root
 }
 
