@@ -67,6 +67,9 @@ type Facts struct {
 	ModelChanged    bool `json:"modelChanged"`
 	RevisionChanged bool `json:"revisionChanged"`
 	PercentChanged  bool `json:"percentChanged"`
+	// VersionSelectsRuntime is true when it is for any component: rules
+	// about it open with it, which OPA's index uses.
+	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
 	// Raised is true when any component's latest revision gains traffic,
 	// a Standard-mode promotion included.
 	Raised bool `json:"raised"`
@@ -310,6 +313,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 			c.RevisionChanged = true
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
+		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""

@@ -213,6 +213,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("revisionChanged", boolean(f.RevisionChanged)),
 		b.item("percentChanged", boolean(f.PercentChanged)),
 		b.item("raised", boolean(f.Raised)),
+		b.item("versionSelectsRuntime", boolean(f.VersionSelectsRuntime)),
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
 		b.item("tagRouting", b.transition(f.TagRouting)),

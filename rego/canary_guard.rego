@@ -155,7 +155,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 # revision with itself, and KServe then sends the rest to the previous
 # model). The request cannot tell which; naming the runtime settles it.
 deny contains {"rule": "runtime-selection", "msg": msg} if {
-	input.rollout.revisionChanged == true
+	input.rollout.versionSelectsRuntime == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.versionSelectsRuntime == true

@@ -214,6 +214,7 @@ make_input(rollout_over, config_over) := {
 		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
+		"versionSelectsRuntime": count([c | some c in r0.components; object.get(c, "versionSelectsRuntime", false)]) > 0,
 		"raised": count([c | some c in r0.components; raises(c)]) > 0,
 	})
 }
