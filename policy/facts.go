@@ -461,7 +461,8 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.OldPercent = ptr(int64(oc.TrafficPercent))
 			c.OldEffectivePercent = int64(oc.TrafficPercent)
 			c.OldModel = predictorModel(&oldMerged)
-			c.setDiff(comparePredictors(c.Path+".predictor", &oldMerged, &newMerged, ""))
+			rt := selectedRuntime(&oldObj.Status)
+			c.setDiff(comparePredictors(c.Path+".predictor", onStableRuntime(oldMerged, rt), onStableRuntime(newMerged, rt), rt))
 			c.CanaryInProgress = true
 		} else {
 			// A new entry enters with a model of its own; compare it with
@@ -496,6 +497,23 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// onStableRuntime returns p, an entry merged over the stable predictor,
+// with the runtime KServe runs it on named: KServe reconciles the stable
+// predictor first, and reconcileModel names the runtime it auto-selected
+// in the stable's spec (in memory), which the entry merged over it then
+// keeps unless it names its own (reconcileCanaryDeployments). So an
+// entry's modelFormat.version selects no runtime, and naming the one it
+// runs on changes nothing. selected is the stable's runtime from the
+// stored status; p is returned as it is when that is unknown.
+func onStableRuntime(p v1beta1.PredictorSpec, selected string) *v1beta1.PredictorSpec {
+	if p.Model != nil && p.Model.Runtime == nil && selected != "" {
+		m := *p.Model
+		m.Runtime = &selected
+		p.Model = &m
+	}
+	return &p
 }
 
 // mergeCanary builds the predictor KServe deploys for a canary entry: the

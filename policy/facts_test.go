@@ -879,3 +879,40 @@ func TestFacts_PredictorNameAndRename(t *testing.T) {
 		}
 	}
 }
+
+// KServe builds an entry's predictor from the stable one after reconciling
+// it (reconcileCanaryDeployments after buildPredictorResources), and
+// reconcileModel has by then named the runtime it auto-selected in the
+// stable's spec, in memory: the entry merged over it runs on that runtime
+// unless it names its own. Its modelFormat.version selects nothing, and
+// naming the runtime it runs on changes nothing.
+func TestFacts_AStandardEntryRunsOnTheStableRuntime(t *testing.T) {
+	const status = "status: {clusterServingRuntimeName: kserve-sklearnserver}\n"
+	entry := func(model string) string {
+		return `{predictor: {name: v2, model: ` + model + `}, trafficPercent: 10}`
+	}
+	v2 := `{modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`
+	tests := []struct {
+		name, newModel string
+		wantModel      bool
+		wantFields     []string
+	}{
+		{"a version alone", `{modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v2"}`, false, nil},
+		{"the runtime it runs on named", `{modelFormat: {name: sklearn}, runtime: kserve-sklearnserver, storageUri: "gs://models/iris/v2"}`, false, nil},
+		{"another runtime named", `{modelFormat: {name: sklearn}, runtime: kserve-mlserver, storageUri: "gs://models/iris/v2"}`,
+			true, []string{"spec.canary[0].predictor.model.runtime"}},
+		{"a version with a new model", `{modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v3"}`,
+			true, []string{"spec.canary[0].predictor.model.storageUri"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, standardManifest("", stdStableV1, entry(v2))+status, standardManifest("", stdStableV1, entry(tt.newModel)))
+			c := componentByID(t, f, "canary:v2")
+			if c.VersionSelectsRuntime || c.ModelChanged != tt.wantModel || c.RevisionChanged != tt.wantModel ||
+				!slices.Equal(c.ChangedFields, tt.wantFields) {
+				t.Errorf("versionSelectsRuntime=%v modelChanged=%v revisionChanged=%v fields=%v, want false %v %v %v",
+					c.VersionSelectsRuntime, c.ModelChanged, c.RevisionChanged, c.ChangedFields, tt.wantModel, tt.wantModel, tt.wantFields)
+			}
+		})
+	}
+}
