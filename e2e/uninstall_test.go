@@ -53,6 +53,10 @@ func TestChartUninstallHookUnregistersOnlyItsWebhooks(t *testing.T) {
 			t.Errorf("%s %s: annotations %v, want a pre-delete hook of weight %s, deleted once it succeeds", kind, d.name, a, wantWeight)
 		}
 	}
+	// A mesh sidecar would keep the pod, so the Job, from completing.
+	if got := job.Spec.Template.Annotations["sidecar.istio.io/inject"]; got != "false" {
+		t.Errorf("the hook's pod has sidecar.istio.io/inject=%q, want \"false\"", got)
+	}
 	pod := labels.Set(job.Spec.Template.Labels)
 	svc := &corev1.Service{}
 	chart.decode(t, "Service", fullname, svc)
