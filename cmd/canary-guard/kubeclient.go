@@ -54,6 +54,20 @@ func (k *kubeFlags) restConfig() (*rest.Config, string, error) {
 	return cfg, ns, nil
 }
 
+// client returns a client of the configured cluster (newClient) and the
+// namespace to use.
+func (k *kubeFlags) client() (client.Client, string, error) {
+	cfg, ns, err := k.restConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, ns, nil
+}
+
 // newClient returns a client that knows core Kubernetes, KServe and cert-manager types.
 func newClient(cfg *rest.Config) (client.Client, error) {
 	scheme := runtime.NewScheme()

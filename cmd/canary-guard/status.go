@@ -42,11 +42,7 @@ The next step is decided by the same code as the webhook, with --config and
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o %q: want text or json", output)
 			}
-			cfg, ns, err := kube.restConfig()
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cfg)
+			c, ns, err := kube.client()
 			if err != nil {
 				return err
 			}

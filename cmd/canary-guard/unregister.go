@@ -32,11 +32,7 @@ ValidatingAdmissionPolicy, is left to helm: it refuses only full cutovers.`,
 			if name == "" {
 				return fmt.Errorf("--webhook-configuration: want the name of canary-guard's webhook configurations")
 			}
-			cfg, _, err := kube.restConfig()
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cfg)
+			c, _, err := kube.client()
 			if err != nil {
 				return err
 			}
