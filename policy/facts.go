@@ -59,9 +59,6 @@ type Facts struct {
 	// Standard-mode canary entry present in the old or new object; those
 	// ModelMesh serves are marked (ComponentFacts.ModelMesh).
 	Components []ComponentFacts `json:"components"`
-	// ModelMeshChanged lists the paths of the components ModelMesh serves
-	// whose model or canaryTrafficPercent changed: ModelMesh has no canary.
-	ModelMeshChanged []string `json:"modelMeshChanged"`
 	// ModelChanged, RevisionChanged and PercentChanged are true when they
 	// are for any component.
 	ModelChanged    bool `json:"modelChanged"`
@@ -247,7 +244,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		defaults := DefaultSettings()
 		s = &defaults
 	}
-	f := &Facts{Operation: req.Operation, ModelMeshChanged: []string{}}
+	f := &Facts{Operation: req.Operation}
 	f.DeploymentMode, f.DeploymentModeSource = resolveMode(oldObj, newObj, s.DefaultDeploymentMode)
 	f.RolloutMode = f.DeploymentMode
 	// KServe skips a ModelMesh InferenceService unless it has a
@@ -319,9 +316,6 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
 		if f.RolloutMode == ModeModelMesh {
 			c.ModelMesh = true
-		}
-		if c.ModelMesh && (c.ModelChanged || c.PercentChanged) {
-			f.ModelMeshChanged = append(f.ModelMeshChanged, c.Path)
 		}
 	}
 	f.AlwaysAdmit, f.AlwaysAdmitReason = alwaysAdmit(f)

@@ -23,7 +23,7 @@ type keyTerms map[string]*ast.Term
 var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
-	"deploymentMode", "deploymentModeSource", "rolloutMode", "modelMeshChanged", "components", "modelChanged", "revisionChanged", "raised",
+	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised",
 	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
@@ -208,7 +208,6 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("deploymentModeSource", b.str(f.DeploymentModeSource)),
 		b.item("rolloutMode", b.mode(f.RolloutMode)),
 		b.item("components", b.term(ast.NewArray(components...))),
-		b.item("modelMeshChanged", b.strings(f.ModelMeshChanged)),
 		b.item("modelChanged", boolean(f.ModelChanged)),
 		b.item("revisionChanged", boolean(f.RevisionChanged)),
 		b.item("percentChanged", boolean(f.PercentChanged)),

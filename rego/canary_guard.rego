@@ -993,12 +993,18 @@ deny contains {"rule": "internal-annotation", "msg": msg} if {
 warn contains {"rule": "modelmesh", "msg": msg} if {
 	input.rollout.deploymentMode == "ModelMesh"
 	input.rollout.operation == "UPDATE"
-	some path in input.rollout.modelMeshChanged
+	some c in input.rollout.components
+	c.modelMesh == true
+	policy_relevant(c)
 	msg := sprintf(
 		"%s: ModelMesh serves it with no canary rollout; canary-guard's rollout policy does not apply to this change.%s",
-		[path, modelmesh_beside(path)],
+		[c.path, modelmesh_beside(c.path)],
 	)
 }
+
+policy_relevant(c) if c.modelChanged
+
+policy_relevant(c) if c.percentChanged
 
 modelmesh_beside(path) := " The transformer and explainer are rolled out by KServe and guarded as in Knative mode." if {
 	input.rollout.rolloutMode == "Knative"

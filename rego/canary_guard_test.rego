@@ -40,7 +40,6 @@ base_rollout := {
 	"deploymentMode": "Knative",
 	"deploymentModeSource": "status",
 	"components": [],
-	"modelMeshChanged": [],
 	"metadataChanged": [],
 	"internalAnnotationsChanged": [],
 	"tagRouting": {"old": true, "new": true},
@@ -1253,8 +1252,11 @@ test_no_internal_annotation_change_is_not_denied if {
 	not "internal-annotation" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
 }
 
+# A component ModelMesh serves, as canary-guard marks it.
+modelmesh(c) := object.union(c, {"modelMesh": true})
+
 test_modelmesh_model_change_is_warned if {
-	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, model_change)], "modelMeshChanged": ["spec.predictor"]}, {})
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [modelmesh(predictor(null, null, model_change))]}, {})
 	count(deny_of(inp)) == 0
 	w := warn_of(inp)
 	rules(w) == {"modelmesh"}
@@ -1262,13 +1264,13 @@ test_modelmesh_model_change_is_warned if {
 }
 
 test_modelmesh_percent_change_is_warned if {
-	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(10, null, {})], "modelMeshChanged": ["spec.predictor"]}, {})
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [modelmesh(predictor(10, null, {}))]}, {})
 	count(deny_of(inp)) == 0
 	"modelmesh" in rules(warn_of(inp))
 }
 
 test_modelmesh_unrelated_update_is_not_warned if {
-	inp := make_input({"deploymentMode": "ModelMesh", "components": [predictor(null, null, revision_change)]}, {})
+	inp := make_input({"deploymentMode": "ModelMesh", "components": [modelmesh(predictor(null, null, revision_change))]}, {})
 	count(warn_of(inp)) == 0
 }
 
@@ -1314,7 +1316,7 @@ test_modelmesh_transformer_jump_is_capped if {
 
 test_modelmesh_predictor_beside_a_transformer_is_warned if {
 	inp := make_input(
-		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [transformer(null, null, {})], "modelMeshChanged": ["spec.predictor"]},
+		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [modelmesh(predictor(null, null, model_change)), transformer(null, null, {})]},
 		{},
 	)
 	count(deny_of(inp)) == 0
@@ -1324,14 +1326,14 @@ test_modelmesh_predictor_beside_a_transformer_is_warned if {
 # The predictor ModelMesh serves beside that transformer is a component,
 # marked: the rules about percents skip it.
 test_modelmesh_predictor_beside_a_transformer_needs_no_canary if {
-	mm := object.union(predictor(10, 100, model_change), {"modelMesh": true})
+	mm := modelmesh(predictor(10, 100, model_change))
 	inp := make_input(
-		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [mm, transformer(null, null, {})], "modelMeshChanged": ["spec.predictor"]},
+		{"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [mm, transformer(null, null, {})]},
 		{},
 	)
 	count(deny_of(inp)) == 0
 	rules(warn_of(inp)) == {"modelmesh"}
-	range := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [object.union(predictor(10, 150, {}), {"modelMesh": true})]}, {})
+	range := make_input({"deploymentMode": "ModelMesh", "rolloutMode": "Knative", "components": [modelmesh(predictor(10, 150, {}))]}, {})
 	count(deny_of(range)) == 0
 }
 
