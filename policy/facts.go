@@ -70,6 +70,14 @@ type Facts struct {
 	// Raised is true when any component's latest revision gains traffic,
 	// a Standard-mode promotion included.
 	Raised bool `json:"raised"`
+	// PercentOutOfRange is true when any component sets a percent outside
+	// 0..100; ComponentAdded and ComponentRemoved when an update adds or
+	// removes a predictor, transformer or explainer. Like Raised, they
+	// open the rules about them, so that OPA's index skips those rules
+	// for every other update.
+	PercentOutOfRange bool `json:"percentOutOfRange"`
+	ComponentAdded    bool `json:"componentAdded"`
+	ComponentRemoved  bool `json:"componentRemoved"`
 	// MetadataChanged lists the labels and annotations whose change makes
 	// a new revision of every component.
 	MetadataChanged []string `json:"metadataChanged"`
@@ -217,6 +225,9 @@ type ComponentFacts struct {
 	statusNotReady bool
 }
 
+// validPercent reports whether p is a traffic percent Knative accepts.
+func validPercent(p int64) bool { return p >= 0 && p <= 100 }
+
 // Raised reports whether the latest revision gets more traffic than before.
 func (c *ComponentFacts) Raised() bool { return c.NewEffectivePercent > c.OldEffectivePercent }
 
@@ -314,6 +325,11 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
+		f.PercentOutOfRange = f.PercentOutOfRange || c.InNew && c.NewPercent != nil && !validPercent(*c.NewPercent)
+		if c.Kind != KindCanary && req.Operation == OperationUpdate {
+			f.ComponentAdded = f.ComponentAdded || c.InNew && !c.InOld
+			f.ComponentRemoved = f.ComponentRemoved || c.InOld && !c.InNew
+		}
 		if f.RolloutMode == ModeModelMesh {
 			c.ModelMesh = true
 		}
@@ -698,7 +714,7 @@ func alwaysAdmit(f *Facts) (bool, string) {
 	for i := range f.Components {
 		c := &f.Components[i]
 		switch {
-		case c.InNew && c.NewPercent != nil && (*c.NewPercent < 0 || *c.NewPercent > 100):
+		case c.InNew && c.NewPercent != nil && !validPercent(*c.NewPercent):
 			// Not a percent at all: Knative rejects the route and keeps
 			// failing, so -5 is no rollback and the rules must see it.
 			return false, ""

@@ -916,3 +916,48 @@ func TestFacts_AStandardEntryRunsOnTheStableRuntime(t *testing.T) {
 		})
 	}
 }
+
+// The rollout-level summaries open the rules about them: a wrong false
+// would let OPA's index skip a rule that applies.
+func TestFacts_RolloutSummariesOfPercentsAndComponents(t *testing.T) {
+	manifest := func(pct string, transformer bool) string {
+		m := fmt.Sprintf(`
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}
+    %s
+`, percentLine(pct))
+		if transformer {
+			m += "  transformer:\n    containers: [{name: kserve-container, image: \"registry.example/transformer:1\"}]\n"
+		}
+		return m
+	}
+	tests := []struct {
+		name                       string
+		old, new                   string
+		outOfRange, added, removed bool
+	}{
+		{name: "a step", old: manifest("10", false), new: manifest("35", false)},
+		{name: "a rollback", old: manifest("35", true), new: manifest("0", true)},
+		{name: "above 100", old: manifest("10", false), new: manifest("110", false), outOfRange: true},
+		{name: "below 0", old: manifest("10", false), new: manifest("-5", false), outOfRange: true},
+		{name: "100 is in range", old: manifest("85", false), new: manifest("100", false)},
+		{name: "out of range before only", old: manifest("110", false), new: manifest("10", false)},
+		{name: "a transformer added", old: manifest("", false), new: manifest("", true), added: true},
+		{name: "a transformer removed", old: manifest("", true), new: manifest("", false), removed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			if f.PercentOutOfRange != tt.outOfRange || f.ComponentAdded != tt.added || f.ComponentRemoved != tt.removed {
+				t.Errorf("percentOutOfRange, componentAdded, componentRemoved = %v, %v, %v; want %v, %v, %v",
+					f.PercentOutOfRange, f.ComponentAdded, f.ComponentRemoved, tt.outOfRange, tt.added, tt.removed)
+			}
+		})
+	}
+	f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, manifest("", true))}, defaultFactsOptions())
+	if f.ComponentAdded || f.ComponentRemoved {
+		t.Errorf("a CREATE adds components: added %v, removed %v", f.ComponentAdded, f.ComponentRemoved)
+	}
+}

@@ -81,6 +81,7 @@ entry_ok(c) if {
 
 deny contains {"rule": "percent-range", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
+	input.rollout.percentOutOfRange == true
 	input.rollout.operation == "UPDATE"
 	some c in input.rollout.components
 	c.kind != "canary"
@@ -941,7 +942,7 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 # Adding or removing a transformer or explainer changes the path of every
 # request at once: neither mode has a canary for a whole component.
 warn contains {"rule": "component-added", "msg": msg} if {
-	input.rollout.operation == "UPDATE"
+	input.rollout.componentAdded == true
 	some c in input.rollout.components
 	c.kind != "canary"
 	c.inNew
@@ -953,7 +954,7 @@ warn contains {"rule": "component-added", "msg": msg} if {
 }
 
 warn contains {"rule": "component-removed", "msg": msg} if {
-	input.rollout.operation == "UPDATE"
+	input.rollout.componentRemoved == true
 	some c in input.rollout.components
 	c.kind != "canary"
 	c.inOld

@@ -215,7 +215,23 @@ make_input(rollout_over, config_over) := {
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
 		"versionSelectsRuntime": count([c | some c in r0.components; object.get(c, "versionSelectsRuntime", false)]) > 0,
 		"raised": count([c | some c in r0.components; raises(c)]) > 0,
+		"percentOutOfRange": count([c | some c in r0.components; out_of_range(c)]) > 0,
+		"componentAdded": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inNew; c.inOld == false]) > 0,
+		"componentRemoved": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inOld; c.inNew == false]) > 0,
 	})
+}
+
+# out_of_range mirrors Facts.PercentOutOfRange.
+out_of_range(c) if {
+	c.inNew
+	c.newPercent != null
+	c.newPercent < 0
+}
+
+out_of_range(c) if {
+	c.inNew
+	c.newPercent != null
+	c.newPercent > 100
 }
 
 # raises mirrors Facts.Raised in policy/facts.go.
