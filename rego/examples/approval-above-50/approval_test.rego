@@ -1,6 +1,6 @@
 # Tests of the approval-above-50 example. Run with:
 #
-#   bin/opa test rego/canary_guard.rego rego/examples/approval-above-50/
+#   bin/opa-v1.22.3 test rego/canary_guard.rego rego/examples/approval-above-50/
 package approval_test
 
 import data.canary_guard

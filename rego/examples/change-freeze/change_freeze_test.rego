@@ -1,6 +1,6 @@
 # Tests of the change-freeze example. Run with:
 #
-#   bin/opa test rego/canary_guard.rego rego/examples/change-freeze/
+#   bin/opa-v1.22.3 test rego/canary_guard.rego rego/examples/change-freeze/
 #
 # The window check is tested as a function of a timestamp; the rules are
 # tested with time.now_ns mocked (`with time.now_ns as ...`), so no test

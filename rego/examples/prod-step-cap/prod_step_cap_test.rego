@@ -1,6 +1,6 @@
 # Tests of the prod-step-cap example. Run with:
 #
-#   bin/opa test rego/canary_guard.rego rego/examples/prod-step-cap/
+#   bin/opa-v1.22.3 test rego/canary_guard.rego rego/examples/prod-step-cap/
 package prod_step_cap_test
 
 import data.canary_guard

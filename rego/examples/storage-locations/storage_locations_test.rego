@@ -1,6 +1,6 @@
 # Tests of the storage-locations example. Run with:
 #
-#   bin/opa test rego/canary_guard.rego rego/examples/storage-locations/
+#   bin/opa-v1.22.3 test rego/canary_guard.rego rego/examples/storage-locations/
 package storage_locations_test
 
 import data.canary_guard
