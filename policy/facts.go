@@ -333,6 +333,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if f.RolloutMode == ModeModelMesh {
 			c.ModelMesh = true
 		}
+		if c.ModelMesh {
+			c.CanaryReadyReason = "ModelMesh serves the " + c.Kind + " without revisions"
+		}
 	}
 	f.AlwaysAdmit, f.AlwaysAdmitReason = alwaysAdmit(f)
 	return f, nil
@@ -374,7 +377,7 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 	if m := oldObj.Spec.Predictor.Model; m != nil && m.Runtime != nil {
 		c.RuntimeInUse = *m.Runtime
 	}
-	c.setKnativePercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent)
+	c.setPercents(oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent, knative)
 	c.setKnativeStatus(oldObj, v1beta1.PredictorComponent, knative)
 	return c
 }
@@ -433,7 +436,7 @@ func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType,
 		// component that serves traffic already.
 		c.RevisionChanged = true
 	}
-	c.setKnativePercents(oldPct, newPct)
+	c.setPercents(oldPct, newPct, knative)
 	c.setKnativeStatus(oldObj, component, knative)
 	return c
 }
@@ -613,12 +616,18 @@ func (c *ComponentFacts) setDiff(d diff) {
 	c.VersionSelectsRuntime = d.versionSelectsRuntime
 }
 
-// setKnativePercents records canaryTrafficPercent; absent means the
-// latest revision takes 100 %.
-func (c *ComponentFacts) setKnativePercents(oldPct, newPct *int64) {
+// setPercents records canaryTrafficPercent; absent means the latest
+// revision takes 100 %. Where the percent routes nothing (knative false:
+// Standard mode ignores it, ModelMesh has no revisions), the one model
+// takes all traffic whatever it says: no canary runs and nothing rises.
+func (c *ComponentFacts) setPercents(oldPct, newPct *int64, knative bool) {
 	c.OldPercent, c.NewPercent = oldPct, newPct
-	c.OldEffectivePercent, c.NewEffectivePercent = effectivePercent(oldPct), effectivePercent(newPct)
 	c.PercentChanged = c.InOld && !equalPtr(oldPct, newPct)
+	if !knative {
+		c.OldEffectivePercent, c.NewEffectivePercent = 100, 100
+		return
+	}
+	c.OldEffectivePercent, c.NewEffectivePercent = effectivePercent(oldPct), effectivePercent(newPct)
 	c.CanaryInProgress = c.InOld && oldPct != nil && *oldPct > 0 && *oldPct < 100
 }
 

@@ -961,3 +961,36 @@ spec:
 		t.Errorf("a CREATE adds components: added %v, removed %v", f.ComponentAdded, f.ComponentRemoved)
 	}
 }
+
+// Where canaryTrafficPercent routes nothing, the one model takes all
+// traffic whatever it says: custom rules about rises must not see one.
+func TestFacts_APercentThatRoutesNothingNeitherRisesNorSplits(t *testing.T) {
+	standard := func(pct string) string {
+		return standardManifest("", stdStableV1+"\n    canaryTrafficPercent: "+pct)
+	}
+	modelMesh := func(pct string) string {
+		return strings.Replace(modelMeshWithTransformer, "  predictor:\n", "  predictor:\n    canaryTrafficPercent: "+pct+"\n", 1)
+	}
+	tests := []struct {
+		name, old, new, wantReason string
+	}{
+		{"Standard mode", standard("10"), standard("60"), "Standard mode has no revisions"},
+		{"ModelMesh beside a transformer", modelMesh("10"), modelMesh("60"), "ModelMesh serves the predictor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			p := componentByID(t, f, KindPredictor)
+			if f.Raised || p.Raised() || p.CanaryInProgress || p.OldEffectivePercent != 100 || p.NewEffectivePercent != 100 {
+				t.Errorf("raised %v, canaryInProgress %v, effective %d → %d; want no rise, no canary, 100 → 100",
+					f.Raised, p.CanaryInProgress, p.OldEffectivePercent, p.NewEffectivePercent)
+			}
+			if !p.PercentChanged || ptrText(p.OldPercent) != "10" || ptrText(p.NewPercent) != "60" {
+				t.Errorf("percent fields %s → %s (changed %v), want them as set", ptrText(p.OldPercent), ptrText(p.NewPercent), p.PercentChanged)
+			}
+			if !strings.Contains(p.CanaryReadyReason, tt.wantReason) {
+				t.Errorf("canaryReadyReason %q, want it to say %q", p.CanaryReadyReason, tt.wantReason)
+			}
+		})
+	}
+}

@@ -796,7 +796,7 @@ func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
 		t.Errorf("warnings %v, want the standard-ignores-percent denial shown as a warning", d.Warnings)
 	}
 	for _, w := range d.Warnings {
-		if w.Rule == "standard-ignores-percent" && !strings.HasPrefix(w.Msg, "admitted, as a lowered percent always is, but: ") {
+		if w.Rule == "standard-ignores-percent" && !strings.HasPrefix(w.Msg, "admitted, as an update that creates no revision always is, but: ") {
 			t.Errorf("warning %q does not say why it was admitted", w.Msg)
 		}
 	}

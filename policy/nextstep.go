@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -40,6 +41,7 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 	st := g.state.Load()
 	settings, _ := st.settingsFor(obj.Namespace)
 	req := &Request{Operation: OperationUpdate, Namespace: obj.Namespace, Name: obj.Name, User: user, Object: obj, OldObject: obj}
+	req.LoadObjects = rawObjectsOf(obj, obj)
 	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
 	if err != nil {
 		return nil, err
@@ -98,6 +100,23 @@ func withPercent(req *Request, component string, percent *int64) *Request {
 	}
 	next := *req
 	next.Object = obj
-	next.ObjectJSON, next.LoadObjects = nil, nil
+	next.ObjectJSON, next.LoadObjects = nil, rawObjectsOf(obj, req.OldObject)
 	return &next
+}
+
+// rawObjectsOf gives rules that read input.object and input.oldObject the
+// objects of a step decided here, as the API server would send them;
+// they are encoded only when such a rule is loaded.
+func rawObjectsOf(obj, old *v1beta1.InferenceService) func() ([]byte, []byte, error) {
+	return func() ([]byte, []byte, error) {
+		newJSON, err := json.Marshal(obj)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding %s/%s: %w", obj.Namespace, obj.Name, err)
+		}
+		oldJSON, err := json.Marshal(old)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding %s/%s: %w", old.Namespace, old.Name, err)
+		}
+		return newJSON, oldJSON, nil
+	}
 }

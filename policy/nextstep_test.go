@@ -54,3 +54,35 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 		})
 	}
 }
+
+// A custom rule that reads the objects judges the next step on the objects
+// the step would send, as the webhook would: the stored one with the
+// percent set.
+func TestNextSteps_RulesThatReadTheObjectsSeeThem(t *testing.T) {
+	g := guardWith(t, Source{Name: "team.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "team-label", "msg": "label the InferenceService with its team"} if {
+	input.rollout.raised == true
+	not input.object.metadata.labels.team
+}
+`)})
+	labelled := strings.Replace(canaryAt(10, true), "metadata: {name: my-model, namespace: models", "metadata: {name: my-model, namespace: models, labels: {team: vision}", 1)
+	if labelled == canaryAt(10, true) {
+		t.Fatal("the manifest has no metadata line to label")
+	}
+	for _, tc := range []struct {
+		name, manifest string
+		wantAllowed    bool
+	}{
+		{"labelled", labelled, true},
+		{"unlabelled", canaryAt(10, true), false},
+	} {
+		steps, err := g.NextSteps(context.Background(), isvc(t, tc.manifest), UserInfo{Username: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) != 1 || steps[0].NextAllowed != tc.wantAllowed {
+			t.Errorf("%s: steps %+v, want the next step allowed: %v", tc.name, steps, tc.wantAllowed)
+		}
+	}
+}
