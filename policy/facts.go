@@ -107,7 +107,13 @@ type Facts struct {
 	// validateCanarySpecs): only in Standard mode, and only for a
 	// predictor with a model (model{} or a framework block) or a
 	// STORAGE_URI env on its kserve-container.
+	// A multi-node predictor (workerSpec) has none: KServe refuses an
+	// entry with a workerSpec and runs one without it as a single node,
+	// without the workers its runtime waits for (reconcileCanaryDeployments).
 	CanaryEntriesAccepted bool `json:"canaryEntriesAccepted"`
+	// MultiNode is true when the predictor runs on several nodes
+	// (spec.predictor.workerSpec) before or after the update.
+	MultiNode bool `json:"multiNode"`
 	// PredictorName is the new spec.predictor.name, "" when unset. KServe
 	// names the predictor's Service <isvc>-<name>-predictor with it.
 	PredictorName string `json:"predictorName"`
@@ -306,6 +312,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.Components = append(f.Components, canaries...)
 		markPromotion(&f.Components[0], oldObj, newObj, canaries)
 	}
+	f.MultiNode = oldObj.Spec.Predictor.WorkerSpec != nil || newObj.Spec.Predictor.WorkerSpec != nil
 	if f.DeploymentMode == ModeStandard {
 		setStandardReplicas(f.Components, oldObj, newObj, req.Operation == OperationCreate)
 		explainUnscaledEntries(f.Components, oldObj)
@@ -313,7 +320,8 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		// come in as an entry, which KServe merges over it, so the entry
 		// cannot turn a model into a custom container or back.
 		f.CanaryEntriesAccepted = acceptsCanaryEntries(&oldObj.Spec.Predictor) &&
-			customPredictor(&oldObj.Spec.Predictor) == customPredictor(&newObj.Spec.Predictor)
+			customPredictor(&oldObj.Spec.Predictor) == customPredictor(&newObj.Spec.Predictor) &&
+			!f.MultiNode
 	}
 	for i := range f.Components {
 		c := &f.Components[i]

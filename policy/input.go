@@ -32,7 +32,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "predictorName", "predictorRenamed",
+	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 	// Values as well: the deployment modes, in every input.
@@ -235,6 +235,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("alwaysAdmit", boolean(f.AlwaysAdmit)),
 		b.item("alwaysAdmitReason", b.str(f.AlwaysAdmitReason)),
 		b.item("canaryEntriesAccepted", boolean(f.CanaryEntriesAccepted)),
+		b.item("multiNode", boolean(f.MultiNode)),
 		b.item("predictorName", b.str(f.PredictorName)),
 		b.item("predictorRenamed", boolean(f.PredictorRenamed)),
 	)

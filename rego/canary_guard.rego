@@ -600,10 +600,14 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	c.modelChanged
 	c.promotedCanary == ""
 	msg := sprintf(
-		"%s: the model %s by a rolling update of all replicas; no spec.canary[] entry can bring it in (KServe accepts none beside a predictor without a model or a STORAGE_URI env, and merges each entry over the stable predictor, so an entry cannot turn a model into a custom container or back), so Standard mode has no canary for it.",
-		[c.path, change_desc(c)],
+		"%s: the model %s by a rolling update of all replicas; no spec.canary[] entry can bring it in (%s), so Standard mode has no canary for it.",
+		[c.path, change_desc(c), no_entry_reason],
 	)
 }
+
+no_entry_reason := "KServe runs no canary of a multi-node predictor: it refuses an entry with a workerSpec, and runs one without it on a single node, without the workers its runtime waits for" if {
+	input.rollout.multiNode == true
+} else := "KServe accepts none beside a predictor without a model or a STORAGE_URI env, and merges each entry over the stable predictor, so an entry cannot turn a model into a custom container or back"
 
 # promotion_hint: when the stable predictor takes the model of an entry
 # this update removes, the update was meant as a promotion without the

@@ -51,6 +51,7 @@ base_rollout := {
 	"alwaysAdmitReason": "",
 	"predictorName": "",
 	"predictorRenamed": false,
+	"multiNode": false,
 }
 
 # A predictor that exists before and after the update and changes nothing:
@@ -815,6 +816,17 @@ test_standard_custom_predictor_without_storage_uri_is_warned_not_denied if {
 	fires(warn_of(no_entries), "standard-no-canary", [
 		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
 		"no spec.canary[] entry can bring it in (KServe accepts none beside a predictor without a model or a STORAGE_URI env",
+	])
+}
+
+test_standard_multi_node_predictor_is_warned_not_denied if {
+	# KServe runs no canary of a multi-node predictor: no entry to ask for.
+	inp := standard_update_with([standard_predictor(model_change)], {})
+	multi_node := object.union(inp, {"rollout": {"canaryEntriesAccepted": false, "multiNode": true}})
+	count(deny_of(multi_node)) == 0
+	fires(warn_of(multi_node), "standard-no-canary", [
+		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2 by a rolling update of all replicas",
+		"KServe runs no canary of a multi-node predictor: it refuses an entry with a workerSpec",
 	])
 }
 
