@@ -401,6 +401,32 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	)
 }
 
+# KServe points the transformer (and the explainer) at the predictor's
+# own route, <isvc>-predictor, untagged (CustomTransformer.GetContainer),
+# so a canary of each compounds: the new pair meets on p x q of the
+# traffic, and a new half meets an old one on much more.
+warn contains {"rule": "split-chain", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.modelChanged == true
+	input.rollout.operation == "UPDATE"
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.kind != "predictor"
+	some j in updated_components
+	p := input.rollout.components[j]
+	p.kind == "predictor"
+	c.modelChanged
+	p.modelChanged
+	c.newEffectivePercent < 100
+	p.newEffectivePercent < 100
+	both := round((c.newEffectivePercent * p.newEffectivePercent) / 100)
+	mixed := round(((c.newEffectivePercent * (100 - p.newEffectivePercent)) + ((100 - c.newEffectivePercent) * p.newEffectivePercent)) / 100)
+	msg := sprintf(
+		"%s and spec.predictor both enter as canaries (%d %% and %d %%), and the %s calls the predictor through its route, which splits traffic too: about %d %% of requests reach the new %s with the new model, and about %d %% a new one with an old one. If they only work together, try the pair on a separate InferenceService first; otherwise change one of them per update.",
+		[c.path, c.newEffectivePercent, p.newEffectivePercent, c.kind, both, c.kind, mixed],
+	)
+}
+
 # The status shows one revision, created, ready and rolled out.
 single_revision(c) if {
 	c.stableRevision != ""

@@ -1857,3 +1857,24 @@ test_resume_with_a_percent_warns_that_it_splits_nothing if {
 	own := object.union(stop_update([predictor(35, 35, {})], true, false), {"rollout": {"stopped": {"old": false, "new": false}}})
 	not rules(warn_of(own))["resume-without-canary"]
 }
+
+# --- split-chain --------------------------------------------------------------
+
+test_split_chain_warns_when_transformer_and_predictor_both_enter_as_canaries if {
+	inp := knative_update([predictor(null, 10, model_change), transformer(null, 10, model_change)])
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "split-chain", [
+		"spec.transformer and spec.predictor both enter as canaries (10 % and 10 %)",
+		"about 1 % of requests reach the new transformer with the new model, and about 18 % a new one with an old one",
+		"change one of them per update",
+	])
+}
+
+test_split_chain_not_for_one_component_or_a_promotion if {
+	one := knative_update([predictor(null, 10, model_change), transformer(null, null, {})])
+	not "split-chain" in rules(warn_of(one))
+
+	# Both at 100 %: no split, nothing compounds.
+	promoted := knative_update([predictor(null, null, model_change), transformer(null, null, model_change)])
+	not "split-chain" in rules(warn_of(promoted))
+}
