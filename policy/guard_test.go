@@ -781,31 +781,53 @@ func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 }
 
 func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
-	g := newGuard(t, "")
-	standard := func(pct string) string {
-		return standardManifest("", stdStableV1+"\n    canaryTrafficPercent: "+pct)
+	freeze := Source{Name: "freeze.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "freeze", "msg": "no change during the freeze"} if input.rollout.operation == "UPDATE"
+`)}
+	guard := func(configYAML string) *Guard {
+		cfg, err := ParseConfig([]byte(configYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := NewGuard(policyWith(t, freeze), cfg, WithClock(func() time.Time { return testNow }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
 	}
-	d, err := g.Validate(context.Background(), update(t, standard("10"), standard("0")))
+	rollback := update(t, canaryAt(35, true), canaryAt(0, true))
+	d, err := guard("").Validate(context.Background(), rollback)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Allowed || !strings.HasPrefix(d.Reason, "always-admit:") {
-		t.Fatalf("allowed=%v reason=%q, want always admitted", d.Allowed, d.Reason)
+	if !d.Allowed || d.Reason != "always-admit:rollback" {
+		t.Fatalf("allowed=%v reason=%q, want always admitted as a rollback", d.Allowed, d.Reason)
 	}
-	if !hasRule(d.Warnings, "standard-ignores-percent") {
-		t.Errorf("warnings %v, want the standard-ignores-percent denial shown as a warning", d.Warnings)
+	if !slices.ContainsFunc(d.Warnings, func(w Violation) bool {
+		return w.Rule == "freeze" && w.Msg == "admitted, as a rollback always is, but: no change during the freeze"
+	}) {
+		t.Errorf("warnings %v, want the freeze denial shown as a warning that says why it was admitted", d.Warnings)
 	}
-	for _, w := range d.Warnings {
-		if w.Rule == "standard-ignores-percent" && !strings.HasPrefix(w.Msg, "admitted, as an update that creates no revision always is, but: ") {
-			t.Errorf("warning %q does not say why it was admitted", w.Msg)
-		}
-	}
-	audit := newGuard(t, "enforcement: audit")
-	if d, err = audit.Validate(context.Background(), update(t, standard("10"), standard("0"))); err != nil {
+	if d, err = guard("enforcement: audit").Validate(context.Background(), rollback); err != nil {
 		t.Fatal(err)
 	}
 	if len(d.ClientWarnings()) != 0 || len(d.Denials) == 0 {
 		t.Errorf("audit mode: client warnings %v, denials %v; want the denials logged, not shown", d.ClientWarnings(), d.Denials)
+	}
+
+	// In Standard mode canaryTrafficPercent routes nothing: setting it to
+	// 0 is no rollback, and the warning says it moved no traffic.
+	standard := func(pct string) string {
+		return standardManifest("", stdStableV1+"\n    canaryTrafficPercent: "+pct)
+	}
+	if d, err = newGuard(t, "").Validate(context.Background(), update(t, standard("10"), standard("0"))); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || !slices.ContainsFunc(d.Warnings, func(w Violation) bool {
+		return w.Rule == "standard-ignores-percent" && strings.Contains(w.Msg, "setting it to 0 moves no traffic")
+	}) {
+		t.Errorf("Standard mode 10 → 0: allowed=%v warnings %v; want it admitted, saying it moves no traffic", d.Allowed, d.Warnings)
 	}
 }
 

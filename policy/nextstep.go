@@ -23,6 +23,10 @@ type Step struct {
 	CanaryReady string `json:"canaryReady"`
 	// InProgress is true while traffic is split.
 	InProgress bool `json:"inProgress"`
+	// HasNext is true when there is a next step: traffic is split, or a
+	// canary rolled back to 0 may come back. Next, NextAllowed,
+	// NotBefore and BlockedBy are set only then.
+	HasNext bool `json:"hasNext"`
 	// Next is the next percent to set; nil means "promote" (remove the field).
 	Next *int64 `json:"next"`
 	// NextAllowed says whether the policy would admit Next now.
@@ -58,7 +62,12 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 		if s.CanaryRevision == s.StableRevision {
 			s.CanaryRevision = ""
 		}
-		if !c.CanaryInProgress && (c.NewPercent == nil || *c.NewPercent != 0) {
+		// No next step where nothing is split: a model fully rolled out,
+		// or a percent that routes nothing (Standard mode, ModelMesh). A
+		// Knative percent at 0 is a canary rolled back, which may come back.
+		routes := facts.RolloutMode == ModeKnative && !c.ModelMesh
+		s.HasNext = c.CanaryInProgress || routes && c.NewPercent != nil && *c.NewPercent == 0
+		if !s.HasNext {
 			steps = append(steps, s)
 			continue
 		}

@@ -19,6 +19,7 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 		{name: "a canary that is not ready is blocked", manifest: canaryAt(10, false), wantNext: "35", wantBlocked: "canary-not-ready"},
 		{name: "a rolled-back canary may come back at 25", manifest: canaryAt(0, true), wantNext: "25", wantAllowed: true},
 		{name: "a fully rolled-out model has no next step", manifest: stableV1},
+		{name: "a Standard-mode percent of 0 routes nothing: no next step", manifest: standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 0")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 			s := steps[0]
 			got := ""
 			switch {
-			case !s.InProgress && (s.Percent == nil || *s.Percent != 0):
+			case !s.HasNext:
 			case s.Next == nil:
 				got = "promote"
 			default:

@@ -404,7 +404,8 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 # KServe points the transformer (and the explainer) at the predictor's
 # own route, <isvc>-predictor, untagged (CustomTransformer.GetContainer),
 # so a canary of each compounds: the new pair meets on p x q of the
-# traffic, and a new half meets an old one on much more.
+# traffic, and a new half meets an old one on much more. Also where one
+# of them was split already and this update splits the other.
 warn contains {"rule": "split-chain", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
@@ -415,17 +416,28 @@ warn contains {"rule": "split-chain", "msg": msg} if {
 	some j in updated_components
 	p := input.rollout.components[j]
 	p.kind == "predictor"
-	c.modelChanged
-	p.modelChanged
 	c.newEffectivePercent < 100
 	p.newEffectivePercent < 100
+	split_by_model(c)
+	split_by_model(p)
+	changed_either(c, p)
 	both := round((c.newEffectivePercent * p.newEffectivePercent) / 100)
 	mixed := round(((c.newEffectivePercent * (100 - p.newEffectivePercent)) + ((100 - c.newEffectivePercent) * p.newEffectivePercent)) / 100)
 	msg := sprintf(
-		"%s and spec.predictor both enter as canaries (%d %% and %d %%), and the %s calls the predictor through its route, which splits traffic too: about %d %% of requests reach the new %s with the new model, and about %d %% a new one with an old one. If they only work together, try the pair on a separate InferenceService first; otherwise change one of them per update.",
+		"%s and spec.predictor both split traffic after this update (%d %% and %d %% to their new models), and the %s calls the predictor through its route, which splits too: about %d %% of requests reach the new %s with the new predictor model, and about %d %% a new one with an old one. If they only work together, try the pair on a separate InferenceService first; otherwise change one of them per update, and promote or roll back one canary before starting the other.",
 		[c.path, c.newEffectivePercent, p.newEffectivePercent, c.kind, both, c.kind, mixed],
 	)
 }
+
+# A component whose latest revision is a new model: changed now, or a
+# canary running already.
+split_by_model(c) if c.modelChanged
+
+split_by_model(c) if c.canaryInProgress
+
+changed_either(c, _) if c.modelChanged
+
+changed_either(_, p) if p.modelChanged
 
 # The status shows one revision, created, ready and rolled out.
 single_revision(c) if {
@@ -539,42 +551,34 @@ back_to_current(c) := "Remove the field to keep all traffic on the current model
 
 # --- Standard mode -----------------------------------------------------------
 
+# Refused only with a model change, which the percent would not hold
+# back: a percent alone moves nothing and is warned below.
 deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
+	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
+	c.modelChanged
 	c.newPercent != null
-	percent_touched(c)
 	msg := sprintf(
-		"%s is ignored by KServe in Standard mode: %s. Remove %s%s.",
-		[field(c), ignored_effect(c), c.percentField, standard_percent_next(c)],
+		"%s is ignored by KServe in Standard mode: the model would be replaced for 100 %% of traffic by a rolling update. Remove %s%s.",
+		[field(c), c.percentField, standard_percent_next(c)],
 	)
 }
 
 # spec.canary[] entries hold a predictor, one KServe accepts beside the
 # stable (canaryEntriesAccepted): elsewhere there is no canary to offer.
 standard_percent_next(c) := sprintf(
-	" and %s ({predictor: {name: <canary-name>, ...}, trafficPercent: %d})",
-	[standard_canary_step(c), input.config.initialCanaryPercent],
+	" and add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d})",
+	[input.config.initialCanaryPercent],
 ) if {
 	c.kind == "predictor"
 	input.rollout.canaryEntriesAccepted == true
-} else := sprintf(
-	"; Standard mode has no canary for %s (spec.canary[] entries hold a predictor with a model or a STORAGE_URI only)",
-	[c.path],
-)
+} else := sprintf("; Standard mode has no canary for %s (%s)", [c.path, entry_reason(c)])
 
-ignored_effect(c) := "the model would be replaced for 100 % of traffic by a rolling update" if {
-	c.modelChanged
-} else := sprintf("setting it to %d moves no traffic", [c.newPercent])
-
-standard_canary_step(c) := "add the new model as a spec.canary[] entry" if {
-	c.modelChanged
-} else := "run a canary as a spec.canary[] entry"
-
-percent_touched(c) if c.percentChanged
-
-percent_touched(c) if c.modelChanged
+entry_reason(c) := no_entry_reason if {
+	c.kind == "predictor"
+} else := "spec.canary[] entries hold a predictor only"
 
 warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
@@ -582,21 +586,26 @@ warn contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	c.kind != "canary"
 	c.inNew
 	c.newPercent != null
-	not percent_touched_on_update(c)
+	not model_change_on_update(c)
 	msg := sprintf(
-		"%s is ignored by KServe in Standard mode. Remove it; %s.",
-		[field(c), standard_canaries(c)],
+		"%s is ignored by KServe in Standard mode%s. Remove it; %s.",
+		[field(c), ignored_setting(c), standard_canaries(c)],
 	)
 }
+
+ignored_setting(c) := sprintf(": setting it to %d moves no traffic", [c.newPercent]) if {
+	input.rollout.operation == "UPDATE"
+	c.percentChanged
+} else := ""
 
 standard_canaries(c) := "canaries in Standard mode are spec.canary[] entries" if {
 	c.kind == "predictor"
 	input.rollout.canaryEntriesAccepted == true
-} else := sprintf("Standard mode has no canary for %s", [c.path])
+} else := sprintf("Standard mode has no canary for %s (%s)", [c.path, entry_reason(c)])
 
-percent_touched_on_update(c) if {
+model_change_on_update(c) if {
 	input.rollout.operation == "UPDATE"
-	percent_touched(c)
+	c.modelChanged
 }
 
 deny contains {"rule": "standard-canary-required", "msg": msg} if {

@@ -204,13 +204,16 @@ make_input(rollout_over, config_over) := {
 	"rollout": r,
 	"config": object.union(base_config, config_over),
 } if {
-	r0 := object.union(base_rollout, rollout_over)
+	r1 := object.union(base_rollout, rollout_over)
+
+	# As canary-guard sets it: the deployment mode, unless a test sets
+	# it (a ModelMesh InferenceService with a transformer: Knative).
+	mode := object.get(rollout_over, "rolloutMode", r1.deploymentMode)
+	r0 := object.union(r1, {"components": [routed(c, mode) | some c in r1.components]})
 	r := object.union(r0, {
 		# KServe accepts spec.canary[] entries in Standard mode only.
 		"canaryEntriesAccepted": object.get(r0, "canaryEntriesAccepted", r0.deploymentMode == "Standard"),
-		# As canary-guard sets it: the deployment mode, unless a test sets
-		# it (a ModelMesh InferenceService with a transformer: Knative).
-		"rolloutMode": object.get(rollout_over, "rolloutMode", r0.deploymentMode),
+		"rolloutMode": mode,
 		"modelChanged": count([c | some c in r0.components; c.modelChanged]) > 0,
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
@@ -221,6 +224,18 @@ make_input(rollout_over, config_over) := {
 		"componentRemoved": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inOld; c.inNew == false]) > 0,
 	})
 }
+
+# routed mirrors setPercents in policy/facts.go: where canaryTrafficPercent
+# routes nothing (Standard mode, ModelMesh), the one model takes all
+# traffic whatever it says.
+routed(c, mode) := object.union(c, {"oldEffectivePercent": 100, "newEffectivePercent": 100, "canaryInProgress": false}) if {
+	c.kind != "canary"
+	routes_nothing(c, mode)
+} else := c
+
+routes_nothing(_, mode) if mode != "Knative"
+
+routes_nothing(c, _) if object.get(c, "modelMesh", false)
 
 # out_of_range mirrors Facts.PercentOutOfRange.
 out_of_range(c) if {
@@ -727,19 +742,17 @@ test_percent_lowered_mid_canary_is_not_warned if {
 
 # --- Standard mode -------------------------------------------------------------
 
-test_standard_percent_changed_is_denied if {
-	inp := standard_update([standard_predictor(knative_percents(null, 10))])
-	d := deny_of(inp)
-	rules(d) == {"standard-ignores-percent"}
-	fires(d, "standard-ignores-percent", [
-		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode: setting it to 10 moves no traffic",
-		"Remove canaryTrafficPercent and run a canary as a spec.canary[] entry",
-		"spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: 10})",
+test_standard_percent_changed_alone_is_warned if {
+	# It moves nothing, with a revision change beside it or not: no
+	# reason to refuse the update, every reason to say so.
+	some over in [{}, revision_change]
+	inp := standard_update([standard_predictor(object.union(knative_percents(null, 10), over))])
+	count(deny_of(inp)) == 0
+	w := warn_of(inp)
+	rules(w) == {"standard-ignores-percent"}
+	fires(w, "standard-ignores-percent", [
+		"spec.predictor.canaryTrafficPercent is ignored by KServe in Standard mode: setting it to 10 moves no traffic. Remove it; canaries in Standard mode are spec.canary[] entries",
 	])
-	not contains(concat(" ", [v.msg | some v in d]), "replaced")
-
-	# Denied, so not warned as well.
-	count(warn_of(inp)) == 0
 }
 
 test_standard_percent_kept_across_model_change_is_denied if {
@@ -767,8 +780,8 @@ test_standard_percent_without_a_canary_to_offer_is_denied_without_one if {
 test_standard_untouched_transformer_percent_offers_no_canary_entry if {
 	inp := standard_update([standard_predictor({}), transformer(10, 10, revision_change)])
 	w := warn_of(inp)
-	fires(w, "standard-ignores-percent", ["spec.transformer.canaryTrafficPercent is ignored by KServe in Standard mode. Remove it; Standard mode has no canary for spec.transformer."])
-	not fires(w, "standard-ignores-percent", ["spec.canary[]"])
+	fires(w, "standard-ignores-percent", ["spec.transformer.canaryTrafficPercent is ignored by KServe in Standard mode. Remove it; Standard mode has no canary for spec.transformer (spec.canary[] entries hold a predictor only)."])
+	not fires(w, "standard-ignores-percent", ["trafficPercent:"])
 }
 
 test_standard_untouched_percent_is_warned if {
@@ -1864,10 +1877,16 @@ test_split_chain_warns_when_transformer_and_predictor_both_enter_as_canaries if 
 	inp := knative_update([predictor(null, 10, model_change), transformer(null, 10, model_change)])
 	count(deny_of(inp)) == 0
 	fires(warn_of(inp), "split-chain", [
-		"spec.transformer and spec.predictor both enter as canaries (10 % and 10 %)",
-		"about 1 % of requests reach the new transformer with the new model, and about 18 % a new one with an old one",
+		"spec.transformer and spec.predictor both split traffic after this update (10 % and 10 % to their new models)",
+		"about 1 % of requests reach the new transformer with the new predictor model, and about 18 % a new one with an old one",
 		"change one of them per update",
 	])
+}
+
+test_split_chain_warns_when_one_was_split_already if {
+	# A transformer canary at 30 % running, a new model entering at 10 %.
+	inp := knative_update([predictor(null, 10, model_change), transformer(30, 30, {"canaryInProgress": true})])
+	fires(warn_of(inp), "split-chain", ["(30 % and 10 % to their new models)", "about 3 % of requests", "about 34 % a new one with an old one"])
 }
 
 test_split_chain_not_for_one_component_or_a_promotion if {

@@ -142,7 +142,7 @@ func percentText(p *int64) string {
 }
 
 func nextText(s policy.Step) string {
-	if !s.InProgress && (s.Percent == nil || *s.Percent != 0) {
+	if !s.HasNext {
 		return "- (no rollout)"
 	}
 	next := "promote (remove canaryTrafficPercent)"
