@@ -724,10 +724,20 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 	e.kind == "canary"
 	e.name == c.promotedCanary
 	msg := sprintf(
-		"promoting canary %s with a model it did not run: spec.predictor differs from the entry as it ran in %s, so %s would take 100 %% of traffic without having been a canary. Promote the canary as it ran: set spec.predictor to its predictor (model %s, name %s). Bring other changes in as a new spec.canary[] entry.",
-		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), model_desc(c.newModel), model_desc(e.oldModel), c.promotedCanary],
+		"promoting canary %s with a model it did not run: spec.predictor differs from the entry as it ran in %s, so %s would take 100 %% of traffic without having been a canary. Promote the canary as it ran: %s. Bring other changes in as a new spec.canary[] entry.",
+		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), model_desc(c.newModel), promote_as_ran(c, e)],
 	)
 }
+
+# KServe refuses a rename of the predictor without a new storage URI
+# (validatePredictorNameChange): an entry that runs the stable's storage
+# URI with other args, env or image is promoted under the stable's name.
+promote_as_ran(c, e) := sprintf("set spec.predictor to its predictor (model %s, name %s)", [model_desc(e.oldModel), c.promotedCanary]) if {
+	e.oldModel != c.oldModel
+} else := sprintf(
+	"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor, model %s) and remove the entry; KServe refuses a rename to %s, since the storage URI stays the same",
+	[model_desc(e.oldModel), c.promotedCanary],
+)
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"

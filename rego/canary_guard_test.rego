@@ -919,6 +919,25 @@ test_standard_promotion_with_another_model_is_denied if {
 	])
 }
 
+test_standard_promotion_with_another_model_keeps_the_name_where_the_storage_uri_is_the_same if {
+	# The entry ran the stable's storage URI with another runtime version:
+	# KServe refuses a rename to it, so the way named keeps the name.
+	inp := standard_update([
+		standard_predictor(object.union(model_change, {
+			"oldModel": "gs://models/v1", "newModel": "gs://models/v1",
+			"promotedCanary": "canary-v2", "promotedCanaryPercent": 85,
+			"promotedCanaryChangedFields": ["spec.predictor.model.runtimeVersion"],
+		})),
+		canary_entry("canary-v2", 0, 85, null, {"oldModel": "gs://models/v1"}),
+	])
+	d := deny_of(inp)
+	fires(d, "promotion-model", [
+		"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran",
+		"KServe refuses a rename to canary-v2, since the storage URI stays the same",
+	])
+	not fires(d, "promotion-model", ["name canary-v2)"])
+}
+
 test_standard_promotion_of_an_unready_canary_is_denied if {
 	inp := standard_update([
 		standard_predictor(object.union(model_change, {"promotedCanary": "canary-v2", "promotedCanaryPercent": 80})),
