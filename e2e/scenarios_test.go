@@ -319,6 +319,9 @@ func TestScenarios(t *testing.T) {
 		if got := stable.Spec.Template.Annotations[constants.StorageInitializerSourceUriInternalAnnotationKey]; got != modelURI(1) {
 			t.Errorf("stable Deployment %s serves %q, want %q", stable.Name, got, modelURI(1))
 		}
+		// A rise waits for the entry's status: until KServe writes it,
+		// the canary counts as not ready.
+		s.waitEntryReady("v2", 10)
 
 		s.denied(s.setEntryPercent(60),
 			"spec.canary[0].trafficPercent 10 → 60", deniedByGuard,
@@ -328,7 +331,7 @@ func TestScenarios(t *testing.T) {
 		if isvc := s.get(); len(isvc.Spec.Canary) != 1 || isvc.Spec.Canary[0].TrafficPercent != 35 {
 			t.Errorf("stored spec.canary = %+v, want one entry at 35", isvc.Spec.Canary)
 		}
-		s.waitDeployment(constants.PredictorServiceName(s.name, "v2"))
+		s.waitEntryReady("v2", 35)
 
 		// A promotion that keeps the stable's name, the one KServe allows
 		// for any model change: the stable Deployment rolls to the model

@@ -699,6 +699,14 @@ func (c *ComponentFacts) trafficLag(traffic []knservingv1.TrafficTarget) string 
 
 func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {
 	c.CanaryReady, c.CanaryReadyReason = ReadyUnknown, "status has no entry for canary "+c.Name
+	if oldObj.Status.DeploymentMode != "" {
+		// KServe's controller has written the status, but not this
+		// entry's: it has not reconciled the entry's Deployment yet, or
+		// fails to (reconcileCanaryDeployments returns before writing
+		// canaryStatuses). Either way nothing shows it serves.
+		c.CanaryReady = ReadyFalse
+		c.CanaryReadyReason = "the status KServe wrote has no entry for canary " + c.Name + ": its Deployment is not reconciled yet, or fails to be (see the InferenceService's conditions)"
+	}
 	for _, cs := range oldObj.Status.CanaryStatuses {
 		if cs.Name != c.Name {
 			continue

@@ -994,3 +994,28 @@ func TestFacts_APercentThatRoutesNothingNeitherRisesNorSplits(t *testing.T) {
 		})
 	}
 }
+
+// A status KServe wrote without the entry's: the entry's Deployment is not
+// reconciled (yet, or failing), so nothing shows it serves. Without any
+// status (a manifest in GitOps CI) readiness is unknown.
+func TestFacts_AnEntryMissingFromAWrittenStatusIsNotReady(t *testing.T) {
+	entryAt := func(p int, status string) string {
+		return standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, p)) + status
+	}
+	tests := []struct {
+		name, status, want string
+	}{
+		{"status written without the entry", "status: {deploymentMode: Standard}\n", ReadyFalse},
+		{"no status at all", "", ReadyUnknown},
+		{"the entry ready", "status: {deploymentMode: Standard, canaryStatuses: [{name: v2, ready: true, trafficPercent: 10}]}\n", ReadyTrue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, entryAt(10, tt.status), entryAt(35, ""))
+			e := componentByID(t, f, "canary:v2")
+			if e.CanaryReady != tt.want {
+				t.Errorf("canaryReady %q (%s), want %q", e.CanaryReady, e.CanaryReadyReason, tt.want)
+			}
+		})
+	}
+}
