@@ -237,23 +237,44 @@ deny contains {"rule": "max-step", "msg": msg} if {
 # common case, settled in two comparisons; the step-interval test is
 # spelled out (as in that rule) rather than a rule of its own, each read
 # of which would be a rule evaluation.
-next_step_desc(c) := sprintf("Set %d now", [next_step(c.oldEffectivePercent)]) if {
+next_step_desc(c) := sprintf(
+	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove one of them before raising this one",
+	[others_percent(c.name)],
+) if {
+	c.kind == "canary"
+	step_to(c) <= c.oldEffectivePercent
+} else := sprintf("Set %d now", [step_to(c)]) if {
 	input.config.minStepIntervalSeconds == 0
 	c.canaryReady != "false"
-} else := sprintf("Once the canary is ready, and at or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
+} else := sprintf("Once the canary is ready, and at or after %s, set %d", [next_step_at, step_to(c)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
 	input.config.minStepIntervalSeconds > 0
 	input.rollout.step.secondsSinceLastStep >= 0
 	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
-} else := sprintf("Once the canary is ready, set %d", [next_step(c.oldEffectivePercent)]) if {
+} else := sprintf("Once the canary is ready, set %d", [step_to(c)]) if {
 	input.config.requireReadyCanary == true
 	c.canaryReady == "false"
-} else := sprintf("At or after %s, set %d", [next_step_at, next_step(c.oldEffectivePercent)]) if {
+} else := sprintf("At or after %s, set %d", [next_step_at, step_to(c)]) if {
 	input.config.minStepIntervalSeconds > 0
 	input.rollout.step.secondsSinceLastStep >= 0
 	input.rollout.step.secondsSinceLastStep < input.config.minStepIntervalSeconds
-} else := sprintf("Set %d now", [next_step(c.oldEffectivePercent)])
+} else := sprintf("Set %d now", [step_to(c)])
+
+# The next percent of a rise: the step cap, and for a Standard-mode entry
+# what the other entries leave (KServe refuses entries whose
+# trafficPercent sum over 100).
+step_to(c) := min([next_step(c.oldEffectivePercent), 100 - others_percent(c.name)]) if {
+	c.kind == "canary"
+} else := next_step(c.oldEffectivePercent)
+
+# The traffic of the spec.canary[] entries other than name, after the update.
+others_percent(name) := sum([e.newEffectivePercent |
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.inNew
+	e.name != name
+])
 
 # The earliest time the next rise is admitted (RFC 3339, UTC).
 next_step_at := time.format([
@@ -705,10 +726,20 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 	c.promotedCanary != ""
 	c.promotedCanaryPercent < promotion_floor
 	msg := sprintf(
-		"promoting canary %s (at %d %%) to all traffic rises by %d; at most %d per update. Raise its trafficPercent to %d first; promotion is allowed from %d %%.",
-		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, input.config.maxStepPercent, next_step(c.promotedCanaryPercent), promotion_floor],
+		"promoting canary %s (at %d %%) to all traffic rises by %d; at most %d per update. %s; promotion is allowed from %d %%.",
+		[c.promotedCanary, c.promotedCanaryPercent, 100 - c.promotedCanaryPercent, input.config.maxStepPercent, promotion_prep(c), promotion_floor],
 	)
 }
+
+# What brings a canary to the promotion floor: its next step, once the
+# other entries leave room for it (their trafficPercent and its own sum to
+# at most 100).
+promotion_prep(c) := sprintf("Raise its trafficPercent to %d first", [next_step(c.promotedCanaryPercent)]) if {
+	next_step(c.promotedCanaryPercent) <= 100 - others_percent(c.promotedCanary)
+} else := sprintf(
+	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove them so that it can rise, then raise its trafficPercent to %d",
+	[others_percent(c.promotedCanary), next_step(c.promotedCanaryPercent)],
+)
 
 # A promotion serves the new spec.predictor under the canary's name: it
 # must be the model the canary ran, or that model takes all traffic

@@ -1916,3 +1916,37 @@ test_split_chain_not_for_one_component_or_a_promotion if {
 	promoted := knative_update([predictor(null, null, model_change), transformer(null, null, model_change)])
 	not "split-chain" in rules(warn_of(promoted))
 }
+
+# --- Standard mode: entries share at most 100 % ---------------------------------
+
+test_standard_next_step_leaves_room_for_the_other_entries if {
+	# v2 35 → 100 beside v3 at 50: the step cap says 60, the sum says 50.
+	inp := standard_update([
+		standard_predictor({}),
+		canary_entry("v2", 0, 35, 100, {}),
+		canary_entry("v3", 1, 50, 50, {}),
+	])
+	fires(deny_of(inp), "max-step", ["Set 50 now"])
+}
+
+test_standard_next_step_without_room_names_the_other_entries if {
+	inp := standard_update([
+		standard_predictor({}),
+		canary_entry("v2", 0, 50, 100, {}),
+		canary_entry("v3", 1, 50, 50, {}),
+	])
+	d := deny_of(inp)
+	fires(d, "max-step", ["The other spec.canary[] entries hold 50 %, and KServe accepts at most 100 in all: lower or remove one of them before raising this one"])
+	not fires(d, "max-step", ["Set 50 now"])
+}
+
+test_standard_promotion_step_without_room_names_the_other_entries if {
+	inp := standard_update([
+		standard_predictor(object.union(model_change, {"promotedCanary": "v2", "promotedCanaryPercent": 50})),
+		canary_entry("v2", 0, 50, null, {}),
+		canary_entry("v3", 1, 50, 50, {}),
+	])
+	fires(deny_of(inp), "promotion-step", [
+		"The other spec.canary[] entries hold 50 %, and KServe accepts at most 100 in all: lower or remove them so that it can rise, then raise its trafficPercent to 75",
+	])
+}
