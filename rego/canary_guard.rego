@@ -783,6 +783,25 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	)
 }
 
+# A running entry's new model rolls the entry's own Deployment, and KServe
+# reports the entry ready while any replica is available
+# (reconcileCanaryDeployments), the old model's included: until that
+# rollout ends, readiness says nothing of the new model.
+warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
+	input.rollout.rolloutMode == "Standard"
+	input.rollout.modelChanged == true
+	input.config.midRolloutModelChange == "restart"
+	some i in canary_entries
+	c := input.rollout.components[i]
+	c.inOld
+	c.modelChanged
+	entry_ok(c)
+	msg := sprintf(
+		"%s: canary %s's model changes in place (%s) at %d %%: KServe rolls its Deployment %s-%s-predictor and reports the canary ready while any of its replicas is available, the old model's included. Before raising it, wait until that rollout has finished (kubectl rollout status deployment/%s-%s-predictor); or add the new model as a new entry under another name and remove this one.",
+		[c.path, c.name, change_desc(c), c.newEffectivePercent, input.request.name, c.name, input.request.name, c.name],
+	)
+}
+
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
 	input.rollout.modelChanged == true

@@ -1950,3 +1950,24 @@ test_standard_promotion_step_without_room_names_the_other_entries if {
 		"The other spec.canary[] entries hold 50 %, and KServe accepts at most 100 in all: lower or remove them so that it can rise, then raise its trafficPercent to 75",
 	])
 }
+
+test_standard_entry_model_changed_in_place_is_warned if {
+	inp := standard_update([
+		standard_predictor({}),
+		canary_entry("v2", 0, 10, 10, object.union(model_change, {"newModel": "gs://models/v3"})),
+	])
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "mid-rollout-restart", [
+		"spec.canary[0]: canary v2's model changes in place",
+		"KServe rolls its Deployment my-model-v2-predictor",
+		"kubectl rollout status deployment/my-model-v2-predictor",
+		"add the new model as a new entry under another name",
+	])
+
+	# With midRolloutModelChange: deny, mid-rollout refuses it instead.
+	denied := standard_update_with(
+		[standard_predictor({}), canary_entry("v2", 0, 10, 10, object.union(model_change, {"newModel": "gs://models/v3"}))],
+		{"midRolloutModelChange": "deny"},
+	)
+	not "mid-rollout-restart" in rules(warn_of(denied))
+}
