@@ -681,6 +681,15 @@ promotion_hint(c) := sprintf(
 	}
 	count(names) > 0
 	name := min(names)
+} else := sprintf(
+	" spec.predictor.name is set to %s, the name of a canary this update keeps: to promote canary %s, remove its entry in the same update (KServe refuses a predictor and an entry of one name).",
+	[input.rollout.predictorName, input.rollout.predictorName],
+) if {
+	input.rollout.predictorRenamed == true
+	some e in input.rollout.components
+	e.kind == "canary"
+	e.inNew
+	e.name == input.rollout.predictorName
 } else := ""
 
 deny contains {"rule": "initial-percent", "msg": msg} if {

@@ -1971,3 +1971,22 @@ test_standard_entry_model_changed_in_place_is_warned if {
 	)
 	not "mid-rollout-restart" in rules(warn_of(denied))
 }
+
+test_standard_rename_to_a_kept_entry_says_to_remove_it if {
+	# The promotion half done: spec.predictor.name set to the entry's
+	# name, the entry left in place.
+	inp := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [
+				standard_predictor(model_change),
+				canary_entry("v2", 0, 85, 85, {}),
+			],
+		},
+		{},
+	)
+	fires(deny_of(inp), "standard-canary-required", [
+		"spec.predictor.name is set to v2, the name of a canary this update keeps: to promote canary v2, remove its entry in the same update",
+	])
+}
