@@ -789,11 +789,30 @@ func predictorModel(p *v1beta1.PredictorSpec) string {
 		if n.Model.Image != "" {
 			return n.Model.Image
 		}
+		if id := modelIDArg(n.Model.Args); id != "" {
+			return id
+		}
 	}
 	if len(n.StorageUris) > 0 {
 		return n.StorageUris[0].Uri
 	}
 	return podModel(&n.PodSpec)
+}
+
+// modelIDArg is the --model_id argument, with which KServe's Hugging Face
+// server loads a model from the Hub when no storage URI is given (its
+// samples name the model so).
+func modelIDArg(args []string) string {
+	const flag = "--model_id"
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 func explainerModel(e *v1beta1.ExplainerSpec) string {

@@ -62,6 +62,15 @@ change_desc(c) := sprintf("changes from %s to %s", [model_desc(c.oldModel), mode
 
 change_desc(c) := sprintf("changes (%s)", [concat(", ", c.changedFields)]) if c.oldModel == c.newModel
 
+# new_model describes the new model of c for messages: its summary (storage
+# URI, image, model_id), else the fields that set it.
+new_model(c) := c.newModel if {
+	c.newModel != ""
+} else := sprintf("(set by %s)", [concat(", ", fields)]) if {
+	fields := [f | some f in c.changedFields; not endswith(f, "anaryTrafficPercent"); not endswith(f, "trafficPercent")]
+	count(fields) > 0
+} else := "(not set)"
+
 model_desc(m) := m if m != ""
 
 model_desc(m) := "(not set)" if m == ""
@@ -209,7 +218,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not renames_service(c)
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
-		[c.path, model_desc(c.newModel), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
+		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -284,11 +293,13 @@ next_step_at := time.format([
 
 # How to roll a component back: a Standard-mode entry is removed; a
 # Knative percent already at 0 is rolled back, so the way back is to stay.
-roll_back_hint(c) := "remove the entry to roll back" if c.kind == "canary"
-
-else := "leave it at 0" if c.oldEffectivePercent == 0
-
-else := "set 0 to roll back"
+roll_back_hint(c) := "to roll back instead, leave spec.predictor as it was and remove the entry" if {
+	promoted_entry(c)
+} else := "remove the entry to roll back" if {
+	c.kind == "canary"
+} else := "leave it at 0" if {
+	c.oldEffectivePercent == 0
+} else := "set 0 to roll back"
 
 # The way back from a refused rise: 0, unless the canary is there already.
 roll_back_desc(old) := "or leave it at 0" if {
@@ -302,8 +313,8 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
-		"%s %s → %s raises traffic while the canary is not ready: %s. Wait until it is ready, then raise it; or %s.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason, roll_back_hint(c)],
+		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.",
+		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c)],
 	)
 }
 
@@ -317,6 +328,23 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 		"%s %s → %s: the status does not say whether the canary is ready (%s), so readiness was not checked. Check the canary before the next step.",
 		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
 	)
+}
+
+# A rise as the user made it: a percent from old to new, or a Standard-mode
+# promotion, which removes the entry rather than raising its percent.
+rise_desc(c) := sprintf("promoting canary %s (at %d %%) to all traffic", [c.name, c.oldEffectivePercent]) if {
+	promoted_entry(c)
+} else := sprintf("%s %s → %s", [field(c), pct(c.oldPercent), pct(c.newPercent)])
+
+rise_verb(c) := "promote it" if promoted_entry(c)
+
+else := "raise it"
+
+upper_first(s) := concat("", [upper(substring(s, 0, 1)), substring(s, 1, -1)])
+
+promoted_entry(c) if {
+	c.kind == "canary"
+	c.inNew == false
 }
 
 # Indices of the components whose existing canary rises, in either mode.
@@ -359,10 +387,10 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 	some i in rising_components
 	c := input.rollout.components[i]
 	msg := sprintf(
-		"%s %s → %s comes %d s after the last step (%s); steps need %d s between them. Raise it at or after %s, or %s.",
+		"%s comes %d s after the last step (%s); steps need %d s between them. %s at or after %s, or %s.",
 		[
-			field(c), pct(c.oldPercent), pct(c.newPercent), input.rollout.step.secondsSinceLastStep,
-			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, next_step_at,
+			rise_desc(c), input.rollout.step.secondsSinceLastStep,
+			input.rollout.step.lastStepAt, input.config.minStepIntervalSeconds, upper_first(rise_verb(c)), next_step_at,
 			roll_back_hint(c),
 		],
 	)
@@ -391,8 +419,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	c.modelChanged
 	mid_rollout_denied(c)
 	msg := sprintf(
-		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Promote it or roll it back (set %s: 0) first, then change the model.",
-		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), model_desc(c.newModel), field(c)],
+		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Roll it back first (set %s: 0, keeping the model it runs), then change the model; or finish the rollout first: the next step is %d, and the canary is promoted (the field removed) from %d %%.",
+		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), new_model(c), field(c), next_step(c.oldEffectivePercent), promotion_floor],
 	)
 }
 
@@ -418,7 +446,7 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	not single_revision(c)
 	msg := sprintf(
 		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
-		[c.path, model_desc(c.newModel), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],
+		[c.path, new_model(c), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],
 	)
 }
 
@@ -484,8 +512,8 @@ deny contains {"rule": "predictor-rename", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.kind == "predictor"
 	msg := sprintf(
-		"%s.name changes to %s: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s; the name promotes spec.canary[] entries in Standard mode only.",
-		[c.path, input.rollout.predictorName, input.request.name, input.rollout.predictorName, model_desc(c.newModel), field(c)],
+		"%s.name changes to %s: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s: %d; the name promotes spec.canary[] entries in Standard mode only.",
+		[c.path, input.rollout.predictorName, input.request.name, input.rollout.predictorName, new_model(c), field(c), input.config.initialCanaryPercent],
 	)
 }
 
@@ -508,7 +536,7 @@ warn contains {"rule": "predictor-rename", "msg": msg} if {
 	c.kind == "predictor"
 	msg := sprintf(
 		"%s.name is removed: the predictor moves back to the Knative Service %s-predictor, whose latest revision (model %s) takes all of its traffic once ready, without a canary. %s",
-		[c.path, input.request.name, model_desc(c.newModel), rename_percent_note(c)],
+		[c.path, input.request.name, new_model(c), rename_percent_note(c)],
 	)
 }
 
@@ -700,10 +728,20 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	not mid_rollout_denied(c)
 	msg := sprintf(
-		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
-		[c.path, c.name, model_desc(c.newModel), c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
+		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. %s",
+		[c.path, c.name, new_model(c), c.newPercent, input.config.initialCanaryPercent, entry_start(c)],
 	)
 }
+
+# Where an entry may start: the initial percent, within what the other
+# entries leave (KServe refuses entries whose trafficPercent sum over 100).
+entry_start(c) := sprintf("Set %s: %d (or less) now and raise it step by step.", [field(c), start]) if {
+	start := min([input.config.initialCanaryPercent, 100 - others_percent(c.name)])
+	start > 0
+} else := sprintf(
+	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove one of them first, then set %s: %d (or less).",
+	[others_percent(c.name), field(c), input.config.initialCanaryPercent],
+)
 
 entering(c) if c.inOld == false
 
@@ -765,7 +803,7 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 	e.name == c.promotedCanary
 	msg := sprintf(
 		"promoting canary %s with a model it did not run: spec.predictor differs from the entry as it ran in %s, so %s would take 100 %% of traffic without having been a canary. Promote the canary as it ran: %s. Bring other changes in as a new spec.canary[] entry.",
-		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), model_desc(c.newModel), promote_as_ran(c, e)],
+		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), new_model(c), promote_as_ran(c, e)],
 	)
 }
 
@@ -787,8 +825,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	c.modelChanged
 	mid_rollout_denied(c)
 	msg := sprintf(
-		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Promote it or remove the entry first, then add the new model as a new entry.",
-		[c.path, c.name, c.oldEffectivePercent, model_desc(c.newModel)],
+		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first: the next step is %d, and the canary is promoted from %d %%.",
+		[c.path, c.name, c.oldEffectivePercent, new_model(c), step_to(c), promotion_floor],
 	)
 }
 
@@ -1006,7 +1044,7 @@ warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
 	splits_two_revisions(c)
 	msg := sprintf(
 		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. %s",
-		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, model_desc(c.newModel), c.percentField, stop_instead(c)],
+		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, new_model(c), c.percentField, stop_instead(c)],
 	)
 }
 
@@ -1041,7 +1079,7 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	c.newPercent < 100
 	msg := sprintf(
 		"serving.kserve.io/stop removed: %s starts over with no rolled-out revision to split against, so its model in the spec (%s) takes all traffic at once; %s %d splits nothing until its next model change. Watch it as a full rollout; the next model change enters as a canary again.",
-		[c.path, model_desc(c.newModel), field(c), c.newPercent],
+		[c.path, new_model(c), field(c), c.newPercent],
 	)
 }
 
@@ -1057,7 +1095,7 @@ warn contains {"rule": "component-added", "msg": msg} if {
 	c.inOld == false
 	msg := sprintf(
 		"%s is added (model %s): every request goes through it at once, since a new component has no canary. Try it on a separate InferenceService first; to undo, remove %s again.",
-		[c.path, model_desc(c.newModel), c.path],
+		[c.path, new_model(c), c.path],
 	)
 }
 

@@ -401,7 +401,7 @@ test_percent_range_names_what_the_other_rules_admit if {
 	fires(deny_of(knative_update([predictor(null, 150, {})])), "percent-range", ["Remove it to keep all traffic on the current model, or set 0 to roll back."])
 	inp := knative_update_with([predictor(35, 150, mid_rollout_change)], {"midRolloutModelChange": "deny"})
 	fires(deny_of(inp), "percent-range", ["Leave it at 35 and the model as it was."])
-	fires(deny_of(inp), "mid-rollout", ["Promote it or roll it back"])
+	fires(deny_of(inp), "mid-rollout", ["Roll it back first (set spec.predictor.canaryTrafficPercent: 0"])
 }
 
 test_negative_percent_after_promotion_is_only_a_range_denial if {
@@ -634,7 +634,7 @@ test_model_change_mid_rollout_is_denied_when_configured if {
 	fires(d, "mid-rollout", [
 		"spec.predictor: a canary is running at 35 % (revision my-model-predictor-00002)",
 		"does not let a new model (gs://models/v3) replace it",
-		"Promote it or roll it back (set spec.predictor.canaryTrafficPercent: 0) first",
+		"Roll it back first (set spec.predictor.canaryTrafficPercent: 0, keeping the model it runs), then change the model; or finish the rollout first: the next step is",
 	])
 	not "mid-rollout-restart" in rules(warn_of(inp))
 }
@@ -945,7 +945,7 @@ test_standard_promotion_of_an_unready_canary_is_denied if {
 	])
 	d := deny_of(inp)
 	rules(d) == {"canary-not-ready"}
-	fires(d, "canary-not-ready", ["spec.canary[0].trafficPercent 80", "raises traffic while the canary is not ready"])
+	fires(d, "canary-not-ready", ["promoting canary canary-v2 (at 80 %) to all traffic raises traffic while the canary is not ready", "Wait until it is ready, then promote it; or to roll back instead, leave spec.predictor as it was and remove the entry."])
 }
 
 test_standard_promotion_before_step_interval_is_denied if {
@@ -958,6 +958,7 @@ test_standard_promotion_before_step_interval_is_denied if {
 		{"minStepIntervalSeconds": 300},
 	)
 	rules(deny_of(inp)) == {"step-interval"}
+	fires(deny_of(inp), "step-interval", ["promoting canary", "(at 80 %) to all traffic comes 60 s after the last step", "Promote it at or after 2026-11-25T12:05:00Z"])
 }
 
 # A new model mid-rollout that does not enter as a canary is refused
@@ -1092,7 +1093,7 @@ test_standard_entry_model_change_is_denied_mid_rollout_when_configured if {
 	fires(d, "mid-rollout", [
 		"spec.canary[0]: canary canary-v2 is running at 35 %",
 		"does not let a new model (gs://models/v3) replace it",
-		"Promote it or remove the entry first",
+		"Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first: the next step is",
 	])
 }
 
@@ -1989,4 +1990,20 @@ test_standard_rename_to_a_kept_entry_says_to_remove_it if {
 	fires(deny_of(inp), "standard-canary-required", [
 		"spec.predictor.name is set to v2, the name of a canary this update keeps: to promote canary v2, remove its entry in the same update",
 	])
+}
+
+test_standard_new_entry_starts_within_what_the_other_entries_leave if {
+	inp := standard_update([
+		standard_predictor({}),
+		canary_entry("v2", 0, 95, 95, {}),
+		canary_entry("v3", 1, null, 50, new_entry),
+	])
+	fires(deny_of(inp), "initial-percent", ["Set spec.canary[1].trafficPercent: 5 (or less) now"])
+
+	full := standard_update([
+		standard_predictor({}),
+		canary_entry("v2", 0, 100, 100, {}),
+		canary_entry("v3", 1, null, 50, new_entry),
+	])
+	fires(deny_of(full), "initial-percent", ["The other spec.canary[] entries hold 100 %, and KServe accepts at most 100 in all: lower or remove one of them first"])
 }
