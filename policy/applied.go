@@ -42,7 +42,12 @@ func (a *appliedPercents) declared(path string) (by string, ok bool) {
 	if req.Applied {
 		return "the apply of this manifest", true
 	}
-	if la, ok := req.Object.Annotations[annotationLastApplied]; ok {
+	// The annotation speaks for this request only when the request wrote
+	// it: kubectl's client-side apply rewrites it with every manifest it
+	// applies. One left unchanged is from an earlier apply, stale once the
+	// object is written otherwise (a server-side apply by a GitOps tool
+	// leaves it as it was).
+	if la, ok := req.Object.Annotations[annotationLastApplied]; ok && (req.OldObject == nil || req.OldObject.Annotations[annotationLastApplied] != la) {
 		var m struct {
 			Spec map[string]map[string]json.RawMessage `json:"spec"`
 		}

@@ -27,6 +27,7 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 		new           string
 		managedFields []metav1.ManagedFieldsEntry
 		lastApplied   string
+		staleApplied  bool // the old object carries the same annotation
 		wantInjected  bool
 		wantBy        string // whose percent, when not injected
 	}{
@@ -41,6 +42,13 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 		{name: "absent, client-side apply", new: newModelNoCanary,
 			lastApplied: `{"spec":{"predictor":{"model":{"storageUri":"gs://models/v2"}}}}`, wantInjected: true},
 		{name: "last-applied-configuration that does not parse", new: at100, lastApplied: `{`, wantInjected: true},
+		// kubectl apply once, then a server-side apply that does not own
+		// the percent (a move to a GitOps tool): the annotation stays as
+		// kubectl left it, and speaks for no apply any more.
+		{name: "100 in a last-applied-configuration this update left as it was", new: at100,
+			lastApplied:   `{"spec":{"predictor":{"canaryTrafficPercent":100,"model":{"storageUri":"gs://models/v1"}}}}`,
+			staleApplied:  true,
+			managedFields: owning(metav1.ManagedFieldsOperationApply, percentNotOwned), wantInjected: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +57,9 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 			req.Object.ManagedFields = tc.managedFields
 			if tc.lastApplied != "" {
 				req.Object.Annotations = map[string]string{annotationLastApplied: tc.lastApplied}
+			}
+			if tc.staleApplied {
+				req.OldObject.Annotations = map[string]string{annotationLastApplied: tc.lastApplied}
 			}
 			m, err := g.Mutate(context.Background(), req)
 			if err != nil {
