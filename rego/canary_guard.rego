@@ -171,10 +171,23 @@ deny contains {"rule": "runtime-selection", "msg": msg} if {
 	c.versionSelectsRuntime == true
 	input.rollout.rolloutMode != "ModelMesh"
 	msg := sprintf(
-		"%s.model.modelFormat.version changes while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (no new revision, where a canary percent would send traffic back to the previous model), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; another runtime's name moves to it as a canary.",
-		[c.path, runtime_in_use(c), c.path, runtime_name(c)],
+		"%s.model.modelFormat.version changes while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (%s), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; %s.",
+		[c.path, runtime_in_use(c), same_runtime_effect, c.path, runtime_name(c), other_runtime_step(c)],
 	)
 }
+
+same_runtime_effect := "no new revision, where a canary percent would send traffic back to the previous model" if {
+	input.rollout.rolloutMode == "Knative"
+} else := "no new revision"
+
+# Another runtime is a model change: in Knative mode a canary percent, in
+# Standard mode a spec.canary[] entry, brings it in.
+other_runtime_step(c) := sprintf("to move to another runtime, name it with %s: %d", [field(c), input.config.initialCanaryPercent]) if {
+	input.rollout.rolloutMode == "Knative"
+} else := "to move to another runtime, bring it in as a spec.canary[] entry that names it" if {
+	c.kind == "predictor"
+	input.rollout.canaryEntriesAccepted == true
+} else := "another runtime replaces this one for all traffic at once"
 
 runtime_in_use(c) := c.runtimeInUse if c.runtimeInUse != ""
 

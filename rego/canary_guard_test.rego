@@ -1343,8 +1343,10 @@ test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 		"spec.predictor.model.modelFormat.version changes while KServe selects the runtime",
 		"or keep kserve-sklearnserver (no new revision",
 		"Name the runtime in the same update: spec.predictor.model.runtime: kserve-sklearnserver keeps the one in use",
+		"to move to another runtime, name it with spec.predictor.canaryTrafficPercent: 10",
 	])
-	"runtime-selection" in rules(deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))])))
+	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))]))
+	fires(std, "runtime-selection", ["(no new revision)", "to move to another runtime, bring it in as a spec.canary[] entry that names it"])
 	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
 }
 
