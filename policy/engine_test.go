@@ -125,7 +125,7 @@ func TestValidate_MalformedResultsAreShownAsRegoWithTheirRuleID(t *testing.T) {
 			if !strings.Contains(msg, tc.want) || !strings.Contains(d.Error, tc.want) || strings.Contains(msg, "map[") {
 				t.Errorf("denial %q\nerror %q\nwant both to contain %q", msg, d.Error, tc.want)
 			}
-			if len(msg) > 600 {
+			if len(msg) > 700 {
 				t.Errorf("denial of %d bytes: %q", len(msg), msg)
 			}
 		})

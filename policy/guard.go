@@ -311,11 +311,15 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 // it does again on every retry.
 func policyErrorMessage(ctx context.Context, err error) string {
 	if ctx.Err() != nil {
-		return fmt.Sprintf("the policy could not be evaluated in time (%v). Retry; if it persists, ask the platform team to check canary-guard's logs.", err)
+		return fmt.Sprintf("the policy could not be evaluated in time (%v). Retry; if it persists, ask the platform team to check canary-guard's logs. %s", err, rollbacksStillAdmitted)
 	}
 	return fmt.Sprintf("the policy could not be evaluated (%v). This is a fault of the policy, not of this update, and retrying gives the same answer: "+
-		"ask the platform team to fix the rule named (canary-guard's logs have it too).", err)
+		"ask the platform team to fix the rule named (canary-guard's logs have it too). %s", err, rollbacksStillAdmitted)
 }
+
+// rollbacksStillAdmitted tells the user, refused for a fault of the
+// policy, the way out that does not depend on it.
+const rollbacksStillAdmitted = "Rollbacks are admitted meanwhile: a canary percent set to 0, a spec.canary[] entry removed."
 
 // WarnModeDenialPrefix starts the message of each denial a warn-mode
 // namespace returns as a warning.
