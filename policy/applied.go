@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -42,19 +43,9 @@ func (a *appliedPercents) declared(path string) (by string, ok bool) {
 	if req.Applied {
 		return "the apply of this manifest", true
 	}
-	// The annotation speaks for this request only when the request wrote
-	// it: kubectl's client-side apply rewrites it with every manifest it
-	// applies. One left unchanged is from an earlier apply, stale once the
-	// object is written otherwise (a server-side apply by a GitOps tool
-	// leaves it as it was).
-	if la, ok := req.Object.Annotations[annotationLastApplied]; ok && (req.OldObject == nil || req.OldObject.Annotations[annotationLastApplied] != la) {
-		var m struct {
-			Spec map[string]map[string]json.RawMessage `json:"spec"`
-		}
-		if json.Unmarshal([]byte(la), &m) == nil {
-			if v, ok := m.Spec[component]["canaryTrafficPercent"]; ok && string(v) != "null" {
-				return "kubectl apply (its " + annotationLastApplied + ")", true
-			}
+	if la, ok := req.Object.Annotations[annotationLastApplied]; ok {
+		if v, ok := lastAppliedPercent(la, component); ok && lastAppliedSpeaksFor(req, la, component, v) {
+			return "kubectl apply (its " + annotationLastApplied + ")", true
 		}
 	}
 	if !a.loaded {
@@ -66,6 +57,52 @@ func (a *appliedPercents) declared(path string) (by string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// lastAppliedPercent is the canaryTrafficPercent of component recorded in
+// a last-applied-configuration, when it records one.
+func lastAppliedPercent(la, component string) (json.RawMessage, bool) {
+	var m struct {
+		Spec map[string]map[string]json.RawMessage `json:"spec"`
+	}
+	if json.Unmarshal([]byte(la), &m) != nil {
+		return nil, false
+	}
+	v, ok := m.Spec[component]["canaryTrafficPercent"]
+	return v, ok && string(v) != "null"
+}
+
+// lastAppliedSpeaksFor reports whether the last-applied-configuration la
+// speaks for this update. kubectl's client-side apply rewrites it with
+// every manifest it applies; one left as it was is from an earlier apply,
+// which still speaks where this update writes the percent it records (a
+// re-apply of the same manifest over an object changed since: kubectl's
+// three-way patch sends the percent where the object differs from it). A
+// copy kubectl left behind when the object moved to another writer (a
+// server-side apply by a GitOps tool) speaks for none.
+func lastAppliedSpeaksFor(req *Request, la, component string, recorded json.RawMessage) bool {
+	if req.OldObject == nil || req.OldObject.Annotations[annotationLastApplied] != la {
+		return true
+	}
+	newPct, oldPct := specPercent(&req.Object.Spec, component), specPercent(&req.OldObject.Spec, component)
+	return newPct != nil && string(recorded) == strconv.FormatInt(*newPct, 10) && !equalPtr(newPct, oldPct)
+}
+
+// specPercent is the canaryTrafficPercent of a component of spec.
+func specPercent(spec *v1beta1.InferenceServiceSpec, component string) *int64 {
+	switch component {
+	case KindPredictor:
+		return spec.Predictor.CanaryTrafficPercent
+	case KindTransformer:
+		if spec.Transformer != nil {
+			return spec.Transformer.CanaryTrafficPercent
+		}
+	case KindExplainer:
+		if spec.Explainer != nil {
+			return spec.Explainer.CanaryTrafficPercent
+		}
+	}
+	return nil
 }
 
 // managedFields are the object's managed fields: decoded where the whole

@@ -16,6 +16,7 @@ import (
 // change with the percent to write in the manifest instead.
 func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 	at100 := strings.Replace(newModelAt10, "10", "100", 1)
+	old100 := strings.Replace(stableV1, `storageUri: "gs://models/v1"}`, `storageUri: "gs://models/v1"}`+"\n    canaryTrafficPercent: 100", 1)
 	owning := func(op metav1.ManagedFieldsOperationType, fields string) []metav1.ManagedFieldsEntry {
 		return []metav1.ManagedFieldsEntry{{Manager: "kustomize-controller", Operation: op, FieldsType: "FieldsV1",
 			FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}}
@@ -24,7 +25,7 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 	const percentNotOwned = `{"f:spec":{"f:predictor":{"f:model":{"f:storageUri":{}}}}}`
 	tests := []struct {
 		name          string
-		new           string
+		old, new      string // old defaults to stableV1
 		managedFields []metav1.ManagedFieldsEntry
 		lastApplied   string
 		staleApplied  bool // the old object carries the same annotation
@@ -44,16 +45,28 @@ func TestMutate_NoInjectionOverAPercentAnApplyDeclares(t *testing.T) {
 		{name: "last-applied-configuration that does not parse", new: at100, lastApplied: `{`, wantInjected: true},
 		// kubectl apply once, then a server-side apply that does not own
 		// the percent (a move to a GitOps tool): the annotation stays as
-		// kubectl left it, and speaks for no apply any more.
-		{name: "100 in a last-applied-configuration this update left as it was", new: at100,
+		// kubectl left it, and speaks for no apply any more; the percent
+		// stays as it was, 100.
+		{name: "100 kept, in a last-applied-configuration this update left as it was", old: old100, new: at100,
 			lastApplied:   `{"spec":{"predictor":{"canaryTrafficPercent":100,"model":{"storageUri":"gs://models/v1"}}}}`,
 			staleApplied:  true,
 			managedFields: owning(metav1.ManagedFieldsOperationApply, percentNotOwned), wantInjected: true},
+		// A re-apply of the same manifest over an object changed since
+		// (a self-heal after a kubectl patch): the annotation stays, and
+		// the update writes the percent it records.
+		{name: "100 written back, as the unchanged last-applied-configuration records it", new: at100,
+			lastApplied:  `{"spec":{"predictor":{"canaryTrafficPercent":100,"model":{"storageUri":"gs://models/v2"}}}}`,
+			staleApplied: true,
+			wantBy:       "kubectl apply (its kubectl.kubernetes.io/last-applied-configuration)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGuard(t, "")
-			req := update(t, stableV1, tc.new)
+			old := tc.old
+			if old == "" {
+				old = stableV1
+			}
+			req := update(t, old, tc.new)
 			req.Object.ManagedFields = tc.managedFields
 			if tc.lastApplied != "" {
 				req.Object.Annotations = map[string]string{annotationLastApplied: tc.lastApplied}
