@@ -169,7 +169,7 @@ type ComponentFacts struct {
 	ChangedFields   []string `json:"changedFields"`
 	ModelChanged    bool     `json:"modelChanged"`
 	RevisionChanged bool     `json:"revisionChanged"`
-	// OldModel and NewModel summarise the model (storage URI or image).
+	// OldModel and NewModel summarise the model (storage URI, image, or the model an argument names).
 	OldModel string `json:"oldModel"`
 	NewModel string `json:"newModel"`
 	// OldPercent and NewPercent are nil when the field is absent.
@@ -789,7 +789,7 @@ func predictorModel(p *v1beta1.PredictorSpec) string {
 		if n.Model.Image != "" {
 			return n.Model.Image
 		}
-		if id := modelIDArg(n.Model.Args); id != "" {
+		if id := modelArg(n.Model.Args, n.Model.ModelFormat.Name); id != "" {
 			return id
 		}
 	}
@@ -799,20 +799,27 @@ func predictorModel(p *v1beta1.PredictorSpec) string {
 	return podModel(&n.PodSpec)
 }
 
-// modelIDArg is the --model_id argument, with which KServe's Hugging Face
-// server loads a model from the Hub when no storage URI is given (its
-// samples name the model so).
-func modelIDArg(args []string) string {
-	const flag = "--model_id"
+// modelArg is the model an argument names where no storage URI does:
+// --model_id, with which KServe's Hugging Face server loads a model from
+// the Hub (its samples name the model so), and for KServe's vLLM runtime
+// (model format vLLM) vLLM's own --model. The last one counts, as with
+// Python's argparse.
+func modelArg(args []string, format string) string {
+	flags := []string{"--model_id"}
+	if strings.EqualFold(format, "vllm") {
+		flags = append(flags, "--model")
+	}
+	model := ""
 	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, flag+"="); ok {
-			return v
-		}
-		if a == flag && i+1 < len(args) {
-			return args[i+1]
+		for _, flag := range flags {
+			if v, ok := strings.CutPrefix(a, flag+"="); ok {
+				model = v
+			} else if a == flag && i+1 < len(args) {
+				model = args[i+1]
+			}
 		}
 	}
-	return ""
+	return model
 }
 
 func explainerModel(e *v1beta1.ExplainerSpec) string {

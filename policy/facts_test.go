@@ -1023,24 +1023,27 @@ func TestFacts_AnEntryMissingFromAWrittenStatusIsNotReady(t *testing.T) {
 // KServe's Hugging Face samples name the model with --model_id and no
 // storage URI: the summary names it, rather than nothing.
 func TestFacts_AModelNamedByItsModelIDArgument(t *testing.T) {
-	hf := func(args string) string {
+	withFormat := func(format, args string) string {
 		return `
 metadata: {name: qwen, namespace: models}
 spec:
   predictor:
     model:
-      modelFormat: {name: huggingface}
+      modelFormat: {name: ` + format + `}
       args: [` + args + `]
 `
 	}
-	tests := []struct{ name, oldArgs, newArgs, wantOld, wantNew string }{
-		{"--model_id=", "--model_name=qwen, --model_id=Qwen/Qwen2.5-0.5B-Instruct", "--model_name=qwen, --model_id=Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct"},
-		{"--model_id as two arguments", "--model_id, Qwen/A", "--model_id, Qwen/B", "Qwen/A", "Qwen/B"},
-		{"no model_id", "--model_name=qwen", "--model_name=qwen2", "", ""},
+	tests := []struct{ name, format, oldArgs, newArgs, wantOld, wantNew string }{
+		{"--model_id=", "huggingface", "--model_name=qwen, --model_id=Qwen/Qwen2.5-0.5B-Instruct", "--model_name=qwen, --model_id=Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct"},
+		{"--model_id as two arguments", "huggingface", "--model_id, Qwen/A", "--model_id, Qwen/B", "Qwen/A", "Qwen/B"},
+		{"the last --model_id counts", "huggingface", "--model_id=Qwen/A, --model_id=Qwen/B", "--model_id=Qwen/A, --model_id=Qwen/C", "Qwen/B", "Qwen/C"},
+		{"no model_id", "huggingface", "--model_name=qwen", "--model_name=qwen2", "", ""},
+		{"vLLM's --model", "vLLM", "--model, Qwen/A", "--model, Qwen/B", "Qwen/A", "Qwen/B"},
+		{"--model is not the Hugging Face server's", "huggingface", "--model, Qwen/A", "--model, Qwen/B", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := componentByID(t, updateFacts(t, hf(tt.oldArgs), hf(tt.newArgs)), KindPredictor)
+			p := componentByID(t, updateFacts(t, withFormat(tt.format, tt.oldArgs), withFormat(tt.format, tt.newArgs)), KindPredictor)
 			if !p.ModelChanged || p.OldModel != tt.wantOld || p.NewModel != tt.wantNew {
 				t.Errorf("modelChanged %v, model %q → %q; want a model change from %q to %q", p.ModelChanged, p.OldModel, p.NewModel, tt.wantOld, tt.wantNew)
 			}

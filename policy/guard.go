@@ -655,7 +655,7 @@ func escapePointer(s string) string {
 }
 
 // changeText describes a model change: the two models, or the changed
-// fields when the summary (storage URI or image) is the same, as the
+// fields when the summary (storage URI, image, model argument) is the same, as the
 // shipped rules' change_desc does.
 func changeText(c *ComponentFacts) string {
 	if c.OldModel != c.NewModel {

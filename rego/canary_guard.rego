@@ -67,9 +67,23 @@ change_desc(c) := sprintf("changes (%s)", [concat(", ", c.changedFields)]) if c.
 new_model(c) := c.newModel if {
 	c.newModel != ""
 } else := sprintf("(set by %s)", [concat(", ", fields)]) if {
-	fields := [f | some f in c.changedFields; not endswith(f, "anaryTrafficPercent"); not endswith(f, "trafficPercent")]
+	fields := [f | some f in c.changedFields; model_field(f)]
 	count(fields) > 0
 } else := "(not set)"
+
+# model_field holds for a changed field through which a model can change
+# (README, "What counts as a model change"), by its last name:
+# spec.predictor.model.args, spec.predictor.containers[0].env.
+model_field(f) if {
+	parts := split(f, ".")
+	name := split(parts[count(parts) - 1], "[")[0]
+	name in {
+		"storageUri", "storage", "storageUris", "storageContainerName", "modelFormat", "version",
+		"runtime", "runtimeVersion", "protocolVersion", "image", "command", "args", "env", "envFrom",
+		"volumeMounts", "volumes", "containers", "initContainers", "serviceAccountName", "serviceAccount",
+		"workerSpec", "confidential", "art", "resources",
+	}
+}
 
 model_desc(m) := m if m != ""
 
@@ -338,8 +352,8 @@ warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "unknown"
 	msg := sprintf(
-		"%s %s → %s: the status does not say whether the canary is ready (%s), so readiness was not checked. Check the canary before the next step.",
-		[field(c), pct(c.oldPercent), pct(c.newPercent), c.canaryReadyReason],
+		"%s: the status does not say whether the canary is ready (%s), so readiness was not checked. Check the canary before the next step.",
+		[rise_desc(c), c.canaryReadyReason],
 	)
 }
 
@@ -354,6 +368,8 @@ rise_verb(c) := "promote it" if promoted_entry(c)
 else := "raise it"
 
 upper_first(s) := concat("", [upper(substring(s, 0, 1)), substring(s, 1, -1)])
+
+lower_first(s) := concat("", [lower(substring(s, 0, 1)), substring(s, 1, -1)])
 
 promoted_entry(c) if {
 	c.kind == "canary"
@@ -432,8 +448,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	c.modelChanged
 	mid_rollout_denied(c)
 	msg := sprintf(
-		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Roll it back first (set %s: 0, keeping the model it runs), then change the model; or finish the rollout first: the next step is %d, and the canary is promoted (the field removed) from %d %%.",
-		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), new_model(c), field(c), next_step(c.oldEffectivePercent), promotion_floor],
+		"%s: a canary is running at %d %% (revision %s); this configuration does not let a new model (%s) replace it. Roll it back first (set %s: 0, keeping the model it runs), then change the model; or finish the rollout first (next: %s; the canary is promoted, the field removed, from %d %%).",
+		[c.path, c.oldPercent, revision_desc(c.latestCreatedRevision), new_model(c), field(c), lower_first(next_step_desc(c)), promotion_floor],
 	)
 }
 
@@ -723,8 +739,8 @@ promotion_hint(c) := sprintf(
 	count(names) > 0
 	name := min(names)
 } else := sprintf(
-	" spec.predictor.name is set to %s, the name of a canary this update keeps: to promote canary %s, remove its entry in the same update (KServe refuses a predictor and an entry of one name).",
-	[input.rollout.predictorName, input.rollout.predictorName],
+	" spec.predictor.name is set to %s, the name of a canary this update keeps (KServe refuses a predictor and an entry of one name): %s",
+	[input.rollout.predictorName, kept_entry_promotion(e)],
 ) if {
 	input.rollout.predictorRenamed == true
 	some e in input.rollout.components
@@ -732,6 +748,13 @@ promotion_hint(c) := sprintf(
 	e.inNew
 	e.name == input.rollout.predictorName
 } else := ""
+
+kept_entry_promotion(e) := sprintf("to promote canary %s, remove its entry in the same update.", [e.name]) if {
+	e.oldEffectivePercent >= promotion_floor
+} else := sprintf(
+	"to promote canary %s, raise its trafficPercent to %d first (promotion is allowed from %d %%), then set the name and remove the entry in one update.",
+	[e.name, step_to(e), promotion_floor],
+)
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
@@ -838,8 +861,8 @@ deny contains {"rule": "mid-rollout", "msg": msg} if {
 	c.modelChanged
 	mid_rollout_denied(c)
 	msg := sprintf(
-		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first: the next step is %d, and the canary is promoted from %d %%.",
-		[c.path, c.name, c.oldEffectivePercent, new_model(c), step_to(c), promotion_floor],
+		"%s: canary %s is running at %d %%; this configuration does not let a new model (%s) replace it. Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first (next: %s; the canary is promoted from %d %%).",
+		[c.path, c.name, c.oldEffectivePercent, new_model(c), lower_first(next_step_desc(c)), promotion_floor],
 	)
 }
 

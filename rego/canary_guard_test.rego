@@ -634,7 +634,7 @@ test_model_change_mid_rollout_is_denied_when_configured if {
 	fires(d, "mid-rollout", [
 		"spec.predictor: a canary is running at 35 % (revision my-model-predictor-00002)",
 		"does not let a new model (gs://models/v3) replace it",
-		"Roll it back first (set spec.predictor.canaryTrafficPercent: 0, keeping the model it runs), then change the model; or finish the rollout first: the next step is",
+		"Roll it back first (set spec.predictor.canaryTrafficPercent: 0, keeping the model it runs), then change the model; or finish the rollout first (next: set ",
 	])
 	not "mid-rollout-restart" in rules(warn_of(inp))
 }
@@ -1093,7 +1093,7 @@ test_standard_entry_model_change_is_denied_mid_rollout_when_configured if {
 	fires(d, "mid-rollout", [
 		"spec.canary[0]: canary canary-v2 is running at 35 %",
 		"does not let a new model (gs://models/v3) replace it",
-		"Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first: the next step is",
+		"Remove the entry first (the rollback), then add the new model as a new entry; or finish the rollout first (next: set ",
 	])
 }
 
@@ -1990,8 +1990,19 @@ test_standard_rename_to_a_kept_entry_says_to_remove_it if {
 		{},
 	)
 	fires(deny_of(inp), "standard-canary-required", [
-		"spec.predictor.name is set to v2, the name of a canary this update keeps: to promote canary v2, remove its entry in the same update",
+		"spec.predictor.name is set to v2, the name of a canary this update keeps (KServe refuses a predictor and an entry of one name): to promote canary v2, remove its entry in the same update",
 	])
+
+	# Below the promotion floor, removing the entry would be refused too.
+	low := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [standard_predictor(model_change), canary_entry("v2", 0, 35, 35, {})],
+		},
+		{},
+	)
+	fires(deny_of(low), "standard-canary-required", ["to promote canary v2, raise its trafficPercent to 60 first (promotion is allowed from 75 %)"])
 }
 
 test_standard_new_entry_starts_within_what_the_other_entries_leave if {
