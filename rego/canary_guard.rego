@@ -192,13 +192,13 @@ deny contains {"rule": "runtime-selection", "msg": msg} if {
 
 same_runtime_effect := "no new revision, where a canary percent would send traffic back to the previous model" if {
 	input.rollout.rolloutMode == "Knative"
-} else := "no new revision"
+} else := "the pods stay as they are"
 
 # Another runtime is a model change: in Knative mode a canary percent, in
 # Standard mode a spec.canary[] entry, brings it in.
 other_runtime_step(c) := sprintf("to move to another runtime, name it with %s: %d", [field(c), input.config.initialCanaryPercent]) if {
 	input.rollout.rolloutMode == "Knative"
-} else := "to move to another runtime, bring it in as a spec.canary[] entry that names it" if {
+} else := "to move to another runtime, leave spec.predictor as it was and bring the other runtime in as a spec.canary[] entry that names it" if {
 	c.kind == "predictor"
 	input.rollout.canaryEntriesAccepted == true
 } else := "another runtime replaces this one for all traffic at once"

@@ -1346,7 +1346,7 @@ test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 		"to move to another runtime, name it with spec.predictor.canaryTrafficPercent: 10",
 	])
 	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))]))
-	fires(std, "runtime-selection", ["(no new revision)", "to move to another runtime, bring it in as a spec.canary[] entry that names it"])
+	fires(std, "runtime-selection", ["(the pods stay as they are)", "to move to another runtime, leave spec.predictor as it was and bring the other runtime in as a spec.canary[] entry that names it"])
 	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
 }
 
