@@ -90,16 +90,26 @@ func lastAppliedSpeaksFor(req *Request, la, component string, recorded json.RawM
 
 // specPercent is the canaryTrafficPercent of a component of spec.
 func specPercent(spec *v1beta1.InferenceServiceSpec, component string) *int64 {
+	if ext := componentExtension(spec, component); ext != nil {
+		return ext.CanaryTrafficPercent
+	}
+	return nil
+}
+
+// componentExtension is the extension spec (canaryTrafficPercent,
+// replicas, ...) of the predictor, transformer or explainer of spec; nil
+// where the component is absent.
+func componentExtension(spec *v1beta1.InferenceServiceSpec, component string) *v1beta1.ComponentExtensionSpec {
 	switch component {
 	case KindPredictor:
-		return spec.Predictor.CanaryTrafficPercent
+		return &spec.Predictor.ComponentExtensionSpec
 	case KindTransformer:
 		if spec.Transformer != nil {
-			return spec.Transformer.CanaryTrafficPercent
+			return &spec.Transformer.ComponentExtensionSpec
 		}
 	case KindExplainer:
 		if spec.Explainer != nil {
-			return spec.Explainer.CanaryTrafficPercent
+			return &spec.Explainer.ComponentExtensionSpec
 		}
 	}
 	return nil

@@ -95,16 +95,7 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 // percent (nil removes the field).
 func withPercent(req *Request, component string, percent *int64) *Request {
 	obj := req.Object.DeepCopy()
-	var ext *v1beta1.ComponentExtensionSpec
-	switch component {
-	case KindPredictor:
-		ext = &obj.Spec.Predictor.ComponentExtensionSpec
-	case KindTransformer:
-		ext = &obj.Spec.Transformer.ComponentExtensionSpec
-	case KindExplainer:
-		ext = &obj.Spec.Explainer.ComponentExtensionSpec
-	}
-	if ext != nil {
+	if ext := componentExtension(&obj.Spec, component); ext != nil {
 		ext.CanaryTrafficPercent = percent
 	}
 	next := *req
