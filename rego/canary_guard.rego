@@ -273,10 +273,7 @@ deny contains {"rule": "max-step", "msg": msg} if {
 # common case, settled in two comparisons; the step-interval test is
 # spelled out (as in that rule) rather than a rule of its own, each read
 # of which would be a rule evaluation.
-next_step_desc(c) := sprintf(
-	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove one of them before raising this one",
-	[others_percent(c.name)],
-) if {
+next_step_desc(c) := sprintf("%s: lower or remove one of them before raising this one", [no_room(c.name)]) if {
 	c.kind == "canary"
 	step_to(c) <= c.oldEffectivePercent
 } else := sprintf("Set %d now", [step_to(c)]) if {
@@ -303,6 +300,9 @@ next_step_desc(c) := sprintf(
 step_to(c) := min([next_step(c.oldEffectivePercent), 100 - others_percent(c.name)]) if {
 	c.kind == "canary"
 } else := next_step(c.oldEffectivePercent)
+
+# Why the entry name cannot rise: the others hold the rest.
+no_room(name) := sprintf("The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all", [others_percent(name)])
 
 # The traffic of the spec.canary[] entries other than name, after the update.
 others_percent(name) := sum([e.newEffectivePercent |
@@ -775,8 +775,8 @@ entry_start(c) := sprintf("Set %s: %d (or less) now and raise it step by step.",
 	start := min([input.config.initialCanaryPercent, 100 - others_percent(c.name)])
 	start > 0
 } else := sprintf(
-	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove one of them first, then set %s: %d (or less).",
-	[others_percent(c.name), field(c), input.config.initialCanaryPercent],
+	"%s: lower or remove one of them first, then set %s: %d (or less).",
+	[no_room(c.name), field(c), input.config.initialCanaryPercent],
 )
 
 entering(c) if c.inOld == false
@@ -820,8 +820,8 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 promotion_prep(c) := sprintf("Raise its trafficPercent to %d first", [next_step(c.promotedCanaryPercent)]) if {
 	next_step(c.promotedCanaryPercent) <= 100 - others_percent(c.promotedCanary)
 } else := sprintf(
-	"The other spec.canary[] entries hold %d %%, and KServe accepts at most 100 in all: lower or remove them so that it can rise, then raise its trafficPercent to %d",
-	[others_percent(c.promotedCanary), next_step(c.promotedCanaryPercent)],
+	"%s: lower or remove them so that it can rise, then raise its trafficPercent to %d",
+	[no_room(c.promotedCanary), next_step(c.promotedCanaryPercent)],
 )
 
 # A promotion serves the new spec.predictor under the canary's name: it
