@@ -740,13 +740,19 @@ promotion_hint(c) := sprintf(
 	name := min(names)
 } else := sprintf(
 	" spec.predictor.name is set to %s, the name of a canary this update keeps (KServe refuses a predictor and an entry of one name): %s",
-	[input.rollout.predictorName, kept_entry_promotion(e)],
+	[input.rollout.predictorName, kept_entry_promotion(kept[0])],
 ) if {
 	input.rollout.predictorRenamed == true
-	some e in input.rollout.components
-	e.kind == "canary"
-	e.inNew
-	e.name == input.rollout.predictorName
+
+	# A list, not "some e": two entries of one name (KServe refuses them
+	# too) would give the function two values, an evaluation error.
+	kept := [e |
+		some e in input.rollout.components
+		e.kind == "canary"
+		e.inNew
+		e.name == input.rollout.predictorName
+	]
+	count(kept) > 0
 } else := ""
 
 kept_entry_promotion(e) := sprintf("to promote canary %s, remove its entry in the same update.", [e.name]) if {

@@ -2003,6 +2003,18 @@ test_standard_rename_to_a_kept_entry_says_to_remove_it if {
 		{},
 	)
 	fires(deny_of(low), "standard-canary-required", ["to promote canary v2, raise its trafficPercent to 60 first (promotion is allowed from 75 %)"])
+
+	# Two entries of that name (KServe refuses them too): one hint, no
+	# evaluation error.
+	twice := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [standard_predictor(model_change), canary_entry("v2", 0, 35, 35, {}), canary_entry("v2", 1, 85, 85, {})],
+		},
+		{},
+	)
+	"standard-canary-required" in rules(deny_of(twice))
 }
 
 test_standard_new_entry_starts_within_what_the_other_entries_leave if {
