@@ -362,7 +362,23 @@ func TestChartMutationConditionCEL(t *testing.T) {
 	}{
 		{"an annotation change", isvc(at("2026-11-25T12:00:00Z")), isvc(map[string]string{stamp: "2026-11-25T12:00:00Z", "team": "a"}), false},
 		{"a scaling change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.MinReplicas = ptr.To(int32(2)) }), false},
+		{"pod labels, placement and logging", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Labels = map[string]string{"team": "vision"}
+			o.Spec.Predictor.NodeSelector = map[string]string{"pool": "inference"}
+			o.Spec.Predictor.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+			o.Spec.Predictor.Logger = &kservev1beta1.LoggerSpec{Mode: kservev1beta1.LogAll}
+		}), false},
+		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), false},
 		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true},
+		{"a model change with a pod label", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3")
+			o.Spec.Predictor.Labels = map[string]string{"team": "vision"}
+		}), true},
+		{"a step", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(10)) }),
+			isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(35)) }), true},
+		{"a container added to a predictor", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Containers = []corev1.Container{{Name: "sidecar", Image: "proxy:v1"}}
+		}), true},
 		{"the step stamp back-dated", isvc(at("2026-11-25T12:00:00Z")), isvc(at("2026-11-25T10:00:00Z")), true},
 		{"the step stamp removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil), true},
 		{"the step stamp emptied", isvc(at("2026-11-25T12:00:00Z")), isvc(at("")), true},

@@ -95,7 +95,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
 	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation), scaling (also toggle spec.predictor.minReplicas) "+
-		"or spec (also toggle a label in spec.predictor.labels: a spec change that is no model change and reaches both of canary-guard's webhooks)")
+		"or spec (also toggle the model's memory request: a spec change that is no model change and reaches both of canary-guard's webhooks)")
 	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
 	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
 	flag.DurationVar(&o.maxAddedP50, "max-added-p50", 2*time.Millisecond, "the most canary-guard may add at p50 (exclusive)")
@@ -522,9 +522,11 @@ func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
 		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"minReplicas":%d}}}`,
 			iterationAnnotation, value, 1+seq%2)
 	case updateSpec:
-		// Also a spec change that is no model change: a pod label a, b, a, ...
-		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"labels":{%q:%q}}}}`,
-			iterationAnnotation, value, iterationAnnotation, string(rune('a'+seq%2)))
+		// Also a spec change that is no model change: the model server's
+		// memory request 1Gi, 1536Mi, 1Gi, ... (a pod label or placement
+		// change would not reach the mutating webhook).
+		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"model":{"resources":{"requests":{"memory":%q}}}}}}`,
+			iterationAnnotation, value, []string{"1Gi", "1536Mi"}[seq%2])
 	}
 	patch := client.RawPatch(types.MergePatchType, body)
 	isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}

@@ -131,7 +131,7 @@ func (r *report) intro() string {
 	case updateScaling:
 		what = "one annotation and spec.predictor.minReplicas"
 	case updateSpec:
-		what = "one annotation and one label in spec.predictor.labels"
+		what = "one annotation and spec.predictor.model.resources.requests.memory"
 	}
 	pace := fmt.Sprintf("each followed by a pause of %s so that the next finds the control plane idle", r.o.pause)
 	if r.o.pause == 0 {
