@@ -388,6 +388,69 @@ func TestChartRefusesABudgetThatBlocksDrains(t *testing.T) {
 	}
 }
 
+// TestChartRefusesCertificateTimingsThatCannotWork: timings of the form
+// the schema allows that canary-guard serve refuses at start (self-managed)
+// or cert-manager refuses (cert-manager mode) would leave no replica
+// serving while the fail-closed validating webhook is registered; the chart
+// refuses to render them, saying why.
+func TestChartRefusesCertificateTimingsThatCannotWork(t *testing.T) {
+	selfManaged := []string{"--set", "certs.mode=self-managed"}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		refused string
+	}{
+		{"self-managed defaults", selfManaged, ""},
+		{"cert-manager defaults", nil, ""},
+		{"self-managed validity within renewBefore", append(selfManaged, "--set", "certs.selfManaged.certValidity=24h"), "certValidity 24h must be longer than renewBefore 360h"},
+		{"self-managed renewBefore within the overlap", append(selfManaged, "--set", "certs.selfManaged.renewBefore=60s"), "renewBefore 60s must be longer than a minute"},
+		{"self-managed CA validity under twice renewBefore", append(selfManaged, "--set", "certs.selfManaged.caValidity=700h"), "caValidity 700h must be at least twice renewBefore 360h"},
+		{"self-managed short but consistent", append(selfManaged, "--set", "certs.selfManaged.certValidity=3h", "--set", "certs.selfManaged.renewBefore=1h", "--set", "certs.selfManaged.caValidity=2h"), ""},
+		{"cert-manager duration under an hour", []string{"--set", "certs.certManager.duration=59m"}, "duration 59m is shorter than an hour"},
+		{"cert-manager duration within renewBefore", []string{"--set", "certs.certManager.duration=24h"}, "renewBefore 360h must be shorter than duration 24h"},
+		{"cert-manager renewBefore under 5 minutes", []string{"--set", "certs.certManager.renewBefore=299s"}, "renewBefore 299s is shorter than 5 minutes"},
+		{"cert-manager CA under an hour", []string{"--set", "certs.certManager.caDuration=30m"}, "caDuration 30m is shorter than an hour"},
+		{"cert-manager CA duration unused with an issuer", []string{"--set", "certs.certManager.caDuration=30m", "--set", "certs.certManager.issuerRef.name=corp-ca"}, ""},
+		{"cert-manager short but consistent", []string{"--set", "certs.certManager.duration=1h", "--set", "certs.certManager.renewBefore=5m"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runHelm(t, append([]string{"template", chartRelease, chartPath(t), "--namespace", chartNamespace}, tc.args...)...)
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("helm template %s: %v\n%s", strings.Join(tc.args, " "), err, stderr)
+			case tc.refused != "" && err == nil:
+				t.Errorf("helm template %s: rendered, want refused", strings.Join(tc.args, " "))
+			case tc.refused != "" && !strings.Contains(stderr, tc.refused):
+				t.Errorf("helm template %s: the refusal does not say %q:\n%s", strings.Join(tc.args, " "), tc.refused, stderr)
+			}
+		})
+	}
+}
+
+// TestChartAsADependency: an umbrella chart passes its subcharts global
+// values and commonly reads an enabled value as the dependency's
+// condition; the schema accepts both.
+func TestChartAsADependency(t *testing.T) {
+	umbrella := t.TempDir()
+	if err := os.CopyFS(filepath.Join(umbrella, "charts", "canary-guard"), os.DirFS(chartPath(t))); err != nil {
+		t.Fatal(err)
+	}
+	chart := "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n- name: canary-guard\n  version: \">=0.0.0\"\n  condition: canary-guard.enabled\n"
+	values := "global:\n  imageRegistry: registry.example.com\ncanary-guard:\n  enabled: true\n"
+	for name, content := range map[string]string{"Chart.yaml": chart, "values.yaml": values} {
+		if err := os.WriteFile(filepath.Join(umbrella, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, err := runHelm(t, "template", "platform", umbrella, "--namespace", chartNamespace)
+	if err != nil {
+		t.Fatalf("helm template of an umbrella chart: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "kind: ValidatingWebhookConfiguration") {
+		t.Errorf("the umbrella chart renders no ValidatingWebhookConfiguration:\n%s", out)
+	}
+}
+
 // TestChartRefusesABackwardsNamespaceRange: a glob class range whose ends
 // are reversed passes the schema's pattern, but canary-guard refuses it
 // (it would match nothing) and the API server would refuse the backstop's
@@ -1440,6 +1503,11 @@ func TestChartCommonMetadataOnEveryObject(t *testing.T) {
 				}
 				if got := d.obj.GetAnnotations()["owner"]; got != "platform" {
 					t.Errorf("%s %s (%s): annotation owner=%q, want platform", d.gvk.Kind, d.name, d.source, got)
+				}
+				// Cluster policies that require a label on every pod
+				// see the webhook's and the uninstall hook's pods too.
+				if labels, found, _ := unstructured.NestedStringMap(d.obj.Object, "spec", "template", "metadata", "labels"); found && labels["team"] != "ml" {
+					t.Errorf("%s %s (%s): pod label team=%q, want ml", d.gvk.Kind, d.name, d.source, labels["team"])
 				}
 			}
 		})

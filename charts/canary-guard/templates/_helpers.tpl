@@ -194,3 +194,49 @@ has({{ $obj }}.spec.predictor.{{ . }}) && has({{ $obj }}.spec.predictor.{{ . }}.
 : {{ end -}}
 ''
 {{- end -}}
+
+{{/* canary-guard.seconds: a duration of the form the schema allows
+(digits and one unit, h, m or s) in seconds. */}}
+{{- define "canary-guard.seconds" -}}
+{{- $digits := regexFind "^[0-9]+" . -}}
+{{- mul ($digits | int64) (get (dict "h" 3600 "m" 60 "s" 1) (trimPrefix $digits .)) -}}
+{{- end -}}
+
+{{/* canary-guard.checkCertTimings refuses certificate timings that would
+keep every replica from starting (self-managed: canary-guard serve exits on
+them) or that cert-manager refuses, while the fail-closed validating webhook
+is registered all the same. */}}
+{{- define "canary-guard.checkCertTimings" -}}
+{{- if eq .Values.certs.mode "self-managed" -}}
+{{- $c := .Values.certs.selfManaged -}}
+{{- $validity := include "canary-guard.seconds" $c.certValidity | int64 -}}
+{{- $ca := include "canary-guard.seconds" $c.caValidity | int64 -}}
+{{- $renew := include "canary-guard.seconds" $c.renewBefore | int64 -}}
+{{- if le $renew 60 -}}
+{{- fail (printf "certs.selfManaged.renewBefore %s must be longer than a minute, the time a new CA is in the webhook configurations before it signs" $c.renewBefore) -}}
+{{- end -}}
+{{- if le $validity $renew -}}
+{{- fail (printf "certs.selfManaged.certValidity %s must be longer than renewBefore %s, or the certificate is due for renewal when issued" $c.certValidity $c.renewBefore) -}}
+{{- end -}}
+{{- if lt $ca (mul 2 $renew) -}}
+{{- fail (printf "certs.selfManaged.caValidity %s must be at least twice renewBefore %s: the CA is rotated renewBefore ahead and stays trusted until it expires" $c.caValidity $c.renewBefore) -}}
+{{- end -}}
+{{- else if eq .Values.certs.mode "cert-manager" -}}
+{{- $c := .Values.certs.certManager -}}
+{{- $duration := include "canary-guard.seconds" $c.duration | int64 -}}
+{{- $renew := include "canary-guard.seconds" $c.renewBefore | int64 -}}
+{{- $ca := include "canary-guard.seconds" $c.caDuration | int64 -}}
+{{- if lt $duration 3600 -}}
+{{- fail (printf "certs.certManager.duration %s is shorter than an hour, which cert-manager refuses" $c.duration) -}}
+{{- end -}}
+{{- if and (not $c.issuerRef) (lt $ca 3600) -}}
+{{- fail (printf "certs.certManager.caDuration %s is shorter than an hour, which cert-manager refuses" $c.caDuration) -}}
+{{- end -}}
+{{- if lt $renew 300 -}}
+{{- fail (printf "certs.certManager.renewBefore %s is shorter than 5 minutes, which cert-manager refuses" $c.renewBefore) -}}
+{{- end -}}
+{{- if ge $renew $duration -}}
+{{- fail (printf "certs.certManager.renewBefore %s must be shorter than duration %s, which cert-manager requires" $c.renewBefore $c.duration) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
