@@ -169,6 +169,10 @@ type diff struct {
 	// versionSelectsRuntime is set when modelFormat.version is the only
 	// model field that changes while KServe auto-selects the runtime.
 	versionSelectsRuntime bool
+	// runtimeUnpinned is set when the only model change is that the
+	// runtime is no longer named (modelFormat.version may change with it):
+	// KServe auto-selects one, maybe the same.
+	runtimeUnpinned bool
 }
 
 // modelFields lists the changed fields that are model fields.
@@ -200,7 +204,7 @@ func (d *diff) add(prefix, field string) {
 func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selectedRuntime string) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
-	var autoSelected bool
+	var autoSelected, unpinned bool
 	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
 		return d
 	}
@@ -221,13 +225,22 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// Under auto-selection the version may select another runtime, or
 		// the same one: settled below, once every other field is compared.
 		autoSelected = versionOnly && o.Model.Runtime == nil && n.Model.Runtime == nil
-		if spelled || pinned || autoSelected {
+		// A named runtime removed leaves it to auto-selection as well,
+		// with the protocol it then defaults to: settled below too.
+		unpinned = o.Model.Runtime != nil && n.Model.Runtime == nil
+		if spelled || pinned || autoSelected || unpinned {
 			m := *n.Model
 			if spelled {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
 			}
-			if pinned || autoSelected {
+			if pinned || autoSelected || unpinned && versionOnly {
 				m.ModelFormat.Version = o.Model.ModelFormat.Version
+			}
+			if unpinned {
+				m.Runtime = o.Model.Runtime
+				if m.ProtocolVersion == nil {
+					m.ProtocolVersion = o.Model.ProtocolVersion
+				}
 			}
 			n.Model = &m
 		}
@@ -241,6 +254,15 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 	o.Containers, n.Containers = nil, nil
 	compareStruct(&d, prefix, "", reflect.ValueOf(&o).Elem(), reflect.ValueOf(&n).Elem())
 	switch {
+	case unpinned && d.model:
+		// A model change anyway: the runtime comes with it.
+		d.add(prefix, "model.runtime")
+	case unpinned:
+		// Auto-selection may pick the runtime that was named (no
+		// revision: an injected percent would send traffic back to the
+		// previous model) or another one; only the cluster's runtimes say.
+		d.runtimeUnpinned, d.revision = true, true
+		d.fields = append(d.fields, prefix+".model.runtime")
 	case autoSelected && d.model:
 		// A model change anyway: the version comes with it.
 		d.add(prefix, "model.modelFormat")

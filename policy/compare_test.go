@@ -518,10 +518,6 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			[]string{"spec.predictor.model.runtime"}},
-		{"a named runtime removed: auto-selection may pick another",
-			withStatus(selected, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
-			predictorManifest(sklearnV1),
-			[]string{"spec.predictor.model.runtime"}},
 		{"a protocolVersion named beside a named runtime: its default is the runtime's",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver}`),
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
@@ -776,6 +772,44 @@ func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
 			if p.ModelChanged != tt.wantModel || !p.RevisionChanged {
 				t.Errorf("modelChanged=%v revisionChanged=%v (fields %v), want modelChanged=%v and a new revision",
 					p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantModel)
+			}
+		})
+	}
+}
+
+// Removing a named runtime leaves it to auto-selection, which may select
+// the same runtime (no revision) or another: alone, it is neither a model
+// change nor no change; with another model field it is part of a model
+// change.
+func TestCompare_ARuntimeRemovedAloneIsUndecided(t *testing.T) {
+	pinned := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`
+	tests := []struct {
+		name         string
+		old, new     string
+		wantUnpinned bool
+		wantModel    bool
+		wantFields   []string
+	}{
+		{"removed", pinned, sklearnV1, true, false, []string{"spec.predictor.model.runtime"}},
+		{"removed with a version pinned", pinned, `model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1"}`,
+			true, false, []string{"spec.predictor.model.runtime"}},
+		{"removed with the protocol it named",
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver, protocolVersion: v2}`,
+			`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"}`,
+			true, false, []string{"spec.predictor.model.runtime"}},
+		{"removed with a new storageUri", pinned, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`,
+			false, true, []string{"spec.predictor.model.storageUri", "spec.predictor.model.runtime"}},
+		{"another runtime named", pinned, `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver}`,
+			false, true, []string{"spec.predictor.model.runtime"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(tt.old)+"status: {clusterServingRuntimeName: kserve-sklearnserver}\n", predictorManifest(tt.new))
+			p := componentByID(t, f, KindPredictor)
+			if p.RuntimeUnpinned != tt.wantUnpinned || f.RuntimeUnpinned != tt.wantUnpinned || p.ModelChanged != tt.wantModel || !p.RevisionChanged ||
+				!slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("runtimeUnpinned=%v (rollout %v) modelChanged=%v revisionChanged=%v fields=%v, want %v %v true %v",
+					p.RuntimeUnpinned, f.RuntimeUnpinned, p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantUnpinned, tt.wantModel, tt.wantFields)
 			}
 		})
 	}

@@ -67,6 +67,8 @@ type Facts struct {
 	// VersionSelectsRuntime is true when it is for any component: rules
 	// about it open with it, which OPA's index uses.
 	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
+	// RuntimeUnpinned is true when it is for any component.
+	RuntimeUnpinned bool `json:"runtimeUnpinned"`
 	// Raised is true when any component's latest revision gains traffic,
 	// a Standard-mode promotion included.
 	Raised bool `json:"raised"`
@@ -210,6 +212,10 @@ type ComponentFacts struct {
 	// model field that changes while KServe auto-selects the runtime:
 	// whether it selects another runtime is not known from the request.
 	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
+	// RuntimeUnpinned is true when the only model change is that
+	// model.runtime is no longer named: KServe auto-selects a runtime,
+	// maybe the one that was named, which the request does not tell.
+	RuntimeUnpinned bool `json:"runtimeUnpinned"`
 	// RuntimeInUse is the runtime the predictor runs on: the one it names,
 	// else the one KServe selected (the stored status); "" when unknown
 	// and for other components.
@@ -330,6 +336,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
+		f.RuntimeUnpinned = f.RuntimeUnpinned || c.RuntimeUnpinned
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
@@ -622,6 +629,7 @@ func (c *ComponentFacts) setDiff(d diff) {
 	c.ModelChanged = d.model
 	c.RevisionChanged = d.revision
 	c.VersionSelectsRuntime = d.versionSelectsRuntime
+	c.RuntimeUnpinned = d.runtimeUnpinned
 }
 
 // setPercents records canaryTrafficPercent; absent means the latest

@@ -32,7 +32,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
+	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeUnpinned", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 	// Values as well: the deployment modes, in every input.
@@ -217,6 +217,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("componentAdded", boolean(f.ComponentAdded)),
 		b.item("componentRemoved", boolean(f.ComponentRemoved)),
 		b.item("versionSelectsRuntime", boolean(f.VersionSelectsRuntime)),
+		b.item("runtimeUnpinned", boolean(f.RuntimeUnpinned)),
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
 		b.item("tagRouting", b.transition(f.TagRouting)),
@@ -274,6 +275,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
 		b.item("promotionRestarts", boolean(c.PromotionRestarts)),
 		b.item("versionSelectsRuntime", boolean(c.VersionSelectsRuntime)),
+		b.item("runtimeUnpinned", boolean(c.RuntimeUnpinned)),
 		b.item("runtimeInUse", b.str(c.RuntimeInUse)),
 		b.item("replicas", b.replicas(c.Replicas)),
 	)

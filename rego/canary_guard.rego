@@ -190,6 +190,20 @@ deny contains {"rule": "runtime-selection", "msg": msg} if {
 	)
 }
 
+# Removing a named runtime leaves it to the same auto-selection: KServe may
+# select the runtime that was named (no revision) or another one.
+deny contains {"rule": "runtime-selection", "msg": msg} if {
+	input.rollout.runtimeUnpinned == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.runtimeUnpinned == true
+	input.rollout.rolloutMode != "ModelMesh"
+	msg := sprintf(
+		"%s.model.runtime %s is removed, so KServe selects a runtime itself: it may select %s again (%s) or another runtime (a new model server, which must enter as a canary), and the update does not say which. Keep %s.model.runtime: %s to stay on it; %s.",
+		[c.path, c.runtimeInUse, c.runtimeInUse, same_runtime_effect, c.path, c.runtimeInUse, other_runtime_step(c)],
+	)
+}
+
 same_runtime_effect := "no new revision, where a canary percent would send traffic back to the previous model" if {
 	input.rollout.rolloutMode == "Knative"
 } else := "the pods stay as they are"

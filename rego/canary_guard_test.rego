@@ -88,6 +88,7 @@ base_component := {
 	"promotionRestarts": false,
 	"modelMesh": false,
 	"versionSelectsRuntime": false,
+	"runtimeUnpinned": false,
 	"runtimeInUse": "",
 	"replicas": null,
 }
@@ -218,6 +219,7 @@ make_input(rollout_over, config_over) := {
 		"revisionChanged": count([c | some c in r0.components; c.revisionChanged]) > 0,
 		"percentChanged": count([c | some c in r0.components; c.percentChanged]) > 0,
 		"versionSelectsRuntime": count([c | some c in r0.components; object.get(c, "versionSelectsRuntime", false)]) > 0,
+		"runtimeUnpinned": count([c | some c in r0.components; object.get(c, "runtimeUnpinned", false)]) > 0,
 		"raised": count([c | some c in r0.components; raises(c)]) > 0,
 		"percentOutOfRange": count([c | some c in r0.components; out_of_range(c)]) > 0,
 		"componentAdded": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inNew; c.inOld == false]) > 0,
@@ -1348,6 +1350,20 @@ test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))]))
 	fires(std, "runtime-selection", ["(the pods stay as they are)", "to move to another runtime, leave spec.predictor as it was and bring the other runtime in as a spec.canary[] entry that names it"])
 	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
+}
+
+test_a_named_runtime_removed_is_denied_with_the_runtime_to_keep if {
+	c := predictor(null, null, object.union(revision_change, {"runtimeUnpinned": true, "runtimeInUse": "kserve-sklearnserver", "changedFields": ["spec.predictor.model.runtime"]}))
+	d := deny_of(knative_update([c]))
+	rules(d) == {"runtime-selection"}
+	fires(d, "runtime-selection", [
+		"spec.predictor.model.runtime kserve-sklearnserver is removed, so KServe selects a runtime itself",
+		"it may select kserve-sklearnserver again (no new revision, where a canary percent would send traffic back to the previous model)",
+		"Keep spec.predictor.model.runtime: kserve-sklearnserver to stay on it",
+		"to move to another runtime, name it with spec.predictor.canaryTrafficPercent: 10",
+	])
+	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"runtimeUnpinned": true, "runtimeInUse": "kserve-sklearnserver"}))]))
+	fires(std, "runtime-selection", ["(the pods stay as they are)"])
 }
 
 test_a_version_selecting_an_unknown_runtime_says_where_to_read_it if {
