@@ -208,6 +208,11 @@ type ComponentFacts struct {
 	// the stable one. KServe refuses a rename without a new storage URI,
 	// so a model change in args, env or image can only be promoted so.
 	PromotionRestarts bool `json:"promotionRestarts"`
+	// PromotableByRename is true for a spec.canary[] entry of the old
+	// object that KServe lets spec.predictor be renamed to: the storage
+	// URI it ran differs from the stable predictor's (KServe refuses a
+	// rename without a new storage URI, validatePredictorNameChange).
+	PromotableByRename bool `json:"promotableByRename"`
 	// VersionSelectsRuntime is true when modelFormat.version is the only
 	// model field that changes while KServe auto-selects the runtime:
 	// whether it selects another runtime is not known from the request.
@@ -489,6 +494,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.OldPercent = ptr(int64(oc.TrafficPercent))
 			c.OldEffectivePercent = int64(oc.TrafficPercent)
 			c.OldModel = predictorModel(&oldMerged)
+			c.PromotableByRename = renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor)
 			rt := selectedRuntime(&oldObj.Status)
 			c.setDiff(comparePredictors(c.Path+".predictor", onStableRuntime(oldMerged, rt), onStableRuntime(newMerged, rt), rt))
 			c.CanaryInProgress = true
@@ -519,7 +525,8 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
 			InOld: true, OldPercent: ptr(int64(oc.TrafficPercent)), OldEffectivePercent: int64(oc.TrafficPercent),
 			OldModel: predictorModel(&oldMerged), PercentChanged: true, CanaryInProgress: true,
-			ranAs: &oldMerged,
+			PromotableByRename: renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor),
+			ranAs:              &oldMerged,
 		}
 		c.setCanaryStatus(oldObj)
 		out = append(out, c)
@@ -592,6 +599,22 @@ func markPromotion(pred *ComponentFacts, oldObj, newObj *v1beta1.InferenceServic
 		pred.PromotionRestarts = !renamed
 		return
 	}
+}
+
+// renameStorageURI is the storage URI KServe compares when spec.predictor
+// is renamed (getPredictorStorageURI): model.storageUri, else the one of
+// the implementation (a framework block's, a custom container's
+// STORAGE_URI env); "" when there is none.
+func renameStorageURI(p *v1beta1.PredictorSpec) string {
+	if p.Model != nil && p.Model.StorageURI != nil {
+		return *p.Model.StorageURI
+	}
+	if impls := p.GetImplementations(); len(impls) > 0 {
+		if uri := impls[0].GetStorageUri(); uri != nil {
+			return *uri
+		}
+	}
+	return ""
 }
 
 // customPredictor reports whether p serves a custom container rather

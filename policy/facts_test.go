@@ -1050,3 +1050,42 @@ spec:
 		})
 	}
 }
+
+// KServe lets spec.predictor be renamed to an entry only when the storage
+// URI changes (validatePredictorNameChange): promotableByRename follows
+// that URI, not the model summary, which also counts --model_id and images.
+func TestFacts_PromotableByRenameFollowsTheStorageURI(t *testing.T) {
+	hf := func(id string) string {
+		return `model: {modelFormat: {name: huggingface}, args: ["--model_id=` + id + `"]}`
+	}
+	custom := func(image, uri string) string {
+		return `containers: [{name: kserve-container, image: "` + image + `", env: [{name: STORAGE_URI, value: "` + uri + `"}]}]`
+	}
+	tests := []struct {
+		name          string
+		stable, entry string
+		want          bool
+	}{
+		{"another storageUri", stdStableV1, `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}}, trafficPercent: 50}`, true},
+		{"the same storageUri, another runtime version", stdStableV1, `{predictor: {name: v2, model: {runtimeVersion: "1.4.0"}}, trafficPercent: 50}`, false},
+		{"another --model_id, no storageUri", hf("Qwen/A"), `{predictor: {name: v2, model: {args: ["--model_id=Qwen/B"]}}, trafficPercent: 50}`, false},
+		{"a custom container with another STORAGE_URI", custom("server:1", "gs://m/v1"),
+			`{predictor: {name: v2, containers: [{name: kserve-container, env: [{name: STORAGE_URI, value: "gs://m/v2"}]}]}, trafficPercent: 50}`, true},
+		{"a custom container with another image, the same STORAGE_URI", custom("server:1", "gs://m/v1"),
+			`{predictor: {name: v2, containers: [{name: kserve-container, image: "server:2", env: [{name: STORAGE_URI, value: "gs://m/v1"}]}]}, trafficPercent: 50}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, kept := range []bool{true, false} {
+				next := standardManifest("", tt.stable)
+				if kept {
+					next = standardManifest("", tt.stable, tt.entry)
+				}
+				f := updateFacts(t, standardManifest("", tt.stable, tt.entry), next)
+				if c := componentByID(t, f, "canary:v2"); c.PromotableByRename != tt.want {
+					t.Errorf("entry kept: %v: promotableByRename = %v, want %v", kept, c.PromotableByRename, tt.want)
+				}
+			}
+		})
+	}
+}

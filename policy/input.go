@@ -32,7 +32,7 @@ var inputKeys = []string{
 	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
-	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "versionSelectsRuntime", "runtimeUnpinned", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
+	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "promotableByRename", "versionSelectsRuntime", "runtimeUnpinned", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
 	"replicas", "oldMinReplicas", "newMinReplicas", "maxReplicas", "autoscalerClass", "minReplicasToKeep",
 	"minReplicasToPromote",
 	// Values as well: the deployment modes, in every input.
@@ -274,6 +274,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotedCanaryPercent", integer(c.PromotedCanaryPercent)),
 		b.item("promotedCanaryChangedFields", b.strings(c.PromotedCanaryChangedFields)),
 		b.item("promotionRestarts", boolean(c.PromotionRestarts)),
+		b.item("promotableByRename", boolean(c.PromotableByRename)),
 		b.item("versionSelectsRuntime", boolean(c.VersionSelectsRuntime)),
 		b.item("runtimeUnpinned", boolean(c.RuntimeUnpinned)),
 		b.item("runtimeInUse", b.str(c.RuntimeInUse)),

@@ -770,11 +770,21 @@ promotion_hint(c) := sprintf(
 } else := ""
 
 kept_entry_promotion(e) := sprintf("to promote canary %s, remove its entry in the same update.", [e.name]) if {
+	e.promotableByRename == true
 	e.oldEffectivePercent >= promotion_floor
 } else := sprintf(
 	"to promote canary %s, raise its trafficPercent to %d first (promotion is allowed from %d %%), then set the name and remove the entry in one update.",
 	[e.name, step_to(e), promotion_floor],
+) if {
+	e.promotableByRename == true
+} else := sprintf(
+	"KServe refuses a rename to %s either, since its storage URI is the stable's: to promote it, %skeep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor) and remove the entry in one update.",
+	[e.name, raise_first(e)],
 )
+
+raise_first(e) := "" if {
+	e.oldEffectivePercent >= promotion_floor
+} else := sprintf("raise its trafficPercent to %d first (promotion is allowed from %d %%), then ", [step_to(e), promotion_floor])
 
 deny contains {"rule": "initial-percent", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
@@ -867,7 +877,7 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 # (validatePredictorNameChange): an entry that runs the stable's storage
 # URI with other args, env or image is promoted under the stable's name.
 promote_as_ran(c, e) := sprintf("set spec.predictor to its predictor (model %s, name %s)", [model_desc(e.oldModel), c.promotedCanary]) if {
-	e.oldModel != c.oldModel
+	e.promotableByRename == true
 } else := sprintf(
 	"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor, model %s) and remove the entry; KServe refuses a rename to %s, since the storage URI stays the same",
 	[model_desc(e.oldModel), c.promotedCanary],

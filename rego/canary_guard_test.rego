@@ -87,6 +87,7 @@ base_component := {
 	"promotedCanaryChangedFields": [],
 	"promotionRestarts": false,
 	"modelMesh": false,
+	"promotableByRename": false,
 	"versionSelectsRuntime": false,
 	"runtimeUnpinned": false,
 	"runtimeInUse": "",
@@ -177,6 +178,7 @@ canary_entry(name, index, old, new, over) := component(object.union(
 		"newEffectivePercent": entry_effective(new),
 		"percentChanged": old != new,
 		"canaryInProgress": old != null,
+		"promotableByRename": old != null,
 		"canaryReady": "true",
 		"canaryReadyReason": sprintf("canary %s is ready", [name]),
 	},
@@ -930,7 +932,7 @@ test_standard_promotion_with_another_model_keeps_the_name_where_the_storage_uri_
 			"promotedCanary": "canary-v2", "promotedCanaryPercent": 85,
 			"promotedCanaryChangedFields": ["spec.predictor.model.runtimeVersion"],
 		})),
-		canary_entry("canary-v2", 0, 85, null, {"oldModel": "gs://models/v1"}),
+		canary_entry("canary-v2", 0, 85, null, {"oldModel": "gs://models/v1", "promotableByRename": false}),
 	])
 	d := deny_of(inp)
 	fires(d, "promotion-model", [
@@ -2031,6 +2033,34 @@ test_standard_rename_to_a_kept_entry_says_to_remove_it if {
 		{},
 	)
 	"standard-canary-required" in rules(deny_of(twice))
+
+	# An entry on the stable's storage URI (args, env or image only):
+	# KServe refuses the rename whatever happens to the entry.
+	same_uri := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [standard_predictor(model_change), canary_entry("v2", 0, 85, 85, {"promotableByRename": false})],
+		},
+		{},
+	)
+	fires(deny_of(same_uri), "standard-canary-required", ["KServe refuses a rename to v2 either, since its storage URI is the stable's: to promote it, keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor) and remove the entry in one update."])
+}
+
+test_standard_promotion_as_ran_follows_the_storage_uri_not_the_model_summary if {
+	# Hugging Face entries differ in --model_id only: their summaries
+	# differ, their storage URIs (none) do not, so KServe refuses the rename.
+	inp := standard_update([
+		standard_predictor(object.union(model_change, {
+			"oldModel": "Qwen/Qwen2.5-0.5B-Instruct", "newModel": "Qwen/Qwen2.5-0.5B-Instruct",
+			"promotedCanary": "v2", "promotedCanaryPercent": 85,
+			"promotedCanaryChangedFields": ["spec.predictor.model.args"],
+		})),
+		canary_entry("v2", 0, 85, null, {"oldModel": "Qwen/Qwen2.5-1.5B-Instruct", "promotableByRename": false}),
+	])
+	d := deny_of(inp)
+	fires(d, "promotion-model", ["keep spec.predictor's name as it was", "KServe refuses a rename to v2"])
+	not fires(d, "promotion-model", ["name v2)"])
 }
 
 test_standard_new_entry_starts_within_what_the_other_entries_leave if {
