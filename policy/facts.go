@@ -96,6 +96,11 @@ type Facts struct {
 	// StopChanged is true when serving.kserve.io/stop stops or resumes
 	// some component (its stopped differs before and after).
 	StopChanged bool `json:"stopChanged"`
+	// AutoUpdateDisabled says whether serving.kserve.io/disable-auto-update
+	// is "true" before and after: KServe's controller does not reconcile
+	// a Ready InferenceService that carries it, so a change of its spec
+	// takes no effect and its status does not follow until it is removed.
+	AutoUpdateDisabled Transition `json:"autoUpdateDisabled"`
 	// Override is the state of the override annotation.
 	Override OverrideFacts `json:"override"`
 	// Step is the state of the step interval stamp.
@@ -291,6 +296,10 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Stopped = Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
+	f.AutoUpdateDisabled = Transition{
+		Old: oldObj.Annotations[constants.DisableAutoUpdateAnnotationKey] == "true",
+		New: newObj.Annotations[constants.DisableAutoUpdateAnnotationKey] == "true",
+	}
 	f.Override = overrideFacts(oldObj, newObj, req, s)
 	f.Step = stepFacts(oldObj, opts.Now)
 
@@ -886,6 +895,9 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 	annotationIgnored := func(k string) bool {
 		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
 			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
+			// Set on a Ready InferenceService, KServe stops reconciling it
+			// before copying it anywhere; removed, it was never copied.
+			k == constants.DisableAutoUpdateAnnotationKey ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
 	var out []string

@@ -1089,3 +1089,32 @@ func TestFacts_PromotableByRenameFollowsTheStorageURI(t *testing.T) {
 		})
 	}
 }
+
+// serving.kserve.io/disable-auto-update is KServe's controller's to read:
+// recorded before and after, and no revision of its own (set on a Ready
+// InferenceService, KServe copies it nowhere).
+func TestFacts_AutoUpdateDisabled(t *testing.T) {
+	const on = `serving.kserve.io/disable-auto-update: "true"`
+	tests := []struct {
+		name          string
+		oldAnn, new   string
+		want          Transition
+		wantRevisions bool
+	}{
+		{"set", "", on, Transition{New: true}, false},
+		{"removed", on, "", Transition{Old: true}, false},
+		{"kept with another annotation changed", on, on + `, team: a`, Transition{Old: true, New: true}, true},
+		{"false is not set", "", `serving.kserve.io/disable-auto-update: "false"`, Transition{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, manifestWithMeta("annotations: {"+tt.oldAnn+"}", sklearnV1), manifestWithMeta("annotations: {"+tt.new+"}", sklearnV1))
+			if f.AutoUpdateDisabled != tt.want {
+				t.Errorf("autoUpdateDisabled = %+v, want %+v", f.AutoUpdateDisabled, tt.want)
+			}
+			if f.RevisionChanged != tt.wantRevisions {
+				t.Errorf("revisionChanged = %v (metadataChanged %v), want %v", f.RevisionChanged, f.MetadataChanged, tt.wantRevisions)
+			}
+		})
+	}
+}

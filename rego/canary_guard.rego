@@ -354,10 +354,17 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
-		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.",
-		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c)],
+		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s",
+		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note],
 	)
 }
+
+# KServe's controller skips a Ready InferenceService whose
+# serving.kserve.io/disable-auto-update is "true" (inferenceservice/
+# controller.go): the stored spec waits, and the status with it.
+paused_note := " KServe does not reconcile this InferenceService while it is Ready and serving.kserve.io/disable-auto-update is \"true\", so the status may never catch up: remove the annotation (or set it to \"false\") for KServe to apply the spec." if {
+	input.rollout.autoUpdateDisabled.old == true
+} else := ""
 
 warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
 	input.rollout.raised == true
@@ -1190,6 +1197,26 @@ removal_effect(c) := sprintf(
 	t.inOld
 	t.inNew == false
 } else := "every request skips it at once"
+
+warn contains {"rule": "auto-update-disabled", "msg": msg} if {
+	input.rollout.autoUpdateDisabled.new == true
+	input.rollout.operation == "UPDATE"
+	changed := [c.path |
+		some c in input.rollout.components
+		paused_change(c)
+	]
+	count(changed) > 0
+	msg := sprintf(
+		"serving.kserve.io/disable-auto-update is \"true\": KServe does not reconcile this InferenceService while it is Ready, so this change of %s reaches neither its pods nor its traffic, and its status stays as it is, until the annotation is removed (or set to \"false\"); KServe then applies the spec as it is at that time.",
+		[concat(", ", changed)],
+	)
+}
+
+paused_change(c) if c.revisionChanged
+
+paused_change(c) if c.percentChanged
+
+paused_change(c) if c.inOld != c.inNew
 
 deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"

@@ -45,6 +45,7 @@ base_rollout := {
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
 	"stopChanged": false,
+	"autoUpdateDisabled": {"old": false, "new": false},
 	"override": {"requested": false, "reason": "", "allowed": false, "active": false},
 	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
 	"alwaysAdmit": false,
@@ -2077,4 +2078,29 @@ test_standard_new_entry_starts_within_what_the_other_entries_leave if {
 		canary_entry("v3", 1, null, 50, new_entry),
 	])
 	fires(deny_of(full), "initial-percent", ["The other spec.canary[] entries hold 100 %, and KServe accepts at most 100 in all: lower or remove one of them first"])
+}
+
+paused(components, old, new) := make_input({"components": components, "autoUpdateDisabled": {"old": old, "new": new}}, {})
+
+test_a_change_while_auto_update_is_disabled_is_warned_it_takes_no_effect if {
+	w := warn_of(paused([predictor(10, 35, {})], true, true))
+	fires(w, "auto-update-disabled", [
+		"serving.kserve.io/disable-auto-update is \"true\": KServe does not reconcile this InferenceService while it is Ready",
+		"this change of spec.predictor reaches neither its pods nor its traffic",
+		"until the annotation is removed (or set to \"false\")",
+	])
+
+	# Set in the same update: KServe reads it before anything else.
+	"auto-update-disabled" in rules(warn_of(paused([predictor(null, 10, model_change)], false, true)))
+
+	# Removed, or a change that touches no component: nothing to warn of.
+	not "auto-update-disabled" in rules(warn_of(paused([predictor(10, 35, {})], true, false)))
+	not "auto-update-disabled" in rules(warn_of(paused([predictor(35, 35, {})], true, true)))
+}
+
+test_a_rise_the_status_lags_while_auto_update_is_disabled_says_to_remove_it if {
+	lagging := object.union(not_ready, {"canaryReadyReason": "status has not caught up with the spec yet (its traffic gives the latest revision 100 %, the spec 10 %)"})
+	d := deny_of(paused([predictor(10, 35, lagging)], true, true))
+	fires(d, "canary-not-ready", ["Wait until it is ready, then raise it; or set 0 to roll back. KServe does not reconcile this InferenceService while it is Ready and serving.kserve.io/disable-auto-update is \"true\", so the status may never catch up: remove the annotation"])
+	not fires(deny_of(knative_update([predictor(10, 35, lagging)])), "canary-not-ready", ["disable-auto-update"])
 }
