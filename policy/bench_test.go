@@ -88,7 +88,7 @@ func BenchmarkEval(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := st.policy.Eval(ctx, input); err != nil {
+				if _, err := st.policy.Eval(ctx, input, time.Time{}); err != nil {
 					b.Fatal(err)
 				}
 			}

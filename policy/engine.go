@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -197,13 +198,15 @@ func isString(t *ast.Term) bool {
 	return ok
 }
 
-// Eval evaluates the policy on one input. Evaluation stops when ctx is done.
+// Eval evaluates the policy on one input, with now as the time built-ins
+// such as time.now_ns see (the zero time: the wall clock). Evaluation
+// stops when ctx is done.
 //
 // It runs topdown directly rather than through rego.PreparedEvalQuery,
 // which on every evaluation starts a goroutine to watch ctx, sets up
 // metrics, and converts the results to Go values through JSON: work a
 // decision does not need, on the webhook's request path.
-func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
+func (p *Policy) Eval(ctx context.Context, input ast.Value, now time.Time) (Result, error) {
 	cancel := topdown.NewCancel()
 	if ctx.Err() != nil {
 		// AfterFunc would cancel from another goroutine, after evaluation started.
@@ -227,6 +230,7 @@ func (p *Policy) Eval(ctx context.Context, input ast.Value) (Result, error) {
 		WithStore(p.store).
 		WithTransaction(txn).
 		WithInput(ast.NewTerm(input)).
+		WithTime(now).
 		WithMetrics(metrics.NoOp()).
 		WithCancel(cancel).
 		WithStrictBuiltinErrors(false).

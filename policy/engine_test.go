@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -79,7 +80,7 @@ func TestEval_MalformedRuleResultsAreErrorsNotPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Eval(context.Background(), ast.NewObject())
+	_, err = p.Eval(context.Background(), ast.NewObject(), time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "deny") {
 		t.Errorf("err = %v, want an error about deny", err)
 	}
@@ -137,7 +138,7 @@ func TestEval_AResultThatIsNotASetIsShownAsRego(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Eval(context.Background(), ast.NewObject())
+	_, err = p.Eval(context.Background(), ast.NewObject(), time.Time{})
 	if want := `reading deny: the result is {"rule": "x"}, want a set`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want it to contain %q", err, want)
 	}

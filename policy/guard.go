@@ -41,7 +41,8 @@ type state struct {
 // GuardOption configures a Guard.
 type GuardOption func(*Guard)
 
-// WithClock sets the clock used for step intervals.
+// WithClock sets the clock used for step intervals and seen by the
+// policy's time built-ins (time.now_ns).
 func WithClock(now func() time.Time) GuardOption {
 	return func(g *Guard) { g.now = now }
 }
@@ -88,7 +89,7 @@ func (g *Guard) eval(ctx context.Context, p *Policy, input ast.Value) (Result, e
 			return Result{}, fmt.Errorf("%w (%d at once, --max-concurrent-evaluations): %w", errNoSlot, cap(g.slots), ctx.Err())
 		}
 	}
-	return p.Eval(ctx, input)
+	return p.Eval(ctx, input, g.now())
 }
 
 // evalContext returns ctx bounded by the evaluation timeout

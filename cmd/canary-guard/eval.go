@@ -71,6 +71,7 @@ type evalOptions struct {
 	apply                        bool
 	output                       string
 	evalTimeout                  time.Duration
+	now                          string
 }
 
 func newEvalCommand() *cobra.Command {
@@ -112,6 +113,7 @@ a policy that does not compile).`,
 	f.BoolVar(&o.apply, "apply", false, "--new is written by an apply of itself (kubectl apply, a GitOps sync): a canaryTrafficPercent it sets is not injected over, as the webhook sees from the object's managed fields")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	addEvalTimeoutFlag(f, &o.evalTimeout, ", as in canary-guard serve")
+	f.StringVar(&o.now, "now", "", "the time to decide at (RFC 3339), for step intervals and time.now_ns() in policies; default: the clock")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return failed(err) })
 	return cmd
 }
@@ -135,7 +137,15 @@ func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 	for _, warning := range p.Warnings {
 		fmt.Fprintf(errW, "WARN  %s\n", warning)
 	}
-	g, err := policy.NewGuard(p, cfg, policy.WithEvalTimeout(o.evalTimeout))
+	opts := []policy.GuardOption{policy.WithEvalTimeout(o.evalTimeout)}
+	if o.now != "" {
+		now, err := time.Parse(time.RFC3339, o.now)
+		if err != nil {
+			return failed(fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-25T12:00:00Z: %w", o.now, err))
+		}
+		opts = append(opts, policy.WithClock(func() time.Time { return now }))
+	}
+	g, err := policy.NewGuard(p, cfg, opts...)
 	if err != nil {
 		return failed(err)
 	}

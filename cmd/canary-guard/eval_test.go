@@ -284,6 +284,35 @@ func TestEval_ShowsBuiltinErrors(t *testing.T) {
 	}
 }
 
+// --now is the time of the decision: the policy's time built-ins see it,
+// so a window rule can be checked on any day.
+func TestEval_NowReachesThePolicysClock(t *testing.T) {
+	const window = `package canary_guard
+
+deny contains {"rule": "team-window", "msg": "closed until 2027"} if {
+	input.rollout.raised == true
+	time.now_ns() < time.parse_rfc3339_ns("2027-01-01T00:00:00Z")
+}
+`
+	dir := writeFiles(t, map[string]string{"at10.yaml": sampleCanary10, "at35.yaml": at("35"), "policies/window.rego": window})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	args := []string{"eval", "--old", f("at10.yaml"), "--new", f("at35.yaml"), "--policy-dir", f("policies")}
+	for _, tc := range []struct {
+		now  string
+		code int
+	}{
+		{"2026-12-31T23:59:59Z", 1},
+		{"2027-01-01T00:00:00Z", 0},
+	} {
+		if out, code := execute(t, append(args, "--now", tc.now)...); code != tc.code {
+			t.Errorf("--now %s: exit status %d, want %d:\n%s", tc.now, code, tc.code, out)
+		}
+	}
+	if out, code := execute(t, append(args, "--now", "tomorrow")...); code != 2 || !strings.Contains(out, `--now "tomorrow": want an RFC 3339 time`) {
+		t.Errorf("--now tomorrow: exit status %d, want 2 and the format:\n%s", code, out)
+	}
+}
+
 func TestEval_JSONOutputHasAStableShape(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"stable.yaml": sampleStable, "new-model.yaml": sampleNewModel})
 	out, code := execute(t, "eval", "--old", filepath.Join(dir, "stable.yaml"), "--new", filepath.Join(dir, "new-model.yaml"), "-o", "json", "--user", "alice", "--group", "ml", "--group", "eu")

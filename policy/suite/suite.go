@@ -11,7 +11,7 @@
 //	config: |                     # optional configuration YAML (the README's reference)
 //	  maxStepPercent: 25
 //	configFile: config.yaml       # optional, instead of config
-//	now: "2026-11-25T12:00:00Z"   # optional clock (RFC 3339) for step intervals
+//	now: "2026-11-25T12:00:00Z"   # optional clock (RFC 3339): step intervals and time.now_ns() in policies
 //	namespace: models             # optional defaults of every case's request
 //	user: alice
 //	groups: [ml-engineers]

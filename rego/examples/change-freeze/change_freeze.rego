@@ -16,12 +16,10 @@
 # change to the policy directory (a ConfigMap in the Helm chart) and needs
 # no configuration key.
 #
-# Time: time.now_ns() is the webhook's wall clock. canary-guard verify's
-# `now` does not reach it (it sets the clock of the rollout facts, such as
-# step.secondsSinceLastStep), so the window check is a function of a
-# timestamp, freeze_open_windows(namespace, ns), that the Rego tests call
-# with fixed timestamps; the verify suite (suite.yaml) uses the two
-# example windows at the end of the list, one always open and one long past.
+# Time: time.now_ns() is the webhook's wall clock. The window check is a
+# function of a timestamp, freeze_open_windows(namespace, ns), that the Rego
+# tests call with fixed timestamps; the verify suite (suite.yaml) sets the
+# time instead (its `now`, which canary-guard eval takes as --now).
 package canary_guard
 
 # Freeze windows: [start, end) in RFC 3339, and the namespace globs they
@@ -32,19 +30,6 @@ freeze_windows := [
 		"start": "2026-12-18T17:00:00Z",
 		"end": "2027-01-04T08:00:00Z",
 		"namespaces": ["prod-*"],
-	},
-	# The verify suite's windows. Delete both in your copy.
-	{
-		"name": "example: always frozen",
-		"start": "2000-01-01T00:00:00Z",
-		"end": "2100-01-01T00:00:00Z",
-		"namespaces": ["freeze-example-frozen"],
-	},
-	{
-		"name": "example: long past",
-		"start": "2000-01-01T00:00:00Z",
-		"end": "2000-01-02T00:00:00Z",
-		"namespaces": ["freeze-example-thawed"],
 	},
 ]
 

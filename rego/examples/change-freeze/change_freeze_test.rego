@@ -41,11 +41,6 @@ test_window_covers_only_its_namespaces if {
 	window_names("models", during_freeze) == set()
 }
 
-test_suite_windows_always_open_and_always_closed if {
-	window_names("freeze-example-frozen", time.parse_rfc3339_ns("2026-06-01T00:00:00Z")) == {"example: always frozen"}
-	window_names("freeze-example-thawed", time.parse_rfc3339_ns("2026-06-01T00:00:00Z")) == set()
-}
-
 # --- Inputs ----------------------------------------------------------------------
 
 config := {
