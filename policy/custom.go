@@ -266,3 +266,39 @@ func refRoots(modules []*ast.Module) map[string]bool {
 	}
 	return roots
 }
+
+// unreadRuleWarnings reports the multi-value rules of custom modules
+// (`violation contains ...`) that are neither deny nor warn and that no
+// rule reads: canary-guard reads only deny and warn, so such a rule,
+// written as for Gatekeeper (violation) or conftest, would never speak.
+// compiled are the compiled modules, whose references name their rules in
+// full (data.canary_guard.violation).
+func unreadRuleWarnings(compiled map[string]*ast.Module, custom []*ast.Module) []string {
+	read := map[string]bool{}
+	prefix := ast.MustParseRef("data." + PackagePath)
+	for _, m := range compiled {
+		ast.WalkRules(m, func(r *ast.Rule) bool {
+			ast.WalkRefs(r.Body, func(ref ast.Ref) bool {
+				if len(ref) > len(prefix) && ref.HasPrefix(prefix) {
+					if name, ok := ref[len(prefix)].Value.(ast.String); ok {
+						read[string(name)] = true
+					}
+				}
+				return false
+			})
+			return false
+		})
+	}
+	var warnings []string
+	for _, m := range custom {
+		for _, r := range m.Rules {
+			name, ok := ruleName(r)
+			if !ok || name == "deny" || name == "warn" || r.Head.Key == nil || r.Head.Value != nil || read[name] {
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("%s:%d: rule %s is never read: canary-guard reads only deny and warn, so its results reach no one; add them to deny or warn (deny contains {\"rule\": ..., \"msg\": ...} if ...)",
+				r.Location.File, r.Location.Row, name))
+		}
+	}
+	return warnings
+}

@@ -85,6 +85,53 @@ warn contains {"rule": {"id": "team-b"}, "msg": "y"} if input.rollout.raised == 
 	}
 }
 
+// A multi-value rule no rule reads, such as Gatekeeper's violation, is a
+// warning: canary-guard reads only deny and warn.
+func TestCompile_WarnsOfSetRulesNothingReads(t *testing.T) {
+	tests := []struct {
+		name   string
+		custom string
+		want   []string
+	}{
+		{
+			name: "Gatekeeper's violation and conftest's warning",
+			custom: `package canary_guard
+violation contains {"rule": "team-v", "msg": "x"} if input.rollout.raised == true
+warning contains "y" if input.rollout.raised == true`,
+			want: []string{
+				"custom/prod.rego:2: rule violation is never read: canary-guard reads only deny and warn",
+				"custom/prod.rego:3: rule warning is never read",
+			},
+		},
+		{
+			name: "a helper set a deny rule reads, and single-value helpers",
+			custom: `package canary_guard
+team_models contains m if some m in ["gs://team/a"]
+team_cap := 10
+deny contains {"rule": "team-model", "msg": m} if {
+	input.rollout.modelChanged == true
+	some c in input.rollout.components
+	m := c.newModel
+	not m in team_models
+	team_cap > 0
+}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)})
+			if len(p.Warnings) != len(tt.want) {
+				t.Fatalf("warnings %q, want %d", p.Warnings, len(tt.want))
+			}
+			for i, want := range tt.want {
+				if !strings.Contains(p.Warnings[i], want) {
+					t.Errorf("warning %q, want it to contain %q", p.Warnings[i], want)
+				}
+			}
+		})
+	}
+}
+
 func TestCompile_TheShippedBundleAndItsExamplesRaiseNoWarnings(t *testing.T) {
 	if w := shippedPolicy(t).Warnings; len(w) != 0 {
 		t.Errorf("shipped bundle: %q", w)
