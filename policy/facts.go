@@ -179,6 +179,11 @@ type ComponentFacts struct {
 	// OldModel and NewModel summarise the model (storage URI, image, or the model an argument names).
 	OldModel string `json:"oldModel"`
 	NewModel string `json:"newModel"`
+	// OldStorageURIs and NewStorageURIs list every location the component
+	// loads a model from (storageURIs): what rules about storage
+	// locations check, where the model summary gives the first only.
+	OldStorageURIs []string `json:"oldStorageUris"`
+	NewStorageURIs []string `json:"newStorageUris"`
 	// OldPercent and NewPercent are nil when the field is absent.
 	OldPercent *int64 `json:"oldPercent"`
 	NewPercent *int64 `json:"newPercent"`
@@ -402,6 +407,8 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
+	c.OldStorageURIs = predictorStorageURIs(&oldObj.Spec.Predictor)
+	c.NewStorageURIs = predictorStorageURIs(&newObj.Spec.Predictor)
 	c.RuntimeInUse = selectedRuntime(&oldObj.Status)
 	if m := oldObj.Spec.Predictor.Model; m != nil && m.Runtime != nil {
 		c.RuntimeInUse = *m.Runtime
@@ -425,6 +432,7 @@ func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percent
 		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative, percentsOnly,
 		func(t *v1beta1.TransformerSpec) *int64 { return t.CanaryTrafficPercent },
 		func(t *v1beta1.TransformerSpec) string { return podModel(&t.PodSpec) },
+		func(t *v1beta1.TransformerSpec) []string { return podStorageURIs(&t.PodSpec) },
 		compareTransformers)
 }
 
@@ -433,13 +441,15 @@ func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 		oldObj.Spec.Explainer, newObj.Spec.Explainer, knative, percentsOnly,
 		func(e *v1beta1.ExplainerSpec) *int64 { return e.CanaryTrafficPercent },
 		explainerModel,
+		explainerStorageURIs,
 		compareExplainers)
 }
 
 // optionalComponentFacts describes a component an InferenceService may
 // have or not (transformer, explainer); o and n are nil where it is absent.
 func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType, oldObj *v1beta1.InferenceService,
-	o, n *T, knative, percentsOnly bool, percent func(*T) *int64, model func(*T) string, compare func(string, *T, *T) diff,
+	o, n *T, knative, percentsOnly bool, percent func(*T) *int64, model func(*T) string, storage func(*T) []string,
+	compare func(string, *T, *T) diff,
 ) ComponentFacts {
 	c := ComponentFacts{
 		ID: kind, Kind: kind, Name: kind,
@@ -449,11 +459,11 @@ func optionalComponentFacts[T any](kind string, component v1beta1.ComponentType,
 	var oldPct, newPct *int64
 	if o != nil {
 		oldPct = percent(o)
-		c.OldModel = model(o)
+		c.OldModel, c.OldStorageURIs = model(o), storage(o)
 	}
 	if n != nil {
 		newPct = percent(n)
-		c.NewModel = model(n)
+		c.NewModel, c.NewStorageURIs = model(n), storage(n)
 	}
 	switch {
 	case o != nil && n != nil && percentsOnly:
@@ -493,6 +503,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			return nil, err
 		}
 		c.NewModel = predictorModel(&newMerged)
+		c.NewStorageURIs = predictorStorageURIs(&newMerged)
 		if j, ok := oldByName[name]; ok {
 			oc := &oldObj.Spec.Canary[j]
 			oldMerged, err := mergeCanary(&oldObj.Spec.Predictor, oc)
@@ -503,6 +514,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.OldPercent = ptr(int64(oc.TrafficPercent))
 			c.OldEffectivePercent = int64(oc.TrafficPercent)
 			c.OldModel = predictorModel(&oldMerged)
+			c.OldStorageURIs = predictorStorageURIs(&oldMerged)
 			c.PromotableByRename = renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor)
 			rt := selectedRuntime(&oldObj.Status)
 			c.setDiff(comparePredictors(c.Path+".predictor", onStableRuntime(oldMerged, rt), onStableRuntime(newMerged, rt), rt))
@@ -511,6 +523,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			// A new entry enters with a model of its own; compare it with
 			// the stable predictor it will run beside.
 			c.OldModel = predictorModel(&oldObj.Spec.Predictor)
+			c.OldStorageURIs = predictorStorageURIs(&oldObj.Spec.Predictor)
 			d := comparePredictors(c.Path+".predictor", &oldObj.Spec.Predictor, &newMerged, "")
 			c.ChangedFields = d.fields
 			c.ModelChanged = d.model
@@ -533,7 +546,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			ID: KindCanary + ":" + oc.Predictor.Name, Kind: KindCanary, Name: oc.Predictor.Name,
 			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
 			InOld: true, OldPercent: ptr(int64(oc.TrafficPercent)), OldEffectivePercent: int64(oc.TrafficPercent),
-			OldModel: predictorModel(&oldMerged), PercentChanged: true, CanaryInProgress: true,
+			OldModel: predictorModel(&oldMerged), OldStorageURIs: predictorStorageURIs(&oldMerged), PercentChanged: true, CanaryInProgress: true,
 			PromotableByRename: renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor),
 			ranAs:              &oldMerged,
 		}
@@ -870,6 +883,69 @@ func explainerModel(e *v1beta1.ExplainerSpec) string {
 		return e.ART.Image
 	}
 	return podModel(&e.PodSpec)
+}
+
+// predictorStorageURIs lists every location p loads a model from:
+// model.storageUri (a framework block's too), model.storage as
+// "storage:<key>/<path>" (the key names an entry of KServe's storage
+// configuration Secret, whose bucket the request does not carry), each
+// storageUris[].uri, and a custom container's STORAGE_URI env.
+func predictorStorageURIs(p *v1beta1.PredictorSpec) []string {
+	// Read in place rather than through normalizePredictor, whose copy
+	// of the spec every request would pay for.
+	var out []string
+	if _, ext := legacyFramework(p); ext != nil {
+		// A legacy block wins over model{}, as in KServe's defaulter.
+		if ext.StorageURI != nil && *ext.StorageURI != "" {
+			out = append(out, *ext.StorageURI)
+		}
+		if ext.Storage != nil {
+			out = append(out, "storage:"+deref(ext.Storage.StorageKey)+"/"+deref(ext.Storage.Path))
+		}
+	} else if m := p.Model; m != nil {
+		if m.StorageURI != nil && *m.StorageURI != "" {
+			out = append(out, *m.StorageURI)
+		}
+		if m.Storage != nil {
+			out = append(out, "storage:"+deref(m.Storage.StorageKey)+"/"+deref(m.Storage.Path))
+		}
+	}
+	for _, u := range p.StorageUris {
+		out = append(out, u.Uri)
+	}
+	return append(out, podStorageURIs(&p.PodSpec)...)
+}
+
+func explainerStorageURIs(e *v1beta1.ExplainerSpec) []string {
+	out := podStorageURIs(&e.PodSpec)
+	if e.ART != nil && e.ART.StorageURI != "" {
+		out = append(out, e.ART.StorageURI)
+	}
+	return out
+}
+
+// podStorageURIs is the STORAGE_URI env of a custom container (the one
+// named kserve-container, or the only one), as a list.
+func podStorageURIs(ps *v1beta1.PodSpec) []string {
+	for _, c := range ps.Containers {
+		if len(ps.Containers) > 1 && c.Name != constants.InferenceServiceContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == constants.CustomSpecStorageUriEnvVarKey && e.Value != "" {
+				return []string{e.Value}
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // podModel names the model of a custom container: its STORAGE_URI env,

@@ -1118,3 +1118,34 @@ func TestFacts_AutoUpdateDisabled(t *testing.T) {
 		})
 	}
 }
+
+// Every location a component loads a model from is listed, so a rule about
+// storage locations sees the ones the model summary leaves out.
+func TestFacts_StorageURIsListEveryLocation(t *testing.T) {
+	tests := []struct {
+		name      string
+		predictor string
+		want      []string
+	}{
+		{"model{}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://m/v1"}`, []string{"gs://m/v1"}},
+		{"a legacy block", `sklearn: {storageUri: "gs://m/v1"}`, []string{"gs://m/v1"}},
+		{"storageUris beside model{}", `{model: {modelFormat: {name: sklearn}}, storageUris: [{uri: "gs://m/a", mountPath: /mnt/models/a}, {uri: "s3://other/b", mountPath: /mnt/models/b}]}`,
+			[]string{"gs://m/a", "s3://other/b"}},
+		{"a storage spec", `model: {modelFormat: {name: sklearn}, storage: {key: minio, path: sklearn/model.joblib}}`, []string{"storage:minio/sklearn/model.joblib"}},
+		{"a custom container's STORAGE_URI", `containers: [{name: kserve-container, image: "server:1", env: [{name: STORAGE_URI, value: "gs://m/c"}]}]`, []string{"gs://m/c"}},
+		{"a custom container without one", `containers: [{name: kserve-container, image: "server:1"}]`, nil},
+		{"a Hugging Face model id", `model: {modelFormat: {name: huggingface}, args: ["--model_id=Qwen/A"]}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, predictorManifest(sklearnV1), predictorManifest(tt.predictor))
+			p := componentByID(t, f, KindPredictor)
+			if !slices.Equal(p.NewStorageURIs, tt.want) {
+				t.Errorf("newStorageUris = %q, want %q", p.NewStorageURIs, tt.want)
+			}
+			if !slices.Equal(p.OldStorageURIs, []string{"gs://models/iris/v1"}) {
+				t.Errorf("oldStorageUris = %q, want the old storageUri", p.OldStorageURIs)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -29,7 +30,7 @@ var inputKeys = []string{
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
-	"oldModel", "newModel", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
+	"oldModel", "newModel", "oldStorageUris", "newStorageUris", "oldPercent", "newPercent", "oldEffectivePercent", "newEffectivePercent",
 	"percentChanged", "canaryInProgress", "stableRevision", "previousRevision",
 	"latestReadyRevision", "latestCreatedRevision", "canaryReady", "canaryReadyReason",
 	"modelMesh", "promotedCanary", "promotedCanaryPercent", "promotedCanaryChangedFields", "promotionRestarts", "promotableByRename", "versionSelectsRuntime", "runtimeUnpinned", "runtimeInUse", "canaryEntriesAccepted", "multiNode", "predictorName", "predictorRenamed",
@@ -244,6 +245,12 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 }
 
 func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
+	// Most updates keep the storage locations: one term serves both.
+	oldStorage := b.strings(c.OldStorageURIs)
+	newStorage := oldStorage
+	if !slices.Equal(c.OldStorageURIs, c.NewStorageURIs) {
+		newStorage = b.strings(c.NewStorageURIs)
+	}
 	return b.object(
 		b.item("id", b.str(c.ID)),
 		b.item("kind", b.str(c.Kind)),
@@ -258,6 +265,8 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("revisionChanged", boolean(c.RevisionChanged)),
 		b.item("oldModel", b.str(c.OldModel)),
 		b.item("newModel", b.str(c.NewModel)),
+		b.item("oldStorageUris", oldStorage),
+		b.item("newStorageUris", newStorage),
 		b.item("oldPercent", optInt(c.OldPercent)),
 		b.item("newPercent", optInt(c.NewPercent)),
 		b.item("oldEffectivePercent", integer(c.OldEffectivePercent)),

@@ -1,27 +1,24 @@
 # Example: allowed storage locations per namespace.
 #
-# A model change (or a new InferenceService) whose new storage URI is not
-# under one of its namespace's allowed prefixes is denied, with the allowed
-# prefixes in the message; so is a rise of traffic to such a model (one
-# that came in before this rule, or through an override).
+# A model change (or a new InferenceService) that loads a model from a
+# location outside its namespace's allowed prefixes is denied, with the
+# allowed prefixes in the message; so is a rise of traffic to such a model
+# (one that came in before this rule, or through an override).
 #
-# The URI comes from input.rollout.components[].newModel, the model summary
-# canary-guard computes anyway: the storage URI of the component (the legacy
-# framework blocks such as tensorflow: normalised to model{}), of a
-# spec.canary[] entry merged over the stable predictor, or a custom
-# container's STORAGE_URI. Reading input.object instead would make
-# canary-guard convert the whole old and new objects into the input of
+# The locations come from input.rollout.components[].newStorageUris, which
+# canary-guard computes anyway: every storage URI of the component (the
+# legacy framework blocks such as tensorflow: normalised to model{}, each
+# storageUris[] entry, a custom container's STORAGE_URI, an explainer's),
+# of a spec.canary[] entry merged over the stable predictor, and a
+# storage: {key, path} spec as "storage:<key>/<path>" (allow such a key with
+# a prefix like "storage:acme-prod/"). Reading input.object instead would
+# make canary-guard convert the whole old and new objects into the input of
 # every request, in every namespace, for as long as this file is loaded:
 # the input document holds them only when some loaded rule reads
 # input.object or input.oldObject (docs/policy-input.md).
 #
-# What newModel does not give, and how to cover it if you need to:
-#   - storageUris lists: newModel is the first URI only;
-#   - a custom container without STORAGE_URI: newModel is the image (no
-#     "://"), which this rule leaves alone (an image registry rule would
-#     read the same field);
-#   - storage: {key, path} specs: newModel is empty.
-# For these read input.object.spec, at the conversion cost above.
+# A model an argument names (a Hugging Face --model_id, from the Hub) has no
+# storage location; a rule about registries or model ids reads newModel.
 package canary_guard
 
 # Namespace glob -> allowed storage URI prefixes. End each prefix with "/"
@@ -50,16 +47,14 @@ storage_allowed(uri, prefixes) if {
 	startswith(uri, p)
 }
 
-# A storage URI has a scheme; an image reference does not.
-storage_uri(m) if contains(m, "://")
-
-# Updates: the storage URI of a component changes.
+# Updates: a component loads a model from a location it did not use before.
 deny contains {"rule": "storage-location", "msg": msg} if {
 	input.rollout.modelChanged == true
 	some c in input.rollout.components
 	c.modelChanged
-	c.newModel != c.oldModel
-	msg := storage_denial(c)
+	some uri in c.newStorageUris
+	not uri in c.oldStorageUris
+	msg := storage_denial(c, uri)
 }
 
 # Rises: traffic moves to a model outside the allowed locations. A model
@@ -70,23 +65,24 @@ deny contains {"rule": "storage-location", "msg": msg} if {
 	input.rollout.raised == true
 	some c in input.rollout.components
 	c.newEffectivePercent > c.oldEffectivePercent
-	msg := storage_denial(c)
+	some uri in c.newStorageUris
+	msg := storage_denial(c, uri)
 }
 
-# CREATE: every component's storage URI.
+# CREATE: every location of every component.
 deny contains {"rule": "storage-location", "msg": msg} if {
 	input.rollout.operation == "CREATE"
 	some c in input.rollout.components
 	c.inNew
-	msg := storage_denial(c)
+	some uri in c.newStorageUris
+	msg := storage_denial(c, uri)
 }
 
-storage_denial(c) := msg if {
-	storage_uri(c.newModel)
+storage_denial(c, uri) := msg if {
 	prefixes := storage_prefixes_for(input.request.namespace)
-	not storage_allowed(c.newModel, prefixes)
+	not storage_allowed(uri, prefixes)
 	msg := sprintf(
-		"%s: the new model %s is outside the storage locations allowed in namespace %s: %s. Copy the model under one of these prefixes and set the storageUri of %s to the copy.",
-		[c.path, c.newModel, input.request.namespace, concat(", ", prefixes), c.path],
+		"%s: the model location %s is outside the storage locations allowed in namespace %s: %s. Copy the model under one of these prefixes and point %s at the copy.",
+		[c.path, uri, input.request.namespace, concat(", ", prefixes), c.path],
 	)
 }
