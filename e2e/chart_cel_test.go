@@ -368,7 +368,8 @@ func TestChartMutationConditionCEL(t *testing.T) {
 			o.Spec.Predictor.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 			o.Spec.Predictor.Logger = &kservev1beta1.LoggerSpec{Mode: kservev1beta1.LogAll}
 		}), false},
-		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), false},
+		// A pod annotation may name the storage secret (serving.kserve.io/storageSecretName).
+		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), true},
 		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true},
 		{"a model change with a pod label", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
 			o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3")

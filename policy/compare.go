@@ -238,7 +238,10 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			}
 			if unpinned {
 				m.Runtime = o.Model.Runtime
-				if m.ProtocolVersion == nil {
+				// Unset, the protocol is v1 under auto-selection: the same
+				// only where v1 was named (v2, say for kserve-mlserver,
+				// changes with the runtime, a model change).
+				if m.ProtocolVersion == nil && servedProtocol(o.Model) == constants.ProtocolV1 {
 					m.ProtocolVersion = o.Model.ProtocolVersion
 				}
 			}

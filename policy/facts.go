@@ -101,6 +101,9 @@ type Facts struct {
 	// a Ready InferenceService that carries it, so a change of its spec
 	// takes no effect and its status does not follow until it is removed.
 	AutoUpdateDisabled Transition `json:"autoUpdateDisabled"`
+	// StatusReady is true when the stored object's Ready condition is
+	// True: with auto-update disabled, KServe then skips reconciling it.
+	StatusReady bool `json:"statusReady"`
 	// Override is the state of the override annotation.
 	Override OverrideFacts `json:"override"`
 	// Step is the state of the step interval stamp.
@@ -218,10 +221,11 @@ type ComponentFacts struct {
 	// the stable one. KServe refuses a rename without a new storage URI,
 	// so a model change in args, env or image can only be promoted so.
 	PromotionRestarts bool `json:"promotionRestarts"`
-	// PromotableByRename is true for a spec.canary[] entry of the old
-	// object that KServe lets spec.predictor be renamed to: the storage
-	// URI it ran differs from the stable predictor's (KServe refuses a
-	// rename without a new storage URI, validatePredictorNameChange).
+	// PromotableByRename is true for a spec.canary[] entry that KServe
+	// lets spec.predictor be renamed to: the storage URI it ran (a new
+	// entry's, as written) differs from the stable predictor's (KServe
+	// refuses a rename without a new storage URI,
+	// validatePredictorNameChange).
 	PromotableByRename bool `json:"promotableByRename"`
 	// VersionSelectsRuntime is true when modelFormat.version is the only
 	// model field that changes while KServe auto-selects the runtime:
@@ -301,6 +305,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Stopped = Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
+	f.StatusReady = oldObj.Status.IsReady()
 	f.AutoUpdateDisabled = Transition{
 		Old: oldObj.Annotations[constants.DisableAutoUpdateAnnotationKey] == "true",
 		New: newObj.Annotations[constants.DisableAutoUpdateAnnotationKey] == "true",
@@ -432,7 +437,7 @@ func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percent
 		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative, percentsOnly,
 		func(t *v1beta1.TransformerSpec) *int64 { return t.CanaryTrafficPercent },
 		func(t *v1beta1.TransformerSpec) string { return podModel(&t.PodSpec) },
-		func(t *v1beta1.TransformerSpec) []string { return podStorageURIs(&t.PodSpec) },
+		transformerStorageURIs,
 		compareTransformers)
 }
 
@@ -518,12 +523,20 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.PromotableByRename = renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor)
 			rt := selectedRuntime(&oldObj.Status)
 			c.setDiff(comparePredictors(c.Path+".predictor", onStableRuntime(oldMerged, rt), onStableRuntime(newMerged, rt), rt))
+			if c.RuntimeUnpinned {
+				// Only where the status names no stable runtime (else the
+				// entry runs on it, onStableRuntime): the entry's model may
+				// move to another runtime, which runtime-selection, a rule
+				// of the stable components, does not speak for.
+				c.RuntimeUnpinned, c.ModelChanged = false, true
+			}
 			c.CanaryInProgress = true
 		} else {
 			// A new entry enters with a model of its own; compare it with
 			// the stable predictor it will run beside.
 			c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 			c.OldStorageURIs = predictorStorageURIs(&oldObj.Spec.Predictor)
+			c.PromotableByRename = renameStorageURI(&newMerged) != renameStorageURI(&oldObj.Spec.Predictor)
 			d := comparePredictors(c.Path+".predictor", &oldObj.Spec.Predictor, &newMerged, "")
 			c.ChangedFields = d.fields
 			c.ModelChanged = d.model
@@ -894,34 +907,68 @@ func predictorStorageURIs(p *v1beta1.PredictorSpec) []string {
 	// Read in place rather than through normalizePredictor, whose copy
 	// of the spec every request would pay for.
 	var out []string
-	if _, ext := legacyFramework(p); ext != nil {
+	_, ext := legacyFramework(p)
+	if ext == nil && p.Model != nil {
+		ext = &p.Model.PredictorExtensionSpec
+	}
+	if ext != nil {
 		// A legacy block wins over model{}, as in KServe's defaulter.
 		if ext.StorageURI != nil && *ext.StorageURI != "" {
 			out = append(out, *ext.StorageURI)
 		}
 		if ext.Storage != nil {
-			out = append(out, "storage:"+deref(ext.Storage.StorageKey)+"/"+deref(ext.Storage.Path))
-		}
-	} else if m := p.Model; m != nil {
-		if m.StorageURI != nil && *m.StorageURI != "" {
-			out = append(out, *m.StorageURI)
-		}
-		if m.Storage != nil {
-			out = append(out, "storage:"+deref(m.Storage.StorageKey)+"/"+deref(m.Storage.Path))
+			out = append(out, storageSpecLocation(&ext.Storage.StorageSpec))
 		}
 	}
-	for _, u := range p.StorageUris {
-		out = append(out, u.Uri)
-	}
+	out = appendStorageUris(out, p.StorageUris)
 	return append(out, podStorageURIs(&p.PodSpec)...)
 }
 
+func transformerStorageURIs(t *v1beta1.TransformerSpec) []string {
+	return append(appendStorageUris(nil, t.StorageUris), podStorageURIs(&t.PodSpec)...)
+}
+
 func explainerStorageURIs(e *v1beta1.ExplainerSpec) []string {
-	out := podStorageURIs(&e.PodSpec)
-	if e.ART != nil && e.ART.StorageURI != "" {
-		out = append(out, e.ART.StorageURI)
+	out := appendStorageUris(nil, e.StorageUris)
+	if e.ART != nil {
+		if e.ART.StorageURI != "" {
+			out = append(out, e.ART.StorageURI)
+		}
+		if e.ART.Storage != nil {
+			out = append(out, storageSpecLocation(&e.ART.Storage.StorageSpec))
+		}
+	}
+	return append(out, podStorageURIs(&e.PodSpec)...)
+}
+
+func appendStorageUris(out []string, uris []v1beta1.StorageUri) []string {
+	for _, u := range uris {
+		out = append(out, u.Uri)
 	}
 	return out
+}
+
+// storageSpecLocation names a storage: {key, path, parameters} spec as
+// "storage:<key>/<path>", the key being the entry of KServe's storage
+// configuration Secret it reads ("default" when none is given,
+// CreateStorageSpecSecretEnvs). Parameters override the entry (a bucket,
+// a type) and are listed after the key, "storage:<key>{bucket=b}/<path>",
+// so a prefix that allows a key does not allow it with another bucket.
+func storageSpecLocation(s *v1beta1.StorageSpec) string {
+	key := deref(s.StorageKey)
+	if key == "" {
+		key = "default"
+	}
+	var params string
+	if s.Parameters != nil && len(*s.Parameters) > 0 {
+		pairs := make([]string, 0, len(*s.Parameters))
+		for k, v := range *s.Parameters {
+			pairs = append(pairs, k+"="+v)
+		}
+		slices.Sort(pairs)
+		params = "{" + strings.Join(pairs, ",") + "}"
+	}
+	return "storage:" + key + params + "/" + deref(s.Path)
 }
 
 // podStorageURIs is the STORAGE_URI env of a custom container (the one
@@ -972,8 +1019,9 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
 			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
 			// Set on a Ready InferenceService, KServe stops reconciling it
-			// before copying it anywhere; removed, it was never copied.
-			k == constants.DisableAutoUpdateAnnotationKey ||
+			// before copying it anywhere; removed, it was never copied
+			// (as a rule: unless it was set while not Ready).
+			(k == constants.DisableAutoUpdateAnnotationKey && oldObj.Status.IsReady()) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
 	var out []string

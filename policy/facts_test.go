@@ -1106,9 +1106,13 @@ func TestFacts_AutoUpdateDisabled(t *testing.T) {
 		{"kept with another annotation changed", on, on + `, team: a`, Transition{Old: true, New: true}, true},
 		{"false is not set", "", `serving.kserve.io/disable-auto-update: "false"`, Transition{}, false},
 	}
+	ready := "status: {conditions: [{type: Ready, status: \"True\"}]}\n"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := updateFacts(t, manifestWithMeta("annotations: {"+tt.oldAnn+"}", sklearnV1), manifestWithMeta("annotations: {"+tt.new+"}", sklearnV1))
+			f := updateFacts(t, manifestWithMeta("annotations: {"+tt.oldAnn+"}", sklearnV1)+ready, manifestWithMeta("annotations: {"+tt.new+"}", sklearnV1))
+			if !f.StatusReady {
+				t.Error("statusReady = false, want the stored Ready condition")
+			}
 			if f.AutoUpdateDisabled != tt.want {
 				t.Errorf("autoUpdateDisabled = %+v, want %+v", f.AutoUpdateDisabled, tt.want)
 			}
@@ -1147,5 +1151,67 @@ func TestFacts_StorageURIsListEveryLocation(t *testing.T) {
 				t.Errorf("oldStorageUris = %q, want the old storageUri", p.OldStorageURIs)
 			}
 		})
+	}
+}
+
+// On an InferenceService that is not Ready KServe reconciles whatever the
+// annotation says, and copies it into the revision template.
+func TestFacts_AutoUpdateDisabledOnANotReadyObjectMakesARevision(t *testing.T) {
+	const on = `annotations: {serving.kserve.io/disable-auto-update: "true"}`
+	for _, status := range []string{"", "status: {conditions: [{type: Ready, status: \"False\"}]}\n"} {
+		f := updateFacts(t, predictorManifest(sklearnV1)+status, manifestWithMeta(on, sklearnV1))
+		if f.StatusReady || !f.RevisionChanged || !slices.Equal(f.MetadataChanged, []string{"metadata.annotations.serving.kserve.io/disable-auto-update"}) {
+			t.Errorf("status %q: statusReady=%v revisionChanged=%v metadataChanged=%v, want a revision from the annotation", status, f.StatusReady, f.RevisionChanged, f.MetadataChanged)
+		}
+	}
+}
+
+func TestFacts_StorageURIsOfOtherComponents(t *testing.T) {
+	tests := []struct {
+		name, spec string
+		id         string
+		want       []string
+	}{
+		{"a transformer's storageUris and STORAGE_URI", `transformer: {storageUris: [{uri: "gs://t/a", mountPath: /mnt/a}], containers: [{name: kserve-container, image: "t:1", env: [{name: STORAGE_URI, value: "gs://t/b"}]}]}`,
+			KindTransformer, []string{"gs://t/a", "gs://t/b"}},
+		{"an ART explainer's storage spec with parameters", `explainer: {art: {type: SquareAttack, storage: {key: minio, path: art/model, parameters: {type: s3, bucket: scratch}}}}`,
+			KindExplainer, []string{"storage:minio{bucket=scratch,type=s3}/art/model"}},
+		{"an explainer's storageUris and ART storageUri", `explainer: {storageUris: [{uri: "gs://e/a", mountPath: /mnt/a}], art: {type: SquareAttack, storageUri: "gs://e/b"}}`,
+			KindExplainer, []string{"gs://e/a", "gs://e/b"}},
+		{"a storage spec without a key reads the default entry", `predictor: {model: {modelFormat: {name: sklearn}, storage: {path: iris}}}`,
+			KindPredictor, []string{"storage:default/iris"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := "metadata: {name: my-model, namespace: models}\nspec:\n  predictor:\n    " + sklearnV1 + "\n"
+			next := "metadata: {name: my-model, namespace: models}\nspec:\n  " + tt.spec + "\n"
+			if tt.id != KindPredictor {
+				next += "  predictor:\n    " + sklearnV1 + "\n"
+			}
+			f := updateFacts(t, base, next)
+			if c := componentByID(t, f, tt.id); !slices.Equal(c.NewStorageURIs, tt.want) {
+				t.Errorf("newStorageUris = %q, want %q", c.NewStorageURIs, tt.want)
+			}
+		})
+	}
+}
+
+// A new entry is judged as written: renaming spec.predictor to it in the
+// same update is accepted when its storage URI is not the stable's.
+func TestFacts_PromotableByRenameOfANewEntry(t *testing.T) {
+	f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)))
+	if c := componentByID(t, f, "canary:v2"); !c.PromotableByRename {
+		t.Error("promotableByRename = false for a new entry with its own storage URI")
+	}
+}
+
+// An entry that stops naming a runtime, where the status names no stable
+// runtime, keeps counting as a model change (runtime-selection speaks for
+// the stable components only).
+func TestFacts_AnEntryDroppingItsRuntimeIsAModelChange(t *testing.T) {
+	entry := `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"%s}}, trafficPercent: 20}`
+	f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(entry, ", runtime: kserve-mlserver")), standardManifest("", stdStableV1, fmt.Sprintf(entry, "")))
+	if c := componentByID(t, f, "canary:v2"); c.RuntimeUnpinned || !c.ModelChanged {
+		t.Errorf("runtimeUnpinned=%v modelChanged=%v, want a model change", c.RuntimeUnpinned, c.ModelChanged)
 	}
 }

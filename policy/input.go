@@ -26,7 +26,7 @@ var inputKeys = []string{
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
 	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised",
 	"percentOutOfRange", "componentAdded", "componentRemoved",
-	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "autoUpdateDisabled", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "autoUpdateDisabled", "statusReady", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -225,6 +225,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("stopped", b.transition(f.Stopped)),
 		b.item("stopChanged", boolean(f.StopChanged)),
 		b.item("autoUpdateDisabled", b.transition(f.AutoUpdateDisabled)),
+		b.item("statusReady", boolean(f.StatusReady)),
 		b.item("override", b.object(
 			b.item("requested", boolean(f.Override.Requested)),
 			b.item("reason", b.str(f.Override.Reason)),

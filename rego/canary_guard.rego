@@ -364,6 +364,7 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 # controller.go): the stored spec waits, and the status with it.
 paused_note := " KServe does not reconcile this InferenceService while it is Ready and serving.kserve.io/disable-auto-update is \"true\", so the status may never catch up: remove the annotation (or set it to \"false\") for KServe to apply the spec." if {
 	input.rollout.autoUpdateDisabled.old == true
+	input.rollout.statusReady == true
 } else := ""
 
 warn contains {"rule": "canary-ready-unknown", "msg": msg} if {
@@ -1200,6 +1201,7 @@ removal_effect(c) := sprintf(
 
 warn contains {"rule": "auto-update-disabled", "msg": msg} if {
 	input.rollout.autoUpdateDisabled.new == true
+	input.rollout.statusReady == true
 	input.rollout.operation == "UPDATE"
 	changed := [c.path |
 		some c in input.rollout.components
@@ -1207,7 +1209,7 @@ warn contains {"rule": "auto-update-disabled", "msg": msg} if {
 	]
 	count(changed) > 0
 	msg := sprintf(
-		"serving.kserve.io/disable-auto-update is \"true\": KServe does not reconcile this InferenceService while it is Ready, so this change of %s reaches neither its pods nor its traffic, and its status stays as it is, until the annotation is removed (or set to \"false\"); KServe then applies the spec as it is at that time.",
+		"serving.kserve.io/disable-auto-update is \"true\" and the InferenceService is Ready, so KServe does not reconcile it: this change of %s reaches neither its pods nor its traffic, and its status stays as it is, until the annotation is removed (or set to \"false\"); KServe then applies the spec as it is at that time.",
 		[concat(", ", changed)],
 	)
 }

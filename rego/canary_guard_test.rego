@@ -46,6 +46,7 @@ base_rollout := {
 	"stopped": {"old": false, "new": false},
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
+	"statusReady": true,
 	"override": {"requested": false, "reason": "", "allowed": false, "active": false},
 	"step": {"lastStepAt": "", "secondsSinceLastStep": -1},
 	"alwaysAdmit": false,
@@ -2085,7 +2086,7 @@ paused(components, old, new) := make_input({"components": components, "autoUpdat
 test_a_change_while_auto_update_is_disabled_is_warned_it_takes_no_effect if {
 	w := warn_of(paused([predictor(10, 35, {})], true, true))
 	fires(w, "auto-update-disabled", [
-		"serving.kserve.io/disable-auto-update is \"true\": KServe does not reconcile this InferenceService while it is Ready",
+		"serving.kserve.io/disable-auto-update is \"true\" and the InferenceService is Ready, so KServe does not reconcile it",
 		"this change of spec.predictor reaches neither its pods nor its traffic",
 		"until the annotation is removed (or set to \"false\")",
 	])
@@ -2096,6 +2097,10 @@ test_a_change_while_auto_update_is_disabled_is_warned_it_takes_no_effect if {
 	# Removed, or a change that touches no component: nothing to warn of.
 	not "auto-update-disabled" in rules(warn_of(paused([predictor(10, 35, {})], true, false)))
 	not "auto-update-disabled" in rules(warn_of(paused([predictor(35, 35, {})], true, true)))
+
+	# Not Ready: KServe reconciles it all the same.
+	not_ready_isvc := object.union(paused([predictor(10, 35, {})], true, true), {"rollout": {"statusReady": false}})
+	not "auto-update-disabled" in rules(warn_of(not_ready_isvc))
 }
 
 test_a_rise_the_status_lags_while_auto_update_is_disabled_says_to_remove_it if {
@@ -2103,4 +2108,6 @@ test_a_rise_the_status_lags_while_auto_update_is_disabled_says_to_remove_it if {
 	d := deny_of(paused([predictor(10, 35, lagging)], true, true))
 	fires(d, "canary-not-ready", ["Wait until it is ready, then raise it; or set 0 to roll back. KServe does not reconcile this InferenceService while it is Ready and serving.kserve.io/disable-auto-update is \"true\", so the status may never catch up: remove the annotation"])
 	not fires(deny_of(knative_update([predictor(10, 35, lagging)])), "canary-not-ready", ["disable-auto-update"])
+	not_ready_isvc := object.union(paused([predictor(10, 35, lagging)], true, true), {"rollout": {"statusReady": false}})
+	not fires(deny_of(not_ready_isvc), "canary-not-ready", ["disable-auto-update"])
 }

@@ -10,8 +10,11 @@ import (
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -159,6 +162,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	for _, c := range f.Status.CanaryStatuses {
 		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
 	}
+	if f.Status.Conditions.found {
+		st.Conditions = duckv1.Conditions{{Type: apis.ConditionReady, Status: f.Status.Conditions.status}}
+	}
 	w.obj = obj
 	return nil
 }
@@ -183,7 +189,7 @@ type wireStatus struct {
 	ClusterServingRuntimeName string                                        `json:"clusterServingRuntimeName,omitempty"`
 	Components                map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
 	CanaryStatuses            []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
-	Conditions                skipped                                       `json:"conditions"`
+	Conditions                wireReady                                     `json:"conditions"`
 	ModelStatus               skipped                                       `json:"modelStatus"`
 }
 
@@ -236,6 +242,48 @@ type wireTrafficTarget struct {
 	Tag            skipped `json:"tag"`
 	RevisionName   skipped `json:"revisionName"`
 	URL            skipped `json:"url"`
+}
+
+// wireReady keeps the status of the Ready condition, the only condition
+// the facts read (KServe's controller skips a Ready InferenceService that
+// disables auto-update), and reads past the others.
+type wireReady struct {
+	status corev1.ConditionStatus
+	found  bool
+}
+
+func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return fmt.Errorf("conditions: want an array, got %v", dec.PeekKind())
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		var c wireCondition
+		if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {
+			return err
+		}
+		if c.Type == string(apis.ConditionReady) && !r.found {
+			r.status, r.found = corev1.ConditionStatus(c.Status), true
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+type wireCondition struct {
+	Type               string  `json:"type"`
+	Status             string  `json:"status"`
+	LastTransitionTime skipped `json:"lastTransitionTime"`
+	Reason             skipped `json:"reason"`
+	Message            skipped `json:"message"`
+	Severity           skipped `json:"severity"`
 }
 
 type wireCanaryStatus struct {

@@ -33,6 +33,9 @@ func TestWireDecodingKeepsEveryFact(t *testing.T) {
 		"selected runtime named": review("UPDATE", "InferenceService",
 			strings.Replace(isvcV1, `"storageUri"`, `"runtime":"kserve-tensorflow-serving","storageUri"`, 1),
 			strings.Replace(isvcV1, `}}}}`, `}}},"status":{"clusterServingRuntimeName":"kserve-tensorflow-serving","servingRuntimeName":"x"}}`, 1)),
+		// Only the Ready condition counts (statusReady), wherever it is.
+		"conditions": review("UPDATE", "InferenceService", isvcV2At10,
+			strings.Replace(isvcV2At10, `}}}}`, `}}},"status":{"conditions":[{"type":"PredictorReady","status":"True"},{"type":"Ready","status":"False","reason":"RevisionFailed","lastTransitionTime":"2026-11-25T10:00:00Z"}]}}`, 1)),
 		// A repeated spec member is merged into one spec: the model
 		// change in the first must not hide behind a step in the second.
 		"repeated spec": review("UPDATE", "InferenceService",
@@ -87,6 +90,9 @@ func TestWireDecodingKeepsEveryFact(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("facts differ:\n wire: %+v\n full: %+v", got, want)
+			}
+			if name == "conditions" && got.StatusReady {
+				t.Error("statusReady = true, want the Ready condition's False")
 			}
 			if !reflect.DeepEqual(wire.Object.Spec, whole.Object.Spec) || !reflect.DeepEqual(wire.Object.Annotations, whole.Object.Annotations) ||
 				!reflect.DeepEqual(wire.Object.Labels, whole.Object.Labels) {

@@ -11,7 +11,9 @@
 # storageUris[] entry, a custom container's STORAGE_URI, an explainer's),
 # of a spec.canary[] entry merged over the stable predictor, and a
 # storage: {key, path} spec as "storage:<key>/<path>" (allow such a key with
-# a prefix like "storage:acme-prod/"). Reading input.object instead would
+# a prefix like "storage:acme-prod/"; with parameters, which may name
+# another bucket, it reads "storage:<key>{bucket=...}/<path>" and that
+# prefix no longer matches). Reading input.object instead would
 # make canary-guard convert the whole old and new objects into the input of
 # every request, in every namespace, for as long as this file is loaded:
 # the input document holds them only when some loaded rule reads
