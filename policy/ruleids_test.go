@@ -72,15 +72,7 @@ warn contains {"rule": {"id": "team-b"}, "msg": "y"} if input.rollout.raised == 
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)})
-			if len(p.Warnings) != len(tt.want) {
-				t.Fatalf("warnings %q, want %d", p.Warnings, len(tt.want))
-			}
-			for i, want := range tt.want {
-				if !strings.Contains(p.Warnings[i], want) {
-					t.Errorf("warning %q, want it to contain %q", p.Warnings[i], want)
-				}
-			}
+			checkWarnings(t, policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)}), tt.want)
 		})
 	}
 }
@@ -119,15 +111,7 @@ deny contains {"rule": "team-model", "msg": m} if {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)})
-			if len(p.Warnings) != len(tt.want) {
-				t.Fatalf("warnings %q, want %d", p.Warnings, len(tt.want))
-			}
-			for i, want := range tt.want {
-				if !strings.Contains(p.Warnings[i], want) {
-					t.Errorf("warning %q, want it to contain %q", p.Warnings[i], want)
-				}
-			}
+			checkWarnings(t, policyWith(t, Source{Name: "custom/prod.rego", Content: []byte(tt.custom)}), tt.want)
 		})
 	}
 }
@@ -179,6 +163,20 @@ warn contains {"rule": sprintf("team-model-%s", [c.newModel]), "msg": "y"} if {
 	for _, tc := range tests {
 		if got := tc.policy.MetricRuleID(tc.id); got != tc.want {
 			t.Errorf("MetricRuleID(%q) = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}
+
+// checkWarnings checks p's load warnings, in order, each containing the
+// text wanted.
+func checkWarnings(t *testing.T, p *Policy, want []string) {
+	t.Helper()
+	if len(p.Warnings) != len(want) {
+		t.Fatalf("warnings %q, want %d", p.Warnings, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(p.Warnings[i], w) {
+			t.Errorf("warning %q, want it to contain %q", p.Warnings[i], w)
 		}
 	}
 }

@@ -210,24 +210,35 @@ type wireLatestTarget struct {
 }
 
 func (l *wireLatestTarget) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	switch dec.PeekKind() {
-	case 'n':
-		_, err := dec.ReadToken()
-		return err
-	case '[':
-	default:
-		return fmt.Errorf("traffic: want an array, got %v", dec.PeekKind())
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	for dec.PeekKind() != ']' {
+	return eachElement(dec, "traffic", func(dec *jsontext.Decoder) error {
 		var t wireTrafficTarget
 		if err := jsonv2.UnmarshalDecode(dec, &t); err != nil {
 			return err
 		}
 		if t.LatestRevision && !l.found {
 			l.latest, l.found = t, true
+		}
+		return nil
+	})
+}
+
+// eachElement calls decodeOne for each element of the JSON array dec is
+// at; null is an array without elements.
+func eachElement(dec *jsontext.Decoder, name string, decodeOne func(*jsontext.Decoder) error) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return fmt.Errorf("%s: want an array, got %v", name, dec.PeekKind())
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		if err := decodeOne(dec); err != nil {
+			return err
 		}
 	}
 	_, err := dec.ReadToken()
@@ -253,18 +264,7 @@ type wireReady struct {
 }
 
 func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	switch dec.PeekKind() {
-	case 'n':
-		_, err := dec.ReadToken()
-		return err
-	case '[':
-	default:
-		return fmt.Errorf("conditions: want an array, got %v", dec.PeekKind())
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	for dec.PeekKind() != ']' {
+	return eachElement(dec, "conditions", func(dec *jsontext.Decoder) error {
 		var c wireCondition
 		if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {
 			return err
@@ -272,9 +272,8 @@ func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if c.Type == string(apis.ConditionReady) && !r.found {
 			r.status, r.found = corev1.ConditionStatus(c.Status), true
 		}
-	}
-	_, err := dec.ReadToken()
-	return err
+		return nil
+	})
 }
 
 type wireCondition struct {
