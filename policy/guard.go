@@ -242,6 +242,19 @@ func (d *Decision) Message() string {
 	return msg
 }
 
+// Input returns the input document the policy sees for req, as Validate
+// builds it: for `opa eval --profile` and other tools that run the
+// policy on its own.
+func (g *Guard) Input(req *Request) (ast.Value, error) {
+	st := g.state.Load()
+	settings, configValue := st.settingsFor(req.Namespace)
+	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
+	if err != nil {
+		return nil, err
+	}
+	return buildInput(g.keys, req, facts, configValue, st.policy.readsObjects)
+}
+
 // Validate decides a request. It returns an error only for requests it
 // cannot read (no object, UPDATE without oldObject); policy failures,
 // running out of time (ctx, WithEvalTimeout) included, are decisions, made

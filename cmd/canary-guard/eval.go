@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -111,7 +113,7 @@ a policy that does not compile).`,
 	f.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "mark the request as a dry run")
 	f.BoolVar(&o.apply, "apply", false, "--new is written by an apply of itself (kubectl apply, a GitOps sync): a canaryTrafficPercent it sets is not injected over, as the webhook sees from the object's managed fields")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json, or input (the input document the policy saw, for opa eval --profile)")
 	addEvalTimeoutFlag(f, &o.evalTimeout, ", as in canary-guard serve")
 	f.StringVar(&o.now, "now", "", "the time to decide at (RFC 3339), for step intervals and time.now_ns() in policies; default: the clock")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return failed(err) })
@@ -123,8 +125,8 @@ a policy that does not compile).`,
 // serve logs them. The returned error is an exitError: status 1 (nil err)
 // for a denial, 2 for any failure.
 func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
-	if o.output != "text" && o.output != "json" {
-		return failed(fmt.Errorf("--output %q: want text or json", o.output))
+	if o.output != "text" && o.output != "json" && o.output != "input" {
+		return failed(fmt.Errorf("--output %q: want text, json or input", o.output))
 	}
 	req, err := evalRequest(o)
 	if err != nil {
@@ -153,9 +155,12 @@ func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 	if err != nil {
 		return failed(err)
 	}
-	if o.output == "json" {
+	switch o.output {
+	case "json":
 		err = writeEvalJSON(w, out)
-	} else {
+	case "input":
+		err = writeEvalInput(w, g, out)
+	default:
 		err = writeEvalText(w, out)
 	}
 	if err != nil {
@@ -165,6 +170,23 @@ func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 		return exitError{code: exitDenied}
 	}
 	return nil
+}
+
+// writeEvalInput writes the input document the validating webhook's
+// policy evaluation saw, as JSON: what `opa eval --profile` takes (-i) to
+// show which rule of a policy directory takes the time.
+func writeEvalInput(w io.Writer, g *policy.Guard, out *suite.Outcome) error {
+	input, err := g.Input(out.Validated)
+	if err != nil {
+		return err
+	}
+	doc, err := ast.JSON(input)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
 }
 
 // evalRequest reads the request from the review or the manifests.

@@ -159,7 +159,7 @@ deny contains msg if { http.send({}) ; msg := "x" }
 			wantOut: []string{f("clashing/team.rego") + ":3: entry_ok is also defined by the shipped bundle (rego/canary_guard.rego:", "rename it"}},
 		{name: "no manifest is an error", args: nil, wantCode: 2, wantOut: []string{"--new (or --review) is required"}},
 		{name: "an unknown flag is an error", args: []string{"--bogus"}, wantCode: 2, wantOut: []string{"unknown flag"}},
-		{name: "an unknown output format is an error", args: []string{"--new", f("new-model.yaml"), "-o", "xml"}, wantCode: 2, wantOut: []string{"want text or json"}},
+		{name: "an unknown output format is an error", args: []string{"--new", f("new-model.yaml"), "-o", "xml"}, wantCode: 2, wantOut: []string{"want text, json or input"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,6 +310,37 @@ deny contains {"rule": "team-window", "msg": "closed until 2027"} if {
 	}
 	if out, code := execute(t, append(args, "--now", "tomorrow")...); code != 2 || !strings.Contains(out, `--now "tomorrow": want an RFC 3339 time`) {
 		t.Errorf("--now tomorrow: exit status %d, want 2 and the format:\n%s", code, out)
+	}
+}
+
+// -o input writes the input document the validating webhook's policy saw
+// (the patched object's), for opa eval -i.
+func TestEval_InputOutputIsThePolicysInput(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"at10.yaml": sampleCanary10, "at35.yaml": at("35")})
+	f := func(name string) string { return filepath.Join(dir, name) }
+	out, code := execute(t, "eval", "--old", f("at10.yaml"), "--new", f("at35.yaml"), "-o", "input")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0 (admitted):\n%s", code, out)
+	}
+	var input struct {
+		Version string `json:"version"`
+		Request struct {
+			Namespace string `json:"namespace"`
+		} `json:"request"`
+		Rollout struct {
+			Raised     bool `json:"raised"`
+			Components []struct {
+				NewPercent int `json:"newPercent"`
+			} `json:"components"`
+		} `json:"rollout"`
+		Config map[string]any `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(out), &input); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if input.Version != "v1" || input.Request.Namespace != "models" || !input.Rollout.Raised ||
+		len(input.Rollout.Components) != 1 || input.Rollout.Components[0].NewPercent != 35 || input.Config["maxStepPercent"] != 25.0 {
+		t.Errorf("input = %+v, want the step 10 → 35 in models with the default configuration", input)
 	}
 }
 

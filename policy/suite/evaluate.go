@@ -26,6 +26,9 @@ type Outcome struct {
 	// validating webhook received it; PatchedObject is it decoded.
 	Patched       []byte
 	PatchedObject *v1beta1.InferenceService
+	// Validated is the request as the validating webhook received it:
+	// Request with the patched object.
+	Validated *policy.Request
 	// Decision is the validating webhook's answer.
 	Decision *policy.Decision
 }
@@ -55,6 +58,7 @@ func Evaluate(ctx context.Context, g *policy.Guard, req *policy.Request) (*Outco
 		patched.Object, patched.ObjectJSON = out.PatchedObject, out.Patched
 		vreq = &patched
 	}
+	out.Validated = vreq
 	if out.Decision, err = g.Validate(ctx, vreq); err != nil {
 		return nil, fmt.Errorf("validating webhook: %w", err)
 	}
