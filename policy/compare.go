@@ -238,9 +238,10 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			}
 			if unpinned {
 				m.Runtime = o.Model.Runtime
-				// Unset, the protocol is v1 under auto-selection: the same
-				// only where v1 was named (v2, say for kserve-mlserver,
-				// changes with the runtime, a model change).
+				// Unset, the protocol is the one auto-selection serves (v1,
+				// or v2 where normalizePredictor filled in the defaulter's
+				// v2): the same only where that was named; another (v2 for
+				// kserve-mlserver, say) changes with the runtime.
 				if m.ProtocolVersion == nil && servedProtocol(o.Model) == constants.ProtocolV1 {
 					m.ProtocolVersion = o.Model.ProtocolVersion
 				}

@@ -508,7 +508,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			return nil, err
 		}
 		c.NewModel = predictorModel(&newMerged)
-		c.NewStorageURIs = predictorStorageURIs(&newMerged)
+		c.NewStorageURIs = entryStorageURIs(&newMerged)
 		if j, ok := oldByName[name]; ok {
 			oc := &oldObj.Spec.Canary[j]
 			oldMerged, err := mergeCanary(&oldObj.Spec.Predictor, oc)
@@ -519,7 +519,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			c.OldPercent = ptr(int64(oc.TrafficPercent))
 			c.OldEffectivePercent = int64(oc.TrafficPercent)
 			c.OldModel = predictorModel(&oldMerged)
-			c.OldStorageURIs = predictorStorageURIs(&oldMerged)
+			c.OldStorageURIs = entryStorageURIs(&oldMerged)
 			c.PromotableByRename = renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor)
 			rt := selectedRuntime(&oldObj.Status)
 			c.setDiff(comparePredictors(c.Path+".predictor", onStableRuntime(oldMerged, rt), onStableRuntime(newMerged, rt), rt))
@@ -559,7 +559,7 @@ func canaryFacts(oldObj, newObj *v1beta1.InferenceService) ([]ComponentFacts, er
 			ID: KindCanary + ":" + oc.Predictor.Name, Kind: KindCanary, Name: oc.Predictor.Name,
 			Path: fmt.Sprintf("spec.canary[%d]", i), PercentField: "trafficPercent",
 			InOld: true, OldPercent: ptr(int64(oc.TrafficPercent)), OldEffectivePercent: int64(oc.TrafficPercent),
-			OldModel: predictorModel(&oldMerged), OldStorageURIs: predictorStorageURIs(&oldMerged), PercentChanged: true, CanaryInProgress: true,
+			OldModel: predictorModel(&oldMerged), OldStorageURIs: entryStorageURIs(&oldMerged), PercentChanged: true, CanaryInProgress: true,
 			PromotableByRename: renameStorageURI(&oldMerged) != renameStorageURI(&oldObj.Spec.Predictor),
 			ranAs:              &oldMerged,
 		}
@@ -924,19 +924,26 @@ func predictorStorageURIs(p *v1beta1.PredictorSpec) []string {
 	return append(out, podStorageURIs(&p.PodSpec)...)
 }
 
+// entryStorageURIs lists the locations a spec.canary[] entry, merged over
+// the stable predictor, loads a model from: KServe's canary reconciler
+// gives the entry's Deployment no storageUris (reconcileCanaryDeployments
+// passes none), so the merge's are not among them.
+func entryStorageURIs(merged *v1beta1.PredictorSpec) []string {
+	p := *merged
+	p.StorageUris = nil
+	return predictorStorageURIs(&p)
+}
+
 func transformerStorageURIs(t *v1beta1.TransformerSpec) []string {
 	return append(appendStorageUris(nil, t.StorageUris), podStorageURIs(&t.PodSpec)...)
 }
 
 func explainerStorageURIs(e *v1beta1.ExplainerSpec) []string {
 	out := appendStorageUris(nil, e.StorageUris)
-	if e.ART != nil {
-		if e.ART.StorageURI != "" {
-			out = append(out, e.ART.StorageURI)
-		}
-		if e.ART.Storage != nil {
-			out = append(out, storageSpecLocation(&e.ART.Storage.StorageSpec))
-		}
+	// An ART explainer's storage spec is not read (KServe adds storage
+	// spec annotations for predictors only).
+	if e.ART != nil && e.ART.StorageURI != "" {
+		out = append(out, e.ART.StorageURI)
 	}
 	return append(out, podStorageURIs(&e.PodSpec)...)
 }
@@ -950,25 +957,33 @@ func appendStorageUris(out []string, uris []v1beta1.StorageUri) []string {
 
 // storageSpecLocation names a storage: {key, path, parameters} spec as
 // "storage:<key>/<path>", the key being the entry of KServe's storage
-// configuration Secret it reads ("default" when none is given,
-// CreateStorageSpecSecretEnvs). Parameters override the entry (a bucket,
+// configuration Secret it reads ("default", or "default_<type>" with a
+// type parameter, when none is given: CreateStorageSpecSecretEnvs). Parameters override the entry (a bucket,
 // a type) and are listed after the key, "storage:<key>{bucket=b}/<path>",
 // so a prefix that allows a key does not allow it with another bucket.
 func storageSpecLocation(s *v1beta1.StorageSpec) string {
+	var params map[string]string
+	if s.Parameters != nil {
+		params = *s.Parameters
+	}
 	key := deref(s.StorageKey)
 	if key == "" {
 		key = "default"
+		if t := params["type"]; t != "" {
+			key += "_" + t
+		}
 	}
-	var params string
-	if s.Parameters != nil && len(*s.Parameters) > 0 {
-		pairs := make([]string, 0, len(*s.Parameters))
-		for k, v := range *s.Parameters {
+	var list string
+	if len(params) > 0 {
+		pairs := make([]string, 0, len(params))
+		for k, v := range params {
 			pairs = append(pairs, k+"="+v)
 		}
 		slices.Sort(pairs)
-		params = "{" + strings.Join(pairs, ",") + "}"
+		list = "{" + strings.Join(pairs, ",") + "}"
 	}
-	return "storage:" + key + params + "/" + deref(s.Path)
+	// KServe strips a leading slash from the path.
+	return "storage:" + key + list + "/" + strings.TrimPrefix(deref(s.Path), "/")
 }
 
 // podStorageURIs is the STORAGE_URI env of a custom container (the one
@@ -1018,10 +1033,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 	annotationIgnored := func(k string) bool {
 		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
 			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
-			// Set on a Ready InferenceService, KServe stops reconciling it
-			// before copying it anywhere; removed, it was never copied
-			// (as a rule: unless it was set while not Ready).
-			(k == constants.DisableAutoUpdateAnnotationKey && oldObj.Status.IsReady()) ||
+			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
 	var out []string
@@ -1036,6 +1048,22 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 		out = append(out, "metadata.labels."+k)
 	}
 	return out
+}
+
+// pausedAnnotationUnseen reports whether a change of disable-auto-update
+// reaches no revision template. On a Ready InferenceService, "true" stops
+// KServe's controller before it copies anything, so setting it copies
+// nothing, and removing a "true" leaves a template that never had it (as a
+// rule: unless it was set while not Ready). Any other value is copied
+// into the components' metadata like any annotation, and so is every
+// value on an InferenceService that is not Ready.
+func pausedAnnotationUnseen(oldObj, newObj *v1beta1.InferenceService) bool {
+	if !oldObj.Status.IsReady() {
+		return false
+	}
+	newValue, kept := newObj.Annotations[constants.DisableAutoUpdateAnnotationKey]
+	oldValue, had := oldObj.Annotations[constants.DisableAutoUpdateAnnotationKey]
+	return newValue == "true" || !kept && (!had || oldValue == "true")
 }
 
 // defaulterOrGuardAnnotation reports annotations whose changes create no

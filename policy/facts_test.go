@@ -1104,7 +1104,10 @@ func TestFacts_AutoUpdateDisabled(t *testing.T) {
 		{"set", "", on, Transition{New: true}, false},
 		{"removed", on, "", Transition{Old: true}, false},
 		{"kept with another annotation changed", on, on + `, team: a`, Transition{Old: true, New: true}, true},
-		{"false is not set", "", `serving.kserve.io/disable-auto-update: "false"`, Transition{}, false},
+		// Any other value is copied into the components' metadata.
+		{"false is not set, and is a revision", "", `serving.kserve.io/disable-auto-update: "false"`, Transition{}, true},
+		{"true over false", `serving.kserve.io/disable-auto-update: "false"`, on, Transition{New: true}, false},
+		{"false removed", `serving.kserve.io/disable-auto-update: "false"`, "", Transition{}, true},
 	}
 	ready := "status: {conditions: [{type: Ready, status: \"True\"}]}\n"
 	for _, tt := range tests {
@@ -1174,8 +1177,12 @@ func TestFacts_StorageURIsOfOtherComponents(t *testing.T) {
 	}{
 		{"a transformer's storageUris and STORAGE_URI", `transformer: {storageUris: [{uri: "gs://t/a", mountPath: /mnt/a}], containers: [{name: kserve-container, image: "t:1", env: [{name: STORAGE_URI, value: "gs://t/b"}]}]}`,
 			KindTransformer, []string{"gs://t/a", "gs://t/b"}},
-		{"an ART explainer's storage spec with parameters", `explainer: {art: {type: SquareAttack, storage: {key: minio, path: art/model, parameters: {type: s3, bucket: scratch}}}}`,
-			KindExplainer, []string{"storage:minio{bucket=scratch,type=s3}/art/model"}},
+		{"a storage spec with parameters", `predictor: {model: {modelFormat: {name: sklearn}, storage: {key: minio, path: iris/model, parameters: {type: s3, bucket: scratch}}}}`,
+			KindPredictor, []string{"storage:minio{bucket=scratch,type=s3}/iris/model"}},
+		{"a storage spec without a key, with a type: the default entry of that type", `predictor: {model: {modelFormat: {name: sklearn}, storage: {path: /iris, parameters: {type: s3}}}}`,
+			KindPredictor, []string{"storage:default_s3{type=s3}/iris"}},
+		{"an ART explainer's storage spec is not read", `explainer: {art: {type: SquareAttack, storage: {key: minio, path: art/model}}}`,
+			KindExplainer, nil},
 		{"an explainer's storageUris and ART storageUri", `explainer: {storageUris: [{uri: "gs://e/a", mountPath: /mnt/a}], art: {type: SquareAttack, storageUri: "gs://e/b"}}`,
 			KindExplainer, []string{"gs://e/a", "gs://e/b"}},
 		{"a storage spec without a key reads the default entry", `predictor: {model: {modelFormat: {name: sklearn}, storage: {path: iris}}}`,
@@ -1213,5 +1220,18 @@ func TestFacts_AnEntryDroppingItsRuntimeIsAModelChange(t *testing.T) {
 	f := updateFacts(t, standardManifest("", stdStableV1, fmt.Sprintf(entry, ", runtime: kserve-mlserver")), standardManifest("", stdStableV1, fmt.Sprintf(entry, "")))
 	if c := componentByID(t, f, "canary:v2"); c.RuntimeUnpinned || !c.ModelChanged {
 		t.Errorf("runtimeUnpinned=%v modelChanged=%v, want a model change", c.RuntimeUnpinned, c.ModelChanged)
+	}
+}
+
+// KServe gives a canary entry's Deployment no storageUris: an entry lists
+// its merged model's storage URI only, where the stable lists both.
+func TestFacts_AnEntryLoadsNoStorageUris(t *testing.T) {
+	stable := stdStableV1 + "\n    storageUris: [{uri: \"gs://models/extra\", mountPath: /mnt/extra}]"
+	f := updateFacts(t, standardManifest("", stable), standardManifest("", stable, fmt.Sprintf(stdCanaryV2, 10)))
+	if c := componentByID(t, f, "canary:v2"); !slices.Equal(c.NewStorageURIs, []string{"gs://models/iris/v2"}) {
+		t.Errorf("entry: newStorageUris = %q, want the entry's storageUri only", c.NewStorageURIs)
+	}
+	if p := componentByID(t, f, KindPredictor); !slices.Equal(p.NewStorageURIs, []string{"gs://models/iris/v1", "gs://models/extra"}) {
+		t.Errorf("stable: newStorageUris = %q, want both", p.NewStorageURIs)
 	}
 }

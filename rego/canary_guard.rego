@@ -777,7 +777,12 @@ promotion_hint(c) := sprintf(
 	count(kept) > 0
 } else := ""
 
-kept_entry_promotion(e) := sprintf("to promote canary %s, remove its entry in the same update.", [e.name]) if {
+kept_entry_promotion(e) := sprintf(
+	"canary %s is new in this update: bring it in first with spec.predictor as it was (the entry at %d %% or less), raise it step by step to %d %%, then %s.",
+	[e.name, min([input.config.initialCanaryPercent, 100 - others_percent(e.name)]), promotion_floor, promote_step(e)],
+) if {
+	e.inOld == false
+} else := sprintf("to promote canary %s, remove its entry in the same update.", [e.name]) if {
 	e.promotableByRename == true
 	e.oldEffectivePercent >= promotion_floor
 } else := sprintf(
@@ -789,6 +794,10 @@ kept_entry_promotion(e) := sprintf("to promote canary %s, remove its entry in th
 	"KServe refuses a rename to %s either, since its storage URI is the stable's: to promote it, %skeep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor) and remove the entry in one update.",
 	[e.name, raise_first(e)],
 )
+
+promote_step(e) := "set the name and remove the entry in one update" if {
+	e.promotableByRename == true
+} else := "set spec.predictor to the entry's predictor as it ran and remove the entry in one update, keeping spec.predictor's name (KServe refuses a rename to it, since its storage URI is the stable's)"
 
 raise_first(e) := "" if {
 	e.oldEffectivePercent >= promotion_floor

@@ -2049,6 +2049,30 @@ test_standard_rename_to_a_kept_entry_says_to_remove_it if {
 	fires(deny_of(same_uri), "standard-canary-required", ["KServe refuses a rename to v2 either, since its storage URI is the stable's: to promote it, keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor) and remove the entry in one update."])
 }
 
+test_standard_rename_to_a_new_entry_says_to_bring_it_in_first if {
+	# The rename and the entry in one update: the entry has no rollout yet.
+	inp := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [standard_predictor(model_change), canary_entry("v2", 0, null, 10, {"promotableByRename": true})],
+		},
+		{},
+	)
+	fires(deny_of(inp), "standard-canary-required", ["canary v2 is new in this update: bring it in first with spec.predictor as it was (the entry at 10 % or less), raise it step by step to 75 %, then set the name and remove the entry in one update."])
+	not fires(deny_of(inp), "standard-canary-required", ["raise its trafficPercent to"])
+
+	same_uri := make_input(
+		{
+			"deploymentMode": "Standard",
+			"predictorName": "v2", "predictorRenamed": true,
+			"components": [standard_predictor(model_change), canary_entry("v2", 0, null, 10, {"promotableByRename": false})],
+		},
+		{},
+	)
+	fires(deny_of(same_uri), "standard-canary-required", ["then set spec.predictor to the entry's predictor as it ran and remove the entry in one update, keeping spec.predictor's name"])
+}
+
 test_standard_promotion_as_ran_follows_the_storage_uri_not_the_model_summary if {
 	# Hugging Face entries differ in --model_id only: their summaries
 	# differ, their storage URIs (none) do not, so KServe refuses the rename.

@@ -210,6 +210,8 @@ type wireLatestTarget struct {
 }
 
 func (l *wireLatestTarget) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	// A repeated traffic member replaces the earlier one, as in a full decode.
+	*l = wireLatestTarget{}
 	return eachElement(dec, "traffic", func(dec *jsontext.Decoder) error {
 		var t wireTrafficTarget
 		if err := jsonv2.UnmarshalDecode(dec, &t); err != nil {
@@ -264,6 +266,8 @@ type wireReady struct {
 }
 
 func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	// A repeated conditions member replaces the earlier one, as in a full decode.
+	*r = wireReady{}
 	return eachElement(dec, "conditions", func(dec *jsontext.Decoder) error {
 		var c wireCondition
 		if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {

@@ -36,6 +36,11 @@ func TestWireDecodingKeepsEveryFact(t *testing.T) {
 		// Only the Ready condition counts (statusReady), wherever it is.
 		"conditions": review("UPDATE", "InferenceService", isvcV2At10,
 			strings.Replace(isvcV2At10, `}}}}`, `}}},"status":{"conditions":[{"type":"PredictorReady","status":"True"},{"type":"Ready","status":"False","reason":"RevisionFailed","lastTransitionTime":"2026-11-25T10:00:00Z"}]}}`, 1)),
+		// A repeated conditions member replaces the earlier one.
+		"repeated conditions": review("UPDATE", "InferenceService", isvcV2At10,
+			strings.Replace(isvcV2At10, `}}}}`, `}}},"status":{"conditions":[{"type":"Ready","status":"False"}],"conditions":[{"type":"Ready","status":"True"}]}}`, 1)),
+		"repeated conditions, the last empty": review("UPDATE", "InferenceService", isvcV2At10,
+			strings.Replace(isvcV2At10, `}}}}`, `}}},"status":{"conditions":[{"type":"Ready","status":"True"}],"conditions":[]}}`, 1)),
 		// A repeated spec member is merged into one spec: the model
 		// change in the first must not hide behind a step in the second.
 		"repeated spec": review("UPDATE", "InferenceService",
