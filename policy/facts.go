@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,6 +87,10 @@ type Facts struct {
 	// InternalAnnotationsChanged lists internal.serving.kserve.io/* keys
 	// that were added, removed or changed.
 	InternalAnnotationsChanged []string `json:"internalAnnotationsChanged"`
+	// InternalAnnotationsOld maps each of InternalAnnotationsChanged to
+	// its value in the stored object, nil where it had none: what to put
+	// back.
+	InternalAnnotationsOld AnnotationValues `json:"internalAnnotationsOld"`
 	// TagRouting says whether tag routing is on before and after.
 	TagRouting Transition `json:"tagRouting"`
 	// Stopped says whether the InferenceService's serving.kserve.io/stop
@@ -301,6 +306,9 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	knative := f.RolloutMode == ModeKnative
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
+	for _, k := range f.InternalAnnotationsChanged {
+		f.recordInternalOld(k, oldObj.Annotations, k)
+	}
 	f.PredictorName = newObj.Spec.Predictor.Name
 	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
@@ -318,7 +326,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// settle it, without comparing the decoded components.
 	percentsOnly := req.OldSpecJSON != nil && req.SpecJSON != nil && onlyPercentsDiffer(req.OldSpecJSON, req.SpecJSON)
 	if !percentsOnly {
-		f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, componentInternalAnnotations(&oldObj.Spec, &newObj.Spec)...)
+		f.addComponentInternalAnnotations(&oldObj.Spec, &newObj.Spec)
 	}
 	// The predictor ModelMesh serves stays a component, marked: custom
 	// rules about models (storage locations, freezes) see it as in
@@ -1107,15 +1115,15 @@ func userInternalAnnotation(k string) bool {
 		k != constants.LocalModelSourceUriAnnotationKey && k != constants.LocalModelPVCNameAnnotationKey
 }
 
-// componentInternalAnnotations lists, as paths, the internal annotations
-// changed on a component: KServe merges a component's annotations over
-// the ones it derives from the storage spec (buildObjectMeta), so they
-// too can swap the model the pods load.
-func componentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec) []string {
-	var out []string
+// addComponentInternalAnnotations records, as paths, the internal
+// annotations changed on a component: KServe merges a component's
+// annotations over the ones it derives from the storage spec
+// (buildObjectMeta), so they too can swap the model the pods load.
+func (f *Facts) addComponentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec) {
 	add := func(path string, a, b map[string]string) {
 		for _, k := range changedKeys(a, b, userInternalAnnotation) {
-			out = append(out, path+".annotations."+k)
+			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path+".annotations."+k)
+			f.recordInternalOld(path+".annotations."+k, a, k)
 		}
 	}
 	add("spec.predictor", o.Predictor.Annotations, n.Predictor.Annotations)
@@ -1131,7 +1139,31 @@ func componentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec) []string {
 		}
 		add(fmt.Sprintf("spec.canary[%d].predictor", i), old, e.Predictor.Annotations)
 	}
-	return out
+}
+
+// AnnotationValues maps annotations to values, nil for none. It is an
+// object in JSON even when empty, as in the policy input.
+type AnnotationValues map[string]*string
+
+// MarshalJSON writes {} for an empty map, where encoding/json writes null.
+func (m AnnotationValues) MarshalJSON() ([]byte, error) {
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(map[string]*string(m))
+}
+
+// recordInternalOld records the stored value of the changed internal
+// annotation k of annotations under name.
+func (f *Facts) recordInternalOld(name string, annotations map[string]string, k string) {
+	if f.InternalAnnotationsOld == nil {
+		f.InternalAnnotationsOld = AnnotationValues{}
+	}
+	var old *string
+	if v, ok := annotations[k]; ok {
+		old = &v
+	}
+	f.InternalAnnotationsOld[name] = old
 }
 
 func optionalComponentAnnotations(s *v1beta1.InferenceServiceSpec) (transformer, explainer map[string]string) {

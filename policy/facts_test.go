@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -1235,3 +1236,27 @@ func TestFacts_AnEntryLoadsNoStorageUris(t *testing.T) {
 		t.Errorf("stable: newStorageUris = %q, want both", p.NewStorageURIs)
 	}
 }
+
+// The stored value of each changed internal annotation is recorded, nil
+// where there was none: what internal-annotation tells the user to put back.
+func TestFacts_InternalAnnotationsOld(t *testing.T) {
+	const key = "internal.serving.kserve.io/storage-spec"
+	old := manifestWithMeta(`annotations: {`+key+`: "true"}`, sklearnV1)
+	next := "metadata: {name: my-model, namespace: models}\nspec:\n  predictor:\n    annotations: {" + key + `: "x"}` + "\n    " + sklearnV1 + "\n"
+	f := updateFacts(t, old, next)
+	want := []string{key, "spec.predictor.annotations." + key}
+	if !slices.Equal(f.InternalAnnotationsChanged, want) {
+		t.Fatalf("internalAnnotationsChanged = %q, want %q", f.InternalAnnotationsChanged, want)
+	}
+	if v := f.InternalAnnotationsOld[key]; v == nil || *v != "true" {
+		t.Errorf("old value of %s = %v, want \"true\"", key, v)
+	}
+	if v, ok := f.InternalAnnotationsOld["spec.predictor.annotations."+key]; !ok || v != nil {
+		t.Errorf("old value of the predictor's = %v (recorded %v), want none", v, ok)
+	}
+	if got, err := json.Marshal(updateFacts(t, sklearnManifest(), sklearnManifest()).InternalAnnotationsOld); err != nil || string(got) != "{}" {
+		t.Errorf("no change marshals as %s (%v), want {}", got, err)
+	}
+}
+
+func sklearnManifest() string { return predictorManifest(sklearnV1) }

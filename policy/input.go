@@ -26,7 +26,7 @@ var inputKeys = []string{
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
 	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised",
 	"percentOutOfRange", "componentAdded", "componentRemoved",
-	"metadataChanged", "internalAnnotationsChanged", "tagRouting", "stopped", "stopChanged", "autoUpdateDisabled", "statusReady", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "internalAnnotationsOld", "tagRouting", "stopped", "stopChanged", "autoUpdateDisabled", "statusReady", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -149,6 +149,22 @@ func (b *inputBuilder) strings(ss []string) *ast.Term {
 	return b.term(ast.NewArray(terms...))
 }
 
+// optStrings is an object of strings and nulls (nil values).
+func (b *inputBuilder) optStrings(m map[string]*string) *ast.Term {
+	if len(m) == 0 {
+		return ast.InternedEmptyObject
+	}
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, v := range m {
+		value := ast.InternedNullTerm
+		if v != nil {
+			value = b.str(*v)
+		}
+		items = append(items, [2]*ast.Term{b.str(k), value})
+	}
+	return b.object(items...)
+}
+
 // buildInput assembles the whole input document of one request.
 func buildInput(k keyTerms, req *Request, f *Facts, config ast.Value, withObjects bool) (ast.Value, error) {
 	b := &inputBuilder{keys: k, terms: make([]ast.Term, 0, termsFor(f))}
@@ -221,6 +237,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("runtimeUnpinned", boolean(f.RuntimeUnpinned)),
 		b.item("metadataChanged", b.strings(f.MetadataChanged)),
 		b.item("internalAnnotationsChanged", b.strings(f.InternalAnnotationsChanged)),
+		b.item("internalAnnotationsOld", b.optStrings(f.InternalAnnotationsOld)),
 		b.item("tagRouting", b.transition(f.TagRouting)),
 		b.item("stopped", b.transition(f.Stopped)),
 		b.item("stopChanged", boolean(f.StopChanged)),

@@ -1233,10 +1233,17 @@ deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"
 	count(input.rollout.internalAnnotationsChanged) > 0
 	msg := sprintf(
-		"%s changed: KServe's internal annotations are passed to the pods and can change the model outside the canary rules. Leave them as they are and change the model in the spec.",
-		[concat(", ", input.rollout.internalAnnotationsChanged)],
+		"%s changed: KServe's internal annotations are passed to the pods and can change the model outside the canary rules. Leave them as they were (%s) and change the model in the spec.",
+		[concat(", ", input.rollout.internalAnnotationsChanged), concat("; ", [restore_desc(k) | some k in input.rollout.internalAnnotationsChanged])],
 	)
 }
+
+# What to put back for a changed internal annotation: its stored value, or
+# its absence.
+restore_desc(k) := sprintf("%s: %q", [k, old]) if {
+	old := input.rollout.internalAnnotationsOld[k]
+	old != null
+} else := sprintf("%s: not set", [k])
 
 # ModelMesh serves the predictor (and, without a transformer, every
 # component) with no canary. A transformer beside it is KServe's, rolled

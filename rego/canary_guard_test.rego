@@ -42,6 +42,7 @@ base_rollout := {
 	"components": [],
 	"metadataChanged": [],
 	"internalAnnotationsChanged": [],
+	"internalAnnotationsOld": {},
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
 	"stopChanged": false,
@@ -1291,6 +1292,7 @@ test_internal_annotation_change_is_denied if {
 		{
 			"components": [predictor(null, null, revision_change)],
 			"internalAnnotationsChanged": ["internal.serving.kserve.io/storage-spec", "internal.serving.kserve.io/storage-spec-key"],
+			"internalAnnotationsOld": {"internal.serving.kserve.io/storage-spec": "true", "internal.serving.kserve.io/storage-spec-key": null},
 		},
 		{},
 	)
@@ -1299,7 +1301,7 @@ test_internal_annotation_change_is_denied if {
 	fires(d, "internal-annotation", [
 		"internal.serving.kserve.io/storage-spec, internal.serving.kserve.io/storage-spec-key changed",
 		"can change the model outside the canary rules",
-		"Leave them as they are",
+		"Leave them as they were (internal.serving.kserve.io/storage-spec: \"true\"; internal.serving.kserve.io/storage-spec-key: not set)",
 	])
 }
 
