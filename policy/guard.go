@@ -248,11 +248,22 @@ func (d *Decision) Message() string {
 func (g *Guard) Input(req *Request) (ast.Value, error) {
 	st := g.state.Load()
 	settings, configValue := st.settingsFor(req.Namespace)
+	_, input, err := g.factsAndInput(st, req, settings, configValue)
+	return input, err
+}
+
+// factsAndInput builds the rollout facts of req and, from them, the input
+// document the policy evaluates.
+func (g *Guard) factsAndInput(st *state, req *Request, settings *Settings, config ast.Value) (*Facts, ast.Value, error) {
 	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return buildInput(g.keys, req, facts, configValue, st.policy.readsObjects)
+	input, err := buildInput(g.keys, req, facts, config, st.policy.readsObjects)
+	if err != nil {
+		return nil, nil, err
+	}
+	return facts, input, nil
 }
 
 // Validate decides a request. It returns an error only for requests it
@@ -271,15 +282,11 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	defer cancel()
 	start := time.Now()
 	defer func() { d.EvalDuration = time.Since(start) }()
-	facts, err := BuildFacts(req, FactsOptions{Settings: settings, Now: g.now()})
+	facts, input, err := g.factsAndInput(st, req, settings, configValue)
 	if err != nil {
 		return nil, err
 	}
 	d.Facts = facts
-	input, err := buildInput(g.keys, req, facts, configValue, st.policy.readsObjects)
-	if err != nil {
-		return nil, err
-	}
 	res, err := g.eval(ctx, st.policy, input)
 	if err != nil {
 		d.Error = err.Error()
