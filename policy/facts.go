@@ -11,6 +11,7 @@ import (
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	"github.com/kserve/kserve/pkg/constants"
 	"github.com/kserve/kserve/pkg/utils"
+	corev1 "k8s.io/api/core/v1"
 	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -997,18 +998,34 @@ func storageSpecLocation(s *v1beta1.StorageSpec) string {
 // podStorageURIs is the STORAGE_URI env of a custom container (the one
 // named kserve-container, or the only one), as a list.
 func podStorageURIs(ps *v1beta1.PodSpec) []string {
-	for _, c := range ps.Containers {
-		if len(ps.Containers) > 1 && c.Name != constants.InferenceServiceContainerName {
-			continue
+	if c := modelContainer(ps); c != nil {
+		if uri, ok := storageURIEnv(c); ok && uri != "" {
+			return []string{uri}
 		}
-		for _, e := range c.Env {
-			if e.Name == constants.CustomSpecStorageUriEnvVarKey && e.Value != "" {
-				return []string{e.Value}
-			}
-		}
-		return nil
 	}
 	return nil
+}
+
+// modelContainer is the container of a custom component that serves the
+// model: the one named kserve-container, or the only one; nil if none.
+func modelContainer(ps *v1beta1.PodSpec) *corev1.Container {
+	for i := range ps.Containers {
+		if len(ps.Containers) == 1 || ps.Containers[i].Name == constants.InferenceServiceContainerName {
+			return &ps.Containers[i]
+		}
+	}
+	return nil
+}
+
+// storageURIEnv is c's STORAGE_URI env, the model KServe's storage
+// initializer loads for a custom container.
+func storageURIEnv(c *corev1.Container) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == constants.CustomSpecStorageUriEnvVarKey {
+			return e.Value, true
+		}
+	}
+	return "", false
 }
 
 func deref(s *string) string {
@@ -1021,18 +1038,14 @@ func deref(s *string) string {
 // podModel names the model of a custom container: its STORAGE_URI env,
 // else its image.
 func podModel(ps *v1beta1.PodSpec) string {
-	for _, c := range ps.Containers {
-		if len(ps.Containers) > 1 && c.Name != constants.InferenceServiceContainerName {
-			continue
-		}
-		for _, e := range c.Env {
-			if e.Name == constants.CustomSpecStorageUriEnvVarKey {
-				return e.Value
-			}
-		}
-		return c.Image
+	c := modelContainer(ps)
+	if c == nil {
+		return ""
 	}
-	return ""
+	if uri, ok := storageURIEnv(c); ok {
+		return uri
+	}
+	return c.Image
 }
 
 // metadataChanges lists the object labels and annotations whose change
