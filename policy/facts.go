@@ -197,13 +197,17 @@ type ComponentFacts struct {
 	OldPercent *int64 `json:"oldPercent"`
 	NewPercent *int64 `json:"newPercent"`
 	// OldEffectivePercent and NewEffectivePercent are the traffic the
-	// latest revision gets: an absent Knative percent means 100.
+	// latest revision gets: an absent Knative percent means 100, and so
+	// does a percent the status shows splitting the one revision there
+	// is with itself (an InferenceService created with one), unless the
+	// update makes a new revision.
 	OldEffectivePercent int64 `json:"oldEffectivePercent"`
 	NewEffectivePercent int64 `json:"newEffectivePercent"`
 	// PercentChanged is true when the request changes the percent field,
 	// that is, the user chose the new value in this update.
 	PercentChanged bool `json:"percentChanged"`
-	// CanaryInProgress is true when the old object splits traffic.
+	// CanaryInProgress is true when the old object splits traffic
+	// between two revisions.
 	CanaryInProgress bool `json:"canaryInProgress"`
 	// Revisions from the old object's status.
 	StableRevision        string `json:"stableRevision"`
@@ -260,6 +264,9 @@ type ComponentFacts struct {
 	// statusNotReady: the old object's canaryStatuses, current with the
 	// spec, show the entry not ready.
 	statusNotReady bool
+	// splitsWithItself: the old route splits one revision with itself
+	// (splitsWithItself).
+	splitsWithItself bool
 }
 
 // validPercent reports whether p is a traffic percent Knative accepts.
@@ -366,6 +373,15 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		c := &f.Components[i]
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
+		}
+		if c.splitsWithItself {
+			// The one revision takes all traffic, and keeps it unless this
+			// update makes another: no canary runs, and no percent moves
+			// traffic between models.
+			c.OldEffectivePercent, c.CanaryInProgress = 100, false
+			if c.InNew && !c.RevisionChanged {
+				c.NewEffectivePercent = 100
+			}
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
@@ -730,6 +746,7 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
+	c.splitsWithItself = c.routesOneRevision(&st)
 	// status.observedGeneration is no guide here: KServe copies it from
 	// the last component's Knative Service, whose generation is not the
 	// InferenceService's. The route's traffic in the status is.
@@ -770,6 +787,36 @@ func (c *ComponentFacts) trafficLag(traffic []knservingv1.TrafficTarget) string 
 		return fmt.Sprintf("status has not caught up with the spec yet (its traffic gives the latest revision %d %%, the spec %d %%)", shown, *c.OldPercent)
 	}
 	return ""
+}
+
+// routesOneRevision reports whether the status shows the old percent
+// splitting one revision with itself: KServe's prev target is
+// latestRolledoutRevision (ksvc_reconciler.go), which is the latest
+// revision itself from the first reconcile of an InferenceService created
+// with canaryTrafficPercent until a model change. Then the latest revision
+// takes all traffic whatever the percent says, and a rise moves none.
+// Only a route the status shows split so counts: a status that names one
+// revision without it may predate the latest change.
+func (c *ComponentFacts) routesOneRevision(st *v1beta1.ComponentStatusSpec) bool {
+	rev := st.LatestCreatedRevision
+	if c.OldPercent == nil || *c.OldPercent < 0 || *c.OldPercent >= 100 || rev == "" ||
+		st.LatestReadyRevision != rev || st.LatestRolledoutRevision != rev || len(st.Traffic) < 2 {
+		return false
+	}
+	latest := false
+	for i := range st.Traffic {
+		t := &st.Traffic[i]
+		if t.RevisionName != rev {
+			return false
+		}
+		if t.LatestRevision != nil && *t.LatestRevision && !latest {
+			latest = true
+			if t.Percent == nil && *c.OldPercent != 0 || t.Percent != nil && *t.Percent != *c.OldPercent {
+				return false
+			}
+		}
+	}
+	return latest
 }
 
 func (c *ComponentFacts) setCanaryStatus(oldObj *v1beta1.InferenceService) {

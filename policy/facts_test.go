@@ -165,6 +165,76 @@ status:
       latestCreatedRevision: my-model-predictor-00002
 `
 
+// An InferenceService created with canaryTrafficPercent: KServe's prev
+// target is latestRolledoutRevision, the one revision there is, so the
+// route splits it with itself and no canary runs.
+const selfSplitManifest = `
+metadata: {name: my-model, namespace: models%s}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/%s"}
+    %s
+status:
+  components:
+    predictor:
+      latestCreatedRevision: my-model-predictor-00001
+      latestReadyRevision: my-model-predictor-00001
+      latestRolledoutRevision: my-model-predictor-00001
+      traffic: %s
+`
+
+func TestFacts_APercentSplittingOneRevisionWithItselfRunsNoCanary(t *testing.T) {
+	const (
+		selfSplit = `[{latestRevision: true, revisionName: my-model-predictor-00001, percent: 10, tag: latest},
+        {latestRevision: false, revisionName: my-model-predictor-00001, percent: 90, tag: prev}]`
+		oneTarget = `[{latestRevision: true, revisionName: my-model-predictor-00001, percent: 100}]`
+		twoRevs   = `[{latestRevision: true, revisionName: my-model-predictor-00001, percent: 10, tag: latest},
+        {latestRevision: false, revisionName: my-model-predictor-00000, percent: 90, tag: prev}]`
+		otherPct = `[{latestRevision: true, revisionName: my-model-predictor-00001, percent: 30, tag: latest},
+        {latestRevision: false, revisionName: my-model-predictor-00001, percent: 70, tag: prev}]`
+	)
+	tests := []struct {
+		name                 string
+		traffic              string
+		newModel, newPercent string
+		newAnnotations       string
+		wantOldEff           int64
+		wantNewEff           int64
+		wantInProgress       bool
+		wantAdmit            string // the always-admit reason, "" for none
+	}{
+		{"promoted by removing the percent", selfSplit, "v1", "", "", 100, 100, false, "no revision change"},
+		{"raised to 100", selfSplit, "v1", "canaryTrafficPercent: 100", "", 100, 100, false, "no revision change"},
+		{"raised to 35", selfSplit, "v1", "canaryTrafficPercent: 35", "", 100, 100, false, "no revision change"},
+		{"set to 0", selfSplit, "v1", "canaryTrafficPercent: 0", "", 100, 100, false, "rollback"},
+		// A new revision takes the percent against the one there was.
+		{"a new model at 10", selfSplit, "v2", "canaryTrafficPercent: 10", "", 100, 10, false, ""},
+		{"a new revision without a new model", selfSplit, "v1", "canaryTrafficPercent: 35",
+			", annotations: {team: a}", 100, 35, false, "lowered"},
+		// Without the status showing the split, the percent is taken as it
+		// says: the status may predate a model change.
+		{"status shows one target at 100 %", oneTarget, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
+		{"status splits two revisions", twoRevs, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
+		{"status split at another percent", otherPct, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := fmt.Sprintf(selfSplitManifest, "", "v1", "canaryTrafficPercent: 10", tt.traffic)
+			f := updateFacts(t, old, fmt.Sprintf(selfSplitManifest, tt.newAnnotations, tt.newModel, tt.newPercent, "[]"))
+			p := componentByID(t, f, KindPredictor)
+			if p.OldEffectivePercent != tt.wantOldEff || p.NewEffectivePercent != tt.wantNewEff {
+				t.Errorf("effective %d->%d, want %d->%d", p.OldEffectivePercent, p.NewEffectivePercent, tt.wantOldEff, tt.wantNewEff)
+			}
+			if p.CanaryInProgress != tt.wantInProgress {
+				t.Errorf("canaryInProgress = %v, want %v", p.CanaryInProgress, tt.wantInProgress)
+			}
+			if f.AlwaysAdmitReason != tt.wantAdmit {
+				t.Errorf("always admitted: %q, want %q", f.AlwaysAdmitReason, tt.wantAdmit)
+			}
+		})
+	}
+}
+
 func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
 	tests := []struct {
 		name               string

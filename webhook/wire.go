@@ -152,10 +152,7 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 				LatestReadyRevision: c.LatestReadyRevision, LatestCreatedRevision: c.LatestCreatedRevision,
 				PreviousRolledoutRevision: c.PreviousRolledoutRevision, LatestRolledoutRevision: c.LatestRolledoutRevision,
 			}
-			if c.Traffic.found {
-				latest := c.Traffic.latest
-				cs.Traffic = []knservingv1.TrafficTarget{{LatestRevision: &latest.LatestRevision, Percent: &latest.Percent}}
-			}
+			cs.Traffic = c.Traffic.targets()
 			st.Components[k] = cs
 		}
 	}
@@ -201,12 +198,18 @@ type wireComponentStatus struct {
 	Traffic                   wireLatestTarget `json:"traffic"`
 }
 
-// wireLatestTarget keeps the first latest-revision target of a route's
-// traffic, the only one the facts read (trafficLag), and reads past the
-// others without keeping them: a status may list many.
+// wireLatestTarget keeps what the facts read of a route's traffic: its
+// first latest-revision target (trafficLag), and whether every target
+// names the same revision (routesOneRevision). It reads past the others
+// without keeping them: a status may list many.
 type wireLatestTarget struct {
 	latest wireTrafficTarget
 	found  bool
+	// count targets were read; revision is the first one's revisionName,
+	// and oneRevision says every target named it.
+	count       int
+	revision    string
+	oneRevision bool
 }
 
 func (l *wireLatestTarget) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
@@ -217,11 +220,36 @@ func (l *wireLatestTarget) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if err := jsonv2.UnmarshalDecode(dec, &t); err != nil {
 			return err
 		}
+		l.count++
+		switch {
+		case l.count == 1:
+			l.revision, l.oneRevision = t.RevisionName, true
+		case t.RevisionName != l.revision:
+			l.oneRevision = false
+		}
 		if t.LatestRevision && !l.found {
 			l.latest, l.found = t, true
 		}
 		return nil
 	})
+}
+
+// targets gives the traffic as the facts read it: the latest-revision
+// target and, where there were others, one that stands for them, naming
+// the revision they all name, or none where they differ.
+func (l *wireLatestTarget) targets() []knservingv1.TrafficTarget {
+	if !l.found {
+		return nil
+	}
+	latest := knservingv1.TrafficTarget{LatestRevision: &l.latest.LatestRevision, Percent: &l.latest.Percent, RevisionName: l.latest.RevisionName}
+	if l.count == 1 {
+		return []knservingv1.TrafficTarget{latest}
+	}
+	other := knservingv1.TrafficTarget{}
+	if l.oneRevision {
+		other.RevisionName = l.revision
+	}
+	return []knservingv1.TrafficTarget{latest, other}
 }
 
 // eachElement calls decodeOne for each element of the JSON array dec is
@@ -248,12 +276,13 @@ func eachElement(dec *jsontext.Decoder, name string, decodeOne func(*jsontext.De
 }
 
 // wireTrafficTarget is what the facts read of a route's traffic target:
-// whether it follows the latest revision, and its percent (absent is 0).
+// whether it follows the latest revision, its percent (absent is 0), and
+// the revision it names.
 type wireTrafficTarget struct {
 	LatestRevision bool    `json:"latestRevision,omitempty"`
 	Percent        int64   `json:"percent,omitempty"`
 	Tag            skipped `json:"tag"`
-	RevisionName   skipped `json:"revisionName"`
+	RevisionName   string  `json:"revisionName"`
 	URL            skipped `json:"url"`
 }
 

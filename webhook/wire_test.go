@@ -9,6 +9,7 @@ import (
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
+	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/canary-guard/canary-guard/bench/load"
 	"github.com/canary-guard/canary-guard/policy"
@@ -124,17 +125,22 @@ func TestWireDecodingKeepsTheLatestRevisionTarget(t *testing.T) {
 	tests := []struct {
 		name, traffic string
 		want          *int64 // the latest target's percent, nil for none kept
+		wantRevision  string // the revision every target names, "" where they differ
 	}{
-		{"split", `[{"tag":"prev","revisionName":"m-1","percent":90},{"tag":"latest","latestRevision":true,"revisionName":"m-2","percent":10}]`, pct(10)},
-		{"the first latest target wins", `[{"latestRevision":true,"percent":35},{"latestRevision":true,"percent":10}]`, pct(35)},
-		{"latest without a percent is 0", `[{"latestRevision":true}]`, pct(0)},
-		{"no latest target", `[{"revisionName":"m-1","percent":100}]`, nil},
-		{"null", `null`, nil},
-		{"many targets read past", `[` + many + `{"latestRevision":true,"percent":25}]`, pct(25)},
+		{"split", `[{"tag":"prev","revisionName":"m-1","percent":90},{"tag":"latest","latestRevision":true,"revisionName":"m-2","percent":10}]`, pct(10), ""},
+		{"split with itself", `[{"tag":"latest","latestRevision":true,"revisionName":"m-1","percent":10},{"tag":"prev","revisionName":"m-1","percent":90}]`, pct(10), "m-1"},
+		{"one target", `[{"tag":"latest","latestRevision":true,"revisionName":"m-1","percent":100}]`, pct(100), "m-1"},
+		{"the first latest target wins", `[{"latestRevision":true,"percent":35},{"latestRevision":true,"percent":10}]`, pct(35), ""},
+		{"latest without a percent is 0", `[{"latestRevision":true}]`, pct(0), ""},
+		{"no latest target", `[{"revisionName":"m-1","percent":100}]`, nil, ""},
+		{"null", `null`, nil, ""},
+		{"many targets read past", `[` + many + `{"latestRevision":true,"percent":25}]`, pct(25), ""},
+		{"many targets of one revision", `[` + many + `{"latestRevision":true,"revisionName":"m-1","percent":25}]`, pct(25), "m-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			obj, err := decodeInferenceService([]byte(status(tt.traffic)))
+			raw := []byte(status(tt.traffic))
+			obj, err := decodeInferenceService(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,15 +148,42 @@ func TestWireDecodingKeepsTheLatestRevisionTarget(t *testing.T) {
 			switch {
 			case tt.want == nil && len(traffic) != 0:
 				t.Errorf("traffic %+v, want none kept", traffic)
-			case tt.want != nil && (len(traffic) != 1 || traffic[0].Percent == nil || *traffic[0].Percent != *tt.want ||
+			case tt.want != nil && (len(traffic) == 0 || traffic[0].Percent == nil || *traffic[0].Percent != *tt.want ||
 				traffic[0].LatestRevision == nil || !*traffic[0].LatestRevision):
-				t.Errorf("traffic %+v, want one latest-revision target at %d", traffic, *tt.want)
+				t.Errorf("traffic %+v, want a latest-revision target at %d first", traffic, *tt.want)
+			}
+			if tt.want == nil {
+				return
+			}
+			whole, err := fullInferenceService(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := whole.Status.Components["predictor"].Traffic
+			if got, want := oneRevision(traffic), oneRevision(full); got != want || got != tt.wantRevision {
+				t.Errorf("targets all name %q, the full decode's %q, want %q", got, want, tt.wantRevision)
+			}
+			if (len(traffic) > 1) != (len(full) > 1) {
+				t.Errorf("%d targets kept, want more than one exactly where the full decode has (%d)", len(traffic), len(full))
 			}
 		})
 	}
 	if _, err := decodeInferenceService([]byte(status(`{"percent":10}`))); err == nil {
 		t.Error("traffic as an object decoded without an error")
 	}
+}
+
+// oneRevision is the revision every target names, "" where they differ.
+func oneRevision(traffic []knservingv1.TrafficTarget) string {
+	if len(traffic) == 0 {
+		return ""
+	}
+	for _, t := range traffic[1:] {
+		if t.RevisionName != traffic[0].RevisionName {
+			return ""
+		}
+	}
+	return traffic[0].RevisionName
 }
 
 func pct(v int64) *int64 { return &v }
