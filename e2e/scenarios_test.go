@@ -54,7 +54,7 @@ func TestScenarios(t *testing.T) {
 		// promotion.yaml removes the field: a rise 0 → 100 in one update.
 		s.denied(s.apply(filepath.Join(samples, "promotion.yaml")), "promotion.yaml (0 → 100)",
 			deniedByGuard,
-			"[max-step] spec.predictor.canaryTrafficPercent 0 → absent (100 %) rises by 100; at most 25 per update. Set 25 now, or leave it at 0.")
+			"[max-step] spec.predictor.canaryTrafficPercent 0 → absent (100 %) rises by 100; at most 10 from 0 %, as for a new model. Set 10 now, or leave it at 0.")
 		s.storedPercent(0)
 		s.waitRollout("predictor", rev1, latestAt(rev2, 0), prevAt(rev1, 100))
 	})

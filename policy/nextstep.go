@@ -71,7 +71,11 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 			steps = append(steps, s)
 			continue
 		}
+		// From 0, traffic re-enters as a new model would (max-step).
 		next := c.NewEffectivePercent + settings.MaxStepPercent
+		if c.NewEffectivePercent == 0 {
+			next = settings.InitialCanaryPercent
+		}
 		if next < 100 {
 			s.Next = &next
 		}

@@ -17,7 +17,7 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 		{name: "a ready canary at 10 may go to 35", manifest: canaryAt(10, true), wantNext: "35", wantAllowed: true},
 		{name: "a canary at 85 may be promoted", manifest: canaryAt(85, true), wantNext: "promote", wantAllowed: true},
 		{name: "a canary that is not ready is blocked", manifest: canaryAt(10, false), wantNext: "35", wantBlocked: "canary-not-ready"},
-		{name: "a rolled-back canary may come back at 25", manifest: canaryAt(0, true), wantNext: "25", wantAllowed: true},
+		{name: "a rolled-back canary may come back at the initial 10", manifest: canaryAt(0, true), wantNext: "10", wantAllowed: true},
 		{name: "a fully rolled-out model has no next step", manifest: stableV1},
 		{name: "a Standard-mode percent of 0 routes nothing: no next step", manifest: standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 0")},
 	}

@@ -90,7 +90,19 @@ model_desc(m) := m if m != ""
 model_desc(m) := "(not set)" if m == ""
 
 # The highest percent a rise from old may reach in one update.
-next_step(old) := min([old + input.config.maxStepPercent, 100])
+next_step(old) := min([old + rise_cap(old), 100])
+
+# The most one update may raise a percent: from 0 (a canary rolled back,
+# or a new model deployed dark), no more than a new model may enter with,
+# as Argo Rollouts restarts an aborted rollout at its first step;
+# otherwise the step cap.
+rise_cap(old) := input.config.initialCanaryPercent if {
+	old == 0
+} else := input.config.maxStepPercent
+
+rise_cap_desc(old) := sprintf("at most %d from 0 %%, as for a new model", [input.config.initialCanaryPercent]) if {
+	old == 0
+} else := sprintf("at most %d per update", [input.config.maxStepPercent])
 
 promotion_floor := 100 - input.config.maxStepPercent
 
@@ -272,11 +284,11 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c.newEffectivePercent > c.oldEffectivePercent
 	c.newEffectivePercent <= 100
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > input.config.maxStepPercent
+	rise > rise_cap(c.oldEffectivePercent)
 	msg := sprintf(
-		"%s %s → %s rises by %d; at most %d per update. %s, %s.",
+		"%s %s → %s rises by %d; %s. %s, %s.",
 		[
-			field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent,
+			field(c), pct(c.oldPercent), pct(c.newPercent), rise, rise_cap_desc(c.oldEffectivePercent),
 			next_step_desc(c), roll_back_desc(c.oldEffectivePercent),
 		],
 	)
@@ -645,8 +657,8 @@ traffic_back_revision(c) := c.previousRevision if {
 back_to_current(c) := "Remove the field to keep all traffic on the current model." if {
 	c.newPercent >= promotion_floor
 } else := sprintf(
-	"To keep all traffic on the current model, leave the field unset; once this is applied, going back to 100 %% is a rise of at most %d per update: set %d next.",
-	[input.config.maxStepPercent, next_step(c.newPercent)],
+	"To keep all traffic on the current model, leave the field unset; once this is applied, going back to 100 %% is a rise in capped steps: set %d next.",
+	[next_step(c.newPercent)],
 )
 
 # --- Standard mode -----------------------------------------------------------
@@ -838,11 +850,11 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c.inOld
 	c.modelChanged == false
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > input.config.maxStepPercent
+	rise > rise_cap(c.oldEffectivePercent)
 	msg := sprintf(
-		"%s (canary %s) %d → %d rises by %d; at most %d per update. %s, or remove the entry to roll back.",
+		"%s (canary %s) %d → %d rises by %d; %s. %s, or remove the entry to roll back.",
 		[
-			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent,
+			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, rise_cap_desc(c.oldEffectivePercent),
 			next_step_desc(c),
 		],
 	)

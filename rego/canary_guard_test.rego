@@ -401,7 +401,7 @@ test_negative_percent_is_denied if {
 # when max-step, canary-not-ready or initial-percent would refuse most of it.
 test_percent_range_names_what_the_other_rules_admit if {
 	fires(deny_of(knative_update([predictor(10, 150, not_ready)])), "percent-range", ["Once the canary is ready, set 35, or 0 to roll back."])
-	fires(deny_of(knative_update([predictor(0, 150, {})])), "percent-range", ["Set 25 now, or leave it at 0."])
+	fires(deny_of(knative_update([predictor(0, 150, {})])), "percent-range", ["Set 10 now, or leave it at 0."])
 	fires(deny_of(knative_update([predictor(null, 150, model_change)])), "percent-range", [
 		"A new model may enter with at most 10 %: set spec.predictor.canaryTrafficPercent: 10 (or less).",
 	])
@@ -451,9 +451,14 @@ test_rise_one_above_step_is_denied if {
 	fires(d, "max-step", ["10 → 36 rises by 26", "at most 25 per update", "Set 35 now"])
 }
 
-test_rise_from_rollback_is_capped if {
-	d := deny_of(knative_update([predictor(0, 50, {})]))
-	fires(d, "max-step", ["0 → 50 rises by 50", "Set 25 now, or leave it at 0."])
+# From 0 (a canary rolled back, or a new model deployed dark) traffic
+# re-enters as a new model would: at most the initial percent.
+test_rise_from_rollback_is_capped_at_the_initial_percent if {
+	d := deny_of(knative_update([predictor(0, 25, {})]))
+	fires(d, "max-step", ["0 → 25 rises by 25; at most 10 from 0 %, as for a new model.", "Set 10 now, or leave it at 0."])
+	count(deny_of(knative_update([predictor(0, 10, {})]))) == 0
+	inp := knative_update_with([predictor(0, 30, {})], {"initialCanaryPercent": 30})
+	count(deny_of(inp)) == 0
 }
 
 test_promotion_by_removing_field_from_75_is_allowed if {
@@ -701,7 +706,7 @@ test_percent_set_without_revision_after_promotion_is_warned if {
 		"spec.predictor.canaryTrafficPercent set to 10 with no model change after a full promotion",
 		"90 % of traffic goes back to the previous model (revision my-model-predictor-00001)",
 		"To keep all traffic on the current model, leave the field unset",
-		"going back to 100 % is a rise of at most 25 per update: set 35 next.",
+		"going back to 100 % is a rise in capped steps: set 35 next.",
 	])
 }
 
@@ -1061,6 +1066,12 @@ test_standard_entry_rise_above_step_is_denied if {
 		"Set 35 now",
 		"remove the entry to roll back",
 	])
+}
+
+test_standard_entry_rise_from_0_is_capped_at_the_initial_percent if {
+	d := deny_of(standard_update([standard_predictor({}), canary_entry("canary-v2", 0, 0, 25, {})]))
+	fires(d, "max-step", ["0 → 25 rises by 25; at most 10 from 0 %, as for a new model.", "Set 10 now"])
+	count(deny_of(standard_update([standard_predictor({}), canary_entry("canary-v2", 0, 0, 10, {})]))) == 0
 }
 
 test_standard_entry_rise_while_not_ready_is_denied if {
