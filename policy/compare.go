@@ -204,7 +204,7 @@ func (d *diff) add(prefix, field string) {
 func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selectedRuntime string) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
-	var autoSelected, unpinned bool
+	var autoSelected, unpinned, protocolSelects bool
 	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
 		return d
 	}
@@ -228,10 +228,22 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// A named runtime removed leaves it to auto-selection as well,
 		// with the protocol it then defaults to: settled below too.
 		unpinned = o.Model.Runtime != nil && n.Model.Runtime == nil
-		if spelled || pinned || autoSelected || unpinned {
+		// KServe reads protocolVersion to check or select a runtime, and
+		// copies it into a pod template only for TorchServe: beside the
+		// runtime in use another one makes no revision; under
+		// auto-selection it filters the runtimes, so it may select another
+		// one (settled below, like the version).
+		protocolChanged := !equalPtr(o.Model.ProtocolVersion, n.Model.ProtocolVersion) && !protocolInPod(n.Model, selectedRuntime)
+		protocolKept := protocolChanged && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
+		protocolSelects = protocolChanged && o.Model.Runtime == nil && n.Model.Runtime == nil &&
+			servedProtocol(o.Model) != servedProtocol(n.Model)
+		if spelled || pinned || autoSelected || unpinned || protocolKept || protocolSelects {
 			m := *n.Model
-			if spelled {
+			if spelled || protocolKept {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
+			}
+			if protocolSelects {
+				m.ProtocolVersion = o.Model.ProtocolVersion
 			}
 			if pinned || autoSelected || unpinned && versionOnly {
 				m.ModelFormat.Version = o.Model.ModelFormat.Version
@@ -267,19 +279,47 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// previous model) or another one; only the cluster's runtimes say.
 		d.runtimeUnpinned, d.revision = true, true
 		d.fields = append(d.fields, prefix+".model.runtime")
-	case autoSelected && d.model:
-		// A model change anyway: the version comes with it.
-		d.add(prefix, "model.modelFormat")
-	case autoSelected:
-		// KServe reads the version only to select a runtime: whether it
-		// selects another one (a new model server, a revision) or the
-		// same one (no revision, where an injected percent would send
-		// traffic back to the previous model) is the cluster's runtimes'
-		// to say, which the request does not carry.
+	case (autoSelected || protocolSelects) && d.model:
+		// A model change anyway: the version or protocol comes with it.
+		if autoSelected {
+			d.add(prefix, "model.modelFormat")
+		}
+		if protocolSelects {
+			d.add(prefix, "model.protocolVersion")
+		}
+	case autoSelected || protocolSelects:
+		// KServe reads the version and the protocol only to select a
+		// runtime: whether it selects another one (a new model server, a
+		// revision) or the same one (no revision, where an injected
+		// percent would send traffic back to the previous model) is the
+		// cluster's runtimes' to say, which the request does not carry.
 		d.versionSelectsRuntime, d.revision = true, true
-		d.fields = append(d.fields, prefix+".model.modelFormat.version")
+		if autoSelected {
+			d.fields = append(d.fields, prefix+".model.modelFormat.version")
+		}
+		if protocolSelects {
+			d.fields = append(d.fields, prefix+".model.protocolVersion")
+		}
 	}
 	return d
+}
+
+// protocolInPod reports whether KServe passes the predictor's protocol to
+// its pods: only TorchServe's (SetTorchServeDefaults: the PROTOCOL_VERSION
+// env and the serviceEnvelope label). The server is the named runtime's,
+// else the selected one's, else, before KServe selected one, the one it
+// auto-selects for the format. A runtime of the cluster's own declares its
+// server type in an annotation canary-guard does not see: there the
+// protocol is taken to stay out of the pods.
+func protocolInPod(n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	runtime := selectedRuntime
+	if n.Runtime != nil {
+		runtime = *n.Runtime
+	}
+	if runtime == "" {
+		return n.ModelFormat.Name == constants.SupportedModelPyTorch
+	}
+	return constants.GetServerTypeFromRuntimeName(runtime) == constants.ServerTypeTorchServe
 }
 
 // gpuSwapsImage reports whether a GPU added to or removed from the model's

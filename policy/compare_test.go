@@ -139,9 +139,11 @@ func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
 			[]string{`model: {modelFormat: {name: sklearn}, runtimeVersion: "1.3.0", storageUri: "gs://models/iris/v1"}`},
 			[]string{`model: {modelFormat: {name: sklearn}, runtimeVersion: "1.5.0", storageUri: "gs://models/iris/v1"}`},
 			"spec.predictor.model.runtimeVersion"},
-		{"protocolVersion",
-			[]string{`model: {modelFormat: {name: sklearn}, protocolVersion: v1, storageUri: "gs://models/iris/v1"}`},
-			[]string{`model: {modelFormat: {name: sklearn}, protocolVersion: v2, storageUri: "gs://models/iris/v1"}`},
+		// TorchServe's pods get the protocol (PROTOCOL_VERSION); other
+		// runtimes' do not (TestCompare_ProtocolVersion).
+		{"protocolVersion of TorchServe",
+			[]string{`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, protocolVersion: v1, storageUri: "gs://models/mnist/v1"}`},
+			[]string{`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, protocolVersion: v2, storageUri: "gs://models/mnist/v1"}`},
 			"spec.predictor.model.protocolVersion"},
 		{"image",
 			[]string{`model: {modelFormat: {name: sklearn}, image: "registry.example/sklearn:1", storageUri: "gs://models/iris/v1"}`},
@@ -454,7 +456,8 @@ func TestCompare_DefaulterOnlyDifferencesAreNotChanges(t *testing.T) {
 // KServe's defaulter gives model{} protocol v2 only for triton and vllm;
 // for onnx and huggingface only the legacy blocks get it. A model{onnx}
 // without protocolVersion is served as v1 (ModelSpec.GetProtocol), so it
-// differs from the stored v2.
+// differs from the stored v2: under auto-selection, a protocol that may
+// select another runtime.
 func TestCompare_ModelFormWithoutProtocolIsV1ExceptTritonAndVLLM(t *testing.T) {
 	for _, format := range []string{"onnx", "huggingface"} {
 		t.Run(format, func(t *testing.T) {
@@ -462,8 +465,8 @@ func TestCompare_ModelFormWithoutProtocolIsV1ExceptTritonAndVLLM(t *testing.T) {
 				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1", protocolVersion: v2}`, format)),
 				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1"}`, format)))
 			p := componentByID(t, f, KindPredictor)
-			if want := []string{"spec.predictor.model.protocolVersion"}; !p.ModelChanged || !slices.Equal(p.ChangedFields, want) {
-				t.Errorf("modelChanged=%v changedFields=%v, want a protocolVersion change", p.ModelChanged, p.ChangedFields)
+			if want := []string{"spec.predictor.model.protocolVersion"}; !p.VersionSelectsRuntime || !slices.Equal(p.ChangedFields, want) {
+				t.Errorf("versionSelectsRuntime=%v changedFields=%v, want a protocolVersion that selects the runtime", p.VersionSelectsRuntime, p.ChangedFields)
 			}
 		})
 	}
@@ -518,14 +521,9 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			[]string{"spec.predictor.model.runtime"}},
-		{"a protocolVersion named beside a named runtime: its default is the runtime's",
+		{"a protocolVersion named beside a named runtime",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver}`),
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
-			[]string{"spec.predictor.model.protocolVersion"}},
-		{"protocolVersion v2 named",
-			predictorManifest(sklearnV1),
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", protocolVersion: v2}`),
-			[]string{"spec.predictor.model.protocolVersion"}},
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-mlserver, protocolVersion: v2}`), nil},
 		{"a modelFormat.version pinned beside a named runtime",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
@@ -556,6 +554,63 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			}
 			if !p.ModelChanged || !slices.Equal(p.ChangedFields, tt.wantFields) {
 				t.Errorf("modelChanged=%v changedFields=%v, want a model change in %v", p.ModelChanged, p.ChangedFields, tt.wantFields)
+			}
+		})
+	}
+}
+
+// KServe reads protocolVersion to check or select a runtime; only
+// TorchServe's pods get it (SetTorchServeDefaults). Beside the runtime in
+// use it makes no revision; under auto-selection it may select another
+// runtime, which the request cannot tell.
+func TestCompare_ProtocolVersion(t *testing.T) {
+	withStatus := func(status string, lines ...string) string {
+		return predictorManifest(lines...) + "status: " + status + "\n"
+	}
+	model := func(extra string) string {
+		return `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1"` + extra + `}`
+	}
+	tests := []struct {
+		name        string
+		old, new    string
+		wantModel   bool
+		wantSelects bool
+		wantFields  []string
+	}{
+		{"changed beside a named runtime", predictorManifest(model(", runtime: kserve-sklearnserver, protocolVersion: v1")),
+			predictorManifest(model(", runtime: kserve-sklearnserver, protocolVersion: v2")), false, false, nil},
+		{"removed beside a named runtime", predictorManifest(model(", runtime: kserve-sklearnserver, protocolVersion: v2")),
+			predictorManifest(model(", runtime: kserve-sklearnserver")), false, false, nil},
+		{"set with the selected runtime named", withStatus("{clusterServingRuntimeName: kserve-sklearnserver}", model("")),
+			predictorManifest(model(", runtime: kserve-sklearnserver, protocolVersion: v2")), false, false, nil},
+		{"set under auto-selection", predictorManifest(model("")),
+			predictorManifest(model(", protocolVersion: v2")), false, true, []string{"spec.predictor.model.protocolVersion"}},
+		{"set under auto-selection with a new model", predictorManifest(model("")),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", protocolVersion: v2}`),
+			true, false, []string{"spec.predictor.model.storageUri", "spec.predictor.model.protocolVersion"}},
+		{"set beside another runtime named", withStatus("{clusterServingRuntimeName: kserve-sklearnserver}", model("")),
+			predictorManifest(model(", runtime: kserve-mlserver, protocolVersion: v2")), true, false,
+			[]string{"spec.predictor.model.runtime", "spec.predictor.model.protocolVersion"}},
+		{"changed on TorchServe, named", predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1", protocolVersion: v2}`),
+			true, false, []string{"spec.predictor.model.protocolVersion"}},
+		{"changed on TorchServe, selected", withStatus("{clusterServingRuntimeName: kserve-torchserve}", `pytorch: {storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v2}`),
+			true, false, []string{"spec.predictor.model.protocolVersion"}},
+		{"changed on pytorch before a runtime is selected", predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v2}`),
+			true, false, []string{"spec.predictor.model.protocolVersion"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			p := componentByID(t, f, KindPredictor)
+			if p.ModelChanged != tt.wantModel || p.VersionSelectsRuntime != tt.wantSelects || !slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("modelChanged=%v versionSelectsRuntime=%v changedFields=%v, want %v, %v, %v",
+					p.ModelChanged, p.VersionSelectsRuntime, p.ChangedFields, tt.wantModel, tt.wantSelects, tt.wantFields)
+			}
+			if wantRevision := tt.wantModel || tt.wantSelects; p.RevisionChanged != wantRevision {
+				t.Errorf("revisionChanged=%v, want %v", p.RevisionChanged, wantRevision)
 			}
 		})
 	}

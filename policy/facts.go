@@ -237,9 +237,10 @@ type ComponentFacts struct {
 	// refuses a rename without a new storage URI,
 	// validatePredictorNameChange).
 	PromotableByRename bool `json:"promotableByRename"`
-	// VersionSelectsRuntime is true when modelFormat.version is the only
-	// model field that changes while KServe auto-selects the runtime:
-	// whether it selects another runtime is not known from the request.
+	// VersionSelectsRuntime is true when modelFormat.version or
+	// protocolVersion are the only model fields that change while KServe
+	// auto-selects the runtime: whether it selects another runtime is not
+	// known from the request.
 	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
 	// RuntimeUnpinned is true when the only model change is that
 	// model.runtime is no longer named: KServe auto-selects a runtime,

@@ -185,22 +185,35 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	)
 }
 
-# Under auto-selection modelFormat.version only selects a runtime: KServe
-# may pick another one (a new model server, which must enter as a canary)
-# or the same one (no revision: a percent there splits the running
-# revision with itself, and KServe then sends the rest to the previous
-# model). The request cannot tell which; naming the runtime settles it.
+# Under auto-selection modelFormat.version and protocolVersion only select
+# a runtime: KServe may pick another one (a new model server, which must
+# enter as a canary) or the same one (no revision: a percent there splits
+# the running revision with itself, and KServe then sends the rest to the
+# previous model). The request cannot tell which; naming the runtime
+# settles it.
 deny contains {"rule": "runtime-selection", "msg": msg} if {
 	input.rollout.versionSelectsRuntime == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.versionSelectsRuntime == true
 	input.rollout.rolloutMode != "ModelMesh"
+	selecting := [f |
+		some f in c.changedFields
+		selects_runtime(f)
+	]
 	msg := sprintf(
-		"%s.model.modelFormat.version changes while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (%s), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; %s.",
-		[c.path, runtime_in_use(c), same_runtime_effect, c.path, runtime_name(c), other_runtime_step(c)],
+		"%s %s while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (%s), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; %s.",
+		[concat(" and ", selecting), changes_verb(selecting), runtime_in_use(c), same_runtime_effect, c.path, runtime_name(c), other_runtime_step(c)],
 	)
 }
+
+selects_runtime(f) if endswith(f, ".model.modelFormat.version")
+
+selects_runtime(f) if endswith(f, ".model.protocolVersion")
+
+changes_verb(fields) := "changes" if count(fields) == 1
+
+else := "change"
 
 # Removing a named runtime leaves it to the same auto-selection: KServe may
 # select the runtime that was named (no revision) or another one.

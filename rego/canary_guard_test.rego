@@ -1369,6 +1369,18 @@ test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
 }
 
+test_a_protocol_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
+	c := predictor(null, null, object.union(revision_change, {"versionSelectsRuntime": true, "runtimeInUse": "kserve-sklearnserver", "changedFields": ["spec.predictor.model.protocolVersion"]}))
+	fires(deny_of(knative_update([c])), "runtime-selection", [
+		"spec.predictor.model.protocolVersion changes while KServe selects the runtime",
+		"spec.predictor.model.runtime: kserve-sklearnserver keeps the one in use",
+	])
+	both := predictor(null, null, object.union(revision_change, {"versionSelectsRuntime": true, "changedFields": ["spec.predictor.model.modelFormat.version", "spec.predictor.model.protocolVersion"]}))
+	fires(deny_of(knative_update([both])), "runtime-selection", [
+		"spec.predictor.model.modelFormat.version and spec.predictor.model.protocolVersion change while KServe selects the runtime",
+	])
+}
+
 test_a_named_runtime_removed_is_denied_with_the_runtime_to_keep if {
 	c := predictor(null, null, object.union(revision_change, {"runtimeUnpinned": true, "runtimeInUse": "kserve-sklearnserver", "changedFields": ["spec.predictor.model.runtime"]}))
 	d := deny_of(knative_update([c]))
