@@ -132,6 +132,20 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		m.ProtocolVersion = &v2
 		n.Model = &m
 	}
+	if n.Model != nil && n.Model.Storage != nil {
+		// KServe passes the storage spec to the pods without schemaPath
+		// and with the path's leading "/" trimmed (addStorageSpecAnnotations):
+		// changing either alone makes no revision.
+		m := *n.Model
+		storage := *m.Storage
+		storage.SchemaPath = nil
+		if storage.Path != nil && strings.HasPrefix(*storage.Path, "/") {
+			path := strings.TrimPrefix(*storage.Path, "/")
+			storage.Path = &path
+		}
+		m.Storage = &storage
+		n.Model = &m
+	}
 	if n.Model == nil {
 		// Only a custom predictor gets its container named.
 		normalizePodSpec(&n.PodSpec, false)

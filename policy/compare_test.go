@@ -107,10 +107,6 @@ func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
 			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/1"}}`},
 			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/2"}}`},
 			"spec.predictor.model.confidential"},
-		{"storage.schemaPath",
-			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v1.json}}`},
-			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v2.json}}`},
-			"spec.predictor.model.storage"},
 		{"storageUris uri",
 			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v1", mountPath: /mnt/extra}]`},
 			[]string{sklearnV1, `storageUris: [{uri: "gs://models/extra/v2", mountPath: /mnt/extra}]`},
@@ -429,6 +425,14 @@ func TestCompare_DefaulterOnlyDifferencesAreNotChanges(t *testing.T) {
 		name     string
 		old, new []string
 	}{
+		// KServe passes the storage spec to the pods without schemaPath and
+		// with the path's leading "/" trimmed (addStorageSpecAnnotations).
+		{"storage.schemaPath",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v1.json}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, schemaPath: schema/v2.json}}`}},
+		{"a leading slash on storage.path",
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: sklearn/iris}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: /sklearn/iris}}`}},
 		{"automountServiceAccountToken false added by the defaulter",
 			[]string{sklearnV1, `automountServiceAccountToken: false`},
 			[]string{sklearnV1}},
