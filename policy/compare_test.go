@@ -337,6 +337,17 @@ func TestCompare_DisallowedAnnotationsChangeNothingRevisionRelevant(t *testing.T
 			}
 		})
 	}
+	t.Run("a label of Settings.ServiceLabelDisallowedList", func(t *testing.T) {
+		opts := defaultFactsOptions()
+		req := update(t, manifestWithMeta(`labels: {example.com/owner: a}`, sklearnV1), manifestWithMeta(`labels: {example.com/owner: b}`, sklearnV1))
+		if f := mustBuildFacts(t, req, opts); !slices.Equal(f.MetadataChanged, []string{"metadata.labels.example.com/owner"}) || !f.RevisionChanged {
+			t.Errorf("without the list: metadataChanged=%v revisionChanged=%v, want the label and a revision", f.MetadataChanged, f.RevisionChanged)
+		}
+		opts.Settings.ServiceLabelDisallowedList = []string{"example.com/owner"}
+		if f := mustBuildFacts(t, req, opts); len(f.MetadataChanged) != 0 || f.RevisionChanged || f.AlwaysAdmitReason != "no revision change" {
+			t.Errorf("metadataChanged=%v revisionChanged=%v alwaysAdmit=%q, want nothing", f.MetadataChanged, f.RevisionChanged, f.AlwaysAdmitReason)
+		}
+	})
 	t.Run("rollout-duration reaches the pods in Standard mode", func(t *testing.T) {
 		f := updateFacts(t,
 			manifestWithMeta(`annotations: {serving.kserve.io/deploymentMode: Standard, serving.knative.dev/rollout-duration: 60s}`, sklearnV1),

@@ -70,6 +70,9 @@ type Settings struct {
 	// that are not copied to revisions (inferenceservice-config
 	// serviceAnnotationDisallowedList); changing them creates no revision.
 	ServiceAnnotationDisallowedList []string `json:"serviceAnnotationDisallowedList"`
+	// ServiceLabelDisallowedList likewise extends KServe's list of labels
+	// that are not copied to revisions (serviceLabelDisallowedList).
+	ServiceLabelDisallowedList []string `json:"serviceLabelDisallowedList"`
 }
 
 // OverrideSettings configures the override annotation.
@@ -178,6 +181,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		entry.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
 		entry.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
 		entry.ServiceAnnotationDisallowedList = slices.Clone(cfg.Defaults.ServiceAnnotationDisallowedList)
+		entry.ServiceLabelDisallowedList = slices.Clone(cfg.Defaults.ServiceLabelDisallowedList)
 		if err := decodeStrict(raw, &entry); err != nil {
 			return nil, fmt.Errorf("namespaces[%d]: %w", i, err)
 		}

@@ -58,11 +58,13 @@ namespaces:
 func TestConfig_EntryListsDoNotChangeTheTopLevel(t *testing.T) {
 	cfg, err := ParseConfig([]byte(`
 serviceAnnotationDisallowedList: [team.io/a, team.io/b]
+serviceLabelDisallowedList: [team.io/l]
 override: {groups: [sre, leads]}
 exempt: {users: [bot-a, bot-b], groups: [g-a, g-b]}
 namespaces:
 - match: "prod-*"
   serviceAnnotationDisallowedList: [team.io/c]
+  serviceLabelDisallowedList: [team.io/m]
   override: {groups: [prod-sre]}
   exempt: {users: [prod-bot], groups: [prod-g]}
 - match: "staging-*"
@@ -71,17 +73,17 @@ namespaces:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ namespace, list, groups, users, exemptGroups string }{
-		{"dev", "team.io/a,team.io/b", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
-		{"staging-x", "team.io/a,team.io/b", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
-		{"prod-x", "team.io/c", "prod-sre", "prod-bot", "prod-g"},
+	for _, tc := range []struct{ namespace, list, labels, groups, users, exemptGroups string }{
+		{"dev", "team.io/a,team.io/b", "team.io/l", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
+		{"staging-x", "team.io/a,team.io/b", "team.io/l", "sre,leads", "bot-a,bot-b", "g-a,g-b"},
+		{"prod-x", "team.io/c", "team.io/m", "prod-sre", "prod-bot", "prod-g"},
 	} {
 		s := cfg.For(tc.namespace)
-		got := []string{strings.Join(s.ServiceAnnotationDisallowedList, ","), strings.Join(s.Override.Groups, ","),
-			strings.Join(s.Exempt.Users, ","), strings.Join(s.Exempt.Groups, ",")}
-		want := []string{tc.list, tc.groups, tc.users, tc.exemptGroups}
+		got := []string{strings.Join(s.ServiceAnnotationDisallowedList, ","), strings.Join(s.ServiceLabelDisallowedList, ","),
+			strings.Join(s.Override.Groups, ","), strings.Join(s.Exempt.Users, ","), strings.Join(s.Exempt.Groups, ",")}
+		want := []string{tc.list, tc.labels, tc.groups, tc.users, tc.exemptGroups}
 		if strings.Join(got, " | ") != strings.Join(want, " | ") {
-			t.Errorf("%s: serviceAnnotationDisallowedList | override.groups | exempt.users | exempt.groups = %q, want %q",
+			t.Errorf("%s: serviceAnnotationDisallowedList | serviceLabelDisallowedList | override.groups | exempt.users | exempt.groups = %q, want %q",
 				tc.namespace, strings.Join(got, " | "), strings.Join(want, " | "))
 		}
 	}

@@ -313,7 +313,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.RolloutMode = ModeKnative
 	}
 	knative := f.RolloutMode == ModeKnative
-	f.MetadataChanged = metadataChanges(oldObj, newObj, s.ServiceAnnotationDisallowedList, knative)
+	f.MetadataChanged = metadataChanges(oldObj, newObj, s, knative)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
 	for _, k := range f.InternalAnnotationsChanged {
 		f.recordInternalOld(k, oldObj.Annotations, k)
@@ -1098,9 +1098,9 @@ func podModel(ps *v1beta1.PodSpec) string {
 
 // metadataChanges lists the object labels and annotations whose change
 // KServe copies into every component's revision template.
-func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed []string, knative bool) []string {
+func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
 	annotationIgnored := func(k string) bool {
-		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(extraDisallowed, k) ||
+		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(s.ServiceAnnotationDisallowedList, k) ||
 			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
 			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
@@ -1111,7 +1111,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, extraDisallowed [
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
 		// KServe's defaulter sets and removes the local model labels itself.
-		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) &&
+		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) && !slices.Contains(s.ServiceLabelDisallowedList, k) &&
 			k != constants.LocalModelLabel && k != constants.LocalModelNamespaceLabel
 	}) {
 		out = append(out, "metadata.labels."+k)

@@ -331,7 +331,7 @@ func (b *inputBuilder) replicas(r *ReplicaFacts) *ast.Term {
 func settingsValue(s *Settings) (ast.Value, error) {
 	c := *s
 	// Lists are always arrays for the policies, never null.
-	for _, l := range []*[]string{&c.Override.Groups, &c.Exempt.Users, &c.Exempt.Groups, &c.ServiceAnnotationDisallowedList} {
+	for _, l := range []*[]string{&c.Override.Groups, &c.Exempt.Users, &c.Exempt.Groups, &c.ServiceAnnotationDisallowedList, &c.ServiceLabelDisallowedList} {
 		if *l == nil {
 			*l = []string{}
 		}
