@@ -207,7 +207,7 @@ type ComponentFacts struct {
 	// that is, the user chose the new value in this update.
 	PercentChanged bool `json:"percentChanged"`
 	// CanaryInProgress is true when the old object splits traffic
-	// between two revisions.
+	// between two revisions (and is not stopped).
 	CanaryInProgress bool `json:"canaryInProgress"`
 	// Revisions from the old object's status.
 	StableRevision        string `json:"stableRevision"`
@@ -374,6 +374,11 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		c := &f.Components[i]
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
+		}
+		if c.Stopped.Old {
+			// KServe deleted the stopped component's Knative Service with
+			// every revision: no canary runs.
+			c.CanaryInProgress = false
 		}
 		if c.splitsWithItself {
 			// The one revision takes all traffic, and keeps it unless this

@@ -467,6 +467,10 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		{name: "mid-rollout model change where that is refused", config: "midRolloutModelChange: deny",
 			old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},
 		{name: "tag routing off", config: "tagRouting: \"off\"", old: stableV1, new: newModelNoCanary, wantPercent: true},
+		// KServe deleted the Knative Service: on resume the model takes
+		// all traffic whatever the percent (stopped-model-change warns).
+		{name: "model change while stopped", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1),
+			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1), wantTag: true},
 		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
 		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),
 			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1)},

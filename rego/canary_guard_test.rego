@@ -1879,6 +1879,20 @@ stop_update(components, old, new) := object.union(
 	}},
 )
 
+# Stopped before and after: no Knative Service to enter as a canary beside.
+test_a_model_changed_while_stopped_is_warned_not_refused if {
+	inp := object.union(stop_update([predictor(null, null, model_change)], true, true), {"rollout": {"modelChanged": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "stopped-model-change", ["while serving.kserve.io/stop stops it", "the new model takes all traffic at once"])
+	high := object.union(stop_update([predictor(null, 50, model_change)], true, true), {"rollout": {"modelChanged": true}})
+	count(deny_of(high)) == 0
+	deny_mode := object.union(inp, {"config": {"onModelChange": "deny"}})
+	count(deny_of(deny_mode)) == 0
+	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
+	"canary-required" in rules(deny_of(running))
+	not "stopped-model-change" in rules(warn_of(running))
+}
+
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {
 	inp := stop_update([predictor(35, 35, {})], false, true)
 	count(deny_of(inp)) == 0
