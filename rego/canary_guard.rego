@@ -642,11 +642,21 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	# With no previous rolled-out revision, PropagateStatus leaves the
 	# prev target on the latest revision: it splits with itself.
 	not no_previous_revision(c)
-	msg := sprintf(
-		"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
-		[field(c), c.newPercent, 100 - c.newPercent, revision_desc(traffic_back_revision(c)), back_to_current(c)],
-	)
+	msg := traffic_back_msg(c)
 }
+
+traffic_back_msg(c) := sprintf(
+	"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
+	[field(c), c.newPercent, 100 - c.newPercent, revision_desc(traffic_back_revision(c)), back_to_current(c)],
+) if {
+	c.stableRevision != ""
+} else := sprintf(
+	# A manifest from Git (eval --old) carries no status, and where the
+	# webhook injected the percent, Git says absent while the cluster runs
+	# a canary.
+	"%s set to %d with no model change, and the stored object shows no status to tell what runs: if its last model change is fully promoted, %d %% of traffic goes back to the previous model; if a canary runs at a percent canary-guard set, this is a rise, which the cluster checks against the step rules. Compare with status.components.%s of the InferenceService in the cluster (kubectl get inferenceservice %s -o yaml). %s",
+	[field(c), c.newPercent, 100 - c.newPercent, c.kind, input.request.name, back_to_current(c)],
+)
 
 # The status shows the one revision rolled out, with none before it
 # (inference_service_status.go rolls LatestRolledoutRevision back only to

@@ -710,6 +710,16 @@ test_percent_set_without_revision_after_promotion_is_warned if {
 	])
 }
 
+# A manifest from Git carries no status: the warning says what it cannot tell.
+test_percent_set_without_status_says_the_status_is_unknown if {
+	no_status := {"stableRevision": "", "previousRevision": "", "latestReadyRevision": "", "latestCreatedRevision": ""}
+	fires(warn_of(knative_update([predictor(null, 35, no_status)])), "traffic-to-previous", [
+		"set to 35 with no model change, and the stored object shows no status to tell what runs",
+		"if its last model change is fully promoted, 65 % of traffic goes back to the previous model",
+		"kubectl get inferenceservice my-model -o yaml",
+	])
+}
+
 # One revision, never rolled out over another: KServe splits it with itself.
 test_traffic_to_previous_is_silent_without_a_previous_revision if {
 	first := {"stableRevision": "my-model-predictor-00001", "latestReadyRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00001", "previousRevision": ""}
