@@ -553,16 +553,20 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	return !c.PercentChanged && *c.NewPercent > s.InitialCanaryPercent
 }
 
-// stepped reports whether any component's traffic changes: in Standard
-// mode, where KServe ignores canaryTrafficPercent, only the spec.canary[]
-// entries' and a promotion's; never a ModelMesh-served one's.
+// stepped reports whether any component's canary moves forward: a rise, a
+// promotion, or a model entering (a new canary, whose first rise waits the
+// interval too); not a rollback or a lowered percent, which a chart's
+// webhook never sees alone. In Standard mode, where KServe ignores
+// canaryTrafficPercent, only the spec.canary[] entries and a promotion
+// count; never a ModelMesh-served component.
 func stepped(f *Facts) bool {
 	for i := range f.Components {
 		c := &f.Components[i]
 		if c.ModelMesh || f.RolloutMode == ModeStandard && c.Kind != KindCanary && c.PromotedCanary == "" {
 			continue
 		}
-		if c.NewEffectivePercent != c.OldEffectivePercent || c.PromotedCanary != "" {
+		entering := c.InNew && (c.ModelChanged || c.Kind == KindCanary && !c.InOld)
+		if c.Raised() || c.PromotedCanary != "" || entering {
 			return true
 		}
 	}

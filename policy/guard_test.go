@@ -562,6 +562,36 @@ func TestMutate_StepIntervalStampsEachStep(t *testing.T) {
 	if len(m.Patches) != 1 || m.Patches[0].Path != want.Path || m.Patches[0].Value.(map[string]string)[AnnotationStepAt] != testNow.Format(time.RFC3339) {
 		t.Errorf("patches = %+v, want %+v", m.Patches, want)
 	}
+	// A rollback or a lowered percent is no step, even beside a change
+	// that brings it to the webhook; a model entering is one.
+	withMemory := func(manifest string) string {
+		return strings.Replace(manifest, "storageUri: \"gs://models/v2\"}", "storageUri: \"gs://models/v2\", resources: {requests: {memory: 2Gi}}}", 1)
+	}
+	for _, tc := range []struct {
+		name      string
+		old, new  string
+		wantStamp bool
+	}{
+		{"a rollback with a resources change", canaryAt(35, true), withMemory(canaryAt(0, true)), false},
+		{"a lowered percent with a resources change", canaryAt(35, true), withMemory(canaryAt(20, true)), false},
+		{"a model entering at 10", stableV1, newModelAt10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := g.Mutate(context.Background(), update(t, tc.old, tc.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stamped := false
+			for _, p := range m.Patches {
+				if v, ok := p.Value.(map[string]string); ok && v[AnnotationStepAt] != "" || strings.HasSuffix(p.Path, "step-at") {
+					stamped = true
+				}
+			}
+			if stamped != tc.wantStamp {
+				t.Errorf("stamped = %v, want %v (patches %+v)", stamped, tc.wantStamp, m.Patches)
+			}
+		})
+	}
 }
 
 // withStepAt puts a step stamp on a manifest from canaryAt.
@@ -677,7 +707,9 @@ func TestMutate_StandardModeStampsStepsOfCanaryEntriesOnly(t *testing.T) {
 		wantStamp bool
 	}{
 		{"an entry's step", entryAt(10), entryAt(35), true},
-		{"an entry lowered", entryAt(35), entryAt(10), true},
+		{"an entry lowered", entryAt(35), entryAt(10), false},
+		{"a new entry", standardManifest("", stdStableV1), entryAt(10), true},
+		{"an entry removed (the rollback)", entryAt(35), standardManifest("", stdStableV1), false},
 		{"a promotion", entryAt(100), standardManifest("v2", stdStableV1), true},
 		{"canaryTrafficPercent, which Standard mode ignores", standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 10"),
 			standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 35"), false},
