@@ -964,8 +964,8 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	c.modelChanged
 	entry_ok(c)
 	msg := sprintf(
-		"%s: canary %s's model changes in place (%s) at %d %%: KServe rolls its Deployment %s-%s-predictor and reports the canary ready while any of its replicas is available, the old model's included. Before raising it, wait until that rollout has finished (kubectl rollout status deployment/%s-%s-predictor); or add the new model as a new entry under another name and remove this one.",
-		[c.path, c.name, change_desc(c), c.newEffectivePercent, input.request.name, c.name, input.request.name, c.name],
+		"%s: canary %s's model changes in place (%s) at %d %%: KServe rolls its Deployment %s-%s-predictor and reports the canary ready while any of its replicas is available, the old model's included. Before raising it, wait until that rollout has finished (kubectl rollout status deployment/%s-%s-predictor -n %s); or add the new model as a new entry under another name and remove this one.",
+		[c.path, c.name, change_desc(c), c.newEffectivePercent, input.request.name, c.name, input.request.name, c.name, input.request.namespace],
 	)
 }
 

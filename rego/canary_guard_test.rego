@@ -2032,7 +2032,7 @@ test_standard_entry_model_changed_in_place_is_warned if {
 	fires(warn_of(inp), "mid-rollout-restart", [
 		"spec.canary[0]: canary v2's model changes in place",
 		"KServe rolls its Deployment my-model-v2-predictor",
-		"kubectl rollout status deployment/my-model-v2-predictor",
+		"kubectl rollout status deployment/my-model-v2-predictor -n models",
 		"add the new model as a new entry under another name",
 	])
 
