@@ -179,7 +179,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.newPercent == null
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	not stopped_throughout(c)
+	c.stopped.new == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -283,7 +283,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	not stopped_throughout(c)
+	c.stopped.new == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -1187,26 +1187,21 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 # (components/predictor.go): a component stopped on its own annotation
 # keeps its rolled-out revision in status, a revision of the service
 # deleted since, so what its resume splits against is not known here.
-# A component stopped before and after the update has no Knative Service
-# (KServe deleted it with every revision): a model changed meanwhile has
-# nothing to enter as a canary beside, and takes all traffic at once on
-# resume, whatever the percent says.
+# A component stopped after the update has no Knative Service (KServe
+# deletes it with every revision): a model changed with it has nothing to
+# enter as a canary beside, and takes all traffic at once on resume,
+# whatever the percent says.
 warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	stopped_throughout(c)
+	c.stopped.new == true
 	msg := sprintf(
-		"%s: the model changes to %s while serving.kserve.io/stop stops it. KServe has deleted its Knative Service with every revision, so when the annotation is removed the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, put the previous model back, resume, then change the model with %s: %d.",
+		"%s: the model changes to %s while serving.kserve.io/stop stops it. KServe deletes its Knative Service with every revision, so when the annotation is removed the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, put the previous model back, resume, then change the model with %s: %d.",
 		[c.path, new_model(c), c.percentField, field(c), input.config.initialCanaryPercent],
 	)
-}
-
-stopped_throughout(c) if {
-	c.stopped.old == true
-	c.stopped.new == true
 }
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {

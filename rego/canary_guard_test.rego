@@ -1889,7 +1889,7 @@ stop_update(components, old, new) := object.union(
 	}},
 )
 
-# Stopped before and after: no Knative Service to enter as a canary beside.
+# Stopped after the update: no Knative Service to enter as a canary beside.
 test_a_model_changed_while_stopped_is_warned_not_refused if {
 	inp := object.union(stop_update([predictor(null, null, model_change)], true, true), {"rollout": {"modelChanged": true}})
 	count(deny_of(inp)) == 0
@@ -1898,6 +1898,9 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	count(deny_of(high)) == 0
 	deny_mode := object.union(inp, {"config": {"onModelChange": "deny"}})
 	count(deny_of(deny_mode)) == 0
+	stopping := object.union(stop_update([predictor(null, null, model_change)], false, true), {"rollout": {"modelChanged": true}})
+	not "canary-required" in rules(deny_of(stopping))
+	fires(warn_of(stopping), "stopped-model-change", ["while serving.kserve.io/stop stops it"])
 	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(running))
 	not "stopped-model-change" in rules(warn_of(running))
