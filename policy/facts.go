@@ -752,7 +752,11 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	c.splitsWithItself = c.routesOneRevision(&st)
+	// Only while the spec is as created: the status cannot show whether
+	// a later spec change (a model changed at the same percent) has been
+	// reconciled yet (observedGeneration is the Knative Service's), and
+	// a stale split must not lift the step rules.
+	c.splitsWithItself = oldObj.Generation == 1 && c.routesOneRevision(&st)
 	// status.observedGeneration is no guide here: KServe copies it from
 	// the last component's Knative Service, whose generation is not the
 	// InferenceService's. The route's traffic in the status is.

@@ -169,7 +169,7 @@ status:
 // target is latestRolledoutRevision, the one revision there is, so the
 // route splits it with itself and no canary runs.
 const selfSplitManifest = `
-metadata: {name: my-model, namespace: models%s}
+metadata: {name: my-model, namespace: models, generation: %d%s}
 spec:
   predictor:
     model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/%s"}
@@ -202,25 +202,34 @@ func TestFacts_APercentSplittingOneRevisionWithItselfRunsNoCanary(t *testing.T) 
 		wantNewEff           int64
 		wantInProgress       bool
 		wantAdmit            string // the always-admit reason, "" for none
+		specChanged          bool   // the old object's generation is 2, not 1
 	}{
-		{"promoted by removing the percent", selfSplit, "v1", "", "", 100, 100, false, "no revision change"},
-		{"raised to 100", selfSplit, "v1", "canaryTrafficPercent: 100", "", 100, 100, false, "no revision change"},
-		{"raised to 35", selfSplit, "v1", "canaryTrafficPercent: 35", "", 100, 100, false, "no revision change"},
-		{"set to 0", selfSplit, "v1", "canaryTrafficPercent: 0", "", 100, 100, false, "rollback"},
+		{"promoted by removing the percent", selfSplit, "v1", "", "", 100, 100, false, "no revision change", false},
+		{"raised to 100", selfSplit, "v1", "canaryTrafficPercent: 100", "", 100, 100, false, "no revision change", false},
+		{"raised to 35", selfSplit, "v1", "canaryTrafficPercent: 35", "", 100, 100, false, "no revision change", false},
+		{"set to 0", selfSplit, "v1", "canaryTrafficPercent: 0", "", 100, 100, false, "rollback", false},
 		// A new revision takes the percent against the one there was.
-		{"a new model at 10", selfSplit, "v2", "canaryTrafficPercent: 10", "", 100, 10, false, ""},
+		{"a new model at 10", selfSplit, "v2", "canaryTrafficPercent: 10", "", 100, 10, false, "", false},
 		{"a new revision without a new model", selfSplit, "v1", "canaryTrafficPercent: 35",
-			", annotations: {team: a}", 100, 35, false, "lowered"},
+			", annotations: {team: a}", 100, 35, false, "lowered", false},
 		// Without the status showing the split, the percent is taken as it
 		// says: the status may predate a model change.
-		{"status shows one target at 100 %", oneTarget, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
-		{"status splits two revisions", twoRevs, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
-		{"status split at another percent", otherPct, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, ""},
+		{"status shows one target at 100 %", oneTarget, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, "", false},
+		{"status splits two revisions", twoRevs, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, "", false},
+		{"status split at another percent", otherPct, "v1", "canaryTrafficPercent: 100", "", 10, 100, true, "", false},
+		// After a spec change (generation 2) the status may not show it
+		// yet: a model changed at the same percent splits two revisions
+		// once reconciled.
+		{"the spec changed since its creation", selfSplit, "v1", "", "", 10, 100, true, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			old := fmt.Sprintf(selfSplitManifest, "", "v1", "canaryTrafficPercent: 10", tt.traffic)
-			f := updateFacts(t, old, fmt.Sprintf(selfSplitManifest, tt.newAnnotations, tt.newModel, tt.newPercent, "[]"))
+			generation := 1
+			if tt.specChanged {
+				generation = 2
+			}
+			old := fmt.Sprintf(selfSplitManifest, generation, "", "v1", "canaryTrafficPercent: 10", tt.traffic)
+			f := updateFacts(t, old, fmt.Sprintf(selfSplitManifest, generation, tt.newAnnotations, tt.newModel, tt.newPercent, "[]"))
 			p := componentByID(t, f, KindPredictor)
 			if p.OldEffectivePercent != tt.wantOldEff || p.NewEffectivePercent != tt.wantNewEff {
 				t.Errorf("effective %d->%d, want %d->%d", p.OldEffectivePercent, p.NewEffectivePercent, tt.wantOldEff, tt.wantNewEff)
