@@ -564,6 +564,17 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri(model)}}
 		return o
 	}
+	// stopped sets serving.kserve.io/stop on the InferenceService and on
+	// the predictor ("" leaves one unset).
+	stopped := func(o *kservev1beta1.InferenceService, onISVC, onPredictor string) *kservev1beta1.InferenceService {
+		if onISVC != "" {
+			o.Annotations["serving.kserve.io/stop"] = onISVC
+		}
+		if onPredictor != "" {
+			o.Spec.Predictor.Annotations = map[string]string{"serving.kserve.io/stop": onPredictor}
+		}
+		return o
+	}
 	cases := []struct {
 		name, namespace, user string
 		groups                []string
@@ -581,6 +592,16 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			old: isvc("team-a", "blue", nil, "gs://m/v1"), new: isvc("team-a", "", nil, "gs://m/v2")},
 		{name: "predictor name removed with a new model, prod", namespace: "prod-a", user: "alice",
 			old: isvc("prod-a", "blue", nil, "gs://m/v1"), new: isvc("prod-a", "", nil, "gs://m/v2")},
+		// KServe deleted the stopped predictor's Knative Service: no
+		// canary to enter beside (stopped-model-change warns).
+		{name: "model change while stopped", namespace: "team-a", user: "alice",
+			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", ""), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "")},
+		{name: "model change while the predictor is stopped", namespace: "team-a", user: "alice",
+			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "", "True"), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "", "True")},
+		{name: "model change with the stop", namespace: "team-a", user: "alice",
+			old: isvc("team-a", "", nil, "gs://m/v1"), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "")},
+		{name: "model change with the resume", namespace: "team-a", user: "alice",
+			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", ""), new: isvc("team-a", "", nil, "gs://m/v2")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -536,10 +536,10 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.Stopped.New {
-		// KServe deletes the stopped component's Knative Service: on
-		// resume the model in the spec takes all traffic whatever the
-		// percent (stopped-model-change warns).
+	if c.Stopped.Old || c.Stopped.New {
+		// KServe deletes a stopped component's Knative Service: on resume
+		// the model in the spec takes all traffic whatever the percent
+		// (stopped-model-change warns).
 		return false
 	}
 	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {

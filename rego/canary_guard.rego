@@ -179,7 +179,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.newPercent == null
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	c.stopped.new == false
+	c.stopped == {"old": false, "new": false}
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -283,7 +283,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	c.stopped.new == false
+	c.stopped == {"old": false, "new": false}
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -654,8 +654,8 @@ traffic_back_msg(c) := sprintf(
 	# A manifest from Git (eval --old) carries no status, and where the
 	# webhook injected the percent, Git says absent while the cluster runs
 	# a canary.
-	"%s set to %d with no model change, and the stored object shows no status to tell what runs: if its last model change is fully promoted, %d %% of traffic goes back to the previous model; if a canary runs at a percent canary-guard set, this is a rise, which the cluster checks against the step rules. Compare with status.components.%s of the InferenceService in the cluster (kubectl get inferenceservice %s -o yaml). %s",
-	[field(c), c.newPercent, 100 - c.newPercent, c.kind, input.request.name, back_to_current(c)],
+	"%s set to %d with no model change, and the stored object shows no status to tell what runs: if its last model change is fully promoted, %d %% of traffic goes back to the previous model; if a canary runs at a percent canary-guard set, this is a rise, which the cluster checks against the step rules. Compare with status.components.%s of the InferenceService in the cluster (kubectl get inferenceservice %s -n %s -o yaml). %s",
+	[field(c), c.newPercent, 100 - c.newPercent, c.kind, input.request.name, input.request.namespace, back_to_current(c)],
 )
 
 # The status shows the one revision rolled out, with none before it
@@ -1197,12 +1197,22 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	c.stopped.new == true
+
+	# Stopped before or after: compared whole, one comparison for both.
+	c.stopped != {"old": false, "new": false}
 	msg := sprintf(
-		"%s: the model changes to %s while serving.kserve.io/stop stops it. KServe deletes its Knative Service with every revision, so when the annotation is removed the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, put the previous model back, resume, then change the model with %s: %d.",
-		[c.path, new_model(c), c.percentField, field(c), input.config.initialCanaryPercent],
+		"%s: the model changes to %s %s, so the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, %s, then change the model with %s: %d.",
+		[c.path, new_model(c), stop_state_desc(c), c.percentField, stop_way_to_canary(c), field(c), input.config.initialCanaryPercent],
 	)
 }
+
+stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its Knative Service with every revision, and when the annotation is removed the service starts over" if {
+	c.stopped.new == true
+} else := "as serving.kserve.io/stop is removed: KServe deleted its Knative Service with every revision at the stop, and the service starts over"
+
+stop_way_to_canary(c) := "put the previous model back, resume" if {
+	c.stopped.new == true
+} else := "resume with the previous model first"
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
@@ -1214,6 +1224,9 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	c.stopped.new == false
 	c.newPercent != null
 	c.newPercent < 100
+
+	# A new model with the resume: stopped-model-change speaks for it.
+	c.modelChanged == false
 	msg := sprintf(
 		"serving.kserve.io/stop removed: %s starts over with no rolled-out revision to split against, so its model in the spec (%s) takes all traffic at once; %s %d splits nothing until its next model change. Watch it as a full rollout; the next model change enters as a canary again.",
 		[c.path, new_model(c), field(c), c.newPercent],

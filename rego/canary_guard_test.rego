@@ -716,7 +716,7 @@ test_percent_set_without_status_says_the_status_is_unknown if {
 	fires(warn_of(knative_update([predictor(null, 35, no_status)])), "traffic-to-previous", [
 		"set to 35 with no model change, and the stored object shows no status to tell what runs",
 		"if its last model change is fully promoted, 65 % of traffic goes back to the previous model",
-		"kubectl get inferenceservice my-model -o yaml",
+		"kubectl get inferenceservice my-model -n models -o yaml",
 	])
 }
 
@@ -1889,7 +1889,8 @@ stop_update(components, old, new) := object.union(
 	}},
 )
 
-# Stopped after the update: no Knative Service to enter as a canary beside.
+# Stopped before or after the update: no Knative Service to enter as a
+# canary beside.
 test_a_model_changed_while_stopped_is_warned_not_refused if {
 	inp := object.union(stop_update([predictor(null, null, model_change)], true, true), {"rollout": {"modelChanged": true}})
 	count(deny_of(inp)) == 0
@@ -1901,6 +1902,10 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	stopping := object.union(stop_update([predictor(null, null, model_change)], false, true), {"rollout": {"modelChanged": true}})
 	not "canary-required" in rules(deny_of(stopping))
 	fires(warn_of(stopping), "stopped-model-change", ["while serving.kserve.io/stop stops it"])
+	resuming := object.union(stop_update([predictor(null, 10, model_change)], true, false), {"rollout": {"modelChanged": true}})
+	count(deny_of(resuming)) == 0
+	fires(warn_of(resuming), "stopped-model-change", ["as serving.kserve.io/stop is removed", "resume with the previous model first"])
+	not "resume-without-canary" in rules(warn_of(resuming))
 	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(running))
 	not "stopped-model-change" in rules(warn_of(running))
