@@ -337,6 +337,40 @@ func TestCompare_DisallowedAnnotationsChangeNothingRevisionRelevant(t *testing.T
 			}
 		})
 	}
+	// KServe filters a component's annotations and labels the same way
+	// (buildPredictorResources, createKnativeService).
+	for _, tt := range []struct {
+		name, field string
+		settings    func(*Settings)
+	}{
+		{"a predictor annotation on KServe's list", `annotations: {autoscaling.knative.dev/min-scale: "%s"}`, nil},
+		{"a predictor annotation KServe moves to the Knative Service", `annotations: {serving.knative.dev/rollout-duration: "%s"}`, nil},
+		{"a predictor annotation of Settings.ServiceAnnotationDisallowedList", `annotations: {example.com/build-id: "%s"}`,
+			func(s *Settings) { s.ServiceAnnotationDisallowedList = []string{"example.com/build-id"} }},
+		{"a predictor label of Settings.ServiceLabelDisallowedList", `labels: {example.com/owner: "%s"}`,
+			func(s *Settings) { s.ServiceLabelDisallowedList = []string{"example.com/owner"} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := defaultFactsOptions()
+			if tt.settings != nil {
+				tt.settings(opts.Settings)
+			}
+			req := update(t, predictorManifest(sklearnV1, fmt.Sprintf(tt.field, "1"), "canaryTrafficPercent: 10"),
+				predictorManifest(sklearnV1, fmt.Sprintf(tt.field, "2"), "canaryTrafficPercent: 10"))
+			f := mustBuildFacts(t, req, opts)
+			if f.RevisionChanged || f.ModelChanged || f.AlwaysAdmitReason != "no revision change" {
+				t.Errorf("revisionChanged=%v modelChanged=%v alwaysAdmit=%q changedFields=%v, want no revision change",
+					f.RevisionChanged, f.ModelChanged, f.AlwaysAdmitReason, componentByID(t, f, KindPredictor).ChangedFields)
+			}
+		})
+	}
+	t.Run("another predictor annotation makes a revision", func(t *testing.T) {
+		f := updateFacts(t, predictorManifest(sklearnV1, `annotations: {example.com/build-id: "1"}`),
+			predictorManifest(sklearnV1, `annotations: {example.com/build-id: "2"}`))
+		if !f.RevisionChanged || f.ModelChanged {
+			t.Errorf("revisionChanged=%v modelChanged=%v, want a revision and no model change", f.RevisionChanged, f.ModelChanged)
+		}
+	})
 	t.Run("a label of Settings.ServiceLabelDisallowedList", func(t *testing.T) {
 		opts := defaultFactsOptions()
 		req := update(t, manifestWithMeta(`labels: {example.com/owner: a}`, sklearnV1), manifestWithMeta(`labels: {example.com/owner: b}`, sklearnV1))

@@ -341,14 +341,15 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// rules about models (storage locations, freezes) see it as in
 	// ModelMesh mode without a transformer, and its model change is no
 	// update without a new revision; rules about percents skip it.
-	pred := predictorFacts(oldObj, newObj, knative && !modelMeshBeside, percentsOnly)
+	rev := revisionMeta{settings: s, knative: knative}
+	pred := predictorFacts(oldObj, newObj, knative && !modelMeshBeside, percentsOnly, rev)
 	pred.ModelMesh = modelMeshBeside
 	f.Components = append(f.Components, pred)
 	if oldObj.Spec.Transformer != nil || newObj.Spec.Transformer != nil {
-		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative, percentsOnly))
+		f.Components = append(f.Components, transformerFacts(oldObj, newObj, knative, percentsOnly, rev))
 	}
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
-		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly))
+		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly, rev))
 	}
 	f.StopChanged = setComponentsStopped(f.Components, oldObj, newObj)
 	if !modelMeshBeside && (len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0) {
@@ -430,7 +431,7 @@ func resolveMode(oldObj, newObj *v1beta1.InferenceService, clusterDefault string
 
 // predictorFacts describes the predictor. percentsOnly says the specs are
 // known to differ in canary percents only.
-func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
+func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool, rev revisionMeta) ComponentFacts {
 	c := ComponentFacts{
 		ID: KindPredictor, Kind: KindPredictor, Name: KindPredictor,
 		Path: "spec.predictor", PercentField: "canaryTrafficPercent",
@@ -439,7 +440,9 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 	if percentsOnly {
 		c.setDiff(percentDiff(c.Path, oldObj.Spec.Predictor.CanaryTrafficPercent, newObj.Spec.Predictor.CanaryTrafficPercent))
 	} else {
-		c.setDiff(comparePredictors(c.Path, &oldObj.Spec.Predictor, &newObj.Spec.Predictor, selectedRuntime(&oldObj.Status)))
+		predictorExt := func(p *v1beta1.PredictorSpec) *v1beta1.ComponentExtensionSpec { return &p.ComponentExtensionSpec }
+		c.setDiff(comparePredictors(c.Path, asRevision(&oldObj.Spec.Predictor, predictorExt, rev),
+			asRevision(&newObj.Spec.Predictor, predictorExt, rev), selectedRuntime(&oldObj.Status)))
 	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
@@ -463,22 +466,86 @@ func selectedRuntime(st *v1beta1.InferenceServiceStatus) string {
 	return st.ServingRuntimeName
 }
 
-func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
+func transformerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool, rev revisionMeta) ComponentFacts {
+	ext := func(t *v1beta1.TransformerSpec) *v1beta1.ComponentExtensionSpec { return &t.ComponentExtensionSpec }
 	return optionalComponentFacts(KindTransformer, v1beta1.TransformerComponent, oldObj,
 		oldObj.Spec.Transformer, newObj.Spec.Transformer, knative, percentsOnly,
 		func(t *v1beta1.TransformerSpec) *int64 { return t.CanaryTrafficPercent },
 		func(t *v1beta1.TransformerSpec) string { return podModel(&t.PodSpec) },
 		transformerStorageURIs,
-		compareTransformers)
+		func(prefix string, o, n *v1beta1.TransformerSpec) diff {
+			return compareTransformers(prefix, asRevision(o, ext, rev), asRevision(n, ext, rev))
+		})
 }
 
-func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool) ComponentFacts {
+func explainerFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsOnly bool, rev revisionMeta) ComponentFacts {
+	ext := func(e *v1beta1.ExplainerSpec) *v1beta1.ComponentExtensionSpec { return &e.ComponentExtensionSpec }
 	return optionalComponentFacts(KindExplainer, v1beta1.ExplainerComponent, oldObj,
 		oldObj.Spec.Explainer, newObj.Spec.Explainer, knative, percentsOnly,
 		func(e *v1beta1.ExplainerSpec) *int64 { return e.CanaryTrafficPercent },
 		explainerModel,
 		explainerStorageURIs,
-		compareExplainers)
+		func(prefix string, o, n *v1beta1.ExplainerSpec) diff {
+			return compareExplainers(prefix, asRevision(o, ext, rev), asRevision(n, ext, rev))
+		})
+}
+
+// revisionMeta tells which labels and annotations KServe copies into a
+// component's revision template: not those on its disallowed lists or the
+// ones configured beside them, nor, in Knative mode, the annotations it
+// moves to the Knative Service (buildPredictorResources and its
+// transformer and explainer twins, createKnativeService). A change of the
+// others alone makes no revision.
+type revisionMeta struct {
+	settings *Settings
+	knative  bool
+}
+
+func (r revisionMeta) annotationLeftOut(k string) bool {
+	return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(r.settings.ServiceAnnotationDisallowedList, k) ||
+		r.knative && ksvcAnnotation(k)
+}
+
+func (r revisionMeta) labelLeftOut(k string) bool {
+	return slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) || slices.Contains(r.settings.ServiceLabelDisallowedList, k)
+}
+
+// asRevision returns component p as its revision template sees it: p
+// itself, or, where some of its labels or annotations are left out, a
+// shallow copy without them.
+func asRevision[T any](p *T, ext func(*T) *v1beta1.ComponentExtensionSpec, r revisionMeta) *T {
+	e := ext(p)
+	if !anyKey(e.Annotations, r.annotationLeftOut) && !anyKey(e.Labels, r.labelLeftOut) {
+		return p
+	}
+	c := *p
+	ce := ext(&c)
+	ce.Annotations = withoutKeys(e.Annotations, r.annotationLeftOut)
+	ce.Labels = withoutKeys(e.Labels, r.labelLeftOut)
+	return &c
+}
+
+func anyKey(m map[string]string, match func(string) bool) bool {
+	for k := range m {
+		if match(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutKeys returns m without the keys that match: m itself where none does.
+func withoutKeys(m map[string]string, match func(string) bool) map[string]string {
+	if !anyKey(m, match) {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !match(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // optionalComponentFacts describes a component an InferenceService may
@@ -1108,9 +1175,9 @@ func podModel(ps *v1beta1.PodSpec) string {
 // metadataChanges lists the object labels and annotations whose change
 // KServe copies into every component's revision template.
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
+	rev := revisionMeta{settings: s, knative: knative}
 	annotationIgnored := func(k string) bool {
-		return slices.Contains(constants.ServiceAnnotationDisallowedList, k) || slices.Contains(s.ServiceAnnotationDisallowedList, k) ||
-			(knative && ksvcAnnotation(k)) || defaulterOrGuardAnnotation(k) ||
+		return rev.annotationLeftOut(k) || defaulterOrGuardAnnotation(k) ||
 			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
@@ -1120,8 +1187,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knat
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
 		// KServe's defaulter sets and removes the local model labels itself.
-		return !slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) && !slices.Contains(s.ServiceLabelDisallowedList, k) &&
-			k != constants.LocalModelLabel && k != constants.LocalModelNamespaceLabel
+		return !rev.labelLeftOut(k) && k != constants.LocalModelLabel && k != constants.LocalModelNamespaceLabel
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}
