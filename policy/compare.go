@@ -509,6 +509,10 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 			d.add(prefix, "art.resources")
 		}
 		oa.Resources, na.Resources = corev1.ResourceRequirements{}, corev1.ResourceRequirements{}
+		// KServe validates the explainer's storage spec and reads it
+		// nowhere else (the explainer reconciler reads the storage URI and
+		// the predictor's storage spec): a change of it makes no revision.
+		oa.Storage, na.Storage = nil, nil
 		if !equal(oa, na) {
 			d.add(prefix, "art")
 		}

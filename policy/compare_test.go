@@ -786,6 +786,8 @@ func TestCompare_ExplainerArtDefaultsAreNoChange(t *testing.T) {
 		{"sent without the defaulted name and runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`, false},
 		{"sent as stored", stored, false},
 		{"another runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.21.0"}`, true},
+		// KServe reads the explainer's storage spec nowhere: no revision.
+		{"a storage spec, which KServe does not read", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", storage: {key: k, path: p}}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
