@@ -697,6 +697,10 @@ deny contains {"rule": "standard-ignores-percent", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.newPercent != null
+
+	# A promotion moves the canary's model to all traffic as it should:
+	# the percent left beside it is only warned of (below).
+	c.promotedCanary == ""
 	msg := sprintf(
 		"%s is ignored by KServe in Standard mode: the model would be replaced for 100 %% of traffic by a rolling update. Remove %s%s.",
 		[field(c), c.percentField, standard_percent_next(c)],
@@ -743,6 +747,7 @@ standard_canaries(c) := "canaries in Standard mode are spec.canary[] entries" if
 model_change_on_update(c) if {
 	input.rollout.operation == "UPDATE"
 	c.modelChanged
+	c.promotedCanary == ""
 }
 
 deny contains {"rule": "standard-canary-required", "msg": msg} if {

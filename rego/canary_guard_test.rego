@@ -910,6 +910,16 @@ test_standard_promotion_from_floor_is_allowed if {
 	count(d) == 0
 }
 
+# A percent left on spec.predictor beside a promotion moves nothing: the
+# promotion is admitted, the percent warned of.
+test_standard_promotion_with_a_leftover_percent_is_warned_not_refused if {
+	promote := promotion(75)
+	with_percent := array.concat([object.union(promote[0], {"oldPercent": 10, "newPercent": 10})], array.slice(promote, 1, count(promote)))
+	inp := standard_update(with_percent)
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "standard-ignores-percent", ["is ignored by KServe in Standard mode"])
+}
+
 test_standard_promotion_below_floor_is_denied if {
 	d := deny_of(standard_update(promotion(50)))
 	rules(d) == {"promotion-step"}
