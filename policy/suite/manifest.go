@@ -145,6 +145,10 @@ type Manifests struct {
 	User      string
 	Groups    []string
 	DryRun    bool
+	// Apply says New is written by an apply of itself (kubectl apply, a
+	// GitOps sync) over Old: what the manifest leaves out and the apply
+	// did not set stays as Old has it (applyOver).
+	Apply bool
 }
 
 // Request builds the admission request and decodes it as the webhooks do.
@@ -161,6 +165,9 @@ func (m Manifests) Request() (*policy.Request, error) {
 		if oldObj, err = objectMap(m.Old, "old"); err != nil {
 			return nil, err
 		}
+	}
+	if m.Apply && oldObj != nil {
+		applyOver(newObj, oldObj)
 	}
 	name, err := agree("metadata.name", metaString(newObj, "name"), metaString(oldObj, "name"))
 	if err != nil {

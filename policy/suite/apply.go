@@ -1,0 +1,127 @@
+package suite
+
+import (
+	"encoding/json"
+)
+
+// annotationLastApplied is where kubectl's client-side apply (and Argo CD's
+// default sync) records the manifest it applied.
+const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// applyOver merges an applied manifest over the stored object where an
+// apply leaves the stored object's fields: a canaryTrafficPercent of the
+// predictor, transformer or explainer, or an annotation or label, that the
+// manifest leaves out stays unless the apply owned it. An apply removes
+// only what it set before: kubectl's client-side apply what its
+// last-applied-configuration records, a server-side apply what its
+// managedFields entry holds. What canary-guard's mutating webhook set (an
+// injected percent, tag routing, the step stamp) is owned by no field
+// manager, so it stays.
+//
+// Other fields are taken from the manifest as they are: canary-guard
+// compares components after bringing both sides into the form KServe's
+// defaulter stores, so fields the defaulter fills in are no change.
+func applyOver(manifest, stored map[string]any) {
+	owned := appliedFields(stored)
+	for _, component := range []string{"predictor", "transformer", "explainer"} {
+		oldComp, _ := valueAt(stored, "spec", component).(map[string]any)
+		newComp, _ := valueAt(manifest, "spec", component).(map[string]any)
+		if oldComp == nil || newComp == nil {
+			continue
+		}
+		if v, ok := oldComp["canaryTrafficPercent"]; ok {
+			if _, set := newComp["canaryTrafficPercent"]; !set && !owned.has("spec", component, "canaryTrafficPercent") {
+				newComp["canaryTrafficPercent"] = v
+			}
+		}
+	}
+	for _, field := range []string{"annotations", "labels"} {
+		oldMeta, _ := valueAt(stored, "metadata", field).(map[string]any)
+		if len(oldMeta) == 0 {
+			continue
+		}
+		meta, _ := manifest["metadata"].(map[string]any)
+		if meta == nil {
+			meta = map[string]any{}
+			manifest["metadata"] = meta
+		}
+		newMeta, _ := meta[field].(map[string]any)
+		for k, v := range oldMeta {
+			if _, set := newMeta[k]; set || owned.has("metadata", field, k) ||
+				k == annotationLastApplied { // an apply writes its own
+				continue
+			}
+			if newMeta == nil {
+				newMeta = map[string]any{}
+				meta[field] = newMeta
+			}
+			newMeta[k] = v
+		}
+	}
+}
+
+// valueAt is the value at keys in a decoded JSON object, nil where any is
+// missing.
+func valueAt(obj map[string]any, keys ...string) any {
+	v, _ := lookup(obj, keys)
+	return v
+}
+
+// ownedFields are the fields of the stored object an apply set: those its
+// last-applied-configuration records, and those an Apply entry of its
+// managedFields holds (fieldsV1, keys as "f:<name>").
+type ownedFields struct {
+	lastApplied map[string]any
+	applied     []map[string]any
+}
+
+func appliedFields(stored map[string]any) ownedFields {
+	var o ownedFields
+	if la, ok := valueAt(stored, "metadata", "annotations", annotationLastApplied).(string); ok {
+		_ = json.Unmarshal([]byte(la), &o.lastApplied)
+	}
+	entries, _ := valueAt(stored, "metadata", "managedFields").([]any)
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		if entry["operation"] != "Apply" {
+			continue
+		}
+		if fields, ok := entry["fieldsV1"].(map[string]any); ok {
+			o.applied = append(o.applied, fields)
+		}
+	}
+	return o
+}
+
+// has reports whether an apply set the field at keys.
+func (o ownedFields) has(keys ...string) bool {
+	if o.lastApplied != nil {
+		if _, ok := lookup(o.lastApplied, keys); ok {
+			return true
+		}
+	}
+	fieldKeys := make([]string, len(keys))
+	for i, k := range keys {
+		fieldKeys[i] = "f:" + k
+	}
+	for _, fields := range o.applied {
+		if _, ok := lookup(fields, fieldKeys); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(obj map[string]any, keys []string) (any, bool) {
+	var v any = obj
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[k]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}

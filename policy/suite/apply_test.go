@@ -1,0 +1,97 @@
+package suite
+
+import (
+	"fmt"
+	"testing"
+)
+
+// An apply removes only what it set before: a percent canary-guard
+// injected, and tag routing, stay when the manifest leaves them out.
+func TestManifests_ApplyKeepsWhatTheApplyDidNotSet(t *testing.T) {
+	const manifest = `
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: m, namespace: models, annotations: {team: a}}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: gs://b/v2}
+`
+	stored := func(meta string) string {
+		return `
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: m
+  namespace: models
+` + meta + `
+spec:
+  predictor:
+    canaryTrafficPercent: 10
+    model: {modelFormat: {name: sklearn}, storageUri: gs://b/v2}
+`
+	}
+	ssa := func(fields string) string {
+		return `  managedFields:
+  - {manager: argocd-controller, operation: Apply, fieldsType: FieldsV1, fieldsV1: ` + fields + `}
+  annotations: {serving.kserve.io/enable-tag-routing: "true", team: a, owner: x}`
+	}
+	csa := func(lastApplied string) string {
+		return fmt.Sprintf("  annotations: {serving.kserve.io/enable-tag-routing: \"true\", team: a, owner: x, kubectl.kubernetes.io/last-applied-configuration: '%s'}", lastApplied)
+	}
+	tests := []struct {
+		name        string
+		meta        string
+		wantPercent string // "" for none
+		wantOwner   bool   // the owner annotation stays
+	}{
+		{"server-side apply that never set them", ssa(`{f:metadata: {f:annotations: {f:team: {}}}, f:spec: {f:predictor: {f:model: {}}}}`), "10", true},
+		{"server-side apply that set them", ssa(`{f:metadata: {f:annotations: {f:owner: {}}}, f:spec: {f:predictor: {f:canaryTrafficPercent: {}}}}`), "", false},
+		{"client-side apply that never set them", csa(`{"metadata":{"annotations":{"team":"a"}},"spec":{"predictor":{}}}`), "10", true},
+		{"client-side apply that set them", csa(`{"metadata":{"annotations":{"owner":"x"}},"spec":{"predictor":{"canaryTrafficPercent":85}}}`), "", false},
+		{"no record of any apply", `  annotations: {serving.kserve.io/enable-tag-routing: "true", owner: x}`, "10", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, err := ParseManifest([]byte(stored(tt.meta)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			newDoc, err := ParseManifest([]byte(manifest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := Manifests{Old: old, New: newDoc, Apply: true}.Request()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if p := req.Object.Spec.Predictor.CanaryTrafficPercent; p != nil {
+				got = fmt.Sprint(*p)
+			}
+			if got != tt.wantPercent {
+				t.Errorf("canaryTrafficPercent = %q, want %q", got, tt.wantPercent)
+			}
+			annotations := req.Object.Annotations
+			if annotations["serving.kserve.io/enable-tag-routing"] != "true" || annotations["team"] != "a" {
+				t.Errorf("annotations %v, want tag routing kept and the manifest's team", annotations)
+			}
+			if _, ok := annotations["owner"]; ok != tt.wantOwner {
+				t.Errorf("owner annotation kept = %v, want %v", ok, tt.wantOwner)
+			}
+			if _, ok := annotations[annotationLastApplied]; ok {
+				t.Error("the stored last-applied-configuration was carried over: an apply writes its own")
+			}
+		})
+	}
+	t.Run("without --apply the manifest is the whole object", func(t *testing.T) {
+		old, _ := ParseManifest([]byte(stored(ssa(`{}`))))
+		newDoc, _ := ParseManifest([]byte(manifest))
+		req, err := Manifests{Old: old, New: newDoc}.Request()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Object.Spec.Predictor.CanaryTrafficPercent != nil {
+			t.Errorf("canaryTrafficPercent = %d, want none", *req.Object.Spec.Predictor.CanaryTrafficPercent)
+		}
+	})
+}
