@@ -74,6 +74,10 @@ type Facts struct {
 	// Raised is true when any component's latest revision gains traffic,
 	// a Standard-mode promotion included.
 	Raised bool `json:"raised"`
+	// RaisedFromZero is true when any component's latest revision, or a
+	// spec.canary[] entry, gains traffic from 0 %: a canary rolled back,
+	// or a model deployed at 0 %, coming back.
+	RaisedFromZero bool `json:"raisedFromZero"`
 	// PercentOutOfRange is true when any component sets a percent outside
 	// 0..100; ComponentAdded and ComponentRemoved when an update adds or
 	// removes a predictor, transformer or explainer. Like Raised, they
@@ -102,6 +106,9 @@ type Facts struct {
 	// StopChanged is true when serving.kserve.io/stop stops or resumes
 	// some component (its stopped differs before and after).
 	StopChanged bool `json:"stopChanged"`
+	// AnyStopped is true when serving.kserve.io/stop stops some component
+	// before or after the update.
+	AnyStopped bool `json:"anyStopped"`
 	// AutoUpdateDisabled says whether serving.kserve.io/disable-auto-update
 	// is "true" before and after: KServe's controller does not reconcile
 	// a Ready InferenceService that carries it, so a change of its spec
@@ -351,7 +358,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
 		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly, rev))
 	}
-	f.StopChanged = setComponentsStopped(f.Components, oldObj, newObj)
+	f.StopChanged, f.AnyStopped = setComponentsStopped(f.Components, oldObj, newObj)
 	if !modelMeshBeside && (len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0) {
 		canaries, err := canaryFacts(oldObj, newObj)
 		if err != nil {
@@ -396,6 +403,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
 		f.PercentChanged = f.PercentChanged || c.PercentChanged
 		f.Raised = f.Raised || c.Raised() || c.PromotedCanary != ""
+		f.RaisedFromZero = f.RaisedFromZero || c.Raised() && c.OldEffectivePercent == 0
 		f.PercentOutOfRange = f.PercentOutOfRange || c.InNew && c.NewPercent != nil && !validPercent(*c.NewPercent)
 		if c.Kind != KindCanary && req.Operation == OperationUpdate {
 			f.ComponentAdded = f.ComponentAdded || c.InNew && !c.InOld
@@ -1433,8 +1441,9 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 // InferenceService's annotations merged with the component's, the
 // component's winning (buildObjectMeta), and ksvc_reconciler deletes the
 // service where serving.kserve.io/stop there is "true" (in any case). It
-// reports whether any component is stopped or resumed.
-func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed bool) {
+// reports whether any component is stopped or resumed, and whether any is
+// stopped before or after.
+func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed, any bool) {
 	ot, oe := optionalComponentAnnotations(&oldObj.Spec)
 	nt, ne := optionalComponentAnnotations(&newObj.Spec)
 	for i := range comps {
@@ -1452,8 +1461,9 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		}
 		c.Stopped = Transition{Old: componentStopped(oldObj.Annotations, o), New: componentStopped(newObj.Annotations, n)}
 		changed = changed || c.Stopped.Old != c.Stopped.New
+		any = any || c.Stopped.Old || c.Stopped.New
 	}
-	return changed
+	return changed, any
 }
 
 func componentStopped(isvc, component map[string]string) bool {

@@ -24,9 +24,9 @@ type keyTerms map[string]*ast.Term
 var inputKeys = []string{
 	"version", "request", "rollout", "config", "object", "oldObject",
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
-	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised",
+	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised", "raisedFromZero",
 	"percentOutOfRange", "componentAdded", "componentRemoved",
-	"metadataChanged", "internalAnnotationsChanged", "internalAnnotationsOld", "tagRouting", "stopped", "stopChanged", "autoUpdateDisabled", "statusReady", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "internalAnnotationsOld", "tagRouting", "stopped", "stopChanged", "anyStopped", "autoUpdateDisabled", "statusReady", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -230,6 +230,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("revisionChanged", boolean(f.RevisionChanged)),
 		b.item("percentChanged", boolean(f.PercentChanged)),
 		b.item("raised", boolean(f.Raised)),
+		b.item("raisedFromZero", boolean(f.RaisedFromZero)),
 		b.item("percentOutOfRange", boolean(f.PercentOutOfRange)),
 		b.item("componentAdded", boolean(f.ComponentAdded)),
 		b.item("componentRemoved", boolean(f.ComponentRemoved)),
@@ -241,6 +242,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("tagRouting", b.transition(f.TagRouting)),
 		b.item("stopped", b.transition(f.Stopped)),
 		b.item("stopChanged", boolean(f.StopChanged)),
+		b.item("anyStopped", boolean(f.AnyStopped)),
 		b.item("autoUpdateDisabled", b.transition(f.AutoUpdateDisabled)),
 		b.item("statusReady", boolean(f.StatusReady)),
 		b.item("override", b.object(

@@ -89,20 +89,13 @@ model_desc(m) := m if m != ""
 
 model_desc(m) := "(not set)" if m == ""
 
-# The highest percent a rise from old may reach in one update.
-next_step(old) := min([old + rise_cap(old), 100])
-
-# The most one update may raise a percent: from 0 (a canary rolled back,
-# or a new model deployed dark), no more than a new model may enter with,
-# as Argo Rollouts restarts an aborted rollout at its first step;
-# otherwise the step cap.
-rise_cap(old) := input.config.initialCanaryPercent if {
-	old == 0
-} else := input.config.maxStepPercent
-
-rise_cap_desc(old) := sprintf("at most %d from 0 %%, as for a new model", [input.config.initialCanaryPercent]) if {
-	old == 0
-} else := sprintf("at most %d per update", [input.config.maxStepPercent])
+# The highest percent a rise from old may reach in one update. From 0 (a
+# canary rolled back, or a new model deployed at 0 %), no more than a new
+# model may enter with, as Argo Rollouts restarts an aborted rollout at
+# its first step.
+next_step(old) := min([old + input.config.maxStepPercent, 100]) if {
+	old > 0
+} else := input.config.initialCanaryPercent
 
 promotion_floor := 100 - input.config.maxStepPercent
 
@@ -298,16 +291,40 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c.modelChanged == false
 	c.newEffectivePercent > c.oldEffectivePercent
 	c.newEffectivePercent <= 100
+	c.oldEffectivePercent > 0
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > rise_cap(c.oldEffectivePercent)
+	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s %s → %s rises by %d; %s. %s, %s.",
+		"%s %s → %s rises by %d; at most %d per update. %s, %s.",
 		[
-			field(c), pct(c.oldPercent), pct(c.newPercent), rise, rise_cap_desc(c.oldEffectivePercent),
+			field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent,
 			next_step_desc(c), roll_back_desc(c.oldEffectivePercent),
 		],
 	)
 }
+
+# From 0 the cap is the initial percent (next_step). A rule of its own,
+# which the rule index skips unless something rises from 0, rather than a
+# cap computed in the rule above for every step.
+deny contains {"rule": "max-step", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.raisedFromZero == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.modelChanged == false
+	c.oldEffectivePercent == 0
+	c.newEffectivePercent <= 100
+	c.newEffectivePercent > input.config.initialCanaryPercent
+	msg := sprintf(
+		"%s %s → %s rises by %d; %s. %s, %s.",
+		[
+			field(c), pct(c.oldPercent), pct(c.newPercent), c.newEffectivePercent, from_zero_cap,
+			next_step_desc(c), roll_back_desc(0),
+		],
+	)
+}
+
+from_zero_cap := sprintf("at most %d from 0 %%, as for a new model", [input.config.initialCanaryPercent])
 
 # The next step, now, unless the canary-not-ready or step-interval rule
 # refuses it too: then when it will be admitted. The first branch is the
@@ -879,14 +896,30 @@ deny contains {"rule": "max-step", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.inOld
 	c.modelChanged == false
+	c.oldEffectivePercent > 0
 	rise := c.newEffectivePercent - c.oldEffectivePercent
-	rise > rise_cap(c.oldEffectivePercent)
+	rise > input.config.maxStepPercent
 	msg := sprintf(
-		"%s (canary %s) %d → %d rises by %d; %s. %s, or remove the entry to roll back.",
+		"%s (canary %s) %d → %d rises by %d; at most %d per update. %s, or remove the entry to roll back.",
 		[
-			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, rise_cap_desc(c.oldEffectivePercent),
+			field(c), c.name, c.oldEffectivePercent, c.newEffectivePercent, rise, input.config.maxStepPercent,
 			next_step_desc(c),
 		],
+	)
+}
+
+deny contains {"rule": "max-step", "msg": msg} if {
+	input.rollout.rolloutMode == "Standard"
+	input.rollout.raisedFromZero == true
+	some i in canary_entries
+	c := input.rollout.components[i]
+	c.inOld
+	c.modelChanged == false
+	c.oldEffectivePercent == 0
+	c.newEffectivePercent > input.config.initialCanaryPercent
+	msg := sprintf(
+		"%s (canary %s) 0 → %d rises by %d; %s. %s, or remove the entry to roll back.",
+		[field(c), c.name, c.newEffectivePercent, c.newEffectivePercent, from_zero_cap, next_step_desc(c)],
 	)
 }
 
@@ -1199,6 +1232,7 @@ stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of s
 warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
+	input.rollout.anyStopped == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged

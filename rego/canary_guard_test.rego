@@ -226,6 +226,7 @@ make_input(rollout_over, config_over) := {
 		"versionSelectsRuntime": count([c | some c in r0.components; object.get(c, "versionSelectsRuntime", false)]) > 0,
 		"runtimeUnpinned": count([c | some c in r0.components; object.get(c, "runtimeUnpinned", false)]) > 0,
 		"raised": count([c | some c in r0.components; raises(c)]) > 0,
+		"raisedFromZero": count([c | some c in r0.components; c.newEffectivePercent > c.oldEffectivePercent; c.oldEffectivePercent == 0]) > 0,
 		"percentOutOfRange": count([c | some c in r0.components; out_of_range(c)]) > 0,
 		"componentAdded": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inNew; c.inOld == false]) > 0,
 		"componentRemoved": count([c | some c in r0.components; r0.operation == "UPDATE"; c.kind != "canary"; c.inOld; c.inNew == false]) > 0,
@@ -1894,6 +1895,7 @@ stop_update(components, old, new) := object.union(
 	{"rollout": {
 		"stopped": {"old": old, "new": new},
 		"stopChanged": old != new,
+		"anyStopped": true in {old, new},
 		"metadataChanged": ["metadata.annotations.serving.kserve.io/stop"],
 		"revisionChanged": true,
 	}},
