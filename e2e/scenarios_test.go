@@ -596,10 +596,11 @@ func TestScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 		running = true
-		a := s.setPercent("25")
-		s.admitted(a, "0 → 25 with canary-guard back")
-		s.storedPercent(25)
-		s.waitRollout("predictor", rev1, latestAt(rev2, 25), prevAt(rev1, 75))
+		// From 0 the canary re-enters at the initial percent.
+		a := s.setPercent("10")
+		s.admitted(a, "0 → 10 with canary-guard back")
+		s.storedPercent(10)
+		s.waitRollout("predictor", rev1, latestAt(rev2, 10), prevAt(rev1, 90))
 	})
 
 	t.Logf("scenario suite: %s", time.Since(start).Round(100*time.Millisecond))
