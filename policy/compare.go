@@ -251,17 +251,8 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		protocolKept := protocolChanged && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
 		protocolSelects = protocolChanged && o.Model.Runtime == nil && n.Model.Runtime == nil &&
 			servedProtocol(o.Model) != servedProtocol(n.Model)
-		// Beside the runtime in use the format's name, like its version,
-		// only checks that the runtime lists it (RuntimeSupportsModel): no
-		// pod template reads it but MLServer's, whose model class follows
-		// it (SetMlServerDefaults).
-		formatKept := o.Model.ModelFormat.Name != n.Model.ModelFormat.Name &&
-			namesRuntimeInUse(o.Model, n.Model, selectedRuntime) && serverType(n.Model, selectedRuntime) != constants.ServerTypeMLServer
-		if spelled || pinned || autoSelected || unpinned || protocolKept || protocolSelects || formatKept {
+		if spelled || pinned || autoSelected || unpinned || protocolKept || protocolSelects {
 			m := *n.Model
-			if formatKept {
-				m.ModelFormat = o.Model.ModelFormat
-			}
 			if spelled || protocolKept {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
 			}
@@ -335,22 +326,14 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 // server type in an annotation canary-guard does not see: there the
 // protocol is taken to stay out of the pods.
 func protocolInPod(n *v1beta1.ModelSpec, selectedRuntime string) bool {
-	if n.Runtime == nil && selectedRuntime == "" {
-		return n.ModelFormat.Name == constants.SupportedModelPyTorch
-	}
-	return serverType(n, selectedRuntime) == constants.ServerTypeTorchServe
-}
-
-// serverType is the server type of the runtime n runs on, named or
-// selected, as KServe tells it from KServe's own runtime names; "" for a
-// runtime of the cluster's own, whose server-type annotation canary-guard
-// does not see, and before a runtime is selected.
-func serverType(n *v1beta1.ModelSpec, selectedRuntime string) string {
 	runtime := selectedRuntime
 	if n.Runtime != nil {
 		runtime = *n.Runtime
 	}
-	return constants.GetServerTypeFromRuntimeName(runtime)
+	if runtime == "" {
+		return n.ModelFormat.Name == constants.SupportedModelPyTorch
+	}
+	return constants.GetServerTypeFromRuntimeName(runtime) == constants.ServerTypeTorchServe
 }
 
 // gpuSwapsImage reports whether a GPU added to or removed from the model's

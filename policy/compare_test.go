@@ -586,21 +586,12 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			[]string{"spec.predictor.model.modelFormat", "spec.predictor.model.runtime"}},
-		// The format's name, like its version, only checks that the
-		// runtime lists it: no pod template reads it but MLServer's.
+		// Runtimes read the format's name: kserve-predictiveserver in its
+		// args ({{.Annotations.modelFormat}}, which KServe's defaulter
+		// rewrites from it), MLServer in its model class.
 		{"modelFormat.name changed beside a named runtime",
-			predictorManifest(`model: {modelFormat: {name: onnx}, storageUri: "gs://models/m/v1", runtime: kserve-tritonserver, protocolVersion: v2}`),
-			predictorManifest(`model: {modelFormat: {name: triton}, storageUri: "gs://models/m/v1", runtime: kserve-tritonserver, protocolVersion: v2}`), nil},
-		{"modelFormat.name changed beside the selected runtime named",
-			withStatus("{clusterServingRuntimeName: kserve-tritonserver}", `model: {modelFormat: {name: onnx}, storageUri: "gs://models/m/v1", protocolVersion: v2}`),
-			predictorManifest(`model: {modelFormat: {name: triton}, storageUri: "gs://models/m/v1", runtime: kserve-tritonserver}`), nil},
-		{"modelFormat.name changed beside MLServer, whose model class follows it",
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver}`),
-			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver}`),
-			[]string{"spec.predictor.model.modelFormat"}},
-		{"modelFormat.name changed while KServe selects the runtime",
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1"}`),
-			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
 			[]string{"spec.predictor.model.modelFormat"}},
 		{"the selected runtime named with a new model",
 			withStatus(selected, sklearnV1),
