@@ -575,6 +575,12 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		}
 		return o
 	}
+	// cleared is the status KServe leaves at a stop: the deployment mode
+	// and a PredictorReady condition, no revisions.
+	cleared := func(o *kservev1beta1.InferenceService) *kservev1beta1.InferenceService {
+		o.Status.DeploymentMode = "Knative"
+		return o
+	}
 	cases := []struct {
 		name, namespace, user string
 		groups                []string
@@ -600,8 +606,10 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "", "True"), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "", "True")},
 		{name: "model change with the stop", namespace: "team-a", user: "alice",
 			old: isvc("team-a", "", nil, "gs://m/v1"), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "")},
-		{name: "model change with the resume", namespace: "team-a", user: "alice",
+		{name: "model change with the resume (injected: no status shows the stop took effect)", namespace: "team-a", user: "alice",
 			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", ""), new: isvc("team-a", "", nil, "gs://m/v2")},
+		{name: "model change with the resume after KServe cleared the status", namespace: "team-a", user: "alice",
+			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "")), new: isvc("team-a", "", nil, "gs://m/v2")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -225,6 +225,14 @@ type ComponentFacts struct {
 	// before and after (predictor, transformer, explainer): its own
 	// annotation where it sets one, else the InferenceService's.
 	Stopped Transition `json:"stopped"`
+	// ServiceStopped is true where KServe has deleted the component's
+	// Knative Service, or deletes it after this update: stopped after the
+	// update, or stopped before where the stored status shows KServe acted
+	// on the stop (it clears the revisions). A model change there has no
+	// canary to enter beside. A stop KServe has not reconciled yet (or
+	// skips: disable-auto-update) leaves the service serving, and a resume
+	// with a new model then updates it.
+	ServiceStopped bool `json:"serviceStopped"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -383,10 +391,15 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.Stopped.Old {
-			// KServe deleted the stopped component's Knative Service with
-			// every revision: no canary runs.
-			c.CanaryInProgress = false
+		if c.Kind != KindCanary {
+			stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" &&
+				c.LatestCreatedRevision == "" && c.StableRevision == ""
+			c.ServiceStopped = c.Stopped.New || stoppedBefore
+			if stoppedBefore {
+				// KServe deleted the Knative Service with every revision:
+				// no canary runs.
+				c.CanaryInProgress = false
+			}
 		}
 		if c.splitsWithItself {
 			// The one revision takes all traffic, and keeps it unless this

@@ -244,6 +244,39 @@ func TestFacts_APercentSplittingOneRevisionWithItselfRunsNoCanary(t *testing.T) 
 	}
 }
 
+// KServe deletes a stopped component's Knative Service when it reconciles
+// the stop, and clears the status then; a stop it has not reconciled
+// leaves the service serving.
+func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
+	const (
+		cleared   = "status: {deploymentMode: Knative}\n"
+		revisions = "status:\n  deploymentMode: Knative\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}\n"
+		stop      = `annotations: {serving.kserve.io/stop: "true"}`
+	)
+	tests := []struct {
+		name               string
+		oldMeta, oldStatus string
+		newMeta            string
+		want               bool
+	}{
+		{"resumed after a reconciled stop", stop, cleared, "", true},
+		{"resumed before KServe reconciled the stop", stop, revisions, "", false},
+		{"resumed with no status to tell", stop, "", "", false},
+		{"stopped by the update", "", revisions, stop, true},
+		{"stopped throughout", stop, revisions, stop, true},
+		{"running", "", revisions, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := manifestWithMeta(tt.oldMeta, sklearnV1, "canaryTrafficPercent: 10") + tt.oldStatus
+			p := componentByID(t, updateFacts(t, old, manifestWithMeta(tt.newMeta, sklearnV1)), KindPredictor)
+			if p.ServiceStopped != tt.want {
+				t.Errorf("serviceStopped = %v, want %v", p.ServiceStopped, tt.want)
+			}
+		})
+	}
+}
+
 func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
 	tests := []struct {
 		name               string

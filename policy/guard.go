@@ -536,7 +536,7 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.Stopped.Old || c.Stopped.New {
+	if c.ServiceStopped {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent
 		// (stopped-model-change warns).

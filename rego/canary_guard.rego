@@ -172,7 +172,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.newPercent == null
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	c.stopped == {"old": false, "new": false}
+	c.serviceStopped == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -276,7 +276,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not entry_ok(c)
 	not mid_rollout_denied(c)
 	not renames_service(c)
-	c.stopped == {"old": false, "new": false}
+	c.serviceStopped == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -1236,9 +1236,7 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-
-	# Stopped before or after: compared whole, one comparison for both.
-	c.stopped != {"old": false, "new": false}
+	c.serviceStopped == true
 	msg := sprintf(
 		"%s: the model changes to %s %s, so the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, %s, then change the model with %s: %d.",
 		[c.path, new_model(c), stop_state_desc(c), c.percentField, stop_way_to_canary(c), field(c), input.config.initialCanaryPercent],

@@ -45,6 +45,7 @@ base_rollout := {
 	"internalAnnotationsOld": {},
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
+	"anyStopped": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -79,6 +80,7 @@ base_component := {
 	"percentChanged": false,
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
+	"serviceStopped": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1891,7 +1893,7 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 # The stop annotation as KServe reads it for each component: the
 # InferenceService's, or the component's own where it sets one.
 stop_update(components, old, new) := object.union(
-	knative_update([object.union(c, {"stopped": {"old": old, "new": new}}) | some c in components]),
+	knative_update([object.union(c, {"stopped": {"old": old, "new": new}, "serviceStopped": true in {old, new}}) | some c in components]),
 	{"rollout": {
 		"stopped": {"old": old, "new": new},
 		"stopChanged": old != new,
