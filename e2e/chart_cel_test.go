@@ -251,6 +251,13 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
 			}), false},
+		{"Knative rollback with KServe's local model cache annotations added", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+				o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
+			}), true},
+		{"Knative rollback with KServe's local model cache annotations removed", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
+		}), knative(pct(0), nil, nil), true},
 		{"Knative transformer added at 0", knative(pct(10), nil, nil), knative(pct(10), pct(0), nil), false},
 		{"Knative predictor -5 → 0", knative(pct(-5), nil, nil), knative(pct(0), nil, nil), false},
 		{"Knative predictor to 0 beside a transformer left at 150", knative(pct(10), pct(150), nil), knative(pct(0), pct(150), nil), false},

@@ -158,6 +158,8 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
 {{- $components := "['predictor', 'transformer', 'explainer']" }}
+{{- /* KServe's defaulter rewrites these on every update (setLocalModelLabel). */}}
+{{- $localModel := "['internal.serving.kserve.io/localmodel-sourceuri', 'internal.serving.kserve.io/localmodel-pvc-name']" }}
 - name: not-a-rollback
   expression: >-
     !(request.operation == 'UPDATE'
@@ -179,9 +181,9 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
     || {{ $components }}.exists(c, c in object.spec && object.spec[c] != oldObject.spec[c])
     && {{- include "canary-guard.modeCEL" . | nindent 4 }}
     in ('transformer' in object.spec ? ['Knative', 'Serverless', 'ModelMesh'] : ['Knative', 'Serverless']))
-    && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
+    && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
-    && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/')
+    && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
     || k in object.metadata.?annotations.orValue({})))
 {{- end -}}
 
