@@ -27,6 +27,9 @@ type Guard struct {
 	// slots bounds the evaluations that run at once
 	// (WithConcurrencyLimit); nil is unbounded.
 	slots chan struct{}
+	// loadErr is the start's load error (WithLoadError), given to the
+	// first state only.
+	loadErr error
 }
 
 // state is one loaded policy with one loaded configuration.
@@ -36,6 +39,10 @@ type state struct {
 	// configValues holds input.config for config.Defaults (index 0) and
 	// each config.Namespaces entry (index i+1), built once per load.
 	configValues []ast.Value
+	// loadErr is why the policy or configuration did not load at start
+	// (WithLoadError): until a load succeeds, every update the rules
+	// would decide is a policy error.
+	loadErr error
 }
 
 // GuardOption configures a Guard.
@@ -45,6 +52,16 @@ type GuardOption func(*Guard)
 // policy's time built-ins (time.now_ns).
 func WithClock(now func() time.Time) GuardOption {
 	return func(g *Guard) { g.now = now }
+}
+
+// WithLoadError starts the guard on a fallback policy and configuration
+// (Loader.Fallback) because loading them failed with err: each decision
+// the rules would make is then [policy-error], refused in enforce
+// namespaces; exempt users, warn and audit namespaces and the updates
+// that are always admitted (rollbacks) pass as with any policy error.
+// The next successful Update ends it.
+func WithLoadError(err error) GuardOption {
+	return func(g *Guard) { g.loadErr = err }
 }
 
 // DefaultEvalTimeout is the default evaluation timeout of canary-guard
@@ -114,8 +131,17 @@ func NewGuard(p *Policy, c *Config, opts ...GuardOption) (*Guard, error) {
 	if err := g.Update(p, c); err != nil {
 		return nil, err
 	}
+	if g.loadErr != nil {
+		st := *g.state.Load()
+		st.loadErr = g.loadErr
+		g.state.Store(&st)
+	}
 	return g, nil
 }
+
+// LoadError is why the policy or configuration in use is a fallback
+// (WithLoadError), nil once one has loaded.
+func (g *Guard) LoadError() error { return g.state.Load().loadErr }
 
 // Update swaps in a new policy and configuration atomically. A nil
 // argument keeps the current one.
@@ -288,10 +314,16 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	}
 	d.Facts = facts
 	res, err := g.eval(ctx, st.policy, input)
-	if err != nil {
+	switch {
+	case err != nil:
 		d.Error = err.Error()
 		d.NoSlot = errors.Is(err, errNoSlot)
 		res = Result{Deny: []Violation{{Rule: "policy-error", Msg: policyErrorMessage(ctx, err)}}}
+	case st.loadErr != nil:
+		// The shipped rules alone cannot stand in for the platform
+		// team's, nor the default configuration for theirs.
+		d.Error = st.loadErr.Error()
+		res.Deny = []Violation{{Rule: "policy-error", Msg: loadErrorMessage(st.loadErr)}}
 	}
 	d.Denials, d.Warnings, d.BuiltinErrors = res.Deny, res.Warn, res.BuiltinErrors
 	if len(d.Denials) == 0 {
@@ -336,6 +368,13 @@ func policyErrorMessage(ctx context.Context, err error) string {
 	}
 	return fmt.Sprintf("the policy could not be evaluated (%v). This is a fault of the policy, not of this update, and retrying gives the same answer: "+
 		"ask the platform team to fix the rule named (canary-guard's logs have it too). %s", err, rollbacksStillAdmitted)
+}
+
+// loadErrorMessage says that canary-guard runs without the policy or
+// configuration it was given, and who can fix it.
+func loadErrorMessage(err error) string {
+	return fmt.Sprintf("canary-guard could not load its policy or configuration (%v), so it cannot decide this update as configured. "+
+		"Ask the platform team to fix the file named (canary-guard's logs have it too); it is picked up without a restart. %s", err, rollbacksStillAdmitted)
 }
 
 // rollbacksStillAdmitted tells the user, refused for a fault of the

@@ -50,6 +50,29 @@ func (l Loader) Load(ctx context.Context) (*Policy, *Config, error) {
 	return p, cfg, nil
 }
 
+// Fallback loads what serving can go on with where Load fails at start:
+// the shipped bundle alone, and the configuration file where it loads,
+// else the defaults. The error Load gave stays in force through
+// WithLoadError, so what canary-guard cannot decide as configured is
+// refused rather than admitted on the shipped rules alone.
+func (l Loader) Fallback(ctx context.Context) (*Policy, *Config, error) {
+	cfg := DefaultConfig()
+	if l.ConfigFile != "" {
+		if c, err := LoadConfigFile(l.ConfigFile); err == nil {
+			cfg = c
+		}
+	}
+	sources, err := ShippedSources()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := Compile(ctx, sources)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compiling the shipped policies: %w", err)
+	}
+	return p, cfg, nil
+}
+
 // ShippedSources returns the shipped bundle's policies (rego/*.rego,
 // tests left out), marked Shipped.
 func ShippedSources() ([]Source, error) {

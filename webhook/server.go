@@ -92,16 +92,28 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	if err != nil {
 		return nil, err
 	}
-	p, cfg, err := loader.Load(ctx)
-	if err != nil {
-		return nil, err
+	p, cfg, loadErr := loader.Load(ctx)
+	if loadErr != nil {
+		// Exiting would leave the fail-closed webhook without a replica
+		// at the next restart of each, refusing every write it sees,
+		// exempt users and audit namespaces included. Serve instead, and
+		// refuse what the rules would decide, naming the file.
+		if p, cfg, err = loader.Fallback(ctx); err != nil {
+			return nil, errors.Join(loadErr, err)
+		}
 	}
-	if s.guard, err = policy.NewGuard(p, cfg, policy.WithEvalTimeout(opts.EvalTimeout), policy.WithConcurrencyLimit(opts.MaxConcurrentEvaluations)); err != nil {
+	if s.guard, err = policy.NewGuard(p, cfg, policy.WithEvalTimeout(opts.EvalTimeout), policy.WithConcurrencyLimit(opts.MaxConcurrentEvaluations),
+		policy.WithLoadError(loadErr)); err != nil {
 		return nil, err
 	}
 	s.fingerprint = fp
-	s.metrics.ReloadSucceeded(p.Revision)
-	log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
+	if loadErr != nil {
+		s.metrics.ReloadFailed()
+		log.Error("policy or configuration failed to load at start; until it is fixed, updates the rules would decide are refused as [policy-error] in enforce namespaces (rollbacks, exempt users, warn and audit namespaces pass)", "error", loadErr)
+	} else {
+		s.metrics.ReloadSucceeded(p.Revision)
+		log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
+	}
 	logPolicyWarnings(log, p)
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")

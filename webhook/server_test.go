@@ -84,11 +84,21 @@ type running struct {
 // startServer runs a Server on loopback ports with a policy dir and config file.
 func startServer(t *testing.T, opts Options) *running {
 	t.Helper()
+	return startServerWith(t, opts, nil)
+}
+
+// startServerWith runs a Server as startServer does, after setup has
+// written to its policy dir and config file.
+func startServerWith(t *testing.T, opts Options, setup func(*running)) *running {
+	t.Helper()
 	r := &running{certDir: t.TempDir(), policyDir: t.TempDir(), done: make(chan error, 1)}
 	r.config = filepath.Join(t.TempDir(), "config.yaml")
 	writeCert(t, r.certDir)
 	if err := os.WriteFile(r.config, []byte("maxStepPercent: 25\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(r)
 	}
 	opts.CertDir = r.certDir
 	if opts.ReloadInterval == 0 {
@@ -417,14 +427,56 @@ func TestNewServer_MissingCertificateIsAClearError(t *testing.T) {
 	}
 }
 
-func TestNewServer_BrokenPolicyAtStartNamesFileAndLine(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "mine.rego"), []byte("package canary_guard\n\ndeny contains x if {\n  x := http.send({})\n}\n"), 0o600); err != nil {
-		t.Fatal(err)
+// A policy or configuration that does not load at start: the replica
+// serves anyway, since exiting would leave the fail-closed webhook without
+// replicas at their next restarts. It refuses what the rules would decide,
+// naming the file, admits rollbacks, and recovers once the file is fixed.
+func TestServer_BrokenFileAtStartServesRefusingUntilFixed(t *testing.T) {
+	step := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
+	rollback := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":0`, 1), isvcV2At10)
+	tests := []struct {
+		name, file, content, wantNamed string
+	}{
+		{"a policy that does not compile", "mine.rego", "package canary_guard\n\ndeny contains x if {\n  x := http.send({})\n}\n", "mine.rego:4"},
+		{"a configuration with a bad value", "", "maxStepPercent: many\n", "maxStepPercent"},
 	}
-	_, err := NewServer(context.Background(), Options{CertDir: t.TempDir()}, policy.Loader{PolicyDir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err == nil || !strings.Contains(err.Error(), "mine.rego:4") || !strings.Contains(err.Error(), "http.send") {
-		t.Errorf("err = %v, want mine.rego:4 and http.send named", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var broken string
+			r := startServerWith(t, Options{}, func(r *running) {
+				broken = r.config
+				if tt.file != "" {
+					broken = filepath.Join(r.policyDir, tt.file)
+				}
+				if err := os.WriteFile(broken, []byte(tt.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if err := r.srv.Guard().LoadError(); err == nil || !strings.Contains(err.Error(), tt.wantNamed) {
+				t.Errorf("load error %v, want %s named", err, tt.wantNamed)
+			}
+			if ok, body := r.validate(t, step); ok || !strings.Contains(body, "[policy-error]") || !strings.Contains(body, tt.wantNamed) {
+				t.Errorf("a step while the file is broken: allowed=%v %s, want a [policy-error] naming %s", ok, body, tt.wantNamed)
+			}
+			if ok, body := r.validate(t, rollback); !ok {
+				t.Errorf("a rollback while the file is broken was refused: %s", body)
+			}
+			if m := metricsText(t, r.metrics); !strings.Contains(m, "canary_guard_last_reload_successful 0") ||
+				!strings.Contains(m, `canary_guard_reloads_total{result="failure"} 1`) {
+				t.Error("the failed load is not in the metrics")
+			}
+			fixed := []byte("maxStepPercent: 25\n")
+			if tt.file != "" {
+				fixed = []byte("package canary_guard\n")
+			}
+			if err := os.WriteFile(broken, fixed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() bool { ok, _ := r.validate(t, step); return ok }, "fixed file loaded")
+			if err := r.srv.Guard().LoadError(); err != nil {
+				t.Errorf("load error %v after the fix, want none", err)
+			}
+		})
 	}
 }
 
