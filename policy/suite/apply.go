@@ -14,15 +14,15 @@ const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // manifest leaves out stays unless the apply owned it. An apply removes
 // only what it set before: kubectl's client-side apply what its
 // last-applied-configuration records, a server-side apply what its
-// managedFields entry holds. What canary-guard's mutating webhook set (an
+// managedFields entry holds and no other manager's. What canary-guard's mutating webhook set (an
 // injected percent, tag routing, the step stamp) is owned by no field
 // manager, so it stays.
 //
 // Other fields are taken from the manifest as they are: canary-guard
 // compares components after bringing both sides into the form KServe's
 // defaulter stores, so fields the defaulter fills in are no change.
-func applyOver(manifest, stored map[string]any) {
-	owned := appliedFields(stored)
+func applyOver(manifest, stored map[string]any, fieldManager string) {
+	owned := appliedFields(stored, fieldManager)
 	for _, component := range []string{"predictor", "transformer", "explainer"} {
 		oldComp, _ := valueAt(stored, "spec", component).(map[string]any)
 		newComp, _ := valueAt(manifest, "spec", component).(map[string]any)
@@ -67,49 +67,63 @@ func valueAt(obj map[string]any, keys ...string) any {
 	return v
 }
 
-// ownedFields are the fields of the stored object an apply set: those its
-// last-applied-configuration records, and those an Apply entry of its
-// managedFields holds (fieldsV1, keys as "f:<name>").
+// ownedFields are the fields of the stored object the apply set: for a
+// server-side apply, those its managedFields entry holds (fieldsV1, keys
+// as "f:<name>") and no other manager's also does (shared ownership keeps
+// a field); for a client-side apply (no Apply entry), those its
+// last-applied-configuration records.
 type ownedFields struct {
 	lastApplied map[string]any
-	applied     []map[string]any
+	applier     []map[string]any // the apply's entries
+	others      []map[string]any // every other manager's
 }
 
-func appliedFields(stored map[string]any) ownedFields {
+// appliedFields reads what the apply set: fieldManager names its manager
+// (argocd-controller, kustomize-controller, kubectl); "" takes every
+// Apply entry for it.
+func appliedFields(stored map[string]any, fieldManager string) ownedFields {
 	var o ownedFields
-	if la, ok := valueAt(stored, "metadata", "annotations", annotationLastApplied).(string); ok {
-		_ = json.Unmarshal([]byte(la), &o.lastApplied)
-	}
 	entries, _ := valueAt(stored, "metadata", "managedFields").([]any)
 	for _, e := range entries {
 		entry, _ := e.(map[string]any)
-		if entry["operation"] != "Apply" {
+		fields, ok := entry["fieldsV1"].(map[string]any)
+		if !ok {
 			continue
 		}
-		if fields, ok := entry["fieldsV1"].(map[string]any); ok {
-			o.applied = append(o.applied, fields)
+		if entry["operation"] == "Apply" && (fieldManager == "" || entry["manager"] == fieldManager) {
+			o.applier = append(o.applier, fields)
+		} else {
+			o.others = append(o.others, fields)
+		}
+	}
+	if len(o.applier) == 0 {
+		if la, ok := valueAt(stored, "metadata", "annotations", annotationLastApplied).(string); ok {
+			_ = json.Unmarshal([]byte(la), &o.lastApplied)
 		}
 	}
 	return o
 }
 
-// has reports whether an apply set the field at keys.
+// has reports whether the apply set the field at keys, so that leaving it
+// out removes it.
 func (o ownedFields) has(keys ...string) bool {
 	if o.lastApplied != nil {
-		if _, ok := lookup(o.lastApplied, keys); ok {
-			return true
-		}
+		_, ok := lookup(o.lastApplied, keys)
+		return ok
 	}
 	fieldKeys := make([]string, len(keys))
 	for i, k := range keys {
 		fieldKeys[i] = "f:" + k
 	}
-	for _, fields := range o.applied {
-		if _, ok := lookup(fields, fieldKeys); ok {
-			return true
+	holds := func(entries []map[string]any) bool {
+		for _, fields := range entries {
+			if _, ok := lookup(fields, fieldKeys); ok {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	return holds(o.applier) && !holds(o.others)
 }
 
 func lookup(obj map[string]any, keys []string) (any, bool) {

@@ -30,25 +30,48 @@ spec:
     model: {modelFormat: {name: sklearn}, storageUri: gs://b/v2}
 `
 	}
+	const annotations = `{serving.kserve.io/enable-tag-routing: "true", team: a, owner: x}`
+	// entries writes managedFields entries (manager, operation, fieldsV1)
+	// and the annotations.
+	entries := func(annotations string, e ...[3]string) string {
+		out := "  managedFields:\n"
+		for _, x := range e {
+			out += "  - {manager: " + x[0] + ", operation: " + x[1] + ", fieldsType: FieldsV1, fieldsV1: " + x[2] + "}\n"
+		}
+		return out + "  annotations: " + annotations
+	}
 	ssa := func(fields string) string {
-		return `  managedFields:
-  - {manager: argocd-controller, operation: Apply, fieldsType: FieldsV1, fieldsV1: ` + fields + `}
-  annotations: {serving.kserve.io/enable-tag-routing: "true", team: a, owner: x}`
+		return entries(annotations, [3]string{"argocd-controller", "Apply", fields})
+	}
+	const owning = `{f:metadata: {f:annotations: {f:owner: {}}}, f:spec: {f:predictor: {f:canaryTrafficPercent: {}}}}`
+	// ssaBeside adds another manager's entry holding the same fields.
+	ssaBeside := func(manager, operation string) string {
+		return entries(annotations, [3]string{"argocd-controller", "Apply", owning}, [3]string{manager, operation, owning})
 	}
 	csa := func(lastApplied string) string {
 		return fmt.Sprintf("  annotations: {serving.kserve.io/enable-tag-routing: \"true\", team: a, owner: x, kubectl.kubernetes.io/last-applied-configuration: '%s'}", lastApplied)
 	}
 	tests := []struct {
-		name        string
-		meta        string
-		wantPercent string // "" for none
-		wantOwner   bool   // the owner annotation stays
+		name         string
+		meta         string
+		fieldManager string
+		wantPercent  string // "" for none
+		wantOwner    bool   // the owner annotation stays
 	}{
-		{"server-side apply that never set them", ssa(`{f:metadata: {f:annotations: {f:team: {}}}, f:spec: {f:predictor: {f:model: {}}}}`), "10", true},
-		{"server-side apply that set them", ssa(`{f:metadata: {f:annotations: {f:owner: {}}}, f:spec: {f:predictor: {f:canaryTrafficPercent: {}}}}`), "", false},
-		{"client-side apply that never set them", csa(`{"metadata":{"annotations":{"team":"a"}},"spec":{"predictor":{}}}`), "10", true},
-		{"client-side apply that set them", csa(`{"metadata":{"annotations":{"owner":"x"}},"spec":{"predictor":{"canaryTrafficPercent":85}}}`), "", false},
-		{"no record of any apply", `  annotations: {serving.kserve.io/enable-tag-routing: "true", owner: x}`, "10", true},
+		{"server-side apply that never set them", ssa(`{f:metadata: {f:annotations: {f:team: {}}}, f:spec: {f:predictor: {f:model: {}}}}`), "", "10", true},
+		{"server-side apply that set them", ssa(owning), "", "", false},
+		// Shared ownership: the apply drops only its own.
+		{"server-side apply that set them beside another manager", ssaBeside("kubectl-edit", "Update"), "", "10", true},
+		{"another manager's server-side apply set them", ssaBeside("kubectl", "Apply"), "kustomize-controller", "10", true},
+		{"the named manager set them", ssa(owning), "argocd-controller", "", false},
+		{"client-side apply that never set them", csa(`{"metadata":{"annotations":{"team":"a"}},"spec":{"predictor":{}}}`), "", "10", true},
+		{"client-side apply that set them", csa(`{"metadata":{"annotations":{"owner":"x"}},"spec":{"predictor":{"canaryTrafficPercent":85}}}`), "", "", false},
+		// A server-side apply took over: the copy kubectl left behind speaks for none.
+		{"a stale last-applied-configuration beside a server-side apply",
+			entries(`{serving.kserve.io/enable-tag-routing: "true", team: a, owner: x, kubectl.kubernetes.io/last-applied-configuration: '{"metadata":{"annotations":{"owner":"x"}},"spec":{"predictor":{"canaryTrafficPercent":35}}}'}`,
+				[3]string{"argocd-controller", "Apply", `{f:spec: {f:predictor: {f:model: {}}}}`}),
+			"", "10", true},
+		{"no record of any apply", `  annotations: {serving.kserve.io/enable-tag-routing: "true", owner: x}`, "", "10", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +83,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := Manifests{Old: old, New: newDoc, Apply: true}.Request()
+			req, err := Manifests{Old: old, New: newDoc, Apply: true, FieldManager: tt.fieldManager}.Request()
 			if err != nil {
 				t.Fatal(err)
 			}

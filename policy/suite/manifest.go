@@ -149,6 +149,9 @@ type Manifests struct {
 	// GitOps sync) over Old: what the manifest leaves out and the apply
 	// did not set stays as Old has it (applyOver).
 	Apply bool
+	// FieldManager names the apply's field manager, whose managedFields
+	// entry says what it set; "" takes every Apply entry for it.
+	FieldManager string
 }
 
 // Request builds the admission request and decodes it as the webhooks do.
@@ -167,7 +170,7 @@ func (m Manifests) Request() (*policy.Request, error) {
 		}
 	}
 	if m.Apply && oldObj != nil {
-		applyOver(newObj, oldObj)
+		applyOver(newObj, oldObj, m.FieldManager)
 	}
 	name, err := agree("metadata.name", metaString(newObj, "name"), metaString(oldObj, "name"))
 	if err != nil {
