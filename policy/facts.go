@@ -527,8 +527,10 @@ func (r revisionMeta) annotationLeftOut(k string) bool {
 		r.knative && ksvcAnnotation(k)
 }
 
+// labelLeftOut holds in Knative mode only: KServe filters labels in its
+// Knative Service reconciler; Standard mode's Deployment gets them all.
 func (r revisionMeta) labelLeftOut(k string) bool {
-	return slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) || slices.Contains(r.settings.ServiceLabelDisallowedList, k)
+	return r.knative && (slices.Contains(constants.RevisionTemplateLabelDisallowedList, k) || slices.Contains(r.settings.ServiceLabelDisallowedList, k))
 }
 
 // asRevision returns component p as its revision template sees it: p

@@ -277,6 +277,29 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 	}
 }
 
+// The rollout facts the shipped rules open with, for OPA's index.
+func TestFacts_IndexFactsOfRisesFromZeroAndStops(t *testing.T) {
+	tests := []struct {
+		name                      string
+		old, new                  string
+		wantFromZero, wantStopped bool
+	}{
+		{"a rise from 0", predictorManifest(sklearnV1, "canaryTrafficPercent: 0"), predictorManifest(sklearnV1, "canaryTrafficPercent: 10"), true, false},
+		{"a rise from 10", predictorManifest(sklearnV1, "canaryTrafficPercent: 10"), predictorManifest(sklearnV1, "canaryTrafficPercent: 35"), false, false},
+		{"a stop", predictorManifest(sklearnV1), manifestWithMeta(`annotations: {serving.kserve.io/stop: "true"}`, sklearnV1), false, true},
+		{"a predictor stopped on its own", manifestWithMeta("", sklearnV1, `annotations: {serving.kserve.io/stop: "true"}`),
+			manifestWithMeta("", sklearnV1, `annotations: {serving.kserve.io/stop: "true"}`), false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			if f.RaisedFromZero != tt.wantFromZero || f.AnyStopped != tt.wantStopped {
+				t.Errorf("raisedFromZero=%v anyStopped=%v, want %v %v", f.RaisedFromZero, f.AnyStopped, tt.wantFromZero, tt.wantStopped)
+			}
+		})
+	}
+}
+
 func TestFacts_CanaryReadinessComesFromTheOldStatus(t *testing.T) {
 	tests := []struct {
 		name               string
