@@ -58,8 +58,9 @@ func WithClock(now func() time.Time) GuardOption {
 // (Loader.Fallback) because loading them failed with err: each decision
 // the rules would make is then [policy-error], refused in enforce
 // namespaces; exempt users, warn and audit namespaces and the updates
-// that are always admitted (rollbacks) pass as with any policy error.
-// The next successful Update ends it.
+// that are always admitted (rollbacks) pass as with any policy error, as
+// far as the fallback configuration tells them (the defaults, where the
+// configuration is the broken file). The next successful Update ends it.
 func WithLoadError(err error) GuardOption {
 	return func(g *Guard) { g.loadErr = err }
 }
@@ -142,6 +143,18 @@ func NewGuard(p *Policy, c *Config, opts ...GuardOption) (*Guard, error) {
 // LoadError is why the policy or configuration in use is a fallback
 // (WithLoadError), nil once one has loaded.
 func (g *Guard) LoadError() error { return g.state.Load().loadErr }
+
+// SetLoadError replaces the reason a guard on a fallback gives (a later
+// load that failed too); a guard on a loaded policy is left as it is.
+func (g *Guard) SetLoadError(err error) {
+	cur := g.state.Load()
+	if cur.loadErr == nil || err == nil {
+		return
+	}
+	st := *cur
+	st.loadErr = err
+	g.state.CompareAndSwap(cur, &st)
+}
 
 // Update swaps in a new policy and configuration atomically. A nil
 // argument keeps the current one.
@@ -373,7 +386,7 @@ func policyErrorMessage(ctx context.Context, err error) string {
 // loadErrorMessage says that canary-guard runs without the policy or
 // configuration it was given, and who can fix it.
 func loadErrorMessage(err error) string {
-	return fmt.Sprintf("canary-guard could not load its policy or configuration (%v), so it cannot decide this update as configured. "+
+	return fmt.Sprintf("canary-guard could not load its policy or configuration (%v), so it cannot decide this request as configured. "+
 		"Ask the platform team to fix the file named (canary-guard's logs have it too); it is picked up without a restart. %s", err, rollbacksStillAdmitted)
 }
 

@@ -94,10 +94,11 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	}
 	p, cfg, loadErr := loader.Load(ctx)
 	if loadErr != nil {
-		// Exiting would leave the fail-closed webhook without a replica
-		// at the next restart of each, refusing every write it sees,
-		// exempt users and audit namespaces included. Serve instead, and
-		// refuse what the rules would decide, naming the file.
+		// Run unready rather than exit: a rollout of the broken file
+		// stalls as it would on a crash loop, and once the file is fixed
+		// the next reload makes the replica ready, without a restart or a
+		// crash-loop back-off. A request that reaches it all the same is
+		// refused where the rules would decide it, naming the file.
 		if p, cfg, err = loader.Fallback(ctx); err != nil {
 			return nil, errors.Join(loadErr, err)
 		}
@@ -109,7 +110,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	s.fingerprint = fp
 	if loadErr != nil {
 		s.metrics.ReloadFailed()
-		log.Error("policy or configuration failed to load at start; until it is fixed, updates the rules would decide are refused as [policy-error] in enforce namespaces (rollbacks, exempt users, warn and audit namespaces pass)", "error", loadErr)
+		log.Error("policy or configuration failed to load at start; not ready until it is fixed", "error", loadErr)
 	} else {
 		s.metrics.ReloadSucceeded(p.Revision)
 		log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
@@ -283,6 +284,11 @@ func (s *Server) ready(ctx context.Context, webhookAddr string) error {
 	if s.guard.Policy() == nil {
 		return errors.New("no policy compiled")
 	}
+	if err := s.guard.LoadError(); err != nil {
+		// Unready, so a rollout of a broken policy or configuration stalls
+		// with the replicas that serve the last good one still in place.
+		return fmt.Errorf("the policy or configuration did not load (%w); serving the shipped bundle until it is fixed", err)
+	}
 	host, port, err := net.SplitHostPort(webhookAddr)
 	if err != nil {
 		return err
@@ -332,6 +338,9 @@ func (s *Server) Reload(ctx context.Context) {
 		if fp != s.fingerprint {
 			s.fingerprint = fp
 			s.metrics.ReloadFailed()
+			if s.guard.LoadError() != nil {
+				s.guard.SetLoadError(err)
+			}
 			s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
 		}
 		return
@@ -346,6 +355,12 @@ func (s *Server) Reload(ctx context.Context) {
 	}
 	if err != nil {
 		s.metrics.ReloadFailed()
+		if s.guard.LoadError() != nil {
+			// Still on the start's fallback: the new error is the one to name.
+			s.guard.SetLoadError(err)
+			s.log.Error("reload failed; still not ready, on the shipped bundle", "error", err)
+			return
+		}
 		s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
 		return
 	}

@@ -133,6 +133,11 @@ func startServerWith(t *testing.T, opts Options, setup func(*running)) *running 
 			t.Error("server did not stop")
 		}
 	})
+	if srv.Guard().LoadError() != nil {
+		// On the fallback: serving, but unready.
+		eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusServiceUnavailable }, "server answering unready")
+		return r
+	}
 	eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusOK }, "server ready")
 	return r
 }
@@ -144,6 +149,20 @@ func get(addr, path string) int {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode
+}
+
+func getBody(t *testing.T, addr, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
 
 func eventually(t *testing.T, cond func() bool, what string) {
@@ -428,10 +447,12 @@ func TestNewServer_MissingCertificateIsAClearError(t *testing.T) {
 }
 
 // A policy or configuration that does not load at start: the replica
-// serves anyway, since exiting would leave the fail-closed webhook without
-// replicas at their next restarts. It refuses what the rules would decide,
-// naming the file, admits rollbacks, and recovers once the file is fixed.
-func TestServer_BrokenFileAtStartServesRefusingUntilFixed(t *testing.T) {
+// runs unready, so a rollout of the broken file stalls with the replicas
+// serving the last good one in place, and names the file on /readyz. A
+// request that reaches it all the same is refused where the rules would
+// decide it; a rollback passes. Fixing the file makes it ready, without a
+// restart.
+func TestServer_BrokenFileAtStartIsUnreadyUntilFixed(t *testing.T) {
 	step := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
 	rollback := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":0`, 1), isvcV2At10)
 	tests := []struct {
@@ -455,6 +476,9 @@ func TestServer_BrokenFileAtStartServesRefusingUntilFixed(t *testing.T) {
 			if err := r.srv.Guard().LoadError(); err == nil || !strings.Contains(err.Error(), tt.wantNamed) {
 				t.Errorf("load error %v, want %s named", err, tt.wantNamed)
 			}
+			if body := getBody(t, r.health, "/readyz"); !strings.Contains(body, tt.wantNamed) {
+				t.Errorf("/readyz says %q, want %s named", body, tt.wantNamed)
+			}
 			if ok, body := r.validate(t, step); ok || !strings.Contains(body, "[policy-error]") || !strings.Contains(body, tt.wantNamed) {
 				t.Errorf("a step while the file is broken: allowed=%v %s, want a [policy-error] naming %s", ok, body, tt.wantNamed)
 			}
@@ -464,6 +488,16 @@ func TestServer_BrokenFileAtStartServesRefusingUntilFixed(t *testing.T) {
 			if m := metricsText(t, r.metrics); !strings.Contains(m, "canary_guard_last_reload_successful 0") ||
 				!strings.Contains(m, `canary_guard_reloads_total{result="failure"} 1`) {
 				t.Error("the failed load is not in the metrics")
+			}
+			if tt.file != "" {
+				// Broken another way: the error named is the new one.
+				if err := os.WriteFile(broken, []byte("package canary_guard\n\ndeny contains x if {\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, func() bool {
+					err := r.srv.Guard().LoadError()
+					return err != nil && strings.Contains(err.Error(), "rego_parse_error")
+				}, "the second error named")
 			}
 			fixed := []byte("maxStepPercent: 25\n")
 			if tt.file != "" {
@@ -476,6 +510,7 @@ func TestServer_BrokenFileAtStartServesRefusingUntilFixed(t *testing.T) {
 			if err := r.srv.Guard().LoadError(); err != nil {
 				t.Errorf("load error %v after the fix, want none", err)
 			}
+			eventually(t, func() bool { return get(r.health, "/readyz") == http.StatusOK }, "ready after the fix")
 		})
 	}
 }

@@ -118,11 +118,12 @@ func newServeCommand() *cobra.Command {
 
 The certificate, the configuration and the policy directory are reloaded when
 they change; a reload that fails keeps the last good one in use. A policy or
-configuration that fails to load at start is logged, and the server serves
-the shipped bundle (and the configuration, if that loaded) while refusing, as
-[policy-error] in enforce namespaces, every update the rules would decide,
-until the file is fixed: exiting would take the fail-closed webhook's replicas
-away one restart at a time.
+configuration that fails to load at start is logged, and the server runs
+unready (/readyz names the file) until the file is fixed, when the next reload
+makes it ready without a restart: a rollout of a broken file stalls as on a
+crash loop, with the replicas serving the last good one in place. A request
+that reaches it all the same is refused as [policy-error] in enforce
+namespaces where the rules would decide it.
 
 With --cert-mode=self-managed canary-guard keeps its own CA and serving
 certificate in the Secret --cert-secret (namespace $POD_NAMESPACE): one replica,
