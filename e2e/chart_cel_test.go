@@ -588,6 +588,14 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		o.Status.DeploymentMode = "Knative"
 		return o
 	}
+	// rolledOut keeps the rolled-out revision KServe leaves in the status
+	// at a stop of the predictor alone.
+	rolledOut := func(o *kservev1beta1.InferenceService) *kservev1beta1.InferenceService {
+		o.Status.Components = map[kservev1beta1.ComponentType]kservev1beta1.ComponentStatusSpec{
+			kservev1beta1.PredictorComponent: {LatestRolledoutRevision: "m-predictor-00001"},
+		}
+		return o
+	}
 	cases := []struct {
 		name, namespace, user string
 		groups                []string
@@ -617,6 +625,8 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			old: stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", ""), new: isvc("team-a", "", nil, "gs://m/v2")},
 		{name: "model change with the resume after KServe cleared the status", namespace: "team-a", user: "alice",
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "")), new: isvc("team-a", "", nil, "gs://m/v2")},
+		{name: "model change with the resume of a predictor stopped on its own", namespace: "team-a", user: "alice",
+			old: rolledOut(cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "", "true"))), new: isvc("team-a", "", nil, "gs://m/v2")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -228,7 +228,7 @@ type ComponentFacts struct {
 	// ServiceStopped is true where KServe has deleted the component's
 	// Knative Service, or deletes it after this update: stopped after the
 	// update, or stopped before where the stored status shows KServe acted
-	// on the stop (it clears the revisions). A model change there has no
+	// on the stop (no latest created revision). A model change there has no
 	// canary to enter beside. A stop KServe has not reconciled yet (or
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
@@ -392,8 +392,11 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 			c.RevisionChanged = true
 		}
 		if c.Kind != KindCanary {
-			stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" &&
-				c.LatestCreatedRevision == "" && c.StableRevision == ""
+			// KServe clears the whole status at a stop on the
+			// InferenceService, and the latest created and ready revisions
+			// (not the rolled-out one) at a stop on the component alone,
+			// once its Knative Service is gone (PropagateStatus).
+			stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 			c.ServiceStopped = c.Stopped.New || stoppedBefore
 			if stoppedBefore {
 				// KServe deleted the Knative Service with every revision:

@@ -258,17 +258,27 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 		oldMeta, oldStatus string
 		newMeta            string
 		want               bool
+		predictorStopped   bool // the old predictor's own annotation stops it
 	}{
-		{"resumed after a reconciled stop", stop, cleared, "", true},
-		{"resumed before KServe reconciled the stop", stop, revisions, "", false},
-		{"resumed with no status to tell", stop, "", "", false},
-		{"stopped by the update", "", revisions, stop, true},
-		{"stopped throughout", stop, revisions, stop, true},
-		{"running", "", revisions, "", false},
+		{"resumed after a reconciled stop", stop, cleared, "", true, false},
+		// A stop on the component alone keeps the rolled-out revision in
+		// the status; KServe clears the latest created and ready ones.
+		{"resumed after a reconciled stop of the predictor alone", "",
+			"status:\n  deploymentMode: Knative\n  components:\n    predictor: {latestRolledoutRevision: my-model-predictor-00001}\n", "", true, true},
+		{"resumed before KServe reconciled the stop of the predictor alone", "", revisions, "", false, true},
+		{"resumed before KServe reconciled the stop", stop, revisions, "", false, false},
+		{"resumed with no status to tell", stop, "", "", false, false},
+		{"stopped by the update", "", revisions, stop, true, false},
+		{"stopped throughout", stop, revisions, stop, true, false},
+		{"running", "", revisions, "", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			old := manifestWithMeta(tt.oldMeta, sklearnV1, "canaryTrafficPercent: 10") + tt.oldStatus
+			lines := []string{sklearnV1, "canaryTrafficPercent: 10"}
+			if tt.predictorStopped {
+				lines = append(lines, `annotations: {serving.kserve.io/stop: "true"}`)
+			}
+			old := manifestWithMeta(tt.oldMeta, lines...) + tt.oldStatus
 			p := componentByID(t, updateFacts(t, old, manifestWithMeta(tt.newMeta, sklearnV1)), KindPredictor)
 			if p.ServiceStopped != tt.want {
 				t.Errorf("serviceStopped = %v, want %v", p.ServiceStopped, tt.want)
