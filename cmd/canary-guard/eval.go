@@ -113,7 +113,7 @@ a policy that does not compile).`,
 	f.StringVar(&o.user, "user", "", "the requesting user")
 	f.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "mark the request as a dry run")
-	f.StringVar(&o.fieldManager, "field-manager", "", "with --apply: the server-side apply's field manager (argocd-controller, kustomize-controller), whose managedFields entry in --old says what it set; default: every Apply entry")
+	f.StringVar(&o.fieldManager, "field-manager", "", "with --apply: the server-side apply's field manager (argocd-controller, kustomize-controller), whose managedFields entry in --old says what it set; needed where several managers have applied")
 	f.BoolVar(&o.apply, "apply", false, "--new is written by an apply of itself (kubectl apply, a GitOps sync): a canaryTrafficPercent it sets is not injected over, as the webhook sees from the object's managed fields; and over --old, what it leaves out stays unless the apply set it (--old's last-applied-configuration or Apply managedFields)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json, or input (the input document the policy saw, for opa eval --profile)")
 	addEvalTimeoutFlag(f, &o.evalTimeout, ", as in canary-guard serve")

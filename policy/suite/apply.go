@@ -2,6 +2,9 @@ package suite
 
 import (
 	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
 )
 
 // annotationLastApplied is where kubectl's client-side apply (and Argo CD's
@@ -21,8 +24,11 @@ const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // Other fields are taken from the manifest as they are: canary-guard
 // compares components after bringing both sides into the form KServe's
 // defaulter stores, so fields the defaulter fills in are no change.
-func applyOver(manifest, stored map[string]any, fieldManager string) {
-	owned := appliedFields(stored, fieldManager)
+func applyOver(manifest, stored map[string]any, fieldManager string) error {
+	owned, err := appliedFields(stored, fieldManager)
+	if err != nil {
+		return err
+	}
 	for _, component := range []string{"predictor", "transformer", "explainer"} {
 		oldComp, _ := valueAt(stored, "spec", component).(map[string]any)
 		newComp, _ := valueAt(manifest, "spec", component).(map[string]any)
@@ -58,6 +64,7 @@ func applyOver(manifest, stored map[string]any, fieldManager string) {
 			newMeta[k] = v
 		}
 	}
+	return nil
 }
 
 // valueAt is the value at keys in a decoded JSON object, nil where any is
@@ -81,9 +88,10 @@ type ownedFields struct {
 // appliedFields reads what the apply set: fieldManager names its manager
 // (argocd-controller, kustomize-controller, kubectl); "" takes every
 // Apply entry for it.
-func appliedFields(stored map[string]any, fieldManager string) ownedFields {
+func appliedFields(stored map[string]any, fieldManager string) (ownedFields, error) {
 	var o ownedFields
 	entries, _ := valueAt(stored, "metadata", "managedFields").([]any)
+	managers := map[string]bool{}
 	for _, e := range entries {
 		entry, _ := e.(map[string]any)
 		fields, ok := entry["fieldsV1"].(map[string]any)
@@ -92,16 +100,27 @@ func appliedFields(stored map[string]any, fieldManager string) ownedFields {
 		}
 		if entry["operation"] == "Apply" && (fieldManager == "" || entry["manager"] == fieldManager) {
 			o.applier = append(o.applier, fields)
+			manager, _ := entry["manager"].(string)
+			managers[manager] = true
 		} else {
 			o.others = append(o.others, fields)
 		}
+	}
+	if len(managers) > 1 {
+		// Each drops only what it holds alone: which one syncs decides.
+		names := make([]string, 0, len(managers))
+		for m := range managers {
+			names = append(names, m)
+		}
+		sort.Strings(names)
+		return o, fmt.Errorf("the stored object has server-side applies by %s: name the one that syncs with --field-manager", strings.Join(names, ", "))
 	}
 	if len(o.applier) == 0 {
 		if la, ok := valueAt(stored, "metadata", "annotations", annotationLastApplied).(string); ok {
 			_ = json.Unmarshal([]byte(la), &o.lastApplied)
 		}
 	}
-	return o
+	return o, nil
 }
 
 // has reports whether the apply set the field at keys, so that leaving it

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -106,6 +107,14 @@ spec:
 			}
 		})
 	}
+	t.Run("several server-side appliers need the syncing one named", func(t *testing.T) {
+		old, _ := ParseManifest([]byte(stored(ssaBeside("kubectl", "Apply"))))
+		newDoc, _ := ParseManifest([]byte(manifest))
+		_, err := Manifests{Old: old, New: newDoc, Apply: true}.Request()
+		if err == nil || !strings.Contains(err.Error(), "argocd-controller, kubectl") || !strings.Contains(err.Error(), "--field-manager") {
+			t.Errorf("err = %v, want the managers named and --field-manager asked for", err)
+		}
+	})
 	t.Run("without --apply the manifest is the whole object", func(t *testing.T) {
 		old, _ := ParseManifest([]byte(stored(ssa(`{}`))))
 		newDoc, _ := ParseManifest([]byte(manifest))

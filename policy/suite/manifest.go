@@ -170,7 +170,9 @@ func (m Manifests) Request() (*policy.Request, error) {
 		}
 	}
 	if m.Apply && oldObj != nil {
-		applyOver(newObj, oldObj, m.FieldManager)
+		if err := applyOver(newObj, oldObj, m.FieldManager); err != nil {
+			return nil, err
+		}
 	}
 	name, err := agree("metadata.name", metaString(newObj, "name"), metaString(oldObj, "name"))
 	if err != nil {
