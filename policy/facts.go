@@ -214,7 +214,7 @@ type ComponentFacts struct {
 	// that is, the user chose the new value in this update.
 	PercentChanged bool `json:"percentChanged"`
 	// CanaryInProgress is true when the old object splits traffic
-	// between two revisions (and is not stopped).
+	// between two revisions (whose Knative Service no stop has deleted).
 	CanaryInProgress bool `json:"canaryInProgress"`
 	// Revisions from the old object's status.
 	StableRevision        string `json:"stableRevision"`
@@ -280,8 +280,9 @@ type ComponentFacts struct {
 	// statusNotReady: the old object's canaryStatuses, current with the
 	// spec, show the entry not ready.
 	statusNotReady bool
-	// splitsWithItself: the old route splits one revision with itself
-	// (splitsWithItself).
+	// splitsWithItself: the status shows the old route splitting the one
+	// revision there is with itself, while the spec is as created
+	// (routesOneRevision).
 	splitsWithItself bool
 }
 
@@ -390,19 +391,6 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		c := &f.Components[i]
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
-		}
-		if c.Kind != KindCanary {
-			// KServe clears the whole status at a stop on the
-			// InferenceService, and the latest created and ready revisions
-			// (not the rolled-out one) at a stop on the component alone,
-			// once its Knative Service is gone (PropagateStatus).
-			stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
-			c.ServiceStopped = c.Stopped.New || stoppedBefore
-			if stoppedBefore {
-				// KServe deleted the Knative Service with every revision:
-				// no canary runs.
-				c.CanaryInProgress = false
-			}
 		}
 		if c.splitsWithItself {
 			// The one revision takes all traffic, and keeps it unless this
@@ -1455,12 +1443,13 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 }
 
 // setComponentsStopped sets Stopped of the predictor, transformer and
-// explainer. A component's Knative Service template carries the
-// InferenceService's annotations merged with the component's, the
-// component's winning (buildObjectMeta), and ksvc_reconciler deletes the
-// service where serving.kserve.io/stop there is "true" (in any case). It
-// reports whether any component is stopped or resumed, and whether any is
-// stopped before or after.
+// explainer, and ServiceStopped from them and the stored status. A
+// component's Knative Service template carries the InferenceService's
+// annotations merged with the component's, the component's winning
+// (buildObjectMeta), and ksvc_reconciler deletes the service where
+// serving.kserve.io/stop there is "true" (in any case). It reports whether
+// any component is stopped or resumed, and whether any is stopped before
+// or after.
 func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed, any bool) {
 	ot, oe := optionalComponentAnnotations(&oldObj.Spec)
 	nt, ne := optionalComponentAnnotations(&newObj.Spec)
@@ -1480,6 +1469,16 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		c.Stopped = Transition{Old: componentStopped(oldObj.Annotations, o), New: componentStopped(newObj.Annotations, n)}
 		changed = changed || c.Stopped.Old != c.Stopped.New
 		any = any || c.Stopped.Old || c.Stopped.New
+		// KServe clears the whole status at a stop on the InferenceService,
+		// and the latest created and ready revisions (not the rolled-out
+		// one) at a stop on the component alone, once its Knative Service
+		// is gone (PropagateStatus): a stop it has not acted on leaves them.
+		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
+		c.ServiceStopped = c.Stopped.New || stoppedBefore
+		if stoppedBefore {
+			// The Knative Service is gone with every revision: no canary runs.
+			c.CanaryInProgress = false
+		}
 	}
 	return changed, any
 }
