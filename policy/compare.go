@@ -326,14 +326,20 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 // server type in an annotation canary-guard does not see: there the
 // protocol is taken to stay out of the pods.
 func protocolInPod(n *v1beta1.ModelSpec, selectedRuntime string) bool {
-	runtime := selectedRuntime
-	if n.Runtime != nil {
-		runtime = *n.Runtime
-	}
+	runtime := runtimeOf(n, selectedRuntime)
 	if runtime == "" {
 		return n.ModelFormat.Name == constants.SupportedModelPyTorch
 	}
 	return constants.GetServerTypeFromRuntimeName(runtime) == constants.ServerTypeTorchServe
+}
+
+// runtimeOf is the runtime n runs on: the one it names, else the one
+// KServe selected ("" before it selected one).
+func runtimeOf(n *v1beta1.ModelSpec, selectedRuntime string) string {
+	if n.Runtime != nil {
+		return *n.Runtime
+	}
+	return selectedRuntime
 }
 
 // gpuSwapsImage reports whether a GPU added to or removed from the model's
@@ -352,10 +358,7 @@ func gpuSwapsImage(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		utils.IsGPUEnabled(o.Resources) == utils.IsGPUEnabled(n.Resources) {
 		return false
 	}
-	runtime := selectedRuntime
-	if n.Runtime != nil {
-		runtime = *n.Runtime
-	}
+	runtime := runtimeOf(n, selectedRuntime)
 	serverType := constants.GetServerTypeFromRuntimeName(runtime)
 	if serverType == "" && runtime == "" {
 		// Before KServe selected one: the runtime it auto-selects.
