@@ -129,13 +129,8 @@ func NewGuard(p *Policy, c *Config, opts ...GuardOption) (*Guard, error) {
 	for _, o := range opts {
 		o(g)
 	}
-	if err := g.Update(p, c); err != nil {
+	if err := g.update(p, c, g.loadErr); err != nil {
 		return nil, err
-	}
-	if g.loadErr != nil {
-		st := *g.state.Load()
-		st.loadErr = g.loadErr
-		g.state.Store(&st)
 	}
 	return g, nil
 }
@@ -158,7 +153,10 @@ func (g *Guard) SetLoadError(err error) {
 
 // Update swaps in a new policy and configuration atomically. A nil
 // argument keeps the current one.
-func (g *Guard) Update(p *Policy, c *Config) error {
+func (g *Guard) Update(p *Policy, c *Config) error { return g.update(p, c, nil) }
+
+// update swaps in a new state, on a fallback where loadErr says why.
+func (g *Guard) update(p *Policy, c *Config, loadErr error) error {
 	cur := g.state.Load()
 	if p == nil && cur != nil {
 		p = cur.policy
@@ -169,7 +167,7 @@ func (g *Guard) Update(p *Policy, c *Config) error {
 	if p == nil || c == nil {
 		return errors.New("guard needs a policy and a configuration")
 	}
-	st := &state{policy: p, config: c}
+	st := &state{policy: p, config: c, loadErr: loadErr}
 	all := append([]*Settings{&c.Defaults}, func() []*Settings {
 		out := make([]*Settings, len(c.Namespaces))
 		for i := range c.Namespaces {

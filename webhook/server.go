@@ -337,11 +337,7 @@ func (s *Server) Reload(ctx context.Context) {
 	if err != nil {
 		if fp != s.fingerprint {
 			s.fingerprint = fp
-			s.metrics.ReloadFailed()
-			if s.guard.LoadError() != nil {
-				s.guard.SetLoadError(err)
-			}
-			s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
+			s.reloadFailed(err)
 		}
 		return
 	}
@@ -354,19 +350,24 @@ func (s *Server) Reload(ctx context.Context) {
 		err = s.guard.Update(p, cfg)
 	}
 	if err != nil {
-		s.metrics.ReloadFailed()
-		if s.guard.LoadError() != nil {
-			// Still on the start's fallback: the new error is the one to name.
-			s.guard.SetLoadError(err)
-			s.log.Error("reload failed; still not ready, on the shipped bundle", "error", err)
-			return
-		}
-		s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
+		s.reloadFailed(err)
 		return
 	}
 	s.metrics.ReloadSucceeded(p.Revision)
 	s.log.Info("policy reloaded", "revision", p.Revision, "files", p.Files)
 	logPolicyWarnings(s.log, p)
+}
+
+// reloadFailed counts and logs a failed reload. On the start's fallback
+// the new error is the one to name, on /readyz and in denials.
+func (s *Server) reloadFailed(err error) {
+	s.metrics.ReloadFailed()
+	if s.guard.LoadError() != nil {
+		s.guard.SetLoadError(err)
+		s.log.Error("reload failed; still not ready, on the shipped bundle", "error", err)
+		return
+	}
+	s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
 }
 
 // logPolicyWarnings logs what compiled but is likely a mistake.
