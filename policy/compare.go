@@ -146,6 +146,12 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		m.Storage = &storage
 		n.Model = &m
 	}
+	if n.StorageContainerName != nil && len(n.StorageUris) == 0 && !hasStorageURI(&n) {
+		// KServe passes storageContainerName to the storage initializer
+		// only beside a storage URI (addStorageInitializerAnnotations) or
+		// storageUris: with a storage spec alone it reaches no pod.
+		n.StorageContainerName = nil
+	}
 	if n.Model == nil {
 		// Only a custom predictor gets its container named.
 		normalizePodSpec(&n.PodSpec, false)
@@ -153,6 +159,13 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		n.AutomountServiceAccountToken = nil
 	}
 	return n
+}
+
+// hasStorageURI reports whether KServe reads a storage URI from p's
+// implementation: storageUri, or a custom container's STORAGE_URI.
+func hasStorageURI(p *v1beta1.PredictorSpec) bool {
+	impls := p.GetImplementations()
+	return len(impls) > 0 && impls[0].GetStorageUri() != nil
 }
 
 // normalizePodSpec clears differences the defaulter alone makes: the name
