@@ -164,8 +164,31 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 // hasStorageURI reports whether KServe reads a storage URI from p's
 // implementation: storageUri, or a custom container's STORAGE_URI.
 func hasStorageURI(p *v1beta1.PredictorSpec) bool {
+	return implementationStorageURI(p) != nil
+}
+
+// implementationStorageURI is the storage URI of p's implementation, as
+// PredictorSpec.GetImplementation().GetStorageUri() gives it, or nil;
+// unlike GetImplementation it does not panic on a predictor without one.
+func implementationStorageURI(p *v1beta1.PredictorSpec) *string {
 	impls := p.GetImplementations()
-	return len(impls) > 0 && impls[0].GetStorageUri() != nil
+	if len(impls) == 0 {
+		return nil
+	}
+	return impls[0].GetStorageUri()
+}
+
+// predictorStorageURI is the storage URI KServe's validator compares
+// when spec.predictor.name changes (getPredictorStorageURI): model{}'s
+// first, then the implementation's.
+func predictorStorageURI(p *v1beta1.PredictorSpec) string {
+	if p.Model != nil && p.Model.StorageURI != nil {
+		return *p.Model.StorageURI
+	}
+	if uri := implementationStorageURI(p); uri != nil {
+		return *uri
+	}
+	return ""
 }
 
 // normalizePodSpec clears differences the defaulter alone makes: the name

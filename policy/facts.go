@@ -141,7 +141,9 @@ type Facts struct {
 	// names the predictor's Service <isvc>-<name>-predictor with it.
 	PredictorName string `json:"predictorName"`
 	// PredictorRenamed is true when spec.predictor.name differs between
-	// the old and the new object.
+	// the old and the new object and KServe accepts it: its validator
+	// refuses a rename that keeps the predictor's storage URI
+	// (validatePredictorNameChange), and its error speaks for that one.
 	PredictorRenamed bool `json:"predictorRenamed"`
 }
 
@@ -335,7 +337,8 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.recordInternalOld(k, oldObj.Annotations, k)
 	}
 	f.PredictorName = newObj.Spec.Predictor.Name
-	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name
+	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name &&
+		predictorStorageURI(&newObj.Spec.Predictor) != predictorStorageURI(&oldObj.Spec.Predictor)
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Stopped = Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
 	f.StatusReady = oldObj.Status.IsReady()

@@ -1007,21 +1007,32 @@ func TestFacts_MetadataOthersRewriteCreatesNoRevision(t *testing.T) {
 }
 
 func TestFacts_PredictorNameAndRename(t *testing.T) {
-	named := func(name string) string {
+	const v2URI = `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}`
+	named := func(name, model string) string {
 		if name == "" {
-			return predictorManifest(sklearnV1)
+			return predictorManifest(model)
 		}
-		return predictorManifest("name: "+name, sklearnV1)
+		return predictorManifest("name: "+name, model)
 	}
 	for _, tt := range []struct {
 		old, new    string
+		newModel    string
 		wantRenamed bool
 	}{
-		{"", "", false}, {"", "v2", true}, {"v2", "v2", false}, {"v2", "v3", true}, {"v2", "", true},
+		{"", "", v2URI, false},
+		{"", "v2", v2URI, true},
+		{"v2", "v2", v2URI, false},
+		{"v2", "v3", v2URI, true},
+		{"v2", "", v2URI, true},
+		// KServe refuses a rename that keeps the storage URI
+		// (validatePredictorNameChange): its error speaks for it.
+		{"", "v2", sklearnV1, false},
+		{"v2", "", sklearnV1, false},
+		{"v2", "v3", sklearnV1, false},
 	} {
-		f := updateFacts(t, named(tt.old), named(tt.new))
+		f := updateFacts(t, named(tt.old, sklearnV1), named(tt.new, tt.newModel))
 		if f.PredictorName != tt.new || f.PredictorRenamed != tt.wantRenamed {
-			t.Errorf("%q → %q: predictorName %q renamed %v, want %q, %v", tt.old, tt.new, f.PredictorName, f.PredictorRenamed, tt.new, tt.wantRenamed)
+			t.Errorf("%q → %q (%s): predictorName %q renamed %v, want %q, %v", tt.old, tt.new, tt.newModel, f.PredictorName, f.PredictorRenamed, tt.new, tt.wantRenamed)
 		}
 	}
 }
