@@ -255,6 +255,29 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
 			}), true},
+		// Beside a storage spec KServe's defaulter leaves the local model
+		// cache keys as written: they reach the pods.
+		{"Knative rollback with local model cache keys beside a storage spec", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = nil
+			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
+		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = nil
+			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
+			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
+			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
+		}), false},
+		{"Knative rollback with the local model cache label alone beside a storage spec", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = nil
+			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
+		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = nil
+			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
+			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
+		}), false},
+		{"Knative rollback while KServe's defaulter adds the local model cache label", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+				o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
+			}), true},
 		{"Knative rollback with KServe's local model cache annotations removed", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
 			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
 		}), knative(pct(0), nil, nil), true},

@@ -332,9 +332,23 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	}
 	knative := f.RolloutMode == ModeKnative
 	f.MetadataChanged = metadataChanges(oldObj, newObj, s, knative)
-	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, userInternalAnnotation)
+	// An internal annotation KServe keeps out of the pods (its
+	// serviceAnnotationDisallowedList: storage-initializer-sourceuri, which
+	// its controller sets itself) changes no model.
+	rev := revisionMeta{settings: s, knative: knative}
+	localModelManaged := localModelKeysManaged(newObj)
+	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
+		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelManaged || !localModelAnnotation(k))
+	})
 	for _, k := range f.InternalAnnotationsChanged {
 		f.recordInternalOld(k, oldObj.Annotations, k)
+	}
+	if !localModelManaged {
+		for _, k := range changedKeys(oldObj.Labels, newObj.Labels, localModelLabel) {
+			path := "metadata.labels." + k
+			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path)
+			f.recordInternalOld(path, oldObj.Labels, k)
+		}
 	}
 	f.PredictorName = newObj.Spec.Predictor.Name
 	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name &&
@@ -354,13 +368,12 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// settle it, without comparing the decoded components.
 	percentsOnly := req.OldSpecJSON != nil && req.SpecJSON != nil && onlyPercentsDiffer(req.OldSpecJSON, req.SpecJSON)
 	if !percentsOnly {
-		f.addComponentInternalAnnotations(&oldObj.Spec, &newObj.Spec)
+		f.addComponentInternalAnnotations(&oldObj.Spec, &newObj.Spec, rev)
 	}
 	// The predictor ModelMesh serves stays a component, marked: custom
 	// rules about models (storage locations, freezes) see it as in
 	// ModelMesh mode without a transformer, and its model change is no
 	// update without a new revision; rules about percents skip it.
-	rev := revisionMeta{settings: s, knative: knative}
 	pred := predictorFacts(oldObj, newObj, knative && !modelMeshBeside, percentsOnly, rev)
 	pred.ModelMesh = modelMeshBeside
 	f.Components = append(f.Components, pred)
@@ -1193,8 +1206,10 @@ func podModel(ps *v1beta1.PodSpec) string {
 // KServe copies into every component's revision template.
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
 	rev := revisionMeta{settings: s, knative: knative}
+	localModelManaged := localModelKeysManaged(newObj)
 	annotationIgnored := func(k string) bool {
-		return rev.annotationLeftOut(k) || defaulterOrGuardAnnotation(k) ||
+		return rev.annotationLeftOut(k) || k == AnnotationStepAt || k == AnnotationOverride ||
+			(localModelManaged && localModelAnnotation(k)) ||
 			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
@@ -1203,8 +1218,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knat
 		out = append(out, "metadata.annotations."+k)
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
-		// KServe's defaulter sets and removes the local model labels itself.
-		return !rev.labelLeftOut(k) && k != constants.LocalModelLabel && k != constants.LocalModelNamespaceLabel
+		return !rev.labelLeftOut(k) && (!localModelManaged || !localModelLabel(k))
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}
@@ -1227,17 +1241,6 @@ func pausedAnnotationUnseen(oldObj, newObj *v1beta1.InferenceService) bool {
 	return newValue == "true" || !kept && (!had || oldValue == "true")
 }
 
-// defaulterOrGuardAnnotation reports annotations whose changes create no
-// revision of the user's making: canary-guard's own step stamp and
-// override, which the README has platform teams add to KServe's
-// serviceAnnotationDisallowedList (doctor checks the stamp), and the local
-// model cache annotations KServe's defaulter writes after canary-guard's
-// first pass (setLocalModelLabel).
-func defaulterOrGuardAnnotation(k string) bool {
-	return k == AnnotationStepAt || k == AnnotationOverride ||
-		k == constants.LocalModelSourceUriAnnotationKey || k == constants.LocalModelPVCNameAnnotationKey
-}
-
 // sameMode reports whether two deploymentMode annotation values name the
 // same mode: KServe's defaulter rewrites the legacy names (Serverless,
 // RawDeployment) after canary-guard's first pass.
@@ -1255,42 +1258,64 @@ func ksvcAnnotation(k string) bool {
 	return k == constants.RollOutDurationAnnotationKey || k == constants.KnativeOpenshiftEnablePassthroughKey
 }
 
-// userInternalAnnotation reports whether k is an internal annotation that
-// reaches the pods as the user wrote it. The local model cache annotations
-// do not: KServe's defaulting webhook, which runs before canary-guard's
-// validation, rewrites them on every create and update of an
-// InferenceService whose predictor has a storage URI (setLocalModelLabel:
-// set when a LocalModelCache holds that URI, removed otherwise), and the
-// pods use them only with that storage URI. Their changes follow the spec
-// and the caches, so they are no way around the rules.
-func userInternalAnnotation(k string) bool {
-	return strings.HasPrefix(k, internalAnnotationPrefix) &&
-		k != constants.LocalModelSourceUriAnnotationKey && k != constants.LocalModelPVCNameAnnotationKey
+// localModelKeysManaged reports whether KServe's defaulting webhook, which
+// runs before canary-guard's validation, writes the local model cache
+// labels and annotations of obj's own metadata itself: on every write of
+// an InferenceService whose predictor has a storage URI it sets them when
+// a LocalModelCache holds that URI and removes them otherwise
+// (setLocalModelLabel). Their changes then follow the spec and the caches,
+// so they are no way around the rules. Elsewhere (a storage spec, and a
+// component's own labels and annotations, which the defaulter never
+// touches) they reach the pods as written, and the storage initializer
+// mounts the cache's PVC in place of the model's storage.
+func localModelKeysManaged(obj *v1beta1.InferenceService) bool {
+	return hasStorageURI(&obj.Spec.Predictor)
 }
+
+func localModelAnnotation(k string) bool {
+	return k == constants.LocalModelSourceUriAnnotationKey || k == constants.LocalModelPVCNameAnnotationKey
+}
+
+func localModelLabel(k string) bool {
+	return k == constants.LocalModelLabel || k == constants.LocalModelNamespaceLabel
+}
+
+func internalAnnotation(k string) bool { return strings.HasPrefix(k, internalAnnotationPrefix) }
 
 // addComponentInternalAnnotations records, as paths, the internal
 // annotations changed on a component: KServe merges a component's
 // annotations over the ones it derives from the storage spec
-// (buildObjectMeta), so they too can swap the model the pods load.
-func (f *Facts) addComponentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec) {
-	add := func(path string, a, b map[string]string) {
-		for _, k := range changedKeys(a, b, userInternalAnnotation) {
+// (buildObjectMeta), so they too can swap the model the pods load. So can
+// the local model cache label, which the defaulter leaves alone there.
+func (f *Facts) addComponentInternalAnnotations(o, n *v1beta1.InferenceServiceSpec, rev revisionMeta) {
+	internal := func(k string) bool { return internalAnnotation(k) && !rev.annotationLeftOut(k) }
+	add := func(path string, old, new *v1beta1.ComponentExtensionSpec) {
+		var oa, na, ol, nl map[string]string
+		if old != nil {
+			oa, ol = old.Annotations, old.Labels
+		}
+		if new != nil {
+			na, nl = new.Annotations, new.Labels
+		}
+		for _, k := range changedKeys(oa, na, internal) {
 			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path+".annotations."+k)
-			f.recordInternalOld(path+".annotations."+k, a, k)
+			f.recordInternalOld(path+".annotations."+k, oa, k)
+		}
+		for _, k := range changedKeys(ol, nl, localModelLabel) {
+			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path+".labels."+k)
+			f.recordInternalOld(path+".labels."+k, ol, k)
 		}
 	}
-	add("spec.predictor", o.Predictor.Annotations, n.Predictor.Annotations)
-	ot, oe := optionalComponentAnnotations(o)
-	nt, ne := optionalComponentAnnotations(n)
-	add("spec.transformer", ot, nt)
-	add("spec.explainer", oe, ne)
+	for _, kind := range []string{KindPredictor, KindTransformer, KindExplainer} {
+		add("spec."+kind, componentExtension(o, kind), componentExtension(n, kind))
+	}
 	for i := range n.Canary {
 		e := &n.Canary[i]
-		var old map[string]string
+		var old *v1beta1.ComponentExtensionSpec
 		if oe := canaryEntry(o, e.Predictor.Name); oe != nil {
-			old = oe.Predictor.Annotations
+			old = &oe.Predictor.ComponentExtensionSpec
 		}
-		add(fmt.Sprintf("spec.canary[%d].predictor", i), old, e.Predictor.Annotations)
+		add(fmt.Sprintf("spec.canary[%d].predictor", i), old, &e.Predictor.ComponentExtensionSpec)
 	}
 }
 

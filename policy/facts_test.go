@@ -772,6 +772,41 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 			t.Errorf("internalAnnotationsChanged = %v, want none", f.InternalAnnotationsChanged)
 		}
 	})
+	// Where the defaulter does not write them (a storage spec, which it
+	// leaves alone; a component's own metadata, which it never touches),
+	// the local model cache keys reach the pods as written, and the
+	// storage initializer mounts the cache's PVC in place of the model.
+	t.Run("the local model cache keys KServe does not write are listed", func(t *testing.T) {
+		const storageSpec = `model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris}}`
+		const pvc = `internal.serving.kserve.io/localmodel-pvc-name`
+		const label = `internal.serving.kserve.io/localmodel`
+		for _, tt := range []struct {
+			name     string
+			old, new string
+			want     []string
+		}{
+			{"on a storage spec's InferenceService",
+				manifestWithMeta(``, storageSpec),
+				manifestWithMeta(`annotations: {`+pvc+`: team-pvc}, labels: {`+label+`: x}`, storageSpec),
+				[]string{pvc, "metadata.labels." + label}},
+			{"on the predictor, beside a storage URI",
+				predictorManifest(sklearnV1),
+				predictorManifest(sklearnV1, `labels: {`+label+`: x}`, `annotations: {`+pvc+`: team-pvc}`),
+				[]string{"spec.predictor.annotations." + pvc, "spec.predictor.labels." + label}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				f := updateFacts(t, tt.old, tt.new)
+				if !slices.Equal(f.InternalAnnotationsChanged, tt.want) {
+					t.Errorf("internalAnnotationsChanged = %v, want %v", f.InternalAnnotationsChanged, tt.want)
+				}
+				for _, k := range tt.want {
+					if v, ok := f.InternalAnnotationsOld[k]; !ok || v != nil {
+						t.Errorf("internalAnnotationsOld[%s] = %v (recorded %v), want null", k, v, ok)
+					}
+				}
+			})
+		}
+	})
 	t.Run("never on CREATE", func(t *testing.T) {
 		f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, base)}, defaultFactsOptions())
 		if f.AlwaysAdmit || f.ModelChanged || f.RevisionChanged {

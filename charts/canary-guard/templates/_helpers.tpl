@@ -158,8 +158,11 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
 {{- $components := "['predictor', 'transformer', 'explainer']" }}
-{{- /* KServe's defaulter rewrites these on every update (setLocalModelLabel). */}}
+{{- /* KServe's defaulter rewrites these on every update of an InferenceService
+whose predictor has a storage URI (setLocalModelLabel); elsewhere they reach
+the pods as written and must not change in a rollback. */}}
 {{- $localModel := "['internal.serving.kserve.io/localmodel-sourceuri', 'internal.serving.kserve.io/localmodel-pvc-name']" }}
+{{- $localModelLabels := "['internal.serving.kserve.io/localmodel', 'internal.serving.kserve.io/localmodel-namespace']" }}
 - name: not-a-rollback
   expression: >-
     !(request.operation == 'UPDATE'
@@ -184,7 +187,10 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
     && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
     && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
-    || k in object.metadata.?annotations.orValue({})))
+    || k in object.metadata.?annotations.orValue({}))
+    && (({{- include "canary-guard.storageUriCEL" "object" | nindent 4 }}) != ''
+    || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
+    && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k])))
 {{- end -}}
 
 {{/* The predictor's storage URI of the object named by the argument, as a
