@@ -146,6 +146,13 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		m.Storage = &storage
 		n.Model = &m
 	}
+	if n.Model != nil && n.Model.Confidential != nil && !n.Model.Confidential.Enabled {
+		// A confidential spec that is not enabled reaches no pod
+		// (addConfidentialAnnotations returns before writing any).
+		m := *n.Model
+		m.Confidential = nil
+		n.Model = &m
+	}
 	if n.StorageContainerName != nil && len(n.StorageUris) == 0 && !hasStorageURI(&n) {
 		// KServe passes storageContainerName to the storage initializer
 		// only beside a storage URI (addStorageInitializerAnnotations) or
@@ -308,6 +315,14 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 					m.ProtocolVersion = o.Model.ProtocolVersion
 				}
 			}
+			n.Model = &m
+		}
+		if n.Model.Image == o.Model.Image && strings.Contains(n.Model.Image, "@sha256:") &&
+			!equalPtr(o.Model.RuntimeVersion, n.Model.RuntimeVersion) {
+			// An image pinned by digest keeps it: KServe applies
+			// runtimeVersion to an image's tag only (UpdateImageTag).
+			m := *n.Model
+			m.RuntimeVersion = o.Model.RuntimeVersion
 			n.Model = &m
 		}
 		compareStruct(&d, prefix, "model.", reflect.ValueOf(o.Model).Elem(), reflect.ValueOf(n.Model).Elem())
@@ -521,7 +536,9 @@ func compareExplainers(prefix string, oldE, newE *v1beta1.ExplainerSpec) diff {
 		// them, as server-side apply or kubectl replace send it, is the
 		// same explainer.
 		oa.Name, na.Name = "", ""
-		if na.RuntimeVersion == nil {
+		// runtimeVersion picks the image's tag only where no image is
+		// given (ARTExplainerSpec.GetContainer).
+		if na.RuntimeVersion == nil || na.Image != "" && na.Image == oa.Image {
 			na.RuntimeVersion = oa.RuntimeVersion
 		}
 		if noResources(na.Resources) {

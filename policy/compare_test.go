@@ -103,6 +103,10 @@ func TestCompare_EveryModelFieldIsAModelChange(t *testing.T) {
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-a}}}`},
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris, parameters: {bucket: models-b}}}`},
 			"spec.predictor.model.storage"},
+		{"confidential enabled",
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: false, resourceId: "kbs:///repo/key/1"}}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/1"}}`},
+			"spec.predictor.model.confidential"},
 		{"confidential resourceId (the decryption key)",
 			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/1"}}`},
 			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/enc", confidential: {enabled: true, resourceId: "kbs:///repo/key/2"}}`},
@@ -491,6 +495,15 @@ func TestCompare_DefaulterOnlyDifferencesAreNotChanges(t *testing.T) {
 		{"storageContainerName beside a storage spec without a storage URI",
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris}}`, `storageContainerName: s3-default`},
 			[]string{`model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris}}`, `storageContainerName: s3-mirror`}},
+		{"runtimeVersion beside an image pinned by digest",
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", image: "registry.example/sklearnserver@sha256:aaaa", runtimeVersion: "1.3.0"}`},
+			[]string{`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", image: "registry.example/sklearnserver@sha256:aaaa", runtimeVersion: "1.5.0"}`}},
+		{"runtimeVersion added beside a legacy block's image pinned by digest",
+			[]string{`tensorflow: {storageUri: "gs://models/tf/v1", image: "registry.example/tfserving@sha256:aaaa"}`},
+			[]string{`tensorflow: {storageUri: "gs://models/tf/v1", image: "registry.example/tfserving@sha256:aaaa", runtimeVersion: "2.6.2"}`}},
+		{"a confidential spec that stays disabled",
+			[]string{sklearnV1},
+			[]string{sklearnV1[:len(sklearnV1)-1] + `, confidential: {enabled: false, resourceId: "kbs:///repo/key/1"}}`}},
 		{"automountServiceAccountToken false added by the defaulter",
 			[]string{sklearnV1, `automountServiceAccountToken: false`},
 			[]string{sklearnV1}},
@@ -792,6 +805,28 @@ func TestCompare_ExplainerArtDefaultsAreNoChange(t *testing.T) {
 		{"another runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.21.0"}`, true},
 		// KServe reads the explainer's storage spec nowhere: no revision.
 		{"a storage spec, which KServe does not read", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", storage: {key: k, path: p}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, fmt.Sprintf(explainerBase, stored), fmt.Sprintf(explainerBase, tt.sent))
+			if e := componentByID(t, f, KindExplainer); e.ModelChanged != tt.wantChange {
+				t.Errorf("explainer modelChanged=%v (%v), want %v", e.ModelChanged, e.ChangedFields, tt.wantChange)
+			}
+		})
+	}
+}
+
+// runtimeVersion picks the ART explainer's image tag only where no image
+// is given (ARTExplainerSpec.GetContainer).
+func TestCompare_ExplainerArtRuntimeVersionBesideAnImage(t *testing.T) {
+	stored := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.14.0"}`
+	tests := []struct {
+		name, sent string
+		wantChange bool
+	}{
+		{"another runtimeVersion, same image", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.15.0"}`, false},
+		{"another image", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.15.0", runtimeVersion: "v0.14.0"}`, true},
+		{"the image removed, so runtimeVersion picks the tag", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.15.0"}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
