@@ -196,14 +196,26 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location, calledRoots m
 // data.json beside it, passes `opa test dir/` (which loads the JSON) and
 // never fires in serve. A reference whose second term is not a constant
 // (data[x]) is not checked. Each name is reported once per file.
-func dataErrors(m *ast.Module, allowed []ast.Ref) []error {
+func dataErrors(m *ast.Module, allowed []ast.Ref, defined map[string]*ast.Location) []error {
 	var errs []error
 	seen := map[string]bool{}
+	pkg := allowed[0]
 	ast.WalkRefs(m, func(r ast.Ref) bool {
 		if len(r) < 2 || !r[0].Equal(ast.DefaultRootDocument) {
 			return false
 		}
 		if _, ok := r[1].Value.(ast.String); !ok {
+			return false
+		}
+		// A name of the policy package that no rule defines is a value
+		// expected from a data file, which canary-guard does not load: the
+		// rule reading it would silently never hold.
+		if len(r) > 2 && r.HasPrefix(pkg) {
+			if key, ok := r[2].Value.(ast.String); ok && defined[string(key)] == nil && !seen[string(key)] {
+				seen[string(key)] = true
+				errs = append(errs, fmt.Errorf("%s:%d: %s: no rule of package %s defines %s; canary-guard reads only .rego files (no data.json or data.yaml), so put the values in a rule of the package",
+					m.Package.Location.File, refRow(m, r), r[:3], PackagePath, string(key)))
+			}
 			return false
 		}
 		for _, a := range allowed {
@@ -216,15 +228,19 @@ func dataErrors(m *ast.Module, allowed []ast.Ref) []error {
 			return false
 		}
 		seen[name] = true
-		row := m.Package.Location.Row
-		if r[0].Location != nil {
-			row = r[0].Location.Row
-		}
 		errs = append(errs, fmt.Errorf("%s:%d: %s: canary-guard reads only .rego files; %s is never defined — put the values in a rule of package %s",
-			m.Package.Location.File, row, name, name, PackagePath))
+			m.Package.Location.File, refRow(m, r), name, name, PackagePath))
 		return false
 	})
 	return errs
+}
+
+// refRow is the line of r in m, or of m's package where r has none.
+func refRow(m *ast.Module, r ast.Ref) int {
+	if r[0].Location != nil {
+		return r[0].Location.Row
+	}
+	return m.Package.Location.Row
 }
 
 // checkCustom applies customErrors and dataErrors to every custom module,
@@ -243,10 +259,11 @@ func checkCustom(shipped, custom []*ast.Module) []error {
 	slices.SortFunc(custom, func(a, b *ast.Module) int {
 		return strings.Compare(a.Package.Location.File, b.Package.Location.File)
 	})
+	defined := shippedRules(slices.Concat(shipped, custom))
 	var errs []error
 	for _, m := range custom {
 		errs = append(errs, customErrors(m, names, roots)...)
-		errs = append(errs, dataErrors(m, allowed)...)
+		errs = append(errs, dataErrors(m, allowed, defined)...)
 	}
 	return errs
 }

@@ -182,6 +182,28 @@ func TestCompile_RefusesReadsOfDataOutsideThePackage(t *testing.T) {
 	}
 }
 
+// A value expected under the package from a data file would leave the
+// rule reading it silently never holding.
+func TestCompile_RefusesPackageNamesNoRuleDefines(t *testing.T) {
+	const undefined = "team.rego:5: data.canary_guard.blocked_buckets: no rule of package canary_guard defines blocked_buckets; canary-guard reads only .rego files (no data.json or data.yaml)"
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"values expected from a data.json under the package",
+			"deny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome c in input.rollout.components\n\tsome b in data.canary_guard.blocked_buckets\n\tstartswith(c.newModel, b)\n}\n",
+			[]string{undefined}},
+		{"defined in this file",
+			"deny contains {\"rule\": \"team-bucket\", \"msg\": \"blocked\"} if {\n\tsome c in input.rollout.components\n\tsome b in data.canary_guard.blocked_buckets\n\tstartswith(c.newModel, b)\n}\n\nblocked_buckets := [\"gs://scratch/\"]\n",
+			nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			compileBesideShipped(t, "team.rego", tc.src, tc.want)
+		})
+	}
+}
+
 func TestTestModules_TestsMayReadTheirOwnPackagesButNoOtherData(t *testing.T) {
 	const team = "package canary_guard\n\nwarn contains {\"rule\": \"team-x\", \"msg\": \"x\"} if input.rollout.raised == true\n"
 	tests := []struct {
