@@ -199,7 +199,7 @@ func TestCompile_RefusesPackageNamesNoRuleDefines(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			compileBesideShipped(t, "team.rego", tc.src, tc.want)
+			_ = compileBesideShipped(t, "team.rego", tc.src, tc.want)
 		})
 	}
 }
