@@ -31,8 +31,13 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, r := range modules[name].Rules {
-			id := headRuleID(r)
+			result, ok := headResult(r)
+			if !ok {
+				continue
+			}
+			id := result.Get(ast.StringTerm("rule"))
 			if id == nil {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: result has no \"rule\" key; it reads [custom] and counts as rule \"custom\" (give it one: {\"rule\": \"team-x\", \"msg\": msg})", name, r.Location.Row))
 				continue
 			}
 			switch v := id.Value.(type) {
@@ -85,15 +90,22 @@ func ruleIDWarnings(modules map[string]*ast.Module) []string {
 // headRuleID returns the "rule" term of a deny or warn rule's head
 // (deny contains {"rule": id, "msg": ...}), nil for other rules.
 func headRuleID(r *ast.Rule) *ast.Term {
-	ref := r.Head.Ref()
-	if len(ref) != 1 || (!ref[0].Equal(ast.VarTerm("deny")) && !ref[0].Equal(ast.VarTerm("warn"))) || r.Head.Key == nil {
-		return nil
-	}
-	obj, ok := r.Head.Key.Value.(ast.Object)
+	obj, ok := headResult(r)
 	if !ok {
 		return nil
 	}
 	return obj.Get(ast.StringTerm("rule"))
+}
+
+// headResult returns the object a deny or warn rule's head adds, when its
+// head is an object literal.
+func headResult(r *ast.Rule) (ast.Object, bool) {
+	ref := r.Head.Ref()
+	if len(ref) != 1 || (!ref[0].Equal(ast.VarTerm("deny")) && !ref[0].Equal(ast.VarTerm("warn"))) || r.Head.Key == nil {
+		return nil, false
+	}
+	obj, ok := r.Head.Key.Value.(ast.Object)
+	return obj, ok
 }
 
 // metricRuleIDs are the rule ids known at load: the non-empty constant

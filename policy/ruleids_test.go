@@ -27,6 +27,12 @@ warn contains {"rule": 5, "msg": "x"} if input.rollout.raised == true`,
 			want: []string{`custom/prod.rego:2: rule id 5 is not a string`},
 		},
 		{
+			name: "a result without a rule key, as Gatekeeper's violations are written",
+			custom: `package canary_guard
+deny contains {"msg": "no id here"} if input.rollout.raised == true`,
+			want: []string{`custom/prod.rego:2: result has no "rule" key; it reads [custom]`},
+		},
+		{
 			name: "an empty id and one of canary-guard's own",
 			custom: `package canary_guard
 deny contains {"rule": "", "msg": "x"} if input.rollout.raised == true
