@@ -2,6 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,11 +115,14 @@ type NamespaceSettings struct {
 type Config struct {
 	Defaults   Settings
 	Namespaces []NamespaceSettings
+	// Revision is a hash of the file it was parsed from ("default" when
+	// none was), to tell which configuration a replica runs.
+	Revision string
 }
 
 // DefaultConfig returns the configuration used when no file is given.
 func DefaultConfig() *Config {
-	return &Config{Defaults: DefaultSettings()}
+	return &Config{Defaults: DefaultSettings(), Revision: "default"}
 }
 
 // For returns the effective settings for a namespace.
@@ -141,6 +146,8 @@ func LoadConfigFile(name string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
+	sum := sha256.Sum256(data)
+	cfg.Revision = hex.EncodeToString(sum[:])[:16]
 	return cfg, nil
 }
 

@@ -28,26 +28,40 @@ type Loader struct {
 // Load reads and compiles everything. Errors name the file (and for Rego
 // the line) at fault.
 func (l Loader) Load(ctx context.Context) (*Policy, *Config, error) {
-	cfg := DefaultConfig()
-	if l.ConfigFile != "" {
-		var err error
-		if cfg, err = LoadConfigFile(l.ConfigFile); err != nil {
-			return nil, nil, err
-		}
-	}
-	sources, err := ShippedSources()
+	cfg, err := l.LoadConfig()
 	if err != nil {
 		return nil, nil, err
+	}
+	p, err := l.LoadPolicy(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, cfg, nil
+}
+
+// LoadConfig reads the configuration file, or gives the defaults.
+func (l Loader) LoadConfig() (*Config, error) {
+	if l.ConfigFile == "" {
+		return DefaultConfig(), nil
+	}
+	return LoadConfigFile(l.ConfigFile)
+}
+
+// LoadPolicy compiles the shipped bundle with the policy directory's files.
+func (l Loader) LoadPolicy(ctx context.Context) (*Policy, error) {
+	sources, err := ShippedSources()
+	if err != nil {
+		return nil, err
 	}
 	extra, err := DirSources(l.PolicyDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p, err := Compile(ctx, append(sources, extra...))
 	if err != nil {
-		return nil, nil, fmt.Errorf("compiling policies: %w", err)
+		return nil, fmt.Errorf("compiling policies: %w", err)
 	}
-	return p, cfg, nil
+	return p, nil
 }
 
 // Fallback loads what serving can go on with where Load fails at start:

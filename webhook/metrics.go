@@ -52,8 +52,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "canary_guard_policy_info",
-			Help: "The loaded policy revision (a hash of the Rego sources); the value is always 1.",
-		}, []string{"revision"}),
+			Help: "The policy and configuration in use: revision is a hash of the Rego sources, config of the configuration file (\"default\" without one); the value is always 1.",
+		}, []string{"revision", "config"}),
 		lastReloadGood: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "canary_guard_last_reload_successful",
 			Help: "1 when the last reload attempt succeeded, 0 when the webhook serves an older policy or configuration.",
@@ -71,12 +71,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ReloadSucceeded records a successful (re)load of the given policy revision.
-func (m *Metrics) ReloadSucceeded(revision string) {
+// ReloadSucceeded records a successful (re)load of the given policy and
+// configuration revisions.
+func (m *Metrics) ReloadSucceeded(revision, config string) {
 	m.reloads.WithLabelValues("success").Inc()
-	m.policyInfo.Reset()
-	m.policyInfo.WithLabelValues(revision).Set(1)
+	m.InUse(revision, config)
 	m.lastReloadGood.WithLabelValues().Set(1)
+}
+
+// InUse records the policy and configuration revisions being served.
+func (m *Metrics) InUse(revision, config string) {
+	m.policyInfo.Reset()
+	m.policyInfo.WithLabelValues(revision, config).Set(1)
 }
 
 // ReloadFailed records a failed reload; the previous policy stays in use.

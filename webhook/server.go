@@ -112,8 +112,8 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 		s.metrics.ReloadFailed()
 		log.Error("policy or configuration failed to load at start; not ready until it is fixed", "error", loadErr)
 	} else {
-		s.metrics.ReloadSucceeded(p.Revision)
-		log.Info("policy loaded", "revision", p.Revision, "files", p.Files)
+		s.metrics.ReloadSucceeded(p.Revision, cfg.Revision)
+		log.Info("policy loaded", "revision", p.Revision, "config", cfg.Revision, "files", p.Files)
 	}
 	logPolicyWarnings(log, p)
 
@@ -345,17 +345,39 @@ func (s *Server) Reload(ctx context.Context) {
 		return
 	}
 	s.fingerprint = fp
-	p, cfg, err := s.loader.Load(ctx)
-	if err == nil {
-		err = s.guard.Update(p, cfg)
-	}
-	if err != nil {
+	// The policy and the configuration are loaded on their own: a broken
+	// Rego file does not hold back a good configuration (namespaces put in
+	// warn mode during an incident, say), nor the other way round.
+	cfg, cfgErr := s.loader.LoadConfig()
+	p, policyErr := s.loader.LoadPolicy(ctx)
+	if err := errors.Join(cfgErr, policyErr); err != nil && (cfg == nil && p == nil || s.guard.LoadError() != nil) {
+		// Nothing new to serve, or still on the start's fallback, which
+		// only a policy and a configuration that both load replace.
 		s.reloadFailed(err)
 		return
 	}
-	s.metrics.ReloadSucceeded(p.Revision)
-	s.log.Info("policy reloaded", "revision", p.Revision, "files", p.Files)
-	logPolicyWarnings(s.log, p)
+	if err := s.guard.Update(p, cfg); err != nil {
+		s.reloadFailed(err)
+		return
+	}
+	cur := s.guard.Policy()
+	curCfg := s.guard.Config()
+	switch {
+	case cfgErr != nil:
+		s.metrics.ReloadFailed()
+		s.metrics.InUse(cur.Revision, curCfg.Revision)
+		s.log.Error("configuration failed to load; serving the last good configuration", "error", cfgErr, "revision", cur.Revision, "config", curCfg.Revision)
+	case policyErr != nil:
+		s.metrics.ReloadFailed()
+		s.metrics.InUse(cur.Revision, curCfg.Revision)
+		s.log.Error("policy failed to load; serving the last good policy", "error", policyErr, "revision", cur.Revision, "config", curCfg.Revision)
+	default:
+		s.metrics.ReloadSucceeded(cur.Revision, curCfg.Revision)
+		s.log.Info("policy and configuration reloaded", "revision", cur.Revision, "config", curCfg.Revision, "files", cur.Files)
+	}
+	if p != nil {
+		logPolicyWarnings(s.log, p)
+	}
 }
 
 // reloadFailed counts and logs a failed reload. On the start's fallback

@@ -327,6 +327,65 @@ func TestServer_BrokenConfigReloadKeepsServingTheLastGoodOne(t *testing.T) {
 	eventually(t, func() bool { ok, _ := r.validate(t, jump); return ok }, "fixed config loaded")
 }
 
+// The policy and the configuration reload on their own: a namespace put in
+// warn mode during an incident takes effect while a Rego file is broken,
+// and a fixed rule while the configuration is.
+func TestServer_GoodHalfOfAReloadTakesEffectBesideABrokenOne(t *testing.T) {
+	r := startServer(t, Options{})
+	step := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
+	freeze := "package canary_guard\n\ndeny contains {\"rule\": \"freeze\", \"msg\": \"change freeze\"} if input.request.operation == \"UPDATE\"\n"
+	if err := os.WriteFile(filepath.Join(r.policyDir, "freeze.rego"), []byte(freeze), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, _ := r.validate(t, step); return !ok }, "freeze rule loaded")
+	before := metricsText(t, r.metrics)
+
+	// A broken Rego file, then a configuration that puts every namespace
+	// in warn mode: the freeze still decides, but only warns.
+	if err := os.WriteFile(filepath.Join(r.policyDir, "broken.rego"), []byte("package canary_guard\n\ndeny contains x if {\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 1`)
+	}, "policy reload failure counted")
+	if err := os.WriteFile(r.config, []byte("enforcement: warn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { ok, body := r.validate(t, step); return ok && strings.Contains(body, "change freeze") }, "warn mode applied beside the broken policy")
+	after := metricsText(t, r.metrics)
+	if !strings.Contains(after, "canary_guard_last_reload_successful 0") {
+		t.Error("a reload that left the policy behind is not reported as failed")
+	}
+	if policyInfo(before) == policyInfo(after) || !strings.Contains(policyInfo(after), `revision="`) {
+		t.Errorf("canary_guard_policy_info does not show the new configuration: before %q, after %q", policyInfo(before), policyInfo(after))
+	}
+
+	// A broken configuration, then the policy fixed without the freeze:
+	// the fixed policy serves, in the last good (warn) configuration.
+	if err := os.WriteFile(r.config, []byte("enforcement: sometimes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 3`)
+	}, "configuration reload failure counted")
+	for _, f := range []string{"broken.rego", "freeze.rego"} {
+		if err := os.Remove(filepath.Join(r.policyDir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, func() bool { ok, body := r.validate(t, step); return ok && !strings.Contains(body, "change freeze") }, "fixed policy applied beside the broken configuration")
+}
+
+// policyInfo is the canary_guard_policy_info line of a metrics text.
+func policyInfo(metrics string) string {
+	for line := range strings.SplitSeq(metrics, "\n") {
+		if strings.HasPrefix(line, "canary_guard_policy_info{") {
+			return line
+		}
+	}
+	return ""
+}
+
 func TestServer_RotatedCertificateIsServedWithoutRestart(t *testing.T) {
 	r := startServer(t, Options{})
 	first := servedCert(t, r.webhook)
@@ -582,7 +641,7 @@ func TestServer_ReloadOfARefusedCustomFileKeepsTheLastGoodPolicy(t *testing.T) {
 			if got := srv.Guard().Policy().Revision; got != good {
 				t.Errorf("revision %s after the reload, want the last good %s", got, good)
 			}
-			if !strings.Contains(logs.String(), "reload failed") || !strings.Contains(logs.String(), tc.want) {
+			if !strings.Contains(logs.String(), "policy failed to load; serving the last good policy") || !strings.Contains(logs.String(), tc.want) {
 				t.Errorf("log lacks the failed reload naming %q:\n%s", tc.want, logs.String())
 			}
 		})

@@ -225,7 +225,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"team.rego", "config.yaml", "reload failed; serving the last good policy and configuration"} {
+	for _, want := range []string{"team.rego", "config.yaml", "failed to load; serving the last good"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("the log does not mention %q", want)
 		}

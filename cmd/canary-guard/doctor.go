@@ -435,15 +435,16 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 	for _, s := range sources {
 		m := parseMetrics(s.body)
 		rev := m.label("canary_guard_policy_info", "revision")
-		revisions[rev] = true
+		cfg := m.label("canary_guard_policy_info", "config")
+		revisions[rev+" "+cfg] = true
 		if m.value("canary_guard_last_reload_successful") == "0" {
-			d.fail("%s: its last policy or configuration reload failed; it serves policy revision %s (the last good one): read its log for the file and line", s.name, rev)
+			d.fail("%s: its last policy or configuration reload failed; it serves policy revision %s and configuration %s (the last good ones): read its log for the file and line", s.name, rev, cfg)
 		} else {
-			d.pass("%s serves policy revision %s", s.name, rev)
+			d.pass("%s serves policy revision %s and configuration %s", s.name, rev, cfg)
 		}
 	}
 	if len(revisions) > 1 {
-		d.warn("replicas serve different policy revisions (%d): a reload is in progress or failed on some", len(revisions))
+		d.warn("replicas serve different policy or configuration revisions (%d): a reload is in progress or failed on some", len(revisions))
 	}
 }
 
