@@ -129,7 +129,8 @@ func builtinError(file string, row int, name, builtin string) error {
 // the built-in's place; one named like a namespace of built-ins (time of
 // time.format, object of object.get) only where it could take a call's
 // place: as a ref head (time.format(x) := ...), or where the shipped
-// bundle calls into that namespace (calledRoots), which it would break. A
+// bundle or another file calls into that namespace (calledRoots), which
+// it would break. A
 // helper such as `object := input.request.object` breaks no call of the
 // package that OPA would not report at compile.
 func customErrors(m *ast.Module, shipped map[string]*ast.Location, calledRoots map[string]bool) []error {
@@ -249,7 +250,10 @@ func refRow(m *ast.Module, r ast.Ref) int {
 // package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
 	names := shippedRules(shipped)
-	roots := refRoots(shipped)
+	// The namespaces of built-ins any file calls, the other teams' too: a
+	// helper named glob in one file breaks glob.match in another, and the
+	// error is clearest at the helper.
+	roots := refRoots(slices.Concat(shipped, custom))
 	allowed := []ast.Ref{ast.MustParseRef("data." + PackagePath)}
 	for _, m := range slices.Concat(shipped, custom) {
 		if !slices.ContainsFunc(allowed, func(r ast.Ref) bool { return r.Equal(m.Package.Path) }) {

@@ -96,6 +96,24 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 	}
 }
 
+// Another team's helper named like a namespace of built-ins breaks the
+// calls of a file that uses it: the error names the helper's file.
+func TestLoad_RefusesAHelperNamedLikeANamespaceAnotherFileCalls(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"a_freeze.rego": "package canary_guard\n\nwarn contains {\"rule\": \"team-a\", \"msg\": \"x\"} if glob.match(\"prod-*\", [], input.request.namespace)\n",
+		"b_team.rego":   "package canary_guard\n\nglob := [\"gs://scratch/*\"]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := Loader{PolicyDir: dir}.Load(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "b_team.rego:3: glob is the name of the built-in functions glob.*") {
+		t.Errorf("err = %v, want the helper in b_team.rego named", err)
+	}
+}
+
 func TestLoad_RefusesEveryClashOfTheDirectory(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
