@@ -118,6 +118,9 @@ type Config struct {
 	// Revision is a hash of the file it was parsed from ("default" when
 	// none was), to tell which configuration a replica runs.
 	Revision string
+	// Warnings are what loads but is likely a mistake: namespace entries
+	// an earlier entry shadows.
+	Warnings []string
 }
 
 // DefaultConfig returns the configuration used when no file is given.
@@ -206,7 +209,27 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 		cfg.Namespaces = append(cfg.Namespaces, NamespaceSettings{Match: *entry.Match, Settings: entry.Settings})
 	}
+	cfg.Warnings = shadowedEntries(cfg.Namespaces)
 	return cfg, nil
+}
+
+// shadowedEntries warns of namespace entries that never apply because an
+// earlier one matches every namespace they match (first match wins): the
+// same glob, or a name without wildcards that an earlier glob matches.
+func shadowedEntries(entries []NamespaceSettings) []string {
+	var warnings []string
+	for j := range entries {
+		later := entries[j].Match
+		for i := range j {
+			earlier := entries[i].Match
+			literal := !strings.ContainsAny(later, `*?[\`)
+			if matched, _ := path.Match(earlier, later); earlier == later || literal && matched {
+				warnings = append(warnings, fmt.Sprintf("namespaces[%d] (%s) never applies: namespaces[%d] (%s) comes first and matches every namespace it does (the first match wins); move it above", j, later, i, earlier))
+				break
+			}
+		}
+	}
+	return warnings
 }
 
 // reversedRange returns the first class range of glob whose ends are

@@ -134,3 +134,35 @@ func TestConfig_BadValuesAreClearErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_ShadowedEntriesAreWarned(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"a name a glob above matches", "namespaces:\n- {match: \"ml-*\", enforcement: warn}\n- {match: ml-prod, enforcement: audit}\n",
+			[]string{"namespaces[1] (ml-prod) never applies: namespaces[0] (ml-*) comes first"}},
+		{"the same glob twice", "namespaces:\n- {match: \"prod-*\", maxStepPercent: 10}\n- {match: \"prod-*\", maxStepPercent: 5}\n",
+			[]string{"namespaces[1] (prod-*) never applies: namespaces[0] (prod-*)"}},
+		{"a catch-all first", "namespaces:\n- {match: \"*\", enforcement: warn}\n- {match: staging, enforcement: audit}\n",
+			[]string{"namespaces[1] (staging) never applies"}},
+		{"the specific entry first", "namespaces:\n- {match: ml-prod, enforcement: audit}\n- {match: \"ml-*\", enforcement: warn}\n", nil},
+		{"globs that overlap only in part", "namespaces:\n- {match: \"ml-*\", enforcement: warn}\n- {match: \"*-prod\", enforcement: audit}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Warnings) != len(tt.want) {
+				t.Fatalf("warnings %q, want %d", cfg.Warnings, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(cfg.Warnings[i], w) {
+					t.Errorf("warning %q, want it to contain %q", cfg.Warnings[i], w)
+				}
+			}
+		})
+	}
+}

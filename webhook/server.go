@@ -116,6 +116,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 		log.Info("policy loaded", "revision", p.Revision, "config", cfg.Revision, "files", p.Files)
 	}
 	logPolicyWarnings(log, p)
+	logConfigWarnings(log, cfg)
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
 	loaded := func(cert tls.Certificate) {
@@ -378,6 +379,9 @@ func (s *Server) Reload(ctx context.Context) {
 	if p != nil {
 		logPolicyWarnings(s.log, p)
 	}
+	if cfg != nil {
+		logConfigWarnings(s.log, cfg)
+	}
 }
 
 // reloadFailed counts and logs a failed reload. On the start's fallback
@@ -390,6 +394,13 @@ func (s *Server) reloadFailed(err error) {
 		return
 	}
 	s.log.Error("reload failed; serving the last good policy and configuration", "error", err)
+}
+
+// logConfigWarnings logs what loaded but is likely a mistake.
+func logConfigWarnings(log *slog.Logger, cfg *policy.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "warning", w)
+	}
 }
 
 // logPolicyWarnings logs what compiled but is likely a mistake.

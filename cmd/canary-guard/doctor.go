@@ -459,6 +459,9 @@ func (d *doctor) checkStepAnnotation(ctx context.Context) {
 		d.fail("canary-guard's configuration in %s/%s-config does not load: %v", d.namespace, d.objectName(), err)
 		return
 	}
+	for _, w := range cfg.Warnings {
+		d.warn("canary-guard's configuration in %s/%s-config: %s", d.namespace, d.objectName(), w)
+	}
 	stepOn := cfg.Defaults.MinStepIntervalSeconds > 0
 	for _, n := range cfg.Namespaces {
 		stepOn = stepOn || n.Settings.MinStepIntervalSeconds > 0

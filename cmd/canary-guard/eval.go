@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,7 +139,7 @@ func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 	if err != nil {
 		return failed(err)
 	}
-	for _, warning := range p.Warnings {
+	for _, warning := range slices.Concat(p.Warnings, cfg.Warnings) {
 		fmt.Fprintf(errW, "WARN  %s\n", warning)
 	}
 	opts := []policy.GuardOption{policy.WithEvalTimeout(o.evalTimeout)}
