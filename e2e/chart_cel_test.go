@@ -274,6 +274,15 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
 			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
 		}), false},
+		{"Knative rollback of a custom container while KServe's defaulter adds the local model cache keys", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model = nil
+			o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
+		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model = nil
+			o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
+			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
+			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
+		}), true},
 		{"Knative rollback while KServe's defaulter adds the local model cache label", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}

@@ -107,10 +107,19 @@ func modelDefaultsToProtocolV2(format string) bool {
 }
 
 // normalizePredictor returns a shallow copy of p in the form KServe's
-// defaulter stores: legacy framework blocks moved into model{}, the
-// protocol version it would default filled in, and the fields that only
-// the defaulter sets cleared. p itself is not modified.
+// defaulter stores (predictorForm), without the fields that reach no pod
+// as they stand (dropUnread). p itself is not modified.
 func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
+	n := predictorForm(p)
+	dropUnread(&n)
+	return n
+}
+
+// predictorForm returns a shallow copy of p in the form KServe's defaulter
+// stores: legacy framework blocks moved into model{}, the protocol version
+// it would default filled in, and the fields that only the defaulter sets
+// cleared. p itself is not modified.
+func predictorForm(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 	n := *p
 	// A legacy block wins over model{}, as in KServe's defaulter (a
 	// client-side apply of a legacy manifest onto a stored object leaves both).
@@ -146,19 +155,6 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		m.Storage = &storage
 		n.Model = &m
 	}
-	if n.Model != nil && n.Model.Confidential != nil && !n.Model.Confidential.Enabled {
-		// A confidential spec that is not enabled reaches no pod
-		// (addConfidentialAnnotations returns before writing any).
-		m := *n.Model
-		m.Confidential = nil
-		n.Model = &m
-	}
-	if n.StorageContainerName != nil && len(n.StorageUris) == 0 && !hasStorageURI(&n) {
-		// KServe passes storageContainerName to the storage initializer
-		// only beside a storage URI (addStorageInitializerAnnotations) or
-		// storageUris: with a storage spec alone it reaches no pod.
-		n.StorageContainerName = nil
-	}
 	if n.Model == nil {
 		// Only a custom predictor gets its container named.
 		normalizePodSpec(&n.PodSpec, false)
@@ -166,6 +162,27 @@ func normalizePredictor(p *v1beta1.PredictorSpec) v1beta1.PredictorSpec {
 		n.AutomountServiceAccountToken = nil
 	}
 	return n
+}
+
+// dropUnread clears the fields of the whole predictor n that KServe passes
+// to no pod as they stand. A canary entry's are judged once it is merged
+// over the stable predictor: its storageContainerName applies beside the
+// stable storage URI, and its resourceId beside the stable's enabled
+// confidential spec.
+func dropUnread(n *v1beta1.PredictorSpec) {
+	if n.Model != nil && n.Model.Confidential != nil && !n.Model.Confidential.Enabled {
+		// A confidential spec that is not enabled reaches no pod
+		// (addConfidentialAnnotations returns before writing any).
+		m := *n.Model
+		m.Confidential = nil
+		n.Model = &m
+	}
+	if n.StorageContainerName != nil && len(n.StorageUris) == 0 && !hasStorageURI(n) {
+		// KServe passes storageContainerName to the storage initializer
+		// only beside a storage URI (addStorageInitializerAnnotations) or
+		// storageUris: with a storage spec alone it reaches no pod.
+		n.StorageContainerName = nil
+	}
 }
 
 // hasStorageURI reports whether KServe reads a storage URI from p's
@@ -183,19 +200,6 @@ func implementationStorageURI(p *v1beta1.PredictorSpec) *string {
 		return nil
 	}
 	return impls[0].GetStorageUri()
-}
-
-// predictorStorageURI is the storage URI KServe's validator compares
-// when spec.predictor.name changes (getPredictorStorageURI): model{}'s
-// first, then the implementation's.
-func predictorStorageURI(p *v1beta1.PredictorSpec) string {
-	if p.Model != nil && p.Model.StorageURI != nil {
-		return *p.Model.StorageURI
-	}
-	if uri := implementationStorageURI(p); uri != nil {
-		return *uri
-	}
-	return ""
 }
 
 // normalizePodSpec clears differences the defaulter alone makes: the name

@@ -201,7 +201,23 @@ func dataErrors(m *ast.Module, allowed []ast.Ref, defined map[string]*ast.Locati
 	var errs []error
 	seen := map[string]bool{}
 	pkg := allowed[0]
+	// import data.canary_guard (as cg) makes canary_guard.x (cg.x) a name
+	// of the package too.
+	aliases := map[ast.Var]bool{}
+	for _, imp := range m.Imports {
+		if ref, ok := imp.Path.Value.(ast.Ref); ok && ref.Equal(pkg) {
+			alias := imp.Alias
+			if alias == "" {
+				alias = ast.Var(PackagePath)
+			}
+			aliases[alias] = true
+		}
+	}
 	ast.WalkRefs(m, func(r ast.Ref) bool {
+		row := refRow(m, r)
+		if v, ok := r[0].Value.(ast.Var); ok && aliases[v] && len(r) > 1 {
+			r = append(pkg.Copy(), r[1:]...)
+		}
 		if len(r) < 2 || !r[0].Equal(ast.DefaultRootDocument) {
 			return false
 		}
@@ -215,7 +231,7 @@ func dataErrors(m *ast.Module, allowed []ast.Ref, defined map[string]*ast.Locati
 			if key, ok := r[2].Value.(ast.String); ok && defined[string(key)] == nil && !seen[string(key)] {
 				seen[string(key)] = true
 				errs = append(errs, fmt.Errorf("%s:%d: %s: no rule of package %s defines %s; canary-guard reads only .rego files (no data.json or data.yaml), so put the values in a rule of the package",
-					m.Package.Location.File, refRow(m, r), r[:3], PackagePath, string(key)))
+					m.Package.Location.File, row, r[:3], PackagePath, string(key)))
 			}
 			return false
 		}
@@ -230,7 +246,7 @@ func dataErrors(m *ast.Module, allowed []ast.Ref, defined map[string]*ast.Locati
 		}
 		seen[name] = true
 		errs = append(errs, fmt.Errorf("%s:%d: %s: canary-guard reads only .rego files; %s is never defined — put the values in a rule of package %s",
-			m.Package.Location.File, refRow(m, r), name, name, PackagePath))
+			m.Package.Location.File, row, name, name, PackagePath))
 		return false
 	})
 	return errs

@@ -336,7 +336,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// serviceAnnotationDisallowedList: storage-initializer-sourceuri, which
 	// its controller sets itself) changes no model.
 	rev := revisionMeta{settings: s, knative: knative}
-	localModelManaged := localModelKeysManaged(newObj)
+	localModelManaged := localModelKeysManaged(oldObj) || localModelKeysManaged(newObj)
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
 		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelManaged || !localModelAnnotation(k))
 	})
@@ -351,8 +351,12 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 	}
 	f.PredictorName = newObj.Spec.Predictor.Name
-	f.PredictorRenamed = newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name &&
-		predictorStorageURI(&newObj.Spec.Predictor) != predictorStorageURI(&oldObj.Spec.Predictor)
+	if newObj.Spec.Predictor.Name != oldObj.Spec.Predictor.Name {
+		// KServe compares the URIs after its defaulter has moved a
+		// framework block into model{}.
+		oldForm, newForm := predictorForm(&oldObj.Spec.Predictor), predictorForm(&newObj.Spec.Predictor)
+		f.PredictorRenamed = renameStorageURI(&newForm) != renameStorageURI(&oldForm)
+	}
 	f.TagRouting = Transition{Old: oldObj.Annotations[AnnotationTagRouting] == "true", New: newObj.Annotations[AnnotationTagRouting] == "true"}
 	f.Stopped = Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
 	f.StatusReady = oldObj.Status.IsReady()
@@ -721,8 +725,8 @@ func mergeCanary(stable *v1beta1.PredictorSpec, canary *v1beta1.CanarySpec) (v1b
 	merged := *stable.DeepCopy()
 	// Legacy blocks are normalised first so a legacy stable predictor and
 	// a model{} canary do not merge into two implementations.
-	merged = normalizePredictor(&merged)
-	entry := normalizePredictor(&canary.Predictor)
+	merged = predictorForm(&merged)
+	entry := predictorForm(&canary.Predictor)
 	if err := mergo.Merge(&merged, entry, mergo.WithOverride); err != nil {
 		return merged, fmt.Errorf("merging canary %q over the stable predictor: %w", canary.Predictor.Name, err)
 	}
@@ -1206,7 +1210,7 @@ func podModel(ps *v1beta1.PodSpec) string {
 // KServe copies into every component's revision template.
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
 	rev := revisionMeta{settings: s, knative: knative}
-	localModelManaged := localModelKeysManaged(newObj)
+	localModelManaged := localModelKeysManaged(oldObj) || localModelKeysManaged(newObj)
 	annotationIgnored := func(k string) bool {
 		return rev.annotationLeftOut(k) || k == AnnotationStepAt || k == AnnotationOverride ||
 			(localModelManaged && localModelAnnotation(k)) ||
@@ -1264,7 +1268,9 @@ func ksvcAnnotation(k string) bool {
 // an InferenceService whose predictor has a storage URI it sets them when
 // a LocalModelCache holds that URI and removes them otherwise
 // (setLocalModelLabel). Their changes then follow the spec and the caches,
-// so they are no way around the rules. Elsewhere (a storage spec, and a
+// so they are no way around the rules. Callers ask it of both objects: an
+// update that moves from a storage URI to a storage spec may drop the keys
+// the defaulter wrote for the URI. Elsewhere (a storage spec, and a
 // component's own labels and annotations, which the defaulter never
 // touches) they reach the pods as written, and the storage initializer
 // mounts the cache's PVC in place of the model's storage.

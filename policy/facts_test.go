@@ -456,6 +456,39 @@ const (
 	stdCanaryV2 = `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2"}}, trafficPercent: %d}`
 )
 
+// An entry is merged over the stable predictor before KServe reads it
+// (buildCanaryPredictor): its storageContainerName applies beside the
+// stable storage URI, and its resourceId beside the stable's enabled
+// confidential spec, though neither would reach a pod on its own.
+func TestFacts_CanaryEntryFieldsCountOnceMerged(t *testing.T) {
+	entry := func(fields string) string {
+		return `{predictor: {name: v2, ` + fields + `, model: {modelFormat: {name: sklearn}, image: "registry.example/sklearn:v2"}}, trafficPercent: 50}`
+	}
+	confidentialStable := `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v1", confidential: {enabled: true, resourceId: "kbs:///repo/key/1"}}`
+	confidentialEntry := func(key string) string {
+		return `{predictor: {name: v2, model: {modelFormat: {name: sklearn}, confidential: {enabled: false, resourceId: "` + key + `"}}}, trafficPercent: 50}`
+	}
+	tests := []struct {
+		name     string
+		old, new string
+	}{
+		{"the entry's storageContainerName",
+			standardManifest("", stdStableV1, entry("storageContainerName: s3-default")),
+			standardManifest("", stdStableV1, entry("storageContainerName: s3-mirror"))},
+		{"the entry's resourceId beside an enabled stable spec",
+			standardManifest("", confidentialStable, confidentialEntry("kbs:///repo/key/1")),
+			standardManifest("", confidentialStable, confidentialEntry("kbs:///repo/key/2"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, tt.old, tt.new)
+			if c := componentByID(t, f, "canary:v2"); !c.ModelChanged {
+				t.Errorf("entry modelChanged = false (%v), want true", c.ChangedFields)
+			}
+		})
+	}
+}
+
 func TestFacts_StandardCanaryEntriesAreComponents(t *testing.T) {
 	t.Run("a new entry is a model change of its own", func(t *testing.T) {
 		f := updateFacts(t, standardManifest("", stdStableV1), standardManifest("", stdStableV1, fmt.Sprintf(stdCanaryV2, 10)))
@@ -807,6 +840,16 @@ func TestFacts_AlwaysAdmitOnlyRollbacksLoweringAndNoops(t *testing.T) {
 			})
 		}
 	})
+	// A move from a storage URI to a storage spec may drop the keys the
+	// defaulter wrote for the URI: that points no pod at a cache.
+	t.Run("the local model cache keys of a storage URI dropped with it", func(t *testing.T) {
+		f := updateFacts(t,
+			manifestWithMeta(`labels: {internal.serving.kserve.io/localmodel: iris}, annotations: {internal.serving.kserve.io/localmodel-sourceuri: "gs://models/iris", internal.serving.kserve.io/localmodel-pvc-name: iris-gpu}`, sklearnV1),
+			manifestWithMeta(``, `model: {modelFormat: {name: sklearn}, storage: {key: bucket-a, path: iris/v2}}`))
+		if len(f.InternalAnnotationsChanged) != 0 {
+			t.Errorf("internalAnnotationsChanged = %v, want none", f.InternalAnnotationsChanged)
+		}
+	})
 	t.Run("never on CREATE", func(t *testing.T) {
 		f := mustBuildFacts(t, &Request{Operation: OperationCreate, Object: isvc(t, base)}, defaultFactsOptions())
 		if f.AlwaysAdmit || f.ModelChanged || f.RevisionChanged {
@@ -1059,6 +1102,10 @@ func TestFacts_PredictorNameAndRename(t *testing.T) {
 		{"v2", "v2", v2URI, false},
 		{"v2", "v3", v2URI, true},
 		{"v2", "", v2URI, true},
+		// KServe compares the URIs once its defaulter has moved a
+		// framework block into model{}: one left beside model{} by a
+		// client-side apply wins.
+		{"v2", "v3", `tensorflow: {storageUri: "gs://models/iris/v2"}` + "\n    " + sklearnV1, true},
 		// KServe refuses a rename that keeps the storage URI
 		// (validatePredictorNameChange): its error speaks for it.
 		{"", "v2", sklearnV1, false},

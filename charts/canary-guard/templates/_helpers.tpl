@@ -188,7 +188,8 @@ the pods as written and must not change in a rollback. */}}
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
     && oldObject.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
     || k in object.metadata.?annotations.orValue({}))
-    && (({{- include "canary-guard.storageUriCEL" "object" | nindent 4 }}) != ''
+    && ({{ include "canary-guard.hasStorageUriCEL" "object" | nindent 4 }}
+    || {{ include "canary-guard.hasStorageUriCEL" "oldObject" | nindent 4 }}
     || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
     && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k])))
 {{- end -}}
@@ -201,6 +202,17 @@ CEL expression: a legacy framework block's, else model{}'s, else ''. */}}
 has({{ $obj }}.spec.predictor.{{ . }}) && has({{ $obj }}.spec.predictor.{{ . }}.storageUri) ? {{ $obj }}.spec.predictor.{{ . }}.storageUri
 : {{ end -}}
 ''
+{{- end -}}
+
+{{/* Whether the predictor of the object named by the argument has a storage
+URI, as a CEL expression: a framework block's or model{}'s storageUri, or
+the STORAGE_URI env of a custom predictor's kserve-container (what
+GetImplementation().GetStorageUri() reads). KServe's defaulter writes the
+local model cache keys of such an InferenceService itself. */}}
+{{- define "canary-guard.hasStorageUriCEL" -}}
+(({{- include "canary-guard.storageUriCEL" . | nindent 0 }}) != ''
+|| {{ . }}.spec.predictor.?containers.orValue([]).exists(c, c.?name.orValue('') == 'kserve-container'
+&& c.?env.orValue([]).exists(e, e.name == 'STORAGE_URI')))
 {{- end -}}
 
 {{/* canary-guard.seconds: a duration of the form the schema allows
