@@ -802,3 +802,83 @@ func TestChartBackstopMessageNamesCanaryGuardsNextStep(t *testing.T) {
 		})
 	}
 }
+
+// TestChartUnenforcedRequestsFailOpen: requests canary-guard admits
+// whatever its rules say (a namespace in warn or audit mode, an exempt user
+// or group, as the request's namespace entry sets them, first match wins)
+// go to a second validating webhook that fails open, and every other
+// request to the fail-closed one: exactly one of the two is called.
+func TestChartUnenforcedRequestsFailOpen(t *testing.T) {
+	r := renderChart(t, chartRelease, chartNamespace,
+		"--set", "config.exempt.groups={release-bots}",
+		"--set", "config.namespaces[0].match=*-warn", "--set", "config.namespaces[0].enforcement=warn",
+		"--set", "config.namespaces[1].match=*-audit", "--set", "config.namespaces[1].enforcement=audit",
+		"--set", "config.namespaces[2].match=team-*", "--set", "config.namespaces[2].exempt.users={deployer}",
+		"--set", "config.namespaces[3].match=locked-*", "--set-json", `config.namespaces[3].exempt={"groups":[]}`,
+		"--set", "config.namespaces[4].match=prod-warn", "--set", "config.namespaces[4].enforcement=enforce")
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+	if len(vwc.Webhooks) != 2 {
+		t.Fatalf("%d validating webhooks, want the fail-closed one and the fail-open one", len(vwc.Webhooks))
+	}
+	condition := func(i int, name string) cel.Program {
+		w := vwc.Webhooks[i]
+		for _, mc := range w.MatchConditions {
+			if mc.Name == name {
+				return compileCEL(t, name, mc.Expression)
+			}
+		}
+		t.Fatalf("webhook %s has no matchCondition %s", w.Name, name)
+		return nil
+	}
+	closed, open := vwc.Webhooks[0], vwc.Webhooks[1]
+	if closed.Name != "validate.canary-guard.dev" || *closed.FailurePolicy != admissionregistrationv1.Fail ||
+		open.Name != "validate-unenforced.canary-guard.dev" || *open.FailurePolicy != admissionregistrationv1.Ignore {
+		t.Fatalf("webhooks %s (%s) and %s (%s), want validate.canary-guard.dev failing closed, then validate-unenforced.canary-guard.dev failing open",
+			closed.Name, *closed.FailurePolicy, open.Name, *open.FailurePolicy)
+	}
+	enforced, unenforced := condition(0, "enforced"), condition(1, "not-enforced")
+	cases := []struct {
+		namespace, user string
+		groups          []string
+		failsOpen       bool
+	}{
+		{"prod", "alice", nil, false},
+		{"prod", "bot", []string{"release-bots"}, true},
+		{"ml-warn", "alice", nil, true},
+		{"ml-audit", "alice", nil, true},
+		{"team-a", "deployer", nil, true},
+		{"team-a", "bot", []string{"release-bots"}, true},
+		{"team-a", "alice", nil, false},
+		{"locked-a", "bot", []string{"release-bots"}, false},
+		// First match wins: *-warn comes before prod-warn.
+		{"prod-warn", "alice", nil, true},
+	}
+	for _, tc := range cases {
+		groups := []any{}
+		for _, g := range tc.groups {
+			groups = append(groups, g)
+		}
+		vars := map[string]any{"request": map[string]any{"namespace": tc.namespace,
+			"userInfo": map[string]any{"username": tc.user, "groups": groups}}}
+		outClosed, _, err := enforced.Eval(vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outOpen, _, err := unenforced.Eval(vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outOpen.Value() != tc.failsOpen || outClosed.Value() == outOpen.Value() {
+			t.Errorf("%s as %s %v: fail-closed webhook called %v, fail-open %v; want fail-open %v, and exactly one",
+				tc.namespace, tc.user, tc.groups, outClosed.Value(), outOpen.Value(), tc.failsOpen)
+		}
+	}
+
+	// Nothing the configuration lets through: one webhook.
+	vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	renderChart(t, chartRelease, chartNamespace).decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+	if len(vwc.Webhooks) != 1 {
+		t.Errorf("default values: %d validating webhooks, want 1", len(vwc.Webhooks))
+	}
+}

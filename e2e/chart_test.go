@@ -750,10 +750,30 @@ func renderedWebhooks(t *testing.T, r *renderedChart, fullname string) (mutating
 	r.decode(t, "MutatingWebhookConfiguration", fullname, m)
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	r.decode(t, "ValidatingWebhookConfiguration", fullname, v)
-	if len(m.Webhooks) != 1 || len(v.Webhooks) != 1 {
-		t.Fatalf("want one webhook in each configuration, got %d mutating and %d validating", len(m.Webhooks), len(v.Webhooks))
+	if len(m.Webhooks) != 1 || len(v.Webhooks) != 1 && len(v.Webhooks) != 2 {
+		t.Fatalf("want one mutating webhook and one or two validating ones, got %d mutating and %d validating", len(m.Webhooks), len(v.Webhooks))
 	}
 	mw, vw := m.Webhooks[0], v.Webhooks[0]
+	if len(v.Webhooks) == 2 {
+		// The requests canary-guard lets through go to a second webhook,
+		// the same but for its failure policy and the condition that
+		// splits them (TestChartUnenforcedRequestsFailOpen).
+		open := v.Webhooks[1]
+		last := func(w admissionregistrationv1.ValidatingWebhook) string {
+			return w.MatchConditions[len(w.MatchConditions)-1].Name
+		}
+		if open.Name != "validate-unenforced.canary-guard.dev" || open.FailurePolicy == nil || *open.FailurePolicy != admissionregistrationv1.Ignore ||
+			last(vw) != "enforced" || last(open) != "not-enforced" {
+			t.Fatalf("second validating webhook %s (failurePolicy %v, last conditions %s and %s), want validate-unenforced.canary-guard.dev failing open, split by enforced/not-enforced",
+				open.Name, open.FailurePolicy, last(vw), last(open))
+		}
+		vw.MatchConditions = vw.MatchConditions[:len(vw.MatchConditions)-1]
+		open.MatchConditions = open.MatchConditions[:len(open.MatchConditions)-1]
+		open.Name, open.FailurePolicy = vw.Name, vw.FailurePolicy
+		if !apiequality.Semantic.DeepEqual(vw, open) {
+			t.Fatalf("the two validating webhooks differ beyond their split:\n%+v\n%+v", vw, open)
+		}
+	}
 	mutating = webhookView{"mutating", mw.Name, m.Annotations, mw.ClientConfig, mw.Rules, mw.FailurePolicy, mw.SideEffects,
 		mw.TimeoutSeconds, mw.AdmissionReviewVersions, mw.NamespaceSelector, mw.MatchConditions}
 	validating = webhookView{"validating", vw.Name, v.Annotations, vw.ClientConfig, vw.Rules, vw.FailurePolicy, vw.SideEffects,

@@ -154,6 +154,11 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkRevisionGC(ctx)
 }
 
+// unenforcedWebhook is the chart's validating webhook for the requests
+// canary-guard admits whatever its rules say (warn and audit namespaces,
+// exempt users): it fails open by design.
+const unenforcedWebhook = "validate-unenforced.canary-guard.dev"
+
 // checkLeftOpen finds what the emergency runbook opens and an operator may
 // forget to close: the validating webhook failing open, namespaces labelled
 // out of canary-guard, the backstop's binding deleted. Each is a warning:
@@ -164,7 +169,7 @@ func (d *doctor) checkLeftOpen(ctx context.Context) {
 	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, vwc); err == nil {
 		optOut := map[string]bool{}
 		for _, w := range vwc.Webhooks {
-			if w.FailurePolicy != nil && *w.FailurePolicy == admissionregistrationv1.Ignore {
+			if w.FailurePolicy != nil && *w.FailurePolicy == admissionregistrationv1.Ignore && w.Name != unenforcedWebhook {
 				d.warn("ValidatingWebhookConfiguration %s webhook %s has failurePolicy Ignore: while canary-guard is down or slow, every InferenceService change passes unchecked. If the emergency runbook set it, restore the chart's with helm upgrade %s charts/canary-guard -n %s --reset-then-reuse-values",
 					d.objectName(), w.Name, d.release, d.namespace)
 			}

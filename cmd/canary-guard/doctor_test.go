@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
@@ -170,6 +171,17 @@ func TestDoctor_RunbookLeftoversAreWarned(t *testing.T) {
 	d.checkLeftOpen(context.Background())
 	if got := findings(d); got != "" {
 		t.Errorf("as the chart installs it: %s", got)
+	}
+	// With warn or audit namespaces or exempt users, the chart adds a
+	// webhook that fails open by design.
+	split := vwc(admissionregistrationv1.Fail)
+	open := split.Webhooks[0].DeepCopy()
+	open.Name, open.FailurePolicy = unenforcedWebhook, ptr.To(admissionregistrationv1.Ignore)
+	split.Webhooks = append(split.Webhooks, *open)
+	d = fakeDoctor(t, split, ns("models", nil), policy, binding)
+	d.checkLeftOpen(context.Background())
+	if got := findings(d); got != "" {
+		t.Errorf("as the chart installs it with warn namespaces: %s", got)
 	}
 
 	d = fakeDoctor(t, vwc(admissionregistrationv1.Ignore), ns("models", map[string]string{"canary-guard.dev/ignore": "true"}), ns("other", nil), policy)

@@ -125,6 +125,36 @@ request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? '
 '{{ $top }}'
 {{- end -}}
 
+{{/* Whether canary-guard lets the request through whatever the rules say,
+as a CEL expression: the request's namespace entry (first match wins,
+inheriting the top-level keys it does not set, in exempt users and groups
+one by one) puts it in warn or audit mode, or its user or one of its groups
+is exempt. Those requests go to a validating webhook that fails open:
+while canary-guard is down it would not have refused them anyway. "false"
+where nothing in the configuration lets anything through. */}}
+{{- define "canary-guard.unenforcedCEL" -}}
+{{- $top := .Values.config -}}
+{{- $topEnforcement := $top.enforcement | default "enforce" -}}
+{{- $topExempt := $top.exempt | default dict -}}
+{{- $topUsers := $topExempt.users | default list -}}
+{{- $topGroups := $topExempt.groups | default list -}}
+{{- range $top.namespaces -}}
+{{- $users := $topUsers }}{{- $groups := $topGroups }}
+{{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
+request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? {{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups) }} : {{ end -}}
+{{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups) }}
+{{- end -}}
+
+{{- define "canary-guard.unenforcedRuleCEL" -}}
+{{- if has .enforcement (list "warn" "audit") -}}
+true
+{{- else if or .users .groups -}}
+(request.userInfo.username in {{ .users | toJson }} || request.userInfo.?groups.orValue([]).exists(g, g in {{ .groups | toJson }}))
+{{- else -}}
+false
+{{- end -}}
+{{- end -}}
+
 {{/* A namespace glob of the configuration (*, ?) as an anchored regular
 expression, escaped for a single-quoted CEL string. */}}
 {{- define "canary-guard.namespaceRE" -}}
