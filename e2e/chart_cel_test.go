@@ -219,9 +219,25 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		}
 		return o
 	}
-	edit := func(o *kservev1beta1.InferenceService, f func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
-		f(o)
+	edit := func(o *kservev1beta1.InferenceService, fs ...func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
+		for _, f := range fs {
+			f(o)
+		}
 		return o
+	}
+	storageSpec := func(o *kservev1beta1.InferenceService) {
+		o.Spec.Predictor.Model.StorageURI = nil
+		o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
+	}
+	customContainer := func(o *kservev1beta1.InferenceService) {
+		o.Spec.Predictor.Model = nil
+		o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
+	}
+	cacheLabel := func(o *kservev1beta1.InferenceService) {
+		o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
+	}
+	cacheAnnotations := func(o *kservev1beta1.InferenceService) {
+		o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
 	}
 
 	cases := []struct {
@@ -257,32 +273,12 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			}), true},
 		// Beside a storage spec KServe's defaulter leaves the local model
 		// cache keys as written: they reach the pods.
-		{"Knative rollback with local model cache keys beside a storage spec", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model.StorageURI = nil
-			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
-		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model.StorageURI = nil
-			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
-			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
-			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
-		}), false},
-		{"Knative rollback with the local model cache label alone beside a storage spec", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model.StorageURI = nil
-			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
-		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model.StorageURI = nil
-			o.Spec.Predictor.Model.Storage = &kservev1beta1.ModelStorageSpec{StorageSpec: kservev1beta1.StorageSpec{Path: uri("iris")}}
-			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
-		}), false},
-		{"Knative rollback of a custom container while KServe's defaulter adds the local model cache keys", edit(knative(pct(10), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model = nil
-			o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
-		}), edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
-			o.Spec.Predictor.Model = nil
-			o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
-			o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
-			o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}
-		}), true},
+		{"Knative rollback with local model cache keys beside a storage spec", edit(knative(pct(10), nil, nil), storageSpec),
+			edit(knative(pct(0), nil, nil), storageSpec, cacheLabel, cacheAnnotations), false},
+		{"Knative rollback with the local model cache label alone beside a storage spec", edit(knative(pct(10), nil, nil), storageSpec),
+			edit(knative(pct(0), nil, nil), storageSpec, cacheLabel), false},
+		{"Knative rollback of a custom container while KServe's defaulter adds the local model cache keys", edit(knative(pct(10), nil, nil), customContainer),
+			edit(knative(pct(0), nil, nil), customContainer, cacheLabel, cacheAnnotations), true},
 		{"Knative rollback while KServe's defaulter adds the local model cache label", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
