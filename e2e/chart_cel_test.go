@@ -872,9 +872,14 @@ func TestChartUnenforcedRequestsFailOpen(t *testing.T) {
 	}
 
 	// Nothing the configuration lets through: one webhook.
-	vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	renderChart(t, chartRelease, chartNamespace).decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
-	if len(vwc.Webhooks) != 1 {
-		t.Errorf("default values: %d validating webhooks, want 1", len(vwc.Webhooks))
+	for name, args := range map[string][]string{
+		"default values":                  nil,
+		"an entry that lets none through": {"--set", "config.namespaces[0].match=prod-*", "--set", "config.namespaces[0].maxStepPercent=10"},
+	} {
+		vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		renderChart(t, chartRelease, chartNamespace, args...).decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+		if len(vwc.Webhooks) != 1 {
+			t.Errorf("%s: %d validating webhooks, want 1", name, len(vwc.Webhooks))
+		}
 	}
 }

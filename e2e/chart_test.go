@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -992,6 +994,12 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 		t.Errorf("ConfigMap %s-config keys %v, --config=%s: want config.yaml", fn, slices.Collect(maps.Keys(cm.Data)), flags["--config"])
 	}
 	r.decode(t, "ConfigMap", fn+"-policies", &corev1.ConfigMap{})
+	// The webhooks name the configuration they were rendered from as
+	// canary-guard's revision of the file does (doctor compares them).
+	if sum := sha256.Sum256([]byte(cm.Data["config.yaml"])); validating.annotations["canary-guard.dev/config-revision"] != hex.EncodeToString(sum[:])[:16] {
+		t.Errorf("config-revision annotation %q, want %s, the revision canary-guard gives config.yaml",
+			validating.annotations["canary-guard.dev/config-revision"], hex.EncodeToString(sum[:])[:16])
+	}
 
 	// The backstop.
 	if want.backstop {

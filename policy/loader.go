@@ -141,16 +141,17 @@ func TestModules(dir string) (map[string]*ast.Module, error) {
 // file under the policy directory, to tell when a reload is due. Reading a
 // few small files is cheap, and unlike file watches it also sees the
 // symlink swaps of ConfigMap volumes.
-func (l Loader) Fingerprint() (string, error) {
-	h := sha256.New()
+func (l Loader) Fingerprint() (Fingerprint, error) {
+	var fp Fingerprint
 	if l.ConfigFile != "" {
 		data, err := os.ReadFile(l.ConfigFile)
 		if err != nil {
-			return "", fmt.Errorf("reading config: %w", err)
+			return fp, fmt.Errorf("reading config: %w", err)
 		}
-		h.Write(data)
+		fp.Config = fmt.Sprintf("%x", sha256.Sum256(data))
 	}
 	if l.PolicyDir != "" {
+		h := sha256.New()
 		var names []string
 		err := filepath.WalkDir(l.PolicyDir, func(name string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -167,17 +168,24 @@ func (l Loader) Fingerprint() (string, error) {
 			return nil
 		})
 		if err != nil {
-			return "", fmt.Errorf("reading policy dir: %w", err)
+			return fp, fmt.Errorf("reading policy dir: %w", err)
 		}
 		sort.Strings(names)
 		for _, name := range names {
 			data, err := os.ReadFile(name)
 			if err != nil {
-				return "", fmt.Errorf("reading policy: %w", err)
+				return fp, fmt.Errorf("reading policy: %w", err)
 			}
 			h.Write([]byte(name))
 			h.Write(data)
 		}
+		fp.Policy = fmt.Sprintf("%x", h.Sum(nil))
 	}
-	return fmt.Sprintf("%x", h.Sum(nil)), nil
+	return fp, nil
+}
+
+// Fingerprint tells apart the contents of the configuration file and of
+// the policy directory.
+type Fingerprint struct {
+	Config, Policy string
 }

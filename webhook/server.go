@@ -71,8 +71,8 @@ type Server struct {
 	metrics  *Metrics
 	certs    *servingCert
 	draining atomic.Bool
-	// fingerprint of the files behind the loaded policy and config.
-	fingerprint string
+	// fingerprint of the files at the last load attempt.
+	fingerprint policy.Fingerprint
 }
 
 // NewServer loads the policy and configuration and the serving
@@ -345,15 +345,19 @@ func (s *Server) Reload(ctx context.Context) {
 	if fp == s.fingerprint {
 		return
 	}
+	prev := s.fingerprint
 	s.fingerprint = fp
-	// The policy and the configuration are loaded on their own: a broken
-	// Rego file does not hold back a good configuration (namespaces put in
-	// warn mode during an incident, say), nor the other way round.
+	// The policy and the configuration are loaded on their own, so that a
+	// Rego file broken before does not hold back a good configuration
+	// change (namespaces put in warn mode during an incident, say), nor the
+	// other way round. Two that changed together, as a release ships a
+	// rule and the setting it goes with, are applied together or not at all.
 	cfg, cfgErr := s.loader.LoadConfig()
 	p, policyErr := s.loader.LoadPolicy(ctx)
-	if err := errors.Join(cfgErr, policyErr); err != nil && (cfg == nil && p == nil || s.guard.LoadError() != nil) {
-		// Nothing new to serve, or still on the start's fallback, which
-		// only a policy and a configuration that both load replace.
+	bothChanged := fp.Config != prev.Config && fp.Policy != prev.Policy
+	if err := errors.Join(cfgErr, policyErr); err != nil && (bothChanged || cfg == nil && p == nil || s.guard.LoadError() != nil) {
+		// Still on the start's fallback, only a policy and a configuration
+		// that both load replace it.
 		s.reloadFailed(err)
 		return
 	}
@@ -361,17 +365,22 @@ func (s *Server) Reload(ctx context.Context) {
 		s.reloadFailed(err)
 		return
 	}
-	cur := s.guard.Policy()
-	curCfg := s.guard.Config()
+	cur, curCfg := s.guard.Policy(), s.guard.Config()
 	switch {
 	case cfgErr != nil:
 		s.metrics.ReloadFailed()
 		s.metrics.InUse(cur.Revision, curCfg.Revision)
-		s.log.Error("configuration failed to load; serving the last good configuration", "error", cfgErr, "revision", cur.Revision, "config", curCfg.Revision)
+		s.log.Error("configuration failed to load; serving the last good configuration", "error", cfgErr, "config", curCfg.Revision)
+		if fp.Policy != prev.Policy {
+			s.log.Info("policy reloaded", "revision", cur.Revision, "files", cur.Files)
+		}
 	case policyErr != nil:
 		s.metrics.ReloadFailed()
 		s.metrics.InUse(cur.Revision, curCfg.Revision)
-		s.log.Error("policy failed to load; serving the last good policy", "error", policyErr, "revision", cur.Revision, "config", curCfg.Revision)
+		s.log.Error("policy failed to load; serving the last good policy", "error", policyErr, "revision", cur.Revision)
+		if fp.Config != prev.Config {
+			s.log.Info("configuration reloaded", "config", curCfg.Revision)
+		}
 	default:
 		s.metrics.ReloadSucceeded(cur.Revision, curCfg.Revision)
 		s.log.Info("policy and configuration reloaded", "revision", cur.Revision, "config", curCfg.Revision, "files", cur.Files)

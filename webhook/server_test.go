@@ -647,3 +647,46 @@ func TestServer_ReloadOfARefusedCustomFileKeepsTheLastGoodPolicy(t *testing.T) {
 		})
 	}
 }
+
+// A release that ships a rule and the setting it goes with changes both
+// files: one that fails to load holds back the other, so that no replica
+// serves a pair that was never deployed.
+func TestServer_HalvesChangedTogetherAreAppliedTogetherOrNotAtAll(t *testing.T) {
+	certDir, policyDir := t.TempDir(), t.TempDir()
+	writeCert(t, certDir)
+	configFile := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(configFile, "maxStepPercent: 10\n")
+	var logs bytes.Buffer
+	srv, err := NewServer(context.Background(), Options{CertDir: certDir}, policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := srv.Guard().Config().Revision
+
+	// Together: a broken rule and a configuration that leaves the cap to it.
+	write(filepath.Join(policyDir, "cap.rego"), "package canary_guard\n\ndeny contains x if {\n")
+	write(configFile, "maxStepPercent: 100\n")
+	srv.Reload(context.Background())
+	if got := srv.Guard().Config(); got.Revision != good || got.Defaults.MaxStepPercent != 10 {
+		t.Errorf("configuration %s (maxStepPercent %d) served beside the policy that failed with it, want the last good %s", got.Revision, got.Defaults.MaxStepPercent, good)
+	}
+	if !strings.Contains(logs.String(), "reload failed; serving the last good policy and configuration") {
+		t.Errorf("log lacks the failed reload:\n%s", logs.String())
+	}
+
+	// Alone, later: the configuration is applied beside the broken rule.
+	write(configFile, "maxStepPercent: 20\n")
+	srv.Reload(context.Background())
+	if got := srv.Guard().Config().Defaults.MaxStepPercent; got != 20 {
+		t.Errorf("maxStepPercent %d after a configuration change alone, want 20", got)
+	}
+	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), "policy failed to load; serving the last good policy") {
+		t.Errorf("log lacks the partial reload:\n%s", logs.String())
+	}
+}

@@ -154,6 +154,11 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkRevisionGC(ctx)
 }
 
+// configRevisionAnnotation on the chart's ValidatingWebhookConfiguration
+// names the configuration it was rendered from, as
+// canary_guard_policy_info{config} does.
+const configRevisionAnnotation = "canary-guard.dev/config-revision"
+
 // unenforcedWebhook is the chart's validating webhook for the requests
 // canary-guard admits whatever its rules say (warn and audit namespaces,
 // exempt users): it fails open by design.
@@ -436,14 +441,25 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 	for _, err := range errs {
 		d.fail("reading metrics: %v", err)
 	}
+	// The configuration the chart rendered the webhooks' fail-open split
+	// and the backstop from; "" where the configuration carries none.
+	rendered := ""
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, vwc); err == nil {
+		rendered = vwc.Annotations[configRevisionAnnotation]
+	}
 	revisions := map[string]bool{}
 	for _, s := range sources {
 		m := parseMetrics(s.body)
 		rev := m.label("canary_guard_policy_info", "revision")
 		cfg := m.label("canary_guard_policy_info", "config")
 		revisions[rev+" "+cfg] = true
+		if rendered != "" && cfg != "(unknown)" && cfg != rendered {
+			d.warn("%s serves configuration %s, but the webhooks' fail-open split and the backstop were rendered from %s: if this lasts beyond a minute (the time a pod takes to see a new ConfigMap), the configuration was changed outside Helm, and the namespaces and users it lets through are not those the API server sends to the fail-open webhook or the backstop exempts; change it with helm upgrade %s charts/canary-guard -n %s",
+				s.name, cfg, rendered, d.release, d.namespace)
+		}
 		if m.value("canary_guard_last_reload_successful") == "0" {
-			d.fail("%s: its last policy or configuration reload failed; it serves policy revision %s and configuration %s (the last good ones): read its log for the file and line", s.name, rev, cfg)
+			d.fail("%s: its last policy or configuration reload failed; it serves policy revision %s and configuration %s (the last that loaded): read its log for the file and line", s.name, rev, cfg)
 		} else {
 			d.pass("%s serves policy revision %s and configuration %s", s.name, rev, cfg)
 		}

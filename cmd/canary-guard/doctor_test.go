@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -206,5 +209,35 @@ func TestDoctor_RunbookLeftoversAreWarned(t *testing.T) {
 	d.checkLeftOpen(context.Background())
 	if got := findings(d); got != "" {
 		t.Errorf("without the backstop: %s", got)
+	}
+}
+
+// The chart renders the fail-open split and the backstop from its config
+// and names that configuration on the webhook configuration: a replica
+// serving another one was configured outside Helm.
+func TestDoctor_ReplicaConfigOtherThanTheRenderedOneIsWarned(t *testing.T) {
+	const metrics = "canary_guard_policy_info{config=\"%s\",revision=\"588dc927e5383822\"} 1\ncanary_guard_last_reload_successful 1\n"
+	for _, tc := range []struct {
+		name, served string
+		warned       bool
+	}{
+		{"the rendered configuration", "fcdf96dca47a3360", false},
+		{"another configuration", "0123456789abcdef", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				fmt.Fprintf(w, metrics, tc.served)
+			}))
+			defer srv.Close()
+			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "canary-guard",
+				Annotations: map[string]string{configRevisionAnnotation: "fcdf96dca47a3360"}}}
+			d := fakeDoctor(t, vwc)
+			d.metricsURL = []string{srv.URL}
+			d.checkReplicas(context.Background())
+			got := findings(d)
+			if warned := strings.Contains(got, "warn "+srv.URL+" serves configuration "+tc.served+", but the webhooks' fail-open split and the backstop were rendered from fcdf96dca47a3360"); warned != tc.warned {
+				t.Errorf("warned %v, want %v:\n%s", warned, tc.warned, got)
+			}
+		})
 	}
 }

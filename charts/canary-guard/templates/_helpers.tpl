@@ -77,6 +77,17 @@ annotations:
 {{- end -}}
 
 {{/* cert-manager's CA injection annotation for the webhook configurations. */}}
+{{/* config.yaml as the ConfigMap holds it (a block scalar keeps one final
+newline), and its revision as canary-guard computes it: the first 16 hex
+digits of its SHA-256. */}}
+{{- define "canary-guard.configYAML" -}}
+{{- toYaml .Values.config -}}
+{{- end -}}
+
+{{- define "canary-guard.configRevision" -}}
+{{- printf "%s\n" (include "canary-guard.configYAML" .) | sha256sum | trunc 16 -}}
+{{- end -}}
+
 {{- define "canary-guard.injectCA" -}}
 {{- if eq .Values.certs.mode "cert-manager" -}}
 cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "canary-guard.fullname" .) }}
@@ -143,6 +154,23 @@ where nothing in the configuration lets anything through. */}}
 {{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
 request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? {{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups) }} : {{ end -}}
 {{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups) }}
+{{- end -}}
+
+{{/* "true" where some namespace entry or the top level lets a request
+through (canary-guard.unenforcedCEL would not be false for every request). */}}
+{{- define "canary-guard.anyUnenforced" -}}
+{{- $top := .Values.config -}}
+{{- $topEnforcement := $top.enforcement | default "enforce" -}}
+{{- $topExempt := $top.exempt | default dict -}}
+{{- $topUsers := $topExempt.users | default list -}}
+{{- $topGroups := $topExempt.groups | default list -}}
+{{- $any := ne (include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups)) "false" -}}
+{{- range $top.namespaces -}}
+{{- $users := $topUsers }}{{- $groups := $topGroups }}
+{{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
+{{- if ne (include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups)) "false" }}{{ $any = true }}{{ end -}}
+{{- end -}}
+{{- $any -}}
 {{- end -}}
 
 {{- define "canary-guard.unenforcedRuleCEL" -}}
