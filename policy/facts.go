@@ -336,15 +336,16 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// serviceAnnotationDisallowedList: storage-initializer-sourceuri, which
 	// its controller sets itself) changes no model.
 	rev := revisionMeta{settings: s, knative: knative}
-	localModelManaged := localModelKeysManaged(oldObj) || localModelKeysManaged(newObj)
+	// Asked only where a local model cache key changes: it walks the spec.
+	localModelManaged := func() bool { return localModelKeysManaged(oldObj) || localModelKeysManaged(newObj) }
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
-		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelManaged || !localModelAnnotation(k))
+		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelAnnotation(k) || !localModelManaged())
 	})
 	for _, k := range f.InternalAnnotationsChanged {
 		f.recordInternalOld(k, oldObj.Annotations, k)
 	}
-	if !localModelManaged {
-		for _, k := range changedKeys(oldObj.Labels, newObj.Labels, localModelLabel) {
+	if labels := changedKeys(oldObj.Labels, newObj.Labels, localModelLabel); len(labels) > 0 && !localModelManaged() {
+		for _, k := range labels {
 			path := "metadata.labels." + k
 			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path)
 			f.recordInternalOld(path, oldObj.Labels, k)
@@ -1210,10 +1211,10 @@ func podModel(ps *v1beta1.PodSpec) string {
 // KServe copies into every component's revision template.
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
 	rev := revisionMeta{settings: s, knative: knative}
-	localModelManaged := localModelKeysManaged(oldObj) || localModelKeysManaged(newObj)
+	localModelManaged := func() bool { return localModelKeysManaged(oldObj) || localModelKeysManaged(newObj) }
 	annotationIgnored := func(k string) bool {
 		return rev.annotationLeftOut(k) || k == AnnotationStepAt || k == AnnotationOverride ||
-			(localModelManaged && localModelAnnotation(k)) ||
+			(localModelAnnotation(k) && localModelManaged()) ||
 			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
@@ -1222,7 +1223,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knat
 		out = append(out, "metadata.annotations."+k)
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
-		return !rev.labelLeftOut(k) && (!localModelManaged || !localModelLabel(k))
+		return !rev.labelLeftOut(k) && (!localModelLabel(k) || !localModelManaged())
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}
