@@ -279,6 +279,12 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(knative(pct(0), nil, nil), storageSpec, cacheLabel), false},
 		{"Knative rollback of a custom container while KServe's defaulter adds the local model cache keys", edit(knative(pct(10), nil, nil), customContainer),
 			edit(knative(pct(0), nil, nil), customContainer, cacheLabel, cacheAnnotations), true},
+		// KServe's defaulter turns the token off where its configuration
+		// says so, on the first update after that configuration changed.
+		{"Knative rollback while KServe's defaulter adds automountServiceAccountToken: false", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.AutomountServiceAccountToken = ptr.To(false) }), true},
+		{"Knative rollback with automountServiceAccountToken turned on", knative(pct(10), nil, nil),
+			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.AutomountServiceAccountToken = ptr.To(true) }), false},
 		{"Knative rollback while KServe's defaulter adds the local model cache label", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}

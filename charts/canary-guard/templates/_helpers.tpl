@@ -207,7 +207,9 @@ JSON strings, which are CEL string literals too, quotes and all. */}}
 # - in Knative mode (and in ModelMesh mode with a transformer, which
 #   KServe rolls out as in Knative mode), a predictor, transformer or
 #   explainer whose canaryTrafficPercent goes to 0 (the rollback) or
-#   lower, all its other fields unchanged;
+#   lower, all its other fields unchanged (but for the
+#   automountServiceAccountToken: false KServe's defaulter adds where its
+#   configuration turns the token off);
 # - spec.canary[] entries removed (the Standard-mode rollback) or their
 #   trafficPercent lowered, each entry's predictor unchanged;
 # and every component's percent, old and new, within 0..100 (anything
@@ -230,7 +232,8 @@ the pods as written and must not change in a rollback. */}}
     || object.spec[c].?canaryTrafficPercent.orValue(0) >= 0 && object.spec[c].?canaryTrafficPercent.orValue(0) <= 100
     && oldObject.spec[c].?canaryTrafficPercent.orValue(0) >= 0 && oldObject.spec[c].?canaryTrafficPercent.orValue(0) <= 100
     && (object.spec[c] == oldObject.spec[c]
-    || (object.spec[c].all(k, k == 'canaryTrafficPercent' || (k in oldObject.spec[c] && object.spec[c][k] == oldObject.spec[c][k]))
+    || (object.spec[c].all(k, k == 'canaryTrafficPercent' || (k in oldObject.spec[c] && object.spec[c][k] == oldObject.spec[c][k])
+    || k == 'automountServiceAccountToken' && object.spec[c][k] == false && !(k in oldObject.spec[c]))
     && oldObject.spec[c].all(k, k == 'canaryTrafficPercent' || k in object.spec[c])
     && (object.spec[c].?canaryTrafficPercent.orValue(-1) == 0
     || (object.spec[c].?canaryTrafficPercent.orValue(-1) > 0 && object.spec[c].?canaryTrafficPercent.orValue(-1) < oldObject.spec[c].?canaryTrafficPercent.orValue(-1)
