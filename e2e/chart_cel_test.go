@@ -661,6 +661,16 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "")), new: isvc("team-a", "", nil, "gs://m/v2")},
 		{name: "model change with the resume of a predictor stopped on its own", namespace: "team-a", user: "alice",
 			old: rolledOut(cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "", "true"))), new: isvc("team-a", "", nil, "gs://m/v2")},
+		// No revision rolled out yet: KServe sends all traffic to the
+		// latest whatever the percent (first-rollout warns).
+		{name: "model change before any revision rolled out", namespace: "team-a", user: "alice",
+			old: func() *kservev1beta1.InferenceService {
+				o := cleared(isvc("team-a", "", nil, "gs://m/v1-typo"))
+				o.Status.Components = map[kservev1beta1.ComponentType]kservev1beta1.ComponentStatusSpec{
+					kservev1beta1.PredictorComponent: {LatestCreatedRevision: "m-predictor-00001"},
+				}
+				return o
+			}(), new: isvc("team-a", "", nil, "gs://m/v1")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

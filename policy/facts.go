@@ -235,6 +235,13 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
+	// NothingRolledOut is true in Knative mode where the stored status has
+	// the component's revisions but none rolled out (its first model never
+	// became ready, say): KServe splits traffic only against a rolled-out
+	// revision, so until one is, the latest takes all traffic whatever the
+	// percent, and a percent set now later splits that revision with
+	// itself. A model change there has no canary to enter beside.
+	NothingRolledOut bool `json:"nothingRolledOut"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -413,7 +420,16 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.splitsWithItself {
+		switch {
+		case c.NothingRolledOut:
+			// The latest revision takes all traffic, before the update and
+			// after it, whatever the percents say (ksvc_reconciler splits
+			// only against a rolled-out revision).
+			c.OldEffectivePercent, c.CanaryInProgress = 100, false
+			if c.InNew {
+				c.NewEffectivePercent = 100
+			}
+		case c.splitsWithItself:
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
 			// traffic between models.
@@ -859,6 +875,7 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// reconciled yet (observedGeneration is the Knative Service's), and
 	// a stale split must not lift the step rules.
 	c.splitsWithItself = oldObj.Generation == 1 && c.routesOneRevision(&st)
+	c.NothingRolledOut = st.LatestRolledoutRevision == ""
 	// status.observedGeneration is no guide here: KServe copies it from
 	// the last component's Knative Service, whose generation is not the
 	// InferenceService's. The route's traffic in the status is.

@@ -586,10 +586,13 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.ServiceStopped {
+	if c.ServiceStopped || c.NothingRolledOut {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent
-		// (stopped-model-change warns).
+		// (stopped-model-change warns). Before any revision has rolled
+		// out, the latest takes all traffic whatever the percent, and one
+		// injected now would later split it with itself (first-rollout
+		// warns).
 		return false
 	}
 	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {

@@ -929,6 +929,38 @@ func TestMutate_NoCanaryInjectedOnARenamedPredictor(t *testing.T) {
 	}
 }
 
+// Before any revision has rolled out (the first model never became
+// ready), KServe sends all traffic to the latest revision whatever the
+// percent: a fix of the model enters with none, and is admitted.
+func TestGuard_AModelChangeBeforeAnyRolloutGetsNoPercent(t *testing.T) {
+	const failed = `
+metadata: {name: my-model, namespace: models}
+spec:
+  predictor:
+    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1-typo"}
+status:
+  components:
+    predictor: {latestCreatedRevision: my-model-predictor-00001}
+`
+	g := newGuard(t, "")
+	m, err := g.Mutate(context.Background(), update(t, failed, newModelNoCanary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Injected) > 0 || len(m.Patches) > 0 && strings.Contains(fmt.Sprint(m.Patches), "canaryTrafficPercent") {
+		t.Errorf("injected %v (patches %v), want no percent", m.Injected, m.Patches)
+	}
+	for _, tc := range []struct{ name, new string }{{"no percent", newModelNoCanary}, {"50 %", newModelAt50}} {
+		d, err := g.Validate(context.Background(), update(t, failed, tc.new))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed || !slices.ContainsFunc(d.Warnings, func(v Violation) bool { return v.Rule == "first-rollout" }) {
+			t.Errorf("%s: allowed %v, denials %v, warnings %v; want admitted with a first-rollout warning", tc.name, d.Allowed, d.Denials, d.Warnings)
+		}
+	}
+}
+
 func TestValidate_ACustomRuleDenyingACreateSaysCreating(t *testing.T) {
 	custom := Source{Name: "custom/team.rego", Content: []byte(`package canary_guard
 

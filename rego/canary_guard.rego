@@ -173,6 +173,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
+	c.nothingRolledOut == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -277,6 +278,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
+	c.nothingRolledOut == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -657,8 +659,10 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent >= 0
 
 	# With no previous rolled-out revision, PropagateStatus leaves the
-	# prev target on the latest revision: it splits with itself.
+	# prev target on the latest revision: it splits with itself. With none
+	# rolled out at all, KServe does not split.
 	not no_previous_revision(c)
+	c.nothingRolledOut == false
 	msg := traffic_back_msg(c)
 }
 
@@ -671,9 +675,16 @@ traffic_back_msg(c) := sprintf(
 	# A manifest from Git (eval --old) carries no status, and where the
 	# webhook injected the percent, Git says absent while the cluster runs
 	# a canary.
-	"%s set to %d with no model change, and the stored object shows no status to tell what runs: if its last model change is fully promoted, %d %% of traffic goes back to the previous model; if a canary runs at a percent canary-guard set, this is a rise, which the cluster checks against the step rules. Compare with status.components.%s of the InferenceService in the cluster (kubectl get inferenceservice %s -n %s -o yaml). %s",
-	[field(c), c.newPercent, 100 - c.newPercent, c.kind, input.request.name, input.request.namespace, back_to_current(c)],
+	"%s set to %d with no model change, and the stored object shows no status to tell what runs: if its last model change is fully promoted, %d %% of traffic goes back to the previous model; %s Compare with status.components.%s of the InferenceService in the cluster (kubectl get inferenceservice %s -n %s -o yaml). %s",
+	[field(c), c.newPercent, 100 - c.newPercent, canary_case_desc(c), c.kind, input.request.name, input.request.namespace, back_to_current(c)],
 )
+
+# What the same percent does where a canary runs at a percent the webhook
+# set: 0 is a rollback, always admitted; anything else a rise or a lower
+# percent, which the cluster checks against the step rules.
+canary_case_desc(c) := "if a canary runs, this is a rollback of it, which is always admitted." if {
+	c.newPercent == 0
+} else := "if a canary runs at a percent canary-guard set, this may be a rise, which the cluster checks against the step rules."
 
 # The status shows the one revision rolled out, with none before it
 # (inference_service_status.go rolls LatestRolledoutRevision back only to
@@ -1242,6 +1253,33 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 		[c.path, new_model(c), stop_state_desc(c), c.percentField, stop_way_to_canary(c), field(c), input.config.initialCanaryPercent],
 	)
 }
+
+# Before any revision of the component has rolled out (its first model
+# never became ready, say), KServe routes all traffic to the latest
+# revision whatever canaryTrafficPercent says (ksvc_reconciler.go splits
+# only against a rolled-out revision): a new model there has no canary to
+# enter beside, and a percent set now would later split the one revision
+# with itself.
+warn contains {"rule": "first-rollout", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.modelChanged == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.modelChanged
+	c.nothingRolledOut == true
+	msg := sprintf(
+		"%s: no revision has taken all traffic yet (the stored status shows none rolled out; latest created: %s), so the new model %s takes all traffic once ready, whatever %s says; canary-guard sets no percent. %s The next model change enters as a canary.",
+		[c.path, revision_desc(c.latestCreatedRevision), new_model(c), c.percentField, first_rollout_percent_note(c)],
+	)
+}
+
+first_rollout_percent_note(c) := sprintf(
+	"Remove %s: once this revision rolls out, KServe would split it with itself at that percent.",
+	[field(c)],
+) if {
+	c.newPercent != null
+	c.newPercent != 100
+} else := ""
 
 stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its Knative Service with every revision, and when the annotation is removed the service starts over" if {
 	c.stopped.new == true

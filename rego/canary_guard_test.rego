@@ -81,6 +81,7 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
+	"nothingRolledOut": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1923,6 +1924,24 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(running))
 	not "stopped-model-change" in rules(warn_of(running))
+}
+
+# Before any revision has rolled out, KServe sends all traffic to the
+# latest one whatever the percent: no canary to enter beside.
+test_a_model_change_before_any_rollout_is_warned_not_refused if {
+	first := {"nothingRolledOut": true, "latestCreatedRevision": "my-model-predictor-00001", "oldEffectivePercent": 100, "newEffectivePercent": 100}
+	inp := object.union(knative_update([predictor(null, null, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "first-rollout", ["no revision has taken all traffic yet", "latest created: my-model-predictor-00001", "canary-guard sets no percent"])
+	with_percent := object.union(knative_update([predictor(null, 25, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
+	count(deny_of(with_percent)) == 0
+	fires(warn_of(with_percent), "first-rollout", ["Remove spec.predictor.canaryTrafficPercent: once this revision rolls out"])
+	not "traffic-to-previous" in rules(warn_of(with_percent))
+	deny_mode := object.union(inp, {"config": {"onModelChange": "deny"}})
+	count(deny_of(deny_mode)) == 0
+	rolled_out := object.union(knative_update([predictor(null, null, model_change)]), {"rollout": {"modelChanged": true}})
+	"canary-required" in rules(deny_of(rolled_out))
+	not "first-rollout" in rules(warn_of(rolled_out))
 }
 
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {

@@ -332,25 +332,31 @@ func TestServer_BrokenConfigReloadKeepsServingTheLastGoodOne(t *testing.T) {
 // and a fixed rule while the configuration is.
 func TestServer_GoodHalfOfAReloadTakesEffectBesideABrokenOne(t *testing.T) {
 	r := startServer(t, Options{})
+	// Written as a ConfigMap volume swaps them, whole: a reload that read
+	// a half-written file would count a failure of its own.
+	write := func(name, content string) {
+		t.Helper()
+		tmp := filepath.Join(filepath.Dir(name), ".tmp-"+filepath.Base(name))
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	step := review("UPDATE", "InferenceService", strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":30`, 1), isvcV2At10)
 	freeze := "package canary_guard\n\ndeny contains {\"rule\": \"freeze\", \"msg\": \"change freeze\"} if input.request.operation == \"UPDATE\"\n"
-	if err := os.WriteFile(filepath.Join(r.policyDir, "freeze.rego"), []byte(freeze), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	write(filepath.Join(r.policyDir, "freeze.rego"), freeze)
 	eventually(t, func() bool { ok, _ := r.validate(t, step); return !ok }, "freeze rule loaded")
 	before := metricsText(t, r.metrics)
 
 	// A broken Rego file, then a configuration that puts every namespace
 	// in warn mode: the freeze still decides, but only warns.
-	if err := os.WriteFile(filepath.Join(r.policyDir, "broken.rego"), []byte("package canary_guard\n\ndeny contains x if {\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	write(filepath.Join(r.policyDir, "broken.rego"), "package canary_guard\n\ndeny contains x if {\n")
 	eventually(t, func() bool {
 		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 1`)
 	}, "policy reload failure counted")
-	if err := os.WriteFile(r.config, []byte("enforcement: warn\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	write(r.config, "enforcement: warn\n")
 	eventually(t, func() bool { ok, body := r.validate(t, step); return ok && strings.Contains(body, "change freeze") }, "warn mode applied beside the broken policy")
 	after := metricsText(t, r.metrics)
 	if !strings.Contains(after, "canary_guard_last_reload_successful 0") {
@@ -362,9 +368,7 @@ func TestServer_GoodHalfOfAReloadTakesEffectBesideABrokenOne(t *testing.T) {
 
 	// A broken configuration, then the policy fixed without the freeze:
 	// the fixed policy serves, in the last good (warn) configuration.
-	if err := os.WriteFile(r.config, []byte("enforcement: sometimes\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	write(r.config, "enforcement: sometimes\n")
 	eventually(t, func() bool {
 		return strings.Contains(metricsText(t, r.metrics), `canary_guard_reloads_total{result="failure"} 3`)
 	}, "configuration reload failure counted")
