@@ -507,6 +507,13 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName(&req.Object.Spec) &&
 		(req.Operation == OperationCreate || knativeRevisionChanged(facts)) {
 		annotations[AnnotationTagRouting] = "true"
+		if old, had := oldAnnotation(req, AnnotationTagRouting); had && settings.Enforcement == EnforcementEnforce {
+			// Removed by this update: taken for a manifest that does not
+			// carry it, and put back; say how to turn it off instead.
+			m.Warnings = append(m.Warnings, Violation{Rule: "tag-routing-kept", Msg: fmt.Sprintf(
+				"metadata.annotations[%s] (%q) is removed by this update and put back as \"true\", so that the latest- and prev- URLs of the canary stay (tagRouting: inject). To turn tag routing off, set it to \"false\".",
+				AnnotationTagRouting, old)})
+		}
 	}
 	var keep *PatchOp
 	if settings.MinStepIntervalSeconds > 0 && req.Operation == OperationUpdate {
@@ -537,6 +544,15 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 		m.Patches, m.Injected = nil, nil
 	}
 	return m, nil
+}
+
+// oldAnnotation returns annotation k of the stored object, if any.
+func oldAnnotation(req *Request, k string) (string, bool) {
+	if req.OldObject == nil {
+		return "", false
+	}
+	v, ok := req.OldObject.Annotations[k]
+	return v, ok
 }
 
 // injectedText is the canary-injected warning. A warn-mode namespace is

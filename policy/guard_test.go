@@ -816,6 +816,31 @@ func TestMutate_TagRoutingTheUserSetIsKept(t *testing.T) {
 	}
 }
 
+// A removal of the annotation is put back (a manifest that does not carry
+// it would turn tag routing off on every apply), with a warning that says
+// how to turn it off.
+func TestMutate_TagRoutingRemovedIsPutBackWithAWarning(t *testing.T) {
+	g := newGuard(t, "")
+	tagged := strings.Replace(stableV1, "metadata: {name: my-model, namespace: models}",
+		"metadata: {name: my-model, namespace: models, annotations: {serving.kserve.io/enable-tag-routing: \"true\"}}", 1)
+	m, err := g.Mutate(context.Background(), update(t, tagged, newModelNoCanary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(m.Warnings, func(v Violation) bool {
+		return v.Rule == "tag-routing-kept" && strings.Contains(v.Msg, `To turn tag routing off, set it to "false"`)
+	}) {
+		t.Errorf("warnings %v, want tag-routing-kept", m.Warnings)
+	}
+	m, err = g.Mutate(context.Background(), update(t, stableV1, newModelNoCanary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(m.Warnings, func(v Violation) bool { return v.Rule == "tag-routing-kept" }) {
+		t.Errorf("tag routing added for the first time: warnings %v, want no tag-routing-kept", m.Warnings)
+	}
+}
+
 func TestValidate_AlwaysAdmittedUpdatesShowWhatTheRulesSaid(t *testing.T) {
 	freeze := Source{Name: "freeze.rego", Content: []byte(`package canary_guard
 

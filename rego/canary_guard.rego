@@ -542,10 +542,22 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 	# no canary revision to replace.
 	not single_revision(c)
 	msg := sprintf(
-		"%s: the new model %s replaces the in-flight canary revision %s (was at %d %%); it re-enters at %s. prev stays on %s.",
-		[c.path, new_model(c), revision_desc(c.latestCreatedRevision), c.oldPercent, pct_share(c.newPercent), revision_desc(c.stableRevision)],
+		"%s: the new model %s replaces %s; it re-enters at %s. prev stays on %s.",
+		[c.path, new_model(c), replaced_canary_desc(c), pct_share(c.newPercent), revision_desc(c.stableRevision)],
 	)
 }
+
+# The canary revision a new model replaces. One that never became ready
+# took none of its percent: Knative's latestRevision target follows the
+# latest ready revision, so its share stayed on the one before it.
+replaced_canary_desc(c) := sprintf(
+	"revision %s, which never became ready (its %d %% stayed on %s)",
+	[c.latestCreatedRevision, c.oldPercent, c.latestReadyRevision],
+) if {
+	c.latestCreatedRevision != ""
+	c.latestReadyRevision != ""
+	c.latestCreatedRevision != c.latestReadyRevision
+} else := sprintf("the in-flight canary revision %s (was at %d %%)", [revision_desc(c.latestCreatedRevision), c.oldPercent])
 
 # KServe points the transformer (and the explainer) at the predictor's
 # own route, <isvc>-predictor, untagged (CustomTransformer.GetContainer),

@@ -683,6 +683,16 @@ test_model_change_mid_rollout_restarts_with_warning if {
 	])
 }
 
+# Knative's latestRevision target follows the latest ready revision: a
+# canary that never became ready took none of its percent.
+test_model_change_replacing_a_canary_that_never_became_ready_says_so if {
+	never := object.union(mid_rollout_change, {"latestReadyRevision": "my-model-predictor-00001"})
+	inp := knative_update([predictor(35, 10, never)])
+	fires(warn_of(inp), "mid-rollout-restart", [
+		"replaces revision my-model-predictor-00002, which never became ready (its 35 % stayed on my-model-predictor-00001)",
+	])
+}
+
 test_model_change_after_full_promotion_is_not_mid_rollout if {
 	inp := knative_update_with([predictor(null, 10, model_change)], {"midRolloutModelChange": "deny"})
 	count(deny_of(inp)) == 0
