@@ -507,12 +507,12 @@ func (g *Guard) Mutate(_ context.Context, req *Request) (*Mutation, error) {
 	if knative && settings.TagRouting == TagRoutingInject && !tagRoutingSet && len(req.Object.Name) <= maxTagRoutingName(&req.Object.Spec) &&
 		(req.Operation == OperationCreate || knativeRevisionChanged(facts)) {
 		annotations[AnnotationTagRouting] = "true"
-		if old, had := oldAnnotation(req, AnnotationTagRouting); had && settings.Enforcement == EnforcementEnforce {
+		if old, _ := oldAnnotation(req, AnnotationTagRouting); old == "true" && settings.Enforcement == EnforcementEnforce {
 			// Removed by this update: taken for a manifest that does not
 			// carry it, and put back; say how to turn it off instead.
 			m.Warnings = append(m.Warnings, Violation{Rule: "tag-routing-kept", Msg: fmt.Sprintf(
-				"metadata.annotations[%s] (%q) is removed by this update and put back as \"true\", so that the latest- and prev- URLs of the canary stay (tagRouting: inject). To turn tag routing off, set it to \"false\".",
-				AnnotationTagRouting, old)})
+				"metadata.annotations[%s] is removed by this update and put back as \"true\", so that the latest- and prev- URLs of the canary stay (tagRouting: inject). To turn tag routing off, set it to \"false\".",
+				AnnotationTagRouting)})
 		}
 	}
 	var keep *PatchOp
@@ -602,7 +602,7 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.ServiceStopped || c.NothingRolledOut {
+	if c.ServiceStopped || c.FirstRolloutFailed {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent
 		// (stopped-model-change warns). Before any revision has rolled

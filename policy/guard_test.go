@@ -832,12 +832,17 @@ func TestMutate_TagRoutingRemovedIsPutBackWithAWarning(t *testing.T) {
 	}) {
 		t.Errorf("warnings %v, want tag-routing-kept", m.Warnings)
 	}
-	m, err = g.Mutate(context.Background(), update(t, stableV1, newModelNoCanary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if slices.ContainsFunc(m.Warnings, func(v Violation) bool { return v.Rule == "tag-routing-kept" }) {
-		t.Errorf("tag routing added for the first time: warnings %v, want no tag-routing-kept", m.Warnings)
+	// Added for the first time, or where the user's "false" is removed:
+	// nothing was put back.
+	off := strings.Replace(tagged, `"true"`, `"false"`, 1)
+	for name, old := range map[string]string{"first time": stableV1, `"false" removed`: off} {
+		m, err = g.Mutate(context.Background(), update(t, old, newModelNoCanary))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(m.Warnings, func(v Violation) bool { return v.Rule == "tag-routing-kept" }) {
+			t.Errorf("%s: warnings %v, want no tag-routing-kept", name, m.Warnings)
+		}
 	}
 }
 
@@ -954,20 +959,27 @@ func TestMutate_NoCanaryInjectedOnARenamedPredictor(t *testing.T) {
 	}
 }
 
-// Before any revision has rolled out (the first model never became
-// ready), KServe sends all traffic to the latest revision whatever the
-// percent: a fix of the model enters with none, and is admitted.
-func TestGuard_AModelChangeBeforeAnyRolloutGetsNoPercent(t *testing.T) {
+// Where the first revision failed, KServe sends all traffic to the
+// latest revision whatever the percent (none rolled out to split against):
+// a fix of the model enters with none, and is admitted.
+func TestGuard_AFixOfAFailedFirstRevisionGetsNoPercent(t *testing.T) {
 	const failed = `
 metadata: {name: my-model, namespace: models}
 spec:
   predictor:
     model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1-typo"}
 status:
+  conditions: [{type: PredictorReady, status: "False", reason: RevisionFailed}]
   components:
     predictor: {latestCreatedRevision: my-model-predictor-00001}
 `
 	g := newGuard(t, "")
+	// Still starting, the first revision may roll out before the new
+	// model is ready: then the new model enters as a canary beside it.
+	starting := strings.Replace(failed, `status: "False", reason: RevisionFailed`, `status: Unknown`, 1)
+	if m, err := g.Mutate(context.Background(), update(t, starting, newModelNoCanary)); err != nil || len(m.Injected) != 1 {
+		t.Errorf("first revision still starting: injected %v (%v), want the predictor", m.Injected, err)
+	}
 	m, err := g.Mutate(context.Background(), update(t, failed, newModelNoCanary))
 	if err != nil {
 		t.Fatal(err)

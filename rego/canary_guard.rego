@@ -173,7 +173,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.nothingRolledOut == false
+	c.firstRolloutFailed == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -278,7 +278,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.nothingRolledOut == false
+	c.firstRolloutFailed == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -551,7 +551,7 @@ warn contains {"rule": "mid-rollout-restart", "msg": msg} if {
 # took none of its percent: Knative's latestRevision target follows the
 # latest ready revision, so its share stayed on the one before it.
 replaced_canary_desc(c) := sprintf(
-	"revision %s, which never became ready (its %d %% stayed on %s)",
+	"revision %s, which has not become ready (its %d %% stayed on %s)",
 	[c.latestCreatedRevision, c.oldPercent, c.latestReadyRevision],
 ) if {
 	c.latestCreatedRevision != ""
@@ -674,7 +674,7 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	# prev target on the latest revision: it splits with itself. With none
 	# rolled out at all, KServe does not split.
 	not no_previous_revision(c)
-	c.nothingRolledOut == false
+	c.firstRolloutFailed == false
 	msg := traffic_back_msg(c)
 }
 
@@ -1238,6 +1238,9 @@ splits_two_revisions(c) if {
 	c.oldPercent >= 0
 	c.oldPercent < 100
 	not single_revision(c)
+
+	# A first revision that failed: nothing rolled out to split against.
+	c.firstRolloutFailed == false
 }
 
 stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of stopping.", [field(c)]) if {
@@ -1266,32 +1269,34 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	)
 }
 
-# Before any revision of the component has rolled out (its first model
-# never became ready, say), KServe routes all traffic to the latest
-# revision whatever canaryTrafficPercent says (ksvc_reconciler.go splits
-# only against a rolled-out revision): a new model there has no canary to
-# enter beside, and a percent set now would later split the one revision
-# with itself.
+# Where the component's first revision failed (none ready or rolled out),
+# KServe routes all traffic to the latest revision whatever
+# canaryTrafficPercent says (ksvc_reconciler.go splits only against a
+# rolled-out revision): a new model there has no canary to enter beside,
+# and a percent set now would later split the one revision with itself.
 warn contains {"rule": "first-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	c.nothingRolledOut == true
-	msg := sprintf(
-		"%s: no revision has taken all traffic yet (the stored status shows none rolled out; latest created: %s), so the new model %s takes all traffic once ready, whatever %s says; canary-guard sets no percent. %s The next model change enters as a canary.",
-		[c.path, revision_desc(c.latestCreatedRevision), new_model(c), c.percentField, first_rollout_percent_note(c)],
-	)
+	c.firstRolloutFailed == true
+	msg := concat(" ", array.concat(
+		[sprintf(
+			"%s: its first revision failed (%s: none ready or rolled out), so the new model %s takes all traffic once ready, whatever %s says; canary-guard sets no percent.",
+			[c.path, revision_desc(c.latestCreatedRevision), new_model(c), c.percentField],
+		)],
+		array.concat(first_rollout_percent_note(c), ["The next model change enters as a canary."]),
+	))
 }
 
-first_rollout_percent_note(c) := sprintf(
+first_rollout_percent_note(c) := [sprintf(
 	"Remove %s: once this revision rolls out, KServe would split it with itself at that percent.",
 	[field(c)],
-) if {
+)] if {
 	c.newPercent != null
 	c.newPercent != 100
-} else := ""
+} else := []
 
 stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its Knative Service with every revision, and when the annotation is removed the service starts over" if {
 	c.stopped.new == true

@@ -81,7 +81,7 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
-	"nothingRolledOut": false,
+	"firstRolloutFailed": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -685,11 +685,11 @@ test_model_change_mid_rollout_restarts_with_warning if {
 
 # Knative's latestRevision target follows the latest ready revision: a
 # canary that never became ready took none of its percent.
-test_model_change_replacing_a_canary_that_never_became_ready_says_so if {
+test_model_change_replacing_a_canary_not_yet_ready_says_so if {
 	never := object.union(mid_rollout_change, {"latestReadyRevision": "my-model-predictor-00001"})
 	inp := knative_update([predictor(35, 10, never)])
 	fires(warn_of(inp), "mid-rollout-restart", [
-		"replaces revision my-model-predictor-00002, which never became ready (its 35 % stayed on my-model-predictor-00001)",
+		"replaces revision my-model-predictor-00002, which has not become ready (its 35 % stayed on my-model-predictor-00001)",
 	])
 }
 
@@ -1936,13 +1936,13 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	not "stopped-model-change" in rules(warn_of(running))
 }
 
-# Before any revision has rolled out, KServe sends all traffic to the
-# latest one whatever the percent: no canary to enter beside.
-test_a_model_change_before_any_rollout_is_warned_not_refused if {
-	first := {"nothingRolledOut": true, "latestCreatedRevision": "my-model-predictor-00001", "oldEffectivePercent": 100, "newEffectivePercent": 100}
+# Where the first revision failed, KServe sends all traffic to the latest
+# one whatever the percent: no canary to enter beside.
+test_a_fix_of_a_failed_first_revision_is_warned_not_refused if {
+	first := {"firstRolloutFailed": true, "latestCreatedRevision": "my-model-predictor-00001", "latestReadyRevision": "", "stableRevision": "", "oldEffectivePercent": 100, "newEffectivePercent": 100}
 	inp := object.union(knative_update([predictor(null, null, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
 	count(deny_of(inp)) == 0
-	fires(warn_of(inp), "first-rollout", ["no revision has taken all traffic yet", "latest created: my-model-predictor-00001", "canary-guard sets no percent"])
+	fires(warn_of(inp), "first-rollout", ["its first revision failed (my-model-predictor-00001: none ready or rolled out)", "canary-guard sets no percent. The next model change enters as a canary."])
 	with_percent := object.union(knative_update([predictor(null, 25, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
 	count(deny_of(with_percent)) == 0
 	fires(warn_of(with_percent), "first-rollout", ["Remove spec.predictor.canaryTrafficPercent: once this revision rolls out"])
@@ -1952,6 +1952,10 @@ test_a_model_change_before_any_rollout_is_warned_not_refused if {
 	rolled_out := object.union(knative_update([predictor(null, null, model_change)]), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(rolled_out))
 	not "first-rollout" in rules(warn_of(rolled_out))
+
+	# Nothing rolled out to split against: a stop ends no canary.
+	stopping := stop_update([predictor(10, 10, first)], false, true)
+	not "stop-mid-rollout" in rules(warn_of(stopping))
 }
 
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {

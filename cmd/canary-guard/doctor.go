@@ -454,7 +454,10 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 		rev := m.label("canary_guard_policy_info", "revision")
 		cfg := m.label("canary_guard_policy_info", "config")
 		revisions[rev+" "+cfg] = true
-		if rendered != "" && cfg != "(unknown)" && cfg != rendered {
+		// A replica whose last reload failed serves an older
+		// configuration, or the defaults on the start's fallback: the
+		// failure is reported below, and is no edit outside Helm.
+		if rendered != "" && cfg != "(unknown)" && cfg != rendered && m.value("canary_guard_last_reload_successful") != "0" {
 			d.warn("%s serves configuration %s, but the webhooks' fail-open split and the backstop were rendered from %s: if this lasts beyond a minute (the time a pod takes to see a new ConfigMap), the configuration was changed outside Helm, and the namespaces and users it lets through are not those the API server sends to the fail-open webhook or the backstop exempts; change it with helm upgrade %s charts/canary-guard -n %s",
 				s.name, cfg, rendered, d.release, d.namespace)
 		}

@@ -216,17 +216,19 @@ func TestDoctor_RunbookLeftoversAreWarned(t *testing.T) {
 // and names that configuration on the webhook configuration: a replica
 // serving another one was configured outside Helm.
 func TestDoctor_ReplicaConfigOtherThanTheRenderedOneIsWarned(t *testing.T) {
-	const metrics = "canary_guard_policy_info{config=\"%s\",revision=\"588dc927e5383822\"} 1\ncanary_guard_last_reload_successful 1\n"
+	const metrics = "canary_guard_policy_info{config=\"%s\",revision=\"588dc927e5383822\"} 1\ncanary_guard_last_reload_successful %s\n"
 	for _, tc := range []struct {
-		name, served string
-		warned       bool
+		name, served, reloaded string
+		warned                 bool
 	}{
-		{"the rendered configuration", "fcdf96dca47a3360", false},
-		{"another configuration", "0123456789abcdef", true},
+		{"the rendered configuration", "fcdf96dca47a3360", "1", false},
+		{"another configuration", "0123456789abcdef", "1", true},
+		// Reported as a failed reload, not as an edit outside Helm.
+		{"an older one, the last reload having failed", "0123456789abcdef", "0", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				fmt.Fprintf(w, metrics, tc.served)
+				fmt.Fprintf(w, metrics, tc.served, tc.reloaded)
 			}))
 			defer srv.Close()
 			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "canary-guard",
