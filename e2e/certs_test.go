@@ -205,7 +205,9 @@ func startSelfManaged(t *testing.T, ctx context.Context, c *cluster.Cluster, opt
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfgDir, polDir := filepath.Join(dir, "config"), filepath.Join(dir, "policies")
+	// As the chart's projected volume lays them out: config.yaml and the
+	// .rego files in one directory.
+	cfgDir, polDir := filepath.Join(dir, "settings"), filepath.Join(dir, "settings")
 	for name, d := range map[string]string{r.fullname + "-config": cfgDir, r.fullname + "-policies": polDir} {
 		cm := &corev1.ConfigMap{}
 		chart.decode(t, "ConfigMap", name, cm)

@@ -866,13 +866,15 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	for _, v := range pod.Volumes {
 		volumes[v.Name] = v
 	}
-	if m := mounts["config"]; filepath.Dir(flags["--config"]) != m.MountPath || volumes["config"].ConfigMap == nil ||
-		volumes["config"].ConfigMap.Name != fn+"-config" || m.SubPath != "" {
-		t.Errorf("--config=%s is not the mounted ConfigMap %s-config (mount %+v)", flags["--config"], fn, m)
-	}
-	if m := mounts["policies"]; flags["--policy-dir"] != m.MountPath || volumes["policies"].ConfigMap == nil ||
-		volumes["policies"].ConfigMap.Name != fn+"-policies" {
-		t.Errorf("--policy-dir=%s is not the mounted ConfigMap %s-policies (mount %+v)", flags["--policy-dir"], fn, m)
+	// The configuration and the policies are one projected volume, which
+	// the kubelet swaps in one step, mounted whole (no subPath: edits reach
+	// running pods).
+	settings := volumes["settings"].Projected
+	if m := mounts["settings"]; settings == nil || len(settings.Sources) != 2 || settings.Sources[0].ConfigMap == nil || settings.Sources[1].ConfigMap == nil ||
+		settings.Sources[0].ConfigMap.Name != fn+"-config" || settings.Sources[1].ConfigMap.Name != fn+"-policies" || m.SubPath != "" ||
+		flags["--config"] != filepath.Join(m.MountPath, "config.yaml") || flags["--policy-dir"] != m.MountPath {
+		t.Errorf("--config=%s and --policy-dir=%s are not the projected volume of ConfigMaps %s-config and %s-policies (mount %+v, volume %+v)",
+			flags["--config"], flags["--policy-dir"], fn, fn, m, settings)
 	}
 	if flags["--cert-dir"] != mounts["certs"].MountPath {
 		t.Errorf("--cert-dir=%s is not the certs mount %s", flags["--cert-dir"], mounts["certs"].MountPath)
@@ -1432,7 +1434,9 @@ func checkChartEval(t *testing.T, r *renderedChart, fn, wantDenied string) {
 		return
 	}
 	dir := t.TempDir()
-	cfgDir, polDir := filepath.Join(dir, "config"), filepath.Join(dir, "policies")
+	// As the chart's projected volume lays them out: config.yaml and the
+	// .rego files in one directory.
+	cfgDir, polDir := filepath.Join(dir, "settings"), filepath.Join(dir, "settings")
 	for cmName, d := range map[string]string{fn + "-config": cfgDir, fn + "-policies": polDir} {
 		cm := &corev1.ConfigMap{}
 		r.decode(t, "ConfigMap", cmName, cm)
