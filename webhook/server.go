@@ -73,6 +73,9 @@ type Server struct {
 	draining atomic.Bool
 	// fingerprint of the files at the last load attempt.
 	fingerprint policy.Fingerprint
+	// fingerprintErr is the last error reading the files, "" after a read
+	// that succeeded.
+	fingerprintErr string
 }
 
 // NewServer loads the policy and configuration and the serving
@@ -336,13 +339,19 @@ func (s *Server) reloadLoop(ctx context.Context) {
 func (s *Server) Reload(ctx context.Context) {
 	fp, err := s.loader.Fingerprint()
 	if err != nil {
-		if fp != s.fingerprint {
-			s.fingerprint = fp
+		// Counted once per error, and kept apart from the fingerprint of
+		// the last files read, which the next reload compares halves with.
+		if msg := err.Error(); msg != s.fingerprintErr {
+			s.fingerprintErr = msg
 			s.reloadFailed(err)
 		}
 		return
 	}
-	if fp == s.fingerprint {
+	// After a failed read, the files load again even where they are as
+	// before it, so that the failure it counted is cleared.
+	recovered := s.fingerprintErr != ""
+	s.fingerprintErr = ""
+	if fp == s.fingerprint && !recovered {
 		return
 	}
 	prev := s.fingerprint

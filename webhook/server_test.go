@@ -15,12 +15,15 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -693,4 +696,45 @@ func TestServer_HalvesChangedTogetherAreAppliedTogetherOrNotAtAll(t *testing.T) 
 	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), "policy failed to load; serving the last good policy") {
 		t.Errorf("log lacks the partial reload:\n%s", logs.String())
 	}
+}
+
+// A file that cannot be read is counted once as a failed reload, and once
+// it reads again the replica reports its reload good, though the files
+// are as they were.
+func TestServer_UnreadableFileIsCountedOnceAndClearedWhenItReadsAgain(t *testing.T) {
+	certDir, policyDir := t.TempDir(), t.TempDir()
+	writeCert(t, certDir)
+	configFile := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(configFile, []byte("maxStepPercent: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(context.Background(), Options{CertDir: certDir}, policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := configFile + ".away"
+	if err := os.Rename(configFile, hidden); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload(context.Background())
+	srv.Reload(context.Background())
+	text := metricsOf(t, srv)
+	if !strings.Contains(text, `canary_guard_reloads_total{result="failure"} 1`) || !strings.Contains(text, "canary_guard_last_reload_successful 0") {
+		t.Errorf("after two reloads of a missing file, want one failure and last reload failed:\n%s", text)
+	}
+	if err := os.Rename(hidden, configFile); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload(context.Background())
+	if text := metricsOf(t, srv); !strings.Contains(text, "canary_guard_last_reload_successful 1") {
+		t.Errorf("once the file reads again, want the last reload good:\n%s", text)
+	}
+}
+
+// metricsOf is the metrics text of srv's registry.
+func metricsOf(t *testing.T, srv *Server) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(srv.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
 }
