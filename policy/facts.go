@@ -12,7 +12,6 @@ import (
 	"github.com/kserve/kserve/pkg/constants"
 	"github.com/kserve/kserve/pkg/utils"
 	corev1 "k8s.io/api/core/v1"
-	"knative.dev/pkg/apis"
 	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -236,15 +235,6 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
-	// FirstRolloutFailed is true in Knative mode where the stored status
-	// shows the component's first revision failed: none ready, none rolled
-	// out, and its Ready condition (PredictorReady, ...) False or the
-	// model's load blocked. KServe splits traffic only against a rolled-out
-	// revision, so a fix takes all traffic once ready whatever the percent,
-	// and a percent set now later splits that revision with itself. A
-	// first revision still starting is not failed: it may roll out before
-	// the fix is ready, and then the fix enters as a canary beside it.
-	FirstRolloutFailed bool `json:"firstRolloutFailed"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -423,16 +413,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		switch {
-		case c.FirstRolloutFailed:
-			// The latest revision takes all traffic, before the update and
-			// after it, whatever the percents say (ksvc_reconciler splits
-			// only against a rolled-out revision).
-			c.OldEffectivePercent, c.CanaryInProgress = 100, false
-			if c.InNew {
-				c.NewEffectivePercent = 100
-			}
-		case c.splitsWithItself:
+		if c.splitsWithItself {
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
 			// traffic between models.
@@ -878,7 +859,6 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// reconciled yet (observedGeneration is the Knative Service's), and
 	// a stale split must not lift the step rules.
 	c.splitsWithItself = oldObj.Generation == 1 && c.routesOneRevision(&st)
-	c.FirstRolloutFailed = st.LatestRolledoutRevision == "" && st.LatestReadyRevision == "" && componentFailed(oldObj, component)
 	// status.observedGeneration is no guide here: KServe copies it from
 	// the last component's Knative Service, whose generation is not the
 	// InferenceService's. The route's traffic in the status is.
@@ -893,20 +873,6 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 		c.CanaryReady = ReadyTrue
 		c.CanaryReadyReason = "revision " + st.LatestReadyRevision + " is ready"
 	}
-}
-
-// componentFailed reports whether the stored status shows component
-// failed: its Ready condition False (Knative gave up on the revision), or,
-// for the predictor, its model's load blocked.
-func componentFailed(obj *v1beta1.InferenceService, component v1beta1.ComponentType) bool {
-	condition := map[v1beta1.ComponentType]apis.ConditionType{
-		v1beta1.PredictorComponent: v1beta1.PredictorReady, v1beta1.TransformerComponent: v1beta1.TransformerReady,
-		v1beta1.ExplainerComponent: v1beta1.ExplainerReady,
-	}[component]
-	if c := obj.Status.GetCondition(condition); c != nil && c.IsFalse() {
-		return true
-	}
-	return component == v1beta1.PredictorComponent && obj.Status.ModelStatus.TransitionStatus == v1beta1.BlockedByFailedLoad
 }
 
 // trafficLag says how the status lags the stored spec while a canary is in

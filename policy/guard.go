@@ -602,13 +602,10 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.ServiceStopped || c.FirstRolloutFailed {
+	if c.ServiceStopped {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent
-		// (stopped-model-change warns). Before any revision has rolled
-		// out, the latest takes all traffic whatever the percent, and one
-		// injected now would later split it with itself (first-rollout
-		// warns).
+		// (stopped-model-change warns).
 		return false
 	}
 	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {

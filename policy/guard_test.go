@@ -959,45 +959,6 @@ func TestMutate_NoCanaryInjectedOnARenamedPredictor(t *testing.T) {
 	}
 }
 
-// Where the first revision failed, KServe sends all traffic to the
-// latest revision whatever the percent (none rolled out to split against):
-// a fix of the model enters with none, and is admitted.
-func TestGuard_AFixOfAFailedFirstRevisionGetsNoPercent(t *testing.T) {
-	const failed = `
-metadata: {name: my-model, namespace: models}
-spec:
-  predictor:
-    model: {modelFormat: {name: sklearn}, storageUri: "gs://models/v1-typo"}
-status:
-  conditions: [{type: PredictorReady, status: "False", reason: RevisionFailed}]
-  components:
-    predictor: {latestCreatedRevision: my-model-predictor-00001}
-`
-	g := newGuard(t, "")
-	// Still starting, the first revision may roll out before the new
-	// model is ready: then the new model enters as a canary beside it.
-	starting := strings.Replace(failed, `status: "False", reason: RevisionFailed`, `status: Unknown`, 1)
-	if m, err := g.Mutate(context.Background(), update(t, starting, newModelNoCanary)); err != nil || len(m.Injected) != 1 {
-		t.Errorf("first revision still starting: injected %v (%v), want the predictor", m.Injected, err)
-	}
-	m, err := g.Mutate(context.Background(), update(t, failed, newModelNoCanary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Injected) > 0 || len(m.Patches) > 0 && strings.Contains(fmt.Sprint(m.Patches), "canaryTrafficPercent") {
-		t.Errorf("injected %v (patches %v), want no percent", m.Injected, m.Patches)
-	}
-	for _, tc := range []struct{ name, new string }{{"no percent", newModelNoCanary}, {"50 %", newModelAt50}} {
-		d, err := g.Validate(context.Background(), update(t, failed, tc.new))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !d.Allowed || !slices.ContainsFunc(d.Warnings, func(v Violation) bool { return v.Rule == "first-rollout" }) {
-			t.Errorf("%s: allowed %v, denials %v, warnings %v; want admitted with a first-rollout warning", tc.name, d.Allowed, d.Denials, d.Warnings)
-		}
-	}
-}
-
 func TestValidate_ACustomRuleDenyingACreateSaysCreating(t *testing.T) {
 	custom := Source{Name: "custom/team.rego", Content: []byte(`package canary_guard
 

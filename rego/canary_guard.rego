@@ -173,7 +173,6 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.firstRolloutFailed == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -278,7 +277,6 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not mid_rollout_denied(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.firstRolloutFailed == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -671,10 +669,8 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent >= 0
 
 	# With no previous rolled-out revision, PropagateStatus leaves the
-	# prev target on the latest revision: it splits with itself. With none
-	# rolled out at all, KServe does not split.
+	# prev target on the latest revision: it splits with itself.
 	not no_previous_revision(c)
-	c.firstRolloutFailed == false
 	msg := traffic_back_msg(c)
 }
 
@@ -1238,9 +1234,6 @@ splits_two_revisions(c) if {
 	c.oldPercent >= 0
 	c.oldPercent < 100
 	not single_revision(c)
-
-	# A first revision that failed: nothing rolled out to split against.
-	c.firstRolloutFailed == false
 }
 
 stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of stopping.", [field(c)]) if {
@@ -1268,35 +1261,6 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 		[c.path, new_model(c), stop_state_desc(c), c.percentField, stop_way_to_canary(c), field(c), input.config.initialCanaryPercent],
 	)
 }
-
-# Where the component's first revision failed (none ready or rolled out),
-# KServe routes all traffic to the latest revision whatever
-# canaryTrafficPercent says (ksvc_reconciler.go splits only against a
-# rolled-out revision): a new model there has no canary to enter beside,
-# and a percent set now would later split the one revision with itself.
-warn contains {"rule": "first-rollout", "msg": msg} if {
-	input.rollout.rolloutMode == "Knative"
-	input.rollout.modelChanged == true
-	some i in updated_components
-	c := input.rollout.components[i]
-	c.modelChanged
-	c.firstRolloutFailed == true
-	msg := concat(" ", array.concat(
-		[sprintf(
-			"%s: its first revision failed (%s: none ready or rolled out), so the new model %s takes all traffic once ready, whatever %s says; canary-guard sets no percent.",
-			[c.path, revision_desc(c.latestCreatedRevision), new_model(c), c.percentField],
-		)],
-		array.concat(first_rollout_percent_note(c), ["The next model change enters as a canary."]),
-	))
-}
-
-first_rollout_percent_note(c) := [sprintf(
-	"Remove %s: once this revision rolls out, KServe would split it with itself at that percent.",
-	[field(c)],
-)] if {
-	c.newPercent != null
-	c.newPercent != 100
-} else := []
 
 stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its Knative Service with every revision, and when the annotation is removed the service starts over" if {
 	c.stopped.new == true

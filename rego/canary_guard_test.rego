@@ -81,7 +81,6 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
-	"firstRolloutFailed": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1934,28 +1933,6 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(running))
 	not "stopped-model-change" in rules(warn_of(running))
-}
-
-# Where the first revision failed, KServe sends all traffic to the latest
-# one whatever the percent: no canary to enter beside.
-test_a_fix_of_a_failed_first_revision_is_warned_not_refused if {
-	first := {"firstRolloutFailed": true, "latestCreatedRevision": "my-model-predictor-00001", "latestReadyRevision": "", "stableRevision": "", "oldEffectivePercent": 100, "newEffectivePercent": 100}
-	inp := object.union(knative_update([predictor(null, null, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
-	count(deny_of(inp)) == 0
-	fires(warn_of(inp), "first-rollout", ["its first revision failed (my-model-predictor-00001: none ready or rolled out)", "canary-guard sets no percent. The next model change enters as a canary."])
-	with_percent := object.union(knative_update([predictor(null, 25, object.union(model_change, first))]), {"rollout": {"modelChanged": true}})
-	count(deny_of(with_percent)) == 0
-	fires(warn_of(with_percent), "first-rollout", ["Remove spec.predictor.canaryTrafficPercent: once this revision rolls out"])
-	not "traffic-to-previous" in rules(warn_of(with_percent))
-	deny_mode := object.union(inp, {"config": {"onModelChange": "deny"}})
-	count(deny_of(deny_mode)) == 0
-	rolled_out := object.union(knative_update([predictor(null, null, model_change)]), {"rollout": {"modelChanged": true}})
-	"canary-required" in rules(deny_of(rolled_out))
-	not "first-rollout" in rules(warn_of(rolled_out))
-
-	# Nothing rolled out to split against: a stop ends no canary.
-	stopping := stop_update([predictor(10, 10, first)], false, true)
-	not "stop-mid-rollout" in rules(warn_of(stopping))
 }
 
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {

@@ -159,8 +159,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	for _, c := range f.Status.CanaryStatuses {
 		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
 	}
-	st.Conditions = f.Status.Conditions.conditions()
-	st.ModelStatus.TransitionStatus = f.Status.ModelStatus.TransitionStatus
+	if f.Status.Conditions.found {
+		st.Conditions = duckv1.Conditions{{Type: apis.ConditionReady, Status: f.Status.Conditions.status}}
+	}
 	w.obj = obj
 	return nil
 }
@@ -185,16 +186,8 @@ type wireStatus struct {
 	ClusterServingRuntimeName string                                        `json:"clusterServingRuntimeName,omitempty"`
 	Components                map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
 	CanaryStatuses            []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
-	Conditions                wireConditions                                `json:"conditions"`
-	ModelStatus               wireModelStatus                               `json:"modelStatus"`
-}
-
-// wireModelStatus keeps whether the predictor's model failed to load.
-type wireModelStatus struct {
-	TransitionStatus v1beta1.TransitionStatus `json:"transitionStatus"`
-	States           skipped                  `json:"states"`
-	LastFailureInfo  skipped                  `json:"lastFailureInfo"`
-	Copies           skipped                  `json:"copies"`
+	Conditions                wireReady                                     `json:"conditions"`
+	ModelStatus               skipped                                       `json:"modelStatus"`
 }
 
 type wireComponentStatus struct {
@@ -293,44 +286,27 @@ type wireTrafficTarget struct {
 	URL            skipped `json:"url"`
 }
 
-// readConditions are the conditions the facts read: Ready (KServe's
-// controller skips a Ready InferenceService that disables auto-update) and
-// each component's (a first revision that failed); the others are read
-// past.
-var readConditions = [...]apis.ConditionType{apis.ConditionReady, v1beta1.PredictorReady, v1beta1.TransformerReady, v1beta1.ExplainerReady}
-
-// wireConditions keeps the status of each of readConditions, by index.
-type wireConditions struct {
-	status [len(readConditions)]corev1.ConditionStatus
-	found  [len(readConditions)]bool
+// wireReady keeps the status of the Ready condition, the only condition
+// the facts read (KServe's controller skips a Ready InferenceService that
+// disables auto-update), and reads past the others.
+type wireReady struct {
+	status corev1.ConditionStatus
+	found  bool
 }
 
-func (r *wireConditions) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	// A repeated conditions member replaces the earlier one, as in a full decode.
-	*r = wireConditions{}
+	*r = wireReady{}
 	return eachElement(dec, "conditions", func(dec *jsontext.Decoder) error {
 		var c wireCondition
 		if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {
 			return err
 		}
-		for i, t := range readConditions {
-			if c.Type == string(t) && !r.found[i] {
-				r.status[i], r.found[i] = corev1.ConditionStatus(c.Status), true
-			}
+		if c.Type == string(apis.ConditionReady) && !r.found {
+			r.status, r.found = corev1.ConditionStatus(c.Status), true
 		}
 		return nil
 	})
-}
-
-// conditions returns the conditions kept, nil for none.
-func (r *wireConditions) conditions() duckv1.Conditions {
-	var out duckv1.Conditions
-	for i, t := range readConditions {
-		if r.found[i] {
-			out = append(out, apis.Condition{Type: t, Status: r.status[i]})
-		}
-	}
-	return out
 }
 
 type wireCondition struct {
