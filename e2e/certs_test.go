@@ -205,9 +205,9 @@ func startSelfManaged(t *testing.T, ctx context.Context, c *cluster.Cluster, opt
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	// As the chart's projected volume lays them out: config.yaml and the
-	// .rego files in one directory.
-	cfgDir, polDir := filepath.Join(dir, "settings"), filepath.Join(dir, "settings")
+	// As the chart's projected volume lays them out: the .rego files in
+	// one directory, config.yaml in config/ under it.
+	cfgDir, polDir := filepath.Join(dir, "settings", "config"), filepath.Join(dir, "settings")
 	for name, d := range map[string]string{r.fullname + "-config": cfgDir, r.fullname + "-policies": polDir} {
 		cm := &corev1.ConfigMap{}
 		chart.decode(t, "ConfigMap", name, cm)

@@ -872,7 +872,8 @@ func checkChartCommon(t *testing.T, r *renderedChart, want chartWant) {
 	settings := volumes["settings"].Projected
 	if m := mounts["settings"]; settings == nil || len(settings.Sources) != 2 || settings.Sources[0].ConfigMap == nil || settings.Sources[1].ConfigMap == nil ||
 		settings.Sources[0].ConfigMap.Name != fn+"-config" || settings.Sources[1].ConfigMap.Name != fn+"-policies" || m.SubPath != "" ||
-		flags["--config"] != filepath.Join(m.MountPath, "config.yaml") || flags["--policy-dir"] != m.MountPath {
+		len(settings.Sources[0].ConfigMap.Items) != 1 || flags["--config"] != filepath.Join(m.MountPath, settings.Sources[0].ConfigMap.Items[0].Path) ||
+		flags["--policy-dir"] != m.MountPath {
 		t.Errorf("--config=%s and --policy-dir=%s are not the projected volume of ConfigMaps %s-config and %s-policies (mount %+v, volume %+v)",
 			flags["--config"], flags["--policy-dir"], fn, fn, m, settings)
 	}
@@ -1434,9 +1435,9 @@ func checkChartEval(t *testing.T, r *renderedChart, fn, wantDenied string) {
 		return
 	}
 	dir := t.TempDir()
-	// As the chart's projected volume lays them out: config.yaml and the
-	// .rego files in one directory.
-	cfgDir, polDir := filepath.Join(dir, "settings"), filepath.Join(dir, "settings")
+	// As the chart's projected volume lays them out: the .rego files in
+	// one directory, config.yaml in config/ under it.
+	cfgDir, polDir := filepath.Join(dir, "settings", "config"), filepath.Join(dir, "settings")
 	for cmName, d := range map[string]string{fn + "-config": cfgDir, fn + "-policies": polDir} {
 		cm := &corev1.ConfigMap{}
 		r.decode(t, "ConfigMap", cmName, cm)

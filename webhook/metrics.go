@@ -79,6 +79,15 @@ func (m *Metrics) ReloadSucceeded(revision, config string) {
 	m.lastReloadGood.WithLabelValues().Set(1)
 }
 
+// LastReload records whether the last reload applied everything.
+func (m *Metrics) LastReload(ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.lastReloadGood.WithLabelValues().Set(v)
+}
+
 // InUse records the policy and configuration revisions being served.
 func (m *Metrics) InUse(revision, config string) {
 	m.policyInfo.Reset()

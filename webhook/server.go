@@ -76,6 +76,9 @@ type Server struct {
 	// fingerprintErr is the last error reading the files, "" after a read
 	// that succeeded.
 	fingerprintErr string
+	// lastLoadOK says whether the last load of the files applied all of
+	// them.
+	lastLoadOK bool
 }
 
 // NewServer loads the policy and configuration and the serving
@@ -111,6 +114,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 		return nil, err
 	}
 	s.fingerprint = fp
+	s.lastLoadOK = loadErr == nil
 	if loadErr != nil {
 		s.metrics.ReloadFailed()
 		log.Error("policy or configuration failed to load at start; not ready until it is fixed", "error", loadErr)
@@ -347,11 +351,15 @@ func (s *Server) Reload(ctx context.Context) {
 		}
 		return
 	}
-	// After a failed read, the files load again even where they are as
-	// before it, so that the failure it counted is cleared.
 	recovered := s.fingerprintErr != ""
 	s.fingerprintErr = ""
-	if fp == s.fingerprint && !recovered {
+	if fp == s.fingerprint {
+		if recovered {
+			// The files read as before the failed read: what their last
+			// load left stands again (loading them anew would split a
+			// release that load refused as a whole).
+			s.metrics.LastReload(s.lastLoadOK)
+		}
 		return
 	}
 	prev := s.fingerprint
@@ -364,6 +372,7 @@ func (s *Server) Reload(ctx context.Context) {
 	cfg, cfgErr := s.loader.LoadConfig()
 	p, policyErr := s.loader.LoadPolicy(ctx)
 	bothChanged := fp.Config != prev.Config && fp.Policy != prev.Policy
+	s.lastLoadOK = cfgErr == nil && policyErr == nil
 	if err := errors.Join(cfgErr, policyErr); err != nil && (bothChanged || cfg == nil && p == nil || s.guard.LoadError() != nil) {
 		// Still on the start's fallback, only a policy and a configuration
 		// that both load replace it.
@@ -371,6 +380,7 @@ func (s *Server) Reload(ctx context.Context) {
 		return
 	}
 	if err := s.guard.Update(p, cfg); err != nil {
+		s.lastLoadOK = false
 		s.reloadFailed(err)
 		return
 	}

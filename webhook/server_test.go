@@ -687,6 +687,21 @@ func TestServer_HalvesChangedTogetherAreAppliedTogetherOrNotAtAll(t *testing.T) 
 		t.Errorf("log lacks the failed reload:\n%s", logs.String())
 	}
 
+	// A failed read in between, the files then as they were: the release
+	// stays refused as a whole.
+	hidden := configFile + ".away"
+	if err := os.Rename(configFile, hidden); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload(context.Background())
+	if err := os.Rename(hidden, configFile); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload(context.Background())
+	if got := srv.Guard().Config().Defaults.MaxStepPercent; got != 10 {
+		t.Errorf("maxStepPercent %d after a failed read of the refused release, want the last good 10", got)
+	}
+
 	// Alone, later: the configuration is applied beside the broken rule.
 	write(configFile, "maxStepPercent: 20\n")
 	srv.Reload(context.Background())
