@@ -796,41 +796,25 @@ func TestCompare_ExplainerArtDefaultsAreNoChange(t *testing.T) {
 	// What KServe's defaulter stores (ARTExplainerSpec.Default) against the
 	// same explainer sent without the fields it fills in.
 	stored := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", name: kserve-container, runtimeVersion: "v0.20.0"}`
+	// runtimeVersion picks the image's tag only where no image is given
+	// (ARTExplainerSpec.GetContainer).
+	withImage := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.14.0"}`
 	tests := []struct {
-		name, sent string
-		wantChange bool
+		name, stored, sent string
+		wantChange         bool
 	}{
-		{"sent without the defaulted name and runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`, false},
-		{"sent as stored", stored, false},
-		{"another runtimeVersion", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.21.0"}`, true},
+		{"sent without the defaulted name and runtimeVersion", stored, `{type: SquareAttack, storageUri: "gs://models/explainer/v1"}`, false},
+		{"sent as stored", stored, stored, false},
+		{"another runtimeVersion", stored, `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.21.0"}`, true},
 		// KServe reads the explainer's storage spec nowhere: no revision.
-		{"a storage spec, which KServe does not read", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", storage: {key: k, path: p}}`, false},
+		{"a storage spec, which KServe does not read", stored, `{type: SquareAttack, storageUri: "gs://models/explainer/v1", storage: {key: k, path: p}}`, false},
+		{"another runtimeVersion beside the same image", withImage, `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.15.0"}`, false},
+		{"another image", withImage, `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.15.0", runtimeVersion: "v0.14.0"}`, true},
+		{"the image removed, so runtimeVersion picks the tag", withImage, `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.15.0"}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := updateFacts(t, fmt.Sprintf(explainerBase, stored), fmt.Sprintf(explainerBase, tt.sent))
-			if e := componentByID(t, f, KindExplainer); e.ModelChanged != tt.wantChange {
-				t.Errorf("explainer modelChanged=%v (%v), want %v", e.ModelChanged, e.ChangedFields, tt.wantChange)
-			}
-		})
-	}
-}
-
-// runtimeVersion picks the ART explainer's image tag only where no image
-// is given (ARTExplainerSpec.GetContainer).
-func TestCompare_ExplainerArtRuntimeVersionBesideAnImage(t *testing.T) {
-	stored := `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.14.0"}`
-	tests := []struct {
-		name, sent string
-		wantChange bool
-	}{
-		{"another runtimeVersion, same image", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.14.0", runtimeVersion: "v0.15.0"}`, false},
-		{"another image", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", image: "kserve/art-explainer:v0.15.0", runtimeVersion: "v0.14.0"}`, true},
-		{"the image removed, so runtimeVersion picks the tag", `{type: SquareAttack, storageUri: "gs://models/explainer/v1", runtimeVersion: "v0.15.0"}`, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := updateFacts(t, fmt.Sprintf(explainerBase, stored), fmt.Sprintf(explainerBase, tt.sent))
+			f := updateFacts(t, fmt.Sprintf(explainerBase, tt.stored), fmt.Sprintf(explainerBase, tt.sent))
 			if e := componentByID(t, f, KindExplainer); e.ModelChanged != tt.wantChange {
 				t.Errorf("explainer modelChanged=%v (%v), want %v", e.ModelChanged, e.ChangedFields, tt.wantChange)
 			}
