@@ -336,15 +336,15 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	// serviceAnnotationDisallowedList: storage-initializer-sourceuri, which
 	// its controller sets itself) changes no model.
 	rev := revisionMeta{settings: s, knative: knative}
-	// Asked only where a local model cache key changes: it walks the spec.
-	localModelManaged := func() bool { return localModelKeysManaged(oldObj) || localModelKeysManaged(newObj) }
+	// localModelKeysManaged is asked only where a local model cache key
+	// changes: it walks the specs.
 	f.InternalAnnotationsChanged = changedKeys(oldObj.Annotations, newObj.Annotations, func(k string) bool {
-		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelAnnotation(k) || !localModelManaged())
+		return internalAnnotation(k) && !rev.annotationLeftOut(k) && (!localModelAnnotation(k) || !localModelKeysManaged(oldObj, newObj))
 	})
 	for _, k := range f.InternalAnnotationsChanged {
 		f.recordInternalOld(k, oldObj.Annotations, k)
 	}
-	if labels := changedKeys(oldObj.Labels, newObj.Labels, localModelLabel); len(labels) > 0 && !localModelManaged() {
+	if labels := changedKeys(oldObj.Labels, newObj.Labels, localModelLabel); len(labels) > 0 && !localModelKeysManaged(oldObj, newObj) {
 		for _, k := range labels {
 			path := "metadata.labels." + k
 			f.InternalAnnotationsChanged = append(f.InternalAnnotationsChanged, path)
@@ -777,10 +777,8 @@ func renameStorageURI(p *v1beta1.PredictorSpec) string {
 	if p.Model != nil && p.Model.StorageURI != nil {
 		return *p.Model.StorageURI
 	}
-	if impls := p.GetImplementations(); len(impls) > 0 {
-		if uri := impls[0].GetStorageUri(); uri != nil {
-			return *uri
-		}
+	if uri := implementationStorageURI(p); uri != nil {
+		return *uri
 	}
 	return ""
 }
@@ -1211,10 +1209,9 @@ func podModel(ps *v1beta1.PodSpec) string {
 // KServe copies into every component's revision template.
 func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knative bool) []string {
 	rev := revisionMeta{settings: s, knative: knative}
-	localModelManaged := func() bool { return localModelKeysManaged(oldObj) || localModelKeysManaged(newObj) }
 	annotationIgnored := func(k string) bool {
 		return rev.annotationLeftOut(k) || k == AnnotationStepAt || k == AnnotationOverride ||
-			(localModelAnnotation(k) && localModelManaged()) ||
+			(localModelAnnotation(k) && localModelKeysManaged(oldObj, newObj)) ||
 			(k == constants.DisableAutoUpdateAnnotationKey && pausedAnnotationUnseen(oldObj, newObj)) ||
 			(k == constants.DeploymentMode && sameMode(oldObj.Annotations[k], newObj.Annotations[k]))
 	}
@@ -1223,7 +1220,7 @@ func metadataChanges(oldObj, newObj *v1beta1.InferenceService, s *Settings, knat
 		out = append(out, "metadata.annotations."+k)
 	}
 	for _, k := range changedKeys(oldObj.Labels, newObj.Labels, func(k string) bool {
-		return !rev.labelLeftOut(k) && (!localModelLabel(k) || !localModelManaged())
+		return !rev.labelLeftOut(k) && (!localModelLabel(k) || !localModelKeysManaged(oldObj, newObj))
 	}) {
 		out = append(out, "metadata.labels."+k)
 	}
@@ -1265,18 +1262,19 @@ func ksvcAnnotation(k string) bool {
 
 // localModelKeysManaged reports whether KServe's defaulting webhook, which
 // runs before canary-guard's validation, writes the local model cache
-// labels and annotations of obj's own metadata itself: on every write of
+// labels and annotations of the InferenceService's own metadata itself
+// (either object's, see below): on every write of
 // an InferenceService whose predictor has a storage URI it sets them when
 // a LocalModelCache holds that URI and removes them otherwise
 // (setLocalModelLabel). Their changes then follow the spec and the caches,
-// so they are no way around the rules. Callers ask it of both objects: an
-// update that moves from a storage URI to a storage spec may drop the keys
-// the defaulter wrote for the URI. Elsewhere (a storage spec, and a
+// so they are no way around the rules. Both objects are asked: an update
+// that moves from a storage URI to a storage spec may drop the keys the
+// defaulter wrote for the URI. Elsewhere (a storage spec, and a
 // component's own labels and annotations, which the defaulter never
 // touches) they reach the pods as written, and the storage initializer
 // mounts the cache's PVC in place of the model's storage.
-func localModelKeysManaged(obj *v1beta1.InferenceService) bool {
-	return hasStorageURI(&obj.Spec.Predictor)
+func localModelKeysManaged(oldObj, newObj *v1beta1.InferenceService) bool {
+	return hasStorageURI(&oldObj.Spec.Predictor) || hasStorageURI(&newObj.Spec.Predictor)
 }
 
 func localModelAnnotation(k string) bool {
