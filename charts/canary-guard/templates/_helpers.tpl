@@ -136,41 +136,31 @@ request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? '
 '{{ $top }}'
 {{- end -}}
 
-{{/* Whether canary-guard lets the request through whatever the rules say,
-as a CEL expression: the request's namespace entry (first match wins,
-inheriting the top-level keys it does not set, in exempt users and groups
-one by one) puts it in warn or audit mode, or its user or one of its groups
-is exempt. Those requests go to a validating webhook that fails open:
-while canary-guard is down it would not have refused them anyway. "false"
-where nothing in the configuration lets anything through. */}}
-{{- define "canary-guard.unenforcedCEL" -}}
+{{/* As JSON, in "cel" whether canary-guard lets the request through
+whatever the rules say, as a CEL expression: the request's namespace entry
+(first match wins, inheriting the top-level keys it does not set, in exempt
+users and groups one by one) puts it in warn or audit mode, or its user or
+one of its groups is exempt. Those requests go to a validating webhook
+that fails open: while canary-guard is down it would not have refused them
+anyway. In "any" whether some entry or the top level lets anything
+through (else the expression is false for every request). */}}
+{{- define "canary-guard.unenforced" -}}
 {{- $top := .Values.config -}}
 {{- $topEnforcement := $top.enforcement | default "enforce" -}}
 {{- $topExempt := $top.exempt | default dict -}}
 {{- $topUsers := $topExempt.users | default list -}}
 {{- $topGroups := $topExempt.groups | default list -}}
+{{- $topRule := include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups) -}}
+{{- $any := ne $topRule "false" -}}
+{{- $cel := "" -}}
 {{- range $top.namespaces -}}
 {{- $users := $topUsers }}{{- $groups := $topGroups }}
 {{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
-request.namespace.matches('{{ include "canary-guard.namespaceRE" .match }}') ? {{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups) }} : {{ end -}}
-{{ include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups) }}
+{{- $rule := include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups) -}}
+{{- if ne $rule "false" }}{{ $any = true }}{{ end -}}
+{{- $cel = printf "%srequest.namespace.matches('%s') ? %s : " $cel (include "canary-guard.namespaceRE" .match) $rule -}}
 {{- end -}}
-
-{{/* "true" where some namespace entry or the top level lets a request
-through (canary-guard.unenforcedCEL would not be false for every request). */}}
-{{- define "canary-guard.anyUnenforced" -}}
-{{- $top := .Values.config -}}
-{{- $topEnforcement := $top.enforcement | default "enforce" -}}
-{{- $topExempt := $top.exempt | default dict -}}
-{{- $topUsers := $topExempt.users | default list -}}
-{{- $topGroups := $topExempt.groups | default list -}}
-{{- $any := ne (include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups)) "false" -}}
-{{- range $top.namespaces -}}
-{{- $users := $topUsers }}{{- $groups := $topGroups }}
-{{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
-{{- if ne (include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups)) "false" }}{{ $any = true }}{{ end -}}
-{{- end -}}
-{{- $any -}}
+{{- dict "cel" (printf "%s%s" $cel $topRule) "any" $any | toJson -}}
 {{- end -}}
 
 {{- define "canary-guard.unenforcedRuleCEL" -}}
