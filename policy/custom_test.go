@@ -99,15 +99,10 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 // Another team's helper named like a namespace of built-ins breaks the
 // calls of a file that uses it: the error names the helper's file.
 func TestLoad_RefusesAHelperNamedLikeANamespaceAnotherFileCalls(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{
+	dir := policyDir(t, map[string]string{
 		"a_freeze.rego": "package canary_guard\n\nwarn contains {\"rule\": \"team-a\", \"msg\": \"x\"} if glob.match(\"prod-*\", [], input.request.namespace)\n",
 		"b_team.rego":   "package canary_guard\n\nglob := [\"gs://scratch/*\"]\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	_, _, err := Loader{PolicyDir: dir}.Load(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "b_team.rego:3: glob is the name of the built-in functions glob.*") {
 		t.Errorf("err = %v, want the helper in b_team.rego named", err)
@@ -115,15 +110,10 @@ func TestLoad_RefusesAHelperNamedLikeANamespaceAnotherFileCalls(t *testing.T) {
 }
 
 func TestLoad_RefusesEveryClashOfTheDirectory(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{
+	dir := policyDir(t, map[string]string{
 		"a.rego": "package canary_guard\n\npct(p) := \"x\"\n",
 		"b.rego": "package canary_guard\n\nteam_ok if true\n\nentry_ok(c) if true\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	_, _, err := Loader{PolicyDir: dir}.Load(context.Background())
 	if err == nil {
 		t.Fatal("loaded")
@@ -253,8 +243,14 @@ func TestTestModules_TestsMayReadTheirOwnPackagesButNoOtherData(t *testing.T) {
 // teamDir is a policy directory holding team.rego and team_test.rego.
 func teamDir(t *testing.T, policy, test string) string {
 	t.Helper()
+	return policyDir(t, map[string]string{"team.rego": policy, "team_test.rego": test})
+}
+
+// policyDir writes files (name -> content) into a new policy directory.
+func policyDir(t *testing.T, files map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for name, content := range map[string]string{"team.rego": policy, "team_test.rego": test} {
+	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
