@@ -1349,14 +1349,13 @@ func (f *Facts) recordInternalOld(name string, annotations map[string]string, k 
 	f.InternalAnnotationsOld[name] = old
 }
 
-func optionalComponentAnnotations(s *v1beta1.InferenceServiceSpec) (transformer, explainer map[string]string) {
-	if s.Transformer != nil {
-		transformer = s.Transformer.Annotations
+// extensionAnnotations is e's annotations, nil where the component is
+// absent.
+func extensionAnnotations(e *v1beta1.ComponentExtensionSpec) map[string]string {
+	if e == nil {
+		return nil
 	}
-	if s.Explainer != nil {
-		explainer = s.Explainer.Annotations
-	}
-	return transformer, explainer
+	return e.Annotations
 }
 
 // changedKeys lists, sorted, the keys accepted by keep whose value
@@ -1484,21 +1483,12 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 // any component is stopped or resumed, and whether any is stopped before
 // or after.
 func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed, any bool) {
-	ot, oe := optionalComponentAnnotations(&oldObj.Spec)
-	nt, ne := optionalComponentAnnotations(&newObj.Spec)
 	for i := range comps {
 		c := &comps[i]
-		var o, n map[string]string
-		switch c.Kind {
-		case KindPredictor:
-			o, n = oldObj.Spec.Predictor.Annotations, newObj.Spec.Predictor.Annotations
-		case KindTransformer:
-			o, n = ot, nt
-		case KindExplainer:
-			o, n = oe, ne
-		default:
+		if c.Kind != KindPredictor && c.Kind != KindTransformer && c.Kind != KindExplainer {
 			continue
 		}
+		o, n := extensionAnnotations(componentExtension(&oldObj.Spec, c.Kind)), extensionAnnotations(componentExtension(&newObj.Spec, c.Kind))
 		c.Stopped = Transition{Old: componentStopped(oldObj.Annotations, o), New: componentStopped(newObj.Annotations, n)}
 		changed = changed || c.Stopped.Old != c.Stopped.New
 		any = any || c.Stopped.Old || c.Stopped.New
