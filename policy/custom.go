@@ -8,13 +8,12 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// shippedRules maps each rule name the shipped modules define in package
-// canary_guard (rules, functions, the root of a ref head) to where it is
-// first defined.
-func shippedRules(shipped []*ast.Module) map[string]*ast.Location {
+// packageRules maps each rule name modules define in package canary_guard
+// (rules, functions, the root of a ref head) to where it is first defined.
+func packageRules(modules []*ast.Module) map[string]*ast.Location {
 	pkg := ast.MustParseRef("data." + PackagePath)
 	names := map[string]*ast.Location{}
-	for _, m := range shipped {
+	for _, m := range modules {
 		if !m.Package.Path.Equal(pkg) {
 			continue
 		}
@@ -200,7 +199,7 @@ func customErrors(m *ast.Module, shipped map[string]*ast.Location, calledRoots m
 func dataErrors(m *ast.Module, allowed []ast.Ref, defined map[string]*ast.Location) []error {
 	var errs []error
 	seen := map[string]bool{}
-	pkg := allowed[0]
+	pkg := ast.MustParseRef("data." + PackagePath)
 	// import data.canary_guard (as cg) makes canary_guard.x (cg.x) a name
 	// of the package too.
 	aliases := map[ast.Var]bool{}
@@ -265,7 +264,7 @@ func refRow(m *ast.Module, r ast.Ref) int {
 // packages of the modules given (test packages); the shipped bundle's
 // package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
-	names := shippedRules(shipped)
+	names := packageRules(shipped)
 	// The namespaces of built-ins any file calls, the other teams' too: a
 	// helper named glob in one file breaks glob.match in another, and the
 	// error is clearest at the helper.
@@ -279,7 +278,7 @@ func checkCustom(shipped, custom []*ast.Module) []error {
 	slices.SortFunc(custom, func(a, b *ast.Module) int {
 		return strings.Compare(a.Package.Location.File, b.Package.Location.File)
 	})
-	defined := shippedRules(slices.Concat(shipped, custom))
+	defined := packageRules(slices.Concat(shipped, custom))
 	var errs []error
 	for _, m := range custom {
 		errs = append(errs, customErrors(m, names, roots)...)
