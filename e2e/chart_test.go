@@ -190,10 +190,10 @@ func chartCases(t *testing.T) []chartCase {
 		},
 		{
 			name: "namespace-overrides",
-			args: []string{"--set-json", `config={"enforcement":"enforce","maxStepPercent":20,"override":{"groups":["sre-oncall"]},` +
+			args: []string{"--set-json", `config={"enforcement":"enforce","maxStepPercent":20,"override":{"groups":["sre-oncall"]},"ruleEnforcement":{"step-interval":"warn"},` +
 				`"exempt":{"users":["system:serviceaccount:argocd:bootstrap","o'brien@corp.example"]},"namespaces":[` +
 				`{"match":"staging-*","enforcement":"warn"},{"match":"sandbox.team-*","enforcement":"audit"},` +
-				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10,"initialCanaryPercent":5,"exempt":{"groups":["release-bots"]},"override":{"groups":[]}}]}`,
+				`{"match":"gitops-*","onModelChange":"deny"},{"match":"prod-*","maxStepPercent":10,"initialCanaryPercent":5,"exempt":{"groups":["release-bots"]},"override":{"groups":[]},"ruleEnforcement":{"step-interval":"enforce"}}]}`,
 				"--set-json", `webhook.objectSelector={"matchExpressions":[{"key":"canary-guard.dev/skip","operator":"DoesNotExist"}]}`},
 			want:  defaultChartWant(),
 			check: checkNamespaceOverrides,
@@ -325,6 +325,10 @@ func TestChartSchema(t *testing.T) {
 		{"config typo", []string{"--set", "config.maxStepPercnt=10"}, "'maxStepPercnt' not allowed"},
 		{"percent out of range", []string{"--set", "config.initialCanaryPercent=100"}, "/config/initialCanaryPercent"},
 		{"bad enforcement", []string{"--set", "config.enforcement=block"}, "/config/enforcement"},
+		{"bad rule enforcement", []string{"--set-json", `config.namespaces=[{"match":"prod","ruleEnforcement":{"max-step":"dryrun"}}]`}, "/config/namespaces/0/ruleEnforcement/max-step"},
+		// canary-guard refuses it at load: policy-error is the
+		// namespace's enforcement to relax, not a rule's.
+		{"policy-error relaxed as a rule", []string{"--set-json", `config.ruleEnforcement={"policy-error":"audit"}`}, "invalid propertyName 'policy-error'"},
 		{"namespace entry without match", []string{"--set-json", `config.namespaces=[{"enforcement":"warn"}]`}, "/config/namespaces/0"},
 		{"bad failure policy", []string{"--set", "webhook.validating.failurePolicy=Never"}, "/webhook/validating/failurePolicy"},
 		{"bad duration", []string{"--set", "certs.selfManaged.renewBefore=15d"}, "/certs/selfManaged/renewBefore"},
@@ -1375,12 +1379,14 @@ func checkNamespaceOverrides(t *testing.T, r *renderedChart) {
 		Exempt struct {
 			Users []string `json:"users"`
 		} `json:"exempt"`
-		Namespaces []map[string]any `json:"namespaces"`
+		RuleEnforcement map[string]string `json:"ruleEnforcement"`
+		Namespaces      []map[string]any  `json:"namespaces"`
 	}
 	if err := yaml.UnmarshalStrict([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
 		t.Fatalf("config.yaml: %v\n%s", err, cm.Data["config.yaml"])
 	}
-	if cfg.MaxStepPercent != 20 || cfg.InitialCanaryPercent != 10 || len(cfg.Namespaces) != 4 || cfg.Namespaces[0]["match"] != "staging-*" || cfg.Namespaces[2]["onModelChange"] != "deny" {
+	if cfg.MaxStepPercent != 20 || cfg.InitialCanaryPercent != 10 || len(cfg.Namespaces) != 4 || cfg.Namespaces[0]["match"] != "staging-*" || cfg.Namespaces[2]["onModelChange"] != "deny" ||
+		cfg.RuleEnforcement["step-interval"] != "warn" || fmt.Sprint(cfg.Namespaces[3]["ruleEnforcement"]) != "map[step-interval:enforce]" {
 		t.Errorf("config.yaml %+v, want the values' config, namespace entries in order", cfg)
 	}
 	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"reflect"
@@ -48,6 +49,12 @@ const (
 type Settings struct {
 	// Enforcement: enforce | warn | audit.
 	Enforcement Enforcement `json:"enforcement"`
+	// RuleEnforcement sets the enforcement of single rules by id, as a
+	// Gatekeeper constraint's enforcementAction does: a rule new to the
+	// cluster can run in audit or warn before it refuses anything. A
+	// rule's denials are enforced as the more lenient of this and
+	// Enforcement (EnforcementOf), so it relaxes, never tightens.
+	RuleEnforcement map[string]Enforcement `json:"ruleEnforcement"`
 	// InitialCanaryPercent is the most traffic a new model may enter with.
 	InitialCanaryPercent int64 `json:"initialCanaryPercent"`
 	// MaxStepPercent is the most the canary percent may rise in one update.
@@ -101,6 +108,26 @@ func DefaultSettings() Settings {
 		RequireReadyCanary:    true,
 		DefaultDeploymentMode: string(ModeKnative),
 	}
+}
+
+// leniency orders the enforcement modes from strictest to most lenient.
+func leniency(e Enforcement) int {
+	switch e {
+	case EnforcementWarn:
+		return 1
+	case EnforcementAudit:
+		return 2
+	}
+	return 0
+}
+
+// EnforcementOf returns how a denial of rule is enforced: the more
+// lenient of the namespace's enforcement and the rule's own.
+func (s *Settings) EnforcementOf(rule string) Enforcement {
+	if e, ok := s.RuleEnforcement[rule]; ok && leniency(e) > leniency(s.Enforcement) {
+		return e
+	}
+	return s.Enforcement
 }
 
 // NamespaceSettings are the settings for namespaces whose name matches Match.
@@ -187,6 +214,9 @@ func ParseConfig(data []byte) (*Config, error) {
 			Match *string `json:"match"`
 			Settings
 		}{Settings: cfg.Defaults}
+		// The rule map is merged into: an entry names only the rules it
+		// sets differently (enforce puts one back).
+		entry.RuleEnforcement = maps.Clone(cfg.Defaults.RuleEnforcement)
 		entry.Override.Groups = slices.Clone(cfg.Defaults.Override.Groups)
 		entry.Exempt.Users = slices.Clone(cfg.Defaults.Exempt.Users)
 		entry.Exempt.Groups = slices.Clone(cfg.Defaults.Exempt.Groups)
@@ -328,6 +358,19 @@ func (s *Settings) validate() error {
 	case EnforcementEnforce, EnforcementWarn, EnforcementAudit:
 	default:
 		errs = append(errs, fmt.Errorf("enforcement %q: want enforce, warn or audit", s.Enforcement))
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.RuleEnforcement)) {
+		switch e := s.RuleEnforcement[id]; {
+		case id == "":
+			errs = append(errs, errors.New("ruleEnforcement: a rule id is empty"))
+		case reservedRuleIDs[id]:
+			// policy-error is the answer to a policy that cannot decide;
+			// relaxing it would admit every update of a broken policy.
+			// Namespace enforcement is where that is chosen.
+			errs = append(errs, fmt.Errorf("ruleEnforcement.%s: %q is canary-guard's own result, not a rule; set enforcement for the namespace instead", id, id))
+		case e != EnforcementEnforce && e != EnforcementWarn && e != EnforcementAudit:
+			errs = append(errs, fmt.Errorf("ruleEnforcement.%s %q: want enforce, warn or audit", id, e))
+		}
 	}
 	if s.InitialCanaryPercent < 1 || s.InitialCanaryPercent > 99 {
 		errs = append(errs, fmt.Errorf("initialCanaryPercent %d: want 1..99", s.InitialCanaryPercent))

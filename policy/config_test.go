@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"maps"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,11 @@ func TestConfig_BadValuesAreClearErrors(t *testing.T) {
 		{"namespaces: [{match: \"prod-[z-a]*\"}]", `namespaces[0]: match "prod-[z-a]*": the class range z-a runs backwards`},
 		{"namespaces: [{match: \"team-[^9-0]\"}]", "the class range 9-0 runs backwards"},
 		{"maxStepPercent: [", "parsing YAML"},
+		{"ruleEnforcement: {max-step: dryrun}", `ruleEnforcement.max-step "dryrun": want enforce, warn or audit`},
+		{"ruleEnforcement: {policy-error: audit}", `ruleEnforcement.policy-error: "policy-error" is canary-guard's own result`},
+		{`ruleEnforcement: {"": warn}`, "ruleEnforcement: a rule id is empty"},
+		{"ruleEnforcement: [max-step]", "ruleEnforcement: got a list, want a mapping"},
+		{"namespaces: [{match: prod, ruleEnforcement: {max-step: block}}]", `namespaces[0] (prod): ruleEnforcement.max-step "block"`},
 	}
 	for _, tc := range tests {
 		_, err := ParseConfig([]byte(tc.yaml))
@@ -164,5 +170,45 @@ func TestConfig_ShadowedEntriesAreWarned(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfig_RuleEnforcementEntriesMergeOverTheTopLevel(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+ruleEnforcement: {max-step: warn, team-owner: audit}
+namespaces:
+- match: prod
+  ruleEnforcement: {max-step: enforce, team-cost: warn}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		namespace string
+		want      map[string]Enforcement
+	}{
+		{"dev", map[string]Enforcement{"max-step": EnforcementWarn, "team-owner": EnforcementAudit}},
+		{"prod", map[string]Enforcement{"max-step": EnforcementEnforce, "team-owner": EnforcementAudit, "team-cost": EnforcementWarn}},
+	} {
+		if got := cfg.For(tc.namespace).RuleEnforcement; !maps.Equal(got, tc.want) {
+			t.Errorf("%s: ruleEnforcement %v, want %v (an entry names only the rules it sets differently)", tc.namespace, got, tc.want)
+		}
+	}
+
+	p := policyWith(t, Source{Name: "team.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "team-owner", "msg": "set an owner"} if input.rollout.operation == "CREATE"
+`)})
+	want := []string{
+		`ruleEnforcement.team-cost: no loaded deny or warn rule has the constant id "team-cost"`,
+	}
+	got := RuleEnforcementWarnings(p, cfg)
+	if len(got) != len(want) {
+		t.Fatalf("warnings %q, want %d", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) || !strings.HasPrefix(got[i], "namespaces[0] (prod): ") {
+			t.Errorf("warning %q, want it to name namespaces[0] and contain %q", got[i], w)
+		}
 	}
 }

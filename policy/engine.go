@@ -42,6 +42,10 @@ type Source struct {
 type Violation struct {
 	Rule string `json:"rule"`
 	Msg  string `json:"msg"`
+	// Enforcement is set on a denial whose rule the configuration's
+	// ruleEnforcement relaxes below the namespace's mode: how it was
+	// enforced instead (Decision.EnforcementOf).
+	Enforcement Enforcement `json:"enforcement,omitempty"`
 }
 
 // String formats a violation the way users see it: "[rule] message".

@@ -274,7 +274,9 @@ func (d *Decision) Message() string {
 		msg = "canary-guard denied creating this InferenceService:"
 	}
 	for _, v := range d.Denials {
-		msg += "\n" + v.String()
+		if d.EnforcementOf(v) == EnforcementEnforce {
+			msg += "\n" + v.String()
+		}
 	}
 	return msg
 }
@@ -340,33 +342,85 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	if len(d.Denials) == 0 {
 		return d, nil
 	}
+	if len(settings.RuleEnforcement) > 0 {
+		for i := range d.Denials {
+			if e := settings.EnforcementOf(d.Denials[i].Rule); e != settings.Enforcement {
+				d.Denials[i].Enforcement = e
+			}
+		}
+	}
 	switch {
 	case facts.AlwaysAdmit:
 		// Rollbacks and lowering are never blocked, whatever the rules
 		// say; what the rules say is still worth showing (a percent that
 		// Standard mode ignores, so the "rollback" moved no traffic).
 		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
-		if settings.Enforcement != EnforcementAudit { // audit mode only logs and counts
-			d.Warnings = append(d.Warnings, asWarnings("admitted, as "+alwaysAdmitted(facts.AlwaysAdmitReason)+" always is, but: ", d.Denials)...)
-		}
+		d.Warnings = append(d.Warnings, d.shownDenials("admitted, as "+alwaysAdmitted(facts.AlwaysAdmitReason)+" always is, but: ", true)...)
 		return d, nil
 	case facts.Override.Active:
 		d.Reason = "override"
-		d.Warnings = append(d.Warnings, asWarnings("overridden: ", d.Denials)...)
+		d.Warnings = append(d.Warnings, d.shownDenials("overridden: ", true)...)
 		return d, nil
 	}
-	switch settings.Enforcement {
-	case EnforcementWarn:
-		d.Reason = "enforcement:warn"
-		// Marked, so a denial admitted here does not read like one
-		// that refused the update, as the mutating webhook marks its own.
-		d.Warnings = append(asWarnings(WarnModeDenialPrefix, d.Denials), d.Warnings...)
-	case EnforcementAudit:
-		d.Reason = "enforcement:audit"
-	default:
-		d.Allowed = false
+	// Marked, so a denial admitted here does not read like one that
+	// refused the update, as the mutating webhook marks its own.
+	if shown := d.shownDenials(WarnModeDenialPrefix, false); len(shown) > 0 {
+		d.Warnings = append(shown, d.Warnings...)
 	}
+	strictest := EnforcementAudit
+	for _, v := range d.Denials {
+		if e := d.EnforcementOf(v); leniency(e) < leniency(strictest) {
+			strictest = e
+		}
+	}
+	if strictest == EnforcementEnforce {
+		d.Allowed = false
+		return d, nil
+	}
+	d.Reason = "enforcement:" + string(strictest)
 	return d, nil
+}
+
+// EnforcementOf returns how a denial of this decision was enforced: its
+// rule's own mode where ruleEnforcement relaxed it, else the namespace's.
+func (d *Decision) EnforcementOf(v Violation) Enforcement {
+	if v.Enforcement != "" {
+		return v.Enforcement
+	}
+	return d.Enforcement
+}
+
+// EnforcedDenials are the denials that refused the request: none when it
+// was admitted.
+func (d *Decision) EnforcedDenials() []Violation {
+	if d.Allowed {
+		return nil
+	}
+	return slices.DeleteFunc(slices.Clone(d.Denials), func(v Violation) bool { return d.EnforcementOf(v) != EnforcementEnforce })
+}
+
+// shownDenials turns the denials that do not refuse the update into
+// warnings that start with prefix, which says why: those in warn mode,
+// and the enforced ones too where the update is admitted anyway (an
+// override, an always-admitted update). Audit-mode denials are only
+// logged and counted.
+func (d *Decision) shownDenials(prefix string, withEnforced bool) []Violation {
+	var out []Violation
+	for _, v := range d.Denials {
+		switch d.EnforcementOf(v) {
+		case EnforcementAudit:
+			continue
+		case EnforcementEnforce:
+			if !withEnforced {
+				continue
+			}
+		}
+		if out == nil {
+			out = make([]Violation, 0, len(d.Denials))
+		}
+		out = append(out, Violation{Rule: v.Rule, Msg: prefix + v.Msg})
+	}
+	return out
 }
 
 // policyErrorMessage says why the policy could not decide, and what helps:
@@ -395,16 +449,6 @@ const rollbacksStillAdmitted = "Rollbacks are admitted meanwhile: a canary perce
 // WarnModeDenialPrefix starts the message of each denial a warn-mode
 // namespace returns as a warning.
 const WarnModeDenialPrefix = "(warn mode, not enforced) "
-
-// asWarnings turns denials that do not refuse the update (an override,
-// an always-admitted update) into warnings that say why.
-func asWarnings(prefix string, denials []Violation) []Violation {
-	out := make([]Violation, len(denials))
-	for i, v := range denials {
-		out[i] = Violation{Rule: v.Rule, Msg: prefix + v.Msg}
-	}
-	return out
-}
 
 // alwaysAdmitted says, for a warning, what kind of update alwaysAdmit let through.
 func alwaysAdmitted(reason string) string {

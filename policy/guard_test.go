@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -1075,5 +1076,98 @@ deny contains {"rule": "storage-location", "msg": c.newModel} if {
 	m, err := newGuard(t, "").Mutate(context.Background(), update(t, modelMeshWithTransformer, newModel))
 	if err != nil || len(m.Patches) != 0 {
 		t.Errorf("mutating a ModelMesh predictor's new model: err=%v patches=%+v, want none", err, m.Patches)
+	}
+}
+
+func TestValidate_RuleEnforcementRelaxesSingleRules(t *testing.T) {
+	owner := Source{Name: "owner.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "team-owner", "msg": "set an owner label"} if input.rollout.operation == "UPDATE"
+`)}
+	config := `
+ruleEnforcement:
+  team-owner: audit
+namespaces:
+- match: staging
+  enforcement: warn
+  ruleEnforcement: {max-step: enforce}
+- match: trial
+  ruleEnforcement: {max-step: warn}
+- match: strict
+  ruleEnforcement: {team-owner: enforce}
+`
+	cfg, err := ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(policyWith(t, owner), cfg, WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, namespace string
+		wantAllowed     bool
+		wantReason      string
+		// wantRefusedBy are the rules the denial message names;
+		// wantWarned those returned as warn-mode warnings.
+		wantRefusedBy, wantWarned []string
+		wantEnforcement           map[string]Enforcement
+	}{
+		{name: "an audited rule beside an enforced one refuses by the enforced one only", namespace: "models",
+			wantRefusedBy: []string{"max-step"}, wantEnforcement: map[string]Enforcement{"team-owner": EnforcementAudit, "max-step": ""}},
+		{name: "a rule relaxed to warn admits with a warning when the rest is audited", namespace: "trial", wantAllowed: true, wantReason: "enforcement:warn",
+			wantWarned: []string{"max-step"}, wantEnforcement: map[string]Enforcement{"team-owner": EnforcementAudit, "max-step": EnforcementWarn}},
+		{name: "a rule set to enforce does not tighten a warn-mode namespace", namespace: "staging", wantAllowed: true, wantReason: "enforcement:warn",
+			wantWarned: []string{"max-step"}, wantEnforcement: map[string]Enforcement{"team-owner": EnforcementAudit, "max-step": ""}},
+		{name: "an entry puts an inherited rule back to enforce", namespace: "strict",
+			wantRefusedBy: []string{"max-step", "team-owner"}, wantEnforcement: map[string]Enforcement{"team-owner": "", "max-step": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := update(t, canaryAt(10, true), canaryAt(100, true))
+			req.Namespace = tt.namespace
+			d, err := g.Validate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tt.wantAllowed || d.Reason != tt.wantReason {
+				t.Fatalf("allowed=%v reason=%q, want %v %q (denials %v)", d.Allowed, d.Reason, tt.wantAllowed, tt.wantReason, d.Denials)
+			}
+			var refusedBy []string
+			for _, v := range d.Denials {
+				if strings.Contains(d.Message(), v.String()) && !d.Allowed {
+					refusedBy = append(refusedBy, v.Rule)
+				}
+			}
+			if !slices.Equal(refusedBy, tt.wantRefusedBy) || !slices.Equal(rules(d.EnforcedDenials()), tt.wantRefusedBy) {
+				t.Errorf("message names %v, enforced denials %v; want %v:\n%s", refusedBy, rules(d.EnforcedDenials()), tt.wantRefusedBy, d.Message())
+			}
+			var warned []string
+			for _, w := range d.ClientWarnings() {
+				if strings.HasPrefix(w.Msg, WarnModeDenialPrefix) {
+					warned = append(warned, w.Rule)
+				}
+			}
+			if !slices.Equal(warned, tt.wantWarned) {
+				t.Errorf("denials shown as warnings %v, want %v (warnings %v)", warned, tt.wantWarned, d.ClientWarnings())
+			}
+			got := map[string]Enforcement{}
+			for _, v := range d.Denials {
+				got[v.Rule] = v.Enforcement
+			}
+			if !maps.Equal(got, tt.wantEnforcement) {
+				t.Errorf("denials' own enforcement %v, want %v: every denial is kept for logs and metrics, marked where its rule's setting relaxed it", got, tt.wantEnforcement)
+			}
+		})
+	}
+
+	// A rollback is admitted anyway; an audited rule's denial is not
+	// shown to the client there either.
+	d, err := g.Validate(context.Background(), update(t, canaryAt(35, true), canaryAt(0, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || hasRule(d.ClientWarnings(), "team-owner") || !hasRule(d.Denials, "team-owner") {
+		t.Errorf("rollback: allowed=%v client warnings %v denials %v; want admitted, the audited denial logged only", d.Allowed, d.ClientWarnings(), d.Denials)
 	}
 }

@@ -339,6 +339,9 @@ func settingsValue(s *Settings) (ast.Value, error) {
 			*l = []string{}
 		}
 	}
+	if c.RuleEnforcement == nil {
+		c.RuleEnforcement = map[string]Enforcement{}
+	}
 	data, err := json.Marshal(&c)
 	if err != nil {
 		return nil, fmt.Errorf("encoding settings: %w", err)

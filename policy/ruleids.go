@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -144,4 +146,31 @@ func (p *Policy) MetricRuleID(id string) string {
 		return id
 	}
 	return "custom"
+}
+
+// RuleEnforcementWarnings reports ruleEnforcement entries of c that name
+// no rule id p knows at load (MetricRuleID): a typo there leaves the rule
+// it meant enforced. An id a rule builds at evaluation is not known at
+// load, so the warning says it may still apply.
+func RuleEnforcementWarnings(p *Policy, c *Config) []string {
+	var warnings []string
+	check := func(where string, s *Settings) {
+		for _, id := range slices.Sorted(maps.Keys(s.RuleEnforcement)) {
+			if _, ok := p.metricRuleIDs[id]; !ok {
+				warnings = append(warnings, fmt.Sprintf("%sruleEnforcement.%s: no loaded deny or warn rule has the constant id %q, so this setting changes nothing unless a rule builds that id at evaluation; check the spelling against the rule ids in the README and in your policies", where, id, id))
+			}
+		}
+	}
+	check("", &c.Defaults)
+	for i := range c.Namespaces {
+		n := &c.Namespaces[i]
+		// An entry inherits the top level's map: report only what it adds.
+		s := Settings{RuleEnforcement: maps.Clone(n.Settings.RuleEnforcement)}
+		maps.DeleteFunc(s.RuleEnforcement, func(id string, _ Enforcement) bool {
+			_, inherited := c.Defaults.RuleEnforcement[id]
+			return inherited
+		})
+		check(fmt.Sprintf("namespaces[%d] (%s): ", i, n.Match), &s)
+	}
+	return warnings
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -290,4 +292,65 @@ func resultLabel(m *dto.Metric) string {
 		}
 	}
 	return ""
+}
+
+func TestRuleEnforcement_AnAuditedRuleIsLoggedCountedAndRecordedButNotShown(t *testing.T) {
+	cfg, err := policy.ParseConfig([]byte("ruleEnforcement: {max-step: audit}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policy.Loader{}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := policy.NewGuard(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	events := &fakeEvents{}
+	reg := prometheus.NewRegistry()
+	obs := Observers{Log: log, Metrics: NewMetrics(reg), Decisions: NewDecisionLog(log, true, 0), Events: events}
+
+	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+	resp := post(t, NewValidator(g, obs), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+	if !resp.Allowed || slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "[max-step]") }) {
+		t.Fatalf("allowed=%v warnings %q; want the jump admitted without a word to the client", resp.Allowed, resp.Warnings)
+	}
+
+	lines := decisionLines(t, &logs)
+	if len(lines) != 1 {
+		t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs.String())
+	}
+	denials, _ := lines[0]["denials"].([]any)
+	if len(denials) != 1 || denials[0].(map[string]any)["rule"] != "max-step" || denials[0].(map[string]any)["enforcement"] != "audit" ||
+		lines[0]["enforcement"] != "enforce" || lines[0]["reason"] != "enforcement:audit" {
+		t.Errorf("decision log %v; want the max-step denial marked audit in an enforce namespace, admitted as enforcement:audit", lines[0])
+	}
+
+	if len(events.events) != 1 || events.events[0].reason != ReasonPolicyViolation || !strings.Contains(events.events[0].message, "admitted in audit mode") {
+		t.Errorf("events = %+v, want one %s saying it was admitted in audit mode", events.events, ReasonPolicyViolation)
+	}
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted string
+	for _, f := range families {
+		if f.GetName() != "canary_guard_rule_results_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			counted += fmt.Sprintf("%s/%s/%s=%v ", labels["rule"], labels["result"], labels["enforcement"], m.GetCounter().GetValue())
+		}
+	}
+	if counted != "max-step/deny/audit=1 " {
+		t.Errorf("rule results %q, want the denial counted under its rule's own enforcement, audit", counted)
+	}
 }

@@ -124,6 +124,7 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	}
 	logPolicyWarnings(log, p)
 	logConfigWarnings(log, cfg)
+	logRuleEnforcementWarnings(log, p, cfg)
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
 	loaded := func(cert tls.Certificate) {
@@ -410,6 +411,10 @@ func (s *Server) Reload(ctx context.Context) {
 	if cfg != nil {
 		logConfigWarnings(s.log, cfg)
 	}
+	if p != nil || cfg != nil {
+		// Either half can make the other's names go stale.
+		logRuleEnforcementWarnings(s.log, cur, curCfg)
+	}
 }
 
 // reloadFailed counts and logs a failed reload. On the start's fallback
@@ -427,6 +432,14 @@ func (s *Server) reloadFailed(err error) {
 // logConfigWarnings logs what loaded but is likely a mistake.
 func logConfigWarnings(log *slog.Logger, cfg *policy.Config) {
 	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "warning", w)
+	}
+}
+
+// logRuleEnforcementWarnings logs ruleEnforcement entries that name no
+// rule of the policy served.
+func logRuleEnforcementWarnings(log *slog.Logger, p *policy.Policy, cfg *policy.Config) {
+	for _, w := range policy.RuleEnforcementWarnings(p, cfg) {
 		log.Warn("configuration warning", "warning", w)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,7 +105,7 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 	// Only ids known at load label the metric: an id built at evaluation
 	// could name the object (one series per InferenceService).
 	for _, x := range d.Denials {
-		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "deny", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "deny", string(d.EnforcementOf(x))).Inc()
 	}
 	for _, x := range d.Warnings {
 		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "warn", enforcement).Inc()
@@ -117,9 +118,9 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 	case d.Reason == "override":
 		v.obs.events().Record(r.Object, corev1.EventTypeWarning, ReasonRolloutOverride,
 			fmt.Sprintf("%s lifted the rollout rules for this update (%s): %s", r.User.Username, d.Facts.Override.Reason, violationsText(d.Denials)))
-	case d.Allowed && len(d.Denials) > 0 && (d.Enforcement == policy.EnforcementWarn || d.Enforcement == policy.EnforcementAudit):
+	case d.Allowed && strings.HasPrefix(d.Reason, "enforcement:"):
 		v.obs.events().Record(r.Object, corev1.EventTypeWarning, ReasonPolicyViolation,
-			fmt.Sprintf("admitted in %s mode, would have been denied: %s", d.Enforcement, violationsText(d.Denials)))
+			fmt.Sprintf("admitted in %s mode, would have been denied: %s", strings.TrimPrefix(d.Reason, "enforcement:"), violationsText(d.Denials)))
 	}
 }
 

@@ -139,7 +139,7 @@ func runEval(ctx context.Context, o evalOptions, w, errW io.Writer) error {
 	if err != nil {
 		return failed(err)
 	}
-	for _, warning := range slices.Concat(p.Warnings, cfg.Warnings) {
+	for _, warning := range slices.Concat(p.Warnings, cfg.Warnings, policy.RuleEnforcementWarnings(p, cfg)) {
 		fmt.Fprintf(errW, "WARN  %s\n", warning)
 	}
 	opts := []policy.GuardOption{policy.WithEvalTimeout(o.evalTimeout)}
@@ -312,12 +312,11 @@ func writeEvalText(w io.Writer, out *suite.Outcome) error {
 		}
 		b.WriteString("patch:\n" + indent(patch))
 	}
-	if denials := out.Denials(); len(denials) > 0 {
-		heading := "denials:"
-		if out.Allowed() {
-			heading = "denials (not enforced):"
-		}
-		b.WriteString(heading + "\n" + indent(violationText(denials)))
+	if enforced := out.Decision.EnforcedDenials(); len(enforced) > 0 {
+		b.WriteString("denials:\n" + indent(violationText(enforced)))
+	}
+	if relaxed := relaxedDenials(out.Decision); len(relaxed) > 0 {
+		b.WriteString("denials (not enforced):\n" + indent(relaxed))
 	}
 	if warnings := out.Warnings(); len(warnings) > 0 {
 		b.WriteString("warnings:\n" + indent(violationText(warnings)))
@@ -372,6 +371,22 @@ func violationText(vs []policy.Violation) string {
 	var b strings.Builder
 	for _, v := range vs {
 		b.WriteString(v.String() + "\n")
+	}
+	return b.String()
+}
+
+// relaxedDenials lists the denials that did not refuse the request, each
+// with the mode it was enforced in where its rule's own setting chose it.
+func relaxedDenials(d *policy.Decision) string {
+	var b strings.Builder
+	for _, v := range d.Denials {
+		switch {
+		case !d.Allowed && d.EnforcementOf(v) == policy.EnforcementEnforce:
+		case v.Enforcement != "":
+			b.WriteString(v.String() + " (ruleEnforcement: " + string(v.Enforcement) + ")\n")
+		default:
+			b.WriteString(v.String() + "\n")
+		}
 	}
 	return b.String()
 }

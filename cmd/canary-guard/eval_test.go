@@ -119,9 +119,11 @@ func TestEval_ExitStatusSaysAdmittedDeniedOrError(t *testing.T) {
 kind: Deployment
 metadata: {name: x}
 `,
-		"typo.yaml":       strings.Replace(sampleNewModel, "storageUri", "storageURI", 1),
-		"config.yaml":     "maxStepPercent: 100\n",
-		"bad-config.yaml": "maxStepPercnt: 10\n",
+		"typo.yaml":           strings.Replace(sampleNewModel, "storageUri", "storageURI", 1),
+		"config.yaml":         "maxStepPercent: 100\n",
+		"audit-max-step.yaml": "ruleEnforcement: {max-step: audit}\n",
+		"typo-rule.yaml":      "ruleEnforcement: {max-stp: audit}\n",
+		"bad-config.yaml":     "maxStepPercnt: 10\n",
 		"policies/broken.rego": `package canary_guard
 
 deny contains msg if { http.send({}) ; msg := "x" }
@@ -147,6 +149,10 @@ deny contains msg if { http.send({}) ; msg := "x" }
 			wantOut: []string{"DENIED", "[initial-percent]", "Set spec.predictor.canaryTrafficPercent: 10 (or less)"}},
 		{name: "--apply is for manifests", args: []string{"--review", f("stable.yaml"), "--apply"}, wantCode: 2, wantOut: []string{"--apply apply to --old/--new only"}},
 		{name: "the configuration is used", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml"), "--config", f("config.yaml")}, wantCode: 0},
+		{name: "a rule in audit admits and lists its denial as not enforced", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml"), "--config", f("audit-max-step.yaml")}, wantCode: 0,
+			wantOut: []string{"ADMITTED: UPDATE models/my-model", "reason: enforcement:audit", "denials (not enforced):\n  [max-step] spec.predictor.canaryTrafficPercent 10 → 100 rises by 90; at most 25 per update. Set 35 now, or 0 to roll back. (ruleEnforcement: audit)"}},
+		{name: "a rule id no rule has is warned of", args: []string{"--old", f("at10.yaml"), "--new", f("at100.yaml"), "--config", f("typo-rule.yaml")}, wantCode: 1,
+			wantOut: []string{`WARN  ruleEnforcement.max-stp: no loaded deny or warn rule has the constant id "max-stp"`, "DENIED"}},
 		{name: "a create without --old", args: []string{"--new", f("new-model.yaml")}, wantCode: 0, wantOut: []string{"ADMITTED: CREATE models/my-model", "enable-tag-routing"}},
 		{name: "the namespace flag must agree with the manifest", args: []string{"--new", f("new-model.yaml"), "--namespace", "other"}, wantCode: 2, wantOut: []string{`metadata.namespace "models" differs from the request's namespace "other"`}},
 		{name: "a missing file is an error", args: []string{"--new", f("missing.yaml")}, wantCode: 2, wantOut: []string{"reading manifest"}},
