@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,6 +153,7 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkLeftOpen(ctx)
 	d.checkReplicas(ctx)
 	d.checkStepAnnotation(ctx)
+	d.checkPolicies(ctx)
 	d.checkRevisionGC(ctx)
 }
 
@@ -511,6 +514,53 @@ func (d *doctor) checkStepAnnotation(ctx context.Context) {
 		}
 	}
 	d.fail("a step interval is on, but KServe's serviceAnnotationDisallowedList (ConfigMap %s/inferenceservice-config, key inferenceService) lacks %s: every step stamp creates a new revision. Add it to the list.", d.kserveNS, policy.AnnotationStepAt)
+}
+
+// checkPolicies compiles the policies ConfigMap with the shipped bundle,
+// as each replica does at reload, and reports what a replica would only
+// log: a file that does not compile (the replicas keep their last good
+// policy), the policy's warnings, and ruleEnforcement entries that name
+// no rule of it (a typo leaves the rule enforced).
+func (d *doctor) checkPolicies(ctx context.Context) {
+	where := fmt.Sprintf("%s/%s-policies", d.namespace, d.objectName())
+	cm := &corev1.ConfigMap{}
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-policies"}, cm); err != nil {
+		d.warn("cannot read canary-guard's policies ConfigMap %s: %v (custom policies not checked)", where, err)
+		return
+	}
+	sources, err := policy.ShippedSources()
+	if err != nil {
+		d.fail("reading the shipped bundle: %v", err)
+		return
+	}
+	files := 0
+	for _, name := range slices.Sorted(maps.Keys(cm.Data)) {
+		// As serve reads the directory: .rego files, tests left out.
+		if strings.HasSuffix(name, ".rego") && !strings.HasSuffix(name, "_test.rego") {
+			sources = append(sources, policy.Source{Name: name, Content: []byte(cm.Data[name])})
+			files++
+		}
+	}
+	p, err := policy.Compile(ctx, sources)
+	if err != nil {
+		d.fail("the policies in ConfigMap %s do not compile with the shipped bundle, so no replica loads them (each keeps its last good policy): %v", where, err)
+		return
+	}
+	cfg := policy.DefaultConfig()
+	cfgMap := &corev1.ConfigMap{}
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-config"}, cfgMap); err == nil {
+		// A configuration that does not parse is checkStepAnnotation's to report.
+		if parsed, err := policy.ParseConfig([]byte(cfgMap.Data["config.yaml"])); err == nil {
+			cfg = parsed
+		}
+	}
+	warnings := slices.Concat(p.Warnings, policy.RuleEnforcementWarnings(p, cfg))
+	for _, w := range warnings {
+		d.warn("canary-guard's policies in %s with its configuration: %s", where, w)
+	}
+	if len(warnings) == 0 {
+		d.pass("%d custom policy file(s) in %s compile with the shipped bundle", files, where)
+	}
 }
 
 // checkRevisionGC warns when Knative may collect the revision a rollback

@@ -243,3 +243,44 @@ func TestDoctor_ReplicaConfigOtherThanTheRenderedOneIsWarned(t *testing.T) {
 		})
 	}
 }
+
+func TestDoctor_PoliciesAreCompiledAndRuleEnforcementChecked(t *testing.T) {
+	policies := func(rego string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "canary-guard", Name: "canary-guard-policies"},
+			Data:       map[string]string{"team.rego": rego, "team_test.rego": "package canary_guard\n\ntest_x if false\n"},
+		}
+	}
+	config := func(yaml string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "canary-guard", Name: "canary-guard-config"},
+			Data:       map[string]string{"config.yaml": yaml},
+		}
+	}
+	const owner = "package canary_guard\n\ndeny contains {\"rule\": \"team-owner\", \"msg\": \"set an owner\"} if input.rollout.operation == \"CREATE\"\n"
+	tests := []struct {
+		name string
+		objs []client.Object
+		want []string
+	}{
+		{name: "a rule trialled in audit", objs: []client.Object{policies(owner), config("ruleEnforcement: {team-owner: audit}\n")},
+			want: []string{"ok 1 custom policy file(s) in canary-guard/canary-guard-policies compile with the shipped bundle"}},
+		{name: "a misspelt rule id", objs: []client.Object{policies(owner), config("ruleEnforcement: {team-ownr: audit}\n")},
+			want: []string{"warn ", `ruleEnforcement.team-ownr: no loaded deny or warn rule has the constant id "team-ownr"`}},
+		{name: "a file that does not compile", objs: []client.Object{policies("package canary_guard\n\ndeny contains x if {\n")},
+			want: []string{"FAIL the policies in ConfigMap canary-guard/canary-guard-policies do not compile", "team.rego:"}},
+		{name: "no ConfigMap", want: []string{"warn cannot read canary-guard's policies ConfigMap"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fakeDoctor(t, tt.objs...)
+			d.checkPolicies(context.Background())
+			got := findings(d)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("findings lack %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
