@@ -42,7 +42,7 @@
 //	    patchedAnnotations:       # optional: annotation -> value after mutation; null = absent
 //	      serving.kserve.io/enable-tag-routing: "true"
 //	    noPatches: true           # optional: the mutating webhook patches nothing
-//	    denials: ['^\[max-step\] .*Set 35 now']   # regexps; each must match one of the denials, "[rule] msg"
+//	    denials: ['^\[max-step\] .*Set 35 now']   # regexps; each must match one of the denials, "[rule] msg", enforced or not (warn, audit, ruleEnforcement)
 //	    warnings: ['^\[canary-injected\] ']        # regexps over the warnings the client sees
 //	    noDenials: true           # optional: the rules deny nothing
 //	    noWarnings: true          # optional: the client sees no warning
