@@ -249,22 +249,35 @@ type Decision struct {
 func (d *Decision) MetricRuleID(id string) string { return d.policy.MetricRuleID(id) }
 
 // ClientWarnings are the warnings returned to the client: none in audit
-// mode, which admits silently.
+// mode, which admits silently, nor those of rules ruleEnforcement sets
+// to audit.
 func (d *Decision) ClientWarnings() []Violation {
 	if d.Enforcement == EnforcementAudit {
 		return nil
 	}
-	return d.Warnings
+	if !slices.ContainsFunc(d.Warnings, auditedByRule) {
+		return d.Warnings
+	}
+	return slices.DeleteFunc(slices.Clone(d.Warnings), auditedByRule)
 }
 
 // LoggedOnlyWarnings are the warnings ClientWarnings leaves out: logged
 // and counted only.
 func (d *Decision) LoggedOnlyWarnings() []Violation {
-	if d.Enforcement != EnforcementAudit {
-		return nil
+	if d.Enforcement == EnforcementAudit {
+		return d.Warnings
 	}
-	return d.Warnings
+	var out []Violation
+	for _, w := range d.Warnings {
+		if auditedByRule(w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
+
+// auditedByRule tells a result ruleEnforcement set to audit.
+func auditedByRule(v Violation) bool { return v.Enforcement == EnforcementAudit }
 
 // Message is the denial text shown to the user. Custom rules may deny a
 // CREATE, which is no update.
@@ -339,14 +352,16 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		res.Deny = []Violation{{Rule: "policy-error", Msg: loadErrorMessage(st.loadErr)}}
 	}
 	d.Denials, d.Warnings, d.BuiltinErrors = res.Deny, res.Warn, res.BuiltinErrors
+	if len(settings.RuleEnforcement) > 0 {
+		markRuleEnforcement(settings, d.Denials, d.Warnings)
+	}
 	if len(d.Denials) == 0 {
 		return d, nil
 	}
-	if len(settings.RuleEnforcement) > 0 {
-		for i := range d.Denials {
-			if e := settings.EnforcementOf(d.Denials[i].Rule); e != settings.Enforcement {
-				d.Denials[i].Enforcement = e
-			}
+	strictest := EnforcementAudit
+	for _, v := range d.Denials {
+		if e := d.EnforcementOf(v); leniency(e) < leniency(strictest) {
+			strictest = e
 		}
 	}
 	switch {
@@ -357,7 +372,10 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Reason = "always-admit:" + facts.AlwaysAdmitReason
 		d.Warnings = append(d.Warnings, d.shownDenials("admitted, as "+alwaysAdmitted(facts.AlwaysAdmitReason)+" always is, but: ", true)...)
 		return d, nil
-	case facts.Override.Active:
+	case facts.Override.Active && leniency(strictest) <= leniency(settings.Enforcement):
+		// An override lifts what the namespace's mode would do; where
+		// ruleEnforcement already relaxed every denial further, it lifted
+		// nothing.
 		d.Reason = "override"
 		d.Warnings = append(d.Warnings, d.shownDenials("overridden: ", true)...)
 		return d, nil
@@ -367,12 +385,6 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	if shown := d.shownDenials(WarnModeDenialPrefix, false); len(shown) > 0 {
 		d.Warnings = append(shown, d.Warnings...)
 	}
-	strictest := EnforcementAudit
-	for _, v := range d.Denials {
-		if e := d.EnforcementOf(v); leniency(e) < leniency(strictest) {
-			strictest = e
-		}
-	}
 	if strictest == EnforcementEnforce {
 		d.Allowed = false
 		return d, nil
@@ -381,7 +393,24 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	return d, nil
 }
 
-// EnforcementOf returns how a denial of this decision was enforced: its
+// markRuleEnforcement marks the denials and warnings whose rule
+// settings.RuleEnforcement relaxes below the namespace's mode with the
+// mode they get instead. A warning can only be relaxed to audit: logged
+// and counted, not returned to the client.
+func markRuleEnforcement(settings *Settings, denials, warnings []Violation) {
+	for i := range denials {
+		if e := settings.EnforcementOf(denials[i].Rule); e != settings.Enforcement {
+			denials[i].Enforcement = e
+		}
+	}
+	for i := range warnings {
+		if e := settings.EnforcementOf(warnings[i].Rule); e == EnforcementAudit && e != settings.Enforcement {
+			warnings[i].Enforcement = e
+		}
+	}
+}
+
+// EnforcementOf returns how a result of this decision was enforced: its
 // rule's own mode where ruleEnforcement relaxed it, else the namespace's.
 func (d *Decision) EnforcementOf(v Violation) Enforcement {
 	if v.Enforcement != "" {
@@ -418,7 +447,7 @@ func (d *Decision) shownDenials(prefix string, withEnforced bool) []Violation {
 		if out == nil {
 			out = make([]Violation, 0, len(d.Denials))
 		}
-		out = append(out, Violation{Rule: v.Rule, Msg: prefix + v.Msg})
+		out = append(out, Violation{Rule: v.Rule, Msg: prefix + v.Msg, Enforcement: v.Enforcement})
 	}
 	return out
 }

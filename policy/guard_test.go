@@ -1161,6 +1161,59 @@ namespaces:
 		})
 	}
 
+	// A warn rule set to audit is logged and counted, not shown.
+	note := Source{Name: "note.rego", Content: []byte(`package canary_guard
+
+warn contains {"rule": "team-note", "msg": "tell the on-call channel"} if input.rollout.raised == true
+`)}
+	for _, tt := range []struct {
+		config     string
+		wantShown  bool
+		wantReason string
+	}{
+		{config: "ruleEnforcement: {team-note: audit}"},
+		{config: "ruleEnforcement: {team-note: warn}", wantShown: true},
+		{config: "enforcement: warn\nruleEnforcement: {team-note: enforce}", wantShown: true},
+	} {
+		cfg, err := ParseConfig([]byte(tt.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := NewGuard(policyWith(t, note), cfg, WithClock(func() time.Time { return testNow }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := g.Validate(context.Background(), update(t, canaryAt(10, true), canaryAt(35, true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shown := hasRule(d.ClientWarnings(), "team-note"); !d.Allowed || shown != tt.wantShown || hasRule(d.LoggedOnlyWarnings(), "team-note") == tt.wantShown {
+			t.Errorf("%s: allowed=%v client warnings %v, logged only %v; want the warning shown=%v, else logged only", tt.config, d.Allowed, d.ClientWarnings(), d.LoggedOnlyWarnings(), tt.wantShown)
+		}
+	}
+
+	// An override lifts nothing where ruleEnforcement relaxed every denial.
+	overrideCfg, err := ParseConfig([]byte("override: {groups: [sre]}\nruleEnforcement: {team-owner: audit}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	og, err := NewGuard(policyWith(t, owner), overrideCfg, WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOverride := strings.Replace(canaryAt(35, true), "metadata: {name: my-model, namespace: models}",
+		`metadata: {name: my-model, namespace: models, annotations: {canary-guard.dev/override: "INC-42"}}`, 1)
+	req := update(t, canaryAt(10, true), withOverride)
+	req.User.Groups = []string{"sre"}
+	if d, err := og.Validate(context.Background(), req); err != nil || !d.Allowed || d.Reason != "enforcement:audit" {
+		t.Errorf("override beside an audited denial only: %+v, %v; want admitted as enforcement:audit, not as an override", d, err)
+	}
+	req = update(t, canaryAt(10, true), strings.Replace(withOverride, "canaryTrafficPercent: 35", "canaryTrafficPercent: 100", 1))
+	req.User.Groups = []string{"sre"}
+	if d, err := og.Validate(context.Background(), req); err != nil || !d.Allowed || d.Reason != "override" || hasRule(d.ClientWarnings(), "team-owner") {
+		t.Errorf("override of an enforced denial beside an audited one: %+v, %v; want an override that shows the lifted max-step only", d, err)
+	}
+
 	// A rollback is admitted anyway; an audited rule's denial is not
 	// shown to the client there either.
 	d, err := g.Validate(context.Background(), update(t, canaryAt(35, true), canaryAt(0, true)))

@@ -84,7 +84,7 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 			return nil, fmt.Errorf("deciding the next step of %s: %w", c.ID, err)
 		}
 		s.NextAllowed = decision.Allowed
-		s.BlockedBy = decision.EnforcedDenials()
+		s.BlockedBy = decision.Denials
 		if settings.MinStepIntervalSeconds > 0 && facts.Step.SecondsSinceLastStep >= 0 {
 			if at, err := time.Parse(time.RFC3339, facts.Step.LastStepAt); err == nil {
 				s.NotBefore = at.Add(time.Duration(settings.MinStepIntervalSeconds) * time.Second)

@@ -294,63 +294,77 @@ func resultLabel(m *dto.Metric) string {
 	return ""
 }
 
-func TestRuleEnforcement_AnAuditedRuleIsLoggedCountedAndRecordedButNotShown(t *testing.T) {
-	cfg, err := policy.ParseConfig([]byte("ruleEnforcement: {max-step: audit}"))
-	if err != nil {
-		t.Fatal(err)
+func TestRuleEnforcement_ARelaxedRuleIsLoggedCountedAndRecordedUnderItsOwnMode(t *testing.T) {
+	tests := []struct {
+		mode       string
+		wantShown  bool
+		wantCounts string
+	}{
+		{mode: "audit", wantCounts: "max-step/deny/audit=1 "},
+		// The warning it is returned as is counted under the same mode.
+		{mode: "warn", wantShown: true, wantCounts: "max-step/deny/warn=1 max-step/warn/warn=1 "},
 	}
-	p, _, err := policy.Loader{}.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := policy.NewGuard(p, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	events := &fakeEvents{}
-	reg := prometheus.NewRegistry()
-	obs := Observers{Log: log, Metrics: NewMetrics(reg), Decisions: NewDecisionLog(log, true, 0), Events: events}
-
-	to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
-	resp := post(t, NewValidator(g, obs), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
-	if !resp.Allowed || slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "[max-step]") }) {
-		t.Fatalf("allowed=%v warnings %q; want the jump admitted without a word to the client", resp.Allowed, resp.Warnings)
-	}
-
-	lines := decisionLines(t, &logs)
-	if len(lines) != 1 {
-		t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs.String())
-	}
-	denials, _ := lines[0]["denials"].([]any)
-	if len(denials) != 1 || denials[0].(map[string]any)["rule"] != "max-step" || denials[0].(map[string]any)["enforcement"] != "audit" ||
-		lines[0]["enforcement"] != "enforce" || lines[0]["reason"] != "enforcement:audit" {
-		t.Errorf("decision log %v; want the max-step denial marked audit in an enforce namespace, admitted as enforcement:audit", lines[0])
-	}
-
-	if len(events.events) != 1 || events.events[0].reason != ReasonPolicyViolation || !strings.Contains(events.events[0].message, "admitted in audit mode") {
-		t.Errorf("events = %+v, want one %s saying it was admitted in audit mode", events.events, ReasonPolicyViolation)
-	}
-
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var counted string
-	for _, f := range families {
-		if f.GetName() != "canary_guard_rule_results_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			cfg, err := policy.ParseConfig([]byte("ruleEnforcement: {max-step: " + tt.mode + "}"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			counted += fmt.Sprintf("%s/%s/%s=%v ", labels["rule"], labels["result"], labels["enforcement"], m.GetCounter().GetValue())
-		}
-	}
-	if counted != "max-step/deny/audit=1 " {
-		t.Errorf("rule results %q, want the denial counted under its rule's own enforcement, audit", counted)
+			p, _, err := policy.Loader{}.Load(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := policy.NewGuard(p, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&logs, nil))
+			events := &fakeEvents{}
+			reg := prometheus.NewRegistry()
+			obs := Observers{Log: log, Metrics: NewMetrics(reg), Decisions: NewDecisionLog(log, true, 0), Events: events}
+
+			to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
+			resp := post(t, NewValidator(g, obs), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
+			shown := slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "[max-step] (warn mode, not enforced)") })
+			if !resp.Allowed || shown != tt.wantShown {
+				t.Fatalf("allowed=%v warnings %q; want the jump admitted, the denial shown as a warning: %v", resp.Allowed, resp.Warnings, tt.wantShown)
+			}
+
+			lines := decisionLines(t, &logs)
+			if len(lines) != 1 {
+				t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs.String())
+			}
+			denials, _ := lines[0]["denials"].([]any)
+			if len(denials) != 1 || denials[0].(map[string]any)["rule"] != "max-step" || denials[0].(map[string]any)["enforcement"] != tt.mode ||
+				lines[0]["enforcement"] != "enforce" || lines[0]["reason"] != "enforcement:"+tt.mode {
+				t.Errorf("decision log %v; want the max-step denial marked %s in an enforce namespace, admitted as enforcement:%s", lines[0], tt.mode, tt.mode)
+			}
+
+			if len(events.events) != 1 || events.events[0].reason != ReasonPolicyViolation || !strings.Contains(events.events[0].message, "admitted in "+tt.mode+" mode") {
+				t.Errorf("events = %+v, want one %s saying it was admitted in %s mode", events.events, ReasonPolicyViolation, tt.mode)
+			}
+
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var counted string
+			for _, f := range families {
+				if f.GetName() != "canary_guard_rule_results_total" {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					labels := map[string]string{}
+					for _, l := range m.GetLabel() {
+						labels[l.GetName()] = l.GetValue()
+					}
+					counted += fmt.Sprintf("%s/%s/%s=%v ", labels["rule"], labels["result"], labels["enforcement"], m.GetCounter().GetValue())
+				}
+			}
+			if counted != tt.wantCounts {
+				t.Errorf("rule results %q, want %q: each result counted under its rule's own mode", counted, tt.wantCounts)
+			}
+		})
 	}
 }

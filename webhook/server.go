@@ -124,7 +124,11 @@ func NewServer(ctx context.Context, opts Options, loader policy.Loader, log *slo
 	}
 	logPolicyWarnings(log, p)
 	logConfigWarnings(log, cfg)
-	logRuleEnforcementWarnings(log, p, cfg)
+	if loadErr == nil {
+		// The start's fallback runs the shipped rules alone: every
+		// custom id would read as a typo.
+		logRuleEnforcementWarnings(log, p, cfg)
+	}
 
 	certFile, keyFile := filepath.Join(opts.CertDir, "tls.crt"), filepath.Join(opts.CertDir, "tls.key")
 	loaded := func(cert tls.Certificate) {

@@ -753,3 +753,61 @@ func metricsOf(t *testing.T, srv *Server) string {
 	promhttp.HandlerFor(srv.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String()
 }
+
+func TestServer_RuleEnforcementOfNoLoadedRuleIsLogged(t *testing.T) {
+	const owner = "package canary_guard\n\ndeny contains {\"rule\": \"team-owner\", \"msg\": \"set an owner\"} if input.rollout.operation == \"CREATE\"\n"
+	tests := []struct {
+		name, policy, config string
+		wantTypo             bool
+	}{
+		{name: "a rule of the policy", policy: owner, config: "ruleEnforcement: {team-owner: audit}\n"},
+		{name: "a misspelt id", policy: owner, config: "ruleEnforcement: {team-ownr: audit}\n", wantTypo: true},
+		// The start's fallback serves the shipped rules alone; the ids of
+		// the custom file it could not load are no typos.
+		{name: "a custom file that does not compile at start", policy: owner + "deny contains x if {\n", config: "ruleEnforcement: {team-owner: audit}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certDir, policyDir := t.TempDir(), t.TempDir()
+			writeCert(t, certDir)
+			config := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(config, []byte(tt.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(policyDir, "team.rego"), []byte(tt.policy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			if _, err := NewServer(context.Background(), Options{CertDir: certDir}, policy.Loader{PolicyDir: policyDir, ConfigFile: config},
+				slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logs.String(), "no loaded deny or warn rule has the constant id"); got != tt.wantTypo {
+				t.Errorf("rule id warning logged: %v, want %v:\n%s", got, tt.wantTypo, logs.String())
+			}
+		})
+	}
+
+	// A reload that removes the rule makes the setting name nothing.
+	certDir, policyDir := t.TempDir(), t.TempDir()
+	writeCert(t, certDir)
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(config, []byte("ruleEnforcement: {team-owner: audit}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(policyDir, "team.rego"), []byte(owner), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	srv, err := NewServer(context.Background(), Options{CertDir: certDir}, policy.Loader{PolicyDir: policyDir, ConfigFile: config}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(policyDir, "team.rego")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload(context.Background())
+	if !strings.Contains(logs.String(), "ruleEnforcement.team-owner: no loaded deny or warn rule") {
+		t.Errorf("log lacks the warning after the rule was removed:\n%s", logs.String())
+	}
+}

@@ -108,7 +108,7 @@ func (v *Validator) record(ctx context.Context, r *policy.Request, d *policy.Dec
 		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "deny", string(d.EnforcementOf(x))).Inc()
 	}
 	for _, x := range d.Warnings {
-		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "warn", enforcement).Inc()
+		v.obs.Metrics.rules.WithLabelValues(d.MetricRuleID(x.Rule), "warn", string(d.EnforcementOf(x))).Inc()
 	}
 	v.obs.Decisions.Validation(ctx, outcome, r, d)
 	if r.DryRun {

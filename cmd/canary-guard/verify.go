@@ -173,6 +173,9 @@ func verifySuite(ctx context.Context, runner *suite.Runner, path string, verbose
 func reportSuite(res *suite.Result, path string, verbose bool, w io.Writer, t *verifyTally) {
 	label := fmt.Sprintf("%s (%s)", res.Suite.Name, path)
 	t.policyWarnings(w, res.PolicyDir, res.PolicyWarnings)
+	for _, warning := range res.ConfigWarnings {
+		fmt.Fprintf(w, "WARN  %s: %s\n", label, warning)
+	}
 	for i, c := range res.Cases {
 		switch {
 		case !c.Passed():

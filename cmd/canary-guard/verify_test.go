@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,6 +287,36 @@ func configMapLayout(t *testing.T, dir string, files map[string]string) {
 	for name := range files {
 		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestVerify_WarnsOfConfigurationMistakes(t *testing.T) {
+	step := `- name: %s
+  old: |
+` + indented(sampleCanary10) + `
+  new: |
+` + indented(at("35")) + `
+  expect:
+    allowed: true
+`
+	dir := writeFiles(t, map[string]string{
+		"suite.yaml": "name: cfg\nconfig: |\n  ruleEnforcement: {max-stp: audit}\n  namespaces:\n  - {match: \"ml-*\", enforcement: warn}\n  - {match: ml-prod, enforcement: audit}\ncases:\n" +
+			fmt.Sprintf(step, "with the suite's configuration") +
+			fmt.Sprintf(step, "with its own") + "  config: |\n    ruleEnforcement: {team-x: warn}\n",
+	})
+	suite := filepath.Join(dir, "suite.yaml")
+	out, code := execute(t, "verify", suite)
+	if code != 0 {
+		t.Errorf("exit status %d, want 0 (warnings fail no case):\n%s", code, out)
+	}
+	for _, want := range []string{
+		"WARN  cfg (" + suite + `): config: ruleEnforcement.max-stp: no loaded deny or warn rule has the constant id "max-stp"`,
+		"WARN  cfg (" + suite + "): config: namespaces[1] (ml-prod) never applies",
+		"WARN  cfg (" + suite + `): cases[1] with its own: config: ruleEnforcement.team-x: no loaded deny or warn rule`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\noutput:\n%s", want, out)
 		}
 	}
 }

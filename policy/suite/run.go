@@ -35,6 +35,10 @@ type Result struct {
 	// that do not stop compilation (policy.Policy.Warnings).
 	PolicyDir      string
 	PolicyWarnings []string
+	// ConfigWarnings are what the suite's and its cases' configurations
+	// load with but is likely a mistake (policy.Config.Warnings,
+	// policy.RuleEnforcementWarnings against the suite's policy), each once.
+	ConfigWarnings []string
 }
 
 // Counts returns how many cases passed and failed.
@@ -80,12 +84,33 @@ func (r *Runner) Run(ctx context.Context, s *Suite) (*Result, error) {
 		return nil, fmt.Errorf("suite %s: %w", s.Name, err)
 	}
 	res := &Result{Suite: s, PolicyDir: dir, PolicyWarnings: p.Warnings}
+	res.addConfigWarnings("config", p, cfg)
 	for i := range s.Cases {
 		c := &s.Cases[i]
+		if c.Config != nil || c.ConfigFile != "" {
+			// A configuration that does not load fails its case below.
+			var inline string
+			if c.Config != nil {
+				inline = *c.Config
+			}
+			if caseCfg, err := s.loadConfig(inline, c.ConfigFile); err == nil {
+				res.addConfigWarnings(fmt.Sprintf("cases[%d] %s: config", i, c.Name), p, caseCfg)
+			}
+		}
 		out, err := s.evaluate(ctx, c, p, cfg, r.EvalTimeout)
 		res.Cases = append(res.Cases, CaseResult{Name: c.Name, Failures: c.Expect.check(out, err), Outcome: out, Err: err})
 	}
 	return res, nil
+}
+
+// addConfigWarnings adds the warnings of cfg under p, each once, prefixed
+// with where the configuration was given.
+func (r *Result) addConfigWarnings(where string, p *policy.Policy, cfg *policy.Config) {
+	for _, w := range slices.Concat(cfg.Warnings, policy.RuleEnforcementWarnings(p, cfg)) {
+		if w = where + ": " + w; !slices.Contains(r.ConfigWarnings, w) {
+			r.ConfigWarnings = append(r.ConfigWarnings, w)
+		}
+	}
 }
 
 // Policy loads the shipped bundle with a policy directory ("" for none),
