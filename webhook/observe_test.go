@@ -41,6 +41,17 @@ func (f *fakeEvents) Record(obj *v1beta1.InferenceService, eventType, reason, me
 // decision log and the events.
 func observedHandler(t *testing.T, config string) (http.Handler, *bytes.Buffer, *fakeEvents) {
 	t.Helper()
+	g, obs, logs, events, _ := observed(t, config)
+	mux := http.NewServeMux()
+	mux.Handle(MutatePath, NewMutator(g, obs))
+	mux.Handle(ValidatePath, NewValidator(g, obs))
+	return mux, logs, events
+}
+
+// observed is a guard on the shipped bundle and config, and observers
+// that record its logs, events and metrics.
+func observed(t *testing.T, config string) (*policy.Guard, Observers, *bytes.Buffer, *fakeEvents, *prometheus.Registry) {
+	t.Helper()
 	cfg, err := policy.ParseConfig([]byte(config))
 	if err != nil {
 		t.Fatal(err)
@@ -56,11 +67,8 @@ func observedHandler(t *testing.T, config string) (http.Handler, *bytes.Buffer, 
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	events := &fakeEvents{}
-	obs := Observers{Log: log, Metrics: NewMetrics(prometheus.NewRegistry()), Decisions: NewDecisionLog(log, true, 0), Events: events}
-	mux := http.NewServeMux()
-	mux.Handle(MutatePath, NewMutator(g, obs))
-	mux.Handle(ValidatePath, NewValidator(g, obs))
-	return mux, &logs, events
+	reg := prometheus.NewRegistry()
+	return g, Observers{Log: log, Metrics: NewMetrics(reg), Decisions: NewDecisionLog(log, true, 0), Events: events}, &logs, events, reg
 }
 
 func decisionLines(t *testing.T, logs *bytes.Buffer) []map[string]any {
@@ -306,23 +314,7 @@ func TestRuleEnforcement_ARelaxedRuleIsLoggedCountedAndRecordedUnderItsOwnMode(t
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			cfg, err := policy.ParseConfig([]byte("ruleEnforcement: {max-step: " + tt.mode + "}"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, _, err := policy.Loader{}.Load(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := policy.NewGuard(p, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logs bytes.Buffer
-			log := slog.New(slog.NewJSONHandler(&logs, nil))
-			events := &fakeEvents{}
-			reg := prometheus.NewRegistry()
-			obs := Observers{Log: log, Metrics: NewMetrics(reg), Decisions: NewDecisionLog(log, true, 0), Events: events}
+			g, obs, logs, events, reg := observed(t, "ruleEnforcement: {max-step: "+tt.mode+"}")
 
 			to100 := strings.Replace(isvcV2At10, `"canaryTrafficPercent":10`, `"canaryTrafficPercent":100`, 1)
 			resp := post(t, NewValidator(g, obs), ValidatePath, "application/json", review("UPDATE", "InferenceService", to100, isvcV2At10))
@@ -331,7 +323,7 @@ func TestRuleEnforcement_ARelaxedRuleIsLoggedCountedAndRecordedUnderItsOwnMode(t
 				t.Fatalf("allowed=%v warnings %q; want the jump admitted, the denial shown as a warning: %v", resp.Allowed, resp.Warnings, tt.wantShown)
 			}
 
-			lines := decisionLines(t, &logs)
+			lines := decisionLines(t, logs)
 			if len(lines) != 1 {
 				t.Fatalf("decision lines = %d, want 1:\n%s", len(lines), logs.String())
 			}
