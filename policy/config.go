@@ -130,6 +130,10 @@ func (s *Settings) EnforcementOf(rule string) Enforcement {
 	return s.Enforcement
 }
 
+// ruleRelaxed reports whether RuleEnforcement relaxes rule below the
+// namespace's enforcement.
+func (s *Settings) ruleRelaxed(rule string) bool { return s.EnforcementOf(rule) != s.Enforcement }
+
 // NamespaceSettings are the settings for namespaces whose name matches Match.
 type NamespaceSettings struct {
 	// Match is a glob (path.Match syntax) over the namespace name.

@@ -681,9 +681,11 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 		// (stopped-model-change warns).
 		return false
 	}
-	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny {
+	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny && !s.ruleRelaxed("mid-rollout") {
 		// The validating webhook refuses it (mid-rollout): a patch and a
 		// "so it enters as a canary" warning would contradict that answer.
+		// Relaxed by ruleEnforcement, mid-rollout admits it, and it must
+		// still enter as a canary.
 		return false
 	}
 	if c.NewPercent == nil || *c.NewPercent == 100 {

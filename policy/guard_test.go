@@ -464,6 +464,12 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		{name: "percent-only update", old: canaryAt(10, true), new: canaryAt(35, true)},
 		{name: "unrelated update that creates no revision", old: stableV1, new: strings.Replace(stableV1, "namespace: models}", "namespace: models, finalizers: [x]}", 1)},
 		{name: "deny mode never rewrites", config: "onModelChange: deny", old: stableV1, new: newModelNoCanary, wantTag: true},
+		// Refused by mid-rollout, the model change gets no patch; with
+		// mid-rollout relaxed it is admitted and must enter as a canary.
+		{name: "a new model mid-rollout where mid-rollout refuses", config: "midRolloutModelChange: deny",
+			old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},
+		{name: "a new model mid-rollout where mid-rollout is relaxed", config: "midRolloutModelChange: deny\nruleEnforcement: {mid-rollout: audit}",
+			old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantPercent: true, wantTag: true},
 		// The validating webhook refuses a new model mid-rollout there.
 		{name: "mid-rollout model change where that is refused", config: "midRolloutModelChange: deny",
 			old: canaryAt(35, true), new: strings.Replace(canaryAt(35, true), "gs://models/v2", "gs://models/v3", 1), wantTag: true},

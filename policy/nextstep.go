@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kserve/kserve/pkg/apis/serving/v1beta1"
@@ -84,7 +85,13 @@ func (g *Guard) NextSteps(ctx context.Context, obj *v1beta1.InferenceService, us
 			return nil, fmt.Errorf("deciding the next step of %s: %w", c.ID, err)
 		}
 		s.NextAllowed = decision.Allowed
-		s.BlockedBy = decision.Denials
+		// What would refuse the step, or warn of it in a warn or audit
+		// namespace; not a rule ruleEnforcement sets to audit, whose
+		// trial the user is not told of.
+		s.BlockedBy = slices.DeleteFunc(slices.Clone(decision.Denials), auditedByRule)
+		if s.BlockedBy == nil {
+			s.BlockedBy = []Violation{}
+		}
 		if settings.MinStepIntervalSeconds > 0 && facts.Step.SecondsSinceLastStep >= 0 {
 			if at, err := time.Parse(time.RFC3339, facts.Step.LastStepAt); err == nil {
 				s.NotBefore = at.Add(time.Duration(settings.MinStepIntervalSeconds) * time.Second)

@@ -13,17 +13,21 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 		wantNext    string // "" none, "promote", or a number
 		wantAllowed bool
 		wantBlocked string
+		config      string
 	}{
 		{name: "a ready canary at 10 may go to 35", manifest: canaryAt(10, true), wantNext: "35", wantAllowed: true},
 		{name: "a canary at 85 may be promoted", manifest: canaryAt(85, true), wantNext: "promote", wantAllowed: true},
 		{name: "a canary that is not ready is blocked", manifest: canaryAt(10, false), wantNext: "35", wantBlocked: "canary-not-ready"},
+		{name: "a warn namespace names what would have blocked", manifest: canaryAt(10, false), config: "enforcement: warn", wantNext: "35", wantAllowed: true, wantBlocked: "canary-not-ready"},
+		// A trial in audit is not shown to the user.
+		{name: "a rule trialled in audit blocks nothing", manifest: canaryAt(10, false), config: "ruleEnforcement: {canary-not-ready: audit}", wantNext: "35", wantAllowed: true},
 		{name: "a rolled-back canary may come back at the initial 10", manifest: canaryAt(0, true), wantNext: "10", wantAllowed: true},
 		{name: "a fully rolled-out model has no next step", manifest: stableV1},
 		{name: "a Standard-mode percent of 0 routes nothing: no next step", manifest: standardManifest("", stdStableV1+"\n    canaryTrafficPercent: 0")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGuard(t, "")
+			g := newGuard(t, tc.config)
 			steps, err := g.NextSteps(context.Background(), isvc(t, tc.manifest), UserInfo{Username: "alice"})
 			if err != nil {
 				t.Fatal(err)
@@ -51,6 +55,9 @@ func TestNextSteps_SaysTheNextPercentAndWhatBlocksIt(t *testing.T) {
 			}
 			if tc.wantBlocked != "" && (len(s.BlockedBy) == 0 || !strings.Contains(s.BlockedBy[0].String(), tc.wantBlocked)) {
 				t.Errorf("blocked by %v, want %s", s.BlockedBy, tc.wantBlocked)
+			}
+			if tc.wantBlocked == "" && (s.BlockedBy == nil || len(s.BlockedBy) > 0) {
+				t.Errorf("blocked by %#v, want an empty list (status -o json prints [], not null)", s.BlockedBy)
 			}
 		})
 	}

@@ -138,7 +138,7 @@ range_next_step(c) := "Remove it in the same update: a split would name a revisi
 ) if {
 	c.inOld
 	c.modelChanged
-	not mid_rollout_denied(c)
+	not mid_rollout_refuses(c)
 } else := sprintf("%s, %s.", [next_step_desc(c), roll_back_desc(c.oldEffectivePercent)]) if {
 	c.inOld
 	c.modelChanged == false
@@ -170,7 +170,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.newPercent == null
-	not mid_rollout_denied(c)
+	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
 	msg := sprintf(
@@ -274,7 +274,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	c.newPercent != null
 	valid_percent(c.newPercent)
 	not entry_ok(c)
-	not mid_rollout_denied(c)
+	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
 	msg := sprintf(
@@ -493,7 +493,8 @@ deny contains {"rule": "step-interval", "msg": msg} if {
 
 # With midRolloutModelChange deny, a new model over a running canary is
 # refused whatever its percent: the rules that would ask for another
-# percent stand down, so the denial names the one step that helps.
+# percent stand down (mid_rollout_refuses), so the denial names the one
+# step that helps.
 mid_rollout_denied(c) if {
 	input.config.midRolloutModelChange == "deny"
 	c.kind != "canary"
@@ -505,6 +506,22 @@ mid_rollout_denied(c) if {
 	c.kind == "canary"
 	c.inOld
 }
+
+# The others stand down only where mid-rollout refuses at the namespace's
+# mode: relaxed by ruleEnforcement it admits, and the new model must still
+# enter as a canary (the mutating webhook injects its percent again).
+mid_rollout_refuses(c) if {
+	mid_rollout_denied(c)
+	not rule_relaxed("mid-rollout")
+}
+
+# rule_relaxed(id): ruleEnforcement sets rule id below the namespace's
+# enforcement, so its denials do not refuse.
+rule_relaxed(id) if {
+	enforcement_leniency[input.config.ruleEnforcement[id]] > enforcement_leniency[input.config.enforcement]
+}
+
+enforcement_leniency := {"enforce": 0, "warn": 1, "audit": 2}
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
@@ -887,7 +904,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	c := input.rollout.components[i]
 	entering(c)
 	not entry_ok(c)
-	not mid_rollout_denied(c)
+	not mid_rollout_refuses(c)
 	msg := sprintf(
 		"%s (canary %s, model %s) would enter with trafficPercent %d; a new model may enter with at most %d. %s",
 		[c.path, c.name, new_model(c), c.newPercent, input.config.initialCanaryPercent, entry_start(c)],

@@ -14,6 +14,7 @@ import data.canary_guard
 # The default settings (policy.DefaultSettings), as input.config sees them.
 base_config := {
 	"enforcement": "enforce",
+	"ruleEnforcement": {},
 	"initialCanaryPercent": 10,
 	"maxStepPercent": 25,
 	"onModelChange": "inject",
@@ -659,6 +660,27 @@ test_model_change_mid_rollout_denied_names_only_the_way_out if {
 	every new in [35, null, 100] {
 		d := deny_of(knative_update_with([predictor(35, new, mid_rollout_change)], {"midRolloutModelChange": "deny"}))
 		rules(d) == {"mid-rollout"}
+	}
+}
+
+test_model_change_mid_rollout_relaxed_still_enters_as_a_canary if {
+	# mid-rollout set to audit or warn admits the new model: the rules that
+	# stood down for it ask for the initial percent again.
+	every mode in ["audit", "warn"] {
+		inp := knative_update_with(
+			[predictor(35, 35, mid_rollout_change)],
+			{"midRolloutModelChange": "deny", "ruleEnforcement": {"mid-rollout": mode}},
+		)
+		rules(deny_of(inp)) == {"mid-rollout", "initial-percent"}
+	}
+
+	# Set to enforce, or relaxed in a namespace already as lenient, it
+	# still speaks alone.
+	every cfg in [
+		{"midRolloutModelChange": "deny", "ruleEnforcement": {"mid-rollout": "enforce"}},
+		{"midRolloutModelChange": "deny", "enforcement": "audit", "ruleEnforcement": {"mid-rollout": "audit"}},
+	] {
+		rules(deny_of(knative_update_with([predictor(35, 35, mid_rollout_change)], cfg))) == {"mid-rollout"}
 	}
 }
 

@@ -256,8 +256,9 @@ type evalReport struct {
 	Patches     []policy.PatchOp   `json:"patches"`
 	Denials     []policy.Violation `json:"denials"`
 	Warnings    []policy.Violation `json:"warnings"`
-	// LoggedWarnings are warnings an audit namespace logs without
-	// returning them to the client.
+	// LoggedWarnings are warnings logged without being returned to the
+	// client: in an audit namespace, or of a rule ruleEnforcement sets
+	// to audit.
 	LoggedWarnings []policy.Violation `json:"loggedWarnings"`
 	// BuiltinErrors are built-in calls that failed, each leaving the rule
 	// calling it undefined (serve logs and counts them).

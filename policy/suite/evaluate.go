@@ -111,7 +111,8 @@ func (o *Outcome) Warnings() []policy.Violation {
 }
 
 // LoggedWarnings are the validating decision's warnings the client does
-// not see: in audit mode they are logged and counted only.
+// not see: in audit mode, or of a rule ruleEnforcement sets to audit,
+// they are logged and counted only.
 func (o *Outcome) LoggedWarnings() []policy.Violation { return o.Decision.LoggedOnlyWarnings() }
 
 // BuiltinErrors are the built-in calls that failed in the validating
