@@ -379,6 +379,9 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 // every change of canary-guard's step stamp, which it puts back.
 func TestChartMutationConditionCEL(t *testing.T) {
 	program := mutationCondition(t)
+	// A step interval anywhere in the configuration: every step gets a
+	// stamp, so a change of the percent reaches the mutating webhook.
+	withInterval := mutationCondition(t, "--set-json", `config.namespaces=[{"match":"prod-*","minStepIntervalSeconds":300}]`)
 
 	uri := func(s string) *string { return &s }
 	isvc := func(annotations map[string]string, f ...func(*kservev1beta1.InferenceService)) *kservev1beta1.InferenceService {
@@ -400,44 +403,66 @@ func TestChartMutationConditionCEL(t *testing.T) {
 		name     string
 		old, new *kservev1beta1.InferenceService
 		called   bool
+		// calledWithInterval, where it differs from called.
+		calledWithInterval *bool
 	}{
-		{"an annotation change", isvc(at("2026-11-25T12:00:00Z")), isvc(map[string]string{stamp: "2026-11-25T12:00:00Z", "team": "a"}), false},
-		{"a scaling change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.MinReplicas = ptr.To(int32(2)) }), false},
+		{"an annotation change", isvc(at("2026-11-25T12:00:00Z")), isvc(map[string]string{stamp: "2026-11-25T12:00:00Z", "team": "a"}), false, nil},
+		{"a scaling change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.MinReplicas = ptr.To(int32(2)) }), false, nil},
 		{"pod labels, placement and logging", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
 			o.Spec.Predictor.Labels = map[string]string{"team": "vision"}
 			o.Spec.Predictor.NodeSelector = map[string]string{"pool": "inference"}
 			o.Spec.Predictor.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 			o.Spec.Predictor.Logger = &kservev1beta1.LoggerSpec{Mode: kservev1beta1.LogAll}
-		}), false},
+		}), false, nil},
 		// A pod annotation may name the storage secret (serving.kserve.io/storageSecretName).
-		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), true},
-		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true},
+		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), true, nil},
+		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true, nil},
 		{"a model change with a pod label", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
 			o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3")
 			o.Spec.Predictor.Labels = map[string]string{"team": "vision"}
-		}), true},
+		}), true, nil},
 		{"a step", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(10)) }),
-			isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(35)) }), true},
+			isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(35)) }), false, ptr.To(true)},
+		{"a promotion", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(85)) }),
+			isvc(nil), false, ptr.To(true)},
+		{"a step with a model change", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(10)) }),
+			isvc(nil, func(o *kservev1beta1.InferenceService) {
+				o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(35))
+				o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3")
+			}), true, nil},
+		{"a step on an object without tag routing", isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(10))
+			delete(o.Annotations, "serving.kserve.io/enable-tag-routing")
+		}), isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.CanaryTrafficPercent = ptr.To(int64(35))
+			delete(o.Annotations, "serving.kserve.io/enable-tag-routing")
+		}), true, nil},
 		{"a container added to a predictor", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
 			o.Spec.Predictor.Containers = []corev1.Container{{Name: "sidecar", Image: "proxy:v1"}}
-		}), true},
-		{"the step stamp back-dated", isvc(at("2026-11-25T12:00:00Z")), isvc(at("2026-11-25T10:00:00Z")), true},
-		{"the step stamp removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil), true},
-		{"the step stamp emptied", isvc(at("2026-11-25T12:00:00Z")), isvc(at("")), true},
-		{"a step stamp added", isvc(nil), isvc(at("2026-11-25T12:00:00Z")), true},
-		{"all annotations removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Annotations = nil }), true},
+		}), true, nil},
+		{"the step stamp back-dated", isvc(at("2026-11-25T12:00:00Z")), isvc(at("2026-11-25T10:00:00Z")), true, nil},
+		{"the step stamp removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil), true, nil},
+		{"the step stamp emptied", isvc(at("2026-11-25T12:00:00Z")), isvc(at("")), true, nil},
+		{"a step stamp added", isvc(nil), isvc(at("2026-11-25T12:00:00Z")), true, nil},
+		{"all annotations removed", isvc(at("2026-11-25T12:00:00Z")), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Annotations = nil }), true, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := program.Eval(map[string]any{
-				"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
-				"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
-			})
-			if err != nil {
-				t.Fatalf("evaluating may-need-mutation: %v", err)
+			want := map[string]bool{"without a step interval": tc.called, "with a step interval": tc.called}
+			if tc.calledWithInterval != nil {
+				want["with a step interval"] = *tc.calledWithInterval
 			}
-			if called := out.Value() == true; called != tc.called {
-				t.Errorf("the API server calls the mutating webhook: %v, want %v", called, tc.called)
+			for config, p := range map[string]cel.Program{"without a step interval": program, "with a step interval": withInterval} {
+				out, _, err := p.Eval(map[string]any{
+					"object": toMap(t, tc.new), "oldObject": toMap(t, tc.old),
+					"request": map[string]any{"operation": "UPDATE", "namespace": "prod"},
+				})
+				if err != nil {
+					t.Fatalf("evaluating may-need-mutation: %v", err)
+				}
+				if called := out.Value() == true; called != want[config] {
+					t.Errorf("%s: the API server calls the mutating webhook: %v, want %v", config, called, want[config])
+				}
 			}
 		})
 	}
@@ -507,11 +532,12 @@ func TestChartBackstopStorageUriCEL(t *testing.T) {
 	}
 }
 
-// mutationCondition compiles the chart's may-need-mutation matchCondition.
-func mutationCondition(t *testing.T) cel.Program {
+// mutationCondition compiles the chart's may-need-mutation matchCondition,
+// rendered with the given helm arguments.
+func mutationCondition(t *testing.T, args ...string) cel.Program {
 	t.Helper()
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	renderChart(t, chartRelease, chartNamespace).decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
+	renderChart(t, chartRelease, chartNamespace, args...).decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
 	for _, mc := range mwc.Webhooks[0].MatchConditions {
 		if mc.Name == "may-need-mutation" {
 			return compileCEL(t, "may-need-mutation", mc.Expression)
@@ -526,7 +552,10 @@ func mutationCondition(t *testing.T) cel.Program {
 // every form, Standard-mode entries, overrides), the API server may skip
 // the mutating webhook only where canary-guard would patch nothing.
 func TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch(t *testing.T) {
+	// The chart renders the condition from its config; each case is
+	// checked against the one its own configuration would render.
 	program := mutationCondition(t)
+	withInterval := mutationCondition(t, "--set", "config.minStepIntervalSeconds=60")
 	s, err := suite.Load(filepath.Join(repoRoot(t), "rego", "canary_guard_suite.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +577,11 @@ func TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch(t *testing.T) 
 		if c.Old == nil || c.New == nil || out == nil {
 			continue // a CREATE always reaches it; a file case or an error has no patch to check
 		}
-		val, _, err := program.Eval(map[string]any{
+		p := program
+		if stepIntervalOn(t, s, &c) {
+			p = withInterval
+		}
+		val, _, err := p.Eval(map[string]any{
 			"object": manifest(c.New), "oldObject": manifest(c.Old),
 			"request": map[string]any{"operation": "UPDATE", "namespace": s.Namespace},
 		})
@@ -561,6 +594,9 @@ func TestChartMutationConditionSkipsOnlyUpdatesWithNothingToPatch(t *testing.T) 
 		skipped++
 		if patches := out.Mutation.Patches; len(patches) > 0 {
 			t.Errorf("%s: the API server skips the mutating webhook, which would patch %v", c.Name, patches)
+		}
+		if warnings := out.Mutation.Warnings; len(warnings) > 0 {
+			t.Errorf("%s: the API server skips the mutating webhook, which would warn %v", c.Name, warnings)
 		}
 	}
 	if skipped == 0 {
@@ -888,4 +924,26 @@ func TestChartUnenforcedRequestsFailOpen(t *testing.T) {
 			t.Errorf("%s: %d validating webhooks, want 1", name, len(vwc.Webhooks))
 		}
 	}
+}
+
+// stepIntervalOn reports whether the configuration a suite case runs with
+// sets a step interval anywhere, as the chart's may-need-mutation reads it.
+func stepIntervalOn(t *testing.T, s *suite.Suite, c *suite.Case) bool {
+	t.Helper()
+	config := s.Config
+	if c.Config != nil {
+		config = *c.Config
+	}
+	if c.ConfigFile != "" || s.ConfigFile != "" && c.Config == nil {
+		t.Fatalf("%s: a configuration file; give the shipped suite's configurations inline", c.Name)
+	}
+	cfg, err := policy.ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	on := cfg.Defaults.MinStepIntervalSeconds > 0
+	for _, n := range cfg.Namespaces {
+		on = on || n.Settings.MinStepIntervalSeconds > 0
+	}
+	return on
 }
