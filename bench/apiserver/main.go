@@ -11,7 +11,9 @@
 // webhook registrations (same rules, matchConditions and failure policy)
 // send the reviews to the no-op server of bench/noop instead, which
 // admits without looking. All three still go through KServe's own
-// webhooks. The command then bumps an annotation on each, rotating between
+// webhooks. The command then updates each (--update: bumps an annotation,
+// with a scaling or resources change, or raises a running canary's
+// percent by one), rotating between
 // them so drift and background load hit every side alike, times every
 // merge patch from the client and reports p50/p90/p99/max per side and the
 // differences: what canary-guard adds, and what the same registrations
@@ -78,6 +80,16 @@ const (
 	updateAnnotation = "annotation"
 	updateScaling    = "scaling"
 	updateSpec       = "spec"
+	updateStep       = "step"
+)
+
+// The step update's canary: every side enters model v2 at stepFrom %, and
+// each measured update raises the percent by one up to stepTo; past it an
+// unmeasured rollback to 0 comes first, then the rise from 0 back to
+// stepFrom (the initial canary percent, as canary-guard allows from 0).
+const (
+	stepFrom = 10
+	stepTo   = 99
 )
 
 type options struct {
@@ -95,7 +107,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
 	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation), scaling (also toggle spec.predictor.minReplicas) "+
-		"or spec (also toggle the model's memory request: a spec change that is no model change and reaches both of canary-guard's webhooks)")
+		"spec (also toggle the model's memory request: a spec change that is no model change and reaches both of canary-guard's webhooks) "+
+		"or step (raise a running canary's canaryTrafficPercent by one, no annotation: the most frequent update of a rollout)")
 	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
 	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
 	flag.DurationVar(&o.maxAddedP50, "max-added-p50", 2*time.Millisecond, "the most canary-guard may add at p50 (exclusive)")
@@ -104,8 +117,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
 	flag.StringVar(&o.noop, "noop", "bin/bench-noop", "the no-op webhook server (go build -o bin/bench-noop ./bench/noop), relative to --repo")
 	flag.Parse()
-	if o.kind != updateAnnotation && o.kind != updateScaling && o.kind != updateSpec {
-		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s, %s or %s\n", o.kind, updateAnnotation, updateScaling, updateSpec)
+	if !slices.Contains([]string{updateAnnotation, updateScaling, updateSpec, updateStep}, o.kind) {
+		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s, %s, %s or %s\n", o.kind, updateAnnotation, updateScaling, updateSpec, updateStep)
 		os.Exit(2)
 	}
 	if o.updates < 1 || o.warmup < 0 || o.pause < 0 {
@@ -142,7 +155,7 @@ func run(ctx context.Context, o options, out, log io.Writer) (pass bool, err err
 			err = fmt.Errorf("stopping the control plane: %w", stopErr)
 		}
 	}()
-	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind, seq: map[string]int{}, pause: o.pause}
+	b := &bench{c: c, cl: c.Client(), log: log, kind: o.kind, seq: map[string]int{}, percent: map[string]int64{}, pause: o.pause}
 
 	fmt.Fprintln(log, "==> starting the no-op webhook server")
 	noopBinary := o.noop
@@ -207,6 +220,8 @@ type bench struct {
 	// seq is each namespace's last iteration annotation value, so every
 	// update changes it, and a spec update always toggles minReplicas.
 	seq map[string]int
+	// percent is each namespace's canary percent (step updates).
+	percent map[string]int64
 	// kind is the measured update (--update).
 	kind string
 	// noopWebhooks name the copies of canary-guard's webhooks that call
@@ -246,13 +261,40 @@ func (b *bench) setUp(ctx context.Context, noop *procs.Server) error {
 	}
 	// Ready means KServe's controller and the simulator are done with the
 	// creation, so its reconciles do not land on the first updates only.
-	return waitUntil(ctx, 2*time.Minute, "the InferenceServices to become ready", func() (bool, error) {
+	if err := b.waitAll(ctx, "the InferenceServices to become ready", func(isvc *kservev1beta1.InferenceService) bool {
+		return isvc.Status.IsReady()
+	}); err != nil || b.kind != updateStep {
+		return err
+	}
+	// Steps need a running canary whose revision is ready (canary-guard
+	// refuses a rise on an unready one): model v2 enters at stepFrom %
+	// on every side, as written (the guarded side would inject it).
+	for _, ns := range sides() {
+		body := fmt.Appendf(nil, `{"spec":{"predictor":{"canaryTrafficPercent":%d,"model":{"storageUri":%q}}}}`, stepFrom, stepModelURI)
+		isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}
+		if err := b.cl.Patch(ctx, isvc, client.RawPatch(types.MergePatchType, body)); err != nil {
+			return fmt.Errorf("starting the canary of %s/%s: %w", ns, isvcName, err)
+		}
+		b.percent[ns] = stepFrom
+	}
+	return b.waitAll(ctx, "the canaries to become ready", func(isvc *kservev1beta1.InferenceService) bool {
+		p := isvc.Status.Components[kservev1beta1.PredictorComponent]
+		return p.LatestCreatedRevision != "" && p.LatestReadyRevision == p.LatestCreatedRevision && p.LatestRolledoutRevision != p.LatestCreatedRevision
+	})
+}
+
+// stepModelURI is the model the step update's canary runs.
+const stepModelURI = "gs://kfserving-examples/models/sklearn/1.0/model-v2"
+
+// waitAll waits until cond holds for the InferenceService of every side.
+func (b *bench) waitAll(ctx context.Context, what string, cond func(*kservev1beta1.InferenceService) bool) error {
+	return waitUntil(ctx, 2*time.Minute, what, func() (bool, error) {
 		for _, ns := range sides() {
 			isvc := &kservev1beta1.InferenceService{}
 			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: isvcName}, isvc); err != nil {
 				return false, fmt.Errorf("getting %s/%s: %w", ns, isvcName, err)
 			}
-			if !isvc.Status.IsReady() {
+			if !cond(isvc) {
 				return false, nil
 			}
 		}
@@ -506,12 +548,17 @@ func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Durati
 
 // mutates reports whether the measured update reaches canary-guard's
 // mutating webhook: an annotation or scaling change on an object with tag
-// routing does not (the chart's may-need-mutation condition).
+// routing does not, nor a step where the chart's configuration sets no
+// step interval, as here (the chart's may-need-mutation condition).
 func (b *bench) mutates() bool { return b.kind == updateSpec }
 
 // update bumps the iteration annotation with one merge patch and returns
-// how long the request took, as the client sees it.
+// how long the request took, as the client sees it. A step raises the
+// canary percent instead.
 func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
+	if b.kind == updateStep {
+		return b.step(ctx, ns)
+	}
 	b.seq[ns]++
 	seq := b.seq[ns]
 	value := strconv.Itoa(seq)
@@ -540,6 +587,65 @@ func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
 		return 0, fmt.Errorf("updating %s/%s: stored %s=%q, want %q", ns, isvcName, iterationAnnotation, got, value)
 	}
 	return elapsed, nil
+}
+
+// step raises the canary percent of ns by one with one merge patch and
+// returns how long the request took. Past stepTo it first rolls back to 0,
+// unmeasured (a rollback reaches no canary-guard webhook), and the step is
+// the rise from 0 to stepFrom. No annotation changes: in Knative mode
+// KServe copies the InferenceService's annotations into the revision, so
+// a new one would replace the canary.
+func (b *bench) step(ctx context.Context, ns string) (time.Duration, error) {
+	patch := func(p int64) (time.Duration, error) {
+		isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}
+		body := fmt.Appendf(nil, `{"spec":{"predictor":{"canaryTrafficPercent":%d}}}`, p)
+		start := time.Now()
+		err := b.cl.Patch(ctx, isvc, client.RawPatch(types.MergePatchType, body))
+		elapsed := time.Since(start)
+		if err != nil {
+			return 0, fmt.Errorf("setting the canary percent of %s/%s to %d: %w", ns, isvcName, p, err)
+		}
+		if got := isvc.Spec.Predictor.CanaryTrafficPercent; got == nil || *got != p {
+			return 0, fmt.Errorf("setting the canary percent of %s/%s: stored %v, want %d", ns, isvcName, got, p)
+		}
+		b.percent[ns] = p
+		return elapsed, nil
+	}
+	next := b.percent[ns] + 1
+	if next > stepTo {
+		if err := b.settled(ctx, ns); err != nil {
+			return 0, err
+		}
+		if _, err := patch(0); err != nil {
+			return 0, err
+		}
+		next = stepFrom
+	}
+	// canary-guard refuses a rise until the status shows the last one
+	// (canary-not-ready): the wait is not measured.
+	if err := b.settled(ctx, ns); err != nil {
+		return 0, err
+	}
+	return patch(next)
+}
+
+// settled waits until the status of ns's InferenceService gives the
+// latest revision the canary percent last set.
+func (b *bench) settled(ctx context.Context, ns string) error {
+	want := b.percent[ns]
+	return waitUntil(ctx, time.Minute, fmt.Sprintf("the status of %s/%s to show the canary at %d %%", ns, isvcName, want), func() (bool, error) {
+		isvc := &kservev1beta1.InferenceService{}
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: isvcName}, isvc); err != nil {
+			return false, fmt.Errorf("getting %s/%s: %w", ns, isvcName, err)
+		}
+		var latest int64
+		for _, t := range isvc.Status.Components[kservev1beta1.PredictorComponent].Traffic {
+			if t.LatestRevision != nil && *t.LatestRevision && t.Percent != nil {
+				latest += *t.Percent
+			}
+		}
+		return latest == want, nil
+	})
 }
 
 // metrics are the /metrics texts of the API server and of canary-guard.
