@@ -626,6 +626,15 @@ func (b *bench) step(ctx context.Context, ns string) (time.Duration, error) {
 	if err := b.settled(ctx, ns); err != nil {
 		return 0, err
 	}
+	if next == stepFrom {
+		// After the rollback, as after every measured update, the
+		// control plane gets its pause before the next measured one.
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(b.pause):
+		}
+	}
 	return patch(next)
 }
 

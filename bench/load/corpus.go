@@ -104,8 +104,10 @@ func Corpus(opts CorpusOptions) ([]Case, error) {
 	standardNew := withGeneration(withModel(clone(standardOld), modelV2), 2)
 	setPath(standardNew, int64(10), "spec", "predictor", "canaryTrafficPercent")
 
-	// Each write reaches both webhooks, the mutating one first; the
-	// validating one sees the object after the mutation.
+	// Each case goes to both webhooks, the mutating one first, as an API
+	// server without matchConditions sends it (the chart's skip the
+	// mutating webhook for several of them); the validating one sees the
+	// object after the mutation.
 	specs := []struct {
 		name     string
 		path     string

@@ -497,6 +497,7 @@ func (d *doctor) checkStepAnnotation(ctx context.Context) {
 		d.pass("configuration loads; no step interval is set")
 		return
 	}
+	d.checkStepsReachMutation(ctx)
 	isvcCM := &corev1.ConfigMap{}
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.kserveNS, Name: "inferenceservice-config"}, isvcCM); err != nil {
 		d.fail("reading KServe's inferenceservice-config in %s: %v", d.kserveNS, err)
@@ -514,6 +515,28 @@ func (d *doctor) checkStepAnnotation(ctx context.Context) {
 		}
 	}
 	d.fail("a step interval is on, but KServe's serviceAnnotationDisallowedList (ConfigMap %s/inferenceservice-config, key inferenceService) lacks %s: every step stamp creates a new revision. Add it to the list.", d.kserveNS, policy.AnnotationStepAt)
+}
+
+// checkStepsReachMutation fails where a step interval is configured but
+// the mutating webhook's may-need-mutation condition was rendered without
+// one (a ConfigMap edited outside Helm): the API server then skips the
+// mutating webhook on a step, no step is stamped, and the interval holds
+// nothing back.
+func (d *doctor) checkStepsReachMutation(ctx context.Context) {
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := d.c.Get(ctx, client.ObjectKey{Name: d.objectName()}, mwc); err != nil {
+		d.warn("cannot read the MutatingWebhookConfiguration %s: %v (whether steps reach it not checked)", d.objectName(), err)
+		return
+	}
+	for _, w := range mwc.Webhooks {
+		for _, mc := range w.MatchConditions {
+			if mc.Name == "may-need-mutation" && strings.Contains(mc.Expression, "'canaryTrafficPercent'") {
+				d.fail("a step interval is configured, but the MutatingWebhookConfiguration %s was rendered without one: the API server skips %s on a step, so no step is stamped and the interval holds nothing back. The configuration was changed outside Helm; change it with helm upgrade %s charts/canary-guard -n %s",
+					mwc.Name, w.Name, d.release, d.namespace)
+				return
+			}
+		}
+	}
 }
 
 // checkPolicies compiles the policies ConfigMap with the shipped bundle,

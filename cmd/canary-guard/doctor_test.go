@@ -83,15 +83,33 @@ func TestDoctor_StepIntervalNeedsTheAnnotationInKServesDisallowedList(t *testing
 			Data:       map[string]string{"inferenceService": `{"serviceAnnotationDisallowedList": [` + list + `]}`},
 		}
 	}
-	d := fakeDoctor(t, guardConfig, kserveConfig(`"other"`))
+	// The chart renders may-need-mutation from its config: with a step
+	// interval, a change of the percent is not among the fields it ignores.
+	mutating := func(ignored string) *admissionregistrationv1.MutatingWebhookConfiguration {
+		return &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "canary-guard"},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.canary-guard.dev", MatchConditions: []admissionregistrationv1.MatchCondition{
+				{Name: "may-need-mutation", Expression: "object.spec.predictor.exists(k, !(k in [" + ignored + "]))"},
+			}}},
+		}
+	}
+	withInterval := mutating("'minReplicas', 'labels'")
+	d := fakeDoctor(t, guardConfig, kserveConfig(`"other"`), withInterval)
 	d.checkStepAnnotation(context.Background())
 	if got := findings(d); !strings.HasPrefix(got, "FAIL") || !strings.Contains(got, "lacks canary-guard.dev/step-at") {
 		t.Errorf("missing annotation: %s", got)
 	}
-	d = fakeDoctor(t, guardConfig, kserveConfig(`"canary-guard.dev/step-at"`))
+	d = fakeDoctor(t, guardConfig, kserveConfig(`"canary-guard.dev/step-at"`), withInterval)
 	d.checkStepAnnotation(context.Background())
 	if got := findings(d); !strings.HasPrefix(got, "ok") {
 		t.Errorf("annotation present: %s", got)
+	}
+	// Rendered without an interval, then the ConfigMap edited: steps
+	// would skip the mutating webhook and never be stamped.
+	d = fakeDoctor(t, guardConfig, kserveConfig(`"canary-guard.dev/step-at"`), mutating("'minReplicas', 'labels', 'canaryTrafficPercent'"))
+	d.checkStepAnnotation(context.Background())
+	if got := findings(d); !strings.HasPrefix(got, "FAIL a step interval is configured, but the MutatingWebhookConfiguration canary-guard was rendered without one") {
+		t.Errorf("condition rendered without the interval: %s", got)
 	}
 }
 
