@@ -941,9 +941,5 @@ func stepIntervalOn(t *testing.T, s *suite.Suite, c *suite.Case) bool {
 	if err != nil {
 		t.Fatalf("%s: %v", c.Name, err)
 	}
-	on := cfg.Defaults.MinStepIntervalSeconds > 0
-	for _, n := range cfg.Namespaces {
-		on = on || n.Settings.MinStepIntervalSeconds > 0
-	}
-	return on
+	return cfg.StepIntervalSet()
 }

@@ -170,6 +170,16 @@ func (c *Config) For(namespace string) *Settings {
 	return &c.Defaults
 }
 
+// StepIntervalSet reports whether any namespace gets a step interval: the
+// top level or an entry sets minStepIntervalSeconds.
+func (c *Config) StepIntervalSet() bool {
+	on := c.Defaults.MinStepIntervalSeconds > 0
+	for i := range c.Namespaces {
+		on = on || c.Namespaces[i].Settings.MinStepIntervalSeconds > 0
+	}
+	return on
+}
+
 // LoadConfigFile reads and validates a configuration file.
 func LoadConfigFile(name string) (*Config, error) {
 	data, err := os.ReadFile(name)

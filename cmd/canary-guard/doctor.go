@@ -152,8 +152,8 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkCertManager(ctx)
 	d.checkLeftOpen(ctx)
 	d.checkReplicas(ctx)
-	d.checkStepAnnotation(ctx)
-	d.checkPolicies(ctx)
+	cfg := d.checkStepAnnotation(ctx)
+	d.checkPolicies(ctx, cfg)
 	d.checkRevisionGC(ctx)
 }
 
@@ -475,46 +475,46 @@ func (d *doctor) checkReplicas(ctx context.Context) {
 	}
 }
 
-func (d *doctor) checkStepAnnotation(ctx context.Context) {
+// checkStepAnnotation checks the configuration ConfigMap loads and, where
+// it sets a step interval, what the interval needs. It returns the
+// configuration, or nil where it cannot be read.
+func (d *doctor) checkStepAnnotation(ctx context.Context) *policy.Config {
 	cm := &corev1.ConfigMap{}
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-config"}, cm); err != nil {
 		d.warn("cannot read canary-guard's configuration ConfigMap %s/%s-config: %v (step interval not checked)", d.namespace, d.objectName(), err)
-		return
+		return nil
 	}
 	cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
 	if err != nil {
 		d.fail("canary-guard's configuration in %s/%s-config does not load: %v", d.namespace, d.objectName(), err)
-		return
+		return nil
 	}
 	for _, w := range cfg.Warnings {
 		d.warn("canary-guard's configuration in %s/%s-config: %s", d.namespace, d.objectName(), w)
 	}
-	stepOn := cfg.Defaults.MinStepIntervalSeconds > 0
-	for _, n := range cfg.Namespaces {
-		stepOn = stepOn || n.Settings.MinStepIntervalSeconds > 0
-	}
-	if !stepOn {
+	if !cfg.StepIntervalSet() {
 		d.pass("configuration loads; no step interval is set")
-		return
+		return cfg
 	}
 	d.checkStepsReachMutation(ctx)
 	isvcCM := &corev1.ConfigMap{}
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.kserveNS, Name: "inferenceservice-config"}, isvcCM); err != nil {
 		d.fail("reading KServe's inferenceservice-config in %s: %v", d.kserveNS, err)
-		return
+		return cfg
 	}
 	kcfg, err := kservev1beta1.NewInferenceServicesConfig(isvcCM)
 	if err != nil {
 		d.fail("KServe's inferenceservice-config does not parse: %v", err)
-		return
+		return cfg
 	}
 	for _, a := range kcfg.ServiceAnnotationDisallowedList {
 		if a == policy.AnnotationStepAt {
 			d.pass("a step interval is on and KServe's serviceAnnotationDisallowedList holds %s", policy.AnnotationStepAt)
-			return
+			return cfg
 		}
 	}
 	d.fail("a step interval is on, but KServe's serviceAnnotationDisallowedList (ConfigMap %s/inferenceservice-config, key inferenceService) lacks %s: every step stamp creates a new revision. Add it to the list.", d.kserveNS, policy.AnnotationStepAt)
+	return cfg
 }
 
 // checkStepsReachMutation fails where a step interval is configured but
@@ -543,8 +543,9 @@ func (d *doctor) checkStepsReachMutation(ctx context.Context) {
 // as each replica does at reload, and reports what a replica would only
 // log: a file that does not compile (the replicas keep their last good
 // policy), the policy's warnings, and ruleEnforcement entries that name
-// no rule of it (a typo leaves the rule enforced).
-func (d *doctor) checkPolicies(ctx context.Context) {
+// no rule of it (a typo leaves the rule enforced) under cfg (the defaults
+// where the configuration could not be read: checkStepAnnotation says so).
+func (d *doctor) checkPolicies(ctx context.Context, cfg *policy.Config) {
 	where := fmt.Sprintf("%s/%s-policies", d.namespace, d.objectName())
 	cm := &corev1.ConfigMap{}
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-policies"}, cm); err != nil {
@@ -569,13 +570,8 @@ func (d *doctor) checkPolicies(ctx context.Context) {
 		d.fail("the policies in ConfigMap %s do not compile with the shipped bundle, so no replica loads them (each keeps its last good policy): %v", where, err)
 		return
 	}
-	cfg := policy.DefaultConfig()
-	cfgMap := &corev1.ConfigMap{}
-	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.objectName() + "-config"}, cfgMap); err == nil {
-		// A configuration that does not parse is checkStepAnnotation's to report.
-		if parsed, err := policy.ParseConfig([]byte(cfgMap.Data["config.yaml"])); err == nil {
-			cfg = parsed
-		}
+	if cfg == nil {
+		cfg = policy.DefaultConfig()
 	}
 	warnings := slices.Concat(p.Warnings, policy.RuleEnforcementWarnings(p, cfg))
 	for _, w := range warnings {

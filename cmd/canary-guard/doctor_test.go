@@ -292,7 +292,7 @@ func TestDoctor_PoliciesAreCompiledAndRuleEnforcementChecked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := fakeDoctor(t, tt.objs...)
-			d.checkPolicies(context.Background())
+			d.checkPolicies(context.Background(), d.checkStepAnnotation(context.Background()))
 			got := findings(d)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {

@@ -383,6 +383,7 @@ func relaxedDenials(d *policy.Decision) string {
 	for _, v := range d.Denials {
 		switch {
 		case !d.Allowed && d.EnforcementOf(v) == policy.EnforcementEnforce:
+			// Listed under "denials:", as what refused.
 		case v.Enforcement != "":
 			b.WriteString(v.String() + " (ruleEnforcement: " + string(v.Enforcement) + ")\n")
 		default:
