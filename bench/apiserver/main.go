@@ -536,10 +536,8 @@ func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Durati
 				return nil, err
 			}
 			out[ns] = append(out[ns], d)
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(b.pause):
+			if err := b.rest(ctx); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -629,13 +627,21 @@ func (b *bench) step(ctx context.Context, ns string) (time.Duration, error) {
 	if next == stepFrom {
 		// After the rollback, as after every measured update, the
 		// control plane gets its pause before the next measured one.
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(b.pause):
+		if err := b.rest(ctx); err != nil {
+			return 0, err
 		}
 	}
 	return patch(next)
+}
+
+// rest gives the control plane its pause (--pause) after an update.
+func (b *bench) rest(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.pause):
+		return nil
+	}
 }
 
 // settled waits until the status of ns's InferenceService gives the
