@@ -145,20 +145,14 @@ that fails open: while canary-guard is down it would not have refused them
 anyway. In "any" whether some entry or the top level lets anything
 through (else the expression is false for every request). */}}
 {{- define "canary-guard.unenforced" -}}
-{{- $top := .Values.config -}}
-{{- $topEnforcement := $top.enforcement | default "enforce" -}}
-{{- $topExempt := $top.exempt | default dict -}}
-{{- $topUsers := $topExempt.users | default list -}}
-{{- $topGroups := $topExempt.groups | default list -}}
-{{- $topRule := include "canary-guard.unenforcedRuleCEL" (dict "enforcement" $topEnforcement "users" $topUsers "groups" $topGroups) -}}
+{{- $ns := include "canary-guard.namespaceSettings" . | fromJson -}}
+{{- $topRule := include "canary-guard.unenforcedRuleCEL" $ns.top -}}
 {{- $any := ne $topRule "false" -}}
 {{- $cel := "" -}}
-{{- range $top.namespaces -}}
-{{- $users := $topUsers }}{{- $groups := $topGroups }}
-{{- with .exempt }}{{- if hasKey . "users" }}{{ $users = .users | default list }}{{ end }}{{- if hasKey . "groups" }}{{ $groups = .groups | default list }}{{ end }}{{- end -}}
-{{- $rule := include "canary-guard.unenforcedRuleCEL" (dict "enforcement" (.enforcement | default $topEnforcement) "users" $users "groups" $groups) -}}
+{{- range $ns.entries -}}
+{{- $rule := include "canary-guard.unenforcedRuleCEL" . -}}
 {{- if ne $rule "false" }}{{ $any = true }}{{ end -}}
-{{- $cel = printf "%srequest.namespace.matches('%s') ? %s : " $cel (include "canary-guard.namespaceRE" .match) $rule -}}
+{{- $cel = printf "%srequest.namespace.matches('%s') ? %s : " $cel .re $rule -}}
 {{- end -}}
 {{- dict "cel" (printf "%s%s" $cel $topRule) "any" $any | toJson -}}
 {{- end -}}
@@ -166,8 +160,8 @@ through (else the expression is false for every request). */}}
 {{- define "canary-guard.unenforcedRuleCEL" -}}
 {{- if has .enforcement (list "warn" "audit") -}}
 true
-{{- else if or .users .groups -}}
-(request.userInfo.username in {{ .users | toJson }} || request.userInfo.?groups.orValue([]).exists(g, g in {{ .groups | toJson }}))
+{{- else if or .exemptUsers .exemptGroups -}}
+(request.userInfo.username in {{ .exemptUsers | toJson }} || request.userInfo.?groups.orValue([]).exists(g, g in {{ .exemptGroups | toJson }}))
 {{- else -}}
 false
 {{- end -}}
@@ -179,13 +173,49 @@ expression, escaped for a single-quoted CEL string. */}}
 {{- printf "^%s$" (. | replace "." "\\\\." | replace "*" ".*" | replace "?" ".") -}}
 {{- end -}}
 
-{{/* One namespace rule of the backstop as a CEL map. CEL literals must be
-homogeneous: every value is a list of strings, the regular expression,
-applies ('true' or 'false'), the initial percent and midRolloutModelChange
-lists of one. Names are
-JSON strings, which are CEL string literals too, quotes and all. */}}
+{{/* One namespace rule of the backstop as a CEL map, from its settings
+(namespaceSettings). CEL literals must be homogeneous: every value is a
+list of strings, the regular expression, applies ('true' where canary-guard
+would inject the canary and enforce, else 'false'), the initial percent and
+midRolloutModelChange lists of one. Names are JSON strings, which are CEL
+string literals too, quotes and all. */}}
 {{- define "canary-guard.backstopRule" -}}
-{'re': ['{{ .re }}'], 'applies': ['{{ .applies }}'], 'initial': ['{{ .initial }}'], 'midRollout': ['{{ .midRollout }}'], 'exemptUsers': {{ .users | toJson }}, 'exemptGroups': {{ .groups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
+{{- $applies := and (eq .enforcement "enforce") (eq .onModelChange "inject") -}}
+{'re': ['{{ .re }}'], 'applies': ['{{ $applies }}'], 'initial': ['{{ .initialCanaryPercent }}'], 'midRollout': ['{{ .midRolloutModelChange }}'], 'exemptUsers': {{ .exemptUsers | toJson }}, 'exemptGroups': {{ .exemptGroups | toJson }}, 'overrideGroups': {{ .overrideGroups | toJson }}}
+{{- end -}}
+
+{{/* As JSON, the settings the webhooks' conditions and the backstop read,
+resolved as canary-guard resolves its configuration: in "top" the top
+level's, in "entries" each namespace entry's in order (first match wins),
+each inheriting the top-level keys it does not set (exempt users and groups
+one by one), with "re" its glob as a regular expression. */}}
+{{- define "canary-guard.namespaceSettings" -}}
+{{- $top := .Values.config -}}
+{{- $topExempt := $top.exempt | default dict -}}
+{{- $topOverride := $top.override | default dict -}}
+{{- $topSettings := dict "re" ""
+  "enforcement" ($top.enforcement | default "enforce")
+  "onModelChange" ($top.onModelChange | default "inject")
+  "initialCanaryPercent" ($top.initialCanaryPercent | default 10)
+  "midRolloutModelChange" ($top.midRolloutModelChange | default "restart")
+  "exemptUsers" ($topExempt.users | default list)
+  "exemptGroups" ($topExempt.groups | default list)
+  "overrideGroups" ($topOverride.groups | default list) -}}
+{{- $entries := list -}}
+{{- range $top.namespaces -}}
+{{- $e := dict "re" (include "canary-guard.namespaceRE" .match)
+  "enforcement" (.enforcement | default $topSettings.enforcement)
+  "onModelChange" (.onModelChange | default $topSettings.onModelChange)
+  "initialCanaryPercent" (.initialCanaryPercent | default $topSettings.initialCanaryPercent)
+  "midRolloutModelChange" (.midRolloutModelChange | default $topSettings.midRolloutModelChange)
+  "exemptUsers" $topSettings.exemptUsers
+  "exemptGroups" $topSettings.exemptGroups
+  "overrideGroups" $topSettings.overrideGroups -}}
+{{- with .exempt }}{{- if hasKey . "users" }}{{ $_ := set $e "exemptUsers" (.users | default list) }}{{ end }}{{- if hasKey . "groups" }}{{ $_ := set $e "exemptGroups" (.groups | default list) }}{{ end }}{{- end -}}
+{{- with .override }}{{- if hasKey . "groups" }}{{ $_ := set $e "overrideGroups" (.groups | default list) }}{{ end }}{{- end -}}
+{{- $entries = append $entries $e -}}
+{{- end -}}
+{{- dict "top" $topSettings "entries" $entries | toJson -}}
 {{- end -}}
 
 {{/* not-a-rollback, on both webhooks: see the comment inside. */}}
