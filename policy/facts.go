@@ -12,7 +12,6 @@ import (
 	"github.com/kserve/kserve/pkg/constants"
 	"github.com/kserve/kserve/pkg/utils"
 	corev1 "k8s.io/api/core/v1"
-	"knative.dev/pkg/apis"
 	knservingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -110,9 +109,6 @@ type Facts struct {
 	// AnyStopped is true when serving.kserve.io/stop stops some component
 	// before or after the update.
 	AnyStopped bool `json:"anyStopped"`
-	// NeverServed is true when some component never served
-	// (ComponentFacts.NeverServed).
-	NeverServed bool `json:"neverServed"`
 	// AutoUpdateDisabled says whether serving.kserve.io/disable-auto-update
 	// is "true" before and after: KServe's controller does not reconcile
 	// a Ready InferenceService that carries it, so a change of its spec
@@ -239,17 +235,6 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
-	// NeverServed is true where the old status shows revisions of the
-	// component but none ever ready or rolled out, and its ready
-	// condition (PredictorReady, TransformerReady, ExplainerReady) False:
-	// its first model failed, and no model of it has served. KServe
-	// splits traffic only with a latestRolledoutRevision
-	// (ksvc_reconciler.go), so the next revision takes all traffic once
-	// ready whatever canaryTrafficPercent says: a model change there is
-	// the fix of a failed deployment, not a cutover, and gets no canary.
-	// A first revision still starting (its condition Unknown) is not
-	// counted: it may become ready, and serve, before the new one.
-	NeverServed bool `json:"neverServed"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -428,14 +413,6 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.NeverServed {
-			// Nothing was rolled out: the latest revision takes all
-			// traffic once ready, whatever the percents say.
-			c.OldEffectivePercent, c.CanaryInProgress = 100, false
-			if c.InNew {
-				c.NewEffectivePercent = 100
-			}
-		}
 		if c.splitsWithItself {
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
@@ -446,7 +423,6 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 			}
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
-		f.NeverServed = f.NeverServed || c.NeverServed
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
 		f.RuntimeUnpinned = f.RuntimeUnpinned || c.RuntimeUnpinned
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
@@ -876,8 +852,6 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	c.NeverServed = st.LatestCreatedRevision != "" && st.LatestReadyRevision == "" && st.LatestRolledoutRevision == "" &&
-		conditionFalse(oldObj, readyCondition(component))
 	// Only while the spec is as created: the status cannot show whether
 	// a later spec change (a model changed at the same percent) has been
 	// reconciled yet (observedGeneration is the Knative Service's), and
@@ -897,25 +871,6 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 		c.CanaryReady = ReadyTrue
 		c.CanaryReadyReason = "revision " + st.LatestReadyRevision + " is ready"
 	}
-}
-
-// readyCondition is the condition KServe copies a component's Knative
-// Service's Ready condition into (PropagateStatus).
-func readyCondition(component v1beta1.ComponentType) apis.ConditionType {
-	switch component {
-	case v1beta1.TransformerComponent:
-		return v1beta1.TransformerReady
-	case v1beta1.ExplainerComponent:
-		return v1beta1.ExplainerReady
-	default:
-		return v1beta1.PredictorReady
-	}
-}
-
-// conditionFalse reports whether obj's status has condition t, False.
-func conditionFalse(obj *v1beta1.InferenceService, t apis.ConditionType) bool {
-	cond := obj.Status.GetCondition(t)
-	return cond != nil && cond.Status == corev1.ConditionFalse
 }
 
 // trafficLag says how the status lags the stored spec while a canary is in

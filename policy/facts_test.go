@@ -287,50 +287,6 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 	}
 }
 
-// A component none of whose revisions was ever ready has no running model:
-// KServe splits only with a rolled-out revision, so no percent splits.
-// Only a failed one counts: one still starting may serve before the next.
-func TestFacts_NeverServedOnlyWhereTheFirstModelFailed(t *testing.T) {
-	const (
-		created  = "status:\n  deploymentMode: Serverless\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001}\n"
-		served   = "status:\n  deploymentMode: Serverless\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}\n"
-		failed   = "  conditions:\n  - {type: PredictorReady, status: \"False\", reason: RevisionMissing}\n  - {type: Ready, status: \"False\"}\n"
-		starting = "  conditions:\n  - {type: PredictorReady, status: \"Unknown\", reason: RevisionMissing}\n  - {type: Ready, status: \"Unknown\"}\n"
-		// A failed transformer leaves the InferenceService not Ready too.
-		otherFailed = "  conditions:\n  - {type: PredictorReady, status: \"Unknown\"}\n  - {type: TransformerReady, status: \"False\"}\n  - {type: Ready, status: \"False\"}\n"
-	)
-	tests := []struct {
-		name       string
-		oldStatus  string
-		oldPercent string
-		want       bool
-	}{
-		{"first revision failed", created + failed, "", true},
-		{"first revision failed, created at 10", created + failed, "canaryTrafficPercent: 10", true},
-		{"first revision still starting", created + starting, "", false},
-		{"another component failed", created + otherFailed, "", false},
-		{"a later revision failed", served + failed, "", false},
-		{"no status", "", "", false},
-		{"no conditions", created, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			old := manifestWithMeta("", sklearnV1, tt.oldPercent) + tt.oldStatus
-			sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
-			p := componentByID(t, updateFacts(t, old, manifestWithMeta("", sklearnV2, tt.oldPercent)), KindPredictor)
-			if p.NeverServed != tt.want {
-				t.Fatalf("neverServed = %v, want %v", p.NeverServed, tt.want)
-			}
-			if !tt.want {
-				return
-			}
-			if p.CanaryInProgress || p.OldEffectivePercent != 100 || p.NewEffectivePercent != 100 {
-				t.Errorf("canaryInProgress %v, effective %d -> %d: want no canary, 100 -> 100", p.CanaryInProgress, p.OldEffectivePercent, p.NewEffectivePercent)
-			}
-		})
-	}
-}
-
 // The rollout facts the shipped rules open with, for OPA's index.
 func TestFacts_IndexFactsOfRisesFromZeroAndStops(t *testing.T) {
 	tests := []struct {

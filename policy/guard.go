@@ -675,11 +675,10 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
-	if c.ServiceStopped || c.NeverServed {
+	if c.ServiceStopped {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent
-		// (stopped-model-change warns). Nor is there a running model to
-		// split with where none ever served (never-served warns).
+		// (stopped-model-change warns).
 		return false
 	}
 	if c.CanaryInProgress && s.MidRolloutModelChange == MidRolloutDeny && !s.ruleRelaxed("mid-rollout") {

@@ -444,13 +444,6 @@ deny contains {"rule": "team-owner", "msg": team_owner} if team_owner == "c"
 	}
 }
 
-// firstModel is the stored object of a first model whose only revision
-// has never been ready, with PredictorReady at status.
-func firstModel(status string) string {
-	return strings.Replace(stableV1, "latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}",
-		"latestCreatedRevision: my-model-predictor-00001}\n  conditions: [{type: PredictorReady, status: \""+status+"\"}]", 1)
-}
-
 func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -485,11 +478,6 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		// all traffic whatever the percent (stopped-model-change warns).
 		{name: "model change while stopped", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1),
 			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1), wantTag: true},
-		// No model ever served: KServe gives the fix all traffic whatever
-		// the percent (never-served warns). One still starting may serve
-		// before the fix, which then enters as a canary.
-		{name: "fix of a failed first model", old: firstModel("False"), new: newModelNoCanary, wantTag: true},
-		{name: "model change while the first model starts", old: firstModel("Unknown"), new: newModelNoCanary, wantPercent: true, wantTag: true},
 		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
 		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),
 			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1)},

@@ -173,7 +173,6 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.neverServed == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -278,7 +277,6 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
-	c.neverServed == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -1288,35 +1286,6 @@ stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its
 stop_way_to_canary(c) := "put the previous model back, resume" if {
 	c.stopped.new == true
 } else := "resume with the previous model first"
-
-# A component whose first model failed has no running model to protect:
-# KServe gives the next revision all traffic once ready (it splits only
-# with a latestRolledoutRevision), so the fix enters without a canary. A
-# percent left in the spec applies once that revision is rolled out, and
-# then splits it with itself.
-warn contains {"rule": "never-served", "msg": msg} if {
-	input.rollout.rolloutMode == "Knative"
-	input.rollout.modelChanged == true
-	input.rollout.neverServed == true
-	some i in updated_components
-	c := input.rollout.components[i]
-	c.modelChanged
-	c.neverServed == true
-	msg := sprintf(
-		"%s: no model of it has served yet (its latest revision %s never became ready, and %s is False), so the new model %s takes all traffic once ready, as at creation, with no canary whatever %s says: there is no running model to split with. %s",
-		[c.path, c.latestCreatedRevision, ready_condition[c.kind], new_model(c), c.percentField, never_served_next(c)],
-	)
-}
-
-ready_condition := {"predictor": "PredictorReady", "transformer": "TransformerReady", "explainer": "ExplainerReady"}
-
-never_served_next(c) := sprintf(
-	"Remove %s in the same update: left at %d, it applies once the new revision is rolled out and splits that revision with itself, and going back to 100 %% then takes capped steps.",
-	[field(c), c.newPercent],
-) if {
-	c.newPercent != null
-	c.newPercent < 100
-} else := "Once it is ready, the next model change enters as a canary."
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"

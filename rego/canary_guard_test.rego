@@ -47,7 +47,6 @@ base_rollout := {
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
 	"anyStopped": false,
-	"neverServed": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -83,7 +82,6 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
-	"neverServed": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1920,46 +1918,6 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 	fires(warn_of(unnamed), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
 	fires(deny_of(unnamed), "percent-range", ["Remove it in the same update"])
 	not fires(deny_of(unnamed), "percent-range", ["the model as it was"])
-}
-
-# --- Knative: the fix of a failed first model --------------------------------
-
-# The status shows the first revision created, never ready.
-never_served(c) := object.union(c, {
-	"neverServed": true,
-	"stableRevision": "",
-	"previousRevision": "",
-	"latestReadyRevision": "",
-	"latestCreatedRevision": "my-model-predictor-00001",
-	"oldEffectivePercent": 100,
-	"newEffectivePercent": 100,
-	"canaryInProgress": false,
-})
-
-test_the_fix_of_a_failed_first_model_needs_no_canary if {
-	inp := object.union(knative_update([never_served(predictor(null, null, model_change))]), {"rollout": {"modelChanged": true, "neverServed": true}})
-	count(deny_of(inp)) == 0
-	fires(warn_of(inp), "never-served", [
-		"its latest revision my-model-predictor-00001 never became ready, and PredictorReady is False",
-		"takes all traffic once ready",
-		"the next model change enters as a canary",
-	])
-	deny_mode := object.union(inp, {"config": {"onModelChange": "deny"}})
-	count(deny_of(deny_mode)) == 0
-	high := object.union(knative_update([never_served(predictor(null, 50, model_change))]), {"rollout": {"modelChanged": true, "neverServed": true}})
-	count(deny_of(high)) == 0
-	fires(warn_of(high), "never-served", ["Remove spec.predictor.canaryTrafficPercent in the same update: left at 50"])
-	kept := object.union(knative_update([never_served(predictor(10, 10, model_change))]), {"rollout": {"modelChanged": true, "neverServed": true}})
-	count(deny_of(kept)) == 0
-	fires(warn_of(kept), "never-served", ["left at 10"])
-	full := object.union(knative_update([never_served(predictor(10, 100, model_change))]), {"rollout": {"modelChanged": true, "neverServed": true}})
-	fires(warn_of(full), "never-served", ["the next model change enters as a canary"])
-}
-
-test_a_model_that_served_is_not_warned_as_never_served if {
-	inp := object.union(knative_update([predictor(null, null, model_change)]), {"rollout": {"modelChanged": true}})
-	"canary-required" in rules(deny_of(inp))
-	not "never-served" in rules(warn_of(inp))
 }
 
 # --- Knative: stopping and resuming ------------------------------------------

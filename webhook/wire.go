@@ -159,7 +159,9 @@ func (w *wireInferenceService) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	for _, c := range f.Status.CanaryStatuses {
 		st.CanaryStatuses = append(st.CanaryStatuses, v1beta1.CanaryStatus{Name: c.Name, Ready: c.Ready, TrafficPercent: c.TrafficPercent})
 	}
-	st.Conditions = f.Status.Conditions.conditions()
+	if f.Status.Conditions.found {
+		st.Conditions = duckv1.Conditions{{Type: apis.ConditionReady, Status: f.Status.Conditions.status}}
+	}
 	w.obj = obj
 	return nil
 }
@@ -184,7 +186,7 @@ type wireStatus struct {
 	ClusterServingRuntimeName string                                        `json:"clusterServingRuntimeName,omitempty"`
 	Components                map[v1beta1.ComponentType]wireComponentStatus `json:"components,omitempty"`
 	CanaryStatuses            []wireCanaryStatus                            `json:"canaryStatuses,omitempty"`
-	Conditions                wireConditions                                `json:"conditions"`
+	Conditions                wireReady                                     `json:"conditions"`
 	ModelStatus               skipped                                       `json:"modelStatus"`
 }
 
@@ -284,53 +286,27 @@ type wireTrafficTarget struct {
 	URL            skipped `json:"url"`
 }
 
-// wireConditions keeps the statuses of the conditions the facts read: Ready
-// (KServe's controller skips a Ready InferenceService that disables
-// auto-update) and each component's (a component whose first model failed
-// gets no canary), and reads past the others.
-type wireConditions struct {
-	found    [len(wireConditionTypes)]bool
-	statuses [len(wireConditionTypes)]corev1.ConditionStatus
+// wireReady keeps the status of the Ready condition, the only condition
+// the facts read (KServe's controller skips a Ready InferenceService that
+// disables auto-update), and reads past the others.
+type wireReady struct {
+	status corev1.ConditionStatus
+	found  bool
 }
 
-// wireConditionTypes are the conditions wireConditions keeps.
-var wireConditionTypes = [...]apis.ConditionType{apis.ConditionReady, v1beta1.PredictorReady, v1beta1.TransformerReady, v1beta1.ExplainerReady}
-
-func (r *wireConditions) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (r *wireReady) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	// A repeated conditions member replaces the earlier one, as in a full decode.
-	*r = wireConditions{}
+	*r = wireReady{}
 	return eachElement(dec, "conditions", func(dec *jsontext.Decoder) error {
 		var c wireCondition
 		if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {
 			return err
 		}
-		for i, t := range wireConditionTypes {
-			if c.Type == string(t) && !r.found[i] {
-				r.statuses[i], r.found[i] = corev1.ConditionStatus(c.Status), true
-			}
+		if c.Type == string(apis.ConditionReady) && !r.found {
+			r.status, r.found = corev1.ConditionStatus(c.Status), true
 		}
 		return nil
 	})
-}
-
-// conditions returns the kept conditions, nil where there are none.
-func (r *wireConditions) conditions() duckv1.Conditions {
-	n := 0
-	for _, found := range r.found {
-		if found {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	out := make(duckv1.Conditions, 0, n)
-	for i, t := range wireConditionTypes {
-		if r.found[i] {
-			out = append(out, apis.Condition{Type: t, Status: r.statuses[i]})
-		}
-	}
-	return out
 }
 
 type wireCondition struct {
