@@ -287,6 +287,52 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 	}
 }
 
+// KServe splits traffic only with a rolled-out revision: until the status
+// shows one, no canary runs, whatever the percent, and a percent change
+// moves no traffic. A new model still enters at its percent: the revision
+// there may be rolled out first.
+func TestFacts_NoCanaryRunsBeforeTheFirstRollout(t *testing.T) {
+	const (
+		created = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001}\n"
+		ready   = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001}\n"
+		rolled  = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}\n"
+		// A stop of the InferenceService clears the status but the mode.
+		cleared = "status: {deploymentMode: Serverless}\n"
+	)
+	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
+	tests := []struct {
+		name          string
+		oldStatus     string
+		newModel      string
+		newPercent    string
+		notRolledOut  bool
+		oldEffective  int64
+		newEffective  int64
+		canaryRunning bool
+	}{
+		{"first revision not ready, percent raised", created, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
+		{"first revision ready, not yet rolled out", ready, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
+		{"first revision not ready, new model", created, sklearnV2, "canaryTrafficPercent: 10", true, 100, 10, false},
+		{"a canary of a rolled-out revision", rolled, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+		{"no status", "", sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+		{"status cleared by a stop", cleared, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := manifestWithMeta("", sklearnV1, "canaryTrafficPercent: 10") + tt.oldStatus
+			f := updateFacts(t, old, manifestWithMeta("", tt.newModel, tt.newPercent))
+			p := componentByID(t, f, KindPredictor)
+			if p.NotRolledOut != tt.notRolledOut || f.NotRolledOut != tt.notRolledOut {
+				t.Errorf("notRolledOut = %v (rollout %v), want %v", p.NotRolledOut, f.NotRolledOut, tt.notRolledOut)
+			}
+			if p.OldEffectivePercent != tt.oldEffective || p.NewEffectivePercent != tt.newEffective || p.CanaryInProgress != tt.canaryRunning {
+				t.Errorf("effective %d -> %d, canary in progress %v; want %d -> %d, %v",
+					p.OldEffectivePercent, p.NewEffectivePercent, p.CanaryInProgress, tt.oldEffective, tt.newEffective, tt.canaryRunning)
+			}
+		})
+	}
+}
+
 // The rollout facts the shipped rules open with, for OPA's index.
 func TestFacts_IndexFactsOfRisesFromZeroAndStops(t *testing.T) {
 	tests := []struct {

@@ -685,6 +685,9 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent < 100
 	c.newPercent >= 0
 
+	# With no revision rolled out, KServe splits nothing.
+	c.notRolledOut == false
+
 	# With no previous rolled-out revision, PropagateStatus leaves the
 	# prev target on the latest revision: it splits with itself.
 	not no_previous_revision(c)
@@ -1250,6 +1253,7 @@ splits_two_revisions(c) if {
 	c.oldPercent != null
 	c.oldPercent >= 0
 	c.oldPercent < 100
+	c.notRolledOut == false
 	not single_revision(c)
 }
 
@@ -1286,6 +1290,36 @@ stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its
 stop_way_to_canary(c) := "put the previous model back, resume" if {
 	c.stopped.new == true
 } else := "resume with the previous model first"
+
+# A model change where no revision is rolled out yet (the first model is
+# still starting, or failed): KServe splits traffic only with a rolled-out
+# revision, so the canary percent the change carries splits only if the
+# old revision is rolled out first.
+warn contains {"rule": "first-rollout", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.modelChanged == true
+	input.rollout.notRolledOut == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.modelChanged
+	c.notRolledOut == true
+	msg := sprintf(
+		"%s: no revision of it has been rolled out yet (the latest, %s, %s), and KServe splits traffic only with a rolled-out revision: the new model %s takes all traffic once ready, whatever %s says, unless %s is rolled out first, in which case the canary splits traffic with it. Watch this rollout as a full one.%s",
+		[c.path, c.latestCreatedRevision, first_revision_state(c), new_model(c), c.percentField, c.latestCreatedRevision, self_split_note(c)],
+	)
+}
+
+first_revision_state(c) := "is not ready" if {
+	c.latestReadyRevision != c.latestCreatedRevision
+} else := "is ready and about to be rolled out"
+
+self_split_note(c) := sprintf(
+	" Once the new revision is rolled out, %s %d splits it with itself: raising it to 100 step by step moves no traffic.",
+	[field(c), c.newPercent],
+) if {
+	c.newPercent != null
+	c.newPercent < 100
+} else := ""
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"

@@ -47,6 +47,7 @@ base_rollout := {
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
 	"anyStopped": false,
+	"notRolledOut": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -82,6 +83,7 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
+	"notRolledOut": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1918,6 +1920,53 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 	fires(warn_of(unnamed), "predictor-rename", ["Remove spec.predictor.canaryTrafficPercent in the same update"])
 	fires(deny_of(unnamed), "percent-range", ["Remove it in the same update"])
 	not fires(deny_of(unnamed), "percent-range", ["the model as it was"])
+}
+
+# --- Knative: no revision rolled out yet --------------------------------------
+
+# The status shows the first revision created, none rolled out: KServe
+# splits nothing, and the facts say so (no canary, effective 100).
+not_rolled_out(c) := object.union(c, {
+	"notRolledOut": true,
+	"stableRevision": "",
+	"previousRevision": "",
+	"latestReadyRevision": "",
+	"latestCreatedRevision": "my-model-predictor-00001",
+	"oldEffectivePercent": 100,
+	"canaryInProgress": false,
+})
+
+first_rollout_update(c) := object.union(knative_update([not_rolled_out(c)]), {"rollout": {"notRolledOut": true}})
+
+test_a_model_change_before_any_rollout_is_warned_it_may_take_all_traffic if {
+	inp := object.union(first_rollout_update(object.union(predictor(null, 10, model_change), {"newEffectivePercent": 10})), {"rollout": {"modelChanged": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "first-rollout", [
+		"no revision of it has been rolled out yet (the latest, my-model-predictor-00001, is not ready)",
+		"takes all traffic once ready, whatever canaryTrafficPercent says, unless my-model-predictor-00001 is rolled out first",
+		"spec.predictor.canaryTrafficPercent 10 splits it with itself",
+	])
+	ready := object.union(inp, {"rollout": {"components": [object.union(inp.rollout.components[0], {"latestReadyRevision": "my-model-predictor-00001"})]}})
+	fires(warn_of(ready), "first-rollout", ["is ready and about to be rolled out"])
+
+	# Without a percent it is still refused: the revision there may be
+	# rolled out first, and then the new model would be a cutover.
+	bare := object.union(first_rollout_update(predictor(null, null, model_change)), {"rollout": {"modelChanged": true}})
+	"canary-required" in rules(deny_of(bare))
+	fires(warn_of(bare), "first-rollout", ["Watch this rollout as a full one."])
+	not fires(warn_of(bare), "first-rollout", ["splits it with itself"])
+}
+
+test_a_percent_before_any_rollout_sends_no_traffic_back if {
+	inp := object.union(first_rollout_update(predictor(10, 35, {})), {"rollout": {"percentChanged": true}})
+	count(deny_of(inp)) == 0
+	count(warn_of(inp)) == 0
+	stop := object.union(first_rollout_update(object.union(predictor(10, 10, {}), {"stopped": {"old": false, "new": true}, "serviceStopped": true})), {"rollout": {
+		"stopped": {"old": false, "new": true},
+		"stopChanged": true,
+		"anyStopped": true,
+	}})
+	not "stop-mid-rollout" in rules(warn_of(stop))
 }
 
 # --- Knative: stopping and resuming ------------------------------------------
