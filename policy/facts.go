@@ -109,9 +109,9 @@ type Facts struct {
 	// AnyStopped is true when serving.kserve.io/stop stops some component
 	// before or after the update.
 	AnyStopped bool `json:"anyStopped"`
-	// NotRolledOut is true when some component has no rolled-out revision
-	// yet (ComponentFacts.NotRolledOut).
-	NotRolledOut bool `json:"notRolledOut"`
+	// FirstRolloutPending is true when some component's first rollout is
+	// pending (ComponentFacts.FirstRolloutPending).
+	FirstRolloutPending bool `json:"firstRolloutPending"`
 	// AutoUpdateDisabled says whether serving.kserve.io/disable-auto-update
 	// is "true" before and after: KServe's controller does not reconcile
 	// a Ready InferenceService that carries it, so a change of its spec
@@ -238,15 +238,18 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
-	// NotRolledOut is true where the old status shows a revision of the
-	// component created but none rolled out yet (no
-	// latestRolledoutRevision): its first model is still starting, or
-	// failed. KServe splits traffic only with a rolled-out revision
-	// (ksvc_reconciler.go), so no canary runs: the latest revision takes
-	// all traffic once ready, whatever canaryTrafficPercent says. A new
-	// model still gets its canary percent: the revision there may become
-	// ready, and be rolled out, before the new one.
-	NotRolledOut bool `json:"notRolledOut"`
+	// FirstRolloutPending is true where the old object is as created
+	// (generation 1) and its status shows the component's revision created
+	// but not rolled out yet (no latestRolledoutRevision), ready or not:
+	// the first model is still starting, or failed. KServe splits traffic
+	// only with a rolled-out revision (ksvc_reconciler.go), and the only
+	// one to be rolled out is that revision, so no canary runs and no
+	// percent of the old spec moves traffic between models. A new model
+	// still gets its canary percent: the first revision may be rolled out
+	// before the new one. Past generation 1 the status may predate a spec
+	// change, and a ready revision before the latest may be rolled out
+	// and split with it.
+	FirstRolloutPending bool `json:"firstRolloutPending"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -425,19 +428,19 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.splitsWithItself || c.NotRolledOut {
+		if c.splitsWithItself || c.FirstRolloutPending {
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
-			// traffic between models. With none rolled out yet, the latest
-			// takes all traffic once ready; a new one gets the new percent
-			// where the old becomes ready, and is rolled out, first.
+			// traffic between models. Before the first rollout, that
+			// revision takes all traffic once ready; a new one gets the new
+			// percent where the first is rolled out before it.
 			c.OldEffectivePercent, c.CanaryInProgress = 100, false
 			if c.InNew && !c.RevisionChanged {
 				c.NewEffectivePercent = 100
 			}
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
-		f.NotRolledOut = f.NotRolledOut || c.NotRolledOut
+		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
 		f.RuntimeUnpinned = f.RuntimeUnpinned || c.RuntimeUnpinned
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
@@ -867,7 +870,8 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	c.NotRolledOut = st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == ""
+	c.FirstRolloutPending = oldObj.Generation == 1 && st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == "" &&
+		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)
 	// Only while the spec is as created: the status cannot show whether
 	// a later spec change (a model changed at the same percent) has been
 	// reconciled yet (observedGeneration is the Knative Service's), and

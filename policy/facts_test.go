@@ -287,43 +287,52 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 	}
 }
 
-// KServe splits traffic only with a rolled-out revision: until the status
-// shows one, no canary runs, whatever the percent, and a percent change
-// moves no traffic. A new model still enters at its percent: the revision
-// there may be rolled out first.
+// KServe splits traffic only with a rolled-out revision: before the first
+// rollout of an InferenceService as created, no canary runs, whatever the
+// percent, and a percent change moves no traffic. A new model still enters
+// at its percent: the first revision may be rolled out first. Past
+// generation 1, or with an older revision ready, a revision other than the
+// latest may be rolled out and split with it: the percents count as usual.
 func TestFacts_NoCanaryRunsBeforeTheFirstRollout(t *testing.T) {
 	const (
 		created = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001}\n"
 		ready   = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001}\n"
-		rolled  = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}\n"
+		// The first revision ready, the route not yet at 100 % in the
+		// status, and a second one created: the first is rolled out next.
+		olderReady = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00001}\n"
+		rolled     = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}\n"
 		// A stop of the InferenceService clears the status but the mode.
 		cleared = "status: {deploymentMode: Serverless}\n"
 	)
 	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
 	tests := []struct {
-		name          string
-		oldStatus     string
-		newModel      string
-		newPercent    string
-		notRolledOut  bool
-		oldEffective  int64
-		newEffective  int64
-		canaryRunning bool
+		name                string
+		generation          int
+		oldStatus           string
+		newModel            string
+		newPercent          string
+		firstRolloutPending bool
+		oldEffective        int64
+		newEffective        int64
+		canaryRunning       bool
 	}{
-		{"first revision not ready, percent raised", created, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
-		{"first revision ready, not yet rolled out", ready, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
-		{"first revision not ready, new model", created, sklearnV2, "canaryTrafficPercent: 10", true, 100, 10, false},
-		{"a canary of a rolled-out revision", rolled, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
-		{"no status", "", sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
-		{"status cleared by a stop", cleared, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+		{"first revision not ready, percent raised", 1, created, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
+		{"first revision not ready, percent removed", 1, created, sklearnV1, "", true, 100, 100, false},
+		{"first revision ready, not yet rolled out", 1, ready, sklearnV1, "canaryTrafficPercent: 35", true, 100, 100, false},
+		{"first revision not ready, new model", 1, created, sklearnV2, "canaryTrafficPercent: 10", true, 100, 10, false},
+		{"an older revision ready, to be rolled out first", 1, olderReady, sklearnV1, "", false, 10, 100, true},
+		{"past generation 1: the status may predate the spec", 2, created, sklearnV1, "", false, 10, 100, true},
+		{"a canary of a rolled-out revision", 1, rolled, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+		{"no status", 1, "", sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
+		{"status cleared by a stop", 1, cleared, sklearnV1, "canaryTrafficPercent: 35", false, 10, 35, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			old := manifestWithMeta("", sklearnV1, "canaryTrafficPercent: 10") + tt.oldStatus
+			old := manifestWithMeta(fmt.Sprintf("generation: %d", tt.generation), sklearnV1, "canaryTrafficPercent: 10") + tt.oldStatus
 			f := updateFacts(t, old, manifestWithMeta("", tt.newModel, tt.newPercent))
 			p := componentByID(t, f, KindPredictor)
-			if p.NotRolledOut != tt.notRolledOut || f.NotRolledOut != tt.notRolledOut {
-				t.Errorf("notRolledOut = %v (rollout %v), want %v", p.NotRolledOut, f.NotRolledOut, tt.notRolledOut)
+			if p.FirstRolloutPending != tt.firstRolloutPending || f.FirstRolloutPending != tt.firstRolloutPending {
+				t.Errorf("firstRolloutPending = %v (rollout %v), want %v", p.FirstRolloutPending, f.FirstRolloutPending, tt.firstRolloutPending)
 			}
 			if p.OldEffectivePercent != tt.oldEffective || p.NewEffectivePercent != tt.newEffective || p.CanaryInProgress != tt.canaryRunning {
 				t.Errorf("effective %d -> %d, canary in progress %v; want %d -> %d, %v",

@@ -686,7 +686,7 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent >= 0
 
 	# With no revision rolled out, KServe splits nothing.
-	c.notRolledOut == false
+	c.firstRolloutPending == false
 
 	# With no previous rolled-out revision, PropagateStatus leaves the
 	# prev target on the latest revision: it splits with itself.
@@ -1240,8 +1240,8 @@ warn contains {"rule": "stop-mid-rollout", "msg": msg} if {
 	c.stopped.old == false
 	splits_two_revisions(c)
 	msg := sprintf(
-		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included. When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says, and 0 no longer rolls back to the previous model. %s",
-		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, c.path, new_model(c), c.percentField, stop_instead(c)],
+		"serving.kserve.io/stop set during a canary of %s (%s %d): KServe deletes its Knative Service with every revision, the previous model's (revision %s, %d %% of traffic) included, and 0 no longer rolls back to it. %s %s",
+		[c.path, field(c), c.oldEffectivePercent, revision_desc(c.stableRevision), 100 - c.oldEffectivePercent, resume_desc(c), stop_instead(c)],
 	)
 }
 
@@ -1253,9 +1253,33 @@ splits_two_revisions(c) if {
 	c.oldPercent != null
 	c.oldPercent >= 0
 	c.oldPercent < 100
-	c.notRolledOut == false
+	c.firstRolloutPending == false
 	not single_revision(c)
 }
+
+# What a resume brings: a stop of the InferenceService clears the status,
+# so the new service splits with nothing and the model in the spec takes
+# all traffic; a stop of the component alone keeps its rolled-out
+# revision in the status, which the new service's split then names.
+resume_desc(c) := sprintf(
+	"When the annotation is removed, %s starts over with the model in the spec (%s) taking all traffic at once, whatever %s says.",
+	[c.path, new_model(c), c.percentField],
+) if {
+	input.rollout.stopped.new == true
+} else := sprintf(
+	"When the annotation is removed, %s starts over with the model in the spec (%s); with %s below 100 then, KServe splits the new service's traffic with revision %s, which went with the old service: Knative refuses that route, and %s serves nothing until the percent is removed. Remove it when resuming.",
+	[c.path, new_model(c), field(c), c.stableRevision, c.path],
+) if {
+	c.stableRevision != ""
+	not first_revision_name(c.stableRevision)
+} else := sprintf(
+	"When the annotation is removed, %s starts over with the model in the spec (%s); remove %s when resuming, so that it takes all traffic once ready.",
+	[c.path, new_model(c), field(c)],
+)
+
+# A first revision's name is the new service's first one's too: a split
+# naming it splits the new revision with itself.
+first_revision_name(r) if endswith(r, "-00001")
 
 stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of stopping.", [field(c)]) if {
 	c.oldEffectivePercent > 0
@@ -1277,6 +1301,7 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.serviceStopped == true
+	not resumes_into_missing_revision(c)
 	msg := sprintf(
 		"%s: the model changes to %s %s, so the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, %s, then change the model with %s: %d.",
 		[c.path, new_model(c), stop_state_desc(c), c.percentField, stop_way_to_canary(c), field(c), input.config.initialCanaryPercent],
@@ -1287,31 +1312,29 @@ stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its
 	c.stopped.new == true
 } else := "as serving.kserve.io/stop is removed: KServe deleted its Knative Service with every revision at the stop, and the service starts over"
 
-stop_way_to_canary(c) := "put the previous model back, resume" if {
+stop_way_to_canary(c) := sprintf("put the previous model back, resume without %s", [c.percentField]) if {
 	c.stopped.new == true
-} else := "resume with the previous model first"
+} else := sprintf("resume with the previous model first, without %s", [c.percentField])
 
-# A model change where no revision is rolled out yet (the first model is
-# still starting, or failed): KServe splits traffic only with a rolled-out
-# revision, so the canary percent the change carries splits only if the
-# old revision is rolled out first.
+# A model change before the first rollout, where the first revision is
+# not ready (the first model is still starting, or failed): KServe splits
+# traffic only with a rolled-out revision, so the canary percent the
+# change carries splits only if the first revision is rolled out first.
+# A first revision ready already is rolled out first: the canary runs.
 warn contains {"rule": "first-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
-	input.rollout.notRolledOut == true
+	input.rollout.firstRolloutPending == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	c.notRolledOut == true
+	c.firstRolloutPending == true
+	c.latestReadyRevision == ""
 	msg := sprintf(
-		"%s: no revision of it has been rolled out yet (the latest, %s, %s), and KServe splits traffic only with a rolled-out revision: the new model %s takes all traffic once ready, whatever %s says, unless %s is rolled out first, in which case the canary splits traffic with it. Watch this rollout as a full one.%s",
-		[c.path, c.latestCreatedRevision, first_revision_state(c), new_model(c), c.percentField, c.latestCreatedRevision, self_split_note(c)],
+		"%s: its first revision, %s, has not been ready yet, and KServe splits traffic only with a rolled-out revision: the new model %s takes all traffic once ready, whatever %s says, unless %s is rolled out first, in which case the canary splits traffic with it. Watch this rollout as a full one (status.components.%s.latestRolledoutRevision shows when a model is rolled out; a model change after that enters as a canary).%s",
+		[c.path, c.latestCreatedRevision, new_model(c), c.percentField, c.latestCreatedRevision, c.kind, self_split_note(c)],
 	)
 }
-
-first_revision_state(c) := "is not ready" if {
-	c.latestReadyRevision != c.latestCreatedRevision
-} else := "is ready and about to be rolled out"
 
 self_split_note(c) := sprintf(
 	" Once the new revision is rolled out, %s %d splits it with itself: raising it to 100 step by step moves no traffic.",
@@ -1339,6 +1362,47 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 		[c.path, new_model(c), field(c), c.newPercent],
 	)
 }
+
+# A component stopped on its own annotation keeps its rolled-out revision
+# in the status (only a stop of the InferenceService clears it). Resumed
+# with a percent below 100, its new Knative Service splits traffic with
+# that revision, which was deleted with the old service: Knative refuses
+# a route naming a missing revision (route.go: traffic targets not ready),
+# so the component serves nothing until the percent is removed.
+warn contains {"rule": "resume-split", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.stopChanged == true
+	input.rollout.stopped.old == false
+	some i in updated_components
+	c := input.rollout.components[i]
+	resumes_into_missing_revision(c)
+	msg := sprintf(
+		"serving.kserve.io/stop removed from %s with %s %d: KServe creates its Knative Service anew and splits its traffic with the last rolled-out revision, %s, which was deleted with the old service, so Knative refuses the route and %s serves nothing until the percent is removed. Remove %s in the same update: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.%s",
+		[c.path, field(c), c.newPercent, c.stableRevision, c.path, field(c), new_model(c), resume_canary_way(c)],
+	)
+}
+
+# A component resumed from a stop of its own, which KServe acted on (no
+# latest created revision, the rolled-out one kept), with a percent that
+# splits.
+resumes_into_missing_revision(c) if {
+	input.rollout.stopped.old == false
+	c.stopped.old == true
+	c.stopped.new == false
+	c.newPercent != null
+	c.newPercent >= 0
+	c.newPercent < 100
+	c.latestCreatedRevision == ""
+	c.stableRevision != ""
+	not first_revision_name(c.stableRevision)
+}
+
+resume_canary_way(c) := sprintf(
+	" To roll the new model out as a canary instead, resume with the previous model first, without the percent, then change the model with %s: %d.",
+	[field(c), input.config.initialCanaryPercent],
+) if {
+	c.modelChanged
+} else := ""
 
 # --- Every mode --------------------------------------------------------------
 

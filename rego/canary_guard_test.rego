@@ -47,7 +47,7 @@ base_rollout := {
 	"tagRouting": {"old": true, "new": true},
 	"stopped": {"old": false, "new": false},
 	"anyStopped": false,
-	"notRolledOut": false,
+	"firstRolloutPending": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -83,7 +83,7 @@ base_component := {
 	"canaryInProgress": false,
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
-	"notRolledOut": false,
+	"firstRolloutPending": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -1926,8 +1926,8 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 
 # The status shows the first revision created, none rolled out: KServe
 # splits nothing, and the facts say so (no canary, effective 100).
-not_rolled_out(c) := object.union(c, {
-	"notRolledOut": true,
+first_rollout_pending(c) := object.union(c, {
+	"firstRolloutPending": true,
 	"stableRevision": "",
 	"previousRevision": "",
 	"latestReadyRevision": "",
@@ -1936,24 +1936,27 @@ not_rolled_out(c) := object.union(c, {
 	"canaryInProgress": false,
 })
 
-first_rollout_update(c) := object.union(knative_update([not_rolled_out(c)]), {"rollout": {"notRolledOut": true}})
+first_rollout_update(c) := object.union(knative_update([first_rollout_pending(c)]), {"rollout": {"firstRolloutPending": true}})
 
 test_a_model_change_before_any_rollout_is_warned_it_may_take_all_traffic if {
 	inp := object.union(first_rollout_update(object.union(predictor(null, 10, model_change), {"newEffectivePercent": 10})), {"rollout": {"modelChanged": true}})
 	count(deny_of(inp)) == 0
 	fires(warn_of(inp), "first-rollout", [
-		"no revision of it has been rolled out yet (the latest, my-model-predictor-00001, is not ready)",
+		"its first revision, my-model-predictor-00001, has not been ready yet",
 		"takes all traffic once ready, whatever canaryTrafficPercent says, unless my-model-predictor-00001 is rolled out first",
+		"status.components.predictor.latestRolledoutRevision shows when a model is rolled out",
 		"spec.predictor.canaryTrafficPercent 10 splits it with itself",
 	])
+
+	# A first revision ready already is rolled out first: the canary runs.
 	ready := object.union(inp, {"rollout": {"components": [object.union(inp.rollout.components[0], {"latestReadyRevision": "my-model-predictor-00001"})]}})
-	fires(warn_of(ready), "first-rollout", ["is ready and about to be rolled out"])
+	not "first-rollout" in rules(warn_of(ready))
 
 	# Without a percent it is still refused: the revision there may be
 	# rolled out first, and then the new model would be a cutover.
 	bare := object.union(first_rollout_update(predictor(null, null, model_change)), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(bare))
-	fires(warn_of(bare), "first-rollout", ["Watch this rollout as a full one."])
+	fires(warn_of(bare), "first-rollout", ["Watch this rollout as a full one"])
 	not fires(warn_of(bare), "first-rollout", ["splits it with itself"])
 }
 
@@ -2004,6 +2007,63 @@ test_a_model_changed_while_stopped_is_warned_not_refused if {
 	running := object.union(stop_update([predictor(null, null, model_change)], false, false), {"rollout": {"modelChanged": true}})
 	"canary-required" in rules(deny_of(running))
 	not "stopped-model-change" in rules(warn_of(running))
+}
+
+# A stop of the predictor alone, which KServe acted on: the status keeps
+# the rolled-out revision of the deleted service, and no latest created one.
+component_resume(c, rolled_out) := object.union(
+	knative_update([object.union(c, {
+		"stopped": {"old": true, "new": false},
+		"serviceStopped": true,
+		"latestCreatedRevision": "",
+		"latestReadyRevision": "",
+		"stableRevision": rolled_out,
+	})]),
+	{"rollout": {"stopChanged": true, "anyStopped": true}},
+)
+
+test_a_resume_of_a_component_stopped_alone_with_a_percent_is_warned_it_serves_nothing if {
+	inp := component_resume(predictor(10, 10, {}), "my-model-predictor-00003")
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "resume-split", [
+		"splits its traffic with the last rolled-out revision, my-model-predictor-00003, which was deleted with the old service",
+		"serves nothing until the percent is removed",
+		"Remove spec.predictor.canaryTrafficPercent in the same update",
+	])
+	not fires(warn_of(inp), "resume-split", ["as a canary instead"])
+
+	# With a new model: the way to a canary, and no claim that it takes
+	# all traffic whatever the percent says.
+	model := object.union(component_resume(predictor(10, 10, model_change), "my-model-predictor-00003"), {"rollout": {"modelChanged": true}})
+	fires(warn_of(model), "resume-split", ["To roll the new model out as a canary instead, resume with the previous model first, without the percent"])
+	not "stopped-model-change" in rules(warn_of(model))
+
+	# The new service's first revision has the rolled-out one's name: the
+	# split is of that revision with itself.
+	not "resume-split" in rules(warn_of(component_resume(predictor(10, 10, {}), "my-model-predictor-00001")))
+	not "resume-split" in rules(warn_of(component_resume(predictor(10, null, {}), "my-model-predictor-00003")))
+
+	# A stop of the InferenceService clears the status.
+	isvc := object.union(inp, {"rollout": {"stopped": {"old": true, "new": false}}})
+	not "resume-split" in rules(warn_of(isvc))
+}
+
+test_a_stop_of_a_component_alone_during_a_canary_says_to_resume_without_the_percent if {
+	inp := object.union(
+		knative_update([object.union(predictor(35, 35, {}), {
+			"stopped": {"old": false, "new": true},
+			"serviceStopped": true,
+			"stableRevision": "my-model-predictor-00003",
+			"latestCreatedRevision": "my-model-predictor-00004",
+		})]),
+		{"rollout": {"stopChanged": true, "anyStopped": true}},
+	)
+	fires(warn_of(inp), "stop-mid-rollout", [
+		"splits the new service's traffic with revision my-model-predictor-00003, which went with the old service",
+		"Remove it when resuming.",
+	])
+	isvc := object.union(inp, {"rollout": {"stopped": {"old": false, "new": true}}})
+	fires(warn_of(isvc), "stop-mid-rollout", ["taking all traffic at once, whatever canaryTrafficPercent says"])
 }
 
 test_stop_during_a_canary_warns_of_the_cutover_on_resume if {
