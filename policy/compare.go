@@ -283,6 +283,9 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		versionOnly := o.Model.ModelFormat.Name == n.Model.ModelFormat.Name &&
 			!equalPtr(o.Model.ModelFormat.Version, n.Model.ModelFormat.Version)
 		pinned := versionOnly && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
+		// Beside the runtime in use, most of KServe's runtimes read the
+		// format's name nowhere: no revision.
+		nameUnread := formatNameUnread(o.Model, n.Model, selectedRuntime)
 		// Under auto-selection the version may select another runtime, or
 		// the same one: settled below, once every other field is compared.
 		autoSelected = versionOnly && o.Model.Runtime == nil && n.Model.Runtime == nil
@@ -298,7 +301,7 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		protocolKept := protocolChanged && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
 		protocolSelects = protocolChanged && o.Model.Runtime == nil && n.Model.Runtime == nil &&
 			servedProtocol(o.Model) != servedProtocol(n.Model)
-		if spelled || pinned || autoSelected || unpinned || protocolKept || protocolSelects {
+		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects {
 			m := *n.Model
 			if spelled || protocolKept {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
@@ -308,6 +311,10 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			}
 			if pinned || autoSelected || unpinned && versionOnly {
 				m.ModelFormat.Version = o.Model.ModelFormat.Version
+			}
+			if nameUnread {
+				// The version too: beside a named runtime it steers nothing.
+				m.ModelFormat = o.Model.ModelFormat
 			}
 			if unpinned {
 				m.Runtime = o.Model.Runtime
@@ -492,6 +499,47 @@ func namesRuntimeInUse(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 	}
 	return equalPtr(o.Runtime, n.Runtime) ||
 		o.Runtime == nil && selectedRuntime != "" && *n.Runtime == selectedRuntime
+}
+
+// formatNameUnread reports whether n changes modelFormat.name beside the
+// runtime in use where that runtime reads the name nowhere: KServe reads
+// it to select a runtime or check the named one lists the format
+// (RuntimeSupportsModel), and its shipped runtimes' templates read it
+// only in kserve-mlserver (its model class, from SetMlServerDefaults'
+// modelClass label: where the class changes) and kserve-predictiveserver
+// (--framework, from the modelFormat annotation KServe's defaulter writes
+// from the name). The huggingface format also decides whether a predictor
+// without storage is served as a multi-model server. A runtime of the
+// cluster's own may read the name in its templates ({{.Annotations.modelFormat}}):
+// there it counts as a model change.
+func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	if o.ModelFormat.Name == n.ModelFormat.Name || !namesRuntimeInUse(o, n, selectedRuntime) ||
+		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace {
+		return false
+	}
+	switch *n.Runtime {
+	case constants.MLServer:
+		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
+	case constants.SKLearnServer, constants.TFServing, constants.XGBServer, constants.TorchServe, constants.TritonServer,
+		constants.PMMLServer, constants.LGBServer, constants.PaddleServer, constants.HuggingFaceServer, constants.VLLMServer,
+		"kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
+		return true
+	}
+	return false
+}
+
+// mlserverModelClass is the model class KServe gives MLServer for a format
+// (SetMlServerDefaults).
+func mlserverModelClass(format string) string {
+	switch format {
+	case constants.SupportedModelXGBoost:
+		return constants.MLServerModelClassXGBoost
+	case constants.SupportedModelLightGBM:
+		return constants.MLServerModelClassLightGBM
+	case constants.SupportedModelMLFlow:
+		return constants.MLServerModelClassMLFlow
+	}
+	return constants.MLServerModelClassSKLearn
 }
 
 // servedProtocol is the protocol m is served with when KServe can tell

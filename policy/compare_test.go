@@ -612,13 +612,39 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			[]string{"spec.predictor.model.modelFormat", "spec.predictor.model.runtime"}},
-		// Runtimes read the format's name: kserve-predictiveserver in its
-		// args ({{.Annotations.modelFormat}}, which KServe's defaulter
-		// rewrites from it), MLServer in its model class.
-		{"modelFormat.name changed beside a named runtime",
+		// Some runtimes read the format's name: kserve-predictiveserver in
+		// its args ({{.Annotations.modelFormat}}, which KServe's defaulter
+		// writes from it), MLServer in its model class; a runtime of the
+		// cluster's own may. The others read it nowhere: no revision.
+		{"modelFormat.name changed beside kserve-predictiveserver",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
 			[]string{"spec.predictor.model.modelFormat"}},
+		{"modelFormat.name changed beside MLServer, to another model class",
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
+			[]string{"spec.predictor.model.modelFormat"}},
+		{"modelFormat.name changed beside MLServer, to the same model class",
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
+			predictorManifest(`model: {modelFormat: {name: scikit-learn}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`), nil},
+		{"modelFormat.name changed beside Triton",
+			predictorManifest(`model: {modelFormat: {name: triton}, storageUri: "gs://models/m/v1", runtime: kserve-tritonserver, protocolVersion: v2}`),
+			predictorManifest(`model: {modelFormat: {name: onnx, version: "1"}, storageUri: "gs://models/m/v1", runtime: kserve-tritonserver, protocolVersion: v2}`), nil},
+		{"modelFormat.name changed beside the selected runtime, named",
+			withStatus(selected, sklearnV1),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
+		{"modelFormat.name changed beside a runtime of the cluster's own",
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
+			[]string{"spec.predictor.model.modelFormat"}},
+		{"modelFormat.name changed to huggingface beside the Hugging Face runtime",
+			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://models/m/v1", runtime: kserve-huggingfaceserver}`),
+			predictorManifest(`model: {modelFormat: {name: huggingface}, storageUri: "gs://models/m/v1", runtime: kserve-huggingfaceserver}`),
+			[]string{"spec.predictor.model.modelFormat"}},
+		{"modelFormat.name changed with the runtime",
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-sklearnserver}`),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-xgbserver}`),
+			[]string{"spec.predictor.model.modelFormat", "spec.predictor.model.runtime"}},
 		{"the selected runtime named with a new model",
 			withStatus(selected, sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/iris/v2", runtime: kserve-sklearnserver}`),
