@@ -374,6 +374,80 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 	})
 }
 
+// TestChartRollbackChangingTheStepStampReachesTheMutatingWebhook: where a
+// step interval is configured, a rollback or lowered percent that changes
+// canary-guard's step stamp still reaches the mutating webhook (which fails
+// open), so that the stamp is put back; the validating webhook still skips
+// it, so that a rollback never waits for canary-guard.
+func TestChartRollbackChangingTheStepStampReachesTheMutatingWebhook(t *testing.T) {
+	conditions := func(r *renderedChart) (mutating, validating cel.Program) {
+		find := func(conds []admissionregistrationv1.MatchCondition) string {
+			for _, mc := range conds {
+				if mc.Name == rollbackCondName {
+					return mc.Expression
+				}
+			}
+			t.Fatalf("no matchCondition %s", rollbackCondName)
+			return ""
+		}
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		r.decode(t, "ValidatingWebhookConfiguration", chartFullname, vwc)
+		mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		r.decode(t, "MutatingWebhookConfiguration", chartFullname, mwc)
+		return compileCEL(t, "mutating "+rollbackCondName, find(mwc.Webhooks[0].MatchConditions)),
+			compileCEL(t, "validating "+rollbackCondName, find(vwc.Webhooks[0].MatchConditions))
+	}
+	isvc := func(percent int64, stamp string) map[string]any {
+		o := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "prod", Annotations: map[string]string{}}}
+		if stamp != "" {
+			o.Annotations["canary-guard.dev/step-at"] = stamp
+		}
+		o.Status.DeploymentMode = "Knative"
+		o.Spec.Predictor.CanaryTrafficPercent = &percent
+		o.Spec.Predictor.Model = &kservev1beta1.ModelSpec{ModelFormat: kservev1beta1.ModelFormat{Name: "sklearn"},
+			PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: ptr.To("gs://models/v2")}}
+		return toMap(t, o)
+	}
+	calls := func(p cel.Program, oldObj, newObj map[string]any) bool {
+		out, _, err := p.Eval(map[string]any{"object": newObj, "oldObject": oldObj,
+			"request": map[string]any{"operation": "UPDATE", "namespace": "prod"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Value() == true
+	}
+	const stamp = "2026-11-25T11:55:00Z"
+	cases := []struct {
+		name                 string
+		old, new             map[string]any
+		mutating, validating bool
+	}{
+		{"lowered, stamp kept", isvc(60, stamp), isvc(59, stamp), false, false},
+		{"lowered, stamp back-dated", isvc(60, stamp), isvc(59, "2020-01-01T00:00:00Z"), true, false},
+		{"rolled back, stamp removed", isvc(60, stamp), isvc(0, ""), true, false},
+		{"rolled back, stamp kept", isvc(60, stamp), isvc(0, stamp), false, false},
+	}
+	mutating, validating := conditions(renderChart(t, chartRelease, chartNamespace, "--set", "config.minStepIntervalSeconds=600"))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := calls(mutating, tc.old, tc.new); got != tc.mutating {
+				t.Errorf("the API server calls the mutating webhook: %v, want %v", got, tc.mutating)
+			}
+			if got := calls(validating, tc.old, tc.new); got != tc.validating {
+				t.Errorf("the API server calls the validating webhook: %v, want %v", got, tc.validating)
+			}
+		})
+	}
+	// Without an interval there is no stamp to keep; a mutating webhook
+	// that fails closed must not hold up a rollback.
+	for _, args := range [][]string{nil, {"--set", "config.minStepIntervalSeconds=600", "--set", "webhook.mutating.failurePolicy=Fail"}} {
+		mutating, _ := conditions(renderChart(t, chartRelease, chartNamespace, args...))
+		if calls(mutating, isvc(60, stamp), isvc(0, "")) {
+			t.Errorf("with %v the mutating webhook is called for a rollback", args)
+		}
+	}
+}
+
 // TestChartMutationConditionCEL: the mutating webhook's may-need-mutation
 // condition skips updates that leave it nothing to do, and still sends it
 // every change of canary-guard's step stamp, which it puts back.

@@ -237,6 +237,10 @@ one by one), with "re" its glob as a regular expression. */}}
 # Anything more is canary-guard's to decide: a model change at 0 %, and
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
+# With keepStamp (the mutating webhook, where a step interval is configured
+# and the webhook fails open), a rollback that changes canary-guard's step
+# stamp still reaches it, which puts the stamp back: stored as sent, a
+# back-dated or removed stamp would let the next rise skip the interval.
 {{- $components := "['predictor', 'transformer', 'explainer']" }}
 {{- /* KServe's defaulter rewrites these on every update of an InferenceService
 whose predictor has a storage URI (setLocalModelLabel); elsewhere they reach
@@ -263,7 +267,7 @@ the pods as written and must not change in a rollback. */}}
     && e.?trafficPercent.orValue(-1) >= 0 && e.?trafficPercent.orValue(-1) <= o.?trafficPercent.orValue(-1)))
     && (object.spec.?canary.orValue([]) != oldObject.spec.?canary.orValue([])
     || {{ $components }}.exists(c, c in object.spec && object.spec[c] != oldObject.spec[c])
-    && {{- include "canary-guard.modeCEL" . | nindent 4 }}
+    && {{- include "canary-guard.modeCEL" .root | nindent 4 }}
     in ('transformer' in object.spec ? ['Knative', 'Serverless', 'ModelMesh'] : ['Knative', 'Serverless']))
     && object.metadata.?annotations.orValue({}).all(k, !k.startsWith('internal.serving.kserve.io/') || k in {{ $localModel }}
     || (k in oldObject.metadata.?annotations.orValue({}) && oldObject.metadata.annotations[k] == object.metadata.annotations[k]))
@@ -272,7 +276,10 @@ the pods as written and must not change in a rollback. */}}
     && ({{ include "canary-guard.hasStorageUriCEL" "object" | nindent 4 }}
     || {{ include "canary-guard.hasStorageUriCEL" "oldObject" | nindent 4 }}
     || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
-    && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k])))
+    && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k]))
+    {{- if .keepStamp }}
+    && object.metadata.?annotations[?'canary-guard.dev/step-at'] == oldObject.metadata.?annotations[?'canary-guard.dev/step-at']
+    {{- end }})
 {{- end -}}
 
 {{/* The predictor's storage URI of the object named by the argument, as a
