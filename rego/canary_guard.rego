@@ -975,6 +975,23 @@ deny contains {"rule": "promotion-step", "msg": msg} if {
 	)
 }
 
+# Where maxStepPercent lets any promotion through (100), one from 0 % is
+# still a rise from 0, capped at the initial percent as in Knative mode.
+deny contains {"rule": "promotion-step", "msg": msg} if {
+	input.rollout.rolloutMode == "Standard"
+	input.rollout.raised == true
+	promotion_floor <= 0
+	input.config.initialCanaryPercent < 100
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.promotedCanary != ""
+	c.promotedCanaryPercent == 0
+	msg := sprintf(
+		"promoting canary %s (at 0 %%) to all traffic rises by 100; %s. %s; promotion is allowed from there.",
+		[c.promotedCanary, from_zero_cap, promotion_prep(c)],
+	)
+}
+
 # What brings a canary to the promotion floor: its next step, once the
 # other entries leave room for it (their trafficPercent and its own sum to
 # at most 100).
@@ -1415,8 +1432,8 @@ warn contains {"rule": "component-added", "msg": msg} if {
 	c.inNew
 	c.inOld == false
 	msg := sprintf(
-		"%s is added (model %s): every request goes through it at once, since a new component has no canary. Try it on a separate InferenceService first; to undo, remove %s again.",
-		[c.path, new_model(c), c.path],
+		"%s is added (model %s): %s at once, since a new component has no canary. Try it on a separate InferenceService first; to undo, remove %s again.",
+		[c.path, new_model(c), added_effect(c), c.path],
 	)
 }
 
@@ -1444,7 +1461,15 @@ removal_effect(c) := sprintf(
 	t.kind == "transformer"
 	t.inOld
 	t.inNew == false
+} else := "every :explain request fails at once, with no explainer to answer it (predictions are not affected)" if {
+	c.kind == "explainer"
 } else := "every request skips it at once"
+
+# KServe routes only :explain requests to an explainer
+# (ingress_reconciler.go); a transformer takes every request.
+added_effect(c) := "every :explain request goes to it (predictions are not affected)" if {
+	c.kind == "explainer"
+} else := "every request goes through it"
 
 warn contains {"rule": "auto-update-disabled", "msg": msg} if {
 	input.rollout.autoUpdateDisabled.new == true

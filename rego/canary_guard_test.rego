@@ -919,6 +919,30 @@ test_standard_promotion_with_restart_is_a_promotion if {
 	rules(deny_of(low)) == {"promotion-step"}
 }
 
+# With maxStepPercent 100 any promotion clears the floor, but one from 0 %
+# is a rise from 0, capped at the initial percent as in Knative mode.
+test_standard_promotion_from_zero_is_capped_whatever_the_step if {
+	restart := {"promotedCanary": "v2", "promotedCanaryPercent": 0, "promotionRestarts": true}
+	inp := object.union(
+		standard_update([
+			standard_predictor(object.union(model_change, restart)),
+			canary_entry("v2", 0, 0, null, {}),
+		]),
+		{"config": {"maxStepPercent": 100}},
+	)
+	d := deny_of(inp)
+	rules(d) == {"promotion-step"}
+	fires(d, "promotion-step", ["promoting canary v2 (at 0 %) to all traffic rises by 100; at most 10 from 0 %", "Raise its trafficPercent to 10 first"])
+	from_ten := object.union(
+		standard_update([
+			standard_predictor(object.union(model_change, object.union(restart, {"promotedCanaryPercent": 10}))),
+			canary_entry("v2", 0, 10, null, {}),
+		]),
+		{"config": {"maxStepPercent": 100}},
+	)
+	count(deny_of(from_ten)) == 0
+}
+
 test_standard_promotion_without_the_name_says_how_to_promote if {
 	inp := standard_update([
 		standard_predictor(model_change),
@@ -1808,7 +1832,12 @@ test_a_removed_explainer_is_warned if {
 	])
 	w := warn_of(inp)
 	rules(w) == {"component-removed"}
-	fires(w, "component-removed", ["spec.explainer is removed (model kserve/art-explainer:v1): every request skips it at once"])
+	fires(w, "component-removed", ["spec.explainer is removed (model kserve/art-explainer:v1): every :explain request fails at once, with no explainer to answer it (predictions are not affected)"])
+	added := knative_update([
+		predictor(null, null, {}),
+		explainer(null, null, {"inOld": false, "revisionChanged": true, "oldModel": "", "newModel": "kserve/art-explainer:v1"}),
+	])
+	fires(warn_of(added), "component-added", ["spec.explainer is added (model kserve/art-explainer:v1): every :explain request goes to it (predictions are not affected) at once"])
 }
 
 test_a_transformer_on_create_is_not_warned if {
