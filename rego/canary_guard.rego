@@ -1581,6 +1581,27 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	)
 }
 
+# A transformer added where tag routing is on already: KServe tags its
+# Knative Service latest too, and -transformer is longer than -predictor.
+# Knative cannot make the host, so the transformer never becomes ready
+# (the ingress keeps routing to the predictor as before).
+warn contains {"rule": "tag-routing-name", "msg": msg} if {
+	input.request.operation == "UPDATE"
+	input.rollout.componentAdded == true
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.tagRouting.old == true
+	input.rollout.tagRouting.new == true
+	some c in input.rollout.components
+	c.kind == "transformer"
+	c.inOld == false
+	c.inNew
+	count(input.request.name) > latest_host_limit
+	msg := sprintf(
+		"%s is added while tag routing is on: KServe tags its Knative Service latest, and the host latest-%s%s... of name %s (%d characters) exceeds the 63-character DNS label, so Knative cannot route the transformer and it never becomes ready. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" in the same update, or recreate the InferenceService under a name of at most %d characters.",
+		[c.path, input.request.name, latest_suffix, input.request.name, count(input.request.name), latest_host_limit],
+	)
+}
+
 # A model that enters as a canary (below 100 %, 0 included) on a name too
 # long for the prev- host of the component split cannot be routed:
 # Knative refuses the route and the rollout stalls where it was. The

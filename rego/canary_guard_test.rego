@@ -1688,6 +1688,26 @@ test_long_name_on_update_turning_tag_routing_on_is_warned if {
 	])
 }
 
+# A transformer's latest- host is two characters longer than the
+# predictor's: a 45- or 46-character name fits the one, not the other.
+test_a_transformer_added_under_tag_routing_to_a_name_too_long_for_it_is_warned if {
+	name := substring(long_name, 0, 46)
+	added := transformer(null, null, {"inOld": false, "revisionChanged": true, "oldModel": "", "newModel": "kserve/image-transformer:v1"})
+	inp := object.union(
+		with_request(knative_update([predictor(null, null, {}), added]), {"name": name}),
+		{"rollout": {"componentAdded": true}},
+	)
+	fires(warn_of(inp), "tag-routing-name", [
+		"spec.transformer is added while tag routing is on",
+		sprintf("latest-%s-transformer... of name %s (46 characters)", [name, name]),
+		"at most 44 characters",
+	])
+	short := object.union(inp, {"request": {"name": substring(long_name, 0, 44)}})
+	not "tag-routing-name" in rules(warn_of(short))
+	off := object.union(inp, {"rollout": {"tagRouting": {"old": false, "new": false}}})
+	not "tag-routing-name" in rules(warn_of(off))
+}
+
 test_long_name_in_standard_mode_is_not_warned if {
 	inp := with_request(create_input("Standard", [standard_predictor({})]), {"name": long_name})
 	not "tag-routing-name" in rules(warn_of(inp))
