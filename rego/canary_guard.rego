@@ -816,10 +816,18 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 	c.promotedCanary == ""
 	input.rollout.canaryEntriesAccepted == true
 	msg := sprintf(
-		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; promote later by setting spec.predictor.name to the canary's name and removing the entry (KServe needs a new storageUri for that; without one, set spec.predictor to the canary's predictor as it ran and remove the entry).%s",
-		[c.path, change_desc(c), input.config.initialCanaryPercent, promotion_hint(c)],
+		"%s: the model %s by a rolling update of all replicas. In Standard mode add the new model as a spec.canary[] entry ({predictor: {name: <canary-name>, ...}, trafficPercent: %d}) and leave spec.predictor as it is; %s.%s",
+		[c.path, change_desc(c), input.config.initialCanaryPercent, standard_promotion_way, promotion_hint(c)],
 	)
 }
+
+# How an entry is promoted later. A transformer or explainer calls the
+# predictor through the Service a rename replaces (standard-promotion-host).
+standard_promotion_way := "promote it later by setting spec.predictor to the canary's predictor as it ran and removing the entry, keeping spec.predictor's name (a rename would move the Service the transformer or explainer calls the predictor through)" if {
+	some x in input.rollout.components
+	x.kind in {"transformer", "explainer"}
+	x.inNew
+} else := "promote later by setting spec.predictor.name to the canary's name and removing the entry (KServe needs a new storageUri for that; without one, set spec.predictor to the canary's predictor as it ran and remove the entry)"
 
 # KServe refuses spec.canary[] entries beside a predictor without a model
 # or STORAGE_URI (a custom container): there is no canary to ask for.
@@ -1131,6 +1139,29 @@ warn contains {"rule": "standard-stable-replicas", "msg": msg} if {
 # deletes the old stable's in the same reconcile: until the autoscaler (or,
 # with class none, KServe) has started the rest of the stable's replicas,
 # the entry's replicas serve every request.
+# A transformer or explainer calls the predictor through the Service named
+# after spec.predictor.name (PredictorServiceName, its --predictor_host).
+# A rename promotes by making the entry's Service the stable one: KServe
+# deletes the old stable's Service with its Deployment while reconciling
+# the predictor, before it rolls the transformer or explainer to the new
+# host, so their requests fail until those pods are replaced (and for good
+# where an argument pins the host). Promoting without the rename keeps the
+# Service and rolls the stable Deployment to the entry's model.
+warn contains {"rule": "standard-promotion-host", "msg": msg} if {
+	input.rollout.rolloutMode == "Standard"
+	input.rollout.predictorRenamed == true
+	some c in input.rollout.components
+	c.kind == "predictor"
+	c.promotedCanary != ""
+	c.promotionRestarts == false
+	callers := [x.path | some x in input.rollout.components; x.kind in {"transformer", "explainer"}; x.inOld; x.inNew]
+	count(callers) > 0
+	msg := sprintf(
+		"%s calls the predictor through its Service, and promoting %s by renaming %s moves that to %s-%s-predictor: KServe deletes the old stable predictor's Service while reconciling the predictor, before it rolls %s to the new host, so requests through it fail until its pods are replaced (for good where its arguments pin --predictor_host). Promote without the rename instead: keep %s.name as it was, set %s to the predictor %s ran, and remove the entry in the same update (KServe rolls the stable Deployment to that model).",
+		[concat(" and ", callers), c.promotedCanary, c.path, input.request.name, c.promotedCanary, concat(" and ", callers), c.path, c.path, c.promotedCanary],
+	)
+}
+
 warn contains {"rule": "standard-promotion-replicas", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
 	input.rollout.operation == "UPDATE"

@@ -860,6 +860,31 @@ test_standard_percent_on_create_is_warned if {
 	fires(warn_of(inp), "standard-ignores-percent", ["spec.predictor.canaryTrafficPercent is ignored"])
 }
 
+# A transformer calls the predictor through the Service named after
+# spec.predictor.name: a rename promotion replaces it before the
+# transformer moves, so promotion keeps the name there.
+test_standard_rename_promotion_beside_a_transformer_is_warned if {
+	promoted := {"promotedCanary": "v2", "promotedCanaryPercent": 100}
+	tr := transformer(null, null, {})
+	inp := object.union(
+		standard_update([standard_predictor(object.union(model_change, promoted)), tr, canary_entry("v2", 0, 100, null, {})]),
+		{"rollout": {"predictorRenamed": true, "predictorName": "v2"}},
+	)
+	fires(warn_of(inp), "standard-promotion-host", [
+		"spec.transformer calls the predictor through its Service, and promoting v2 by renaming spec.predictor moves that to my-model-v2-predictor",
+		"Promote without the rename instead: keep spec.predictor.name as it was, set spec.predictor to the predictor v2 ran, and remove the entry in the same update",
+	])
+	alone := object.union(
+		standard_update([standard_predictor(object.union(model_change, promoted)), canary_entry("v2", 0, 100, null, {})]),
+		{"rollout": {"predictorRenamed": true, "predictorName": "v2"}},
+	)
+	not "standard-promotion-host" in rules(warn_of(alone))
+
+	# The way to a canary names the promotion that keeps the name.
+	d := deny_of(standard_update([standard_predictor(model_change), tr]))
+	fires(d, "standard-canary-required", ["promote it later by setting spec.predictor to the canary's predictor as it ran and removing the entry, keeping spec.predictor's name"])
+}
+
 test_standard_without_percent_is_not_warned if {
 	count(warn_of(standard_update([standard_predictor(revision_change)]))) == 0
 }
