@@ -398,10 +398,20 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
-		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s",
-		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note],
+		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s%s",
+		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note, failed_canary_hint],
 	)
 }
+
+# A canary that failed (an image that cannot be pulled, a model that does
+# not load) does not become ready by waiting: where a new model may
+# replace a running canary, that is the other way on.
+failed_canary_hint := sprintf(
+	" If it has failed (the InferenceService's status.conditions say why), change the model again: the fix replaces this canary and enters at %d %%.",
+	[input.config.initialCanaryPercent],
+) if {
+	input.config.midRolloutModelChange == "restart"
+} else := ""
 
 # KServe's controller skips a Ready InferenceService whose
 # serving.kserve.io/disable-auto-update is "true" (inferenceservice/

@@ -563,6 +563,9 @@ test_lowering_while_canary_not_ready_is_allowed if {
 test_rise_from_zero_names_no_rollback_to_zero if {
 	d := deny_of(knative_update([predictor(0, 10, not_ready)]))
 	fires(d, "canary-not-ready", ["0 → 10 raises traffic", "Wait until it is ready, then raise it; or leave it at 0."])
+	fires(d, "canary-not-ready", ["If it has failed (the InferenceService's status.conditions say why), change the model again: the fix replaces this canary and enters at 10 %."])
+	refused := deny_of(object.union(knative_update([predictor(0, 10, not_ready)]), {"config": {"midRolloutModelChange": "deny"}}))
+	not fires(refused, "canary-not-ready", ["change the model again"])
 	not fires(d, "canary-not-ready", ["set 0 to roll back"])
 	d2 := deny_of(interval_update([predictor(0, 10, {})], 120, 600))
 	fires(d2, "step-interval", ["Raise it at or after 2026-11-25T12:05:00Z, or leave it at 0."])
