@@ -234,6 +234,9 @@ type diff struct {
 	// runtime is no longer named (modelFormat.version may change with it):
 	// KServe auto-selects one, maybe the same.
 	runtimeUnpinned bool
+	// unreadFormatName is the new modelFormat.name where it changes beside
+	// a runtime in use that reads it nowhere (formatNameUnread): no change.
+	unreadFormatName string
 }
 
 // modelFields lists the changed fields that are model fields.
@@ -315,6 +318,7 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			if nameUnread {
 				// The version too: beside a named runtime it steers nothing.
 				m.ModelFormat = o.Model.ModelFormat
+				d.unreadFormatName = n.Model.ModelFormat.Name
 			}
 			if unpinned {
 				m.Runtime = o.Model.Runtime
@@ -504,14 +508,15 @@ func namesRuntimeInUse(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 // formatNameUnread reports whether n changes modelFormat.name beside the
 // runtime in use where that runtime reads the name nowhere: KServe reads
 // it to select a runtime or check the named one lists the format
-// (RuntimeSupportsModel), and its shipped runtimes' templates read it
-// only in kserve-mlserver (its model class, from SetMlServerDefaults'
-// modelClass label: where the class changes) and kserve-predictiveserver
-// (--framework, from the modelFormat annotation KServe's defaulter writes
-// from the name). The huggingface format also decides whether a predictor
-// without storage is served as a multi-model server. A runtime of the
-// cluster's own may read the name in its templates ({{.Annotations.modelFormat}}):
-// there it counts as a model change.
+// (RuntimeSupportsModel), and of its shipped runtimes' templates only
+// kserve-mlserver's reads it, as the model class (SetMlServerDefaults'
+// modelClass label: where the class changes). kserve-predictiveserver's
+// --framework reads the modelFormat annotation, which KServe's defaulter
+// writes from the name only where it is absent (modelFormatAnnotationChanged
+// counts its changes). The huggingface format also decides whether a
+// predictor without storage is served as a multi-model server. A runtime
+// of the cluster's own may read the name in its templates: there it
+// counts as a model change.
 func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 	if o.ModelFormat.Name == n.ModelFormat.Name || !namesRuntimeInUse(o, n, selectedRuntime) ||
 		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace {
@@ -522,10 +527,27 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
 	case constants.SKLearnServer, constants.TFServing, constants.XGBServer, constants.TorchServe, constants.TritonServer,
 		constants.PMMLServer, constants.LGBServer, constants.PaddleServer, constants.HuggingFaceServer, constants.VLLMServer,
-		"kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
+		predictiveServer, "kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
 		return true
 	}
 	return false
+}
+
+// predictiveServer is KServe's runtime whose --framework argument is the
+// modelFormat annotation ({{.Annotations.modelFormat}}).
+const predictiveServer = "kserve-predictiveserver"
+
+// modelFormatAnnotationChanged reports whether an update changes the
+// modelFormat annotation of an InferenceService whose predictor runs on
+// kserve-predictiveserver: its --framework, so a new revision with another
+// model framework. KServe keeps the annotation out of its Knative Service
+// (ServiceAnnotationDisallowedList), so the metadata comparison leaves it out.
+func modelFormatAnnotationChanged(oldObj, newObj *v1beta1.InferenceService, selectedRuntime string) bool {
+	m := newObj.Spec.Predictor.Model
+	if m == nil || runtimeOf(m, selectedRuntime) != predictiveServer {
+		return false
+	}
+	return oldObj.Annotations[constants.ModelFormatAnnotationKey] != newObj.Annotations[constants.ModelFormatAnnotationKey]
 }
 
 // mlserverModelClass is the model class KServe gives MLServer for a format

@@ -612,14 +612,17 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 			predictorManifest(sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: sklearn, version: "1"}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`),
 			[]string{"spec.predictor.model.modelFormat", "spec.predictor.model.runtime"}},
-		// Some runtimes read the format's name: kserve-predictiveserver in
-		// its args ({{.Annotations.modelFormat}}, which KServe's defaulter
-		// writes from it), MLServer in its model class; a runtime of the
-		// cluster's own may. The others read it nowhere: no revision.
-		{"modelFormat.name changed beside kserve-predictiveserver",
-			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
-			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
-			[]string{"spec.predictor.model.modelFormat"}},
+		// MLServer reads the format's name in its model class; a runtime of
+		// the cluster's own may. The others read it nowhere: no revision
+		// (kserve-predictiveserver reads the modelFormat annotation, which
+		// KServe's defaulter writes only where it is absent).
+		{"modelFormat.name changed beside kserve-predictiveserver, its annotation kept",
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`), nil},
+		{"the modelFormat annotation changed beside kserve-predictiveserver: its --framework",
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			manifestWithMeta("annotations: {modelFormat: xgboost}", `model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			[]string{"metadata.annotations.modelFormat"}},
 		{"modelFormat.name changed beside MLServer, to another model class",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-mlserver, protocolVersion: v2}`),

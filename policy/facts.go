@@ -112,6 +112,9 @@ type Facts struct {
 	// FirstRolloutPending is true when some component's first rollout is
 	// pending (ComponentFacts.FirstRolloutPending).
 	FirstRolloutPending bool `json:"firstRolloutPending"`
+	// UnreadFormatChange is true when some component's modelFormat.name
+	// changes where its runtime reads it nowhere (ComponentFacts.UnreadFormatName).
+	UnreadFormatChange bool `json:"unreadFormatChange"`
 	// AutoUpdateDisabled says whether serving.kserve.io/disable-auto-update
 	// is "true" before and after: KServe's controller does not reconcile
 	// a Ready InferenceService that carries it, so a change of its spec
@@ -274,6 +277,12 @@ type ComponentFacts struct {
 	// auto-selects the runtime: whether it selects another runtime is not
 	// known from the request.
 	VersionSelectsRuntime bool `json:"versionSelectsRuntime"`
+	// UnreadFormatName is the new modelFormat.name where it changes
+	// beside a runtime in use that reads it nowhere, which is no change:
+	// KServe makes no revision, and reads the name only to check that the
+	// runtime lists the format (else it stops reconciling the
+	// InferenceService). "" otherwise.
+	UnreadFormatName string `json:"unreadFormatName"`
 	// RuntimeUnpinned is true when the only model change is that
 	// model.runtime is no longer named: KServe auto-selects a runtime,
 	// maybe the one that was named, which the request does not tell.
@@ -441,6 +450,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
+		f.UnreadFormatChange = f.UnreadFormatChange || c.UnreadFormatName != ""
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
 		f.RuntimeUnpinned = f.RuntimeUnpinned || c.RuntimeUnpinned
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged
@@ -494,6 +504,10 @@ func predictorFacts(oldObj, newObj *v1beta1.InferenceService, knative, percentsO
 		predictorExt := func(p *v1beta1.PredictorSpec) *v1beta1.ComponentExtensionSpec { return &p.ComponentExtensionSpec }
 		c.setDiff(comparePredictors(c.Path, asRevision(&oldObj.Spec.Predictor, predictorExt, rev),
 			asRevision(&newObj.Spec.Predictor, predictorExt, rev), selectedRuntime(&oldObj.Status)))
+	}
+	if modelFormatAnnotationChanged(oldObj, newObj, selectedRuntime(&oldObj.Status)) {
+		c.ChangedFields = append(c.ChangedFields, "metadata.annotations."+constants.ModelFormatAnnotationKey)
+		c.ModelChanged, c.RevisionChanged = true, true
 	}
 	c.OldModel = predictorModel(&oldObj.Spec.Predictor)
 	c.NewModel = predictorModel(&newObj.Spec.Predictor)
@@ -837,6 +851,7 @@ func (c *ComponentFacts) setDiff(d diff) {
 	c.RevisionChanged = d.revision
 	c.VersionSelectsRuntime = d.versionSelectsRuntime
 	c.RuntimeUnpinned = d.runtimeUnpinned
+	c.UnreadFormatName = d.unreadFormatName
 }
 
 // setPercents records canaryTrafficPercent; absent means the latest
@@ -1519,8 +1534,18 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 		c.ServiceStopped = c.Stopped.New || stoppedBefore
 		if stoppedBefore {
-			// The Knative Service is gone with every revision: no canary runs.
+			// The Knative Service is gone with every revision: no canary
+			// runs, and on resume the new service's first revision takes
+			// what traffic is routed (after a stop of the InferenceService
+			// KServe has no rolled-out revision to split with; after one
+			// of the component alone a split names a deleted revision, and
+			// nothing is routed until the percent is removed): no percent
+			// moves traffic between models, and removing it is no rise.
 			c.CanaryInProgress = false
+			c.OldEffectivePercent = 100
+			if c.InNew {
+				c.NewEffectivePercent = 100
+			}
 		}
 	}
 	return changed, any

@@ -283,6 +283,11 @@ func TestFacts_ServiceStoppedOnlyWhereKServeActedOnTheStop(t *testing.T) {
 			if p.ServiceStopped != tt.want {
 				t.Errorf("serviceStopped = %v, want %v", p.ServiceStopped, tt.want)
 			}
+			// A service KServe deleted runs no canary, and on resume
+			// removing the percent moves no traffic between models.
+			if gone := tt.want && tt.oldStatus != revisions; gone && (p.CanaryInProgress || p.OldEffectivePercent != 100 || p.NewEffectivePercent != 100) {
+				t.Errorf("canary in progress %v, effective %d -> %d; want none, 100 -> 100", p.CanaryInProgress, p.OldEffectivePercent, p.NewEffectivePercent)
+			}
 		})
 	}
 }

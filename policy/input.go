@@ -26,7 +26,7 @@ var inputKeys = []string{
 	"operation", "namespace", "name", "dryRun", "user", "username", "groups",
 	"deploymentMode", "deploymentModeSource", "rolloutMode", "components", "modelChanged", "revisionChanged", "raised", "raisedFromZero",
 	"percentOutOfRange", "componentAdded", "componentRemoved",
-	"metadataChanged", "internalAnnotationsChanged", "internalAnnotationsOld", "tagRouting", "stopped", "stopChanged", "anyStopped", "serviceStopped", "firstRolloutPending", "autoUpdateDisabled", "statusReady", "old", "new",
+	"metadataChanged", "internalAnnotationsChanged", "internalAnnotationsOld", "tagRouting", "stopped", "stopChanged", "anyStopped", "serviceStopped", "firstRolloutPending", "unreadFormatName", "unreadFormatChange", "autoUpdateDisabled", "statusReady", "old", "new",
 	"override", "requested", "reason", "allowed", "active",
 	"step", "lastStepAt", "secondsSinceLastStep", "alwaysAdmit", "alwaysAdmitReason",
 	"id", "kind", "path", "percentField", "inOld", "inNew", "changedFields",
@@ -244,6 +244,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("stopChanged", boolean(f.StopChanged)),
 		b.item("anyStopped", boolean(f.AnyStopped)),
 		b.item("firstRolloutPending", boolean(f.FirstRolloutPending)),
+		b.item("unreadFormatChange", boolean(f.UnreadFormatChange)),
 		b.item("autoUpdateDisabled", b.transition(f.AutoUpdateDisabled)),
 		b.item("statusReady", boolean(f.StatusReady)),
 		b.item("override", b.object(
@@ -310,6 +311,7 @@ func (b *inputBuilder) component(c *ComponentFacts) *ast.Term {
 		b.item("promotableByRename", boolean(c.PromotableByRename)),
 		b.item("versionSelectsRuntime", boolean(c.VersionSelectsRuntime)),
 		b.item("runtimeUnpinned", boolean(c.RuntimeUnpinned)),
+		b.item("unreadFormatName", b.str(c.UnreadFormatName)),
 		b.item("runtimeInUse", b.str(c.RuntimeInUse)),
 		b.item("replicas", b.replicas(c.Replicas)),
 	)

@@ -834,9 +834,7 @@ deny contains {"rule": "standard-canary-required", "msg": msg} if {
 # How an entry is promoted later. A transformer or explainer calls the
 # predictor through the Service a rename replaces (standard-promotion-host).
 standard_promotion_way := "promote it later by setting spec.predictor to the canary's predictor as it ran and removing the entry, keeping spec.predictor's name (a rename would move the Service the transformer or explainer calls the predictor through)" if {
-	some x in input.rollout.components
-	x.kind in {"transformer", "explainer"}
-	x.inNew
+	predictor_service_called
 } else := "promote later by setting spec.predictor.name to the canary's name and removing the entry (KServe needs a new storageUri for that; without one, set spec.predictor to the canary's predictor as it ran and remove the entry)"
 
 # KServe refuses spec.canary[] entries beside a predictor without a model
@@ -1044,10 +1042,24 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 # URI with other args, env or image is promoted under the stable's name.
 promote_as_ran(c, e) := sprintf("set spec.predictor to its predictor (model %s, name %s)", [model_desc(e.oldModel), c.promotedCanary]) if {
 	e.promotableByRename == true
+	not predictor_service_called
+} else := sprintf(
+	"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor, model %s) and remove the entry; a rename would move the Service the transformer or explainer calls the predictor through",
+	[model_desc(e.oldModel)],
+) if {
+	e.promotableByRename == true
 } else := sprintf(
 	"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor, model %s) and remove the entry; KServe refuses a rename to %s, since the storage URI stays the same",
 	[model_desc(e.oldModel), c.promotedCanary],
 )
+
+# A transformer or explainer calls the predictor through the Service named
+# after spec.predictor.name (standard-promotion-host).
+predictor_service_called if {
+	some x in input.rollout.components
+	x.kind in {"transformer", "explainer"}
+	x.inNew
+}
 
 deny contains {"rule": "mid-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Standard"
@@ -1464,6 +1476,28 @@ resume_canary_way(c) := sprintf(
 
 # --- Every mode --------------------------------------------------------------
 
+# A format's name changed beside a runtime that reads it nowhere is no
+# model change (no revision, no canary), but KServe checks the runtime
+# lists the format (RuntimeSupportsModel) before it reconciles anything.
+warn contains {"rule": "format-name", "msg": msg} if {
+	input.rollout.unreadFormatChange == true
+	some c in input.rollout.components
+	c.unreadFormatName != ""
+	runtime := runtime_desc(c)
+	msg := sprintf(
+		"%s.model.modelFormat.name changes to %s beside %s, which reads it nowhere: KServe makes no new revision, and reads the name only to check that the runtime lists the format. Where it does not list %s, KServe stops reconciling this InferenceService, so no later change, a rollback included, takes effect until the name is one it lists: check the runtime's spec.supportedModelFormats (kubectl get clusterservingruntime, or servingruntime in the namespace).%s",
+		[c.path, c.unreadFormatName, runtime, c.unreadFormatName, framework_note(c)],
+	)
+}
+
+runtime_desc(c) := sprintf("the runtime in use, %s", [c.runtimeInUse]) if {
+	c.runtimeInUse != ""
+} else := "the runtime in use"
+
+framework_note(c) := " kserve-predictiveserver takes its --framework from the modelFormat annotation, which KServe's defaulter writes only where it is absent: a change of that annotation is the model change." if {
+	c.runtimeInUse == "kserve-predictiveserver"
+} else := ""
+
 # Adding or removing a transformer or explainer changes the path of every
 # request at once: neither mode has a canary for a whole component.
 warn contains {"rule": "component-added", "msg": msg} if {
@@ -1636,10 +1670,11 @@ warn contains {"rule": "tag-routing-name", "msg": msg} if {
 	c.kind == "transformer"
 	c.inOld == false
 	c.inNew
-	count(input.request.name) > latest_host_limit
+	limit := (63 - count("latest-")) - count(host_suffix("transformer"))
+	count(input.request.name) > limit
 	msg := sprintf(
 		"%s is added while tag routing is on: KServe tags its Knative Service latest, and the host latest-%s%s... of name %s (%d characters) exceeds the 63-character DNS label, so Knative cannot route the transformer and it never becomes ready. Set the annotation serving.kserve.io/enable-tag-routing: \"false\" in the same update, or recreate the InferenceService under a name of at most %d characters.",
-		[c.path, input.request.name, latest_suffix, input.request.name, count(input.request.name), latest_host_limit],
+		[c.path, input.request.name, host_suffix("transformer"), input.request.name, count(input.request.name), limit],
 	)
 }
 

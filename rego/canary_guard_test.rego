@@ -98,6 +98,7 @@ base_component := {
 	"promotableByRename": false,
 	"versionSelectsRuntime": false,
 	"runtimeUnpinned": false,
+	"unreadFormatName": "",
 	"runtimeInUse": "",
 	"replicas": null,
 }
@@ -1038,6 +1039,12 @@ test_standard_promotion_with_another_model_is_denied if {
 		"set spec.predictor to its predictor (model gs://models/v2, name canary-v2)",
 		"new spec.canary[] entry",
 	])
+
+	# Beside a transformer, the way named keeps the Service it calls.
+	with_transformer := standard_update(array.concat(inp.rollout.components, [transformer(null, null, {})]))
+	fires(deny_of(with_transformer), "promotion-model", [
+		"keep spec.predictor's name as it was, set spec.predictor to the entry's predictor as it ran (merged over the old spec.predictor, model gs://models/v2) and remove the entry; a rename would move the Service the transformer or explainer calls the predictor through",
+	])
 }
 
 test_standard_promotion_with_another_model_keeps_the_name_where_the_storage_uri_is_the_same if {
@@ -1734,6 +1741,11 @@ test_a_transformer_added_under_tag_routing_to_a_name_too_long_for_it_is_warned i
 	not "tag-routing-name" in rules(warn_of(short))
 	off := object.union(inp, {"rollout": {"tagRouting": {"old": false, "new": false}}})
 	not "tag-routing-name" in rules(warn_of(off))
+
+	# A named predictor's suffix is longer, but the transformer's host
+	# has its own: 44 characters fit it.
+	named := object.union(short, {"rollout": {"predictorName": "v2"}})
+	not "tag-routing-name" in rules(warn_of(named))
 }
 
 test_long_name_in_standard_mode_is_not_warned if {
@@ -1871,6 +1883,21 @@ test_an_added_transformer_is_warned if {
 		"spec.transformer is added (model kserve/image-transformer:v1): every request goes through it at once",
 		"to undo, remove spec.transformer again",
 	])
+}
+
+# A format's name changed beside a runtime that reads it nowhere makes no
+# revision; KServe still checks the runtime lists it.
+test_a_format_name_the_runtime_reads_nowhere_is_warned_not_refused if {
+	c := predictor(null, null, {"unreadFormatName": "onnx", "runtimeInUse": "kserve-tritonserver"})
+	inp := object.union(knative_update([c]), {"rollout": {"unreadFormatChange": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "format-name", [
+		"spec.predictor.model.modelFormat.name changes to onnx beside the runtime in use, kserve-tritonserver, which reads it nowhere",
+		"Where it does not list onnx, KServe stops reconciling this InferenceService",
+	])
+	not fires(warn_of(inp), "format-name", ["--framework"])
+	ps := object.union(knative_update([object.union(c, {"runtimeInUse": "kserve-predictiveserver"})]), {"rollout": {"unreadFormatChange": true}})
+	fires(warn_of(ps), "format-name", ["kserve-predictiveserver takes its --framework from the modelFormat annotation"])
 }
 
 test_a_removed_explainer_is_warned if {
