@@ -78,6 +78,14 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
 				h.obs.Log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
 				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
+				if h.webhook == "mutate" {
+					// The mutating webhook fails open, as its failure policy
+					// does: the validating webhook decides the update, and a
+					// rollback that reaches this one (to have its step stamp
+					// put back) is not refused for canary-guard's fault.
+					resp = allowedResponse()
+					resp.Warnings = []string{fmt.Sprintf("canary-guard: internal error working out its changes to this update (%v), so none were made; its validating webhook decides the update.", p)}
+				}
 				resp.UID = uid
 			}
 		}()

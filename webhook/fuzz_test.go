@@ -67,6 +67,13 @@ func serveFuzz(t *testing.T, h http.Handler, path string, body []byte) *admissio
 	if resp.Result != nil && resp.Result.Code == http.StatusInternalServerError {
 		t.Fatalf("internal error (panic?): %s", resp.Result.Message)
 	}
+	// The mutating webhook answers a panic or a failed mutation with an
+	// admission and this warning.
+	for _, w := range resp.Warnings {
+		if strings.Contains(w, "so none were made") {
+			t.Fatalf("mutation failed (panic?): %s", w)
+		}
+	}
 	if !json.Valid(body) {
 		if resp.Allowed {
 			t.Fatalf("body that is not JSON was admitted: %q", body)

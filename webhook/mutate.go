@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -50,9 +51,15 @@ func (h *Mutator) handle(ctx context.Context, req *wireRequest, raw func() (obje
 	}
 	m, err := h.guard.Mutate(ctx, r)
 	if err != nil {
+		// A request that decodes but whose patches cannot be worked out is
+		// admitted unpatched, as the failure policy Ignore would: the
+		// validating webhook decides it, except a rollback, which it never
+		// sees and which must not be refused for canary-guard's sake.
 		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
-		h.obs.Log.Warn("bad admission request", "webhook", "mutate", "uid", req.UID, "error", err)
-		return errored(err)
+		h.obs.Log.Error("mutation failed; admitted unpatched", "webhook", "mutate", "uid", req.UID, "error", err)
+		resp := allowedResponse()
+		resp.Warnings = []string{fmt.Sprintf("canary-guard could not work out its changes to this update (%v), so none were made; its validating webhook decides the update.", err)}
+		return resp
 	}
 	outcome := "admitted"
 	if len(m.Patches) > 0 {

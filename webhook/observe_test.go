@@ -227,6 +227,27 @@ func TestMetrics_APanicIsAnsweredCountedAndLogged(t *testing.T) {
 	}
 }
 
+// The mutating webhook fails open, as its failure policy Ignore does: a
+// rollback that reaches it to have its step stamp put back must not be
+// refused for a fault of canary-guard's.
+func TestMetrics_APanicInTheMutatingWebhookAdmitsUnpatched(t *testing.T) {
+	var logs bytes.Buffer
+	obs := &Observers{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: NewMetrics(prometheus.NewRegistry())}
+	h := newReviewHandler("mutate", obs, func(context.Context, *wireRequest, func() ([]byte, []byte, error)) *admissionv1.AdmissionResponse {
+		panic("a bug")
+	})
+	resp := post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
+	if !resp.Allowed || resp.Patch != nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "none were made") {
+		t.Errorf("response %+v, want an admission without a patch and with a warning", resp)
+	}
+	if resp.UID == "" {
+		t.Error("the answer lacks the review's uid")
+	}
+	if got := testutil.ToFloat64(obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", "")); got != 1 {
+		t.Errorf("errored decisions = %v, want 1", got)
+	}
+}
+
 func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
 	t.Helper()
 	var m dto.Metric
