@@ -740,6 +740,16 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		}
 		return o
 	}
+	// routesDeleted is the status after a resume of a predictor stopped on
+	// its own with its percent kept: the new service's first revision, and
+	// the rolled-out one of the deleted service.
+	routesDeleted := func(o *kservev1beta1.InferenceService) *kservev1beta1.InferenceService {
+		o.Status.DeploymentMode = "Serverless"
+		o.Status.Components = map[kservev1beta1.ComponentType]kservev1beta1.ComponentStatusSpec{
+			kservev1beta1.PredictorComponent: {LatestCreatedRevision: "m-predictor-00001", LatestReadyRevision: "m-predictor-00001", LatestRolledoutRevision: "m-predictor-00003"},
+		}
+		return o
+	}
 	cases := []struct {
 		name, namespace, user string
 		groups                []string
@@ -771,6 +781,10 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "")), new: isvc("team-a", "", nil, "gs://m/v2")},
 		{name: "model change with the resume of a predictor stopped on its own", namespace: "team-a", user: "alice",
 			old: rolledOut(cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "", "true"))), new: isvc("team-a", "", nil, "gs://m/v2")},
+		// Resumed with its percent: the route names the deleted service's
+		// revision and nothing serves; a percent would keep it so.
+		{name: "model change where the route names a deleted revision", namespace: "team-a", user: "alice",
+			old: routesDeleted(isvc("team-a", "", ptr.To[int64](35), "gs://m/v1")), new: isvc("team-a", "", nil, "gs://m/v2")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -522,15 +522,10 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace {
 		return false
 	}
-	switch *n.Runtime {
-	case constants.MLServer:
+	if *n.Runtime == constants.MLServer {
 		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
-	case constants.SKLearnServer, constants.TFServing, constants.XGBServer, constants.TorchServe, constants.TritonServer,
-		constants.PMMLServer, constants.LGBServer, constants.PaddleServer, constants.HuggingFaceServer, constants.VLLMServer,
-		predictiveServer, "kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
-		return true
 	}
-	return false
+	return shippedRuntime(*n.Runtime)
 }
 
 // predictiveServer is KServe's runtime whose --framework argument is the
@@ -538,16 +533,49 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 const predictiveServer = "kserve-predictiveserver"
 
 // modelFormatAnnotationChanged reports whether an update changes the
-// modelFormat annotation of an InferenceService whose predictor runs on
-// kserve-predictiveserver: its --framework, so a new revision with another
-// model framework. KServe keeps the annotation out of its Knative Service
-// (ServiceAnnotationDisallowedList), so the metadata comparison leaves it out.
+// modelFormat annotation as KServe's pods see it, where a runtime may read
+// it: kserve-predictiveserver ({{.Annotations.modelFormat}} in its
+// --framework) and a runtime of the cluster's own, whose templates may. It
+// counts as KServe's defaulter leaves it: the annotation where the object
+// sets it, else written from modelFormat.name (a manifest without it, as
+// kept in Git, gets it back so). KServe keeps the annotation out of its
+// Knative Service (ServiceAnnotationDisallowedList), so the metadata
+// comparison leaves it out.
 func modelFormatAnnotationChanged(oldObj, newObj *v1beta1.InferenceService, selectedRuntime string) bool {
 	m := newObj.Spec.Predictor.Model
-	if m == nil || runtimeOf(m, selectedRuntime) != predictiveServer {
+	if m == nil {
 		return false
 	}
-	return oldObj.Annotations[constants.ModelFormatAnnotationKey] != newObj.Annotations[constants.ModelFormatAnnotationKey]
+	if runtime := runtimeOf(m, selectedRuntime); runtime == "" || runtime != predictiveServer && shippedRuntime(runtime) {
+		return false
+	}
+	return defaultedFormatAnnotation(oldObj) != defaultedFormatAnnotation(newObj)
+}
+
+// defaultedFormatAnnotation is obj's modelFormat annotation once KServe's
+// defaulter has written it where it is absent.
+func defaultedFormatAnnotation(obj *v1beta1.InferenceService) string {
+	if v, ok := obj.Annotations[constants.ModelFormatAnnotationKey]; ok {
+		return v
+	}
+	if m := obj.Spec.Predictor.Model; m != nil {
+		return m.ModelFormat.Name
+	}
+	name, _ := legacyFramework(&obj.Spec.Predictor)
+	return name
+}
+
+// shippedRuntime reports whether name is one of the ServingRuntimes KServe
+// ships (config/runtimes), whose templates canary-guard knows.
+func shippedRuntime(name string) bool {
+	switch name {
+	case constants.SKLearnServer, constants.MLServer, constants.TFServing, constants.XGBServer, constants.TorchServe,
+		constants.TritonServer, constants.PMMLServer, constants.LGBServer, constants.PaddleServer,
+		constants.HuggingFaceServer, constants.VLLMServer, predictiveServer,
+		"kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
+		return true
+	}
+	return false
 }
 
 // mlserverModelClass is the model class KServe gives MLServer for a format

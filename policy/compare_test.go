@@ -636,10 +636,25 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 		{"modelFormat.name changed beside the selected runtime, named",
 			withStatus(selected, sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
+		// A runtime of the cluster's own may read the name, or the
+		// modelFormat annotation KServe's defaulter writes from it.
 		{"modelFormat.name changed beside a runtime of the cluster's own",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
-			[]string{"spec.predictor.model.modelFormat"}},
+			[]string{"spec.predictor.model.modelFormat", "metadata.annotations.modelFormat"}},
+		{"the modelFormat annotation changed beside a runtime of the cluster's own",
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
+			manifestWithMeta("annotations: {modelFormat: xgboost}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
+			[]string{"metadata.annotations.modelFormat"}},
+		// A manifest from Git leaves the annotation out; KServe's defaulter
+		// writes it back from the name, as it was.
+		{"the modelFormat annotation left out beside kserve-predictiveserver",
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`), nil},
+		{"the modelFormat annotation left out beside kserve-predictiveserver, with a new name",
+			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: kserve-predictiveserver}`),
+			[]string{"metadata.annotations.modelFormat"}},
 		{"modelFormat.name changed to huggingface beside the Hugging Face runtime",
 			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://models/m/v1", runtime: kserve-huggingfaceserver}`),
 			predictorManifest(`model: {modelFormat: {name: huggingface}, storageUri: "gs://models/m/v1", runtime: kserve-huggingfaceserver}`),

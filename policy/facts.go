@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,6 +242,13 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
+	// RoutesMissingRevision is true where the status shows a rolled-out
+	// revision numbered above the latest created one: a revision of the
+	// Knative Service KServe deleted at a stop of the component alone (a
+	// new service numbers its revisions from 1 again). A split names it as
+	// the prev target, and Knative routes nothing until the percent is
+	// removed: no model serves, so none is protected by a canary.
+	RoutesMissingRevision bool `json:"routesMissingRevision"`
 	// FirstRolloutPending is true where the old object is as created
 	// (generation 1) and its status shows the component's revision created
 	// but not rolled out yet (no latestRolledoutRevision), ready or not:
@@ -437,7 +445,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.splitsWithItself || c.FirstRolloutPending {
+		if c.splitsWithItself || c.FirstRolloutPending || c.RoutesMissingRevision {
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
 			// traffic between models. Before the first rollout, that
@@ -885,6 +893,7 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
+	c.RoutesMissingRevision = revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision) && st.LatestCreatedRevision != ""
 	c.FirstRolloutPending = oldObj.Generation == 1 && st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == "" &&
 		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)
 	// Only while the spec is as created: the status cannot show whether
@@ -906,6 +915,20 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 		c.CanaryReady = ReadyTrue
 		c.CanaryReadyReason = "revision " + st.LatestReadyRevision + " is ready"
 	}
+}
+
+// revisionNumber is the number Knative ends a revision's name with
+// (<configuration>-00003), 0 where there is none.
+func revisionNumber(name string) int {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // trafficLag says how the status lags the stored spec while a canary is in

@@ -347,6 +347,39 @@ func TestFacts_NoCanaryRunsBeforeTheFirstRollout(t *testing.T) {
 	}
 }
 
+// After a resume of a component stopped on its own with its percent kept,
+// the status shows the deleted service's rolled-out revision numbered above
+// the new service's latest: the route names it, and nothing serves.
+func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
+	const (
+		gone    = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003}\n"
+		running = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00004, latestReadyRevision: my-model-predictor-00004, latestRolledoutRevision: my-model-predictor-00003}\n"
+	)
+	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
+	tests := []struct {
+		name, status, model, percent string
+		want                         bool
+		newEffective                 int64
+	}{
+		{"percent removed", gone, sklearnV1, "", true, 100},
+		{"a rise", gone, sklearnV1, "canaryTrafficPercent: 60", true, 100},
+		{"a new model", gone, sklearnV2, "canaryTrafficPercent: 35", true, 35},
+		{"a canary of the running service", running, sklearnV1, "", false, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := updateFacts(t, manifestWithMeta("generation: 7", sklearnV1, "canaryTrafficPercent: 35")+tt.status, manifestWithMeta("", tt.model, tt.percent))
+			p := componentByID(t, f, KindPredictor)
+			if p.RoutesMissingRevision != tt.want {
+				t.Fatalf("routesMissingRevision = %v, want %v", p.RoutesMissingRevision, tt.want)
+			}
+			if tt.want && (p.CanaryInProgress || p.OldEffectivePercent != 100 || p.NewEffectivePercent != tt.newEffective) {
+				t.Errorf("canary in progress %v, effective %d -> %d; want none, 100 -> %d", p.CanaryInProgress, p.OldEffectivePercent, p.NewEffectivePercent, tt.newEffective)
+			}
+		})
+	}
+}
+
 // The rollout facts the shipped rules open with, for OPA's index.
 func TestFacts_IndexFactsOfRisesFromZeroAndStops(t *testing.T) {
 	tests := []struct {

@@ -675,6 +675,11 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 	if c.Kind == KindCanary || c.ModelMesh || !c.InOld || !c.InNew || !c.ModelChanged {
 		return false
 	}
+	if c.RoutesMissingRevision {
+		// The split names a deleted revision: nothing serves, and a
+		// percent keeps it so (resume-split warns).
+		return false
+	}
 	if c.ServiceStopped {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent

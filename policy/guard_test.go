@@ -478,6 +478,12 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		// all traffic whatever the percent (stopped-model-change warns).
 		{name: "model change while stopped", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1),
 			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/stop: \"true\"}}", 1), wantTag: true},
+		// The route names a revision of a service KServe deleted at a stop
+		// of the predictor alone: nothing serves, and a percent keeps it so.
+		{name: "model change where the route names a deleted revision",
+			old: strings.Replace(stableV1, "latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}",
+				"latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003}", 1),
+			new: newModelNoCanary, wantTag: true},
 		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
 		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),
 			new: strings.Replace(newModelNoCanary, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1)},

@@ -173,6 +173,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
+	c.routesMissingRevision == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -277,6 +278,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not mid_rollout_refuses(c)
 	not renames_service(c)
 	c.serviceStopped == false
+	c.routesMissingRevision == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -399,16 +401,16 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c.canaryReady == "false"
 	msg := sprintf(
 		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s%s",
-		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note, failed_canary_hint],
+		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note, failed_canary_hint(c)],
 	)
 }
 
 # A canary that failed (an image that cannot be pulled, a model that does
 # not load) does not become ready by waiting: where a new model may
 # replace a running canary, that is the other way on.
-failed_canary_hint := sprintf(
-	" If it has failed (the InferenceService's status.conditions say why), change the model again: the fix replaces this canary and enters at %d %%.",
-	[input.config.initialCanaryPercent],
+failed_canary_hint(c) := sprintf(
+	" If it has failed (the InferenceService's status.conditions say why), change the model again with %s: %d: the fix replaces this canary.",
+	[field(c), input.config.initialCanaryPercent],
 ) if {
 	input.config.midRolloutModelChange == "restart"
 } else := ""
@@ -695,8 +697,10 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 	c.newPercent < 100
 	c.newPercent >= 0
 
-	# With no revision rolled out, KServe splits nothing.
+	# With no revision rolled out, KServe splits nothing; with one of a
+	# deleted service, Knative routes nothing (resume-split).
 	c.firstRolloutPending == false
+	c.routesMissingRevision == false
 
 	# With no previous rolled-out revision, PropagateStatus leaves the
 	# prev target on the latest revision: it splits with itself.
@@ -1452,6 +1456,23 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 	)
 }
 
+# After such a resume with the percent kept, the status shows the
+# rolled-out revision of the deleted service numbered above the new one's
+# latest: the route names it, and nothing serves until the percent goes.
+warn contains {"rule": "resume-split", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.routesMissingRevision == true
+	c.newPercent != null
+	c.newPercent >= 0
+	c.newPercent < 100
+	msg := sprintf(
+		"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative routes nothing to it while %s stays below 100. Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
+		[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), field(c), new_model(c)],
+	)
+}
+
 # A component resumed from a stop of its own, which KServe acted on (no
 # latest created revision, the rolled-out one kept), with a percent that
 # splits.
@@ -1485,7 +1506,7 @@ warn contains {"rule": "format-name", "msg": msg} if {
 	c.unreadFormatName != ""
 	runtime := runtime_desc(c)
 	msg := sprintf(
-		"%s.model.modelFormat.name changes to %s beside %s, which reads it nowhere: KServe makes no new revision, and reads the name only to check that the runtime lists the format. Where it does not list %s, KServe stops reconciling this InferenceService, so no later change, a rollback included, takes effect until the name is one it lists: check the runtime's spec.supportedModelFormats (kubectl get clusterservingruntime, or servingruntime in the namespace).%s",
+		"%s.model.modelFormat.name changes to %s beside %s, which reads it nowhere: the name alone makes no new revision, and KServe reads it only to check that the runtime lists the format. Where it does not list %s, KServe stops reconciling this InferenceService, so no later change, a rollback included, takes effect until the name is one it lists: check the runtime's spec.supportedModelFormats (kubectl get clusterservingruntime, or servingruntime in the namespace).%s",
 		[c.path, c.unreadFormatName, runtime, c.unreadFormatName, framework_note(c)],
 	)
 }

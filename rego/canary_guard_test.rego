@@ -84,6 +84,7 @@ base_component := {
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
 	"firstRolloutPending": false,
+	"routesMissingRevision": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
@@ -564,7 +565,7 @@ test_lowering_while_canary_not_ready_is_allowed if {
 test_rise_from_zero_names_no_rollback_to_zero if {
 	d := deny_of(knative_update([predictor(0, 10, not_ready)]))
 	fires(d, "canary-not-ready", ["0 → 10 raises traffic", "Wait until it is ready, then raise it; or leave it at 0."])
-	fires(d, "canary-not-ready", ["If it has failed (the InferenceService's status.conditions say why), change the model again: the fix replaces this canary and enters at 10 %."])
+	fires(d, "canary-not-ready", ["If it has failed (the InferenceService's status.conditions say why), change the model again with spec.predictor.canaryTrafficPercent: 10: the fix replaces this canary."])
 	refused := deny_of(object.union(knative_update([predictor(0, 10, not_ready)]), {"config": {"midRolloutModelChange": "deny"}}))
 	not fires(refused, "canary-not-ready", ["change the model again"])
 	not fires(d, "canary-not-ready", ["set 0 to roll back"])
@@ -2150,6 +2151,28 @@ test_a_resume_of_a_component_stopped_alone_with_a_percent_is_warned_it_serves_no
 	# A stop of the InferenceService clears the status.
 	isvc := object.union(inp, {"rollout": {"stopped": {"old": true, "new": false}}})
 	not "resume-split" in rules(warn_of(isvc))
+}
+
+# Resumed with the percent kept: the route names the deleted service's
+# revision, and nothing serves until the percent is removed.
+test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
+	gone := {
+		"routesMissingRevision": true,
+		"stableRevision": "my-model-predictor-00003",
+		"latestCreatedRevision": "my-model-predictor-00001",
+		"latestReadyRevision": "my-model-predictor-00001",
+		"oldEffectivePercent": 100,
+		"canaryInProgress": false,
+	}
+	kept := knative_update([predictor(35, 60, gone)])
+	fires(warn_of(kept), "resume-split", [
+		"spec.predictor splits its traffic with revision my-model-predictor-00003, which was deleted with the Knative Service a stop of spec.predictor removed (its latest revision now is my-model-predictor-00001)",
+		"Remove spec.predictor.canaryTrafficPercent",
+	])
+	not "traffic-to-previous" in rules(warn_of(kept))
+	model := object.union(knative_update([predictor(35, null, object.union(model_change, gone))]), {"rollout": {"modelChanged": true}})
+	count(deny_of(model)) == 0
+	not "resume-split" in rules(warn_of(model))
 }
 
 test_a_stop_of_a_component_alone_during_a_canary_says_to_resume_without_the_percent if {
