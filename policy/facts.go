@@ -113,6 +113,9 @@ type Facts struct {
 	// FirstRolloutPending is true when some component's first rollout is
 	// pending (ComponentFacts.FirstRolloutPending).
 	FirstRolloutPending bool `json:"firstRolloutPending"`
+	// RoutesMissingRevision is true when some component's route names a
+	// deleted revision (ComponentFacts.RoutesMissingRevision).
+	RoutesMissingRevision bool `json:"routesMissingRevision"`
 	// UnreadFormatChange is true when some component's modelFormat.name
 	// changes where its runtime reads it nowhere (ComponentFacts.UnreadFormatName).
 	UnreadFormatChange bool `json:"unreadFormatChange"`
@@ -459,6 +462,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
 		f.UnreadFormatChange = f.UnreadFormatChange || c.UnreadFormatName != ""
+		f.RoutesMissingRevision = f.RoutesMissingRevision || c.RoutesMissingRevision
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
 		f.RuntimeUnpinned = f.RuntimeUnpinned || c.RuntimeUnpinned
 		f.RevisionChanged = f.RevisionChanged || c.RevisionChanged

@@ -245,6 +245,7 @@ func (b *inputBuilder) rollout(f *Facts) *ast.Term {
 		b.item("anyStopped", boolean(f.AnyStopped)),
 		b.item("firstRolloutPending", boolean(f.FirstRolloutPending)),
 		b.item("unreadFormatChange", boolean(f.UnreadFormatChange)),
+		b.item("routesMissingRevision", boolean(f.RoutesMissingRevision)),
 		b.item("autoUpdateDisabled", b.transition(f.AutoUpdateDisabled)),
 		b.item("statusReady", boolean(f.StatusReady)),
 		b.item("override", b.object(

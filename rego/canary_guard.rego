@@ -1461,6 +1461,7 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 # latest: the route names it, and nothing serves until the percent goes.
 warn contains {"rule": "resume-split", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
+	input.rollout.routesMissingRevision == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.routesMissingRevision == true

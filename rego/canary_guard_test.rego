@@ -2164,7 +2164,7 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 		"oldEffectivePercent": 100,
 		"canaryInProgress": false,
 	}
-	kept := knative_update([predictor(35, 60, gone)])
+	kept := object.union(knative_update([predictor(35, 60, gone)]), {"rollout": {"routesMissingRevision": true}})
 	fires(warn_of(kept), "resume-split", [
 		"spec.predictor splits its traffic with revision my-model-predictor-00003, which was deleted with the Knative Service a stop of spec.predictor removed (its latest revision now is my-model-predictor-00001)",
 		"Remove spec.predictor.canaryTrafficPercent",
