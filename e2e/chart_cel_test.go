@@ -267,6 +267,10 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
 			}), false},
+		// kserve-predictiveserver's --framework: a model change.
+		{"Knative lowered percent with the modelFormat annotation changed",
+			edit(knative(pct(50), nil, nil), func(o *kservev1beta1.InferenceService) { o.Annotations = map[string]string{"modelFormat": "sklearn"} }),
+			edit(knative(pct(40), nil, nil), func(o *kservev1beta1.InferenceService) { o.Annotations = map[string]string{"modelFormat": "xgboost"} }), false},
 		{"Knative rollback with KServe's local model cache annotations added", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}

@@ -533,20 +533,21 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 const predictiveServer = "kserve-predictiveserver"
 
 // modelFormatAnnotationChanged reports whether an update changes the
-// modelFormat annotation as KServe's pods see it, where a runtime may read
-// it: kserve-predictiveserver ({{.Annotations.modelFormat}} in its
-// --framework) and a runtime of the cluster's own, whose templates may. It
-// counts as KServe's defaulter leaves it: the annotation where the object
-// sets it, else written from modelFormat.name (a manifest without it, as
-// kept in Git, gets it back so). KServe keeps the annotation out of its
-// Knative Service (ServiceAnnotationDisallowedList), so the metadata
-// comparison leaves it out.
+// modelFormat annotation as kserve-predictiveserver's pods see it
+// ({{.Annotations.modelFormat}} in its --framework). It counts as KServe's
+// defaulter leaves it: the annotation where the object sets it, else
+// written from modelFormat.name (a manifest without it, as kept in Git,
+// gets it back so). KServe keeps the annotation out of its Knative Service
+// (ServiceAnnotationDisallowedList), so the metadata comparison leaves it
+// out. A runtime of the cluster's own may read it too, but most do not,
+// and a change counted where none is read would put a percent on an
+// update that makes no revision: there it is not counted.
 func modelFormatAnnotationChanged(oldObj, newObj *v1beta1.InferenceService, selectedRuntime string) bool {
 	m := newObj.Spec.Predictor.Model
 	if m == nil {
 		return false
 	}
-	if runtime := runtimeOf(m, selectedRuntime); runtime == "" || runtime != predictiveServer && shippedRuntime(runtime) {
+	if runtimeOf(m, selectedRuntime) != predictiveServer {
 		return false
 	}
 	return defaultedFormatAnnotation(oldObj) != defaultedFormatAnnotation(newObj)

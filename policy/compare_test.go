@@ -636,16 +636,16 @@ func TestCompare_NamingWhatKServeSelectedIsNoChange(t *testing.T) {
 		{"modelFormat.name changed beside the selected runtime, named",
 			withStatus(selected, sklearnV1),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/iris/v1", runtime: kserve-sklearnserver}`), nil},
-		// A runtime of the cluster's own may read the name, or the
-		// modelFormat annotation KServe's defaulter writes from it.
+		// A runtime of the cluster's own may read the name in its
+		// templates: it counts. The annotation is counted for
+		// kserve-predictiveserver alone.
 		{"modelFormat.name changed beside a runtime of the cluster's own",
 			predictorManifest(`model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
 			predictorManifest(`model: {modelFormat: {name: xgboost}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
-			[]string{"spec.predictor.model.modelFormat", "metadata.annotations.modelFormat"}},
+			[]string{"spec.predictor.model.modelFormat"}},
 		{"the modelFormat annotation changed beside a runtime of the cluster's own",
 			manifestWithMeta("annotations: {modelFormat: sklearn}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
-			manifestWithMeta("annotations: {modelFormat: xgboost}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`),
-			[]string{"metadata.annotations.modelFormat"}},
+			manifestWithMeta("annotations: {modelFormat: xgboost}", `model: {modelFormat: {name: sklearn}, storageUri: "gs://models/m/v1", runtime: team-runtime}`), nil},
 		// A manifest from Git leaves the annotation out; KServe's defaulter
 		// writes it back from the name, as it was.
 		{"the modelFormat annotation left out beside kserve-predictiveserver",

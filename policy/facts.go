@@ -245,12 +245,13 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
-	// RoutesMissingRevision is true where the status shows a rolled-out
-	// revision numbered above the latest created one: a revision of the
-	// Knative Service KServe deleted at a stop of the component alone (a
-	// new service numbers its revisions from 1 again). A split names it as
-	// the prev target, and Knative routes nothing until the percent is
-	// removed: no model serves, so none is protected by a canary.
+	// RoutesMissingRevision is true where the status shows no traffic
+	// routed and a rolled-out revision numbered above the latest created
+	// one: a revision of the Knative Service KServe deleted at a stop of
+	// the component alone (a new service numbers its revisions from 1
+	// again). A split names it as the prev target, and Knative routes
+	// nothing until the percent is removed: no model serves, so none is
+	// protected by a canary.
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
 	// FirstRolloutPending is true where the old object is as created
 	// (generation 1) and its status shows the component's revision created
@@ -897,7 +898,13 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	c.RoutesMissingRevision = revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision) && st.LatestCreatedRevision != ""
+	// Only where no route is configured (the status shows no traffic): a
+	// route that worked before keeps serving its last good configuration
+	// when Knative refuses a new one, and KServe itself moves a deleted
+	// previous revision back into latestRolledoutRevision at a rollback
+	// of a fully rolled-out one.
+	c.RoutesMissingRevision = len(st.Traffic) == 0 && st.LatestCreatedRevision != "" &&
+		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
 	c.FirstRolloutPending = oldObj.Generation == 1 && st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == "" &&
 		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)
 	// Only while the spec is as created: the status cannot show whether

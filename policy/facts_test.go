@@ -354,6 +354,7 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 	const (
 		gone    = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003}\n"
 		running = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00004, latestReadyRevision: my-model-predictor-00004, latestRolledoutRevision: my-model-predictor-00003}\n"
+		serving = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003, traffic: [{latestRevision: true, revisionName: my-model-predictor-00001, percent: 100}]}\n"
 	)
 	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
 	tests := []struct {
@@ -365,6 +366,10 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		{"a rise", gone, sklearnV1, "canaryTrafficPercent: 60", true, 100},
 		{"a new model", gone, sklearnV2, "canaryTrafficPercent: 35", true, 35},
 		{"a canary of the running service", running, sklearnV1, "", false, 100},
+		// KServe moves a deleted previous revision back into
+		// latestRolledoutRevision at a rollback of a fully rolled-out one:
+		// the route still serves the latest.
+		{"a route that serves", serving, sklearnV1, "", false, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

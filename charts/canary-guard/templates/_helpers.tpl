@@ -237,6 +237,8 @@ one by one), with "re" its glob as a regular expression. */}}
 # Anything more is canary-guard's to decide: a model change at 0 %, and
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
+# The modelFormat annotation stays too: kserve-predictiveserver's
+# --framework (a model change).
 # With keepStamp (the mutating webhook, where a step interval is configured
 # and the webhook fails open), a rollback that changes canary-guard's step
 # stamp still reaches it, which puts the stamp back: stored as sent, a
@@ -277,6 +279,7 @@ the pods as written and must not change in a rollback. */}}
     || {{ include "canary-guard.hasStorageUriCEL" "oldObject" | nindent 4 }}
     || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
     && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k]))
+    && object.metadata.?annotations[?'modelFormat'] == oldObject.metadata.?annotations[?'modelFormat']
     {{- if .keepStamp }}
     && object.metadata.?annotations[?'canary-guard.dev/step-at'] == oldObject.metadata.?annotations[?'canary-guard.dev/step-at']
     {{- end }})
