@@ -295,6 +295,21 @@ func chartCases(t *testing.T) []chartCase {
 
 // TestChartRender lints and renders every value combination and checks the
 // objects.
+// TestChartMutationFaultsFollowTheFailurePolicy: the server answers its
+// mutating webhook's own faults as the chart's failure policy for it would.
+func TestChartMutationFaultsFollowTheFailurePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		closed bool
+	}{{"Ignore", false}, {"Fail", true}} {
+		d := &appsv1.Deployment{}
+		renderChart(t, chartRelease, chartNamespace, "--set", "webhook.mutating.failurePolicy="+tc.policy).decode(t, "Deployment", chartFullname, d)
+		if got := slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--mutation-fails-closed"); got != tc.closed {
+			t.Errorf("failurePolicy %s: --mutation-fails-closed %v, want %v", tc.policy, got, tc.closed)
+		}
+	}
+}
+
 func TestChartRender(t *testing.T) {
 	for _, tc := range chartCases(t) {
 		t.Run(tc.name, func(t *testing.T) {

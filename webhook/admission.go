@@ -44,6 +44,9 @@ type reviewHandler struct {
 	webhook string
 	obs     *Observers
 	decide  decider
+	// failOpen answers a recovered panic by admitting the request
+	// unpatched (the mutating webhook, as failurePolicy Ignore would).
+	failOpen bool
 	// bodies hold request bodies between requests: a review is ten
 	// kilobytes or more, and reading each into a fresh, growing slice was
 	// the largest allocation of a request. Decoding copies what it keeps,
@@ -78,7 +81,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.obs.Metrics.decisions.WithLabelValues(h.webhook, "errored", "", "").Inc()
 				h.obs.Log.Error("panic answering an admission request", "webhook", h.webhook, "panic", fmt.Sprint(p))
 				resp = erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: internal error: %v", p))
-				if h.webhook == "mutate" {
+				if h.failOpen {
 					// The mutating webhook fails open, as its failure policy
 					// does: the validating webhook decides the update, and a
 					// rollback that reaches this one (to have its step stamp

@@ -20,11 +20,19 @@ type Mutator struct {
 	http  *reviewHandler
 }
 
-// NewMutator returns a mutating handler.
+// NewMutator returns a mutating handler. It answers its own faults by
+// admitting the update unpatched, as failurePolicy Ignore would.
 func NewMutator(g *policy.Guard, obs Observers) *Mutator {
 	m := &Mutator{guard: g, obs: obs}
 	m.http = newReviewHandler("mutate", &m.obs, m.handle)
+	m.http.failOpen = true
 	return m
+}
+
+// setFailsClosed makes the mutator answer its own faults with an error,
+// which refuses the update, as failurePolicy Fail would.
+func (h *Mutator) setFailsClosed(closed bool) {
+	h.http.failOpen = !closed
 }
 
 // ServeHTTP answers AdmissionReviews.
@@ -50,6 +58,11 @@ func (h *Mutator) handle(ctx context.Context, req *wireRequest, raw func() (obje
 		return errored(err)
 	}
 	m, err := h.guard.Mutate(ctx, r)
+	if err != nil && !h.http.failOpen {
+		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
+		h.obs.Log.Error("mutation failed", "webhook", "mutate", "uid", req.UID, "error", err)
+		return erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: could not work out its changes to this update: %w", err))
+	}
 	if err != nil {
 		// A request that decodes but whose patches cannot be worked out is
 		// admitted unpatched, as the failure policy Ignore would: the

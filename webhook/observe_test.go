@@ -236,15 +236,22 @@ func TestMetrics_APanicInTheMutatingWebhookAdmitsUnpatched(t *testing.T) {
 	h := newReviewHandler("mutate", obs, func(context.Context, *wireRequest, func() ([]byte, []byte, error)) *admissionv1.AdmissionResponse {
 		panic("a bug")
 	})
+	h.failOpen = true
 	resp := post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10))
 	if !resp.Allowed || resp.Patch != nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "none were made") {
 		t.Errorf("response %+v, want an admission without a patch and with a warning", resp)
 	}
+	// --mutation-fails-closed, as failurePolicy Fail: the fault refuses.
+	h.failOpen = false
+	if closed := post(t, h, MutatePath, "application/json", review("UPDATE", "InferenceService", isvcV2At10, isvcV2At10)); closed.Allowed ||
+		closed.Result == nil || closed.Result.Code != http.StatusInternalServerError {
+		t.Errorf("failing closed: response %+v, want a 500 that admits nothing", closed)
+	}
 	if resp.UID == "" {
 		t.Error("the answer lacks the review's uid")
 	}
-	if got := testutil.ToFloat64(obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", "")); got != 1 {
-		t.Errorf("errored decisions = %v, want 1", got)
+	if got := testutil.ToFloat64(obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", "")); got != 2 {
+		t.Errorf("errored decisions = %v, want 2", got)
 	}
 }
 

@@ -58,6 +58,10 @@ type Options struct {
 	DecisionLogNoopSample float64
 	// Events records Kubernetes Events; nil records none.
 	Events Events
+	// MutationFailsClosed answers a fault of the mutating webhook with an
+	// error, as its failurePolicy Fail would; by default it admits the
+	// update unpatched, as Ignore would.
+	MutationFailsClosed bool
 }
 
 // Server runs the webhook, health and metrics endpoints and reloads the
@@ -156,7 +160,9 @@ func (s *Server) Handler() http.Handler {
 		Events:    s.opts.Events,
 	}
 	mux := http.NewServeMux()
-	mux.Handle(MutatePath, NewMutator(s.guard, obs))
+	m := NewMutator(s.guard, obs)
+	m.setFailsClosed(s.opts.MutationFailsClosed)
+	mux.Handle(MutatePath, m)
 	mux.Handle(ValidatePath, NewValidator(s.guard, obs))
 	return mux
 }

@@ -109,6 +109,7 @@ func newServeCommand() *cobra.Command {
 		profiling      bool
 		gcTarget       int
 		memoryLimit    int64
+		mutationClosed bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -188,6 +189,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 					MaxConcurrentEvaluations: maxConcurrent,
 					NoDecisionLogs:           !decisionLogs,
 					DecisionLogNoopSample:    noopSample,
+					MutationFailsClosed:      mutationClosed,
 					Events:                   recorder,
 					Addr:                     ":" + strconv.Itoa(port),
 					CertDir:                  certDir,
@@ -231,6 +233,7 @@ serving certificate into --cert-dir. Serving starts once it is there.`,
 	f.IntVar(&maxConcurrent, "max-concurrent-evaluations", 64, "validating evaluations that run at once; more wait for a slot within --eval-timeout and the request's deadline, and one that gets none is answered as an evaluation out of time ([policy-error]: refused in enforce namespaces with HTTP 429, admitted in warn and audit namespaces and for rollbacks) (0: unbounded)")
 	f.BoolVar(&decisionLogs, "decision-logs", true, "log one JSON line per denial, warning, injection and override")
 	f.Float64Var(&noopSample, "decision-log-noop-sample", 0, "fraction (0..1) of admitted requests with nothing to report that are logged too")
+	f.BoolVar(&mutationClosed, "mutation-fails-closed", false, "answer a fault of the mutating webhook (a recovered panic, a mutation it cannot work out) with an error, which refuses the update, as the webhook's failurePolicy Fail would; by default it admits the update unpatched, with a warning, as failurePolicy Ignore would (the chart sets it from webhook.mutating.failurePolicy)")
 	f.BoolVar(&events, "events", true, "record Kubernetes Events on InferenceServices for injections, warn/audit violations and overrides (needs API server access)")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for Kubernetes Events (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	f.StringVar(&certMode, "cert-mode", certModeFile, "file: tls.crt and tls.key in --cert-dir come from elsewhere (cert-manager); self-managed: canary-guard creates and rotates them")
