@@ -233,6 +233,12 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		o.Spec.Predictor.Model = nil
 		o.Spec.Predictor.Containers = []corev1.Container{{Name: "kserve-container", Image: "server:v2", Env: []corev1.EnvVar{{Name: "STORAGE_URI", Value: "gs://models/v2"}}}}
 	}
+	predictive := func(o *kservev1beta1.InferenceService) {
+		o.Spec.Predictor.Model.Runtime = ptr.To("kserve-predictiveserver")
+	}
+	annotated := func(format string) func(*kservev1beta1.InferenceService) {
+		return func(o *kservev1beta1.InferenceService) { o.Annotations = map[string]string{"modelFormat": format} }
+	}
 	cacheLabel := func(o *kservev1beta1.InferenceService) {
 		o.Labels = map[string]string{"internal.serving.kserve.io/localmodel": "c"}
 	}
@@ -267,10 +273,21 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/storage-spec": "true"}
 			}), false},
-		// kserve-predictiveserver's --framework: a model change.
-		{"Knative lowered percent with the modelFormat annotation changed",
-			edit(knative(pct(50), nil, nil), func(o *kservev1beta1.InferenceService) { o.Annotations = map[string]string{"modelFormat": "sklearn"} }),
-			edit(knative(pct(40), nil, nil), func(o *kservev1beta1.InferenceService) { o.Annotations = map[string]string{"modelFormat": "xgboost"} }), false},
+		// kserve-predictiveserver's --framework: a model change. The
+		// annotation counts as KServe's defaulter leaves it (from the name
+		// where absent), and beside that runtime alone.
+		{"Knative lowered percent with kserve-predictiveserver's modelFormat annotation changed",
+			edit(knative(pct(50), nil, nil), predictive, annotated("sklearn")),
+			edit(knative(pct(40), nil, nil), predictive, annotated("xgboost")), false},
+		{"Knative rollback of a manifest without kserve-predictiveserver's modelFormat annotation",
+			edit(knative(pct(50), nil, nil), predictive, annotated("sklearn")),
+			edit(knative(pct(0), nil, nil), predictive), true},
+		{"Knative rollback that writes the modelFormat annotation on an object without it",
+			edit(knative(pct(50), nil, nil), predictive),
+			edit(knative(pct(0), nil, nil), predictive, annotated("sklearn")), true},
+		{"Knative rollback with a stale modelFormat annotation beside another runtime",
+			edit(knative(pct(50), nil, nil), annotated("xgboost")),
+			edit(knative(pct(0), nil, nil), annotated("sklearn")), true},
 		{"Knative rollback with KServe's local model cache annotations added", knative(pct(10), nil, nil),
 			edit(knative(pct(0), nil, nil), func(o *kservev1beta1.InferenceService) {
 				o.Annotations = map[string]string{"internal.serving.kserve.io/localmodel-sourceuri": "gs://models/v2", "internal.serving.kserve.io/localmodel-pvc-name": "c-gpu"}

@@ -370,10 +370,16 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		// latestRolledoutRevision at a rollback of a fully rolled-out one:
 		// the route still serves the latest.
 		{"a route that serves", serving, sklearnV1, "", false, 100},
+		// Resumed without the percent: the route names the latest.
+		{"resumed without the percent", gone, sklearnV1, "", false, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := updateFacts(t, manifestWithMeta("generation: 7", sklearnV1, "canaryTrafficPercent: 35")+tt.status, manifestWithMeta("", tt.model, tt.percent))
+			oldPercent := "canaryTrafficPercent: 35"
+			if tt.name == "resumed without the percent" {
+				oldPercent = ""
+			}
+			f := updateFacts(t, manifestWithMeta("generation: 7", sklearnV1, oldPercent)+tt.status, manifestWithMeta("", tt.model, tt.percent))
 			p := componentByID(t, f, KindPredictor)
 			if p.RoutesMissingRevision != tt.want {
 				t.Fatalf("routesMissingRevision = %v, want %v", p.RoutesMissingRevision, tt.want)

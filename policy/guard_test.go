@@ -481,8 +481,9 @@ func TestMutate_InjectsOnlyOnModelChanges(t *testing.T) {
 		// The route names a revision of a service KServe deleted at a stop
 		// of the predictor alone: nothing serves, and a percent keeps it so.
 		{name: "model change where the route names a deleted revision",
-			old: strings.Replace(stableV1, "latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}",
+			old: strings.Replace(strings.Replace(stableV1, "latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00001}",
 				"latestReadyRevision: my-model-predictor-00001, latestCreatedRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003}", 1),
+				"  predictor:\n", "  predictor:\n    canaryTrafficPercent: 35\n", 1),
 			new: newModelNoCanary, wantTag: true},
 		{name: "CREATE gets tag routing only", op: OperationCreate, new: newModelNoCanary, wantTag: true},
 		{name: "Standard mode is not mutated", old: strings.Replace(stableV1, "namespace: models}", "namespace: models, annotations: {serving.kserve.io/deploymentMode: Standard}}", 1),

@@ -237,8 +237,10 @@ one by one), with "re" its glob as a regular expression. */}}
 # Anything more is canary-guard's to decide: a model change at 0 %, and
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
-# The modelFormat annotation stays too: kserve-predictiveserver's
-# --framework (a model change).
+# Beside kserve-predictiveserver, the modelFormat annotation stays too, as
+# KServe's defaulter leaves it (written from the name where absent): it is
+# that runtime's --framework, a model change. Elsewhere nothing reads it,
+# and a rollback that leaves it out or finds it stale still passes.
 # With keepStamp (the mutating webhook, where a step interval is configured
 # and the webhook fails open), a rollback that changes canary-guard's step
 # stamp still reaches it, which puts the stamp back: stored as sent, a
@@ -279,7 +281,9 @@ the pods as written and must not change in a rollback. */}}
     || {{ include "canary-guard.hasStorageUriCEL" "oldObject" | nindent 4 }}
     || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
     && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k]))
-    && object.metadata.?annotations[?'modelFormat'] == oldObject.metadata.?annotations[?'modelFormat']
+    && (object.spec.?predictor.?model.?runtime.orValue('') != 'kserve-predictiveserver'
+    || object.metadata.?annotations[?'modelFormat'].orValue(object.spec.?predictor.?model.?modelFormat.?name.orValue(''))
+    == oldObject.metadata.?annotations[?'modelFormat'].orValue(oldObject.spec.?predictor.?model.?modelFormat.?name.orValue('')))
     {{- if .keepStamp }}
     && object.metadata.?annotations[?'canary-guard.dev/step-at'] == oldObject.metadata.?annotations[?'canary-guard.dev/step-at']
     {{- end }})
