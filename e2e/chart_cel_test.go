@@ -285,6 +285,11 @@ func TestChartRollbackConditionCEL(t *testing.T) {
 		{"Knative rollback that writes the modelFormat annotation on an object without it",
 			edit(knative(pct(50), nil, nil), predictive),
 			edit(knative(pct(0), nil, nil), predictive, annotated("sklearn")), true},
+		{"Knative lowered percent with the modelFormat annotation changed beside kserve-predictiveserver as selected",
+			edit(knative(pct(50), nil, nil), annotated("sklearn"), func(o *kservev1beta1.InferenceService) {
+				o.Status.ClusterServingRuntimeName = "kserve-predictiveserver"
+			}),
+			edit(knative(pct(40), nil, nil), annotated("xgboost")), false},
 		{"Knative rollback with a stale modelFormat annotation beside another runtime",
 			edit(knative(pct(50), nil, nil), annotated("xgboost")),
 			edit(knative(pct(0), nil, nil), annotated("sklearn")), true},

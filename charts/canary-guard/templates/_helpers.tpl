@@ -237,7 +237,8 @@ one by one), with "re" its glob as a regular expression. */}}
 # Anything more is canary-guard's to decide: a model change at 0 %, and
 # any other Standard-mode update, where KServe ignores the percent and 0
 # is no rollback. canary-guard itself always admits all of these.
-# Beside kserve-predictiveserver, the modelFormat annotation stays too, as
+# Beside kserve-predictiveserver (named, else the runtime the stored status
+# says KServe selected), the modelFormat annotation stays too, as
 # KServe's defaulter leaves it (written from the name where absent): it is
 # that runtime's --framework, a model change. Elsewhere nothing reads it,
 # and a rollback that leaves it out or finds it stale still passes.
@@ -281,7 +282,8 @@ the pods as written and must not change in a rollback. */}}
     || {{ include "canary-guard.hasStorageUriCEL" "oldObject" | nindent 4 }}
     || {{ $localModel }}.all(k, object.metadata.?annotations[?k] == oldObject.metadata.?annotations[?k])
     && {{ $localModelLabels }}.all(k, object.metadata.?labels[?k] == oldObject.metadata.?labels[?k]))
-    && (object.spec.?predictor.?model.?runtime.orValue('') != 'kserve-predictiveserver'
+    && (object.spec.?predictor.?model.?runtime.orValue(oldObject.?status.?clusterServingRuntimeName.orValue(
+    oldObject.?status.?servingRuntimeName.orValue(''))) != 'kserve-predictiveserver'
     || object.metadata.?annotations[?'modelFormat'].orValue(object.spec.?predictor.?model.?modelFormat.?name.orValue(''))
     == oldObject.metadata.?annotations[?'modelFormat'].orValue(oldObject.spec.?predictor.?model.?modelFormat.?name.orValue('')))
     {{- if .keepStamp }}
