@@ -58,18 +58,16 @@ func (h *Mutator) handle(ctx context.Context, req *wireRequest, raw func() (obje
 		return errored(err)
 	}
 	m, err := h.guard.Mutate(ctx, r)
-	if err != nil && !h.http.failOpen {
-		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
-		h.obs.Log.Error("mutation failed", "webhook", "mutate", "uid", req.UID, "error", err)
-		return erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: could not work out its changes to this update: %w", err))
-	}
 	if err != nil {
-		// A request that decodes but whose patches cannot be worked out is
-		// admitted unpatched, as the failure policy Ignore would: the
-		// validating webhook decides it, except a rollback, which it never
-		// sees and which must not be refused for canary-guard's sake.
 		h.obs.Metrics.decisions.WithLabelValues("mutate", "errored", "", r.Namespace).Inc()
-		h.obs.Log.Error("mutation failed; admitted unpatched", "webhook", "mutate", "uid", req.UID, "error", err)
+		h.obs.Log.Error("mutation failed", "webhook", "mutate", "uid", req.UID, "admitted unpatched", h.http.failOpen, "error", err)
+		if !h.http.failOpen {
+			return erroredResponse(http.StatusInternalServerError, fmt.Errorf("canary-guard: could not work out its changes to this update: %w", err))
+		}
+		// Admitted unpatched, as the failure policy Ignore would: the
+		// validating webhook decides the update, except a rollback, which
+		// it never sees and which must not be refused for canary-guard's
+		// sake.
 		resp := allowedResponse()
 		resp.Warnings = []string{fmt.Sprintf("canary-guard could not work out its changes to this update (%v), so none were made; its validating webhook decides the update.", err)}
 		return resp
