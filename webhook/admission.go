@@ -86,8 +86,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					// does: the validating webhook decides the update, and a
 					// rollback that reaches this one (to have its step stamp
 					// put back) is not refused for canary-guard's fault.
-					resp = allowedResponse()
-					resp.Warnings = []string{fmt.Sprintf("canary-guard: internal error working out its changes to this update (%v), so none were made; its validating webhook decides the update.", p)}
+					resp = admittedUnpatched(fmt.Sprintf("internal error: %v", p))
 				}
 				resp.UID = uid
 			}
@@ -256,6 +255,15 @@ func wrongKind(k metav1.GroupVersionKind) error {
 // allowedResponse admits with nothing to say.
 func allowedResponse() *admissionv1.AdmissionResponse {
 	return &admissionv1.AdmissionResponse{Allowed: true, Result: &metav1.Status{Code: http.StatusOK}}
+}
+
+// admittedUnpatched is the mutating webhook's answer to a fault of its own
+// where it fails open: the update admitted as sent, with a warning naming
+// the cause.
+func admittedUnpatched(cause string) *admissionv1.AdmissionResponse {
+	resp := allowedResponse()
+	resp.Warnings = []string{fmt.Sprintf("canary-guard could not work out its changes to this update (%s), so none were made; its validating webhook decides the update.", cause)}
+	return resp
 }
 
 // erroredResponse is the answer to a request canary-guard cannot decide:

@@ -68,9 +68,7 @@ func (h *Mutator) handle(ctx context.Context, req *wireRequest, raw func() (obje
 		// validating webhook decides the update, except a rollback, which
 		// it never sees and which must not be refused for canary-guard's
 		// sake.
-		resp := allowedResponse()
-		resp.Warnings = []string{fmt.Sprintf("canary-guard could not work out its changes to this update (%v), so none were made; its validating webhook decides the update.", err)}
-		return resp
+		return admittedUnpatched(err.Error())
 	}
 	outcome := "admitted"
 	if len(m.Patches) > 0 {
