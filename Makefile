@@ -98,7 +98,7 @@ bench-load: build ## Load canary-guard serve and the no-op baseline over HTTPS; 
 .PHONY: bench-apiserver
 bench-apiserver: build envtest-assets $(HELM) ## InferenceService update latency on the local API server, with and without canary-guard.
 	go build -o $(BIN)/bench-noop ./bench/noop
-	@status=0; for update in annotation scaling spec step; do \
+	@status=0; for update in annotation scaling spec pod-annotation step; do \
 		go run ./bench/apiserver --repo $(CURDIR) --noop $(BIN)/bench-noop --update $$update --out $(BIN)/bench-apiserver-$$update.md || status=1; \
 	done; exit $$status
 

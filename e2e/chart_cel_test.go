@@ -15,6 +15,7 @@ import (
 	kservev1beta1 "github.com/kserve/kserve/pkg/apis/serving/v1beta1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -499,6 +500,12 @@ func TestChartMutationConditionCEL(t *testing.T) {
 	}
 	const stamp = policy.AnnotationStepAt
 	at := func(v string) map[string]string { return map[string]string{stamp: v} }
+	const gpu corev1.ResourceName = "nvidia.com/gpu"
+	withResources := func(name corev1.ResourceName, q string) func(*kservev1beta1.InferenceService) {
+		return func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.Resources.Limits = corev1.ResourceList{name: resource.MustParse(q)}
+		}
+	}
 	cases := []struct {
 		name     string
 		old, new *kservev1beta1.InferenceService
@@ -514,6 +521,24 @@ func TestChartMutationConditionCEL(t *testing.T) {
 			o.Spec.Predictor.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 			o.Spec.Predictor.Logger = &kservev1beta1.LoggerSpec{Mode: kservev1beta1.LogAll}
 		}), false, nil},
+		{"the model's memory", isvc(nil, withResources(corev1.ResourceMemory, "2Gi")), isvc(nil, withResources(corev1.ResourceMemory, "4Gi")), false, nil},
+		{"the model's resources set", isvc(nil), isvc(nil, withResources(corev1.ResourceCPU, "2")), false, nil},
+		{"the model's resources removed", isvc(nil, withResources(corev1.ResourceCPU, "2")), isvc(nil), false, nil},
+		{"the model's GPUs counted again", isvc(nil, withResources(gpu, "1")), isvc(nil, withResources(gpu, "2")), false, nil},
+		// A GPU may swap the serving image (TensorFlow Serving, TorchServe): canary-guard decides.
+		{"a GPU added to the model", isvc(nil, withResources(corev1.ResourceCPU, "2")), isvc(nil, withResources(gpu, "1")), true, nil},
+		{"a MIG profile removed from the model", isvc(nil, withResources("nvidia.com/mig-1g.5gb", "1")), isvc(nil), true, nil},
+		{"the model's memory and its storage URI", isvc(nil), isvc(nil, withResources(corev1.ResourceMemory, "4Gi"), func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3")
+		}), true, nil},
+		{"the model's memory, its runtime removed", isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model.Runtime = ptr.To("kserve-tensorflow-serving")
+		}),
+			isvc(nil, withResources(corev1.ResourceMemory, "4Gi")), true, nil},
+		{"model{} replaced by a legacy block", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) {
+			o.Spec.Predictor.Model = nil
+			o.Spec.Predictor.Tensorflow = &kservev1beta1.TFServingSpec{PredictorExtensionSpec: kservev1beta1.PredictorExtensionSpec{StorageURI: uri("gs://models/v2")}}
+		}), true, nil},
 		// A pod annotation may name the storage secret (serving.kserve.io/storageSecretName).
 		{"a pod annotation removed", isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Annotations = map[string]string{"a": "b"} }), isvc(nil), true, nil},
 		{"a model change", isvc(nil), isvc(nil, func(o *kservev1beta1.InferenceService) { o.Spec.Predictor.Model.StorageURI = uri("gs://models/v3") }), true, nil},

@@ -71,6 +71,8 @@ const (
 	// annotation change passes the webhooks' matchConditions, so the API
 	// server really calls canary-guard, and canary-guard admits it.
 	iterationAnnotation = "bench.canary-guard.dev/iteration"
+	// podAnnotation is the pod annotation the pod-annotation update toggles.
+	podAnnotation = "bench.canary-guard.dev/pod"
 	// verifyUpdates per side show canary-guard is called for one namespace only.
 	verifyUpdates = 5
 )
@@ -80,8 +82,12 @@ const (
 	updateAnnotation = "annotation"
 	updateScaling    = "scaling"
 	updateSpec       = "spec"
+	updatePod        = "pod-annotation"
 	updateStep       = "step"
 )
+
+// updates are the kinds of measured update, in the order make bench-apiserver runs them.
+var updates = []string{updateAnnotation, updateScaling, updateSpec, updatePod, updateStep}
 
 // The step update's canary: every side enters model v2 at stepFrom %, and
 // each measured update raises the percent by one up to stepTo; past it an
@@ -107,7 +113,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root (bin/ and charts/ live there)")
 	flag.StringVar(&o.kind, "update", updateAnnotation, "the measured update: annotation (bump one annotation), scaling (also toggle spec.predictor.minReplicas) "+
-		"spec (also toggle the model's memory request: a spec change that is no model change and reaches both of canary-guard's webhooks) "+
+		"spec (also toggle the model's memory request: a spec change that is no model change), "+
+		"pod-annotation (also toggle an annotation of the predictor's pods: no model change either, but it may name the storage credentials, so it reaches both of canary-guard's webhooks, as a model change does) "+
 		"or step (raise a running canary's canaryTrafficPercent by one, no annotation: the most frequent update of a rollout)")
 	flag.IntVar(&o.updates, "updates", 300, "measured updates per side")
 	flag.IntVar(&o.warmup, "warmup", 30, "unmeasured warm-up updates per side")
@@ -117,8 +124,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
 	flag.StringVar(&o.noop, "noop", "bin/bench-noop", "the no-op webhook server (go build -o bin/bench-noop ./bench/noop), relative to --repo")
 	flag.Parse()
-	if !slices.Contains([]string{updateAnnotation, updateScaling, updateSpec, updateStep}, o.kind) {
-		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want %s, %s, %s or %s\n", o.kind, updateAnnotation, updateScaling, updateSpec, updateStep)
+	if !slices.Contains(updates, o.kind) {
+		fmt.Fprintf(os.Stderr, "bench-apiserver: --update %q: want one of %s\n", o.kind, strings.Join(updates, ", "))
 		os.Exit(2)
 	}
 	if o.updates < 1 || o.warmup < 0 || o.pause < 0 {
@@ -545,10 +552,10 @@ func (b *bench) interleave(ctx context.Context, n int) (map[string][]time.Durati
 }
 
 // mutates reports whether the measured update reaches canary-guard's
-// mutating webhook: an annotation or scaling change on an object with tag
-// routing does not, nor a step where the chart's configuration sets no
-// step interval, as here (the chart's may-need-mutation condition).
-func (b *bench) mutates() bool { return b.kind == updateSpec }
+// mutating webhook: an annotation, scaling or memory change on an object
+// with tag routing does not, nor a step where the chart's configuration
+// sets no step interval, as here (the chart's may-need-mutation condition).
+func (b *bench) mutates() bool { return b.kind == updatePod }
 
 // update bumps the iteration annotation with one merge patch and returns
 // how long the request took, as the client sees it. A step raises the
@@ -568,10 +575,13 @@ func (b *bench) update(ctx context.Context, ns string) (time.Duration, error) {
 			iterationAnnotation, value, 1+seq%2)
 	case updateSpec:
 		// Also a spec change that is no model change: the model server's
-		// memory request 1Gi, 1536Mi, 1Gi, ... (a pod label or placement
-		// change would not reach the mutating webhook).
+		// memory request 1Gi, 1536Mi, 1Gi, ...
 		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"model":{"resources":{"requests":{"memory":%q}}}}}}`,
 			iterationAnnotation, value, []string{"1Gi", "1536Mi"}[seq%2])
+	case updatePod:
+		// Also an annotation of the predictor's pods: a, b, a, ...
+		body = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"predictor":{"annotations":{%q:%q}}}}`,
+			iterationAnnotation, value, podAnnotation, []string{"a", "b"}[seq%2])
 	}
 	patch := client.RawPatch(types.MergePatchType, body)
 	isvc := &kservev1beta1.InferenceService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: isvcName}}

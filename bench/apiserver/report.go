@@ -132,6 +132,8 @@ func (r *report) intro() string {
 		what = "one annotation and spec.predictor.minReplicas"
 	case updateSpec:
 		what = "one annotation and spec.predictor.model.resources.requests.memory"
+	case updatePod:
+		what = "one annotation and one in spec.predictor.annotations"
 	case updateStep:
 		what = fmt.Sprintf("spec.predictor.canaryTrafficPercent, raised by one from %d up to %d (a rollback to 0, unmeasured, and a rise back to %d past it)", stepFrom, stepTo, stepFrom)
 	}

@@ -218,6 +218,16 @@ one by one), with "re" its glob as a regular expression. */}}
 {{- dict "top" $topSettings "entries" $entries | toJson -}}
 {{- end -}}
 
+{{/*
+Whether the predictor's model{} of "object" or "oldObject" asks for a GPU,
+as KServe's utils.IsGPUEnabled reads its limits: nvidia.com/gpu or a MIG
+profile. KServe runs TensorFlow Serving, TorchServe, the Hugging Face server
+and vLLM from another image when this changes, so it is a model change.
+*/}}
+{{- define "canary-guard.gpuEnabled" -}}
+{{ . }}.spec.predictor.model.?resources.?limits.orValue({}).exists(r, r == 'nvidia.com/gpu' || r.startsWith('nvidia.com/mig'))
+{{- end -}}
+
 {{/* not-a-rollback, on both webhooks: see the comment inside. */}}
 {{- define "canary-guard.notARollback" -}}
 # A rollback is never blocked, not even by a webhook that is down while
