@@ -304,8 +304,16 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		protocolKept := protocolChanged && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
 		protocolSelects = protocolChanged && o.Model.Runtime == nil && n.Model.Runtime == nil &&
 			servedProtocol(o.Model) != servedProtocol(n.Model)
-		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects {
+		// TorchServe's pods read an unset protocol as v1 (SetTorchServeDefaults,
+		// as auto-selection does): v1 written out or left out is the same.
+		torchServeV1 := !equalPtr(o.Model.ProtocolVersion, n.Model.ProtocolVersion) &&
+			protocolInPod(o.Model, selectedRuntime) && protocolInPod(n.Model, selectedRuntime) &&
+			equalPtr(o.Model.Runtime, n.Model.Runtime) && torchServeProtocol(o.Model) == torchServeProtocol(n.Model)
+		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects || torchServeV1 {
 			m := *n.Model
+			if torchServeV1 {
+				m.ProtocolVersion = o.Model.ProtocolVersion
+			}
 			if spelled || protocolKept {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
 			}
@@ -397,6 +405,15 @@ func protocolInPod(n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		return n.ModelFormat.Name == constants.SupportedModelPyTorch
 	}
 	return constants.GetServerTypeFromRuntimeName(runtime) == constants.ServerTypeTorchServe
+}
+
+// torchServeProtocol is the protocol TorchServe's pods get for m: its
+// protocolVersion, v1 where it is unset.
+func torchServeProtocol(m *v1beta1.ModelSpec) constants.InferenceServiceProtocol {
+	if m.ProtocolVersion == nil {
+		return constants.ProtocolV1
+	}
+	return *m.ProtocolVersion
 }
 
 // runtimeOf is the runtime n runs on: the one it names, else the one

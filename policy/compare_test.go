@@ -726,6 +726,16 @@ func TestCompare_ProtocolVersion(t *testing.T) {
 		{"changed on pytorch before a runtime is selected", predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`),
 			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v2}`),
 			true, false, []string{"spec.predictor.model.protocolVersion"}},
+		// SetTorchServeDefaults reads an unset protocol as v1: the pods stay.
+		{"v1 written out on TorchServe, named", predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1", protocolVersion: v1}`), false, false, nil},
+		{"v1 left out on TorchServe, selected", withStatus("{clusterServingRuntimeName: kserve-torchserve}", `model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v1}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`), false, false, nil},
+		{"v1 written out on pytorch before a runtime is selected", predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v1}`), false, false, nil},
+		{"v1 written out with the runtime named away from TorchServe", predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-tritonserver, storageUri: "gs://m/v1", protocolVersion: v1}`),
+			true, false, []string{"spec.predictor.model.runtime", "spec.predictor.model.protocolVersion"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
