@@ -295,6 +295,11 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// A named runtime removed leaves it to auto-selection as well,
 		// with the protocol it then defaults to: settled below too.
 		unpinned = o.Model.Runtime != nil && n.Model.Runtime == nil
+		if unpinned && !mayAutoSelect(*o.Model.Runtime, n.Model.ModelFormat.Name) {
+			// Auto-selection cannot pick it again: another runtime, a model
+			// change (compared as a changed runtime below).
+			unpinned = false
+		}
 		// KServe reads protocolVersion to check or select a runtime, and
 		// copies it into a pod template only for TorchServe: beside the
 		// runtime in use another one makes no revision; under
@@ -583,17 +588,42 @@ func defaultedFormatAnnotation(obj *v1beta1.InferenceService) string {
 	return name
 }
 
+// autoSelectedFormats lists, for KServe's shipped runtimes
+// (config/runtimes), the formats each marks autoSelect: auto-selection
+// considers a runtime only for those (RuntimeSupportsModel).
+// kserve-predictiveserver marks none.
+var autoSelectedFormats = map[string][]string{
+	constants.SKLearnServer:              {constants.SupportedModelSKLearn},
+	constants.MLServer:                   {constants.SupportedModelSKLearn, constants.SupportedModelXGBoost, constants.SupportedModelLightGBM, constants.SupportedModelMLFlow},
+	constants.TFServing:                  {constants.SupportedModelTensorflow},
+	constants.XGBServer:                  {constants.SupportedModelXGBoost},
+	constants.TorchServe:                 {constants.SupportedModelPyTorch},
+	constants.TritonServer:               {"tensorrt", constants.SupportedModelTensorflow, constants.SupportedModelONNX, constants.SupportedModelTriton},
+	constants.PMMLServer:                 {constants.SupportedModelPMML},
+	constants.LGBServer:                  {constants.SupportedModelLightGBM},
+	constants.PaddleServer:               {constants.SupportedModelPaddle},
+	constants.HuggingFaceServer:          {constants.SupportedModelHuggingFace},
+	"kserve-huggingfaceserver-multinode": {constants.SupportedModelHuggingFace},
+	constants.VLLMServer:                 {constants.SupportedModelVLLM},
+	"kserve-openvino":                    {"openvino", constants.SupportedModelONNX, constants.SupportedModelTensorflow, constants.SupportedModelHuggingFace},
+	"kserve-autogluonserver":             {"autogluon"},
+	predictiveServer:                     nil,
+}
+
+// mayAutoSelect reports whether auto-selection may pick runtime for a
+// model of format: a runtime of the cluster's own may list it; one of
+// KServe's only where it marks the format autoSelect (names compared as
+// KServe does, exactly).
+func mayAutoSelect(runtime, format string) bool {
+	formats, shipped := autoSelectedFormats[runtime]
+	return !shipped || slices.Contains(formats, format)
+}
+
 // shippedRuntime reports whether name is one of the ServingRuntimes KServe
 // ships (config/runtimes), whose templates canary-guard knows.
 func shippedRuntime(name string) bool {
-	switch name {
-	case constants.SKLearnServer, constants.MLServer, constants.TFServing, constants.XGBServer, constants.TorchServe,
-		constants.TritonServer, constants.PMMLServer, constants.LGBServer, constants.PaddleServer,
-		constants.HuggingFaceServer, constants.VLLMServer, predictiveServer,
-		"kserve-huggingfaceserver-multinode", "kserve-openvino", "kserve-autogluonserver":
-		return true
-	}
-	return false
+	_, ok := autoSelectedFormats[name]
+	return ok
 }
 
 // mlserverModelClass is the model class KServe gives MLServer for a format

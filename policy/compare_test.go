@@ -976,6 +976,34 @@ func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
 	}
 }
 
+// A shipped runtime that does not auto-select the format cannot be picked
+// again once it is no longer named: another runtime serves the model.
+func TestCompare_ARuntimeAutoSelectionCannotPickIsAModelChangeWhenRemoved(t *testing.T) {
+	tests := []struct {
+		name, format, runtime string
+		wantModel             bool
+	}{
+		{"kserve-predictiveserver auto-selects nothing", "sklearn", "kserve-predictiveserver", true},
+		{"kserve-tritonserver does not auto-select pytorch", "pytorch", "kserve-tritonserver", true},
+		{"kserve-tritonserver auto-selects onnx", "onnx", "kserve-tritonserver", false},
+		{"a runtime of the cluster's own may", "sklearn", "team-sklearn", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status := fmt.Sprintf("status: {clusterServingRuntimeName: %s}\n", tt.runtime)
+			f := updateFacts(t,
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1", runtime: %s}`, tt.format, tt.runtime))+status,
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1"}`, tt.format)))
+			p := componentByID(t, f, KindPredictor)
+			if p.ModelChanged != tt.wantModel || p.RuntimeUnpinned == tt.wantModel ||
+				!slices.Equal(p.ChangedFields, []string{"spec.predictor.model.runtime"}) {
+				t.Errorf("modelChanged=%v runtimeUnpinned=%v fields=%v, want a model change %v (else undecided)",
+					p.ModelChanged, p.RuntimeUnpinned, p.ChangedFields, tt.wantModel)
+			}
+		})
+	}
+}
+
 // Removing a named runtime leaves it to auto-selection, which may select
 // the same runtime (no revision) or another: alone, it is neither a model
 // change nor no change; with another model field it is part of a model
