@@ -245,13 +245,15 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
-	// RoutesMissingRevision is true where the old spec splits (a percent
-	// 0..99), the status shows no traffic routed and a rolled-out revision
-	// numbered above the latest created one: a revision of the Knative Service KServe deleted at a stop of
+	// RoutesMissingRevision is true where the status shows no traffic
+	// routed and a rolled-out revision numbered above the latest created
+	// one: a revision of the Knative Service KServe deleted at a stop of
 	// the component alone (a new service numbers its revisions from 1
-	// again). A split names it as the prev target, and Knative routes
-	// nothing until the percent is removed: no model serves, so none is
-	// protected by a canary.
+	// again), with no revision of the new one rolled out yet. A split (a
+	// percent 0..99, in the old spec or set now) names it as the prev
+	// target, and Knative routes nothing until the percent is removed. No
+	// model serves yet, so none is protected by a canary, and a percent
+	// injected on a model change would keep it so.
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
 	// FirstRolloutPending is true where the old object is as created
 	// (generation 1) and its status shows the component's revision created
@@ -903,10 +905,11 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// when Knative refuses a new one, and KServe itself moves a deleted
 	// previous revision back into latestRolledoutRevision at a rollback
 	// of a fully rolled-out one.
-	// And only where the old spec splits: a route names the rolled-out
-	// revision only then (a resume without the percent routes the latest).
+	// A resume without the percent routes the latest alone, but any
+	// percent below 100 set before its first rollout names the deleted
+	// revision too (ksvc_reconciler.go splits with any rolled-out one).
 	c.RoutesMissingRevision = len(st.Traffic) == 0 && st.LatestCreatedRevision != "" &&
-		c.OldPercent != nil && *c.OldPercent >= 0 && *c.OldPercent < 100 &&
+		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
 	c.FirstRolloutPending = oldObj.Generation == 1 && st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == "" &&
 		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)

@@ -357,28 +357,30 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		serving = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003, traffic: [{latestRevision: true, revisionName: my-model-predictor-00001, percent: 100}]}\n"
 	)
 	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
+	const split = "canaryTrafficPercent: 35"
 	tests := []struct {
-		name, status, model, percent string
-		want                         bool
-		newEffective                 int64
+		name, oldPercent, status, model, percent string
+		want                                     bool
+		newEffective                             int64
 	}{
-		{"percent removed", gone, sklearnV1, "", true, 100},
-		{"a rise", gone, sklearnV1, "canaryTrafficPercent: 60", true, 100},
-		{"a new model", gone, sklearnV2, "canaryTrafficPercent: 35", true, 35},
-		{"a canary of the running service", running, sklearnV1, "", false, 100},
+		{"percent removed", split, gone, sklearnV1, "", true, 100},
+		{"a rise", split, gone, sklearnV1, "canaryTrafficPercent: 60", true, 100},
+		{"a new model", split, gone, sklearnV2, "canaryTrafficPercent: 35", true, 35},
+		{"a canary of the running service", split, running, sklearnV1, "", false, 100},
 		// KServe moves a deleted previous revision back into
 		// latestRolledoutRevision at a rollback of a fully rolled-out one:
 		// the route still serves the latest.
-		{"a route that serves", serving, sklearnV1, "", false, 100},
-		// Resumed without the percent: the route names the latest.
-		{"resumed without the percent", gone, sklearnV1, "", false, 100},
+		{"a route that serves", split, serving, sklearnV1, "", false, 100},
+		// Resumed without the percent, before the new service's first
+		// rollout: the route names the latest, and a percent set now would
+		// name the deleted revision.
+		{"resumed without the percent, a new model", "", gone, sklearnV2, "", true, 100},
+		{"resumed without the percent, a percent set", "", gone, sklearnV1, "canaryTrafficPercent: 10", true, 100},
+		{"resumed without the percent, once it serves", "", serving, sklearnV2, "", false, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			oldPercent := "canaryTrafficPercent: 35"
-			if tt.name == "resumed without the percent" {
-				oldPercent = ""
-			}
+			oldPercent := tt.oldPercent
 			f := updateFacts(t, manifestWithMeta("generation: 7", sklearnV1, oldPercent)+tt.status, manifestWithMeta("", tt.model, tt.percent))
 			p := componentByID(t, f, KindPredictor)
 			if p.RoutesMissingRevision != tt.want {

@@ -1474,6 +1474,30 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 	)
 }
 
+# Before the first rollout of a service KServe created anew at such a
+# resume, the rolled-out revision is the deleted service's: any split
+# names it and routes nothing, so a model change can only take all
+# traffic once ready (no percent is injected). Nothing serves until then,
+# so no model in service is at stake, but no canary protects the new one.
+warn contains {"rule": "resume-cutover", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.routesMissingRevision == true
+	input.rollout.modelChanged == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.routesMissingRevision == true
+	c.modelChanged
+	routes_latest_alone(c.newPercent)
+	msg := sprintf(
+		"%s: the model %s before a revision of the Knative Service KServe created anew at the resume of %s has been rolled out, so the new model takes all traffic once ready: a canary needs a rolled-out revision to split with, and the last one, %s, was deleted with the old service (a percent below 100 would name it and route nothing). To canary the new model, change the model back now, wait until status.components.%s.latestRolledoutRevision names a revision of the new service (numbered %s or later), then change it with %s: %d.",
+		[c.path, change_desc(c), c.path, c.stableRevision, c.kind, c.latestCreatedRevision, field(c), input.config.initialCanaryPercent],
+	)
+}
+
+routes_latest_alone(p) if p == null
+
+routes_latest_alone(p) if p == 100
+
 # A component resumed from a stop of its own, which KServe acted on (no
 # latest created revision, the rolled-out one kept), with a percent that
 # splits.

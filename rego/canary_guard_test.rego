@@ -2175,6 +2175,35 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 	not "resume-split" in rules(warn_of(model))
 }
 
+# Resumed without the percent, before the new service's first rollout: a
+# model change takes all traffic once ready, and says how to canary it.
+test_a_model_change_before_the_resumed_service_is_rolled_out_is_warned_it_is_a_cutover if {
+	gone := {
+		"routesMissingRevision": true,
+		"stableRevision": "my-model-predictor-00003",
+		"latestCreatedRevision": "my-model-predictor-00001",
+		"latestReadyRevision": "",
+		"oldEffectivePercent": 100,
+		"canaryInProgress": false,
+	}
+	rollout := {"rollout": {"modelChanged": true, "routesMissingRevision": true}}
+	inp := object.union(knative_update([predictor(null, null, object.union(model_change, gone))]), rollout)
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "resume-cutover", [
+		"spec.predictor: the model changes",
+		"the new model takes all traffic once ready",
+		"the last one, my-model-predictor-00003, was deleted with the old service",
+		"wait until status.components.predictor.latestRolledoutRevision names a revision of the new service (numbered my-model-predictor-00001 or later), then change it with spec.predictor.canaryTrafficPercent: 10",
+	])
+	denying := object.union(inp, {"config": {"onModelChange": "deny"}})
+	count(deny_of(denying)) == 0
+
+	# A percent below 100 splits with the deleted revision: resume-split.
+	split := object.union(knative_update([predictor(null, 10, object.union(model_change, gone))]), rollout)
+	not "resume-cutover" in rules(warn_of(split))
+	"resume-split" in rules(warn_of(split))
+}
+
 test_a_stop_of_a_component_alone_during_a_canary_says_to_resume_without_the_percent if {
 	inp := object.union(
 		knative_update([object.union(predictor(35, 35, {}), {
