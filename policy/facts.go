@@ -113,6 +113,9 @@ type Facts struct {
 	// FirstRolloutPending is true when some component's first rollout is
 	// pending (ComponentFacts.FirstRolloutPending).
 	FirstRolloutPending bool `json:"firstRolloutPending"`
+	// NotRolledOut is true when some component has no revision rolled out
+	// yet (ComponentFacts.NotRolledOut).
+	NotRolledOut bool `json:"notRolledOut"`
 	// RoutesMissingRevision is true when some component's route names a
 	// deleted revision (ComponentFacts.RoutesMissingRevision).
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
@@ -267,6 +270,14 @@ type ComponentFacts struct {
 	// change, and a ready revision before the latest may be rolled out
 	// and split with it.
 	FirstRolloutPending bool `json:"firstRolloutPending"`
+	// NotRolledOut is true where the status shows the component's
+	// revision created and none rolled out (no latestRolledoutRevision),
+	// whatever the generation: as created, or after a stop of the
+	// InferenceService, which clears the status. KServe splits nothing
+	// then, so a new model may take all traffic once ready. Only a
+	// warning follows: past generation 1 the status may lag a spec change
+	// whose split will take effect (FirstRolloutPending).
+	NotRolledOut bool `json:"notRolledOut"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -464,6 +475,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		}
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
+		f.NotRolledOut = f.NotRolledOut || c.NotRolledOut
 		f.UnreadFormatChange = f.UnreadFormatChange || c.UnreadFormatName != ""
 		f.RoutesMissingRevision = f.RoutesMissingRevision || c.RoutesMissingRevision
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
@@ -911,7 +923,8 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	c.RoutesMissingRevision = len(st.Traffic) == 0 && st.LatestCreatedRevision != "" &&
 		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
-	c.FirstRolloutPending = oldObj.Generation == 1 && st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == "" &&
+	c.NotRolledOut = st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == ""
+	c.FirstRolloutPending = oldObj.Generation == 1 && c.NotRolledOut &&
 		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)
 	// Only while the spec is as created: the status cannot show whether
 	// a later spec change (a model changed at the same percent) has been

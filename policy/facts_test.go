@@ -339,6 +339,12 @@ func TestFacts_NoCanaryRunsBeforeTheFirstRollout(t *testing.T) {
 			if p.FirstRolloutPending != tt.firstRolloutPending || f.FirstRolloutPending != tt.firstRolloutPending {
 				t.Errorf("firstRolloutPending = %v (rollout %v), want %v", p.FirstRolloutPending, f.FirstRolloutPending, tt.firstRolloutPending)
 			}
+			// Whatever the generation, no revision is rolled out where the
+			// status shows one created and none rolled out.
+			wantNotRolledOut := strings.Contains(tt.oldStatus, "latestCreatedRevision") && !strings.Contains(tt.oldStatus, "latestRolledoutRevision")
+			if p.NotRolledOut != wantNotRolledOut || f.NotRolledOut != wantNotRolledOut {
+				t.Errorf("notRolledOut = %v (rollout %v), want %v", p.NotRolledOut, f.NotRolledOut, wantNotRolledOut)
+			}
 			if p.OldEffectivePercent != tt.oldEffective || p.NewEffectivePercent != tt.newEffective || p.CanaryInProgress != tt.canaryRunning {
 				t.Errorf("effective %d -> %d, canary in progress %v; want %d -> %d, %v",
 					p.OldEffectivePercent, p.NewEffectivePercent, p.CanaryInProgress, tt.oldEffective, tt.newEffective, tt.canaryRunning)

@@ -1398,11 +1398,11 @@ stop_way_to_canary(c) := sprintf("put the previous model back, resume without %s
 warn contains {"rule": "first-rollout", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.modelChanged == true
-	input.rollout.firstRolloutPending == true
+	input.rollout.notRolledOut == true
 	some i in updated_components
 	c := input.rollout.components[i]
 	c.modelChanged
-	c.firstRolloutPending == true
+	c.notRolledOut == true
 	c.latestReadyRevision == ""
 	msg := sprintf(
 		"%s: its first revision, %s, has not been ready yet, and KServe splits traffic only with a rolled-out revision: the new model %s takes all traffic once ready, whatever %s says, unless %s is rolled out first, in which case the canary splits traffic with it. Watch this rollout as a full one (status.components.%s.latestRolledoutRevision shows when a model is rolled out; a model change after that enters as a canary).%s",

@@ -48,6 +48,7 @@ base_rollout := {
 	"stopped": {"old": false, "new": false},
 	"anyStopped": false,
 	"firstRolloutPending": false,
+	"notRolledOut": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -84,6 +85,7 @@ base_component := {
 	"stopped": {"old": false, "new": false},
 	"serviceStopped": false,
 	"firstRolloutPending": false,
+	"notRolledOut": false,
 	"routesMissingRevision": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
@@ -2033,6 +2035,7 @@ test_percent_range_beside_a_rename_agrees_with_predictor_rename if {
 # splits nothing, and the facts say so (no canary, effective 100).
 first_rollout_pending(c) := object.union(c, {
 	"firstRolloutPending": true,
+	"notRolledOut": true,
 	"stableRevision": "",
 	"previousRevision": "",
 	"latestReadyRevision": "",
@@ -2041,7 +2044,7 @@ first_rollout_pending(c) := object.union(c, {
 	"canaryInProgress": false,
 })
 
-first_rollout_update(c) := object.union(knative_update([first_rollout_pending(c)]), {"rollout": {"firstRolloutPending": true}})
+first_rollout_update(c) := object.union(knative_update([first_rollout_pending(c)]), {"rollout": {"firstRolloutPending": true, "notRolledOut": true}})
 
 test_a_model_change_before_any_rollout_is_warned_it_may_take_all_traffic if {
 	inp := object.union(first_rollout_update(object.union(predictor(null, 10, model_change), {"newEffectivePercent": 10})), {"rollout": {"modelChanged": true}})
@@ -2063,6 +2066,22 @@ test_a_model_change_before_any_rollout_is_warned_it_may_take_all_traffic if {
 	"canary-required" in rules(deny_of(bare))
 	fires(warn_of(bare), "first-rollout", ["Watch this rollout as a full one"])
 	not fires(warn_of(bare), "first-rollout", ["splits it with itself"])
+}
+
+# After a stop of the InferenceService, which clears the status, and the
+# resume: the new service's first revision is not rolled out either, and
+# the generation is past 1. Only the warning follows (the status may lag
+# a spec change there).
+test_a_model_change_before_the_rollout_after_a_resume_is_warned_it_may_take_all_traffic if {
+	resumed := object.union(predictor(null, 10, model_change), {
+		"notRolledOut": true,
+		"stableRevision": "",
+		"latestReadyRevision": "",
+		"latestCreatedRevision": "my-model-predictor-00001",
+	})
+	inp := object.union(knative_update([resumed]), {"rollout": {"modelChanged": true, "notRolledOut": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "first-rollout", ["unless my-model-predictor-00001 is rolled out first"])
 }
 
 test_a_percent_before_any_rollout_sends_no_traffic_back if {
