@@ -268,7 +268,7 @@ func (d *diff) add(prefix, field string) {
 func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selectedRuntime string) diff {
 	o, n := normalizePredictor(oldP), normalizePredictor(newP)
 	var d diff
-	var autoSelected, unpinned, protocolSelects bool
+	var autoSelected, unpinned, protocolSelects, nameSelects, versionToo bool
 	if onlyPercentDiffers(&d, prefix, &o, &n, &o.CanaryTrafficPercent, &n.CanaryTrafficPercent) {
 		return d
 	}
@@ -292,6 +292,10 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// Under auto-selection the version may select another runtime, or
 		// the same one: settled below, once every other field is compared.
 		autoSelected = versionOnly && o.Model.Runtime == nil && n.Model.Runtime == nil
+		// So may the name, where the runtime selected still lists it and
+		// reads it nowhere.
+		nameSelects = nameMaySelectSameRuntime(o.Model, n.Model, selectedRuntime)
+		versionToo = !equalPtr(o.Model.ModelFormat.Version, n.Model.ModelFormat.Version)
 		// A named runtime removed leaves it to auto-selection as well,
 		// with the protocol it then defaults to: settled below too.
 		unpinned = o.Model.Runtime != nil && n.Model.Runtime == nil
@@ -314,7 +318,7 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		torchServeV1 := !equalPtr(o.Model.ProtocolVersion, n.Model.ProtocolVersion) &&
 			protocolInPod(o.Model, selectedRuntime) && protocolInPod(n.Model, selectedRuntime) &&
 			equalPtr(o.Model.Runtime, n.Model.Runtime) && torchServeProtocol(o.Model) == torchServeProtocol(n.Model)
-		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects || torchServeV1 {
+		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects || torchServeV1 || nameSelects {
 			m := *n.Model
 			if torchServeV1 {
 				m.ProtocolVersion = o.Model.ProtocolVersion
@@ -327,6 +331,9 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 			}
 			if pinned || autoSelected || unpinned && versionOnly {
 				m.ModelFormat.Version = o.Model.ModelFormat.Version
+			}
+			if nameSelects {
+				m.ModelFormat = o.Model.ModelFormat
 			}
 			if nameUnread {
 				// The version too: beside a named runtime it steers nothing.
@@ -372,22 +379,25 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// previous model) or another one; only the cluster's runtimes say.
 		d.runtimeUnpinned, d.revision = true, true
 		d.fields = append(d.fields, prefix+".model.runtime")
-	case (autoSelected || protocolSelects) && d.model:
-		// A model change anyway: the version or protocol comes with it.
-		if autoSelected {
+	case (autoSelected || protocolSelects || nameSelects) && d.model:
+		// A model change anyway: the format or protocol comes with it.
+		if autoSelected || nameSelects {
 			d.add(prefix, "model.modelFormat")
 		}
 		if protocolSelects {
 			d.add(prefix, "model.protocolVersion")
 		}
-	case autoSelected || protocolSelects:
+	case autoSelected || protocolSelects || nameSelects:
 		// KServe reads the version and the protocol only to select a
 		// runtime: whether it selects another one (a new model server, a
 		// revision) or the same one (no revision, where an injected
 		// percent would send traffic back to the previous model) is the
 		// cluster's runtimes' to say, which the request does not carry.
 		d.versionSelectsRuntime, d.revision = true, true
-		if autoSelected {
+		if nameSelects {
+			d.fields = append(d.fields, prefix+".model.modelFormat.name")
+		}
+		if autoSelected || nameSelects && versionToo {
 			d.fields = append(d.fields, prefix+".model.modelFormat.version")
 		}
 		if protocolSelects {
@@ -548,6 +558,27 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
 	}
 	return shippedRuntime(*n.Runtime)
+}
+
+// nameMaySelectSameRuntime reports whether, under auto-selection, a new
+// modelFormat.name may select the runtime KServe selected before (the
+// stored status's), which reads it nowhere: then the update makes no
+// revision, or another runtime and a new one; the request does not say
+// which, as for the version. Where that runtime, one of KServe's, does not
+// list the name with autoSelect, another one is selected: a model change.
+// So it is where the runtime reads the name (kserve-mlserver's model
+// class) or the name decides the kind of server (huggingface), or the
+// selected runtime is not known.
+func nameMaySelectSameRuntime(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	if o.Runtime != nil || n.Runtime != nil || o.ModelFormat.Name == n.ModelFormat.Name ||
+		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace ||
+		!shippedRuntime(selectedRuntime) || !mayAutoSelect(selectedRuntime, n.ModelFormat.Name) {
+		return false
+	}
+	if selectedRuntime == constants.MLServer {
+		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
+	}
+	return true
 }
 
 // predictiveServer is KServe's runtime whose --framework argument is the

@@ -976,6 +976,47 @@ func TestCompare_AGPUThatSwapsTheServingImageIsAModelChange(t *testing.T) {
 	}
 }
 
+// Under auto-selection a new format name may select the runtime selected
+// before, where it still lists the name and reads it nowhere (no revision),
+// or another one: undecided, as the version. Where that runtime cannot be
+// selected for the name, or reads it, it is a model change.
+func TestCompare_AFormatNameUnderAutoSelection(t *testing.T) {
+	tests := []struct {
+		name, oldFormat, newFormat, selected, newURI string
+		wantSelects, wantModel                       bool
+		wantFields                                   []string
+	}{
+		{"onnx to triton on Triton", "onnx", "triton", "kserve-tritonserver", "", true, false, []string{"spec.predictor.model.modelFormat.name"}},
+		{"tensorflow to onnx on Triton", "tensorflow", "onnx", "kserve-tritonserver", "", true, false, []string{"spec.predictor.model.modelFormat.name"}},
+		{"sklearn to xgboost on the sklearn server, which does not list it", "sklearn", "xgboost", "kserve-sklearnserver", "", false, true, []string{"spec.predictor.model.modelFormat"}},
+		{"sklearn to xgboost on MLServer, another model class", "sklearn", "xgboost", "kserve-mlserver", "", false, true, []string{"spec.predictor.model.modelFormat"}},
+		{"onnx to triton, no runtime selected yet", "onnx", "triton", "", "", false, true, []string{"spec.predictor.model.modelFormat"}},
+		{"onnx to triton on a runtime of the cluster's own", "onnx", "triton", "team-triton", "", false, true, []string{"spec.predictor.model.modelFormat"}},
+		{"onnx to triton on Triton with a new model", "onnx", "triton", "kserve-tritonserver", "gs://m/v2", false, true,
+			[]string{"spec.predictor.model.storageUri", "spec.predictor.model.modelFormat"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status := ""
+			if tt.selected != "" {
+				status = fmt.Sprintf("status: {clusterServingRuntimeName: %s}\n", tt.selected)
+			}
+			uri := "gs://m/v1"
+			if tt.newURI != "" {
+				uri = tt.newURI
+			}
+			f := updateFacts(t,
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: "gs://m/v1", protocolVersion: v2}`, tt.oldFormat))+status,
+				predictorManifest(fmt.Sprintf(`model: {modelFormat: {name: %s}, storageUri: %q, protocolVersion: v2}`, tt.newFormat, uri)))
+			p := componentByID(t, f, KindPredictor)
+			if p.VersionSelectsRuntime != tt.wantSelects || p.ModelChanged != tt.wantModel || !p.RevisionChanged || !slices.Equal(p.ChangedFields, tt.wantFields) {
+				t.Errorf("versionSelectsRuntime=%v modelChanged=%v revisionChanged=%v fields=%v, want %v %v true %v",
+					p.VersionSelectsRuntime, p.ModelChanged, p.RevisionChanged, p.ChangedFields, tt.wantSelects, tt.wantModel, tt.wantFields)
+			}
+		})
+	}
+}
+
 // A shipped runtime that does not auto-select the format cannot be picked
 // again once it is no longer named: another runtime serves the model.
 func TestCompare_ARuntimeAutoSelectionCannotPickIsAModelChangeWhenRemoved(t *testing.T) {

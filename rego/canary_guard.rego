@@ -202,6 +202,8 @@ deny contains {"rule": "runtime-selection", "msg": msg} if {
 	)
 }
 
+selects_runtime(f) if endswith(f, ".model.modelFormat.name")
+
 selects_runtime(f) if endswith(f, ".model.modelFormat.version")
 
 selects_runtime(f) if endswith(f, ".model.protocolVersion")

@@ -1500,6 +1500,15 @@ test_a_protocol_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 	])
 }
 
+test_a_format_name_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
+	c := predictor(null, null, object.union(revision_change, {"versionSelectsRuntime": true, "runtimeInUse": "kserve-tritonserver", "changedFields": ["spec.predictor.model.modelFormat.name"]}))
+	fires(deny_of(knative_update([c])), "runtime-selection", [
+		"spec.predictor.model.modelFormat.name changes while KServe selects the runtime",
+		"or keep kserve-tritonserver (no new revision",
+		"spec.predictor.model.runtime: kserve-tritonserver keeps the one in use",
+	])
+}
+
 test_a_named_runtime_removed_is_denied_with_the_runtime_to_keep if {
 	c := predictor(null, null, object.union(revision_change, {"runtimeUnpinned": true, "runtimeInUse": "kserve-sklearnserver", "changedFields": ["spec.predictor.model.runtime"]}))
 	d := deny_of(knative_update([c]))
