@@ -836,6 +836,10 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		// revision and nothing serves; a percent would keep it so.
 		{name: "model change where the route names a deleted revision", namespace: "team-a", user: "alice",
 			old: routesDeleted(isvc("team-a", "", ptr.To[int64](35), "gs://m/v1")), new: isvc("team-a", "", nil, "gs://m/v2")},
+		// Kept running by its own "false" under a stopped InferenceService:
+		// all traffic goes to the latest revision (stop-override warns).
+		{name: "model change on a predictor running under a stopped InferenceService", namespace: "team-a", user: "alice",
+			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "false")), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "false")},
 		// Resumed without it, before the new service's first rollout: a
 		// percent would name the deleted revision (resume-cutover warns).
 		{name: "model change before the resumed predictor is rolled out", namespace: "team-a", user: "alice",

@@ -110,6 +110,10 @@ type Facts struct {
 	// AnyStopped is true when serving.kserve.io/stop stops some component
 	// before or after the update.
 	AnyStopped bool `json:"anyStopped"`
+	// RunsUnderStop is true when some component runs on its own
+	// serving.kserve.io/stop "false" under a stopped InferenceService
+	// (ComponentFacts.RunsUnderStop).
+	RunsUnderStop bool `json:"runsUnderStop"`
 	// FirstRolloutPending is true when some component's first rollout is
 	// pending (ComponentFacts.FirstRolloutPending).
 	FirstRolloutPending bool `json:"firstRolloutPending"`
@@ -248,6 +252,14 @@ type ComponentFacts struct {
 	// skips: disable-auto-update) leaves the service serving, and a resume
 	// with a new model then updates it.
 	ServiceStopped bool `json:"serviceStopped"`
+	// RunsUnderStop is true where, after the update, the InferenceService's
+	// serving.kserve.io/stop is "true" and the component's own "false"
+	// keeps its Knative Service: KServe clears the whole status at the
+	// stop and propagates none while it lasts, so the component's route
+	// names no rolled-out revision and sends all traffic to its latest
+	// revision, whatever the percent (ksvc_reconciler.go). No canary can
+	// run there, and a percent injected on a model change splits nothing.
+	RunsUnderStop bool `json:"runsUnderStop"`
 	// RoutesMissingRevision is true where the status shows no traffic
 	// routed and a rolled-out revision numbered above the latest created
 	// one: a revision of the Knative Service KServe deleted at a stop of
@@ -437,7 +449,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 	if oldObj.Spec.Explainer != nil || newObj.Spec.Explainer != nil {
 		f.Components = append(f.Components, explainerFacts(oldObj, newObj, knative, percentsOnly, rev))
 	}
-	f.StopChanged, f.AnyStopped = setComponentsStopped(f.Components, oldObj, newObj)
+	f.StopChanged, f.AnyStopped, f.RunsUnderStop = setComponentsStopped(f.Components, oldObj, newObj)
 	if !modelMeshBeside && (len(oldObj.Spec.Canary) > 0 || len(newObj.Spec.Canary) > 0) {
 		canaries, err := canaryFacts(oldObj, newObj)
 		if err != nil {
@@ -1570,7 +1582,8 @@ func entryAutoscalerClass(obj *v1beta1.InferenceService, e *v1beta1.CanarySpec) 
 // serving.kserve.io/stop there is "true" (in any case). It reports whether
 // any component is stopped or resumed, and whether any is stopped before
 // or after.
-func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed, any bool) {
+func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.InferenceService) (changed, any, underStop bool) {
+	isvcStopped := Transition{Old: utils.GetForceStopRuntime(oldObj), New: utils.GetForceStopRuntime(newObj)}
 	for i := range comps {
 		c := &comps[i]
 		if c.Kind != KindPredictor && c.Kind != KindTransformer && c.Kind != KindExplainer {
@@ -1586,7 +1599,12 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		// is gone (PropagateStatus): a stop it has not acted on leaves them.
 		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 		c.ServiceStopped = c.Stopped.New || stoppedBefore
-		if stoppedBefore {
+		c.RunsUnderStop = isvcStopped.New && !c.Stopped.New && c.InNew
+		underStop = underStop || c.RunsUnderStop
+		// Running under a stop KServe has acted on (the status cleared):
+		// the route already sends all traffic to the latest revision.
+		clearedUnder := c.RunsUnderStop && isvcStopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
+		if stoppedBefore || clearedUnder {
 			// The Knative Service is gone with every revision: no canary
 			// runs, and on resume the new service's first revision takes
 			// what traffic is routed (after a stop of the InferenceService
@@ -1601,7 +1619,7 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 			}
 		}
 	}
-	return changed, any
+	return changed, any, underStop
 }
 
 func componentStopped(isvc, component map[string]string) bool {

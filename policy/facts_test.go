@@ -399,6 +399,43 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 	}
 }
 
+// A component whose own serving.kserve.io/stop "false" keeps it running
+// under a stopped InferenceService: KServe clears the status at the stop
+// and its route sends all traffic to the latest revision.
+func TestFacts_AComponentRunningUnderAStoppedInferenceService(t *testing.T) {
+	const (
+		split   = "status:\n  deploymentMode: Serverless\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00002, latestRolledoutRevision: my-model-predictor-00001, traffic: [{latestRevision: true, revisionName: my-model-predictor-00002, percent: 35}, {revisionName: my-model-predictor-00001, percent: 65, tag: prev}]}\n"
+		cleared = "status: {deploymentMode: Serverless}\n"
+		stop    = `annotations: {serving.kserve.io/stop: "true"}`
+		own     = `annotations: {serving.kserve.io/stop: "false"}`
+	)
+	tests := []struct {
+		name                   string
+		oldMeta, newMeta       string
+		oldOwn, newOwn, status string
+		want, canaryRunning    bool
+		oldEffective           int64
+	}{
+		{"the stop comes, the predictor keeps running", "", stop, own, own, split, true, true, 35},
+		{"under a stop KServe acted on", stop, stop, own, own, cleared, true, false, 100},
+		{"the predictor stopped with the InferenceService", stop, stop, "", "", cleared, false, false, 100},
+		{"no stop on the InferenceService", "", "", own, own, split, false, true, 35},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := manifestWithMeta(tt.oldMeta, sklearnV1, "canaryTrafficPercent: 35", tt.oldOwn) + tt.status
+			f := updateFacts(t, old, manifestWithMeta(tt.newMeta, sklearnV1, "canaryTrafficPercent: 35", tt.newOwn))
+			p := componentByID(t, f, KindPredictor)
+			if p.RunsUnderStop != tt.want || f.RunsUnderStop != tt.want {
+				t.Errorf("runsUnderStop = %v (rollout %v), want %v", p.RunsUnderStop, f.RunsUnderStop, tt.want)
+			}
+			if p.CanaryInProgress != tt.canaryRunning || p.OldEffectivePercent != tt.oldEffective {
+				t.Errorf("canary in progress %v, old effective %d; want %v, %d", p.CanaryInProgress, p.OldEffectivePercent, tt.canaryRunning, tt.oldEffective)
+			}
+		})
+	}
+}
+
 // The rollout facts the shipped rules open with, for OPA's index.
 func TestFacts_IndexFactsOfRisesFromZeroAndStops(t *testing.T) {
 	tests := []struct {

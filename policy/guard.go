@@ -680,6 +680,12 @@ func needsInjection(c *ComponentFacts, s *Settings) bool {
 		// percent keeps it so (resume-split warns).
 		return false
 	}
+	if c.RunsUnderStop {
+		// KServe routes all traffic to the latest revision while the
+		// InferenceService is stopped: a percent splits nothing
+		// (stop-override warns).
+		return false
+	}
 	if c.ServiceStopped {
 		// KServe deletes a stopped component's Knative Service: on resume
 		// the model in the spec takes all traffic whatever the percent

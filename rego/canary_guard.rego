@@ -174,6 +174,7 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	not renames_service(c)
 	c.serviceStopped == false
 	c.routesMissingRevision == false
+	c.runsUnderStop == false
 	msg := sprintf(
 		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
 		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
@@ -281,6 +282,7 @@ deny contains {"rule": "initial-percent", "msg": msg} if {
 	not renames_service(c)
 	c.serviceStopped == false
 	c.routesMissingRevision == false
+	c.runsUnderStop == false
 	msg := sprintf(
 		"%s: the new model %s would enter with %s %d; a new model may enter with at most %d. Set %s: %d (or less) now and raise it step by step.",
 		[c.path, new_model(c), c.percentField, c.newPercent, input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent],
@@ -1377,6 +1379,7 @@ warn contains {"rule": "stopped-model-change", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.modelChanged
 	c.serviceStopped == true
+	c.runsUnderStop == false
 	not resumes_into_missing_revision(c)
 	msg := sprintf(
 		"%s: the model changes to %s %s, so the new model takes all traffic at once, with no canary whatever %s says. To roll it out as a canary, %s, then change the model with %s: %d.",
@@ -1391,6 +1394,44 @@ stop_state_desc(c) := "while serving.kserve.io/stop stops it: KServe deletes its
 stop_way_to_canary(c) := sprintf("put the previous model back, resume without %s", [c.percentField]) if {
 	c.stopped.new == true
 } else := sprintf("resume with the previous model first, without %s", [c.percentField])
+
+# A component kept running by its own serving.kserve.io/stop "false" while
+# the InferenceService's is "true": KServe clears the whole status at the
+# stop and propagates none until the resume (predictor.go), so the route
+# of each such component names no rolled-out revision and sends all its
+# traffic to the latest revision, whatever the percent (ksvc_reconciler.go).
+warn contains {"rule": "stop-override", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.runsUnderStop == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.runsUnderStop == true
+	stop_override_matters(c)
+	msg := sprintf(
+		"%s runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\": KServe clears the InferenceService's status at the stop and keeps it empty until the InferenceService resumes, so %s's route sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, and no canary runs%s. To stop other components and keep this one's rollout, set serving.kserve.io/stop: \"true\" on their annotations instead of on the InferenceService; to canary a model here, remove the InferenceService's serving.kserve.io/stop first and change the model with %s: %d once status.components.%s.latestRolledoutRevision is set.",
+		[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
+	)
+}
+
+# Worth saying when the stop or the override comes now, or when the update
+# changes the model or the percent under it.
+stop_override_matters(c) if input.rollout.stopped.old == false
+
+stop_override_matters(c) if c.stopped.old == true
+
+stop_override_matters(c) if c.modelChanged
+
+stop_override_matters(c) if c.percentChanged
+
+stop_override_loss(c) := sprintf(": the new model takes all traffic once ready, and the model before it (%s) none", [model_desc(c.oldModel)]) if {
+	c.modelChanged
+} else := sprintf(
+	": the previous model (revision %s) loses its %d %%, and 0 no longer rolls back to it",
+	[c.stableRevision, 100 - c.oldEffectivePercent],
+) if {
+	c.canaryInProgress
+	c.stableRevision != ""
+} else := ""
 
 # A model change before the first rollout, where the first revision is
 # not ready (the first model is still starting, or failed): KServe splits
@@ -1428,6 +1469,7 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.stopped.old == true
 	c.stopped.new == false
+	c.runsUnderStop == false
 	c.newPercent != null
 	c.newPercent < 100
 

@@ -49,6 +49,7 @@ base_rollout := {
 	"anyStopped": false,
 	"firstRolloutPending": false,
 	"notRolledOut": false,
+	"runsUnderStop": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
 	"statusReady": true,
@@ -86,6 +87,7 @@ base_component := {
 	"serviceStopped": false,
 	"firstRolloutPending": false,
 	"notRolledOut": false,
+	"runsUnderStop": false,
 	"routesMissingRevision": false,
 	"stableRevision": "my-model-predictor-00001",
 	"previousRevision": "my-model-predictor-00000",
@@ -2230,6 +2232,35 @@ test_a_model_change_before_the_resumed_service_is_rolled_out_is_warned_it_is_a_c
 	split := object.union(knative_update([predictor(null, 10, object.union(model_change, gone))]), rollout)
 	not "resume-cutover" in rules(warn_of(split))
 	"resume-split" in rules(warn_of(split))
+}
+
+# The InferenceService stopped, the predictor kept running by its own
+# "false": KServe clears the status, and the route sends all traffic to
+# the latest revision.
+under_stop(c, isvc_old) := object.union(
+	knative_update([object.union(c, {"runsUnderStop": true})]),
+	{"rollout": {"stopped": {"old": isvc_old, "new": true}, "stopChanged": false, "anyStopped": false, "runsUnderStop": true}},
+)
+
+test_a_component_kept_running_under_a_stopped_inference_service_is_warned_its_canary_ends if {
+	stopping := under_stop(object.union(predictor(35, 35, {}), {"canaryInProgress": true, "oldEffectivePercent": 35}), false)
+	count(deny_of(stopping)) == 0
+	fires(warn_of(stopping), "stop-override", [
+		"spec.predictor runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\"",
+		"sends all traffic to its latest revision",
+		"the previous model (revision my-model-predictor-00001) loses its 65 %, and 0 no longer rolls back to it",
+		"set serving.kserve.io/stop: \"true\" on their annotations instead",
+	])
+
+	# A model change under it: a cutover, no percent asked for.
+	model := object.union(under_stop(object.union(predictor(null, null, model_change), {"oldEffectivePercent": 100}), true), {"rollout": {"modelChanged": true}})
+	count(deny_of(model)) == 0
+	count(deny_of(object.union(model, {"config": {"onModelChange": "deny"}}))) == 0
+	fires(warn_of(model), "stop-override", ["the new model takes all traffic once ready", "remove the InferenceService's serving.kserve.io/stop first"])
+
+	# Nothing new under a standing stop: no warning.
+	quiet := under_stop(predictor(null, null, revision_change), true)
+	not "stop-override" in rules(warn_of(quiet))
 }
 
 test_a_stop_of_a_component_alone_during_a_canary_says_to_resume_without_the_percent if {
