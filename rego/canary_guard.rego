@@ -713,6 +713,13 @@ warn contains {"rule": "traffic-to-previous", "msg": msg} if {
 }
 
 traffic_back_msg(c) := sprintf(
+	"%s set to %d with no model change after a full promotion: KServe splits %d %% of traffic to the previous rolled-out revision, %s, but that one was deleted with the Knative Service a stop of %s removed, so Knative refuses the route: no traffic moves, the InferenceService turns not ready, and every split fails the same way until %s is removed. No previous model is left to go back to; to serve another one, change the model with %s: %d.",
+	[field(c), c.newPercent, 100 - c.newPercent, back, c.path, field(c), field(c), input.config.initialCanaryPercent],
+) if {
+	c.stableRevision != ""
+	back := traffic_back_revision(c)
+	revision_of_deleted_service(back, c.latestCreatedRevision)
+} else := sprintf(
 	"%s set to %d with no model change after a full promotion: %d %% of traffic goes back to the previous model (revision %s). %s",
 	[field(c), c.newPercent, 100 - c.newPercent, revision_desc(traffic_back_revision(c)), back_to_current(c)],
 ) if {
@@ -1359,6 +1366,17 @@ resume_desc(c) := sprintf(
 # naming it splits the new revision with itself.
 first_revision_name(r) if endswith(r, "-00001")
 
+# A revision numbered above the latest one created belongs to a Knative
+# Service deleted since (a stop of the component alone): a new service
+# numbers its revisions from 1 again.
+revision_of_deleted_service(r, latest) if {
+	revision_number(r) > revision_number(latest)
+}
+
+revision_number(r) := to_number(n) if {
+	n := regex.find_n(`[0-9]+$`, r, 1)[0]
+}
+
 stop_instead(c) := sprintf("To keep the previous model, set %s to 0 instead of stopping.", [field(c)]) if {
 	c.oldEffectivePercent > 0
 } else := "To keep the previous model after the resume, put it back in the spec before stopping."
@@ -1476,8 +1494,8 @@ warn contains {"rule": "resume-without-canary", "msg": msg} if {
 	# A new model with the resume: stopped-model-change speaks for it.
 	c.modelChanged == false
 	msg := sprintf(
-		"serving.kserve.io/stop removed: %s starts over with no rolled-out revision to split against, so its model in the spec (%s) takes all traffic at once; %s %d splits nothing until its next model change. Watch it as a full rollout; the next model change enters as a canary again.",
-		[c.path, new_model(c), field(c), c.newPercent],
+		"serving.kserve.io/stop removed: %s starts over with no rolled-out revision to split against, so its model in the spec (%s) takes all traffic at once; %s %d splits nothing until its next model change. Watch it as a full rollout; the next model change enters as a canary again. Remove %s in this update: once the model is rolled out the percent splits its revision with itself, and it can then only be raised to 100 step by step.",
+		[c.path, new_model(c), field(c), c.newPercent, field(c)],
 	)
 }
 

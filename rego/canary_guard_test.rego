@@ -780,6 +780,20 @@ test_traffic_to_previous_names_the_stable_until_the_promotion_is_seen if {
 	fires(w, "traffic-to-previous", ["100 % of traffic goes back to the previous model (revision my-model-predictor-00001)"])
 }
 
+# After a component stopped on its own was resumed and rolled out, the
+# previous rolled-out revision is the deleted service's: a split names it,
+# Knative refuses the route, and no traffic moves.
+test_traffic_to_previous_of_a_deleted_service_says_no_traffic_moves if {
+	resumed := {"stableRevision": "my-model-predictor-00001", "latestReadyRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00001", "previousRevision": "my-model-predictor-00003"}
+	w := warn_of(knative_update([predictor(null, 0, resumed)]))
+	fires(w, "traffic-to-previous", [
+		"KServe splits 100 % of traffic to the previous rolled-out revision, my-model-predictor-00003, but that one was deleted with the Knative Service a stop of spec.predictor removed",
+		"no traffic moves, the InferenceService turns not ready",
+		"until spec.predictor.canaryTrafficPercent is removed",
+	])
+	not fires(w, "traffic-to-previous", ["goes back to the previous model"])
+}
+
 # Removing the field again after this update is a rise max-step caps:
 # the warning offers it only where max-step admits it.
 test_traffic_to_previous_way_back_is_one_max_step_admits if {
@@ -2330,6 +2344,7 @@ test_resume_with_a_percent_warns_that_it_splits_nothing if {
 		"serving.kserve.io/stop removed: spec.predictor starts over with no rolled-out revision",
 		"its model in the spec (gs://models/v1) takes all traffic at once",
 		"spec.predictor.canaryTrafficPercent 35 splits nothing until its next model change",
+		"Remove spec.predictor.canaryTrafficPercent in this update",
 	])
 	not rules(warn_of(stop_update([predictor(null, null, {})], true, false)))["resume-without-canary"]
 	not rules(warn_of(stop_update([predictor(35, 35, {})], true, true)))["resume-without-canary"]
