@@ -1433,7 +1433,7 @@ warn contains {"rule": "stop-override", "msg": msg} if {
 
 # Worth saying when the stop or the override comes now, or when the update
 # changes the model or the percent under it.
-stop_override_matters(c) if input.rollout.stopped.old == false
+stop_override_matters(_) if input.rollout.stopped.old == false
 
 stop_override_matters(c) if c.stopped.old == true
 
