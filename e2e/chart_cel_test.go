@@ -840,6 +840,8 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		// all traffic goes to the latest revision (stop-override warns).
 		{name: "model change on a predictor running under a stopped InferenceService", namespace: "team-a", user: "alice",
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "false")), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "false")},
+		{name: "model change with the resume of the InferenceService, the predictor kept running", namespace: "team-a", user: "alice",
+			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "false")), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "", "false")},
 		// Resumed without it, before the new service's first rollout: a
 		// percent would name the deleted revision (resume-cutover warns).
 		{name: "model change before the resumed predictor is rolled out", namespace: "team-a", user: "alice",
@@ -966,6 +968,11 @@ func TestChartBackstopMessageNamesCanaryGuardsNextStep(t *testing.T) {
 			"Set spec.predictor.canaryTrafficPercent: 10 in the same update."},
 		{"a new model while a canary runs, deny namespace", isvc("prod-a", "", ptr.To(int64(35)), "gs://m/v2"), isvc("prod-a", "", nil, "gs://m/v3"),
 			"A canary is running (spec.predictor.canaryTrafficPercent 35) and this namespace takes no new model mid-rollout: promote it (remove canaryTrafficPercent) or roll it back (set it to 0) first."},
+		// No canary runs without a percent, nor at 100: the plain step.
+		{"a plain model change, deny namespace", isvc("prod-a", "", nil, "gs://m/v1"), isvc("prod-a", "", nil, "gs://m/v2"),
+			"Set spec.predictor.canaryTrafficPercent: 10 in the same update."},
+		{"a model change after a promotion to 100, deny namespace", isvc("prod-a", "", ptr.To(int64(100)), "gs://m/v1"), isvc("prod-a", "", nil, "gs://m/v2"),
+			"Set spec.predictor.canaryTrafficPercent: 10 in the same update."},
 		{"a new model under a new predictor name", isvc("team-a", "", nil, "gs://m/v1"), isvc("team-a", "blue", nil, "gs://m/v2"),
 			"keep spec.predictor.name as it was and set spec.predictor.canaryTrafficPercent: 10 in the same update."},
 	} {

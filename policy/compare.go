@@ -282,6 +282,13 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		// Resources left out of model{} are not refilled: KServe's defaulter
 		// moves a framework block into model{} before defaulting, and
 		// ModelSpec.Default sets nothing, so stored ones are the user's.
+		if sameTorchServeProtocol(o.Model, n.Model, selectedRuntime) {
+			// Compared as the same protocol from here on: with the runtime
+			// named or left to selection, as either does.
+			m := *n.Model
+			m.ProtocolVersion = o.Model.ProtocolVersion
+			n.Model = &m
+		}
 		spelled := spellsOutSelection(o.Model, n.Model, selectedRuntime)
 		versionOnly := o.Model.ModelFormat.Name == n.Model.ModelFormat.Name &&
 			!equalPtr(o.Model.ModelFormat.Version, n.Model.ModelFormat.Version)
@@ -313,16 +320,8 @@ func comparePredictors(prefix string, oldP, newP *v1beta1.PredictorSpec, selecte
 		protocolKept := protocolChanged && namesRuntimeInUse(o.Model, n.Model, selectedRuntime)
 		protocolSelects = protocolChanged && o.Model.Runtime == nil && n.Model.Runtime == nil &&
 			servedProtocol(o.Model) != servedProtocol(n.Model)
-		// TorchServe's pods read an unset protocol as v1 (SetTorchServeDefaults,
-		// as auto-selection does): v1 written out or left out is the same.
-		torchServeV1 := !equalPtr(o.Model.ProtocolVersion, n.Model.ProtocolVersion) &&
-			protocolInPod(o.Model, selectedRuntime) && protocolInPod(n.Model, selectedRuntime) &&
-			equalPtr(o.Model.Runtime, n.Model.Runtime) && torchServeProtocol(o.Model) == torchServeProtocol(n.Model)
-		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects || torchServeV1 || nameSelects {
+		if spelled || pinned || nameUnread || autoSelected || unpinned || protocolKept || protocolSelects || nameSelects {
 			m := *n.Model
-			if torchServeV1 {
-				m.ProtocolVersion = o.Model.ProtocolVersion
-			}
 			if spelled || protocolKept {
 				m.Runtime, m.ProtocolVersion = o.Model.Runtime, o.Model.ProtocolVersion
 			}
@@ -420,6 +419,16 @@ func protocolInPod(n *v1beta1.ModelSpec, selectedRuntime string) bool {
 		return n.ModelFormat.Name == constants.SupportedModelPyTorch
 	}
 	return constants.GetServerTypeFromRuntimeName(runtime) == constants.ServerTypeTorchServe
+}
+
+// sameTorchServeProtocol reports whether o and n, both on TorchServe, write
+// the same protocol differently: TorchServe's pods read an unset one as v1
+// (SetTorchServeDefaults, for a named runtime and a selected one alike),
+// and auto-selection reads an unset one as v1 too (GetProtocol).
+func sameTorchServeProtocol(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
+	return !equalPtr(o.ProtocolVersion, n.ProtocolVersion) &&
+		protocolInPod(o, selectedRuntime) && protocolInPod(n, selectedRuntime) &&
+		torchServeProtocol(o) == torchServeProtocol(n)
 }
 
 // torchServeProtocol is the protocol TorchServe's pods get for m: its

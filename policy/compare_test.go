@@ -733,6 +733,8 @@ func TestCompare_ProtocolVersion(t *testing.T) {
 			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`), false, false, nil},
 		{"v1 written out on pytorch before a runtime is selected", predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1"}`),
 			predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v1}`), false, false, nil},
+		{"v1 left out with the selected TorchServe named", withStatus("{clusterServingRuntimeName: kserve-torchserve}", `model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v1}`),
+			predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`), false, false, nil},
 		{"v1 written out with the runtime named away from TorchServe", predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`),
 			predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-tritonserver, storageUri: "gs://m/v1", protocolVersion: v1}`),
 			true, false, []string{"spec.predictor.model.runtime", "spec.predictor.model.protocolVersion"}},
@@ -749,6 +751,19 @@ func TestCompare_ProtocolVersion(t *testing.T) {
 				t.Errorf("revisionChanged=%v, want %v", p.RevisionChanged, wantRevision)
 			}
 		})
+	}
+}
+
+// TorchServe no longer named, with its v1 written out: the runtime removed
+// alone, which auto-selection may pick again (runtime-selection), not a
+// protocol change.
+func TestCompare_TorchServeUnpinnedWithV1WrittenOutIsUndecided(t *testing.T) {
+	f := updateFacts(t,
+		predictorManifest(`model: {modelFormat: {name: pytorch}, runtime: kserve-torchserve, storageUri: "gs://m/v1"}`)+"status: {clusterServingRuntimeName: kserve-torchserve}\n",
+		predictorManifest(`model: {modelFormat: {name: pytorch}, storageUri: "gs://m/v1", protocolVersion: v1}`))
+	p := componentByID(t, f, KindPredictor)
+	if !p.RuntimeUnpinned || p.ModelChanged || !slices.Equal(p.ChangedFields, []string{"spec.predictor.model.runtime"}) {
+		t.Errorf("runtimeUnpinned=%v modelChanged=%v fields=%v, want the runtime removed alone", p.RuntimeUnpinned, p.ModelChanged, p.ChangedFields)
 	}
 }
 

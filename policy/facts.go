@@ -257,8 +257,10 @@ type ComponentFacts struct {
 	// keeps its Knative Service: KServe clears the whole status at the
 	// stop and propagates none while it lasts, so the component's route
 	// names no rolled-out revision and sends all traffic to its latest
-	// revision, whatever the percent (ksvc_reconciler.go). No canary can
-	// run there, and a percent injected on a model change splits nothing.
+	// revision, whatever the percent (ksvc_reconciler.go). So it does at
+	// the resume of such a component, whose stored status KServe cleared,
+	// until its latest revision is rolled out. No canary can run there,
+	// and a percent injected on a model change splits nothing.
 	RunsUnderStop bool `json:"runsUnderStop"`
 	// RoutesMissingRevision is true where the status shows no traffic
 	// routed and a rolled-out revision numbered above the latest created
@@ -1599,12 +1601,13 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		// is gone (PropagateStatus): a stop it has not acted on leaves them.
 		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 		c.ServiceStopped = c.Stopped.New || stoppedBefore
-		c.RunsUnderStop = isvcStopped.New && !c.Stopped.New && c.InNew
-		underStop = underStop || c.RunsUnderStop
 		// Running under a stop KServe has acted on (the status cleared):
-		// the route already sends all traffic to the latest revision.
-		clearedUnder := c.RunsUnderStop && isvcStopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
-		if stoppedBefore || clearedUnder {
+		// the route already sends all traffic to the latest revision, and
+		// still does at the resume, until that revision is rolled out.
+		clearedUnder := isvcStopped.Old && !c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
+		c.RunsUnderStop = c.InNew && !c.Stopped.New && (isvcStopped.New || clearedUnder)
+		underStop = underStop || c.RunsUnderStop
+		if stoppedBefore || c.RunsUnderStop && clearedUnder {
 			// The Knative Service is gone with every revision: no canary
 			// runs, and on resume the new service's first revision takes
 			// what traffic is routed (after a stop of the InferenceService

@@ -418,6 +418,9 @@ func TestFacts_AComponentRunningUnderAStoppedInferenceService(t *testing.T) {
 	}{
 		{"the stop comes, the predictor keeps running", "", stop, own, own, split, true, true, 35},
 		{"under a stop KServe acted on", stop, stop, own, own, cleared, true, false, 100},
+		// Resumed: the status KServe cleared has no rolled-out revision yet.
+		{"resumed from under a stop KServe acted on", stop, "", own, own, cleared, true, false, 100},
+		{"resumed from under a stop KServe has not acted on", stop, "", own, own, split, false, true, 35},
 		{"the predictor stopped with the InferenceService", stop, stop, "", "", cleared, false, false, 100},
 		{"no stop on the InferenceService", "", "", own, own, split, false, true, 35},
 	}

@@ -1425,11 +1425,18 @@ warn contains {"rule": "stop-override", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.runsUnderStop == true
 	stop_override_matters(c)
-	msg := sprintf(
-		"%s runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\": KServe clears the InferenceService's status at the stop and keeps it empty until the InferenceService resumes, so %s's route sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, and no canary runs%s. To stop other components and keep this one's rollout, set serving.kserve.io/stop: \"true\" on their annotations instead of on the InferenceService; to canary a model here, remove the InferenceService's serving.kserve.io/stop first and change the model with %s: %d once status.components.%s.latestRolledoutRevision is set.",
-		[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
-	)
+	msg := stop_override_msg(c)
 }
+
+stop_override_msg(c) := sprintf(
+	"%s runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\": KServe clears the InferenceService's status at the stop and keeps it empty until the InferenceService resumes, so %s's route sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, and no canary runs%s. To stop other components and keep this one's rollout, set serving.kserve.io/stop: \"true\" on their annotations instead of on the InferenceService; to canary a model here, remove the InferenceService's serving.kserve.io/stop first and change the model with %s: %d once status.components.%s.latestRolledoutRevision is set.",
+	[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
+) if {
+	input.rollout.stopped.new == true
+} else := sprintf(
+	"serving.kserve.io/stop is removed from the InferenceService, under which %s ran on its own \"false\": KServe cleared the status at the stop, so %s's route names no rolled-out revision and sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, until that revision is rolled out%s. To canary a new model, change it with %s: %d once status.components.%s.latestRolledoutRevision is set.",
+	[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
+)
 
 # Worth saying when the stop or the override comes now, or when the update
 # changes the model or the percent under it.

@@ -2272,6 +2272,15 @@ test_a_component_kept_running_under_a_stopped_inference_service_is_warned_its_ca
 	count(deny_of(object.union(model, {"config": {"onModelChange": "deny"}}))) == 0
 	fires(warn_of(model), "stop-override", ["the new model takes all traffic once ready", "remove the InferenceService's serving.kserve.io/stop first"])
 
+	# Resumed with a model change: the status KServe cleared has nothing to
+	# split with until the new model is rolled out.
+	resumed := object.union(model, {"rollout": {"stopped": {"old": true, "new": false}}})
+	count(deny_of(resumed)) == 0
+	fires(warn_of(resumed), "stop-override", [
+		"serving.kserve.io/stop is removed from the InferenceService, under which spec.predictor ran on its own \"false\"",
+		"until that revision is rolled out: the new model takes all traffic once ready",
+	])
+
 	# Nothing new under a standing stop: no warning.
 	quiet := under_stop(predictor(null, null, revision_change), true)
 	not "stop-override" in rules(warn_of(quiet))
