@@ -840,7 +840,9 @@ func TestChartBackstopNeverDeniesWhatCanaryGuardAdmits(t *testing.T) {
 		// all traffic goes to the latest revision (stop-override warns).
 		{name: "model change on a predictor running under a stopped InferenceService", namespace: "team-a", user: "alice",
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "false")), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "true", "false")},
-		{name: "model change with the resume of the InferenceService, the predictor kept running", namespace: "team-a", user: "alice",
+		// Resumed with the predictor kept running: KServe rolls out the
+		// revision it serves at once, and the new model enters as a canary.
+		{name: "model change with the resume of the InferenceService, the predictor kept running (injected)", namespace: "team-a", user: "alice",
 			old: cleared(stopped(isvc("team-a", "", nil, "gs://m/v1"), "true", "false")), new: stopped(isvc("team-a", "", nil, "gs://m/v2"), "", "false")},
 		// Resumed without it, before the new service's first rollout: a
 		// percent would name the deleted revision (resume-cutover warns).

@@ -257,20 +257,18 @@ type ComponentFacts struct {
 	// keeps its Knative Service: KServe clears the whole status at the
 	// stop and propagates none while it lasts, so the component's route
 	// names no rolled-out revision and sends all traffic to its latest
-	// revision, whatever the percent (ksvc_reconciler.go). So it does at
-	// the resume of such a component, whose stored status KServe cleared,
-	// until its latest revision is rolled out. No canary can run there,
-	// and a percent injected on a model change splits nothing.
+	// revision, whatever the percent (ksvc_reconciler.go). No canary can
+	// run there, and a percent injected on a model change splits nothing.
 	RunsUnderStop bool `json:"runsUnderStop"`
-	// RoutesMissingRevision is true where the status shows no traffic
-	// routed and a rolled-out revision numbered above the latest created
-	// one: a revision of the Knative Service KServe deleted at a stop of
-	// the component alone (a new service numbers its revisions from 1
-	// again), with no revision of the new one rolled out yet. A split (a
-	// percent 0..99, in the old spec or set now) names it as the prev
-	// target, and Knative routes nothing until the percent is removed. No
-	// model serves yet, so none is protected by a canary, and a percent
-	// injected on a model change would keep it so.
+	// RoutesMissingRevision is true where the status shows a rolled-out
+	// revision numbered above the latest created one: a revision of the
+	// Knative Service KServe deleted at a stop of the component alone (a
+	// new service numbers its revisions from 1 again). A split (a percent
+	// 0..99, in the old spec or set now) names it as the prev target, and
+	// Knative refuses the route until the percent is removed: a route
+	// never configured serves nothing, one configured before keeps its
+	// last configuration. No split takes effect, so no canary runs, and a
+	// percent injected on a model change would keep the new model out.
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
 	// FirstRolloutPending is true where the old object is as created
 	// (generation 1) and its status shows the component's revision created
@@ -926,15 +924,17 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	// Only where no route is configured (the status shows no traffic): a
-	// route that worked before keeps serving its last good configuration
-	// when Knative refuses a new one, and KServe itself moves a deleted
-	// previous revision back into latestRolledoutRevision at a rollback
-	// of a fully rolled-out one.
+	// Whatever the route serves: one never configured serves nothing, and
+	// one that worked before keeps its last good configuration when
+	// Knative refuses a new one (as after KServe moves a deleted previous
+	// revision back into latestRolledoutRevision at a percent set on a
+	// fully rolled-out component). Either way no split takes effect until
+	// the percent is removed: no traffic moves, so none is a rise, and a
+	// percent injected on a model change would keep the new model out.
 	// A resume without the percent routes the latest alone, but any
-	// percent below 100 set before its first rollout names the deleted
-	// revision too (ksvc_reconciler.go splits with any rolled-out one).
-	c.RoutesMissingRevision = len(st.Traffic) == 0 && st.LatestCreatedRevision != "" &&
+	// percent below 100 set since names the deleted revision too
+	// (ksvc_reconciler.go splits with any rolled-out one).
+	c.RoutesMissingRevision = st.LatestCreatedRevision != "" &&
 		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
 	c.NotRolledOut = st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == ""
@@ -1602,12 +1602,14 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 		c.ServiceStopped = c.Stopped.New || stoppedBefore
 		// Running under a stop KServe has acted on (the status cleared):
-		// the route already sends all traffic to the latest revision, and
-		// still does at the resume, until that revision is rolled out.
-		clearedUnder := isvcStopped.Old && !c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
-		c.RunsUnderStop = c.InNew && !c.Stopped.New && (isvcStopped.New || clearedUnder)
+		// the route already sends all traffic to the latest revision. (At
+		// the resume KServe propagates the status at once, rolling out the
+		// revision the route serves, so a new model's percent splits with
+		// it: a canary again.)
+		c.RunsUnderStop = c.InNew && !c.Stopped.New && isvcStopped.New
 		underStop = underStop || c.RunsUnderStop
-		if stoppedBefore || c.RunsUnderStop && clearedUnder {
+		clearedUnder := c.RunsUnderStop && isvcStopped.Old && !c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
+		if stoppedBefore || clearedUnder {
 			// The Knative Service is gone with every revision: no canary
 			// runs, and on resume the new service's first revision takes
 			// what traffic is routed (after a stop of the InferenceService

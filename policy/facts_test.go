@@ -374,15 +374,16 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		{"a new model", split, gone, sklearnV2, "canaryTrafficPercent: 35", true, 35},
 		{"a canary of the running service", split, running, sklearnV1, "", false, 100},
 		// KServe moves a deleted previous revision back into
-		// latestRolledoutRevision at a rollback of a fully rolled-out one:
-		// the route still serves the latest.
-		{"a route that serves", split, serving, sklearnV1, "", false, 100},
+		// latestRolledoutRevision at a percent set on a fully rolled-out
+		// component: the route keeps serving the latest, and no split takes
+		// effect until the percent is removed (no rise).
+		{"a route that serves", split, serving, sklearnV1, "", true, 100},
 		// Resumed without the percent, before the new service's first
 		// rollout: the route names the latest, and a percent set now would
 		// name the deleted revision.
 		{"resumed without the percent, a new model", "", gone, sklearnV2, "", true, 100},
 		{"resumed without the percent, a percent set", "", gone, sklearnV1, "canaryTrafficPercent: 10", true, 100},
-		{"resumed without the percent, once it serves", "", serving, sklearnV2, "", false, 100},
+		{"resumed without the percent, the status not yet rolled out", "", serving, sklearnV2, "", true, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,9 +419,9 @@ func TestFacts_AComponentRunningUnderAStoppedInferenceService(t *testing.T) {
 	}{
 		{"the stop comes, the predictor keeps running", "", stop, own, own, split, true, true, 35},
 		{"under a stop KServe acted on", stop, stop, own, own, cleared, true, false, 100},
-		// Resumed: the status KServe cleared has no rolled-out revision yet.
-		{"resumed from under a stop KServe acted on", stop, "", own, own, cleared, true, false, 100},
-		{"resumed from under a stop KServe has not acted on", stop, "", own, own, split, false, true, 35},
+		// Resumed: KServe propagates the status at once, rolling out the
+		// revision the route serves, which a new model's percent splits with.
+		{"resumed from under a stop KServe acted on", stop, "", own, own, cleared, false, true, 35},
 		{"the predictor stopped with the InferenceService", stop, stop, "", "", cleared, false, false, 100},
 		{"no stop on the InferenceService", "", "", own, own, split, false, true, 35},
 	}

@@ -1425,18 +1425,11 @@ warn contains {"rule": "stop-override", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.runsUnderStop == true
 	stop_override_matters(c)
-	msg := stop_override_msg(c)
+	msg := sprintf(
+		"%s runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\": KServe clears the InferenceService's status at the stop and keeps it empty until the InferenceService resumes, so %s's route sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, and no canary runs%s. To stop other components and keep this one's rollout, set serving.kserve.io/stop: \"true\" on their annotations instead of on the InferenceService; to canary a model here, remove the InferenceService's serving.kserve.io/stop first and change the model with %s: %d once status.components.%s.latestRolledoutRevision is set.",
+		[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
+	)
 }
-
-stop_override_msg(c) := sprintf(
-	"%s runs on its own serving.kserve.io/stop \"false\" while the InferenceService's is \"true\": KServe clears the InferenceService's status at the stop and keeps it empty until the InferenceService resumes, so %s's route sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, and no canary runs%s. To stop other components and keep this one's rollout, set serving.kserve.io/stop: \"true\" on their annotations instead of on the InferenceService; to canary a model here, remove the InferenceService's serving.kserve.io/stop first and change the model with %s: %d once status.components.%s.latestRolledoutRevision is set.",
-	[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
-) if {
-	input.rollout.stopped.new == true
-} else := sprintf(
-	"serving.kserve.io/stop is removed from the InferenceService, under which %s ran on its own \"false\": KServe cleared the status at the stop, so %s's route names no rolled-out revision and sends all traffic to its latest revision, the model in the spec (%s), whatever %s says, until that revision is rolled out%s. To canary a new model, change it with %s: %d once status.components.%s.latestRolledoutRevision is set.",
-	[c.path, c.path, new_model(c), c.percentField, stop_override_loss(c), field(c), input.config.initialCanaryPercent, c.kind],
-)
 
 # Worth saying when the stop or the override comes now, or when the update
 # changes the model or the percent under it.
@@ -1525,9 +1518,11 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 	)
 }
 
-# After such a resume with the percent kept, the status shows the
-# rolled-out revision of the deleted service numbered above the new one's
-# latest: the route names it, and nothing serves until the percent goes.
+# After such a resume with the percent kept (or a percent set later, when
+# KServe moves the deleted previous revision back into the rolled-out
+# one), the status shows the rolled-out revision of the deleted service
+# numbered above the new one's latest: the route names it, and Knative
+# refuses it until the percent goes.
 warn contains {"rule": "resume-split", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.routesMissingRevision == true
@@ -1538,16 +1533,16 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 	c.newPercent >= 0
 	c.newPercent < 100
 	msg := sprintf(
-		"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative routes nothing to it while %s stays below 100. Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
+		"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative refuses the route while %s stays below 100: no traffic moves (a route never configured serves nothing; one configured before keeps its last configuration). Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
 		[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), field(c), new_model(c)],
 	)
 }
 
-# Before the first rollout of a service KServe created anew at such a
-# resume, the rolled-out revision is the deleted service's: any split
-# names it and routes nothing, so a model change can only take all
-# traffic once ready (no percent is injected). Nothing serves until then,
-# so no model in service is at stake, but no canary protects the new one.
+# While the rolled-out revision is the deleted service's (before the first
+# rollout of a service KServe created anew at such a resume, or after a
+# percent moved it back), any split names it and Knative refuses the
+# route, so a model change can only take all traffic once ready (no
+# percent is injected): no canary protects the new model.
 warn contains {"rule": "resume-cutover", "msg": msg} if {
 	input.rollout.rolloutMode == "Knative"
 	input.rollout.routesMissingRevision == true
@@ -1558,8 +1553,8 @@ warn contains {"rule": "resume-cutover", "msg": msg} if {
 	c.modelChanged
 	routes_latest_alone(c.newPercent)
 	msg := sprintf(
-		"%s: the model %s before a revision of the Knative Service KServe created anew at the resume of %s has been rolled out, so the new model takes all traffic once ready: a canary needs a rolled-out revision to split with, and the last one, %s, was deleted with the old service (a percent below 100 would name it and route nothing). To canary the new model, change the model back now, wait until status.components.%s.latestRolledoutRevision names a revision of the new service (numbered %s or later), then change it with %s: %d.",
-		[c.path, change_desc(c), c.path, c.stableRevision, c.kind, c.latestCreatedRevision, field(c), input.config.initialCanaryPercent],
+		"%s: the model %s while the revision KServe splits traffic with, %s, is one of the Knative Service a stop of %s deleted (a percent below 100 names it, and Knative refuses the route), so the new model takes all traffic once ready, with no canary. To canary it instead, leave the model as it was and %s unset until status.components.%s.latestRolledoutRevision names a revision of the new service (numbered %s or later), then change the model with %s: %d.",
+		[c.path, change_desc(c), c.stableRevision, c.path, c.percentField, c.kind, c.latestCreatedRevision, field(c), input.config.initialCanaryPercent],
 	)
 }
 

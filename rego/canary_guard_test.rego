@@ -2236,8 +2236,8 @@ test_a_model_change_before_the_resumed_service_is_rolled_out_is_warned_it_is_a_c
 	fires(warn_of(inp), "resume-cutover", [
 		"spec.predictor: the model changes",
 		"the new model takes all traffic once ready",
-		"the last one, my-model-predictor-00003, was deleted with the old service",
-		"wait until status.components.predictor.latestRolledoutRevision names a revision of the new service (numbered my-model-predictor-00001 or later), then change it with spec.predictor.canaryTrafficPercent: 10",
+		"the revision KServe splits traffic with, my-model-predictor-00003, is one of the Knative Service a stop of spec.predictor deleted",
+		"leave the model as it was and canaryTrafficPercent unset until status.components.predictor.latestRolledoutRevision names a revision of the new service (numbered my-model-predictor-00001 or later), then change the model with spec.predictor.canaryTrafficPercent: 10",
 	])
 	denying := object.union(inp, {"config": {"onModelChange": "deny"}})
 	count(deny_of(denying)) == 0
@@ -2271,15 +2271,6 @@ test_a_component_kept_running_under_a_stopped_inference_service_is_warned_its_ca
 	count(deny_of(model)) == 0
 	count(deny_of(object.union(model, {"config": {"onModelChange": "deny"}}))) == 0
 	fires(warn_of(model), "stop-override", ["the new model takes all traffic once ready", "remove the InferenceService's serving.kserve.io/stop first"])
-
-	# Resumed with a model change: the status KServe cleared has nothing to
-	# split with until the new model is rolled out.
-	resumed := object.union(model, {"rollout": {"stopped": {"old": true, "new": false}}})
-	count(deny_of(resumed)) == 0
-	fires(warn_of(resumed), "stop-override", [
-		"serving.kserve.io/stop is removed from the InferenceService, under which spec.predictor ran on its own \"false\"",
-		"until that revision is rolled out: the new model takes all traffic once ready",
-	])
 
 	# Nothing new under a standing stop: no warning.
 	quiet := under_stop(predictor(null, null, revision_change), true)
