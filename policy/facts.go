@@ -908,6 +908,17 @@ func (c *ComponentFacts) setPercents(oldPct, newPct *int64, knative bool) {
 	c.CanaryInProgress = c.InOld && oldPct != nil && *oldPct > 0 && *oldPct < 100
 }
 
+// routesOnly reports whether every traffic target with a share names
+// revision.
+func routesOnly(traffic []knservingv1.TrafficTarget, revision string) bool {
+	for _, t := range traffic {
+		if t.Percent != nil && *t.Percent > 0 && t.RevisionName != revision {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, component v1beta1.ComponentType, knative bool) {
 	c.CanaryReady, c.CanaryReadyReason = ReadyUnknown, "status has no revisions for "+c.Kind
 	if !knative {
@@ -934,7 +945,12 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// A resume without the percent routes the latest alone, but any
 	// percent below 100 set since names the deleted revision too
 	// (ksvc_reconciler.go splits with any rolled-out one).
-	c.RoutesMissingRevision = st.LatestCreatedRevision != "" &&
+	// Only where the route serves nothing or the latest revision alone,
+	// ready: removing the percent then moves no traffic. A route left on
+	// an older revision (a model changed while it was refused) would move
+	// all traffic at once, a rise max-step caps.
+	servesLatest := len(st.Traffic) == 0 || st.LatestReadyRevision == st.LatestCreatedRevision && routesOnly(st.Traffic, st.LatestReadyRevision)
+	c.RoutesMissingRevision = servesLatest && st.LatestCreatedRevision != "" &&
 		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
 	c.NotRolledOut = st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == ""
@@ -1608,8 +1624,18 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		// it: a canary again.)
 		c.RunsUnderStop = c.InNew && !c.Stopped.New && isvcStopped.New
 		underStop = underStop || c.RunsUnderStop
-		clearedUnder := c.RunsUnderStop && isvcStopped.Old && !c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
-		if stoppedBefore || clearedUnder {
+		clearedUnder := isvcStopped.Old && !c.Stopped.Old && !c.Stopped.New && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
+		if clearedUnder && !c.RunsUnderStop {
+			// Resumed: the route served the latest revision alone, which
+			// KServe rolls out at once; a percent kept splits it with
+			// itself, and a new model's splits with it (a canary).
+			c.CanaryInProgress = false
+			c.OldEffectivePercent = 100
+			if c.InNew && !c.ModelChanged {
+				c.NewEffectivePercent = 100
+			}
+		}
+		if stoppedBefore || clearedUnder && c.RunsUnderStop {
 			// The Knative Service is gone with every revision: no canary
 			// runs, and on resume the new service's first revision takes
 			// what traffic is routed (after a stop of the InferenceService

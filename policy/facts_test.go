@@ -361,6 +361,9 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		gone    = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003}\n"
 		running = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00004, latestReadyRevision: my-model-predictor-00004, latestRolledoutRevision: my-model-predictor-00003}\n"
 		serving = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00001, latestReadyRevision: my-model-predictor-00001, latestRolledoutRevision: my-model-predictor-00003, traffic: [{latestRevision: true, revisionName: my-model-predictor-00001, percent: 100}]}\n"
+		// A model changed while the route was refused: it still serves the
+		// older revision, and removing the percent moves all traffic.
+		servesOlder = "status:\n  components:\n    predictor: {latestCreatedRevision: my-model-predictor-00002, latestReadyRevision: my-model-predictor-00002, latestRolledoutRevision: my-model-predictor-00003, traffic: [{latestRevision: false, revisionName: my-model-predictor-00001, percent: 100}]}\n"
 	)
 	sklearnV2 := strings.Replace(sklearnV1, "v1", "v2", 1)
 	const split = "canaryTrafficPercent: 35"
@@ -378,6 +381,7 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		// component: the route keeps serving the latest, and no split takes
 		// effect until the percent is removed (no rise).
 		{"a route that serves", split, serving, sklearnV1, "", true, 100},
+		{"a route left on an older revision", split, servesOlder, sklearnV1, "", false, 100},
 		// Resumed without the percent, before the new service's first
 		// rollout: the route names the latest, and a percent set now would
 		// name the deleted revision.
@@ -421,7 +425,7 @@ func TestFacts_AComponentRunningUnderAStoppedInferenceService(t *testing.T) {
 		{"under a stop KServe acted on", stop, stop, own, own, cleared, true, false, 100},
 		// Resumed: KServe propagates the status at once, rolling out the
 		// revision the route serves, which a new model's percent splits with.
-		{"resumed from under a stop KServe acted on", stop, "", own, own, cleared, false, true, 35},
+		{"resumed from under a stop KServe acted on", stop, "", own, own, cleared, false, false, 100},
 		{"the predictor stopped with the InferenceService", stop, stop, "", "", cleared, false, false, 100},
 		{"no stop on the InferenceService", "", "", own, own, split, false, true, 35},
 	}

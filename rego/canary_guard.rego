@@ -1532,11 +1532,22 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 	c.newPercent != null
 	c.newPercent >= 0
 	c.newPercent < 100
-	msg := sprintf(
-		"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative refuses the route while %s stays below 100: no traffic moves (a route never configured serves nothing; one configured before keeps its last configuration). Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
-		[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), field(c), new_model(c)],
-	)
+	msg := missing_revision_split_msg(c)
 }
+
+# The revision this update creates takes the next number, and with it the
+# deleted revision's name where that is the next one: the split is then of
+# the new revision with itself, which Knative accepts.
+missing_revision_split_msg(c) := sprintf(
+	"%s splits its traffic with revision %s, the name of a revision of the Knative Service a stop of %s deleted, and the revision this update creates takes that name (the new service numbers its revisions from 1 again; its latest now is %s): the split is of the new revision with itself, so the model in the spec (%s) takes all traffic once ready, whatever %s says, with no canary. To canary it instead, leave the spec as it was and remove %s until status.components.%s.latestRolledoutRevision names a revision of the new service, then change the model with %s: %d.",
+	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, new_model(c), c.percentField, field(c), c.kind, field(c), input.config.initialCanaryPercent],
+) if {
+	c.revisionChanged
+	revision_number(c.stableRevision) == revision_number(c.latestCreatedRevision) + 1
+} else := sprintf(
+	"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative refuses the route while %s stays below 100: no traffic moves (a route never configured serves nothing; one configured before keeps its last configuration). Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
+	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), field(c), new_model(c)],
+)
 
 # While the rolled-out revision is the deleted service's (before the first
 # rollout of a service KServe created anew at such a resume, or after a

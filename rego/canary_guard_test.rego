@@ -2214,6 +2214,17 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 		"Remove spec.predictor.canaryTrafficPercent",
 	])
 	not "traffic-to-previous" in rules(warn_of(kept))
+
+	# A model change keeping the percent, where the revision it creates
+	# takes the deleted one's name: the split is of that revision with
+	# itself.
+	reused := object.union(knative_update([predictor(35, 35, object.union(model_change, object.union(gone, {"stableRevision": "my-model-predictor-00002"})))]), {"rollout": {"routesMissingRevision": true, "modelChanged": true}})
+	fires(warn_of(reused), "resume-split", [
+		"the revision this update creates takes that name",
+		"the split is of the new revision with itself, so the model in the spec (gs://models/v2) takes all traffic once ready",
+	])
+	not fires(warn_of(reused), "resume-split", ["no traffic moves"])
+
 	model := object.union(knative_update([predictor(35, null, object.union(model_change, gone))]), {"rollout": {"modelChanged": true}})
 	count(deny_of(model)) == 0
 	not "resume-split" in rules(warn_of(model))
