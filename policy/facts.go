@@ -270,6 +270,12 @@ type ComponentFacts struct {
 	// last configuration. No split takes effect, so no canary runs, and a
 	// percent injected on a model change would keep the new model out.
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
+	// ServedRevision is, where RoutesMissingRevision holds and the status
+	// shows the route still serving a revision other than the latest
+	// ready one (a model changed while Knative refused the route), that
+	// revision: removing the percent moves all traffic from it to the
+	// latest at once, and no split below 100 takes effect before.
+	ServedRevision string `json:"servedRevision"`
 	// FirstRolloutPending is true where the old object is as created
 	// (generation 1) and its status shows the component's revision created
 	// but not rolled out yet (no latestRolledoutRevision), ready or not:
@@ -908,6 +914,17 @@ func (c *ComponentFacts) setPercents(oldPct, newPct *int64, knative bool) {
 	c.CanaryInProgress = c.InOld && oldPct != nil && *oldPct > 0 && *oldPct < 100
 }
 
+// servedRevision is the revision the first traffic target with a share
+// names, "" where none has one.
+func servedRevision(traffic []knservingv1.TrafficTarget) string {
+	for _, t := range traffic {
+		if t.Percent != nil && *t.Percent > 0 {
+			return t.RevisionName
+		}
+	}
+	return ""
+}
+
 // routesOnly reports whether every traffic target with a share names
 // revision.
 func routesOnly(traffic []knservingv1.TrafficTarget, revision string) bool {
@@ -945,14 +962,15 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// A resume without the percent routes the latest alone, but any
 	// percent below 100 set since names the deleted revision too
 	// (ksvc_reconciler.go splits with any rolled-out one).
-	// Only where the route serves nothing or the latest revision alone,
-	// ready: removing the percent then moves no traffic. A route left on
-	// an older revision (a model changed while it was refused) would move
-	// all traffic at once, a rise max-step caps.
-	servesLatest := len(st.Traffic) == 0 || st.LatestReadyRevision == st.LatestCreatedRevision && routesOnly(st.Traffic, st.LatestReadyRevision)
-	c.RoutesMissingRevision = servesLatest && st.LatestCreatedRevision != "" &&
+	// A route left on an older revision (a model changed while it was
+	// refused) moves all traffic at once when the percent goes: no step
+	// below 100 would take effect first (resume-cutover says so).
+	c.RoutesMissingRevision = st.LatestCreatedRevision != "" &&
 		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
+	if c.RoutesMissingRevision && (st.LatestReadyRevision != st.LatestCreatedRevision || !routesOnly(st.Traffic, st.LatestReadyRevision)) {
+		c.ServedRevision = servedRevision(st.Traffic)
+	}
 	c.NotRolledOut = st.LatestCreatedRevision != "" && st.LatestRolledoutRevision == ""
 	c.FirstRolloutPending = oldObj.Generation == 1 && c.NotRolledOut &&
 		(st.LatestReadyRevision == "" || st.LatestReadyRevision == st.LatestCreatedRevision)

@@ -381,7 +381,9 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 		// component: the route keeps serving the latest, and no split takes
 		// effect until the percent is removed (no rise).
 		{"a route that serves", split, serving, sklearnV1, "", true, 100},
-		{"a route left on an older revision", split, servesOlder, sklearnV1, "", false, 100},
+		// No split below 100 takes effect there either: the percent's
+		// removal moves all traffic, which resume-cutover warns of.
+		{"a route left on an older revision", split, servesOlder, sklearnV1, "", true, 100},
 		// Resumed without the percent, before the new service's first
 		// rollout: the route names the latest, and a percent set now would
 		// name the deleted revision.
@@ -396,6 +398,9 @@ func TestFacts_ARouteNamingADeletedRevisionRunsNoCanary(t *testing.T) {
 			p := componentByID(t, f, KindPredictor)
 			if p.RoutesMissingRevision != tt.want {
 				t.Fatalf("routesMissingRevision = %v, want %v", p.RoutesMissingRevision, tt.want)
+			}
+			if wantServed := map[bool]string{true: "my-model-predictor-00001"}[tt.status == servesOlder]; p.ServedRevision != wantServed {
+				t.Errorf("servedRevision = %q, want %q", p.ServedRevision, wantServed)
 			}
 			if tt.want && (p.CanaryInProgress || p.OldEffectivePercent != 100 || p.NewEffectivePercent != tt.newEffective) {
 				t.Errorf("canary in progress %v, effective %d -> %d; want none, 100 -> %d", p.CanaryInProgress, p.OldEffectivePercent, p.NewEffectivePercent, tt.newEffective)

@@ -1569,6 +1569,24 @@ warn contains {"rule": "resume-cutover", "msg": msg} if {
 	)
 }
 
+# The percent removed (or set to 100) where the route still serves an
+# older revision: every split since named the deleted revision and was
+# refused, so all traffic moves at once, with no canary before it.
+warn contains {"rule": "resume-cutover", "msg": msg} if {
+	input.rollout.rolloutMode == "Knative"
+	input.rollout.routesMissingRevision == true
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.routesMissingRevision == true
+	c.servedRevision != ""
+	not c.modelChanged
+	routes_latest_alone(c.newPercent)
+	msg := sprintf(
+		"%s: the route still serves revision %s: every split since named %s, a revision of the Knative Service a stop of %s deleted, and Knative refused it. With %s removed the model in the spec (%s) takes all traffic from %s at once, once ready, with no canary; no percent below 100 takes effect while %s stays the rolled-out revision. To canary it instead, put the model %s serves back in the spec without %s, wait until status.components.%s.latestRolledoutRevision names a revision of the new service, then change the model with %s: %d.",
+		[c.path, c.servedRevision, c.stableRevision, c.path, c.percentField, new_model(c), c.servedRevision, c.stableRevision, c.servedRevision, c.percentField, c.kind, field(c), input.config.initialCanaryPercent],
+	)
+}
+
 routes_latest_alone(p) if p == null
 
 routes_latest_alone(p) if p == 100

@@ -93,6 +93,7 @@ base_component := {
 	"previousRevision": "my-model-predictor-00000",
 	"latestReadyRevision": "my-model-predictor-00002",
 	"latestCreatedRevision": "my-model-predictor-00002",
+	"servedRevision": "",
 	"canaryReady": "true",
 	"canaryReadyReason": "revision my-model-predictor-00002 is ready",
 	"promotedCanary": "",
@@ -2224,6 +2225,16 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 		"the split is of the new revision with itself, so the model in the spec (gs://models/v2) takes all traffic once ready",
 	])
 	not fires(warn_of(reused), "resume-split", ["no traffic moves"])
+
+	# A model changed while the route was refused: it still serves the
+	# older revision, and removing the percent moves all traffic at once.
+	older := object.union(knative_update([predictor(10, null, object.union(gone, {"servedRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00002"}))]), {"rollout": {"routesMissingRevision": true}})
+	count(deny_of(older)) == 0
+	fires(warn_of(older), "resume-cutover", [
+		"the route still serves revision my-model-predictor-00001",
+		"takes all traffic from my-model-predictor-00001 at once, once ready, with no canary",
+		"put the model my-model-predictor-00001 serves back in the spec",
+	])
 
 	model := object.union(knative_update([predictor(35, null, object.union(model_change, gone))]), {"rollout": {"modelChanged": true}})
 	count(deny_of(model)) == 0
