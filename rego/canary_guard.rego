@@ -1539,14 +1539,41 @@ warn contains {"rule": "resume-split", "msg": msg} if {
 # deleted revision's name where that is the next one: the split is then of
 # the new revision with itself, which Knative accepts.
 missing_revision_split_msg(c) := sprintf(
-	"%s splits its traffic with revision %s, the name of a revision of the Knative Service a stop of %s deleted, and the revision this update creates takes that name (the new service numbers its revisions from 1 again; its latest now is %s): the split is of the new revision with itself, so the model in the spec (%s) takes all traffic once ready, whatever %s says, with no canary. To canary it instead, leave the spec as it was and remove %s until status.components.%s.latestRolledoutRevision names a revision of the new service, then change the model with %s: %d.",
-	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, new_model(c), c.percentField, field(c), c.kind, field(c), input.config.initialCanaryPercent],
+	"%s splits its traffic with revision %s, the name of a revision of the Knative Service a stop of %s deleted, and the revision this update creates takes that name (the new service numbers its revisions from 1 again; its latest now is %s): the split is of the new revision with itself, so the model in the spec (%s) takes all traffic once ready, whatever %s says, with no canary. %s",
+	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, new_model(c), c.percentField, missing_revision_way(c)],
 ) if {
 	c.revisionChanged
 	revision_number(c.stableRevision) == revision_number(c.latestCreatedRevision) + 1
 } else := sprintf(
-	"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative refuses the route while %s stays below 100: no traffic moves (a route never configured serves nothing; one configured before keeps its last configuration). Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
-	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), field(c), new_model(c)],
+	"%s splits its traffic with revision %s, which was deleted with the Knative Service a stop of %s removed (its latest revision now is %s), so Knative refuses the route while %s stays below 100: no traffic moves (a route never configured serves nothing; one configured before keeps its last configuration). %s",
+	[c.path, c.stableRevision, c.path, c.latestCreatedRevision, field(c), missing_revision_removal(c)],
+)
+
+# What removing the percent does there: where the route still serves an
+# older revision, it moves all traffic from it to a model that never
+# served; else the model in the spec takes what the route will serve.
+missing_revision_removal(c) := sprintf(
+	"Removing %s moves all traffic from revision %s, which the route still serves, to the model in the spec (%s) at once. %s",
+	[field(c), c.servedRevision, new_model(c), missing_revision_way(c)],
+) if {
+	c.servedRevision != ""
+} else := sprintf(
+	"Remove %s: the model in the spec (%s) then takes all traffic once ready, and the next model change enters as a canary again.",
+	[field(c), new_model(c)],
+)
+
+# The way to a canary while the rolled-out revision is a deleted one: put
+# back the model the route serves, where it serves one (that moves no
+# traffic, and KServe rolls it out), else wait for the new service's
+# first rollout without the percent.
+missing_revision_way(c) := sprintf(
+	"To canary a new model, first put the model revision %s serves back in the spec without %s (that moves no traffic, and KServe then rolls it out), then change the model with %s: %d.",
+	[c.servedRevision, c.percentField, field(c), input.config.initialCanaryPercent],
+) if {
+	c.servedRevision != ""
+} else := sprintf(
+	"To canary it instead, leave the model as it was and %s unset until status.components.%s.latestRolledoutRevision names a revision of the new service (numbered %s or later), then change the model with %s: %d.",
+	[c.percentField, c.kind, c.latestCreatedRevision, field(c), input.config.initialCanaryPercent],
 )
 
 # While the rolled-out revision is the deleted service's (before the first
@@ -1564,8 +1591,8 @@ warn contains {"rule": "resume-cutover", "msg": msg} if {
 	c.modelChanged
 	routes_latest_alone(c.newPercent)
 	msg := sprintf(
-		"%s: the model %s while the revision KServe splits traffic with, %s, is one of the Knative Service a stop of %s deleted (a percent below 100 names it, and Knative refuses the route), so the new model takes all traffic once ready, with no canary. To canary it instead, leave the model as it was and %s unset until status.components.%s.latestRolledoutRevision names a revision of the new service (numbered %s or later), then change the model with %s: %d.",
-		[c.path, change_desc(c), c.stableRevision, c.path, c.percentField, c.kind, c.latestCreatedRevision, field(c), input.config.initialCanaryPercent],
+		"%s: the model %s while the revision KServe splits traffic with, %s, is one of the Knative Service a stop of %s deleted (a percent below 100 names it, and Knative refuses the route), so the new model takes all traffic once ready, with no canary. %s",
+		[c.path, change_desc(c), c.stableRevision, c.path, missing_revision_way(c)],
 	)
 }
 
@@ -1580,10 +1607,13 @@ warn contains {"rule": "resume-cutover", "msg": msg} if {
 	c.routesMissingRevision == true
 	c.servedRevision != ""
 	not c.modelChanged
+	c.percentChanged
+	c.serviceStopped == false
+	c.runsUnderStop == false
 	routes_latest_alone(c.newPercent)
 	msg := sprintf(
-		"%s: the route still serves revision %s: every split since named %s, a revision of the Knative Service a stop of %s deleted, and Knative refused it. With %s removed the model in the spec (%s) takes all traffic from %s at once, once ready, with no canary; no percent below 100 takes effect while %s stays the rolled-out revision. To canary it instead, put the model %s serves back in the spec without %s, wait until status.components.%s.latestRolledoutRevision names a revision of the new service, then change the model with %s: %d.",
-		[c.path, c.servedRevision, c.stableRevision, c.path, c.percentField, new_model(c), c.servedRevision, c.stableRevision, c.servedRevision, c.percentField, c.kind, field(c), input.config.initialCanaryPercent],
+		"%s: the route still serves revision %s: every split since named %s, a revision of the Knative Service a stop of %s deleted, and Knative refused it. With %s removed the model in the spec (%s) takes all traffic from %s at once, once ready, with no canary; no percent below 100 takes effect while %s stays the rolled-out revision. %s",
+		[c.path, c.servedRevision, c.stableRevision, c.path, c.percentField, new_model(c), c.servedRevision, c.stableRevision, missing_revision_way(c)],
 	)
 }
 

@@ -2223,6 +2223,7 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 	fires(warn_of(reused), "resume-split", [
 		"the revision this update creates takes that name",
 		"the split is of the new revision with itself, so the model in the spec (gs://models/v2) takes all traffic once ready",
+		"leave the model as it was and canaryTrafficPercent unset until",
 	])
 	not fires(warn_of(reused), "resume-split", ["no traffic moves"])
 
@@ -2233,8 +2234,17 @@ test_a_route_naming_a_deleted_revision_is_warned_and_asks_no_canary if {
 	fires(warn_of(older), "resume-cutover", [
 		"the route still serves revision my-model-predictor-00001",
 		"takes all traffic from my-model-predictor-00001 at once, once ready, with no canary",
-		"put the model my-model-predictor-00001 serves back in the spec",
+		"first put the model revision my-model-predictor-00001 serves back in the spec without canaryTrafficPercent",
 	])
+
+	# Only where this update removes the percent, and runs the service.
+	not "resume-cutover" in rules(warn_of(object.union(older, {"rollout": {"components": [object.union(older.rollout.components[0], {"percentChanged": false})]}})))
+	not "resume-cutover" in rules(warn_of(object.union(older, {"rollout": {"components": [object.union(older.rollout.components[0], {"serviceStopped": true})]}})))
+
+	# A model change there: the same way to a canary.
+	older_model := object.union(knative_update([predictor(10, null, object.union(model_change, object.union(gone, {"servedRevision": "my-model-predictor-00001", "latestCreatedRevision": "my-model-predictor-00002"})))]), {"rollout": {"routesMissingRevision": true, "modelChanged": true}})
+	fires(warn_of(older_model), "resume-cutover", ["first put the model revision my-model-predictor-00001 serves back in the spec"])
+	not fires(warn_of(older_model), "resume-cutover", ["leave the model as it was"])
 
 	model := object.union(knative_update([predictor(35, null, object.union(model_change, gone))]), {"rollout": {"modelChanged": true}})
 	count(deny_of(model)) == 0
