@@ -952,19 +952,17 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	if !knative {
 		return
 	}
-	// Whatever the route serves: one never configured serves nothing, and
-	// one that worked before keeps its last good configuration when
-	// Knative refuses a new one (as after KServe moves a deleted previous
-	// revision back into latestRolledoutRevision at a percent set on a
-	// fully rolled-out component). Either way no split takes effect until
-	// the percent is removed: no traffic moves, so none is a rise, and a
-	// percent injected on a model change would keep the new model out.
-	// A resume without the percent routes the latest alone, but any
-	// percent below 100 set since names the deleted revision too
-	// (ksvc_reconciler.go splits with any rolled-out one).
-	// A route left on an older revision (a model changed while it was
-	// refused) moves all traffic at once when the percent goes: no step
-	// below 100 would take effect first (resume-cutover says so).
+	// Whatever the old percent (ksvc_reconciler.go splits any percent
+	// below 100 with the rolled-out revision) and whatever the route
+	// serves: one never configured serves nothing, one configured before
+	// keeps its last configuration when Knative refuses a new one (as
+	// after KServe moves a deleted previous revision back into
+	// latestRolledoutRevision at a percent set on a fully rolled-out
+	// component). No split takes effect until the percent is removed, so
+	// none is a rise, and a percent injected on a model change would keep
+	// the new model out. Where the route was left on an older revision,
+	// removing the percent moves all traffic from it at once
+	// (ServedRevision; resume-cutover says so).
 	c.RoutesMissingRevision = st.LatestCreatedRevision != "" &&
 		(c.OldPercent == nil || *c.OldPercent >= 0 && *c.OldPercent <= 100) &&
 		revisionNumber(st.LatestRolledoutRevision) > revisionNumber(st.LatestCreatedRevision)
@@ -1635,35 +1633,28 @@ func setComponentsStopped(comps []ComponentFacts, oldObj, newObj *v1beta1.Infere
 		// is gone (PropagateStatus): a stop it has not acted on leaves them.
 		stoppedBefore := c.Stopped.Old && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
 		c.ServiceStopped = c.Stopped.New || stoppedBefore
-		// Running under a stop KServe has acted on (the status cleared):
-		// the route already sends all traffic to the latest revision. (At
-		// the resume KServe propagates the status at once, rolling out the
-		// revision the route serves, so a new model's percent splits with
-		// it: a canary again.)
 		c.RunsUnderStop = c.InNew && !c.Stopped.New && isvcStopped.New
 		underStop = underStop || c.RunsUnderStop
+		// Kept running by its own "false" under a stop KServe has acted on
+		// (the status cleared): the route sends all traffic to the latest
+		// revision alone.
 		clearedUnder := isvcStopped.Old && !c.Stopped.Old && !c.Stopped.New && oldObj.Status.DeploymentMode != "" && c.LatestCreatedRevision == ""
-		if clearedUnder && !c.RunsUnderStop {
-			// Resumed: the route served the latest revision alone, which
-			// KServe rolls out at once; a percent kept splits it with
-			// itself, and a new model's splits with it (a canary).
+		if stoppedBefore || clearedUnder {
+			// No canary runs, and no percent moves traffic between models:
+			// the Knative Service is gone with every revision (on resume the
+			// new service's first revision takes what traffic is routed:
+			// after a stop of the InferenceService KServe has no rolled-out
+			// revision to split with; after one of the component alone a
+			// split names a deleted revision, and nothing is routed until
+			// the percent is removed), or it routes its latest revision
+			// alone. Removing the percent is no rise.
 			c.CanaryInProgress = false
 			c.OldEffectivePercent = 100
-			if c.InNew && !c.ModelChanged {
-				c.NewEffectivePercent = 100
-			}
-		}
-		if stoppedBefore || clearedUnder && c.RunsUnderStop {
-			// The Knative Service is gone with every revision: no canary
-			// runs, and on resume the new service's first revision takes
-			// what traffic is routed (after a stop of the InferenceService
-			// KServe has no rolled-out revision to split with; after one
-			// of the component alone a split names a deleted revision, and
-			// nothing is routed until the percent is removed): no percent
-			// moves traffic between models, and removing it is no rise.
-			c.CanaryInProgress = false
-			c.OldEffectivePercent = 100
-			if c.InNew {
+			// Except for a new model at the resume from under the stop:
+			// KServe rolls out the served revision in the same reconcile,
+			// and the new model's percent splits with it (a canary).
+			resumedWithModel := clearedUnder && !c.RunsUnderStop && c.ModelChanged
+			if c.InNew && !resumedWithModel {
 				c.NewEffectivePercent = 100
 			}
 		}
