@@ -559,14 +559,23 @@ func namesRuntimeInUse(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 // of the cluster's own may read the name in its templates: there it
 // counts as a model change.
 func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
-	if o.ModelFormat.Name == n.ModelFormat.Name || !namesRuntimeInUse(o, n, selectedRuntime) ||
-		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace {
+	return o.ModelFormat.Name != n.ModelFormat.Name && namesRuntimeInUse(o, n, selectedRuntime) &&
+		readsFormatNameNowhere(*n.Runtime, o.ModelFormat.Name, n.ModelFormat.Name)
+}
+
+// readsFormatNameNowhere reports whether runtime, one of KServe's, serves
+// a model the same under the format name from and the name to: not to or
+// from huggingface (it decides whether a predictor without storage is a
+// multi-model server), and for kserve-mlserver only where the model class
+// stays. A runtime of the cluster's own may read it.
+func readsFormatNameNowhere(runtime, from, to string) bool {
+	if from == constants.SupportedModelHuggingFace || to == constants.SupportedModelHuggingFace {
 		return false
 	}
-	if *n.Runtime == constants.MLServer {
-		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
+	if runtime == constants.MLServer {
+		return mlserverModelClass(from) == mlserverModelClass(to)
 	}
-	return shippedRuntime(*n.Runtime)
+	return shippedRuntime(runtime)
 }
 
 // nameMaySelectSameRuntime reports whether, under auto-selection, a new
@@ -579,15 +588,9 @@ func formatNameUnread(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
 // class) or the name decides the kind of server (huggingface), or the
 // selected runtime is not known.
 func nameMaySelectSameRuntime(o, n *v1beta1.ModelSpec, selectedRuntime string) bool {
-	if o.Runtime != nil || n.Runtime != nil || o.ModelFormat.Name == n.ModelFormat.Name ||
-		o.ModelFormat.Name == constants.SupportedModelHuggingFace || n.ModelFormat.Name == constants.SupportedModelHuggingFace ||
-		!shippedRuntime(selectedRuntime) || !mayAutoSelect(selectedRuntime, n.ModelFormat.Name) {
-		return false
-	}
-	if selectedRuntime == constants.MLServer {
-		return mlserverModelClass(o.ModelFormat.Name) == mlserverModelClass(n.ModelFormat.Name)
-	}
-	return true
+	return o.Runtime == nil && n.Runtime == nil && o.ModelFormat.Name != n.ModelFormat.Name &&
+		mayAutoSelect(selectedRuntime, n.ModelFormat.Name) &&
+		readsFormatNameNowhere(selectedRuntime, o.ModelFormat.Name, n.ModelFormat.Name)
 }
 
 // predictiveServer is KServe's runtime whose --framework argument is the
