@@ -120,6 +120,11 @@ type Facts struct {
 	// NotRolledOut is true when some component has no revision rolled out
 	// yet (ComponentFacts.NotRolledOut).
 	NotRolledOut bool `json:"notRolledOut"`
+	// ModelChangedAtZero is true when some component's model changes
+	// with canaryTrafficPercent 0 after the update (a dark launch). The
+	// shipped dark-launch rule opens with it, so OPA's index skips that
+	// rule on every other update.
+	ModelChangedAtZero bool `json:"modelChangedAtZero"`
 	// RoutesMissingRevision is true when some component's route names a
 	// deleted revision (ComponentFacts.RoutesMissingRevision).
 	RoutesMissingRevision bool `json:"routesMissingRevision"`
@@ -296,6 +301,12 @@ type ComponentFacts struct {
 	// warning follows: past generation 1 the status may lag a spec change
 	// whose split will take effect (FirstRolloutPending).
 	NotRolledOut bool `json:"notRolledOut"`
+	// SplitsWithItself is true where the status shows the old percent
+	// splitting the one revision there is (latestCreatedRevision) with
+	// itself (routesOneRevision): no step moves traffic unless a model
+	// changed after the status was written. Only while the spec is as
+	// created (generation 1) does that lift the step rules.
+	SplitsWithItself bool `json:"splitsWithItself"`
 	// CanaryReady is true, false or unknown.
 	CanaryReady       string `json:"canaryReady"`
 	CanaryReadyReason string `json:"canaryReadyReason"`
@@ -349,10 +360,8 @@ type ComponentFacts struct {
 	// statusNotReady: the old object's canaryStatuses, current with the
 	// spec, show the entry not ready.
 	statusNotReady bool
-	// splitsWithItself: the status shows the old route splitting the one
-	// revision there is with itself, while the spec is as created
-	// (routesOneRevision).
-	splitsWithItself bool
+	// selfSplitAsCreated: SplitsWithItself while the spec is as created.
+	selfSplitAsCreated bool
 }
 
 // validPercent reports whether p is a traffic percent Knative accepts.
@@ -480,7 +489,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		if metaRevision && c.InOld && c.InNew {
 			c.RevisionChanged = true
 		}
-		if c.splitsWithItself || c.FirstRolloutPending || c.RoutesMissingRevision {
+		if c.selfSplitAsCreated || c.FirstRolloutPending || c.RoutesMissingRevision {
 			// The one revision takes all traffic, and keeps it unless this
 			// update makes another: no canary runs, and no percent moves
 			// traffic between models. Before the first rollout, that
@@ -494,6 +503,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
 		f.NotRolledOut = f.NotRolledOut || c.NotRolledOut
+		f.ModelChangedAtZero = f.ModelChangedAtZero || c.ModelChanged && c.NewPercent != nil && *c.NewPercent == 0
 		f.UnreadFormatChange = f.UnreadFormatChange || c.UnreadFormatName != ""
 		f.RoutesMissingRevision = f.RoutesMissingRevision || c.RoutesMissingRevision
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime
@@ -976,7 +986,8 @@ func (c *ComponentFacts) setKnativeStatus(oldObj *v1beta1.InferenceService, comp
 	// a later spec change (a model changed at the same percent) has been
 	// reconciled yet (observedGeneration is the Knative Service's), and
 	// a stale split must not lift the step rules.
-	c.splitsWithItself = oldObj.Generation == 1 && c.routesOneRevision(&st)
+	c.SplitsWithItself = c.routesOneRevision(&st)
+	c.selfSplitAsCreated = oldObj.Generation == 1 && c.SplitsWithItself
 	// status.observedGeneration is no guide here: KServe copies it from
 	// the last component's Knative Service, whose generation is not the
 	// InferenceService's. The route's traffic in the status is.

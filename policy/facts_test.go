@@ -240,6 +240,11 @@ func TestFacts_APercentSplittingOneRevisionWithItselfRunsNoCanary(t *testing.T) 
 			if f.AlwaysAdmitReason != tt.wantAdmit {
 				t.Errorf("always admitted: %q, want %q", f.AlwaysAdmitReason, tt.wantAdmit)
 			}
+			// Whatever the generation: max-step's denial says so where the
+			// cap still holds.
+			if want := tt.traffic == selfSplit; p.SplitsWithItself != want {
+				t.Errorf("splitsWithItself = %v, want %v", p.SplitsWithItself, want)
+			}
 		})
 	}
 }

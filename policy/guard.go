@@ -637,6 +637,14 @@ func injectedText(c *ComponentFacts, s *Settings) string {
 			"%s: the model %s; in enforce mode %s.canaryTrafficPercent would be set to %d (it is %s) so that it enters as a canary. Here it enters with %s of traffic; to canary it, set %s.canaryTrafficPercent: %d in this update.",
 			c.Path, changeText(c), c.Path, s.InitialCanaryPercent, percentText(c.NewPercent), shareText(c.NewPercent), c.Path, s.InitialCanaryPercent)
 	}
+	if c.NotRolledOut && c.LatestReadyRevision == "" {
+		// KServe splits only with a rolled-out revision, and none is: the
+		// percent is set for the case where the first one is rolled out
+		// before the new one; first-rollout says the rest.
+		return fmt.Sprintf(
+			"%s: the model %s; %s.canaryTrafficPercent set to %d (was %s), which splits traffic only if %s is rolled out before the new model (see first-rollout).",
+			c.Path, changeText(c), c.Path, s.InitialCanaryPercent, percentText(c.NewPercent), c.LatestCreatedRevision)
+	}
 	return fmt.Sprintf(
 		"%s: the model %s; %s.canaryTrafficPercent set to %d (was %s) so it enters as a canary. Raise it step by step (at most %d per update), remove the field to promote, or set 0 to roll back.",
 		c.Path, changeText(c), c.Path, s.InitialCanaryPercent, percentText(c.NewPercent), s.MaxStepPercent)

@@ -304,10 +304,23 @@ deny contains {"rule": "max-step", "msg": msg} if {
 		"%s %s → %s rises by %d; at most %d per update. %s, %s.",
 		[
 			field(c), pct(c.oldPercent), pct(c.newPercent), rise, input.config.maxStepPercent,
-			next_step_desc(c), roll_back_desc(c.oldEffectivePercent),
+			next_step_desc(c), rise_roll_back_desc(c),
 		],
 	)
 }
+
+# The rollback of a rise from above 0 (roll_back_desc). A percent kept
+# after the first rollout of an InferenceService created with it, or
+# after the fix of a first model that never became ready, splits that one
+# revision with itself: the cap holds (the status may predate a model
+# change, which the step would then cut over to), and the user is told
+# why the steps look idle.
+rise_roll_back_desc(c) := sprintf(
+	"or 0 to roll back. The status shows %s splitting %s with itself, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out; 0 keeps %s as well",
+	[field(c), c.latestCreatedRevision, c.latestCreatedRevision],
+) if {
+	c.splitsWithItself == true
+} else := "or 0 to roll back"
 
 # From 0 the cap is the initial percent (next_step). A rule of its own,
 # which the rule index skips unless something rises from 0, rather than a
@@ -1477,6 +1490,39 @@ self_split_note(c) := sprintf(
 ) if {
 	c.newPercent != null
 	c.newPercent < 100
+} else := ""
+
+# A model change at 0 % (kept from a rollback, or set with it) is a dark
+# launch: KServe routes all traffic to the rolled-out revision
+# (ksvc_reconciler.go), so the new model serves none until the percent
+# rises. Admitted as asked; said, since every other model change is.
+# Beside a running canary, mid-rollout-restart says it re-enters at 0 %.
+warn contains {"rule": "dark-launch", "msg": msg} if {
+	input.rollout.modelChangedAtZero == true
+	input.rollout.rolloutMode == "Knative"
+	some i in updated_components
+	c := input.rollout.components[i]
+	c.modelChanged
+	c.newPercent == 0
+	c.canaryInProgress == false
+	c.notRolledOut == false
+	c.serviceStopped == false
+	c.runsUnderStop == false
+	c.routesMissingRevision == false
+	c.stopped.new == false
+	not renames_service(c)
+	msg := sprintf(
+		"%s: the new model %s enters at %s: 0, so it gets no traffic; all of it stays on %s.%s Once the new revision is ready, set %s: %d to start its canary.",
+		[c.path, new_model(c), field(c), rolled_out_desc(c), dark_url_note, field(c), input.config.initialCanaryPercent],
+	)
+}
+
+rolled_out_desc(c) := sprintf("the rolled-out revision %s", [c.stableRevision]) if {
+	c.stableRevision != ""
+} else := "the rolled-out revision"
+
+dark_url_note := " Its latest- URL (tag routing) reaches it meanwhile." if {
+	input.rollout.tagRouting.new == true
 } else := ""
 
 warn contains {"rule": "resume-without-canary", "msg": msg} if {

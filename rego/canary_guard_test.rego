@@ -49,6 +49,7 @@ base_rollout := {
 	"anyStopped": false,
 	"firstRolloutPending": false,
 	"notRolledOut": false,
+	"modelChangedAtZero": false,
 	"runsUnderStop": false,
 	"stopChanged": false,
 	"autoUpdateDisabled": {"old": false, "new": false},
@@ -87,6 +88,7 @@ base_component := {
 	"serviceStopped": false,
 	"firstRolloutPending": false,
 	"notRolledOut": false,
+	"splitsWithItself": false,
 	"runsUnderStop": false,
 	"routesMissingRevision": false,
 	"stableRevision": "my-model-predictor-00001",
@@ -483,6 +485,26 @@ test_promotion_by_removing_field_from_50_is_denied if {
 	d := deny_of(knative_update([predictor(50, null, {})]))
 	rules(d) == {"max-step"}
 	fires(d, "max-step", ["50 → absent (100 %) rises by 50", "at most 25 per update", "Set 75 now", "0 to roll back"])
+}
+
+# Past generation 1 a percent splitting the one revision with itself is
+# still capped (the status may predate a model change), and the denial
+# says why the steps look idle.
+test_promotion_of_a_revision_split_with_itself_is_capped_and_says_why if {
+	self_split := {
+		"splitsWithItself": true,
+		"stableRevision": "my-model-predictor-00002",
+		"latestReadyRevision": "my-model-predictor-00002",
+		"latestCreatedRevision": "my-model-predictor-00002",
+	}
+	d := deny_of(knative_update([predictor(10, null, self_split)]))
+	rules(d) == {"max-step"}
+	fires(d, "max-step", [
+		"10 → absent (100 %) rises by 90",
+		"Set 35 now",
+		"Set 35 now, or 0 to roll back. The status shows spec.predictor.canaryTrafficPercent splitting my-model-predictor-00002 with itself, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out; 0 keeps my-model-predictor-00002 as well.",
+	])
+	not fires(deny_of(knative_update([predictor(10, null, {})])), "max-step", ["with itself"])
 }
 
 test_promotion_to_explicit_100_from_75_is_allowed if {
@@ -2108,6 +2130,31 @@ test_a_model_change_before_the_rollout_after_a_resume_is_warned_it_may_take_all_
 	inp := object.union(knative_update([resumed]), {"rollout": {"modelChanged": true, "notRolledOut": true}})
 	count(deny_of(inp)) == 0
 	fires(warn_of(inp), "first-rollout", ["unless my-model-predictor-00001 is rolled out first"])
+}
+
+# A model change at 0 % (kept after a rollback) serves nothing until the
+# percent rises: said, with the step that starts the canary.
+test_a_model_change_at_0_is_warned_it_gets_no_traffic if {
+	inp := object.union(knative_update([predictor(0, 0, model_change)]), {"rollout": {"modelChanged": true, "modelChangedAtZero": true}})
+	count(deny_of(inp)) == 0
+	fires(warn_of(inp), "dark-launch", [
+		"spec.predictor: the new model gs://models/v2 enters at spec.predictor.canaryTrafficPercent: 0, so it gets no traffic; all of it stays on the rolled-out revision my-model-predictor-00001.",
+		"Its latest- URL (tag routing) reaches it meanwhile.",
+		"Once the new revision is ready, set spec.predictor.canaryTrafficPercent: 10 to start its canary.",
+	])
+
+	# Beside a running canary mid-rollout-restart says it re-enters at 0 %.
+	mid := object.union(knative_update([predictor(10, 0, model_change)]), {"rollout": {"modelChanged": true, "modelChangedAtZero": true}})
+	"mid-rollout-restart" in rules(warn_of(mid))
+	not "dark-launch" in rules(warn_of(mid))
+
+	# Before any rollout 0 splits nothing: first-rollout speaks.
+	first := object.union(first_rollout_update(predictor(0, 0, model_change)), {"rollout": {"modelChanged": true, "modelChangedAtZero": true}})
+	"first-rollout" in rules(warn_of(first))
+	not "dark-launch" in rules(warn_of(first))
+
+	# Without a model change 0 is the rollback: nothing to say.
+	not "dark-launch" in rules(warn_of(knative_update([predictor(10, 0, {})])))
 }
 
 test_a_percent_before_any_rollout_sends_no_traffic_back if {
