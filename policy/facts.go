@@ -185,6 +185,9 @@ type OverrideFacts struct {
 	Allowed bool `json:"allowed"`
 	// Active is Requested and Allowed: the rules are lifted for this update.
 	Active bool `json:"active"`
+	// stale: the annotation is kept as an earlier update set it, which
+	// lifts nothing now.
+	stale bool
 }
 
 // StepFacts describes the time since the last step.
@@ -1524,7 +1527,11 @@ func changedKeys(a, b map[string]string, keep func(string) bool) []string {
 func overrideFacts(oldObj, newObj *v1beta1.InferenceService, req *Request, s *Settings) OverrideFacts {
 	reason := strings.TrimSpace(newObj.Annotations[AnnotationOverride])
 	o := OverrideFacts{Reason: reason}
-	if req.Operation != OperationUpdate || reason == "" || reason == strings.TrimSpace(oldObj.Annotations[AnnotationOverride]) {
+	if req.Operation != OperationUpdate || reason == "" {
+		return o
+	}
+	if reason == strings.TrimSpace(oldObj.Annotations[AnnotationOverride]) {
+		o.stale = true
 		return o
 	}
 	o.Requested = true

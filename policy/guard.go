@@ -356,6 +356,9 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		markRuleEnforcement(settings, d.Denials, d.Warnings)
 	}
 	if len(d.Denials) == 0 {
+		if facts.Override.Active {
+			overrideLiftedNothing(d.Warnings, req)
+		}
 		return d, nil
 	}
 	strictest := EnforcementAudit
@@ -387,10 +390,35 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	}
 	if strictest == EnforcementEnforce {
 		d.Allowed = false
+		if facts.Override.stale && len(settings.Override.Groups) > 0 {
+			d.Warnings = append(d.Warnings, Violation{Rule: "override-stale", Msg: fmt.Sprintf(
+				"the annotation %s (%q) was set by an earlier update and lifts nothing now: an override lifts the rules only for the update that sets or changes its value. To override this refusal (members of %s), set a new reason in this same update: %s",
+				AnnotationOverride, facts.Override.Reason, strings.Join(settings.Override.Groups, ", "), overridePatch(req))})
+		}
 		return d, nil
 	}
 	d.Reason = "enforcement:" + string(strictest)
 	return d, nil
+}
+
+// overrideLiftedNothing rewrites the override warning of an update the
+// rules refuse nothing in: an override set on its own (kubectl annotate)
+// lifts nothing, and the change it was meant for is checked next.
+func overrideLiftedNothing(warnings []Violation, req *Request) {
+	for i := range warnings {
+		if warnings[i].Rule == "override" {
+			warnings[i].Msg = fmt.Sprintf(
+				"the override set by %s lifted nothing: no rule refuses this update, and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: %s",
+				req.User.Username, overridePatch(req))
+		}
+	}
+}
+
+// overridePatch is the kubectl command that sets an override together
+// with the change it is for.
+func overridePatch(req *Request) string {
+	return fmt.Sprintf(`kubectl patch inferenceservice %s -n %s --type merge -p '{"metadata":{"annotations":{%q:"<reason>"}},"spec":{...the change...}}'`,
+		req.Name, req.Namespace, AnnotationOverride)
 }
 
 // markRuleEnforcement marks the denials and warnings whose rule

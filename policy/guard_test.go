@@ -207,13 +207,21 @@ func TestValidate_Override(t *testing.T) {
 		old, new    string
 		wantAllowed bool
 		wantWarn    string
+		wantMsg     string // in the wantWarn warning
 	}{
 		{name: "an allowed group lifts the rules for this update", groups: []string{"sre"},
 			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "INC-42 hotfix"), wantAllowed: true, wantWarn: "override"},
 		{name: "a user outside the groups is ignored", groups: []string{"ml-engineers"},
 			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "please"), wantWarn: "override-ignored"},
-		{name: "a stale override does nothing", groups: []string{"sre"},
-			old: withOverride(canaryAt(10, true), "INC-42 hotfix"), new: withOverride(canaryAt(100, true), "INC-42 hotfix")},
+		// Left from an earlier update (an annotate of its own): the
+		// refusal says so, and how to override it.
+		{name: "a stale override does nothing and says how to override", groups: []string{"sre"},
+			old: withOverride(canaryAt(10, true), "INC-42 hotfix"), new: withOverride(canaryAt(100, true), "INC-42 hotfix"),
+			wantWarn: "override-stale", wantMsg: `the annotation canary-guard.dev/override ("INC-42 hotfix") was set by an earlier update and lifts nothing now`},
+		// kubectl annotate on its own: the rules refuse nothing there.
+		{name: "an override set alone says it lifted nothing", groups: []string{"sre"},
+			old: canaryAt(10, true), new: withOverride(canaryAt(10, true), "INC-42 hotfix"), wantAllowed: true,
+			wantWarn: "override", wantMsg: `lifted nothing: no rule refuses this update, and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: kubectl patch inferenceservice my-model -n models --type merge -p '{"metadata":{"annotations":{"canary-guard.dev/override":"<reason>"}},"spec":{...the change...}}'`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,6 +237,14 @@ func TestValidate_Override(t *testing.T) {
 			}
 			if tc.wantWarn != "" && !hasRule(d.Warnings, tc.wantWarn) {
 				t.Errorf("warnings %v, want %s", rules(d.Warnings), tc.wantWarn)
+			}
+			for _, w := range d.Warnings {
+				if w.Rule == tc.wantWarn && !strings.Contains(w.Msg, tc.wantMsg) {
+					t.Errorf("[%s] %s\nwant it to contain %s", w.Rule, w.Msg, tc.wantMsg)
+				}
+			}
+			if tc.wantWarn != "override-stale" && hasRule(d.Warnings, "override-stale") {
+				t.Errorf("warnings %v: a fresh override or none is not stale", rules(d.Warnings))
 			}
 		})
 	}
