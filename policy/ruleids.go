@@ -151,14 +151,21 @@ func (p *Policy) MetricRuleID(id string) string {
 // RuleEnforcementWarnings reports ruleEnforcement entries of c that name
 // no rule id p knows at load (MetricRuleID): a typo there leaves the rule
 // it meant enforced. An id a rule builds at evaluation is not known at
-// load, so the warning says it may still apply.
+// load, so the warning says it may still apply. A known id within edit
+// distance 2 is named as the one probably meant.
 func RuleEnforcementWarnings(p *Policy, c *Config) []string {
 	var warnings []string
+	known := slices.Collect(maps.Keys(p.metricRuleIDs))
 	check := func(where string, s *Settings) {
 		for _, id := range slices.Sorted(maps.Keys(s.RuleEnforcement)) {
-			if _, ok := p.metricRuleIDs[id]; !ok {
-				warnings = append(warnings, fmt.Sprintf("%sruleEnforcement.%s: no loaded deny or warn rule has the constant id %q, so this setting changes nothing unless a rule builds that id at evaluation; check the spelling against the rule ids in the README and in your policies", where, id, id))
+			if _, ok := p.metricRuleIDs[id]; ok {
+				continue
 			}
+			hint := "check the spelling against the rule ids in the README and in your policies"
+			if near, ok := closest(id, known); ok {
+				hint = "did you mean " + near + "?"
+			}
+			warnings = append(warnings, fmt.Sprintf("%sruleEnforcement.%s: no loaded deny or warn rule has the constant id %q, so this setting changes nothing unless a rule builds that id at evaluation; %s", where, id, id, hint))
 		}
 	}
 	check("", &c.Defaults)

@@ -186,3 +186,34 @@ func checkWarnings(t *testing.T, p *Policy, want []string) {
 		}
 	}
 }
+
+func TestRuleEnforcementWarnings_SuggestsTheNearestLoadedID(t *testing.T) {
+	p := policyWith(t, Source{Name: "team.rego", Content: []byte(`package canary_guard
+
+deny contains {"rule": "team-max50", "msg": "at most 50"} if input.rollout.raised == true
+`)})
+	tests := []struct {
+		name, id string
+		want     string // the end of the warning; "" for none
+	}{
+		{name: "a custom id one letter off", id: "team-max5O", want: `no loaded deny or warn rule has the constant id "team-max5O", so this setting changes nothing unless a rule builds that id at evaluation; did you mean team-max50?`},
+		{name: "a shipped id two letters off", id: "max-stp", want: "; did you mean max-step?"},
+		{name: "no id near", id: "team-owner", want: "; check the spelling against the rule ids in the README and in your policies"},
+		{name: "a loaded id", id: "team-max50"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte("ruleEnforcement: {" + tc.id + ": audit}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := RuleEnforcementWarnings(p, cfg)
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("warnings %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], "ruleEnforcement."+tc.id+": ") || !strings.HasSuffix(got[0], tc.want)):
+				t.Errorf("warnings %q, want one for %s ending %q", got, tc.id, tc.want)
+			}
+		})
+	}
+}
