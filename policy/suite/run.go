@@ -1,7 +1,9 @@
 package suite
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/canary-guard/canary-guard/policy"
 )
@@ -189,6 +193,11 @@ func (s *Suite) evaluate(ctx context.Context, c *Case, p *policy.Policy, cfg *po
 // manifest reads a case's inline manifest or manifest file.
 func (s *Suite) manifest(which string, inline *Manifest, file string) ([]byte, error) {
 	data := []byte(derefManifest(inline))
+	if name, ok := scalarText(inline); ok {
+		// `new: new.yaml` is a file name taken as the manifest's text.
+		return nil, fmt.Errorf("%s: %q is a string, not a manifest; write the InferenceService inline under %s: (a mapping, or YAML text after %s: |), or read it from a file with %sFile: %s (relative to the suite file)",
+			which, name, which, which, which, name)
+	}
 	if file != "" {
 		var err error
 		if data, err = os.ReadFile(s.resolve(file)); err != nil {
@@ -200,6 +209,20 @@ func (s *Suite) manifest(which string, inline *Manifest, file string) ([]byte, e
 		return nil, fmt.Errorf("%s: %w", which, err)
 	}
 	return doc, nil
+}
+
+// scalarText returns the string an inline manifest's text is, when it is
+// one YAML string rather than a mapping.
+func scalarText(m *Manifest) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	j, err := yaml.YAMLToJSON(*m)
+	if err != nil || !bytes.HasPrefix(j, []byte(`"`)) {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(j, &s) == nil
 }
 
 func derefManifest(m *Manifest) Manifest {

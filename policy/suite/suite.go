@@ -51,14 +51,15 @@
 //
 // Manifests are YAML or JSON, as a string or as a mapping; they must have
 // apiVersion serving.kserve.io/v1beta1 and kind InferenceService (other
-// kinds in a multi-document string are skipped). Denials are the rules'
-// verdicts before enforcement, overrides and the always-admit rule, so a
-// warn-mode case still lists them; warnings are the mutating webhook's
-// followed by the validating webhook's; the reason is the validating
-// webhook's (exempt, always-admit:<why>, override, enforcement:<mode>),
-// else the mutating webhook's. A manifest's metadata.namespace must agree
-// with the case's namespace, as the API server requires. Regexps are
-// unanchored (RE2).
+// kinds in a multi-document string are skipped); text that is a plain
+// string, as in `new: new.yaml`, fails its case, naming newFile. Denials
+// are the rules' verdicts before enforcement, overrides and the
+// always-admit rule, so a warn-mode case still lists them; warnings are
+// the mutating webhook's followed by the validating webhook's; the reason
+// is the validating webhook's (exempt, always-admit:<why>, override,
+// enforcement:<mode>), else the mutating webhook's. A manifest's
+// metadata.namespace must agree with the case's namespace, as the API
+// server requires. Regexps are unanchored (RE2).
 // Relative paths (policyDir, configFile, oldFile, newFile) resolve against
 // the suite file's directory. Unknown keys are errors.
 package suite

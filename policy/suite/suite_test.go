@@ -287,3 +287,31 @@ cases:
 		}
 	}
 }
+
+// A file name under old: or new: is the manifest's text as YAML reads it:
+// the case says to write the manifest there or to use oldFile/newFile.
+func TestManifest_AFileNameWhereAManifestIsExpected(t *testing.T) {
+	const manifest = "{apiVersion: serving.kserve.io/v1beta1, kind: InferenceService, metadata: {name: a}, spec: {predictor: {model: {modelFormat: {name: sklearn}}}}}"
+	tests := []struct {
+		name, fields, want string
+	}{
+		{name: "new", fields: "new: new.yaml",
+			want: `evaluation failed: new: "new.yaml" is a string, not a manifest; write the InferenceService inline under new: (a mapping, or YAML text after new: |), or read it from a file with newFile: new.yaml (relative to the suite file)`},
+		{name: "old", fields: "old: manifests/old.yaml\n  new: " + manifest,
+			want: `evaluation failed: old: "manifests/old.yaml" is a string, not a manifest; write the InferenceService inline under old: (a mapping, or YAML text after old: |), or read it from a file with oldFile: manifests/old.yaml`},
+		{name: "a quoted name", fields: `new: "new.yaml"`,
+			want: `evaluation failed: new: "new.yaml" is a string, not a manifest`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := writeSuite(t, map[string]string{"suite.yaml": "cases:\n- name: c\n  " + tc.fields + "\n  expect: {allowed: true}\n"})
+			res, err := (&Runner{}).Run(context.Background(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Cases[0].Failures; len(got) != 1 || !strings.HasPrefix(got[0], tc.want) {
+				t.Errorf("failures %q, want one starting %q", got, tc.want)
+			}
+		})
+	}
+}
