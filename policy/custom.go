@@ -130,7 +130,7 @@ func builtinError(file string, row int, name, builtin string) error {
 // place: as a ref head (time.format(x) := ...), or where the shipped
 // bundle or another file calls into that namespace (calledRoots), which
 // it would break. A
-// helper such as `object := input.request.object` breaks no call of the
+// helper such as `object := input.object` breaks no call of the
 // package that OPA would not report at compile.
 func customErrors(m *ast.Module, shipped map[string]*ast.Location, calledRoots map[string]bool) []error {
 	if len(shipped) == 0 {
@@ -259,10 +259,10 @@ func refRow(m *ast.Module, r ast.Ref) int {
 	return m.Package.Location.Row
 }
 
-// checkCustom applies customErrors and dataErrors to every custom module,
-// in file order. Custom modules may read data.canary_guard and the
-// packages of the modules given (test packages); the shipped bundle's
-// package is the one policies may be in.
+// checkCustom applies customErrors, dataErrors and inputErrors to every
+// custom module, in file order. Custom modules may read data.canary_guard
+// and the packages of the modules given (test packages); the shipped
+// bundle's package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
 	names := packageRules(shipped)
 	// The namespaces of built-ins any file calls, the other teams' too: a
@@ -283,6 +283,7 @@ func checkCustom(shipped, custom []*ast.Module) []error {
 	for _, m := range custom {
 		errs = append(errs, customErrors(m, names, roots)...)
 		errs = append(errs, dataErrors(m, allowed, defined)...)
+		errs = append(errs, inputErrors(m)...)
 	}
 	return errs
 }

@@ -67,7 +67,7 @@ func TestCompile_RefusesCustomRulesNamedLikeShippedOnes(t *testing.T) {
 			want: []string{"team.rego:3: time is the name of the built-in functions time.* (time."}},
 		// A namespace the shipped rules do not call: a helper of this name
 		// breaks no call OPA would not report at compile.
-		{name: "a helper named object", rule: `object := input.request.object`},
+		{name: "a helper named object", rule: `object := input.object`},
 		{name: "a helper named uri", rule: `uri := "gs://acme-models/"`},
 		{name: "a ref head in a namespace of built-ins", rule: `object.get(o, k, d) := d`,
 			want: []string{"team.rego:3: object is the name of the built-in functions object.*"}},
