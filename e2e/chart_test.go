@@ -472,6 +472,42 @@ func TestChartAsADependency(t *testing.T) {
 	}
 }
 
+// TestChartNotesWarnOfASingleFailClosedReplica: helm install prints
+// NOTES.txt, which helm template leaves out (and a template must render
+// YAML); rendered here, in a copy of the chart, by a template that reads
+// it as a file.
+func TestChartNotesWarnOfASingleFailClosedReplica(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "canary-guard")
+	if err := os.CopyFS(chart, os.DirFS(chartPath(t))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(chart, "templates", "NOTES.txt"), filepath.Join(chart, "notes.txt")); err != nil {
+		t.Fatal(err)
+	}
+	notes := []byte(`notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}` + "\n")
+	if err := os.WriteFile(filepath.Join(chart, "templates", "notes.yaml"), notes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const warning = "Warning: one replica and a validating webhook that fails closed"
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--set", "replicaCount=1"}, true},
+		{[]string{"--set", "replicaCount=1", "--set", "webhook.validating.failurePolicy=Ignore"}, false},
+	} {
+		args := append([]string{"template", chartRelease, chart, "--namespace", chartNamespace, "--show-only", "templates/notes.yaml"}, tc.args...)
+		out, stderr, err := runHelm(t, args...)
+		if err != nil {
+			t.Fatalf("helm %v: %v\n%s", args, err, stderr)
+		}
+		if got := strings.Contains(out, warning); got != tc.want {
+			t.Errorf("%v: the notes warn of a single replica: %v, want %v\n%s", tc.args, got, tc.want, out)
+		}
+	}
+}
+
 // TestChartRefusesABackwardsNamespaceRange: a glob class range whose ends
 // are reversed passes the schema's pattern, but canary-guard refuses it
 // (it would match nothing) and the API server would refuse the backstop's
