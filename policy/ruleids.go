@@ -10,7 +10,7 @@ import (
 )
 
 // reservedRuleIDs are the ids canary-guard itself gives results.
-var reservedRuleIDs = map[string]bool{"policy-error": true, "canary-injected": true, "step-stamp-kept": true, "tag-routing-kept": true, "percent-applied": true, "custom": true, "override-stale": true}
+var reservedRuleIDs = map[string]bool{"policy-error": true, "canary-injected": true, "step-stamp-kept": true, "tag-routing-kept": true, "percent-applied": true, "custom": true, "override-stale": true, "warnings-left-out": true}
 
 // ruleIDWarnings reports rule ids the metrics and the decision log could
 // not tell apart: an id that rules in more than one file emit (a custom

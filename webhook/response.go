@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +32,7 @@ func validationResponse(d *policy.Decision) *admissionv1.AdmissionResponse {
 			resp.Result.Code, resp.Result.Reason = http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests
 		}
 	}
-	resp.Warnings = warningStrings(d.ClientWarnings())
+	resp.Warnings = warningStrings(d.ClientWarnings(), validateWarningBudget)
 	return resp
 }
 
@@ -45,24 +47,74 @@ func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
 		patchType := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = patch, &patchType
 	}
-	resp.Warnings = warningStrings(m.Warnings)
+	resp.Warnings = warningStrings(m.Warnings, mutateWarningBudget)
 	return resp
 }
+
+// The API server cuts every warning of a request to 256 characters once
+// all of them, both webhooks' and KServe's, add up to more than 4096
+// (k8s.io/apiserver filters/warning.go): each would lose its end, where
+// the next step is. canary-guard's two webhooks keep below these budgets,
+// whose sum leaves room for the others'.
+const (
+	validateWarningBudget = 3000
+	mutateWarningBudget   = 900
+)
 
 // warningStrings formats warnings for the admission response. The API
 // server drops, silently, a warning with a control character (it must fit
 // an HTTP Warning header): a custom rule's message over several lines, or
 // an OPA error in a [policy-error] warning, would never reach the user. So
 // each run of control characters and the spaces around it becomes one space.
-func warningStrings(vs []policy.Violation) []string {
+// Past budget characters in all (see validateWarningBudget), the warnings
+// that do not fit, in order, make way for one that names their rules and
+// where they are in full.
+func warningStrings(vs []policy.Violation, budget int) []string {
 	if len(vs) == 0 {
 		return nil
 	}
 	out := make([]string, len(vs))
+	total := 0
 	for i, v := range vs {
 		out[i] = "canary-guard: " + oneLine(v.String())
+		total += utf8.RuneCountInString(out[i])
 	}
-	return out
+	if total <= budget {
+		return out
+	}
+	return fitWarnings(out, vs, budget)
+}
+
+// fitWarnings keeps the warnings out that fit in budget with a last one
+// naming the rules of the rest; a first warning longer than all of that
+// is cut short rather than left out.
+func fitWarnings(out []string, vs []policy.Violation, budget int) []string {
+	room := budget - 400 // the last warning, with a few rule ids
+	kept, used := 0, 0
+	for kept < len(out) {
+		n := utf8.RuneCountInString(out[kept])
+		if used+n > room {
+			break
+		}
+		used += n
+		kept++
+	}
+	if kept == 0 {
+		out[0] = string([]rune(out[0])[:room-1]) + "…"
+		kept = 1
+	}
+	rules := make([]string, 0, len(vs)-kept)
+	for _, v := range vs[kept:] {
+		if !slices.Contains(rules, v.Rule) {
+			rules = append(rules, v.Rule)
+		}
+	}
+	more := "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)-kept) + " more warnings, of " + strings.Join(rules, ", ") +
+		", are left out: the API server cuts every warning short past 4096 characters in all. canary-guard eval on this change shows them all."
+	if utf8.RuneCountInString(more) > budget-used {
+		more = "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)-kept) + " more warnings are left out (too long in all); canary-guard eval on this change shows them all."
+	}
+	return append(out[:kept], more)
 }
 
 // oneLine replaces each run of control characters (newlines, tabs) in s,

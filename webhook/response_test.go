@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
@@ -32,5 +34,54 @@ func TestWarnings_ReachTheClientAsOneLine(t *testing.T) {
 		if _, err := utilnet.NewWarningHeader(299, "", w); err != nil {
 			t.Errorf("warning %q: the API server would drop it: %v", w, err)
 		}
+	}
+}
+
+// Past 4096 characters of warnings in all the API server cuts each to
+// 256, losing every next step: canary-guard's own stay within a budget.
+func TestWarnings_StayWithinTheBudgetTheAPIServerCutsAt(t *testing.T) {
+	long := func(rule string, n int) policy.Violation {
+		return policy.Violation{Rule: rule, Msg: strings.Repeat("x", n-3) + " 35"}
+	}
+	tests := []struct {
+		name      string
+		vs        []policy.Violation
+		wantKept  []string // the rules of the warnings kept whole, in order
+		wantLast  string   // in the last warning
+		wantCount int
+	}{
+		{name: "within the budget all are kept", vs: []policy.Violation{long("a", 900), long("b", 900), long("c", 900)},
+			wantKept: []string{"a", "b", "c"}, wantCount: 3},
+		{name: "the ones that do not fit make way for one naming their rules",
+			vs:       []policy.Violation{long("a", 900), long("b", 900), long("c", 900), long("d", 900), long("c", 500)},
+			wantKept: []string{"a", "b"}, wantLast: "[warnings-left-out] 3 more warnings, of c, d, are left out", wantCount: 3},
+		{name: "one longer than the budget is cut short", vs: []policy.Violation{long("huge", 5000), long("b", 100)},
+			wantLast: "[warnings-left-out] 1 more warnings, of b, are left out", wantCount: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := warningStrings(tc.vs, validateWarningBudget)
+			if len(got) != tc.wantCount {
+				t.Fatalf("%d warnings, want %d", len(got), tc.wantCount)
+			}
+			total := 0
+			for i, w := range got {
+				total += utf8.RuneCountInString(w)
+				if _, err := utilnet.NewWarningHeader(299, "", w); err != nil {
+					t.Errorf("warning %d: the API server would drop it: %v", i, err)
+				}
+			}
+			if total > validateWarningBudget {
+				t.Errorf("%d characters in all, over the budget of %d", total, validateWarningBudget)
+			}
+			for i, rule := range tc.wantKept {
+				if !strings.HasPrefix(got[i], "canary-guard: ["+rule+"] ") || !strings.HasSuffix(got[i], " 35") {
+					t.Errorf("warning %d is not %s's, whole: %.60q", i, rule, got[i])
+				}
+			}
+			if last := got[len(got)-1]; tc.wantLast != "" && !strings.Contains(last, tc.wantLast) {
+				t.Errorf("last warning %q, want it to contain %q", last, tc.wantLast)
+			}
+		})
 	}
 }
