@@ -259,7 +259,7 @@ func refRow(m *ast.Module, r ast.Ref) int {
 	return m.Package.Location.Row
 }
 
-// checkCustom applies customErrors, dataErrors and inputErrors to every
+// checkCustom applies customErrors and dataErrors to every
 // custom module, in file order. Custom modules may read data.canary_guard
 // and the packages of the modules given (test packages); the shipped
 // bundle's package is the one policies may be in.
@@ -283,7 +283,6 @@ func checkCustom(shipped, custom []*ast.Module) []error {
 	for _, m := range custom {
 		errs = append(errs, customErrors(m, names, roots)...)
 		errs = append(errs, dataErrors(m, allowed, defined)...)
-		errs = append(errs, inputErrors(m)...)
 	}
 	return errs
 }

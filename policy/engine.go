@@ -174,7 +174,7 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	}
 	p.store = inmem.New()
 	p.readsObjects = readsObjects(modules)
-	p.Warnings = append(ruleIDWarnings(modules), unreadRuleWarnings(compiler.Modules, custom)...)
+	p.Warnings = slices.Concat(ruleIDWarnings(modules), unreadRuleWarnings(compiler.Modules, custom), inputRefWarnings(custom))
 	p.metricRuleIDs = metricRuleIDs(modules)
 	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil

@@ -162,29 +162,33 @@ func unknownKeyHint(r ast.Ref, i int, s *inputShape) string {
 	return "see docs/policy-input.md for the keys of " + parent
 }
 
-// inputErrors returns the references of a custom module to paths of the
-// input that never exist: a key canary-guard's input does not have where
-// the input's keys are canary-guard's (input.review as Gatekeeper's input
-// has it, input.rollout.component for components). Such a reference loads
-// and is simply undefined, so the rule reading it never holds, silently.
-// Under input.object and input.oldObject (the InferenceService), through
-// a variable (c := input.rollout.components[_]; c.x) and past a key that
-// is not a constant (input[x]) nothing is checked. Each problem is
-// reported once per file.
-func inputErrors(m *ast.Module) []error {
-	var errs []error
-	seen := map[string]bool{}
-	ast.WalkRefs(m, func(r ast.Ref) bool {
-		n, hint := inputRefProblem(r)
-		if n == 0 {
+// inputRefWarnings returns, for custom modules, the references to paths
+// of the input that never exist: a key canary-guard's input does not have
+// where the input's keys are canary-guard's (input.review as Gatekeeper's
+// input has it, input.rollout.component for components). Such a
+// reference loads and is undefined on every request, so a rule that
+// reads only it never holds, silently. Warned of, not refused: a policy
+// shared with Gatekeeper may read both shapes (input.review.object, else
+// input.object), and one that works must keep loading. Under input.object
+// and input.oldObject (the InferenceService), through a variable (c :=
+// input.rollout.components[_]; c.x) and past a key that is not a constant
+// (input[x]) nothing is checked. Each problem is reported once per file.
+func inputRefWarnings(modules []*ast.Module) []string {
+	var warnings []string
+	for _, m := range modules {
+		seen := map[string]bool{}
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			n, hint := inputRefProblem(r)
+			if n == 0 {
+				return false
+			}
+			msg := fmt.Sprintf("%s is not in canary-guard's input (%s); where nothing else defines the rule reading it, that rule never holds", r[:n], hint)
+			if !seen[msg] {
+				seen[msg] = true
+				warnings = append(warnings, fmt.Sprintf("%s:%d: %s", m.Package.Location.File, refRow(m, r), msg))
+			}
 			return false
-		}
-		msg := fmt.Sprintf("%s is not in canary-guard's input (%s); the rule reading it never holds", r[:n], hint)
-		if !seen[msg] {
-			seen[msg] = true
-			errs = append(errs, fmt.Errorf("%s:%d: %s", m.Package.Location.File, refRow(m, r), msg))
-		}
-		return false
-	})
-	return errs
+		})
+	}
+	return warnings
 }
