@@ -55,10 +55,12 @@ func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
 // all of them, both webhooks' and KServe's, add up to more than 4096
 // (k8s.io/apiserver filters/warning.go): each would lose its end, where
 // the next step is. canary-guard's two webhooks keep below these budgets,
-// whose sum leaves room for the others'.
+// whose sum leaves room for the others'. The mutating webhook's warnings
+// are few (a canary-injected per component, of about 400 characters,
+// and the odd tag-routing-kept, step-stamp-kept or percent-applied).
 const (
-	validateWarningBudget = 3000
-	mutateWarningBudget   = 900
+	validateWarningBudget = 2600
+	mutateWarningBudget   = 1400
 )
 
 // warningStrings formats warnings for the admission response. The API
@@ -66,9 +68,8 @@ const (
 // an HTTP Warning header): a custom rule's message over several lines, or
 // an OPA error in a [policy-error] warning, would never reach the user. So
 // each run of control characters and the spaces around it becomes one space.
-// Past budget characters in all (see validateWarningBudget), the warnings
-// that do not fit, in order, make way for one that names their rules and
-// where they are in full.
+// Past budget characters in all (see validateWarningBudget), fitWarnings
+// keeps what fits.
 func warningStrings(vs []policy.Violation, budget int) []string {
 	if len(vs) == 0 {
 		return nil
@@ -85,37 +86,51 @@ func warningStrings(vs []policy.Violation, budget int) []string {
 	return fitWarnings(out, vs, budget)
 }
 
-// fitWarnings keeps the warnings out that fit in budget with a last one
-// naming the rules of the rest; a first warning longer than all of that
-// is cut short rather than left out.
+// fitWarnings keeps, in order, the warnings that fit in budget beside a
+// last one naming the rules of the rest. Where not even the first fits
+// beside it, the first is cut short to fit.
 func fitWarnings(out []string, vs []policy.Violation, budget int) []string {
-	room := budget - 400 // the last warning, with a few rule ids
 	kept, used := 0, 0
 	for kept < len(out) {
 		n := utf8.RuneCountInString(out[kept])
-		if used+n > room {
+		if used+n+leftOutLen(vs[kept+1:]) > budget {
 			break
 		}
 		used += n
 		kept++
 	}
 	if kept == 0 {
+		room := budget - leftOutLen(vs[1:])
 		out[0] = string([]rune(out[0])[:room-1]) + "…"
 		kept = 1
 	}
-	rules := make([]string, 0, len(vs)-kept)
-	for _, v := range vs[kept:] {
+	if kept == len(out) {
+		return out
+	}
+	return append(out[:kept], leftOut(vs[kept:]))
+}
+
+// leftOut is the warning that stands for the warnings vs, left out.
+func leftOut(vs []policy.Violation) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	rules := make([]string, 0, len(vs))
+	for _, v := range vs {
 		if !slices.Contains(rules, v.Rule) {
 			rules = append(rules, v.Rule)
 		}
 	}
-	more := "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)-kept) + " more warnings, of " + strings.Join(rules, ", ") +
+	w := "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)) + " more warnings, of " + strings.Join(rules, ", ") +
 		", are left out: the API server cuts every warning short past 4096 characters in all. canary-guard eval on this change shows them all."
-	if utf8.RuneCountInString(more) > budget-used {
-		more = "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)-kept) + " more warnings are left out (too long in all); canary-guard eval on this change shows them all."
+	if utf8.RuneCountInString(w) > 400 {
+		// Many rules: their names would crowd out the warnings kept.
+		w = "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)) + " more warnings are left out: the API server cuts every warning short past 4096 characters in all. canary-guard eval on this change shows them all."
 	}
-	return append(out[:kept], more)
+	return w
 }
+
+func leftOutLen(vs []policy.Violation) int { return utf8.RuneCountInString(leftOut(vs)) }
 
 // oneLine replaces each run of control characters (newlines, tabs) in s,
 // with the spaces around it, by one space.

@@ -50,13 +50,17 @@ func TestWarnings_StayWithinTheBudgetTheAPIServerCutsAt(t *testing.T) {
 		wantLast  string   // in the last warning
 		wantCount int
 	}{
-		{name: "within the budget all are kept", vs: []policy.Violation{long("a", 900), long("b", 900), long("c", 900)},
+		{name: "within the budget all are kept", vs: []policy.Violation{long("a", 800), long("b", 800), long("c", 800)},
 			wantKept: []string{"a", "b", "c"}, wantCount: 3},
 		{name: "the ones that do not fit make way for one naming their rules",
 			vs:       []policy.Violation{long("a", 900), long("b", 900), long("c", 900), long("d", 900), long("c", 500)},
 			wantKept: []string{"a", "b"}, wantLast: "[warnings-left-out] 3 more warnings, of c, d, are left out", wantCount: 3},
 		{name: "one longer than the budget is cut short", vs: []policy.Violation{long("huge", 5000), long("b", 100)},
 			wantLast: "[warnings-left-out] 1 more warnings, of b, are left out", wantCount: 2},
+		{name: "a single one longer than the budget is cut short alone", vs: []policy.Violation{long("huge", 5000)},
+			wantLast: "…", wantCount: 1},
+		{name: "just within the budget all are kept", vs: []policy.Violation{long("a", 1200), long("b", 1300)},
+			wantKept: []string{"a", "b"}, wantCount: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,8 +84,25 @@ func TestWarnings_StayWithinTheBudgetTheAPIServerCutsAt(t *testing.T) {
 				}
 			}
 			if last := got[len(got)-1]; tc.wantLast != "" && !strings.Contains(last, tc.wantLast) {
-				t.Errorf("last warning %q, want it to contain %q", last, tc.wantLast)
+				t.Errorf("last warning %.80q, want it to contain %q", last, tc.wantLast)
+			}
+			if tc.wantLast == "…" && strings.Contains(strings.Join(got, ""), "warnings-left-out") {
+				t.Errorf("a notice of none left out: %q", got[len(got)-1])
 			}
 		})
+	}
+}
+
+// A model change in the predictor, the transformer and the explainer: each
+// gets its canary-injected warning, within the mutating webhook's budget.
+func TestWarnings_TheMutatingWebhookKeepsOneInjectionPerComponent(t *testing.T) {
+	injected := func(path string) policy.Violation {
+		return policy.Violation{Rule: "canary-injected", Msg: path + ": the model changes from s3://acme-ml-models/fraud-detection/xgboost/2026-11-01/model to s3://acme-ml-models/fraud-detection/xgboost/2026-11-20/model; " +
+			path + ".canaryTrafficPercent set to 10 (was absent) so it enters as a canary. Raise it step by step (at most 25 per update), remove the field to promote, or set 0 to roll back."}
+	}
+	m := &policy.Mutation{Warnings: []policy.Violation{injected("spec.predictor"), injected("spec.transformer"), injected("spec.explainer")}}
+	got := mutationResponse(m).Warnings
+	if len(got) != 3 || strings.Contains(strings.Join(got, ""), "warnings-left-out") {
+		t.Errorf("warnings %q, want the three injections", got)
 	}
 }
