@@ -488,7 +488,7 @@ func TestChartNotesWarnOfASingleFailClosedReplica(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(chart, "templates", "notes.yaml"), notes, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const warning = "Warning: one replica and a validating webhook that fails closed"
+	const warning = "Warning: one replica, and a webhook that fails closed."
 	for _, tc := range []struct {
 		args []string
 		want bool
@@ -496,6 +496,7 @@ func TestChartNotesWarnOfASingleFailClosedReplica(t *testing.T) {
 		{nil, false},
 		{[]string{"--set", "replicaCount=1"}, true},
 		{[]string{"--set", "replicaCount=1", "--set", "webhook.validating.failurePolicy=Ignore"}, false},
+		{[]string{"--set", "replicaCount=1", "--set", "webhook.validating.failurePolicy=Ignore", "--set", "webhook.mutating.failurePolicy=Fail"}, true},
 	} {
 		args := append([]string{"template", chartRelease, chart, "--namespace", chartNamespace, "--show-only", "templates/notes.yaml"}, tc.args...)
 		out, stderr, err := runHelm(t, args...)

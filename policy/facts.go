@@ -120,8 +120,9 @@ type Facts struct {
 	// NotRolledOut is true when some component has no revision rolled out
 	// yet (ComponentFacts.NotRolledOut).
 	NotRolledOut bool `json:"notRolledOut"`
-	// ModelChangedAtZero is true when some component's model changes
-	// with canaryTrafficPercent 0 after the update (a dark launch). The
+	// ModelChangedAtZero is true when, in Knative mode, some component's
+	// model changes with canaryTrafficPercent 0 after the update (a dark
+	// launch; Standard mode ignores the percent). The
 	// shipped dark-launch rule opens with it, so OPA's index skips that
 	// rule on every other update.
 	ModelChangedAtZero bool `json:"modelChangedAtZero"`
@@ -506,7 +507,7 @@ func BuildFacts(req *Request, opts FactsOptions) (*Facts, error) {
 		f.ModelChanged = f.ModelChanged || c.ModelChanged
 		f.FirstRolloutPending = f.FirstRolloutPending || c.FirstRolloutPending
 		f.NotRolledOut = f.NotRolledOut || c.NotRolledOut
-		f.ModelChangedAtZero = f.ModelChangedAtZero || c.ModelChanged && c.NewPercent != nil && *c.NewPercent == 0
+		f.ModelChangedAtZero = f.ModelChangedAtZero || f.RolloutMode == ModeKnative && c.ModelChanged && c.NewPercent != nil && *c.NewPercent == 0
 		f.UnreadFormatChange = f.UnreadFormatChange || c.UnreadFormatName != ""
 		f.RoutesMissingRevision = f.RoutesMissingRevision || c.RoutesMissingRevision
 		f.VersionSelectsRuntime = f.VersionSelectsRuntime || c.VersionSelectsRuntime

@@ -383,6 +383,10 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 		d.Warnings = append(d.Warnings, d.shownDenials("overridden: ", true)...)
 		return d, nil
 	}
+	if facts.Override.Active {
+		// ruleEnforcement already lets every denial through.
+		overrideLiftedNothing(d.Warnings, req)
+	}
 	// Marked, so a denial admitted here does not read like one that
 	// refused the update, as the mutating webhook marks its own.
 	if shown := d.shownDenials(WarnModeDenialPrefix, false); len(shown) > 0 {
@@ -391,9 +395,7 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	if strictest == EnforcementEnforce {
 		d.Allowed = false
 		if facts.Override.stale && len(settings.Override.Groups) > 0 {
-			d.Warnings = append(d.Warnings, Violation{Rule: "override-stale", Msg: fmt.Sprintf(
-				"the annotation %s (%q) was set by an earlier update and lifts nothing now: an override lifts the rules only for the update that sets or changes its value. To override this refusal (members of %s), set a new reason in this same update: %s",
-				AnnotationOverride, facts.Override.Reason, strings.Join(settings.Override.Groups, ", "), overridePatch(req))})
+			d.Warnings = append(d.Warnings, Violation{Rule: "override-stale", Msg: staleOverrideText(facts, settings, req)})
 		}
 		return d, nil
 	}
@@ -401,14 +403,27 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	return d, nil
 }
 
-// overrideLiftedNothing rewrites the override warning of an update the
-// rules refuse nothing in: an override set on its own (kubectl annotate)
-// lifts nothing, and the change it was meant for is checked next.
+// staleOverrideText is the override-stale warning: how to override the
+// refusal, for a member of the override groups; whom to ask, for others.
+func staleOverrideText(facts *Facts, settings *Settings, req *Request) string {
+	stale := fmt.Sprintf("the annotation %s (%q) was set by an earlier update and lifts nothing now: an override lifts the rules only for the update that sets or changes its value",
+		AnnotationOverride, facts.Override.Reason)
+	groups := strings.Join(settings.Override.Groups, ", ")
+	if !intersects(req.User.Groups, settings.Override.Groups) {
+		return fmt.Sprintf("%s, and only from members of %s. To override this refusal, ask one of them to set a new reason in the update that makes this change.", stale, groups)
+	}
+	return fmt.Sprintf("%s. To override this refusal, set a new reason in this same update: %s", stale, overridePatch(req))
+}
+
+// overrideLiftedNothing rewrites the override warning of an update where
+// nothing is refused (no rule denies, or ruleEnforcement relaxed every
+// denial): an override set on its own (kubectl annotate) lifts nothing,
+// and the change it was meant for is checked next.
 func overrideLiftedNothing(warnings []Violation, req *Request) {
 	for i := range warnings {
 		if warnings[i].Rule == "override" {
 			warnings[i].Msg = fmt.Sprintf(
-				"the override set by %s lifted nothing: no rule refuses this update, and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: %s",
+				"the override set by %s lifted nothing: nothing in this update is refused here (no rule refuses it, or ruleEnforcement lets what they deny through), and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: %s",
 				req.User.Username, overridePatch(req))
 		}
 	}

@@ -208,6 +208,7 @@ func TestValidate_Override(t *testing.T) {
 		wantAllowed bool
 		wantWarn    string
 		wantMsg     string // in the wantWarn warning
+		config      string // added to the override groups
 	}{
 		{name: "an allowed group lifts the rules for this update", groups: []string{"sre"},
 			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "INC-42 hotfix"), wantAllowed: true, wantWarn: "override"},
@@ -218,14 +219,20 @@ func TestValidate_Override(t *testing.T) {
 		{name: "a stale override does nothing and says how to override", groups: []string{"sre"},
 			old: withOverride(canaryAt(10, true), "INC-42 hotfix"), new: withOverride(canaryAt(100, true), "INC-42 hotfix"),
 			wantWarn: "override-stale", wantMsg: `the annotation canary-guard.dev/override ("INC-42 hotfix") was set by an earlier update and lifts nothing now`},
+		{name: "a stale override of a user outside the groups says whom to ask", groups: []string{"ml-engineers"},
+			old: withOverride(canaryAt(10, true), "INC-42 hotfix"), new: withOverride(canaryAt(100, true), "INC-42 hotfix"),
+			wantWarn: "override-stale", wantMsg: "and only from members of sre. To override this refusal, ask one of them to set a new reason in the update that makes this change."},
+		{name: "an override where ruleEnforcement lets every denial through says it lifted nothing", groups: []string{"sre"},
+			old: canaryAt(10, true), new: withOverride(canaryAt(100, true), "INC-42 hotfix"), wantAllowed: true, config: "ruleEnforcement: {max-step: warn}\n",
+			wantWarn: "override", wantMsg: "lifted nothing: nothing in this update is refused here"},
 		// kubectl annotate on its own: the rules refuse nothing there.
 		{name: "an override set alone says it lifted nothing", groups: []string{"sre"},
 			old: canaryAt(10, true), new: withOverride(canaryAt(10, true), "INC-42 hotfix"), wantAllowed: true,
-			wantWarn: "override", wantMsg: `lifted nothing: no rule refuses this update, and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: kubectl patch inferenceservice my-model -n models --type merge -p '{"metadata":{"annotations":{"canary-guard.dev/override":"<reason>"}},"spec":{...the change...}}'`},
+			wantWarn: "override", wantMsg: `lifted nothing: nothing in this update is refused here (no rule refuses it, or ruleEnforcement lets what they deny through), and the next update is checked again. An override lifts the rules only for the update that sets or changes it: put it in the same update as the change it is for: kubectl patch inferenceservice my-model -n models --type merge -p '{"metadata":{"annotations":{"canary-guard.dev/override":"<reason>"}},"spec":{...the change...}}'`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGuard(t, "override: {groups: [sre]}")
+			g := newGuard(t, "override: {groups: [sre]}\n"+tc.config)
 			req := update(t, tc.old, tc.new)
 			req.User.Groups = tc.groups
 			d, err := g.Validate(context.Background(), req)

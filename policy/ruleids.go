@@ -155,7 +155,9 @@ func (p *Policy) MetricRuleID(id string) string {
 // distance 2 is named as the one probably meant.
 func RuleEnforcementWarnings(p *Policy, c *Config) []string {
 	var warnings []string
-	known := slices.Collect(maps.Keys(p.metricRuleIDs))
+	// canary-guard's own results (policy-error, canary-injected) are no
+	// rules: the configuration refuses them in ruleEnforcement.
+	known := slices.DeleteFunc(slices.Collect(maps.Keys(p.metricRuleIDs)), func(id string) bool { return reservedRuleIDs[id] })
 	check := func(where string, s *Settings) {
 		for _, id := range slices.Sorted(maps.Keys(s.RuleEnforcement)) {
 			if _, ok := p.metricRuleIDs[id]; ok {

@@ -199,6 +199,8 @@ deny contains {"rule": "team-max50", "msg": "at most 50"} if input.rollout.raise
 		{name: "a custom id one letter off", id: "team-max5O", want: `no loaded deny or warn rule has the constant id "team-max5O", so this setting changes nothing unless a rule builds that id at evaluation; did you mean team-max50?`},
 		{name: "a shipped id two letters off", id: "max-stp", want: "; did you mean max-step?"},
 		{name: "no id near", id: "team-owner", want: "; check the spelling against the rule ids in the README and in your policies"},
+		// canary-guard's own results are no rules: ruleEnforcement refuses them.
+		{name: "near only canary-guard's own", id: "policy-eror", want: "; check the spelling against the rule ids in the README and in your policies"},
 		{name: "a loaded id", id: "team-max50"},
 	}
 	for _, tc := range tests {
