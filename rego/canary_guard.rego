@@ -417,10 +417,23 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.canaryReady == "false"
 	msg := sprintf(
-		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s%s",
-		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note, failed_canary_hint(c)],
+		"%s raises traffic while the canary is not ready: %s. Wait until it is ready, then %s; or %s.%s%s%s",
+		[rise_desc(c), c.canaryReadyReason, rise_verb(c), roll_back_hint(c), paused_note, failed_canary_hint(c), watch_hint(c)],
 	)
 }
+
+# Where to see the canary become ready: a Standard-mode entry's
+# Deployment, else the InferenceService's revisions (kubectl's columns
+# for it include LATESTREADYREVISION).
+watch_hint(c) := sprintf(
+	" Watch it with: kubectl rollout status deployment/%s-%s-predictor -n %s",
+	[input.request.name, c.name, input.request.namespace],
+) if {
+	c.kind == "canary"
+} else := sprintf(
+	" Watch it with: kubectl get inferenceservice %s -n %s -w (LATESTREADYREVISION)",
+	[input.request.name, input.request.namespace],
+)
 
 # A canary that failed (an image that cannot be pulled, a model that does
 # not load) does not become ready by waiting: where a new model may

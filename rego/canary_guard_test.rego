@@ -549,6 +549,7 @@ test_rise_while_canary_not_ready_is_denied if {
 		"revision my-model-predictor-00002 is not ready (latest ready: my-model-predictor-00001)",
 		"Wait until it is ready",
 		"set 0 to roll back",
+		"Watch it with: kubectl get inferenceservice my-model -n models -w (LATESTREADYREVISION)",
 	])
 }
 
@@ -1116,6 +1117,7 @@ test_standard_promotion_of_an_unready_canary_is_denied if {
 	d := deny_of(inp)
 	rules(d) == {"canary-not-ready"}
 	fires(d, "canary-not-ready", ["promoting canary canary-v2 (at 80 %) to all traffic raises traffic while the canary is not ready", "Wait until it is ready, then promote it; or to roll back instead, leave spec.predictor as it was and remove the entry."])
+	fires(d, "canary-not-ready", ["Watch it with: kubectl rollout status deployment/my-model-canary-v2-predictor -n models"])
 }
 
 test_standard_promotion_before_step_interval_is_denied if {
