@@ -895,6 +895,22 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	)
 }
 
+# An entry added (or its model changed) beside a multi-node predictor:
+# KServe accepts it without a workerSpec, merges the stable's over it, and
+# builds it as a single-node predictor (components/predictor.go), so its
+# runtime waits for workers that never come.
+warn contains {"rule": "standard-no-canary", "msg": msg} if {
+	input.rollout.multiNode == true
+	input.rollout.rolloutMode == "Standard"
+	some i in canary_entries
+	c := input.rollout.components[i]
+	c.modelChanged
+	msg := sprintf(
+		"%s: canary %s cannot run as a canary of this multi-node predictor (%s). Remove the entry; try the model on a separate InferenceService, or change spec.predictor itself in a rolling update of all replicas (no canary).",
+		[c.path, c.name, no_entry_reason],
+	)
+}
+
 no_entry_reason := "KServe runs no canary of a multi-node predictor: it refuses an entry with a workerSpec, and runs one without it on a single node, without the workers its runtime waits for" if {
 	input.rollout.multiNode == true
 } else := "KServe accepts none beside a predictor without a model or a STORAGE_URI env, and merges each entry over the stable predictor, so an entry cannot turn a model into a custom container or back"

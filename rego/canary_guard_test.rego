@@ -974,6 +974,19 @@ test_standard_multi_node_predictor_is_warned_not_denied if {
 	])
 }
 
+# An entry added beside a multi-node predictor runs on one node, without
+# the workers its runtime waits for: no canary either.
+test_standard_entry_beside_a_multi_node_predictor_is_warned if {
+	inp := standard_update([standard_predictor({}), canary_entry("v2", 0, null, 10, new_entry)])
+	multi_node := object.union(inp, {"rollout": {"canaryEntriesAccepted": false, "multiNode": true, "modelChanged": true}})
+	count(deny_of(multi_node)) == 0
+	fires(warn_of(multi_node), "standard-no-canary", [
+		"spec.canary[0]: canary v2 cannot run as a canary of this multi-node predictor (KServe runs no canary of a multi-node predictor",
+		"Remove the entry; try the model on a separate InferenceService",
+	])
+	not "standard-no-canary" in rules(warn_of(object.union(inp, {"rollout": {"modelChanged": true}})))
+}
+
 test_standard_promotion_with_restart_is_a_promotion if {
 	# The facts mark it (promotionRestarts): the floor applies, not
 	# standard-canary-required, nor the replica warning of a rename.
