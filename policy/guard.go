@@ -395,7 +395,9 @@ func (g *Guard) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	if strictest == EnforcementEnforce {
 		d.Allowed = false
 		if facts.Override.stale && len(settings.Override.Groups) > 0 {
-			d.Warnings = append(d.Warnings, Violation{Rule: "override-stale", Msg: staleOverrideText(facts, settings, req)})
+			// First: the webhook keeps the first warnings where they are
+			// too long in all.
+			d.Warnings = append([]Violation{{Rule: "override-stale", Msg: staleOverrideText(facts, settings, req)}}, d.Warnings...)
 		}
 		return d, nil
 	}

@@ -423,13 +423,19 @@ deny contains {"rule": "canary-not-ready", "msg": msg} if {
 }
 
 # Where to see the canary become ready: a Standard-mode entry's
-# Deployment, else the InferenceService's revisions (kubectl's columns
-# for it include LATESTREADYREVISION).
+# Deployment; a transformer's or explainer's Knative Service (the
+# InferenceService's LATESTREADYREVISION column is the predictor's);
+# else the InferenceService.
 watch_hint(c) := sprintf(
 	" Watch it with: kubectl rollout status deployment/%s-%s-predictor -n %s",
 	[input.request.name, c.name, input.request.namespace],
 ) if {
 	c.kind == "canary"
+} else := sprintf(
+	" Watch it with: kubectl get ksvc %s-%s -n %s -w (LATESTREADY)",
+	[input.request.name, c.kind, input.request.namespace],
+) if {
+	c.kind != "predictor"
 } else := sprintf(
 	" Watch it with: kubectl get inferenceservice %s -n %s -w (LATESTREADYREVISION)",
 	[input.request.name, input.request.namespace],
@@ -902,14 +908,21 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	input.rollout.multiNode == true
 	input.rollout.rolloutMode == "Standard"
-	some i in canary_entries
-	c := input.rollout.components[i]
-	c.modelChanged
+	some c in input.rollout.components
+	c.kind == "canary"
+	c.inNew
+	entry_brought_in(c)
 	msg := sprintf(
 		"%s: canary %s cannot run as a canary of this multi-node predictor (%s). Remove the entry; try the model on a separate InferenceService, or change spec.predictor itself in a rolling update of all replicas (no canary).",
 		[c.path, c.name, no_entry_reason],
 	)
 }
+
+# An entry this request brings in: created with the InferenceService, or
+# added or given another model by the update.
+entry_brought_in(_) if input.rollout.operation == "CREATE"
+
+entry_brought_in(c) if c.modelChanged
 
 no_entry_reason := "KServe runs no canary of a multi-node predictor: it refuses an entry with a workerSpec, and runs one without it on a single node, without the workers its runtime waits for" if {
 	input.rollout.multiNode == true

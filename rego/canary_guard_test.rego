@@ -985,6 +985,16 @@ test_standard_entry_beside_a_multi_node_predictor_is_warned if {
 		"Remove the entry; try the model on a separate InferenceService",
 	])
 	not "standard-no-canary" in rules(warn_of(object.union(inp, {"rollout": {"modelChanged": true}})))
+
+	# Created with the InferenceService: KServe builds it the same way.
+	created := object.union(create_input("Standard", [standard_predictor({}), canary_entry("v2", 0, 10, 10, {})]), {"rollout": {"multiNode": true}})
+	"standard-no-canary" in rules(warn_of(created))
+
+	# Its percent alone, or its removal (the rollback): nothing brought in.
+	raised := object.union(standard_update([standard_predictor({}), canary_entry("v2", 0, 10, 35, {})]), {"rollout": {"multiNode": true}})
+	not "standard-no-canary" in rules(warn_of(raised))
+	removed := object.union(standard_update([standard_predictor({}), canary_entry("v2", 0, 10, null, {})]), {"rollout": {"multiNode": true}})
+	not "standard-no-canary" in rules(warn_of(removed))
 }
 
 test_standard_promotion_with_restart_is_a_promotion if {
@@ -1131,6 +1141,8 @@ test_standard_promotion_of_an_unready_canary_is_denied if {
 	rules(d) == {"canary-not-ready"}
 	fires(d, "canary-not-ready", ["promoting canary canary-v2 (at 80 %) to all traffic raises traffic while the canary is not ready", "Wait until it is ready, then promote it; or to roll back instead, leave spec.predictor as it was and remove the entry."])
 	fires(d, "canary-not-ready", ["Watch it with: kubectl rollout status deployment/my-model-canary-v2-predictor -n models"])
+	t := deny_of(knative_update([transformer(10, 35, not_ready)]))
+	fires(t, "canary-not-ready", ["Watch it with: kubectl get ksvc my-model-transformer -n models -w (LATESTREADY)"])
 }
 
 test_standard_promotion_before_step_interval_is_denied if {

@@ -55,12 +55,13 @@ func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
 // all of them, both webhooks' and KServe's, add up to more than 4096
 // (k8s.io/apiserver filters/warning.go): each would lose its end, where
 // the next step is. canary-guard's two webhooks keep below these budgets,
-// whose sum leaves room for the others'. The mutating webhook's warnings
+// whose sum leaves room for the others' (KServe's own are about 100
+// characters each). The mutating webhook's warnings
 // are few (a canary-injected per component, of about 400 characters,
 // and the odd tag-routing-kept, step-stamp-kept or percent-applied).
 const (
-	validateWarningBudget = 2600
-	mutateWarningBudget   = 1400
+	validateWarningBudget = 2500
+	mutateWarningBudget   = 1300
 )
 
 // warningStrings formats warnings for the admission response. The API
@@ -117,8 +118,10 @@ func leftOut(vs []policy.Violation) string {
 	}
 	rules := make([]string, 0, len(vs))
 	for _, v := range vs {
-		if !slices.Contains(rules, v.Rule) {
-			rules = append(rules, v.Rule)
+		// An id built at evaluation may hold a newline, which would get
+		// this warning dropped (warningStrings).
+		if rule := oneLine(v.Rule); !slices.Contains(rules, rule) {
+			rules = append(rules, rule)
 		}
 	}
 	w := "canary-guard: [warnings-left-out] " + strconv.Itoa(len(vs)) + " more warnings, of " + strings.Join(rules, ", ") +
