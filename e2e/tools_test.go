@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,17 @@ func TestStatus_ShowsTheNextStepAndWhatBlocksIt(t *testing.T) {
 	out, code := guardCLI(t, ctx, "status", "-n", s.ns)
 	if code != 0 || !strings.Contains(out, "NEXT") || !strings.Contains(out, "35 now") || !strings.Contains(out, s.rev("predictor", 2)) {
 		t.Fatalf("status (exit %d):\n%s\nwant the canary revision and the next step 35 now", code, out)
+	}
+
+	// A policy that loads but reads a path the input never has: warned of,
+	// as eval does, and the status still shown.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "team.rego"), []byte("package canary_guard\n\nwarn contains \"x\" if input.review.object\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = guardCLI(t, ctx, "status", "-n", s.ns, "--policy-dir", dir)
+	if code != 0 || !strings.Contains(out, "WARN  "+filepath.Join(dir, "team.rego")+":3: input.review is not in canary-guard's input") || !strings.Contains(out, "35 now") {
+		t.Errorf("status --policy-dir (exit %d):\n%s\nwant the warning of input.review and the next step", code, out)
 	}
 
 	// With the canary revision held unready, the next step is blocked and says why.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -49,6 +50,10 @@ The next step is decided by the same code as the webhook, with --config and
 			p, conf, err := policy.Loader{ConfigFile: configFile, PolicyDir: policyDir}.Load(cmd.Context())
 			if err != nil {
 				return err
+			}
+			// As eval does: what loaded but is likely a mistake.
+			for _, warning := range slices.Concat(p.Warnings, conf.Warnings, policy.RuleEnforcementWarnings(p, conf)) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARN  %s\n", warning)
 			}
 			g, err := policy.NewGuard(p, conf)
 			if err != nil {
