@@ -176,8 +176,8 @@ deny contains {"rule": "canary-required", "msg": msg} if {
 	c.routesMissingRevision == false
 	c.runsUnderStop == false
 	msg := sprintf(
-		"%s: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once. A new model may enter with at most %d %%. Set %s: %d in the same update, then raise it step by step.%s",
-		[c.path, change_desc(c), input.config.initialCanaryPercent, field(c), input.config.initialCanaryPercent, revert_hint(c)],
+		"%s needs a canary. Set %s: %d in the same update: the model %s with no canaryTrafficPercent, which sends 100 %% of traffic to the new model at once, and a new model may enter with at most %d %%. Raise it step by step after.%s",
+		[c.path, field(c), input.config.initialCanaryPercent, change_desc(c), input.config.initialCanaryPercent, revert_hint(c)],
 	)
 }
 
@@ -198,10 +198,27 @@ deny contains {"rule": "runtime-selection", "msg": msg} if {
 		selects_runtime(f)
 	]
 	msg := sprintf(
-		"%s %s while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (%s), and the update does not say which. Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; %s.",
-		[concat(" and ", selecting), changes_verb(selecting), runtime_in_use(c), same_runtime_effect, c.path, runtime_name(c), other_runtime_step(c)],
+		"%s %s while KServe selects the runtime: it may select another runtime (a new model server, which must enter as a canary) or keep %s (%s), and the update does not say which. %s",
+		[concat(" and ", selecting), changes_verb(selecting), runtime_in_use(c), same_runtime_effect, name_runtime_step(c)],
 	)
 }
+
+# In Standard mode, with no runtime in the status (a GitOps check without
+# one, or a status not written yet), a runtime named in spec.predictor
+# may be another one, a model change standard-canary-required refuses:
+# the entry that names it is the way that is admitted.
+name_runtime_step(c) := sprintf(
+	"The status names no runtime in use, so naming one in spec.predictor would be a model change too: leave spec.predictor as it was and bring the change in as a spec.canary[] entry whose model names the runtime ({predictor: {name: <canary-name>, model: {..., runtime: <runtime>}}, trafficPercent: %d}).",
+	[input.config.initialCanaryPercent],
+) if {
+	c.runtimeInUse == ""
+	input.rollout.rolloutMode == "Standard"
+	c.kind == "predictor"
+	input.rollout.canaryEntriesAccepted == true
+} else := sprintf(
+	"Name the runtime in the same update: %s.model.runtime: %s keeps the one in use; %s.",
+	[c.path, runtime_name(c), other_runtime_step(c)],
+)
 
 selects_runtime(f) if endswith(f, ".model.modelFormat.name")
 
@@ -316,8 +333,8 @@ deny contains {"rule": "max-step", "msg": msg} if {
 # change, which the step would then cut over to), and the user is told
 # why the steps look idle.
 rise_roll_back_desc(c) := sprintf(
-	"or 0 to roll back. The status shows %s splitting %s with itself, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out; 0 keeps %s as well",
-	[field(c), c.latestCreatedRevision, c.latestCreatedRevision],
+	"or 0 to roll back. The status shows one revision, %s, on both sides of %s, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out (0 would keep %s too)",
+	[c.latestCreatedRevision, field(c), c.latestCreatedRevision],
 ) if {
 	c.splitsWithItself == true
 } else := "or 0 to roll back"

@@ -322,7 +322,7 @@ test_model_change_without_percent_is_denied if {
 	d := deny_of(knative_update([predictor(null, null, model_change)]))
 	rules(d) == {"canary-required"}
 	fires(d, "canary-required", [
-		"spec.predictor: the model changes from gs://models/v1 to gs://models/v2",
+		"spec.predictor needs a canary. Set spec.predictor.canaryTrafficPercent: 10 in the same update: the model changes from gs://models/v1 to gs://models/v2",
 		"100 % of traffic",
 		"at most 10 %",
 		"Set spec.predictor.canaryTrafficPercent: 10 in the same update",
@@ -502,7 +502,7 @@ test_promotion_of_a_revision_split_with_itself_is_capped_and_says_why if {
 	fires(d, "max-step", [
 		"10 → absent (100 %) rises by 90",
 		"Set 35 now",
-		"Set 35 now, or 0 to roll back. The status shows spec.predictor.canaryTrafficPercent splitting my-model-predictor-00002 with itself, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out; 0 keeps my-model-predictor-00002 as well.",
+		"Set 35 now, or 0 to roll back. The status shows one revision, my-model-predictor-00002, on both sides of spec.predictor.canaryTrafficPercent, so these steps move no traffic unless the model changed after that status was written, which canary-guard cannot rule out (0 would keep my-model-predictor-00002 too).",
 	])
 	not fires(deny_of(knative_update([predictor(10, null, {})])), "max-step", ["with itself"])
 }
@@ -1549,8 +1549,14 @@ test_a_version_selecting_the_runtime_is_denied_with_the_runtime_to_name if {
 		"Name the runtime in the same update: spec.predictor.model.runtime: kserve-sklearnserver keeps the one in use",
 		"to move to another runtime, name it with spec.predictor.canaryTrafficPercent: 10",
 	])
-	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))]))
-	fires(std, "runtime-selection", ["(the pods stay as they are)", "to move to another runtime, leave spec.predictor as it was and bring the other runtime in as a spec.canary[] entry that names it"])
+	std := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true, "runtimeInUse": "kserve-sklearnserver"}))]))
+	fires(std, "runtime-selection", ["(the pods stay as they are)", "spec.predictor.model.runtime: kserve-sklearnserver keeps the one in use; to move to another runtime, leave spec.predictor as it was and bring the other runtime in as a spec.canary[] entry that names it"])
+
+	# With no runtime in the status, a runtime named in spec.predictor is
+	# a model change too, which Standard mode refuses: the entry is the way.
+	unknown := deny_of(standard_update([standard_predictor(object.union(revision_change, {"versionSelectsRuntime": true}))]))
+	fires(unknown, "runtime-selection", ["The status names no runtime in use, so naming one in spec.predictor would be a model change too: leave spec.predictor as it was and bring the change in as a spec.canary[] entry whose model names the runtime ({predictor: {name: <canary-name>, model: {..., runtime: <runtime>}}, trafficPercent: 10})."])
+	not fires(unknown, "runtime-selection", ["keeps the one in use"])
 	not "runtime-selection" in rules(deny_of(knative_update([predictor(null, null, revision_change)])))
 }
 
@@ -1875,7 +1881,7 @@ test_transformer_rise_within_step_is_allowed if {
 test_transformer_model_change_without_percent_is_denied if {
 	d := deny_of(knative_update([predictor(null, null, {}), transformer(null, null, container_change("transformer"))]))
 	fires(d, "canary-required", [
-		"spec.transformer: the model changes from registry.example/transformer:v1 to registry.example/transformer:v2",
+		"spec.transformer needs a canary.", "the model changes from registry.example/transformer:v1 to registry.example/transformer:v2",
 		"Set spec.transformer.canaryTrafficPercent: 10",
 	])
 }
@@ -1883,7 +1889,7 @@ test_transformer_model_change_without_percent_is_denied if {
 test_explainer_model_change_without_percent_is_denied if {
 	d := deny_of(knative_update([predictor(null, null, {}), explainer(null, null, container_change("explainer"))]))
 	rules(d) == {"canary-required"}
-	fires(d, "canary-required", ["spec.explainer:", "Set spec.explainer.canaryTrafficPercent: 10"])
+	fires(d, "canary-required", ["spec.explainer needs a canary.", "Set spec.explainer.canaryTrafficPercent: 10"])
 }
 
 test_explainer_model_change_above_initial_percent_is_denied if {
@@ -1932,7 +1938,7 @@ test_each_component_is_checked_on_its_own if {
 		explainer(50, null, {}),
 	]))
 	rules(d) == {"canary-required", "max-step"}
-	fires(d, "canary-required", ["spec.transformer:"])
+	fires(d, "canary-required", ["spec.transformer needs a canary."])
 	fires(d, "max-step", ["spec.explainer.canaryTrafficPercent 50 → absent (100 %)"])
 	not fires(d, "max-step", ["spec.predictor"])
 	count(d) == 2
@@ -1944,7 +1950,7 @@ test_model_change_without_a_new_storage_uri_names_the_changed_fields if {
 		"revisionChanged": true,
 		"changedFields": ["spec.predictor.model.runtimeVersion"],
 	})])
-	fires(deny_of(inp), "canary-required", ["spec.predictor: the model changes (spec.predictor.model.runtimeVersion) with no canaryTrafficPercent"])
+	fires(deny_of(inp), "canary-required", ["spec.predictor needs a canary.", "the model changes (spec.predictor.model.runtimeVersion) with no canaryTrafficPercent"])
 }
 
 # --- Added and removed components ---------------------------------------------
