@@ -701,8 +701,8 @@ deny contains {"rule": "predictor-rename", "msg": msg} if {
 	c := input.rollout.components[i]
 	c.kind == "predictor"
 	msg := sprintf(
-		"%s.name changes to %s: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one. Keep spec.predictor.name as it was and change the model with %s: %d; the name promotes spec.canary[] entries in Standard mode only.",
-		[c.path, input.rollout.predictorName, input.request.name, input.rollout.predictorName, new_model(c), field(c), input.config.initialCanaryPercent],
+		"%s.name changes to %s. Keep spec.predictor.name as it was and change the model with %s: %d: in Knative mode the name is part of the predictor's Knative Service (%s-%s-predictor), so the model %s would start in a new service, not as a canary beside the running one; the name promotes spec.canary[] entries in Standard mode only.",
+		[c.path, input.rollout.predictorName, field(c), input.config.initialCanaryPercent, input.request.name, input.rollout.predictorName, new_model(c)],
 	)
 }
 
@@ -1119,8 +1119,8 @@ deny contains {"rule": "promotion-model", "msg": msg} if {
 	e.kind == "canary"
 	e.name == c.promotedCanary
 	msg := sprintf(
-		"promoting canary %s with a model it did not run: spec.predictor differs from the entry as it ran in %s, so %s would take 100 %% of traffic without having been a canary. Promote the canary as it ran: %s. Bring other changes in as a new spec.canary[] entry.",
-		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), new_model(c), promote_as_ran(c, e)],
+		"promoting canary %s with a model it did not run (spec.predictor differs from the entry as it ran in %s). Promote it as it ran: %s. As sent, %s, not the model the canary ran, would take 100 %% of traffic; bring other changes in as a new spec.canary[] entry.",
+		[c.promotedCanary, concat(", ", c.promotedCanaryChangedFields), promote_as_ran(c, e), new_model(c)],
 	)
 }
 

@@ -1101,7 +1101,7 @@ test_standard_promotion_with_another_model_is_denied if {
 	fires(d, "promotion-model", [
 		"promoting canary canary-v2 with a model it did not run",
 		"differs from the entry as it ran in spec.predictor.model.storageUri",
-		"gs://models/v3 would take 100 % of traffic",
+		"As sent, gs://models/v3, not the model the canary ran, would take 100 % of traffic",
 		"set spec.predictor to its predictor (model gs://models/v2, name canary-v2)",
 		"new spec.canary[] entry",
 	])
@@ -2062,7 +2062,8 @@ test_knative_predictor_rename_is_denied if {
 	d := deny_of(object.union(knative_update([predictor(null, 10, rename)]), named))
 	rules(d) == {"predictor-rename"}
 	fires(d, "predictor-rename", [
-		"spec.predictor.name changes to v2: in Knative mode the name is part of the predictor's Knative Service (my-model-v2-predictor)",
+		"spec.predictor.name changes to v2. Keep spec.predictor.name as it was",
+		"in Knative mode the name is part of the predictor's Knative Service (my-model-v2-predictor)",
 		"so the model gs://models/v2 would start in a new service",
 		"Keep spec.predictor.name as it was and change the model with spec.predictor.canaryTrafficPercent",
 	])
