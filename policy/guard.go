@@ -502,18 +502,19 @@ func (d *Decision) shownDenials(prefix string, withEnforced bool) []Violation {
 // platform team where a rule fails (a conflict, a malformed result), which
 // it does again on every retry.
 func policyErrorMessage(ctx context.Context, err error) string {
+	// The next step first: an OPA error can run to hundreds of characters.
 	if ctx.Err() != nil {
-		return fmt.Sprintf("the policy could not be evaluated in time (%v). Retry; if it persists, ask the platform team to check canary-guard's logs. %s", err, rollbacksStillAdmitted)
+		return fmt.Sprintf("the policy could not be evaluated in time. Retry; if it persists, ask the platform team to check canary-guard's logs. %s Error: %v", rollbacksStillAdmitted, err)
 	}
-	return fmt.Sprintf("the policy could not be evaluated (%v). This is a fault of the policy, not of this update, and retrying gives the same answer: "+
-		"ask the platform team to fix the rule named (canary-guard's logs have it too). %s", err, rollbacksStillAdmitted)
+	return fmt.Sprintf("the policy could not be evaluated. This is a fault of the policy, not of this update, and retrying gives the same answer: "+
+		"ask the platform team to fix the rule named in the error below (canary-guard's logs have it too). %s Error: %v", rollbacksStillAdmitted, err)
 }
 
 // loadErrorMessage says that canary-guard runs without the policy or
 // configuration it was given, and who can fix it.
 func loadErrorMessage(err error) string {
-	return fmt.Sprintf("canary-guard could not load its policy or configuration (%v), so it cannot decide this request as configured. "+
-		"Ask the platform team to fix the file named (canary-guard's logs have it too); it is picked up without a restart. %s", err, rollbacksStillAdmitted)
+	return fmt.Sprintf("canary-guard could not load its policy or configuration, so it cannot decide this request as configured. "+
+		"Ask the platform team to fix the file named in the error below (canary-guard's logs have it too); it is picked up without a restart. %s Error: %v", rollbacksStillAdmitted, err)
 }
 
 // rollbacksStillAdmitted tells the user, refused for a fault of the

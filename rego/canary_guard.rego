@@ -1845,7 +1845,7 @@ deny contains {"rule": "internal-annotation", "msg": msg} if {
 	input.rollout.operation == "UPDATE"
 	count(input.rollout.internalAnnotationsChanged) > 0
 	msg := sprintf(
-		"%s changed: KServe's internal annotations and labels are passed to the pods and can change the model outside the canary rules. Leave them as they were (%s) and change the model in the spec.",
+		"Put back %s as they were: %s. KServe's internal annotations and labels are passed to the pods and can change the model outside the canary rules; change the model in the spec.",
 		[concat(", ", input.rollout.internalAnnotationsChanged), concat("; ", [restore_desc(k) | some k in input.rollout.internalAnnotationsChanged])],
 	)
 }

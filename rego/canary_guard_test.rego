@@ -1495,9 +1495,8 @@ test_internal_annotation_change_is_denied if {
 	d := deny_of(inp)
 	rules(d) == {"internal-annotation"}
 	fires(d, "internal-annotation", [
-		"internal.serving.kserve.io/storage-spec, internal.serving.kserve.io/storage-spec-key changed",
+		"Put back internal.serving.kserve.io/storage-spec, internal.serving.kserve.io/storage-spec-key as they were: internal.serving.kserve.io/storage-spec: \"true\"; internal.serving.kserve.io/storage-spec-key: not set.",
 		"can change the model outside the canary rules",
-		"Leave them as they were (internal.serving.kserve.io/storage-spec: \"true\"; internal.serving.kserve.io/storage-spec-key: not set)",
 	])
 }
 
