@@ -259,10 +259,10 @@ func refRow(m *ast.Module, r ast.Ref) int {
 	return m.Package.Location.Row
 }
 
-// checkCustom applies customErrors and dataErrors to every
-// custom module, in file order. Custom modules may read data.canary_guard
-// and the packages of the modules given (test packages); the shipped
-// bundle's package is the one policies may be in.
+// checkCustom applies customErrors and dataErrors to every custom module,
+// in file order. Custom modules may read data.canary_guard and the
+// packages of the modules given (test packages); the shipped bundle's
+// package is the one policies may be in.
 func checkCustom(shipped, custom []*ast.Module) []error {
 	names := packageRules(shipped)
 	// The namespaces of built-ins any file calls, the other teams' too: a

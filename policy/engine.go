@@ -174,7 +174,11 @@ func Compile(ctx context.Context, sources []Source) (*Policy, error) {
 	}
 	p.store = inmem.New()
 	p.readsObjects = readsObjects(modules)
-	p.Warnings = slices.Concat(ruleIDWarnings(modules), unreadRuleWarnings(compiler.Modules, custom), inputRefWarnings(custom))
+	inputWarnings, err := inputRefWarnings(custom)
+	if err != nil {
+		return nil, fmt.Errorf("checking the policies' input paths: %w", err)
+	}
+	p.Warnings = slices.Concat(ruleIDWarnings(modules), unreadRuleWarnings(compiler.Modules, custom), inputWarnings)
 	p.metricRuleIDs = metricRuleIDs(modules)
 	p.Revision = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil

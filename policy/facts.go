@@ -122,9 +122,9 @@ type Facts struct {
 	NotRolledOut bool `json:"notRolledOut"`
 	// ModelChangedAtZero is true when, in Knative mode, some component's
 	// model changes with canaryTrafficPercent 0 after the update (a dark
-	// launch; Standard mode ignores the percent). The
-	// shipped dark-launch rule opens with it, so OPA's index skips that
-	// rule on every other update.
+	// launch; Standard mode ignores the percent). The shipped dark-launch
+	// rule opens with it, so OPA's index skips that rule on every other
+	// update.
 	ModelChangedAtZero bool `json:"modelChangedAtZero"`
 	// RoutesMissingRevision is true when some component's route names a
 	// deleted revision (ComponentFacts.RoutesMissingRevision).

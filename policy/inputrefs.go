@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -35,20 +34,21 @@ var userKeyed = map[string]bool{
 // inputShapeOf is the shape of the input document, read off an input that
 // buildInput builds (with a component that has replicas, and the
 // default configuration): the code that builds every input is the one
-// source of its keys, so the check cannot drift from it.
-var inputShapeOf = sync.OnceValue(func() *inputShape {
+// source of its keys, so the check cannot drift from it. Built once per
+// compile of a policy, which takes far longer.
+func inputShapeOf() (*inputShape, error) {
 	defaults := DefaultSettings()
 	config, err := settingsValue(&defaults)
 	if err != nil {
-		panic(fmt.Sprintf("the default settings as input.config: %v", err))
+		return nil, fmt.Errorf("the default settings as input.config: %w", err)
 	}
 	facts := &Facts{Components: []ComponentFacts{{Replicas: &ReplicaFacts{}}}}
 	input, err := buildInput(newKeyTerms(), &Request{}, facts, config, true)
 	if err != nil {
-		panic(fmt.Sprintf("building an input: %v", err))
+		return nil, fmt.Errorf("building an input: %w", err)
 	}
-	return shapeOf("input", input)
-})
+	return shapeOf("input", input), nil
+}
 
 // keysOf is the keys of an object's shape, nil for any other.
 func (s *inputShape) keysOf() map[string]*inputShape {
@@ -84,15 +84,15 @@ func shapeOf(path string, v ast.Value) *inputShape {
 }
 
 // inputRefProblem checks a reference to the input (input.rollout.x)
-// against the input's shape. It returns the length of the reference's
+// against the input's shape (inputShapeOf). It returns the length of the reference's
 // prefix that never exists and what is wrong with it, or 0 where the
 // input may have it or the check cannot tell: a key that is not a
 // constant string (input[x]), a path under a userKeyed object, a scalar.
-func inputRefProblem(r ast.Ref) (int, string) {
+func inputRefProblem(shape *inputShape, r ast.Ref) (int, string) {
 	if len(r) < 2 || !r[0].Equal(ast.InputRootDocument) {
 		return 0, ""
 	}
-	s := inputShapeOf()
+	s := shape
 	for i := 1; i < len(r) && s != nil; i++ {
 		key, isString := r[i].Value.(ast.String)
 		switch {
@@ -173,12 +173,19 @@ func unknownKeyHint(r ast.Ref, i int, s *inputShape) string {
 // and input.oldObject (the InferenceService), through a variable (c :=
 // input.rollout.components[_]; c.x) and past a key that is not a constant
 // (input[x]) nothing is checked. Each problem is reported once per file.
-func inputRefWarnings(modules []*ast.Module) []string {
+func inputRefWarnings(modules []*ast.Module) ([]string, error) {
+	if len(modules) == 0 {
+		return nil, nil
+	}
+	shape, err := inputShapeOf()
+	if err != nil {
+		return nil, err
+	}
 	var warnings []string
 	for _, m := range modules {
 		seen := map[string]bool{}
 		ast.WalkRefs(m, func(r ast.Ref) bool {
-			n, hint := inputRefProblem(r)
+			n, hint := inputRefProblem(shape, r)
 			if n == 0 {
 				return false
 			}
@@ -190,5 +197,5 @@ func inputRefWarnings(modules []*ast.Module) []string {
 			return false
 		})
 	}
-	return warnings
+	return warnings, nil
 }

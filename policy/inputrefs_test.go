@@ -143,8 +143,9 @@ func TestInputRefWarnings_NoneInTheShippedBundle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if warnings := inputRefWarnings([]*ast.Module{m}); len(warnings) > 0 {
-			t.Errorf("%s: %v", name, warnings)
+		warnings, err := inputRefWarnings([]*ast.Module{m})
+		if err != nil || len(warnings) > 0 {
+			t.Errorf("%s: %v %v", name, warnings, err)
 		}
 	}
 }
@@ -154,6 +155,10 @@ func TestInputRefWarnings_NoneInTheShippedBundle(t *testing.T) {
 // its keys, and each user-keyed object it skips, is in one of them.
 func TestInputShape_IsTheKeysOfBuiltInputs(t *testing.T) {
 	g := newGuard(t, "")
+	shape, err := inputShapeOf()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var reqs []*Request
 	for _, bc := range benchCases {
 		reqs = append(reqs, update(t, bc.old, bc.new))
@@ -173,7 +178,7 @@ func TestInputShape_IsTheKeysOfBuiltInputs(t *testing.T) {
 		}
 		walkPaths(ast.Ref{ast.InputRootDocument}, input, func(r ast.Ref) {
 			inInputs[shapePath(r)] = true
-			if n, why := inputRefProblem(r); n != 0 {
+			if n, why := inputRefProblem(shape, r); n != 0 {
 				t.Errorf("%v is in the input, but the check says %v: %s", r, r[:n], why)
 			}
 		})
@@ -194,7 +199,7 @@ func TestInputShape_IsTheKeysOfBuiltInputs(t *testing.T) {
 			walk(path+"."+k, next)
 		}
 	}
-	walk("input", inputShapeOf())
+	walk("input", shape)
 	for path := range userKeyed {
 		if !inInputs[path] {
 			t.Errorf("userKeyed has %s, which no built input has", path)

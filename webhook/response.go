@@ -56,9 +56,9 @@ func mutationResponse(m *policy.Mutation) *admissionv1.AdmissionResponse {
 // (k8s.io/apiserver filters/warning.go): each would lose its end, where
 // the next step is. canary-guard's two webhooks keep below these budgets,
 // whose sum leaves room for the others' (KServe's own are about 100
-// characters each). The mutating webhook's warnings
-// are few (a canary-injected per component, of about 400 characters,
-// and the odd tag-routing-kept, step-stamp-kept or percent-applied).
+// characters each). The mutating webhook's warnings are few: a
+// canary-injected per component, of about 400 characters, and the odd
+// tag-routing-kept, step-stamp-kept or percent-applied.
 const (
 	validateWarningBudget = 2500
 	mutateWarningBudget   = 1300
