@@ -918,7 +918,8 @@ warn contains {"rule": "standard-no-canary", "msg": msg} if {
 	)
 }
 
-# An entry added (or its model changed) beside a multi-node predictor:
+# An entry brought in beside a multi-node predictor (created with it,
+# added, or given another model):
 # KServe accepts it without a workerSpec, merges the stable's over it, and
 # builds it as a single-node predictor (components/predictor.go), so its
 # runtime waits for workers that never come.
